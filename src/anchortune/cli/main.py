@@ -1,0 +1,202 @@
+"""The `anchortune` command: a few lines per command, each calling one service function.
+
+User mistakes (AnchortuneError) print as plain lines on stderr with a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from anchortune import service
+from anchortune.cli.progress import ProgressView
+from anchortune.config import RunConfig
+from anchortune.data.loading import CsvColumns
+from anchortune.errors import AnchortuneError
+
+app = typer.Typer(help="Fine-tune a small open language model for one job from anchor points.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+models_app = typer.Typer(help="The built-in model catalog.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+console = Console()
+err = Console(stderr=True)
+
+
+def _help(field: str) -> str:
+    return RunConfig.model_fields[field].description or ""
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show the built-in models with size, licence, source package and whether prepared."""
+    table = Table("name", "model", "size", "licence", "package", "installed", "prepared")
+    table.columns[0].no_wrap = True
+    for row in service.list_models():
+        table.add_row(row.name + (" (default)" if row.default else ""), row.title, row.parameters, row.licence,
+                      row.package, "yes" if row.installed else "no", "yes" if row.prepared else "no")
+    console.print(table)
+
+
+@models_app.command("prepare")
+def models_prepare(name: str = typer.Argument(..., help="Catalog name, local .gguf file or HF folder.")) -> None:
+    """Turn a packaged GGUF into a cached safetensors folder (once)."""
+    with console.status(f"preparing {name}"):
+        folder = service.prepare_model(name)
+    console.print(f"{name}: ready in {folder}")
+
+
+@app.command()
+def validate(
+    data: Path = typer.Argument(..., help="Anchor points: a JSONL or CSV file."),
+    input_col: Optional[str] = typer.Option(None, help=_help("input_col")),
+    output_col: Optional[str] = typer.Option(None, help=_help("output_col")),
+    label_col: Optional[str] = typer.Option(None, help=_help("label_col")),
+) -> None:
+    """Read anchor points and report every format problem with file, line and field."""
+    points = service.read_anchor_points(data, CsvColumns(input_col, output_col, label_col))
+    facts = service.describe_data(points)
+    console.print(f"{data}: {facts['examples']} anchor points, {facts['multi_turn']} multi-turn, "
+                  f"{len(facts['labels'])} labels")
+
+
+@app.command()
+def train(
+    data: Path = typer.Argument(..., help=_help("data")),
+    task: str = typer.Option("custom", help=_help("task")),
+    model: Optional[str] = typer.Option(None, help=_help("model")),
+    out: Path = typer.Option(Path("runs/latest"), help="Run folder to create (or continue with --resume)."),
+    method: str = typer.Option("lora", help=_help("method")),
+    epochs: Optional[float] = typer.Option(None, help=_help("epochs")),
+    max_steps: Optional[int] = typer.Option(None, help=_help("max_steps")),
+    learning_rate: Optional[float] = typer.Option(None, "--lr", help=_help("learning_rate")),
+    batch_size: Optional[int] = typer.Option(None, help=_help("batch_size")),
+    max_length: Optional[int] = typer.Option(None, help=_help("max_length")),
+    lora_r: Optional[int] = typer.Option(None, help=_help("lora_r")),
+    eval_every: Optional[int] = typer.Option(None, help=_help("eval_every")),
+    patience: Optional[int] = typer.Option(None, help=_help("patience")),
+    precision: str = typer.Option("auto", help=_help("precision")),
+    seed: Optional[int] = typer.Option(None, help=_help("seed")),
+    input_col: Optional[str] = typer.Option(None, help=_help("input_col")),
+    output_col: Optional[str] = typer.Option(None, help=_help("output_col")),
+    label_col: Optional[str] = typer.Option(None, help=_help("label_col")),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+) -> None:
+    """Fine-tune a model on anchor points and write adapter, merged model, metrics and model card."""
+    cfg = RunConfig.build(data=str(data), task=task, model=model, method=method, epochs=epochs, max_steps=max_steps,
+                          learning_rate=learning_rate, batch_size=batch_size, max_length=max_length, lora_r=lora_r,
+                          eval_every=eval_every, patience=patience, precision=precision, seed=seed,
+                          input_col=input_col, output_col=output_col, label_col=label_col)
+    view = ProgressView(console)
+    try:
+        outcome = service.train_run(cfg, out, resume=resume, on_event=view)
+    finally:
+        view.close()
+    _print_outcome(outcome)
+
+
+def _print_outcome(outcome: service.RunOutcome) -> None:
+    losses, training = outcome.summary["losses"], outcome.summary["training"]
+    console.print(f"held-out answer loss: base {losses['base_valid']:.4f} -> tuned {losses['tuned_valid']:.4f} "
+                  f"(best step {training['best_step']}, {training['tokens_per_s']:.0f} tokens/s, "
+                  f"{training['precision']})")
+    for sample in outcome.summary["samples"]:
+        console.rule(f"line {sample['line']}")
+        console.print(f"[bold]prompt:[/] {sample['prompt']}", markup=True, highlight=False)
+        console.print("[bold]base:[/]  " + _escape(sample["base"]), highlight=False)
+        console.print("[bold]tuned:[/] " + _escape(sample["tuned"]), highlight=False)
+    console.print(f"run folder: {outcome.folder}")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@app.command()
+def chat(
+    run_or_model: str = typer.Argument(..., help="A run folder or any model name."),
+    task: Optional[str] = typer.Option(None, help="Task preset for the system prompt (default: the run's)."),
+) -> None:
+    """Talk to a model in the terminal (empty line or Ctrl-D ends)."""
+    with console.status("loading model"):
+        session = service.open_chat(run_or_model, task)
+    history: list[dict] = []
+    while True:
+        try:
+            text = console.input("[bold]you>[/] ")
+        except EOFError:
+            break
+        if not text.strip():
+            break
+        history.append({"role": "user", "content": text})
+        answer = session.reply(history)
+        history.append({"role": "assistant", "content": answer})
+        console.print("[bold]model>[/] " + _escape(answer), highlight=False)
+
+
+@app.command()
+def generate(
+    run_or_model: str = typer.Argument(..., help="A run folder or any model name."),
+    prompts: Path = typer.Argument(..., help="JSONL with 'prompt' or 'messages' per line."),
+    task: Optional[str] = typer.Option(None, help="Task preset for the system prompt (default: the run's)."),
+    out: Optional[Path] = typer.Option(None, help="Write answers as JSONL here instead of stdout."),
+    max_new_tokens: int = typer.Option(256, help="Longest answer in tokens."),
+) -> None:
+    """Answer a batch of prompts (batched, greedy) and write one JSON line per prompt."""
+    rows = service.generate_batch(run_or_model, prompts, task, max_new_tokens)
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if out:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"{len(rows)} answers written to {out}")
+    else:
+        sys.stdout.write(text)
+
+
+@app.command("demo-data")
+def demo_data(
+    kind: str = typer.Argument(..., help="support or invoice"),
+    out: Path = typer.Argument(..., help="JSONL file to write."),
+    n: Optional[int] = typer.Option(None, help="support: examples per intent; invoice: number of invoices."),
+) -> None:
+    """Write one of anchortune's own demo anchor-point sets."""
+    path = service.write_demo_data(kind, out, n)
+    console.print(f"demo set '{kind}' written to {path}")
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("runs/demo"), help="Run folder for the demo (replaced if present).")) -> None:
+    """Prepare the default model, fine-tune it on the support demo and show base versus tuned."""
+    import shutil
+
+    data = out.parent / "demo-support.jsonl"
+    service.write_demo_data("support", data)
+    if out.exists():
+        shutil.rmtree(out)
+    with console.status("preparing the default model"):
+        service.prepare_model(None)
+    cfg = RunConfig.build(data=str(data), task="support")
+    view = ProgressView(console)
+    try:
+        outcome = service.train_run(cfg, out, on_event=view)
+    finally:
+        view.close()
+    _print_outcome(outcome)
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning user errors into readable lines."""
+    try:
+        app()
+    except AnchortuneError as exc:
+        err.print(f"[red]error:[/] {_escape(str(exc))}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,50 @@
+"""Rendering training events in the terminal: a Rich progress bar with tokens/s and ETA, eval lines."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from anchortune.train.events import Event
+
+
+class ProgressView:
+    """An event sink that draws one progress bar per run and prints evaluations and warnings above it."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.progress: Progress | None = None
+        self.task = None
+
+    def __call__(self, event: Event) -> None:
+        data = event.data
+        if event.kind == "start":
+            self.console.print(f"training with {data['precision']} compute, {data['max_steps']} steps"
+                               + (f", resumed at step {data['resumed_from']}" if data["resumed_from"] else ""))
+            self.progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[speed]:>7.0f} tok/s"),
+                                     TextColumn("loss {task.fields[loss]}"), TextColumn("ETA"),
+                                     TimeRemainingColumn(), console=self.console, transient=False)
+            self.task = self.progress.add_task("train", total=data["max_steps"], completed=event.step,
+                                               speed=0.0, loss="-")
+            self.progress.start()
+        elif event.kind == "progress" and self.progress:
+            self.progress.update(self.task, completed=event.step, speed=data["tokens_per_s"])
+        elif event.kind == "train" and self.progress:
+            self.progress.update(self.task, loss=f"{data['train_loss']:.3f}")
+        elif event.kind == "eval":
+            self._print(f"step {event.step}: validation loss {data['valid_loss']:.4f}")
+        elif event.kind == "warning":
+            self._print(f"[yellow]warning:[/] {data['message']}")
+        elif event.kind == "info":
+            self._print(data["message"])
+        elif event.kind == "done":
+            self.close()
+
+    def _print(self, text: str) -> None:
+        (self.progress.console if self.progress else self.console).print(text)
+
+    def close(self) -> None:
+        if self.progress:
+            self.progress.stop()
+            self.progress = None

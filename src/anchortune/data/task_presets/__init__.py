@@ -1,0 +1,1 @@
+"""Task preset YAML files (data, loaded by anchortune.data.presets)."""

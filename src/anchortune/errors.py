@@ -1,0 +1,64 @@
+"""The exception tree: every error a user can cause is an AnchortuneError with a message a person reads.
+
+The CLI prints these as one or a few lines and exits non-zero; anything else is a bug and may traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class AnchortuneError(Exception):
+    """A problem the user can fix (bad input, missing model, bad option)."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One defect in an input file: where it is and what was expected."""
+
+    file: str
+    line: int
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}, line {self.line}" if self.line else self.file
+        field = f", field '{self.field}'" if self.field else ""
+        return f"{where}{field}: {self.message}"
+
+
+class DataError(AnchortuneError):
+    """Anchor points that cannot be used; carries every problem found, not just the first."""
+
+    exit_code = 2
+    shown = 20
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        lines = [str(p) for p in self.problems[: self.shown]]
+        more = len(self.problems) - self.shown
+        if more > 0:
+            lines.append(f"... and {more} more problem(s)")
+        count = len(self.problems)
+        head = f"{count} problem(s) in the anchor points; nothing was imported:"
+        super().__init__("\n".join([head, *lines]))
+
+
+class ModelError(AnchortuneError):
+    """A model that cannot be found, prepared or loaded."""
+
+    exit_code = 3
+
+
+class ConfigError(AnchortuneError):
+    """An option or config value that is not allowed."""
+
+    exit_code = 2
+
+
+class RunError(AnchortuneError):
+    """A run folder that is missing, incomplete or cannot be resumed."""
+
+    exit_code = 4

@@ -1,0 +1,1 @@
+"""Evaluation: answer loss on held-out anchor points and batched generation."""

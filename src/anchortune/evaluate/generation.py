@@ -1,0 +1,48 @@
+"""Batched greedy generation with a KV cache: left-padded batches of similar length, answers in input order."""
+
+from __future__ import annotations
+
+from anchortune.evaluate.loss import autocast
+
+
+def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = 128,
+             batch_size: int = 8, precision: str = "fp32") -> list[str]:
+    """The model's answer to each conversation (which ends with a user turn)."""
+    import torch
+
+    if not conversations:
+        return []
+    texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    answers: list[str] = [""] * len(texts)
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    device = next(model.parameters()).device
+    stop = _stop_ids(model, tokenizer)
+    model.eval()
+    try:
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            batch = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True,
+                              add_special_tokens=False).to(device)
+            with torch.inference_mode(), autocast(precision, device.type):
+                out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
+                                     pad_token_id=tokenizer.pad_token_id, eos_token_id=stop)
+            new = out[:, batch["input_ids"].shape[1]:]
+            for i, row in zip(chunk, new):
+                answers[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
+    finally:
+        tokenizer.padding_side = side
+    return answers
+
+
+def _stop_ids(model, tokenizer) -> list[int]:
+    """Token ids that end an answer: the tokenizer's EOS, the model's and the chat end-of-turn markers."""
+    ids = {tokenizer.eos_token_id}
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    ids.update(configured if isinstance(configured, list) else [configured])
+    for marker in ("<|im_end|>", "<end_of_turn>", "<|eot_id|>"):
+        token = tokenizer.convert_tokens_to_ids(marker)
+        if isinstance(token, int) and token != tokenizer.unk_token_id:
+            ids.add(token)
+    return sorted(i for i in ids if i is not None)

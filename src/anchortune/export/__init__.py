@@ -1,0 +1,1 @@
+"""What a run hands back: adapter, merged model, model card."""

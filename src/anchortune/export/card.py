@@ -1,0 +1,50 @@
+"""The model card (README.md of a run): base model, task, data summary, metrics, sample answers."""
+
+from __future__ import annotations
+
+
+def _fmt(value, digits: int = 4) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def render(summary: dict) -> str:
+    """Markdown for a run summary as written by service.train_run."""
+    data, train, losses = summary["data"], summary["training"], summary["losses"]
+    lines = [
+        f"# {summary['task']} model fine-tuned with anchortune",
+        "",
+        f"- Base model: `{summary['base_model']}`",
+        f"- Task preset: `{summary['task']}` (metric: {summary['metric']})",
+        f"- Method: {train['method']}, precision {train['precision']}, {train['steps']} of {train['max_steps']} steps"
+        + (" (stopped early)" if train["stopped_early"] else ""),
+        f"- Best checkpoint: step {train['best_step']} (validation loss {_fmt(train['best_valid_loss'])})",
+        f"- Training throughput: {train['tokens_per_s']:.0f} trained tokens/s over {train['train_seconds']:.0f} s",
+        "",
+        "## Data",
+        "",
+        f"- Anchor points: {data['examples']} from `{data['file']}` ({data['train']} train, {data['valid']} validation)",
+        f"- Tokenisation: {data['encoding_summary']}",
+    ]
+    if data.get("labels"):
+        top = ", ".join(f"{k} ({v})" for k, v in list(data["labels"].items())[:12])
+        lines.append(f"- Labels / intents ({len(data['labels'])}): {top}")
+    lines += [
+        "",
+        "## Held-out answer loss",
+        "",
+        "| model | loss per answer token |",
+        "|---|---|",
+        f"| base | {_fmt(losses['base_valid'])} |",
+        f"| tuned | {_fmt(losses['tuned_valid'])} |",
+        "",
+        "Curves: `metrics.jsonl` (train loss, validation loss, learning rate, tokens/s per logged step).",
+    ]
+    if summary.get("samples"):
+        lines += ["", "## Before and after", ""]
+        for sample in summary["samples"]:
+            lines += [f"**Prompt:** {sample['prompt']}", "", f"- base: {sample['base']}",
+                      f"- tuned: {sample['tuned']}", ""]
+    lines += ["", "## Use", "", "```python", "from transformers import AutoModelForCausalLM, AutoTokenizer",
+              "model = AutoModelForCausalLM.from_pretrained('model')",
+              "tokenizer = AutoTokenizer.from_pretrained('model')", "```", ""]
+    return "\n".join(lines)

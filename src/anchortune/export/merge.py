@@ -1,0 +1,50 @@
+"""Saving a trained model: the PEFT adapter and a merged model that plain transformers loads.
+
+Each folder is written beside its target and renamed into place, so a failed save leaves no half
+folder. Knows nothing about training or tasks.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_dir(target: Path):
+    """Yield a temporary folder that replaces `target` only when the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    tmp.chmod(0o755)
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_outputs(model, tokenizer, run_dir: Path) -> dict[str, Path]:
+    """adapter/ (LoRA runs) and model/ (merged, full precision safetensors) with the tokenizer."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    saved: dict[str, Path] = {}
+    is_peft = hasattr(model, "merge_and_unload")
+    if is_peft:
+        with atomic_dir(run_dir / "adapter") as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+        saved["adapter"] = run_dir / "adapter"
+        merged = model.merge_and_unload()
+    else:
+        merged = model
+    with atomic_dir(run_dir / "model") as tmp:
+        merged.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+    saved["model"] = run_dir / "model"
+    return saved

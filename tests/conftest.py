@@ -1,0 +1,78 @@
+"""Shared fixtures: a tiny random-weight Llama with a small BPE tokenizer, built in seconds, offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from anchortune import settings
+from anchortune.data.demo_support import support_demo
+from anchortune.data.loading import save_anchor_points
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer Llama (hidden 32) with a ChatML BPE tokenizer trained on the demo texts."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from anchortune.models.loading import CHATML_TEMPLATE
+
+    texts = [m["content"] for p in support_demo() for m in p.messages]
+    bpe = Tokenizer(models.BPE(unk_token=None))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(texts, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                        bos_token="<|im_start|>")
+    tokenizer.chat_template = CHATML_TEMPLATE
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_model_dir):
+    from anchortune.models.loading import load_tokenizer
+
+    return load_tokenizer(tiny_model_dir)
+
+
+@pytest.fixture
+def support_file(tmp_path) -> Path:
+    """The project's support demo set (3 examples per intent) as JSONL."""
+    return save_anchor_points(support_demo(n_per_intent=3), tmp_path / "support.jsonl")
+
+
+@pytest.fixture
+def write_lines(tmp_path):
+    """Write raw lines (str objects are JSON-encoded, bytes/str lines written as given) to a file."""
+
+    def write(name: str, lines: list, raw: bool = False) -> Path:
+        path = tmp_path / name
+        if raw:
+            path.write_bytes(b"\n".join(l if isinstance(l, bytes) else l.encode() for l in lines) + b"\n")
+        else:
+            path.write_text("".join(json.dumps(l, ensure_ascii=False) + "\n" for l in lines), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    folder = settings.shared_data()
+    if not folder.is_dir():
+        pytest.skip(f"third-party datasets not found at {folder} (set ANCHORTUNE_SHARED_DATA)")
+    return folder
