@@ -1,0 +1,116 @@
+"""A fine-tuning run on the tiny model: run folder contents, best checkpoint, resume, failure clean-up."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from anchortune import service
+from anchortune.config import RunConfig
+from anchortune.errors import DataError, RunError
+
+
+def config(data, model, **overrides) -> RunConfig:
+    values = dict(data=str(data), task="support", model=str(model), batch_size=4, max_length=256, precision="fp32",
+                  learning_rate=3e-3, max_steps=12, eval_every=3, val_fraction=0.25)
+    values.update(overrides)
+    return RunConfig.build(**values)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_training_writes_a_complete_run_folder(tmp_path, support_file, tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    events = []
+    outcome = service.train_run(config(support_file, tiny_model_dir), tmp_path / "run", on_event=events.append)
+    run = outcome.folder
+    assert (run / "adapter" / "adapter_config.json").is_file()
+    merged = AutoModelForCausalLM.from_pretrained(run / "model")
+    assert merged.config.num_hidden_layers == 2 and not hasattr(merged, "peft_config")
+    rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if "train_loss" in r]
+    eval_rows = [r for r in rows if "valid_loss" in r]
+    assert train_rows and {"learning_rate", "tokens_per_s"} <= set(train_rows[0])
+    assert [r["step"] for r in eval_rows] == [3, 6, 9, 12]
+    best = min(eval_rows, key=lambda r: r["valid_loss"])
+    assert outcome.summary["training"]["best_step"] == best["step"]
+    assert outcome.summary["losses"]["tuned_valid"] == pytest.approx(best["valid_loss"], rel=0.05)
+    assert outcome.summary["losses"]["tuned_valid"] < outcome.summary["losses"]["base_valid"]
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["learning_rate"] == 3e-3 and saved["lora_r"] == 16 and saved["task"] == "support"
+    card = (run / "README.md").read_text()
+    assert "Base model" in card and "Held-out answer loss" in card and "Before and after" in card
+    assert {e.kind for e in events} >= {"start", "progress", "train", "eval", "done"}
+    assert len(outcome.summary["samples"]) == 3
+
+
+def test_resume_continues_from_the_last_checkpoint_without_gaps(tmp_path, support_file, tiny_model_dir):
+    run = tmp_path / "run"
+
+    def crash_at_step_8(event):
+        if event.kind == "progress" and event.step == 8:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        service.train_run(config(support_file, tiny_model_dir, eval_every=3), run, on_event=crash_at_step_8)
+    assert (run / "checkpoints" / "checkpoint-6").is_dir()
+    events = []
+    outcome = service.train_run(RunConfig.build(data="ignored-on-resume"), run, resume=True, on_event=events.append)
+    start = next(e for e in events if e.kind == "start")
+    assert start.data["resumed_from"] == 6
+    steps = [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps) and steps[-1] == 12
+    eval_steps = [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines()
+                  if "valid_loss" in l]
+    assert eval_steps == [3, 6, 9, 12]
+    assert outcome.summary["training"]["steps"] == 12
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path, support_file, tiny_model_dir):
+    def fail_on_start(event):
+        if event.kind == "start":
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        service.train_run(config(support_file, tiny_model_dir), tmp_path / "run", on_event=fail_on_start)
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_anchor_points_stop_the_run_before_anything_is_written(tmp_path, write_lines, tiny_model_dir):
+    data = write_lines("bad.jsonl", [{"prompt": "a", "completion": 1}])
+    with pytest.raises(DataError, match="line 1, field 'completion'"):
+        service.train_run(config(data, tiny_model_dir), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_existing_run_folder_is_not_overwritten(tmp_path, support_file, tiny_model_dir):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "keep.txt").write_text("mine")
+    with pytest.raises(RunError, match="--resume"):
+        service.train_run(config(support_file, tiny_model_dir), tmp_path / "run")
+    assert (tmp_path / "run" / "keep.txt").read_text() == "mine"
+
+
+def test_resume_without_a_checkpoint_is_refused(tmp_path, support_file, tiny_model_dir):
+    with pytest.raises(RunError, match="not a run folder"):
+        service.train_run(config(support_file, tiny_model_dir), tmp_path / "missing", resume=True)
+
+
+def test_full_fine_tuning_writes_a_model_and_no_adapter(tmp_path, support_file, tiny_model_dir):
+    outcome = service.train_run(config(support_file, tiny_model_dir, method="full", learning_rate=1e-3, max_steps=6),
+                                tmp_path / "run")
+    assert (outcome.folder / "model" / "model.safetensors").is_file()
+    assert not (outcome.folder / "adapter").exists()
+    assert outcome.summary["losses"]["tuned_valid"] < outcome.summary["losses"]["base_valid"]
+
+
+def test_generate_batch_answers_every_prompt_in_order(tmp_path, support_file, tiny_model_dir, write_lines):
+    outcome = service.train_run(config(support_file, tiny_model_dir, max_steps=3), tmp_path / "run")
+    prompts = write_lines("prompts.jsonl", [{"prompt": "Where is my order?"}, {"prompt": "hello"}])
+    rows = service.generate_batch(str(outcome.folder), prompts, max_new_tokens=5)
+    assert [r["line"] for r in rows] == [1, 2] and all(isinstance(r["answer"], str) for r in rows)
