@@ -62,3 +62,15 @@ class RunError(AnchortuneError):
     """A run folder that is missing, incomplete or cannot be resumed."""
 
     exit_code = 4
+
+
+class QualityError(AnchortuneError):
+    """Anchor points judged poor by the quality gate; training did not start."""
+
+    exit_code = 5
+
+    def __init__(self, reasons: list[str], advice: list[str]):
+        self.reasons, self.advice = reasons, advice
+        lines = ["the anchor points look poor; training did not start (--force trains anyway):"]
+        lines += [f"  - {r}" for r in reasons] + ["what to do:"] + [f"  {i}. {a}" for i, a in enumerate(advice, 1)]
+        super().__init__("\n".join(lines))

@@ -75,11 +75,13 @@ class RunOutcome:
     summary: dict
 
 
-def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: EventSink = ignore) -> RunOutcome:
-    """Fine-tune from anchor points into `out`: validate, split, train, compare, export, write the card.
+def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: EventSink = ignore,
+              force: bool = False) -> RunOutcome:
+    """Fine-tune from anchor points into `out`: validate, judge, split, train, compare, export, write the card.
 
-    With resume, the config stored in `out` is used and training continues from its last
-    checkpoint. A run that fails before its first checkpoint removes the folder it created.
+    The quality gate runs first; a poor verdict stops the run (QualityError) unless `force`. With
+    resume, the config stored in `out` is used and training continues from its last checkpoint.
+    A run that fails before its first checkpoint removes the folder it created.
     """
     folder = RunFolder(out)
     if resume:
@@ -90,13 +92,35 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
     points = load_anchor_points(cfg.data, CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col))
     preset = preset.resolved_for(points)
     cfg = cfg.resolve(preset)
+    quality = None if resume else _gate(cfg, points, on_event, force)
     created = not folder.root.exists()
     try:
+        if quality is not None:
+            _store_quality(folder, quality, points, cfg.data)
         return _train_in(folder, cfg, preset, points, resume, on_event)
     except BaseException:
         if created and not resume and folder.last_checkpoint_step() is None:
             shutil.rmtree(folder.root, ignore_errors=True)
         raise
+
+
+def _gate(cfg: RunConfig, points: list[AnchorPoint], on_event: EventSink, force: bool):
+    """Judge the anchor points before training; stop on a poor verdict unless forced."""
+    from anchortune.errors import QualityError
+
+    report = check_data(cfg.data, cfg.task, cfg.model, points=points, max_length=cfg.max_length)
+    on_event(Event("info", 0, {"message": f"anchor point quality: {report.summary()}"}))
+    if report.verdict == "poor":
+        if not force:
+            raise QualityError(report.reasons, report.advice)
+        on_event(Event("warning", 0, {"message": "quality verdict is poor; training anyway (--force)"}))
+    return report
+
+
+def _store_quality(folder: RunFolder, report, points: list[AnchorPoint], source: str) -> None:
+    folder.root.mkdir(parents=True, exist_ok=True)
+    write_quality_outputs(report, points, Path(source).name, json_out=folder.root / "quality.json",
+                          html_out=folder.root / "quality.html")
 
 
 def _train_in(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list[AnchorPoint], resume: bool,
@@ -151,6 +175,12 @@ def _train_in(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list[An
         "losses": {"base_valid": base_loss, "tuned_valid": tuned_loss},
         "samples": samples,
     }
+    quality_file = folder.root / "quality.json"
+    if quality_file.is_file():
+        import json
+
+        stored = json.loads(quality_file.read_text(encoding="utf-8"))
+        summary["quality"] = {k: stored[k] for k in ("verdict", "scores", "reasons", "advice", "counts")}
     folder.write_json(folder.summary, summary)
     folder.write_text(folder.card, render(summary))
     on_event(Event("done", result.steps, {"base_valid": base_loss, "tuned_valid": tuned_loss}))
@@ -238,5 +268,88 @@ def write_demo_data(kind: str, out: str | Path, n: int | None = None) -> Path:
 
     if kind not in DEMO_SETS:
         raise ConfigError(f"unknown demo set '{kind}'; choose one of {', '.join(DEMO_SETS)}")
-    points = support_demo(n or 15) if kind == "support" else invoice_demo(n or 200)
+    points = (support_demo(n) if n else support_demo()) if kind == "support" else invoice_demo(n or 200)
     return save_anchor_points(points, out)
+
+
+def compare_on(run: str | Path, points: list[AnchorPoint], samples: int = SAMPLES) -> dict:
+    """Base and tuned model of a run on held-out anchor points: answer loss and a few answers side by side."""
+    from anchortune.data.tokenize import encode
+    from anchortune.evaluate.generation import generate
+    from anchortune.evaluate.loss import answer_loss
+    from anchortune.models.loading import load_model, load_tokenizer, resolve_model
+    from anchortune.train import precision
+
+    folder = RunFolder(run)
+    cfg = folder.load_config()
+    preset = load_preset(cfg.task).resolved_for(points)
+    chosen = precision.choose(cfg.precision)
+    result: dict = {"examples": len(points), "precision": chosen}
+    conversations = [preset.to_messages(p)[:-1] for p in points[:samples]]
+    for name, source in (("base", resolve_model(cfg.model)), ("tuned", folder.model)):
+        tokenizer = load_tokenizer(source)
+        model = load_model(source)
+        examples, report = encode(points, preset, tokenizer, cfg.max_length)
+        result[f"{name}_loss"] = answer_loss(model, examples, tokenizer.pad_token_id, cfg.batch_size, chosen)
+        result[f"{name}_answers"] = generate(model, tokenizer, conversations, precision=chosen)
+        result["encoding"] = report.to_json()
+    result["samples"] = [{"line": p.line, "prompt": p.prompt, "reference": p.answer, "base": b, "tuned": t}
+                         for p, b, t in zip(points, result.pop("base_answers"), result.pop("tuned_answers"))]
+    return result
+
+
+def check_data(path: str | Path, task: str = "custom", model: str | None = None, description: str | None = None,
+               columns: CsvColumns | None = None, max_length: int | None = None, ifd: bool = False,
+               points: list[AnchorPoint] | None = None):
+    """The quality report for a file of anchor points (or for `points` already read from it)."""
+    from anchortune.models.loading import load_tokenizer, resolve_model
+    from anchortune.quality.embeddings import load_embedder
+    from anchortune.quality.gate import check
+
+    preset = load_preset(task)
+    declared = list(preset.output.labels)
+    points = points if points is not None else load_anchor_points(path, columns)
+    preset = preset.resolved_for(points)
+    source = resolve_model(model)
+    tokenizer = load_tokenizer(source)
+    scorer = _ifd_scorer(source, tokenizer, preset) if ifd else None
+    return check(points, preset, load_embedder(), tokenizer, max_length or preset.hyperparameters.max_length,
+                 description=description, declared_labels=declared, ifd=scorer)
+
+
+def _ifd_scorer(source, tokenizer, preset: Preset):
+    from anchortune.models.loading import load_model
+    from anchortune.quality.ifd import ifd_scores
+    from anchortune.train import precision
+
+    model = load_model(source)
+    chosen = precision.choose("auto")
+    return lambda points: ifd_scores(model, tokenizer, preset, points, chosen)
+
+
+def write_quality_outputs(report, points: list[AnchorPoint], source: str, json_out: Path | None = None,
+                          html_out: Path | None = None, fix_out: Path | None = None) -> dict[str, Path]:
+    """Write the report as JSON and/or HTML and, with fix_out, the cleaned set, review file and changelog."""
+    import json
+
+    from anchortune.data.loading import save_anchor_points
+    from anchortune.quality.fix import plan_fix
+    from anchortune.quality.html import render
+
+    written: dict[str, Path] = {}
+    if json_out:
+        RunFolder(json_out.parent).write_json(json_out, report.to_json())
+        written["json"] = json_out
+    if html_out:
+        RunFolder(html_out.parent).write_text(html_out, render(report, points, source))
+        written["html"] = html_out
+    if fix_out:
+        plan = plan_fix(points, report.findings)
+        review = fix_out.with_name(fix_out.stem + ".review.jsonl")
+        changelog = fix_out.with_name(fix_out.stem + ".changelog.jsonl")
+        save_anchor_points(plan.kept, fix_out)
+        save_anchor_points(plan.review, review)
+        RunFolder(fix_out.parent).write_text(changelog, "".join(json.dumps(c, ensure_ascii=False) + "\n"
+                                                                for c in plan.changelog))
+        written.update({"fixed": fix_out, "review": review, "changelog": changelog})
+    return written

@@ -74,3 +74,16 @@ def test_readme_opens_with_the_two_commands_the_makefile_defines():
 def test_help_is_available(args):
     result = run_cli(*args)
     assert result.returncode == 0 and "Usage" in result.stdout
+
+
+def test_chat_and_generate_talk_to_a_trained_run(support_file, tiny_model_dir, tmp_path, write_lines):
+    run = tmp_path / "run"
+    trained = runner.invoke(app, ["train", str(support_file), "--task", "support", "--model", str(tiny_model_dir),
+                                  "--out", str(run), "--max-steps", "2", "--batch-size", "4", "--precision", "fp32"])
+    assert trained.exit_code == 0, trained.output
+    chat = runner.invoke(app, ["chat", str(run)], input="Where is my order?\nAnd my refund?\n\n")
+    assert chat.exit_code == 0 and chat.output.count("model>") == 2
+    prompts = write_lines("prompts.jsonl", [{"prompt": "hi"}, {"prompt": "where is my parcel?"}])
+    out = tmp_path / "answers.jsonl"
+    generated = runner.invoke(app, ["generate", str(run), str(prompts), "--out", str(out), "--max-new-tokens", "4"])
+    assert generated.exit_code == 0 and len(out.read_text().splitlines()) == 2

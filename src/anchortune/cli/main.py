@@ -66,6 +66,50 @@ def validate(
 
 
 @app.command()
+def check(
+    data: Path = typer.Argument(..., help="Anchor points: a JSONL or CSV file."),
+    task: str = typer.Option("custom", help=_help("task")),
+    model: Optional[str] = typer.Option(None, help="Model whose tokenizer counts tokens (and scores IFD)."),
+    description: Optional[str] = typer.Option(None, help="What the task is; rows unrelated to it are flagged."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full report as JSON here."),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
+    fix_out: Optional[Path] = typer.Option(None, "--fix", help="Write a cleaned dataset here (+ review, changelog)."),
+    max_length: Optional[int] = typer.Option(None, help=_help("max_length")),
+    ifd: bool = typer.Option(False, "--ifd", help="Also score whether answers follow from prompts (base model, slower)."),
+    input_col: Optional[str] = typer.Option(None, help=_help("input_col")),
+    output_col: Optional[str] = typer.Option(None, help=_help("output_col")),
+    label_col: Optional[str] = typer.Option(None, help=_help("label_col")),
+) -> None:
+    """Judge anchor points before training: relevant, diverse, balanced, clear - with reasons and advice."""
+    points = service.read_anchor_points(data, CsvColumns(input_col, output_col, label_col))
+    with console.status("checking anchor points"):
+        report = service.check_data(data, task, model, description, max_length=max_length, ifd=ifd, points=points)
+    written = service.write_quality_outputs(report, points, data.name, json_out, html_out, fix_out)
+    _print_report(report)
+    for kind, path in written.items():
+        console.print(f"{kind}: {path}")
+
+
+def _print_report(report) -> None:
+    colour = {"good": "green", "fair": "yellow", "poor": "red"}[report.verdict]
+    console.print(f"[bold {colour}]{report.verdict}[/]: {report.examples} examples; "
+                  + ", ".join(f"{k} {v}" for k, v in report.scores.items()))
+    for reason in report.reasons:
+        console.print(f"  - {_escape(reason)}", highlight=False)
+    table = Table("line", "severity", "reason", "why")
+    findings = sorted(report.findings, key=lambda f: ({"error": 0, "warning": 1, "info": 2}[f.severity], f.line))
+    for f in findings[:15]:
+        table.add_row(str(f.line), f.severity, f.code, _escape(f.message))
+    if findings:
+        console.print(table)
+        if len(findings) > 15:
+            console.print(f"... and {len(findings) - 15} more findings (--json or --html for all)")
+    console.print("[bold]what to do:[/]")
+    for i, tip in enumerate(report.advice, 1):
+        console.print(f"  {i}. {_escape(tip)}", highlight=False)
+
+
+@app.command()
 def train(
     data: Path = typer.Argument(..., help=_help("data")),
     task: str = typer.Option("custom", help=_help("task")),
@@ -86,6 +130,7 @@ def train(
     output_col: Optional[str] = typer.Option(None, help=_help("output_col")),
     label_col: Optional[str] = typer.Option(None, help=_help("label_col")),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    force: bool = typer.Option(False, "--force", help="Train even when the quality gate calls the data poor."),
 ) -> None:
     """Fine-tune a model on anchor points and write adapter, merged model, metrics and model card."""
     cfg = RunConfig.build(data=str(data), task=task, model=model, method=method, epochs=epochs, max_steps=max_steps,
@@ -94,7 +139,7 @@ def train(
                           input_col=input_col, output_col=output_col, label_col=label_col)
     view = ProgressView(console)
     try:
-        outcome = service.train_run(cfg, out, resume=resume, on_event=view)
+        outcome = service.train_run(cfg, out, resume=resume, on_event=view, force=force)
     finally:
         view.close()
     _print_outcome(outcome)

@@ -20,6 +20,9 @@ INTENTS: dict[str, tuple[list[str], list[str]]] = {
         "My order {order} hasn't arrived yet, where is it?", "How do I track my Brightkettle order?",
         "I ordered a {product} last week. Any news on the delivery?", "tracking info for {order} please",
         "Has order {order} shipped already?", "I'd like to know the status of my {product} order.",
+        "is my parcel on its way?", "The tracking page for {order} shows nothing. What now?",
+        "When does my {product} get delivered? It says shipped since {day}.", "order status {order}",
+        "Could you check whether {order} left your warehouse?", "Where can I see which carrier has my parcel?",
     ], [
         "You can follow order {order} under My Account > Orders > Track parcel. Once it has shipped you "
         "will also find the carrier's tracking number in your shipping confirmation e-mail.",
@@ -32,6 +35,10 @@ INTENTS: dict[str, tuple[list[str], list[str]]] = {
         "I want to cancel order {order}.", "please cancel my {product} order", "How can I cancel my order?",
         "Cancel {order}, I ordered it by mistake.", "Is it too late to cancel the {product} I bought today?",
         "I changed my mind about the {product}. Can I still cancel?", "need to cancel an order asap",
+        "Stop order {order} please, I found the {product} cheaper elsewhere.", "how do I undo an order?",
+        "I placed the same order twice, please cancel {order}.", "Can you cancel my order before it ships?",
+        "Where is the cancel button for my order?", "I no longer need the {product}, cancel it.",
+        "Does cancelling cost anything?",
     ], [
         "Orders can be cancelled until they are packed, usually within 2 hours. Open My Account > Orders, "
         "select order {order} and click Cancel order. The refund follows within 3-5 working days.",
@@ -45,6 +52,9 @@ INTENTS: dict[str, tuple[list[str], list[str]]] = {
         "What is your return policy?", "The {product} is not what I expected, can I return it?",
         "return label for {order}", "Can I return a {product} I already used once?",
         "How many days do I have to return something?",
+        "Do I have to pay for return shipping?", "the {product} arrived damaged, I want to send it back",
+        "I lost the box of my {product}, can I still return it?", "Can I exchange the {product} for another colour?",
+        "Where do I drop off my return?", "I got the wrong item in order {order}, how do I return it?",
     ], [
         "You can return any item within 30 days. Start the return in My Account > Orders > Return item, "
         "print the free return label and drop the parcel at any post office.",
@@ -57,6 +67,10 @@ INTENTS: dict[str, tuple[list[str], list[str]]] = {
         "When will I get my refund for {order}?", "I returned the {product} but have no money back yet.",
         "Where is my refund?", "How long does a refund take?", "refund for {order} still missing",
         "I sent the {product} back two weeks ago, what about the refund?",
+        "Will I get my money back on my credit card?", "Is the shipping fee refunded too?",
+        "You received my return but I see no refund.", "refund status please",
+        "How will I be refunded if I paid with PayPal?", "The refund amount for {order} is wrong.",
+        "Do you refund in cash or as a voucher?",
     ], [
         "Refunds are issued within 3 working days after your return reaches our warehouse and take 3-5 "
         "more days to show on your statement. You can see the status of order {order} in My Account > Returns.",
@@ -67,6 +81,10 @@ INTENTS: dict[str, tuple[list[str], list[str]]] = {
         "I need to change the delivery address for {order}.", "Can I change my shipping address?",
         "I moved, how do I update my address?", "wrong address on order {order}",
         "Please send my {product} to a different address.", "How do I change where my order is delivered?",
+        "I made a typo in my street name on {order}.", "Can my parcel go to my office instead?",
+        "Can I pick up order {order} at a pickup point?", "update billing address",
+        "I will not be home on {day}, can you deliver elsewhere?", "The postcode on my order is wrong.",
+        "Can I add a second address to my account?",
     ], [
         "You can change the address of order {order} until it is packed: open My Account > Orders and "
         "choose Edit delivery address. For future orders, update it under My Account > Addresses.",
@@ -77,6 +95,10 @@ INTENTS: dict[str, tuple[list[str], list[str]]] = {
         "My payment failed, what should I do?", "The checkout says my card was declined.",
         "Why can't I pay for the {product}?", "payment error at checkout", "I was charged but the order failed.",
         "PayPal payment did not go through for my {product}.",
+        "Which payment methods do you accept?", "Can I pay by bank transfer?",
+        "My card was charged twice for {order}.", "The payment page keeps loading forever.",
+        "Why was my Mastercard refused?", "Do you offer payment in instalments?",
+        "Error 402 when paying, help",
     ], [
         "Sorry about that. Please check that the card details and billing address match, then try again. "
         "We accept Visa, Mastercard, PayPal and bank transfer. A failed payment is never charged.",
@@ -87,6 +109,10 @@ INTENTS: dict[str, tuple[list[str], list[str]]] = {
         "My {product} stopped working.", "The {product} is broken after three months.",
         "How does the warranty work?", "warranty claim for my {product}", "Is my {product} still under warranty?",
         "My {product} from order {order} makes a strange noise.",
+        "The lid of my {product} broke, is that covered?", "How long is the warranty on your appliances?",
+        "Can you repair my {product}?", "My {product} gets very hot on the outside.",
+        "I need a replacement part for my {product}.", "Does the warranty cover accidental damage?",
+        "I lost my receipt, can I still claim warranty?",
     ], [
         "All Brightkettle appliances have a 2-year warranty. Open My Account > Orders, choose Report a "
         "problem next to the {product} and describe the fault; we send a free return label and repair or "
@@ -98,6 +124,10 @@ INTENTS: dict[str, tuple[list[str], list[str]]] = {
         "Is the {product} in stock?", "When will the {product} be available again?",
         "Do you have the {product} in red?", "the {product} is sold out, will you restock?",
         "Can I pre-order the {product}?",
+        "Is the blue {product} coming back?", "Why is the {product} unavailable in my country?",
+        "Do you still sell spare filters?", "How many {product}s do you have left?",
+        "Will the {product} be in stock before {day}?", "Can I reserve a {product}?",
+        "Does the {product} come in a bigger size?", "Is the {product} sold out everywhere?",
     ], [
         "The product page shows live stock. If the {product} is sold out, click Notify me and we will "
         "e-mail you as soon as it is back, usually within 2-3 weeks.",
@@ -107,6 +137,9 @@ INTENTS: dict[str, tuple[list[str], list[str]]] = {
     "delivery_time": ([
         "How long does delivery take?", "When will my {product} arrive?", "Do you deliver on {day}?",
         "What are the delivery options?", "How fast is express shipping?", "Can I get the {product} by {day}?",
+        "Is shipping free?", "Do you ship to Switzerland?", "How much does express delivery cost?",
+        "What time of day do you deliver?", "Until when do I have to order for next-day delivery?",
+        "Do you deliver on weekends?", "How long does it take to ship a {product} abroad?",
     ], [
         "Standard delivery takes 2-4 working days and is free from 50 euros. Express delivery arrives the "
         "next working day if you order before 2 pm.",
@@ -131,6 +164,10 @@ INTENTS: dict[str, tuple[list[str], list[str]]] = {
         "I need an invoice for order {order}.", "Can you send me a copy of my invoice?",
         "Where do I find the invoice for my {product}?", "I need a VAT invoice for my company.",
         "invoice for {order} please",
+        "The invoice shows my old address.", "Can I get the invoice in my company's name?",
+        "I did not receive an invoice with my {product}.", "Does the invoice include VAT?",
+        "Please resend the invoice of {order} by e-mail.", "Where is my receipt?",
+        "My accountant needs a PDF invoice.", "Can you split the invoice for {order} in two?",
     ], [
         "You can download the invoice for order {order} as a PDF under My Account > Orders > Invoice. "
         "To add a company name and VAT number, edit the billing address before downloading.",
@@ -141,6 +178,8 @@ INTENTS: dict[str, tuple[list[str], list[str]]] = {
         "I want to talk to a person.", "Can I call you?", "What is your phone number?",
         "How do I reach customer service?", "I need to speak with an agent about order {order}.",
         "Is there a live chat?", "When is your support team available?", "I'd rather talk to a human about my {product}.",
+        "Is your hotline free?", "Can someone call me back?", "I need a real person, not a bot.",
+        "What is your e-mail address for complaints?", "Are you open on {day}?",
     ], [
         "You can reach our support team by phone Monday to Friday, 8 am to 6 pm, or by chat on every page "
         "of our website. Have your order number ready, for example {order}.",
@@ -150,20 +189,15 @@ INTENTS: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
-def support_demo(n_per_intent: int = 15, seed: int = 7) -> list[AnchorPoint]:
-    """A varied support set: n_per_intent distinct prompts per intent with matching answers."""
+def support_demo(n_per_intent: int = 13, seed: int = 7) -> list[AnchorPoint]:
+    """A varied support set: up to n_per_intent prompts per intent, each phrasing used once (so no two
+    examples are near duplicates), with one of the intent's answers filled from the same slots."""
     rng = random.Random(seed)
     points: list[AnchorPoint] = []
     for intent, (prompts, answers) in INTENTS.items():
-        seen: set[str] = set()
-        attempts = 0
-        while len(seen) < n_per_intent and attempts < 200:
-            attempts += 1
+        for template in rng.sample(prompts, min(n_per_intent, len(prompts))):
             slots = {"order": rng.choice(ORDERS), "product": rng.choice(PRODUCTS), "day": rng.choice(DAYS)}
-            prompt = rng.choice(prompts).format(**slots)
-            if prompt in seen:
-                continue
-            seen.add(prompt)
+            prompt = template.format(**slots)
             answer = rng.choice(answers).format(**slots)
             messages = ({"role": "user", "content": prompt}, {"role": "assistant", "content": answer})
             points.append(AnchorPoint(messages, line=0, label=intent))

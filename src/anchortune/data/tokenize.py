@@ -25,6 +25,7 @@ class EncodingReport:
     answer_tokens: int = 0
     truncated_lines: list[int] = field(default_factory=list)
     dropped_lines: list[int] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list, repr=False)  # every input's full length, in input order
 
     def summary(self) -> str:
         parts = [f"{self.kept} examples kept, {self.answer_tokens} answer tokens of {self.total_tokens}"]
@@ -56,7 +57,8 @@ def answer_spans(messages: list[dict[str, str]], tokenizer) -> tuple[str, list[t
         if message["role"] != "assistant":
             continue
         prefix = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)
-        upto = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
+        last = i == len(messages) - 1
+        upto = full if last else tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
         if full.startswith(upto) and upto.startswith(prefix):
             spans.append((len(prefix), len(upto)))
     return full, spans
@@ -73,6 +75,7 @@ def encode(points: list[AnchorPoint], preset: Preset, tokenizer, max_length: int
         labels = [tok if any(s <= start < e for s, e in spans) else IGNORE
                   for tok, (start, _) in zip(ids, offsets)]
         report.total_tokens += len(ids)
+        report.lengths.append(len(ids))
         if len(ids) > max_length:
             ids, labels = ids[:max_length], labels[:max_length]
             if all(label == IGNORE for label in labels):

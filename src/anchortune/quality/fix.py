@@ -1,0 +1,43 @@
+"""A cleaned copy of the anchor points: what --fix writes, and the changelog that says why for every row.
+
+Dropped: exact duplicates, empty answers, later members of near-duplicate groups. Set aside for a
+person to review: contradictions, off-task rows, invalid outputs. Everything else is kept as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from anchortune.data.records import AnchorPoint
+from anchortune.quality.findings import Finding
+
+DROP = {"exact_duplicate", "near_duplicate"}
+REVIEW = {"contradiction", "off_task", "invalid_output"}
+
+
+@dataclass
+class FixPlan:
+    kept: list[AnchorPoint]
+    review: list[AnchorPoint]
+    changelog: list[dict]
+
+
+def plan_fix(points: list[AnchorPoint], findings: list[Finding]) -> FixPlan:
+    by_line: dict[int, list[Finding]] = {}
+    for f in findings:
+        by_line.setdefault(f.line, []).append(f)
+    kept, review, changelog = [], [], []
+    for point in points:
+        own = by_line.get(point.line, [])
+        empty = [f for f in own if f.code == "unclear_answer" and f.severity == "error"]
+        drop = [f for f in own if f.code in DROP] + empty
+        aside = [f for f in own if f.code in REVIEW]
+        if drop:
+            changelog.append({"line": point.line, "action": "dropped", "reasons": [f.message for f in drop]})
+        elif aside:
+            review.append(point)
+            changelog.append({"line": point.line, "action": "set aside for review",
+                              "reasons": [f.message for f in aside]})
+        else:
+            kept.append(point)
+    return FixPlan(kept, review, changelog)
