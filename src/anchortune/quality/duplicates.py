@@ -3,7 +3,8 @@
 Exact: the same normalised prompt and answer. Near: character 5-gram Jaccard of prompt + answer
 >= 0.85 (the MinHash rule of SemHash/datatrove, computed exactly on embedding-neighbour candidates
 instead of hashed), and prompts that read the same (edit-similarity >= 0.8): two different
-questions that share one long answer are rephrasings worth keeping, not duplicates. Contradiction: near-identical prompts (Jaccard >= 0.8) whose answers conflict:
+questions that share one long answer are rephrasings worth keeping, not duplicates. Contradiction: the same question asked twice (equal up to typos, numbers and filler words, see
+text.same_question) with conflicting answers:
 different labels, different JSON field values, or answers as unrelated as the data's own lower fence
 of answer similarity between neighbouring prompts. The later line is flagged; `related` names the
 earlier one.
@@ -19,10 +20,17 @@ import numpy as np
 from anchortune.data.records import AnchorPoint
 from anchortune.quality.findings import Finding
 from anchortune.quality.neighbors import lower_fence
-from anchortune.quality.text import jaccard, normalise, shingles
+from anchortune.quality.text import jaccard, normalise, same_question, shingles
 
 NEAR = 0.85
 SAME_PROMPT = 0.8
+
+
+def candidate_pairs(neighbours: np.ndarray) -> list[tuple[int, int]]:
+    """(later, earlier) index pairs where either row is among the other's nearest neighbours,
+    sorted so each later row meets its earliest partner first."""
+    pairs = {(max(i, int(j)), min(i, int(j))) for i, row in enumerate(neighbours) for j in row if int(j) != i}
+    return sorted(pairs)
 
 
 def exact_duplicates(points: list[AnchorPoint]) -> list[Finding]:
@@ -41,16 +49,15 @@ def exact_duplicates(points: list[AnchorPoint]) -> list[Finding]:
 def near_duplicates(points: list[AnchorPoint], neighbours: np.ndarray, skip: set[int]) -> list[Finding]:
     """Later rows whose prompt+answer shingles overlap an earlier neighbour's by >= NEAR (not exact copies)."""
     grams = [shingles(p.prompt + "\n" + p.answer) for p in points]
-    findings = []
-    for i, row in enumerate(neighbours):
-        if points[i].line in skip:
+    findings, flagged = [], set()
+    for i, j in candidate_pairs(neighbours):
+        if i in flagged or points[i].line in skip:
             continue
-        for j in sorted(int(j) for j in row if j < i):
-            score = jaccard(grams[i], grams[j])
-            if score >= NEAR and _reads_same(points[i].prompt, points[j].prompt):
-                findings.append(Finding(points[i].line, "near_duplicate", "warning",
-                                        f"{score:.0%} the same as line {points[j].line}", (points[j].line,)))
-                break
+        score = jaccard(grams[i], grams[j])
+        if score >= NEAR and _reads_same(points[i].prompt, points[j].prompt):
+            flagged.add(i)
+            findings.append(Finding(points[i].line, "near_duplicate", "warning",
+                                    f"{score:.0%} the same as line {points[j].line}", (points[j].line,)))
     return findings
 
 
@@ -85,20 +92,27 @@ def _conflict(a: AnchorPoint, b: AnchorPoint, fmt: str, answer_sim: float, fence
     return None
 
 
-def contradictions(points: list[AnchorPoint], prompt_neighbours: np.ndarray, answers: np.ndarray, fmt: str
-                   ) -> list[Finding]:
-    """Near-identical prompts with conflicting answers (answers: centred unit embeddings)."""
-    nearest_answer_sim = np.einsum("ij,ij->i", answers, answers[prompt_neighbours[:, 0]])
-    fence = min(lower_fence(nearest_answer_sim), float(np.percentile(nearest_answer_sim, 2)))
-    grams = [shingles(p.prompt) for p in points]
-    findings = []
-    for i, row in enumerate(prompt_neighbours):
-        for j in sorted(int(j) for j in row if j < i):
-            if jaccard(grams[i], grams[j]) < SAME_PROMPT:
-                continue
-            reason = _conflict(points[i], points[j], fmt, float(answers[i] @ answers[j]), fence)
-            if reason:
-                findings.append(Finding(points[i].line, "contradiction", "warning",
-                                        f"near-identical prompt, conflicting answer: {reason}", (points[j].line,)))
-                break
+def contradictions(points: list[AnchorPoint], prompt_neighbours: np.ndarray, answers: np.ndarray, fmt: str,
+                   skip: set[int]) -> list[Finding]:
+    """The same question asked twice with conflicting answers (answers: centred unit embeddings).
+
+    Labels and JSON fields conflict outright. Free-text answers conflict when their similarity falls
+    below Q1 - 1.0 IQR of the answer similarities of all same-question pairs in the data (measured on
+    Bitext: natural rephrased answers to one question reach down to 0.07 at the 1st percentile, an
+    answer to another question centres on 0.0, so text alone separates them only in part)."""
+    pairs = [(i, j, float(answers[i] @ answers[j])) for i, j in candidate_pairs(prompt_neighbours)
+             if points[i].line not in skip and points[j].line not in skip
+             and same_question(points[i].prompt, points[j].prompt)]
+    sims = np.array([sim for _, _, sim in pairs])
+    fence = lower_fence(sims, 1.0) if len(sims) >= 20 else -1.0
+    findings, flagged = [], set()
+    for i, j, sim in pairs:
+        if i in flagged:
+            continue
+        reason = _conflict(points[i], points[j], fmt, sim, fence)
+        if reason:
+            flagged.add(i)
+            findings.append(Finding(points[i].line, "contradiction", "warning",
+                                    f"the same question as line {points[j].line}, a conflicting answer: {reason}",
+                                    (points[j].line,)))
     return findings

@@ -5,6 +5,7 @@ The embedder and tokenizer are passed in (the service loads them); this module o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -35,15 +36,16 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
     fmt = preset.output.format
     findings: list[Finding] = []
     findings += (exact := duplicates.exact_duplicates(points))
+    unclear = _unclear_answers(points, fmt)
+    unreadable = {u.line for u in unclear if "empty" in u.message or "garbled" in u.message}
     if len(points) > 2:
         _, near_idx = nearest(centered(combined), NEIGHBOURS)
-        _, prompt_idx = nearest(centered(vectors_p), NEIGHBOURS)
+        _, prompt_idx = nearest(centered(vectors_p), 2 * NEIGHBOURS)
         findings += duplicates.near_duplicates(points, near_idx, {f.line for f in exact})
-        findings += duplicates.contradictions(points, prompt_idx, centered(vectors_a), fmt)
+        findings += duplicates.contradictions(points, prompt_idx, centered(vectors_a), fmt, unreadable)
     description_vector = embedder.embed([description])[0] if description else None
-    off, relevance_scores = relevance.off_task(points, combined, description_vector)
-    findings += off
-    findings += _unclear_answers(points, fmt)
+    off, relevance_scores = relevance.off_task(points, combined, vectors_a, description_vector)
+    findings += unclear + [f for f in off if f.line not in unreadable]
     findings += invalid_outputs(points, preset, declared_labels or [])
     findings += _personal_data(points)
     groups, group_kind = balance.groups_of(points, centered(combined))
@@ -58,6 +60,19 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
                         max_length=max_length, relevance=relevance_scores)
 
 
+def _answer_text(answer: str, fmt: str) -> str:
+    """What a person reads in an answer: the string values of a JSON answer, else the answer."""
+    if fmt == "json":
+        try:
+            value = json.loads(answer)
+        except json.JSONDecodeError:
+            return ""
+        if isinstance(value, dict):
+            return " ".join(str(v) for v in value.values() if isinstance(v, str))
+        return ""
+    return answer
+
+
 def _unclear_answers(points: list[AnchorPoint], fmt: str) -> list[Finding]:
     findings = []
     vocab = vocabulary([p.prompt + " " + p.answer for p in points]) if fmt == "text" else None
@@ -67,7 +82,7 @@ def _unclear_answers(points: list[AnchorPoint], fmt: str) -> list[Finding]:
         if not answer.strip():
             findings.append(Finding(point.line, "unclear_answer", "error", "the answer is empty"))
             continue
-        if vocab is not None and (reason := garbled_reason(answer, vocab)):
+        if fmt != "label" and (reason := garbled_reason(_answer_text(answer, fmt), vocab)):
             findings.append(Finding(point.line, "unclear_answer", "warning", f"the answer looks garbled: {reason}"))
         elif fmt == "text" and ends_cleanly >= 0.9 and looks_cut_off(answer):
             findings.append(Finding(point.line, "unclear_answer", "warning",

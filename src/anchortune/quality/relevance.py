@@ -1,10 +1,13 @@
 """Off-task examples: far from the data's own centre, or from the task description when one is given.
 
-Distance to the centroid of prompt+answer embeddings, outlier above Q3 + 1.7 IQR (Cleanlab's rule).
-Measured on Bitext with 3 % injected general-knowledge rows: 0.3 % of clean rows flagged, all
-injected rows found; k-nearest-neighbour distance flagged 3 % of clean rows (natural rare phrasings),
-so it is not used alone. With a description, rows whose similarity to it falls below the data's
-lower fence are flagged too.
+Score: the robust z-scores ((x - median) / IQR) of two distances added, the row's prompt+answer
+embedding to the data's centre and its answer embedding to the answers' centre; flagged above
+Tukey's far-out fence Q3 + 3 IQR of that score. Measured with 3 % injected rows from other domains
+(bench/quality_gate.py): on Bitext recall 0.99 with 0.2 % of clean rows flagged, on SROIE receipts
+recall 1.0 with 0.5 %. Cleanlab's Q3 + 1.7 IQR on the combined distance alone flagged 0.4-1.2 % of
+clean rows and missed 10 %; k-nearest-neighbour distances flagged 1-2 % of clean rows (natural rare
+phrasings). With a description, rows whose similarity to it falls below the data's lower fence are
+flagged too.
 """
 
 from __future__ import annotations
@@ -16,18 +19,25 @@ from anchortune.quality.findings import Finding
 from anchortune.quality.neighbors import lower_fence, upper_fence
 
 
-def off_task(points: list[AnchorPoint], combined: np.ndarray, description: np.ndarray | None = None
-             ) -> tuple[list[Finding], np.ndarray]:
+def _to_centre(vectors: np.ndarray) -> np.ndarray:
+    centre = vectors.mean(axis=0)
+    return vectors @ (centre / max(float(np.linalg.norm(centre)), 1e-8))
+
+
+def _robust_z(values: np.ndarray) -> np.ndarray:
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return (values - median) / max(float(q3 - q1), 1e-8)
+
+
+def off_task(points: list[AnchorPoint], combined: np.ndarray, answers: np.ndarray,
+             description: np.ndarray | None = None) -> tuple[list[Finding], np.ndarray]:
     """Findings and each row's relevance (cosine to the data's centre, or to the description)."""
     if len(points) < 8:
         return [], np.ones(len(points))
-    centre = combined.mean(axis=0)
-    centre /= max(float(np.linalg.norm(centre)), 1e-8)
-    similarity = combined @ centre
-    distance = 1 - similarity
-    fence = upper_fence(distance)
-    flagged = {i for i in np.nonzero(distance > fence)[0]}
-    reasons = {i: "far from the rest of the anchor points" for i in flagged}
+    similarity = _to_centre(combined)
+    distance = _robust_z(1 - similarity) + _robust_z(1 - _to_centre(answers))
+    fence = upper_fence(distance, 3.0)
+    reasons = {int(i): "far from the rest of the anchor points" for i in np.nonzero(distance > fence)[0]}
     if description is not None:
         to_task = combined @ description
         low = lower_fence(to_task, 1.7)
@@ -35,5 +45,5 @@ def off_task(points: list[AnchorPoint], combined: np.ndarray, description: np.nd
             reasons.setdefault(int(i), "unrelated to the task description")
         similarity = to_task
     findings = [Finding(points[i].line, "off_task", "warning", f"off task: {reasons[i]} "
-                        f"(distance {distance[i]:.2f}, fence {fence:.2f})") for i in sorted(reasons)]
+                        f"(score {distance[i]:.1f}, fence {fence:.1f})") for i in sorted(reasons)]
     return findings, similarity

@@ -32,6 +32,60 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
+FILLER = frozenset("a an the my me i you your please pls plz to for of in on at is are can could would will "
+                   "do does how what hi hello hey thanks thank help".split())
+
+
+def edit_distance(a: str, b: str, limit: int = 3) -> int:
+    """Edit distance with adjacent transpositions counted once (optimal string alignment), giving up
+    (returning limit + 1) once it must exceed `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before, previous = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if before is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
+        if min(current) > limit:
+            return limit + 1
+        before, previous = previous, current
+    return previous[-1]
+
+
+def _token_key(token: str) -> str:
+    return "0" if token.isdigit() else token
+
+
+def same_question(a: str, b: str) -> bool:
+    """True when two prompts differ only by typos (one edit per short word, two per long word),
+    numbers, placeholders and filler words: the same question asked twice. "cancel order 12" and
+    "change order 12" are different questions; "cancel order 12" and "cancle order 34" are not."""
+    from difflib import SequenceMatcher
+
+    ta = [_token_key(t) for t in normalise(PLACEHOLDER.sub(" ", a)).split()]
+    tb = [_token_key(t) for t in normalise(PLACEHOLDER.sub(" ", b)).split()]
+    if not ta or not tb:
+        return ta == tb
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, ta, tb, autojunk=False).get_opcodes():
+        if op == "equal":
+            continue
+        left, right = ta[i1:i2], tb[j1:j2]
+        if len(left) != len(right):
+            left, right = [t for t in left if t not in FILLER], [t for t in right if t not in FILLER]
+        if op == "replace" and len(left) == len(right):
+            for x, y in zip(left, right):
+                allowed = 1 if max(len(x), len(y)) < 8 else 2
+                if x != y and not (x in FILLER and y in FILLER) and edit_distance(x, y, allowed) > allowed:
+                    return False
+        elif not all(t in FILLER for t in left + right):
+            if not (op == "replace" and "".join(left) == "".join(right)):  # a split or joined word
+                return False
+    return True
+
+
 def words(text: str) -> list[str]:
     return WORD.findall(PLACEHOLDER.sub(" ", text.lower()))
 
@@ -44,8 +98,9 @@ def vocabulary(texts: list[str]) -> Counter:
     return counts
 
 
-def garbled_reason(text: str, vocab: Counter) -> str | None:
-    """Why a text reads as garbled (mojibake, noise characters, words nobody else uses), or None."""
+def garbled_reason(text: str, vocab: Counter | None) -> str | None:
+    """Why a text reads as garbled (mojibake, noise characters, words nobody else uses), or None.
+    Without a vocabulary (names, codes and amounts in JSON fields) the word check is skipped."""
     from ftfy.badness import is_bad
 
     stripped = text.strip()
@@ -59,7 +114,7 @@ def garbled_reason(text: str, vocab: Counter) -> str | None:
     noise = sum(1 for c in visible if not (c.isalnum() or c in ".,;:!?'\"()-{}[]/&%$€£@#*+=<>_|~^`’“”–—…«»"))
     if visible and noise / len(visible) > 0.3:
         return "most of its characters are symbols, not words"
-    tokens = words(stripped)
+    tokens = words(stripped) if vocab is not None else []
     if len(tokens) >= 4:
         unknown = sum(1 for w in tokens if vocab[w] <= 1)
         if unknown / len(tokens) > 0.6:

@@ -1,0 +1,235 @@
+"""Quality-gate benchmark: inject each defect at a known rate into clean real data, measure what the gate finds.
+
+    python bench/quality_gate.py DATA --task T [--rate 0.03] [--seed 0] [--out bench/results]
+
+DATA is an anchor-point file, or SROIE receipts (`ocr_text` + `fields`, turned into text -> JSON).
+Each injected row is remembered with its defect; a finding counts as correct when its line, or a
+line it names as related (the original of a copy), carries that defect. Reports precision and
+recall per defect, the share of untouched rows flagged at warning level or above, and throughput
+(examples/s) with model, tokenizer and embedder load time apart. Output: JSON + Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import string
+import sys
+import time
+from pathlib import Path
+
+from anchortune import service, settings
+from anchortune.data.presets import load_preset
+from anchortune.data.records import AnchorPoint
+
+
+def load(path: Path) -> list[AnchorPoint]:
+    first = json.loads(path.open(encoding="utf-8").readline())
+    if "ocr_text" in first:
+        rows = [json.loads(l) for l in path.open(encoding="utf-8")]
+        return [AnchorPoint(({"role": "user", "content": r["ocr_text"]},
+                             {"role": "assistant", "content": json.dumps(r["fields"], ensure_ascii=False)}), i)
+                for i, r in enumerate(rows, 1)]
+    return service.read_anchor_points(path)
+
+
+def off_task_pool(shared: Path, task_format: str) -> list[tuple[str, str]]:
+    """Rows from other domains: general-knowledge questions (and, for JSON tasks, support questions)."""
+    pool = []
+    for line in (shared / "general" / "mmlu_val.jsonl").open(encoding="utf-8"):
+        row = json.loads(line)
+        pool.append((row["question"], row["choices"]["ABCD".index(row["answer"])]))
+    if task_format == "json":
+        bitext = [json.loads(l) for l in (shared / "support" / "bitext_customer_support.jsonl").open(encoding="utf-8")]
+        pool = [(r["instruction"], r["response"]) for r in bitext[:500]]
+    return pool
+
+
+def typo(text: str, rng: random.Random, edits: int = 1) -> str:
+    chars = list(text)
+    for _ in range(edits):
+        positions = [i for i, c in enumerate(chars) if c.isalpha()]
+        if not positions:
+            break
+        i = rng.choice(positions)
+        chars[i] = rng.choice(string.ascii_lowercase)
+    return "".join(chars)
+
+
+def garble(rng: random.Random) -> str:
+    return " ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 9)))
+                    for _ in range(rng.randint(8, 30)))
+
+
+PII = ["Please write to {name}.{surname}@example.com for details.", "My IBAN is DE89 3704 0044 0532 0130 00.",
+       "Card number 4111 1111 1111 1111, expiry 04/28.", "Use key sk-proj-A1b2C3d4E5f6G7h8I9j0K1l2M3n4 to log in.",
+       "Contact: {name}.{surname}@mail.example.org", "Pay to IBAN GB29 NWBK 6016 1331 9268 19 today.",
+       "Charge it to 5500 0000 0000 0004 please."]
+
+
+KEEP = object()
+
+
+def with_answer(point: AnchorPoint, answer: str, prompt: str | None = None, label=KEEP) -> AnchorPoint:
+    return AnchorPoint(({"role": "user", "content": prompt if prompt is not None else point.prompt},
+                        {"role": "assistant", "content": answer}), 0, point.label if label is KEEP else label)
+
+
+def inject(points: list[AnchorPoint], fmt: str, rate: float, seed: int, shared: Path, keep_labels: bool = True
+           ) -> tuple[list[AnchorPoint], dict[int, str], set[int]]:
+    """The data with defects: (rows renumbered 1..n, {line: defect}, lines of originals that were copied).
+
+    A contradiction copies a row's prompt (one typo) with another row's answer, and that row's label
+    (as when a row is pasted in with the wrong question); --no-labels measures free text alone."""
+    rng = random.Random(seed)
+    base = list(points)
+    count = max(5, round(rate * len(base)))
+    kinds = ["exact_duplicate", "near_duplicate", "contradiction", "off_task", "unclear_answer", "personal_data"]
+    if fmt == "json":
+        kinds.append("invalid_output")
+    rows = [(p, None, None, i) for i, p in enumerate(base)]  # (point, defect, copied base index, base index)
+    extra = []
+    modified: set[int] = set()  # a row is changed once, and a copied row is never changed
+    copied: set[int] = set()
+    pool = off_task_pool(shared, fmt)
+    for kind in kinds:
+        for _ in range(count):
+            i = rng.choice([k for k in range(len(base)) if k not in modified and k not in copied])
+            src = base[i]
+            if kind in ("exact_duplicate", "near_duplicate", "contradiction"):
+                copied.add(i)
+            if kind == "exact_duplicate":
+                extra.append((src, kind, i, None))
+            elif kind == "near_duplicate":
+                extra.append((with_answer(src, typo(src.answer, rng, 2), typo(src.prompt, rng, 1)), kind, i, None))
+            elif kind == "contradiction":
+                other = rng.choice([p for p in base if p.label != src.label or p.label is None])
+                answer = other.answer
+                if fmt == "json":
+                    fields, theirs = json.loads(src.answer), json.loads(other.answer)
+                    fields.update({k: theirs[k] for k in ("total", "date") if k in theirs})
+                    answer = json.dumps(fields, ensure_ascii=False)
+                label = other.label if keep_labels else None
+                extra.append((with_answer(src, answer, typo(src.prompt, rng, 1), label), kind, i, None))
+            elif kind == "off_task":
+                prompt, answer = pool.pop(rng.randrange(len(pool)))
+                extra.append((with_answer(src, answer, prompt), kind, None, None))
+            else:
+                modified.add(i)
+                rows[i] = (_modified(src, kind, fmt, rng), kind, None, i)
+    for row in extra:
+        rows.insert(rng.randrange(len(rows) + 1), row)
+    line_of_base = {row[3]: n for n, row in enumerate(rows, start=1) if row[3] is not None}
+    out = [AnchorPoint(point.messages, n, point.label) for n, (point, _, _, _) in enumerate(rows, start=1)]
+    defects = {n: kind for n, (_, kind, _, _) in enumerate(rows, start=1) if kind}
+    partners = {line_of_base[source] for _, _, source, _ in rows if source is not None}
+    return out, defects, partners
+
+
+def _modified(src: AnchorPoint, kind: str, fmt: str, rng: random.Random) -> AnchorPoint:
+    if kind == "unclear_answer":
+        if rng.random() < 0.5:
+            return with_answer(src, "")
+        if fmt == "json":
+            noisy = {k: "".join(rng.choice("#@!%^&*~|<>?$") for _ in range(8)) for k in json.loads(src.answer)}
+            return with_answer(src, json.dumps(noisy))
+        return with_answer(src, garble(rng))
+    if kind == "personal_data":
+        text = rng.choice(PII).format(name=rng.choice(["anna", "jonas", "li"]), surname=rng.choice(["meyer", "tan"]))
+        if fmt == "json":
+            return with_answer(src, src.answer, src.prompt + "\n" + text)
+        return with_answer(src, src.answer + " " + text)
+    cut = rng.randint(5, max(6, len(src.answer) // 2))  # invalid_output: the JSON cut short
+    return with_answer(src, src.answer[:cut])
+
+
+def score(report, defects: dict[int, str], partners: set[int], n: int) -> dict:
+    """Per defect T: precision over T-findings on rows that are clean or carry T (a T-finding on a row
+    injected with another defect is counted apart, as a cross-flag), recall over rows injected with T."""
+    results = {}
+    for kind in sorted(set(defects.values())):
+        all_found = [f for f in report.findings if f.code == kind and f.at_least("warning")]
+        injected = {line for line, k in defects.items() if k == kind}
+        found = [f for f in all_found if defects.get(f.line, kind) == kind or injected & set(f.related)]
+        correct = [f for f in found if f.line in injected or injected & set(f.related)]
+        covered = {l for l in injected if any(f.line == l or l in f.related for f in found)}
+        results[kind] = {"injected": len(injected), "flagged": len(found), "cross_flags": len(all_found) - len(found),
+                         "precision": len(correct) / len(found) if found else 0.0,
+                         "recall": len(covered) / len(injected) if injected else 0.0}
+    untouched = [l for l in range(1, n + 1) if l not in defects and l not in partners]
+    flagged = report.flagged_lines("warning")
+    false_rows = [l for l in untouched if l in flagged]
+    return {"per_defect": results, "untouched_rows": len(untouched), "untouched_flagged": len(false_rows),
+            "untouched_flagged_share": len(false_rows) / max(1, len(untouched)),
+            "untouched_flag_codes": sorted({f.code for f in report.findings if f.line in set(false_rows)})}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", type=Path)
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--rate", type=float, default=0.03)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-inject", action="store_true", help="Only measure throughput on the data as it is.")
+    parser.add_argument("--no-labels", action="store_true", help="Drop labels/intents: judge free text alone.")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    if not args.data.is_file():
+        print(f"skipped: {args.data} not found")
+        return 0
+    from anchortune.models.loading import load_tokenizer, resolve_model
+    from anchortune.quality.embeddings import load_embedder
+    from anchortune.quality.gate import check
+
+    preset = load_preset(args.task)
+    clean = load(args.data)
+    if args.no_labels:
+        clean = [AnchorPoint(p.messages, p.line) for p in clean]
+    points, defects, partners = (clean, {}, set()) if args.no_inject else inject(
+        clean, preset.output.format, args.rate, args.seed, settings.shared_data())
+    resolved = preset.resolved_for(clean)
+    started = time.perf_counter()
+    embedder = load_embedder()
+    tokenizer = load_tokenizer(resolve_model(None))
+    load_seconds = time.perf_counter() - started
+    embedder.embed_cached = embedder.embed  # measure embedding work, not the cache
+    started = time.perf_counter()
+    report = check(points, resolved, embedder, tokenizer, resolved.hyperparameters.max_length,
+                   declared_labels=list(preset.output.labels))
+    seconds = time.perf_counter() - started
+    import torch
+
+    result = {"data": args.data.name + (" (labels dropped)" if args.no_labels else ""), "task": args.task, "rows": len(points), "clean_rows": len(clean),
+              "rate": args.rate, "seed": args.seed,
+              "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+              "load_seconds": round(load_seconds, 2), "check_seconds": round(seconds, 2),
+              "examples_per_second": round(len(points) / seconds, 1), "verdict": report.verdict,
+              "scores": report.scores, **({} if args.no_inject else score(report, defects, partners, len(points)))}
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = (f"quality_gate_{args.data.stem}" + ("_throughput" if args.no_inject else "")
+            + ("_no_labels" if args.no_labels else ""))
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"{stem}.md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+def markdown(r: dict) -> str:
+    lines = [f"# Quality gate on {r['data']} ({r['task']}): {r['rows']} rows", "",
+             f"Machine: {r['machine']}. Check {r['check_seconds']} s = {r['examples_per_second']} examples/s; "
+             f"model, tokenizer and embedder load {r['load_seconds']} s apart. Verdict {r['verdict']}, scores {r['scores']}.", ""]
+    if "per_defect" in r:
+        lines += ["| defect | injected | flagged | precision | recall | also flagged on rows with another defect |",
+                  "|---|---|---|---|---|---|"]
+        for kind, m in r["per_defect"].items():
+            lines.append(f"| {kind} | {m['injected']} | {m['flagged']} | {m['precision']:.2f} | {m['recall']:.2f} "
+                         f"| {m['cross_flags']} |")
+        lines += ["", f"Untouched rows flagged at warning or above: {r['untouched_flagged']} of {r['untouched_rows']} "
+                      f"({r['untouched_flagged_share']:.1%}); codes: {', '.join(r['untouched_flag_codes']) or 'none'}", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
