@@ -35,6 +35,17 @@ def load(path: Path) -> list[AnchorPoint]:
     return service.read_anchor_points(path)
 
 
+def unique(points: list[AnchorPoint]) -> list[AnchorPoint]:
+    """The data without its own exact duplicates, so that every duplicate in the test is an injected one."""
+    seen, out = set(), []
+    for point in points:
+        key = (point.prompt, point.answer)
+        if key not in seen:
+            seen.add(key)
+            out.append(AnchorPoint(point.messages, len(out) + 1, point.label))
+    return out
+
+
 def off_task_pool(shared: Path, task_format: str) -> list[tuple[str, str]]:
     """Rows from other domains: general-knowledge questions (and, for JSON tasks, support questions)."""
     pool = []
@@ -58,11 +69,23 @@ def typo(text: str, rng: random.Random, edits: int = 1) -> str:
     return "".join(chars)
 
 
+def noisy_answer(answer: str, fmt: str, rng: random.Random) -> str:
+    """The answer with two typos; in a JSON answer, in one of its text values (as OCR noise would)."""
+    if fmt != "json":
+        return typo(answer, rng, 2)
+    fields = json.loads(answer)
+    key = rng.choice([k for k, v in fields.items() if isinstance(v, str) and any(c.isalpha() for c in v)])
+    fields[key] = typo(fields[key], rng, 2)
+    return json.dumps(fields, ensure_ascii=False)
+
+
 def garble(rng: random.Random) -> str:
     return " ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 9)))
                     for _ in range(rng.randint(8, 30)))
 
 
+DOCUMENT_PII = ["Paid with card 4111 1111 1111 1111 exp 04/28", "CARD NO: 5500 0000 0000 0004",
+                "API key sk-live-A1b2C3d4E5f6G7h8I9j0K1l2M3n4", "Amex 3782 822463 10005 approved"]
 PII = ["Please write to {name}.{surname}@example.com for details.", "My IBAN is DE89 3704 0044 0532 0130 00.",
        "Card number 4111 1111 1111 1111, expiry 04/28.", "Use key sk-proj-A1b2C3d4E5f6G7h8I9j0K1l2M3n4 to log in.",
        "Contact: {name}.{surname}@mail.example.org", "Pay to IBAN GB29 NWBK 6016 1331 9268 19 today.",
@@ -103,7 +126,8 @@ def inject(points: list[AnchorPoint], fmt: str, rate: float, seed: int, shared: 
             if kind == "exact_duplicate":
                 extra.append((src, kind, i, None))
             elif kind == "near_duplicate":
-                extra.append((with_answer(src, typo(src.answer, rng, 2), typo(src.prompt, rng, 1)), kind, i, None))
+                extra.append((with_answer(src, noisy_answer(src.answer, fmt, rng), typo(src.prompt, rng, 1)), kind, i,
+                              None))
             elif kind == "contradiction":
                 other = rng.choice([p for p in base if p.label != src.label or p.label is None])
                 answer = other.answer
@@ -137,7 +161,8 @@ def _modified(src: AnchorPoint, kind: str, fmt: str, rng: random.Random) -> Anch
             return with_answer(src, json.dumps(noisy))
         return with_answer(src, garble(rng))
     if kind == "personal_data":
-        text = rng.choice(PII).format(name=rng.choice(["anna", "jonas", "li"]), surname=rng.choice(["meyer", "tan"]))
+        pool = DOCUMENT_PII if fmt == "json" else PII  # invoices carry their vendor's e-mail and IBAN by nature
+        text = rng.choice(pool).format(name=rng.choice(["anna", "jonas", "li"]), surname=rng.choice(["meyer", "tan"]))
         if fmt == "json":
             return with_answer(src, src.answer, src.prompt + "\n" + text)
         return with_answer(src, src.answer + " " + text)
@@ -184,7 +209,7 @@ def main() -> int:
     from anchortune.quality.gate import check
 
     preset = load_preset(args.task)
-    clean = load(args.data)
+    clean = unique(load(args.data))
     if args.no_labels:
         clean = [AnchorPoint(p.messages, p.line) for p in clean]
     points, defects, partners = (clean, {}, set()) if args.no_inject else inject(

@@ -39,7 +39,9 @@ class Hyperparameters(BaseModel):
 
 class Quality(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    min_examples: int = 50
+    min_examples: int = Field(50, description="Fewer anchor points than this is too small a set for the task.")
+    expected_personal_data: list[str] = Field(default_factory=list, description=(
+        "Kinds of contact data the task's documents carry by nature (reported as info, not warning)."))
 
 
 class Preset(BaseModel):

@@ -13,6 +13,7 @@ earlier one.
 from __future__ import annotations
 
 import json
+import re
 from difflib import SequenceMatcher
 
 import numpy as np
@@ -46,15 +47,19 @@ def exact_duplicates(points: list[AnchorPoint]) -> list[Finding]:
     return findings
 
 
-def near_duplicates(points: list[AnchorPoint], neighbours: np.ndarray, skip: set[int]) -> list[Finding]:
-    """Later rows whose prompt+answer shingles overlap an earlier neighbour's by >= NEAR (not exact copies)."""
+def near_duplicates(points: list[AnchorPoint], neighbours: np.ndarray, skip: set[int], fmt: str = "text"
+                    ) -> list[Finding]:
+    """Later rows whose prompt+answer shingles overlap an earlier neighbour's by >= NEAR (not exact copies).
+    For JSON answers the fields must also agree (numbers exactly, text up to typos): two receipts of one
+    shop on different days are different examples, however alike their text."""
     grams = [shingles(p.prompt + "\n" + p.answer) for p in points]
     findings, flagged = [], set()
     for i, j in candidate_pairs(neighbours):
         if i in flagged or points[i].line in skip:
             continue
         score = jaccard(grams[i], grams[j])
-        if score >= NEAR and _reads_same(points[i].prompt, points[j].prompt):
+        if score >= NEAR and _reads_same(points[i].prompt, points[j].prompt) and (
+                fmt != "json" or _same_fields(points[i].answer, points[j].answer)):
             flagged.add(i)
             findings.append(Finding(points[i].line, "near_duplicate", "warning",
                                     f"{score:.0%} the same as line {points[j].line}", (points[j].line,)))
@@ -63,6 +68,18 @@ def near_duplicates(points: list[AnchorPoint], neighbours: np.ndarray, skip: set
 
 def _reads_same(a: str, b: str) -> bool:
     return SequenceMatcher(None, normalise(a), normalise(b), autojunk=False).ratio() >= SAME_PROMPT
+
+
+def _same_fields(a: str, b: str) -> bool:
+    fa, fb = _json_fields(a), _json_fields(b)
+    if fa is None or fb is None:
+        return normalise(a) == normalise(b)
+    return all(_same_value(str(fa.get(k, "")), str(fb.get(k, ""))) for k in set(fa) | set(fb))
+
+
+def _same_value(x: str, y: str) -> bool:
+    """One field value up to typos: the same digits, and text that reads the same."""
+    return re.sub(r"\D", "", x) == re.sub(r"\D", "", y) and _reads_same(x, y)
 
 
 def _json_fields(text: str) -> dict | None:
@@ -84,8 +101,7 @@ def _conflict(a: AnchorPoint, b: AnchorPoint, fmt: str, answer_sim: float, fence
         fa, fb = _json_fields(a.answer), _json_fields(b.answer)
         if fa is None or fb is None:
             return None
-        differ = [k for k in fa if k in fb and normalise(str(fa[k])) != normalise(str(fb[k]))
-                  and (str(fb[k]) in a.prompt or str(fa[k]) not in a.prompt)]
+        differ = [k for k in fa if k in fb and not _same_value(str(fa[k]), str(fb[k]))]
         return f"field(s) {', '.join(differ)} differ from line {b.line}" if differ else None
     if answer_sim < fence:
         return f"its answer is unrelated to line {b.line}'s answer to almost the same prompt"
@@ -102,7 +118,7 @@ def contradictions(points: list[AnchorPoint], prompt_neighbours: np.ndarray, ans
     answer to another question centres on 0.0, so text alone separates them only in part)."""
     pairs = [(i, j, float(answers[i] @ answers[j])) for i, j in candidate_pairs(prompt_neighbours)
              if points[i].line not in skip and points[j].line not in skip
-             and same_question(points[i].prompt, points[j].prompt)]
+             and same_question(points[i].prompt, points[j].prompt, ignore_numbers=fmt != "json")]
     sims = np.array([sim for _, _, sim in pairs])
     fence = lower_fence(sims, 1.0) if len(sims) >= 20 else -1.0
     findings, flagged = [], set()

@@ -37,17 +37,19 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
     findings: list[Finding] = []
     findings += (exact := duplicates.exact_duplicates(points))
     unclear = _unclear_answers(points, fmt)
+    invalid = invalid_outputs(points, preset, declared_labels or [])
     unreadable = {u.line for u in unclear if "empty" in u.message or "garbled" in u.message}
     if len(points) > 2:
         _, near_idx = nearest(centered(combined), NEIGHBOURS)
         _, prompt_idx = nearest(centered(vectors_p), 2 * NEIGHBOURS)
-        findings += duplicates.near_duplicates(points, near_idx, {f.line for f in exact})
-        findings += duplicates.contradictions(points, prompt_idx, centered(vectors_a), fmt, unreadable)
+        findings += duplicates.near_duplicates(points, near_idx, {f.line for f in exact}, fmt)
+        broken = unreadable | {f.line for f in invalid if f.severity == "error"}
+        findings += duplicates.contradictions(points, prompt_idx, centered(vectors_a), fmt, broken)
     description_vector = embedder.embed([description])[0] if description else None
     off, relevance_scores = relevance.off_task(points, combined, vectors_a, description_vector)
     findings += unclear + [f for f in off if f.line not in unreadable]
-    findings += invalid_outputs(points, preset, declared_labels or [])
-    findings += _personal_data(points)
+    findings += invalid
+    findings += _personal_data(points, set(preset.quality.expected_personal_data))
     groups, group_kind = balance.groups_of(points, centered(combined))
     findings += balance.template_answers(points, fmt, groups)
     if fmt == "text":
@@ -90,12 +92,14 @@ def _unclear_answers(points: list[AnchorPoint], fmt: str) -> list[Finding]:
     return findings
 
 
-def _personal_data(points: list[AnchorPoint]) -> list[Finding]:
+def _personal_data(points: list[AnchorPoint], expected: set[str]) -> list[Finding]:
+    """Personal data and secrets; phone numbers, and the kinds the preset expects in its documents
+    (a vendor's e-mail and IBAN on an invoice), are reported at info level only."""
     findings = []
     for point in points:
         kinds = find_personal_data("\n".join(m["content"] for m in point.messages))
         if kinds:
-            severity = "info" if kinds == ["phone number"] else "warning"
+            severity = "info" if set(kinds) <= expected | {"phone number"} else "warning"
             findings.append(Finding(point.line, "personal_data", severity,
                                     f"contains {', '.join(kinds)}; remove or mask it before training"))
     return findings

@@ -59,14 +59,15 @@ def _token_key(token: str) -> str:
     return "0" if token.isdigit() else token
 
 
-def same_question(a: str, b: str) -> bool:
+def same_question(a: str, b: str, ignore_numbers: bool = True) -> bool:
     """True when two prompts differ only by typos (one edit per short word, two per long word),
     numbers, placeholders and filler words: the same question asked twice. "cancel order 12" and
     "change order 12" are different questions; "cancel order 12" and "cancle order 34" are not."""
     from difflib import SequenceMatcher
 
-    ta = [_token_key(t) for t in normalise(PLACEHOLDER.sub(" ", a)).split()]
-    tb = [_token_key(t) for t in normalise(PLACEHOLDER.sub(" ", b)).split()]
+    key = _token_key if ignore_numbers else str
+    ta = [key(t) for t in normalise(PLACEHOLDER.sub(" ", a)).split()]
+    tb = [key(t) for t in normalise(PLACEHOLDER.sub(" ", b)).split()]
     if not ta or not tb:
         return ta == tb
     for op, i1, i2, j1, j2 in SequenceMatcher(None, ta, tb, autojunk=False).get_opcodes():
@@ -111,8 +112,7 @@ def garbled_reason(text: str, vocab: Counter | None) -> str | None:
     if re.search(r"(.)\1{7,}", stripped):
         return "it contains a character repeated many times"
     visible = [c for c in stripped if not c.isspace()]
-    noise = sum(1 for c in visible if not (c.isalnum() or c in ".,;:!?'\"()-{}[]/&%$€£@#*+=<>_|~^`’“”–—…«»"))
-    if visible and noise / len(visible) > 0.3:
+    if len(visible) >= 6 and sum(c.isalnum() for c in visible) / len(visible) < 0.5:
         return "most of its characters are symbols, not words"
     tokens = words(stripped) if vocab is not None else []
     if len(tokens) >= 4:
