@@ -76,3 +76,11 @@ def shared_data() -> Path:
     if not folder.is_dir():
         pytest.skip(f"third-party datasets not found at {folder} (set ANCHORTUNE_SHARED_DATA)")
     return folder
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real static embedder (distilled once into the anchortune cache, offline)."""
+    from anchortune.quality.embeddings import load_embedder
+
+    return load_embedder()

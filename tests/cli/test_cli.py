@@ -87,3 +87,13 @@ def test_chat_and_generate_talk_to_a_trained_run(support_file, tiny_model_dir, t
     out = tmp_path / "answers.jsonl"
     generated = runner.invoke(app, ["generate", str(run), str(prompts), "--out", str(out), "--max-new-tokens", "4"])
     assert generated.exit_code == 0 and len(out.read_text().splitlines()) == 2
+
+
+def test_check_prints_verdict_reasons_and_writes_reports(tmp_path):
+    data = tmp_path / "support.jsonl"
+    assert runner.invoke(app, ["demo-data", "support", str(data)]).exit_code == 0
+    result = runner.invoke(app, ["check", str(data), "--task", "support", "--html", str(tmp_path / "q.html"),
+                                 "--json", str(tmp_path / "q.json"), "--fix", str(tmp_path / "clean.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert "good" in result.output and "what to do" in result.output
+    assert (tmp_path / "q.html").is_file() and (tmp_path / "clean.changelog.jsonl").is_file()

@@ -30,6 +30,13 @@ class Embedder:
         self.model = model
         self.name = name
 
+    def word_pieces(self, word: str) -> int:
+        """How many pieces the embedding model's tokenizer cuts a word into (1 for a known word)."""
+        tokenizer = getattr(self.model, "tokenizer", None)
+        if tokenizer is None:
+            return 1
+        return max(1, len(tokenizer.encode(word, add_special_tokens=False).ids))
+
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 1), dtype=np.float32)

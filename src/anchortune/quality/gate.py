@@ -36,7 +36,7 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
     fmt = preset.output.format
     findings: list[Finding] = []
     findings += (exact := duplicates.exact_duplicates(points))
-    unclear = _unclear_answers(points, fmt)
+    unclear = _unclear_answers(points, fmt, getattr(embedder, "word_pieces", None))
     invalid = invalid_outputs(points, preset, declared_labels or [])
     unreadable = {u.line for u in unclear if "empty" in u.message or "garbled" in u.message}
     if len(points) > 2:
@@ -57,9 +57,10 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
     lengths = _token_lengths(points, preset, tokenizer, max_length, findings) if tokenizer is not None else []
     if ifd is not None:
         findings += _not_conditioned(points, ifd(points))
+    on_topic = description_vector is None or relevance.matches_description(combined, description_vector)
     return build_report(points, preset, findings, groups=groups, group_kind=group_kind,
                         vendi=balance.vendi_score(centered(combined)), token_lengths=lengths,
-                        max_length=max_length, relevance=relevance_scores)
+                        max_length=max_length, relevance=relevance_scores, on_topic=on_topic)
 
 
 def _answer_text(answer: str, fmt: str) -> str:
@@ -75,7 +76,7 @@ def _answer_text(answer: str, fmt: str) -> str:
     return answer
 
 
-def _unclear_answers(points: list[AnchorPoint], fmt: str) -> list[Finding]:
+def _unclear_answers(points: list[AnchorPoint], fmt: str, pieces=None) -> list[Finding]:
     findings = []
     vocab = vocabulary([p.prompt + " " + p.answer for p in points]) if fmt == "text" else None
     ends_cleanly = sum(not looks_cut_off(p.answer) for p in points) / max(1, len(points))
@@ -84,7 +85,7 @@ def _unclear_answers(points: list[AnchorPoint], fmt: str) -> list[Finding]:
         if not answer.strip():
             findings.append(Finding(point.line, "unclear_answer", "error", "the answer is empty"))
             continue
-        if fmt != "label" and (reason := garbled_reason(_answer_text(answer, fmt), vocab)):
+        if fmt != "label" and (reason := garbled_reason(_answer_text(answer, fmt), vocab, pieces)):
             findings.append(Finding(point.line, "unclear_answer", "warning", f"the answer looks garbled: {reason}"))
         elif fmt == "text" and ends_cleanly >= 0.9 and looks_cut_off(answer):
             findings.append(Finding(point.line, "unclear_answer", "warning",

@@ -29,6 +29,14 @@ def _robust_z(values: np.ndarray) -> np.ndarray:
     return (values - median) / max(float(q3 - q1), 1e-8)
 
 
+def matches_description(combined: np.ndarray, description: np.ndarray, seed: int = 0) -> bool:
+    """Whether the rows' median similarity to the description clears the lower fence (Q1 - 1.5 IQR) of
+    the similarities between random pairs of rows: the description is as close as a typical row is."""
+    order = np.random.default_rng(seed).permutation(len(combined))
+    between_rows = np.einsum("ij,ij->i", combined, combined[order])
+    return float(np.median(combined @ description)) >= lower_fence(between_rows)
+
+
 def off_task(points: list[AnchorPoint], combined: np.ndarray, answers: np.ndarray,
              description: np.ndarray | None = None) -> tuple[list[Finding], np.ndarray]:
     """Findings and each row's relevance (cosine to the data's centre, or to the description)."""

@@ -1,7 +1,8 @@
 """The quality report: per-example findings, four scores, a verdict with reasons, and advice.
 
 Scores (0-100), each documented where computed:
-  relevance  share of rows not off task (20 % off task -> 0)
+  relevance  share of rows not off task (20 % off task -> 0); at most 30 when the rows are further
+             from the task description than from one another
   diversity  effective distinct examples (Vendi) against what the size allows, less duplicates
   balance    evenness of labels / intents / clusters, less answers reused as templates
   clarity    share of rows without unclear, contradictory, invalid or wrong-language answers
@@ -80,7 +81,7 @@ def one_sided(group_shares: dict[str, float], template_share: float) -> str | No
 
 def build_report(points: list[AnchorPoint], preset: Preset, findings: list[Finding], groups: list[str],
                  group_kind: str, vendi: float, token_lengths: list[int], max_length: int,
-                 relevance: np.ndarray) -> QualityReport:
+                 relevance: np.ndarray, on_topic: bool = True) -> QualityReport:
     n = max(1, len(points))
     counts = Counter(f.code for f in findings if f.at_least("warning"))
     group_shares = shares(groups) if groups else {}
@@ -94,6 +95,8 @@ def build_report(points: list[AnchorPoint], preset: Preset, findings: list[Findi
                          * (1 - template_share)),
         "clarity": _clip(100 * (1 - 4 * len(_rows_with(findings, UNCLEAR_CODES)) / n)),
     }
+    if not on_topic:
+        scores["relevance"] = min(scores["relevance"], 30)
     error_share = len({f.line for f in findings if f.severity == "error"}) / n
     sided = one_sided(group_shares, template_share)
     min_per_group = 5 if group_kind == "label" and len(group_shares) > 1 else 0
@@ -102,6 +105,9 @@ def build_report(points: list[AnchorPoint], preset: Preset, findings: list[Findi
             "sufficient": len(points) >= preset.quality.min_examples and not small_groups,
             "small_groups": small_groups[:20]}
     reasons = []
+    if not on_topic:
+        reasons.append("the anchor points do not match the task description: they are closer to one another "
+                       "than to it")
     if sided:
         reasons.append(sided)
     reasons += [f"{k} score {v} is low" for k, v in scores.items() if v < 70]
