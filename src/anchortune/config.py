@@ -15,6 +15,13 @@ from anchortune.data.presets import Preset
 from anchortune.errors import ConfigError
 
 
+PROFILES = {  # multipliers on the preset's defaults (explicit options always win)
+    "conservative": {"rank": 0.5, "epochs": 2 / 3, "lr": 0.5},
+    "balanced": {"rank": 1.0, "epochs": 1.0, "lr": 1.0},
+    "aggressive": {"rank": 2.0, "epochs": 1.5, "lr": 1.5},
+}
+
+
 class RunConfig(BaseModel):
     """Everything that decides a fine-tuning run."""
 
@@ -40,6 +47,12 @@ class RunConfig(BaseModel):
     patience: int = Field(3, ge=0, description="Early stopping: evaluations without improvement before stopping (0: off).")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming the learning rate up.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    profile: Literal["conservative", "balanced", "aggressive"] = Field(
+        "balanced", description="Rank, epochs and learning rate: conservative (half rank, 2/3 epochs, half rate), "
+                                "balanced (the preset's) or aggressive (double rank, 1.5x epochs and rate).")
+    replay: float = Field(0.0, ge=0, le=1, description="Add this share of general replay samples (the base model's "
+                                                       "own answers to general prompts) against forgetting.")
+    neftune: float | None = Field(None, gt=0, description="NEFTune noise alpha on the embeddings (e.g. 5).")
     precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="bf16 autocast where the CPU/GPU supports it, else fp32.")
     seed: int = Field(42, description="Seed for the split, initialisation and data order.")
 
@@ -53,12 +66,13 @@ class RunConfig(BaseModel):
             raise ConfigError(f"invalid run options: {problems}") from None
 
     def resolve(self, preset: Preset) -> "RunConfig":
-        """A copy with every open hyperparameter filled from the preset."""
+        """A copy with every open hyperparameter filled from the preset, shaped by the profile."""
         hp = preset.hyperparameters
-        filled = {name: getattr(hp, name) for name in
-                  ("epochs", "learning_rate", "batch_size", "max_length", "lora_r", "lora_alpha")
-                  if getattr(self, name) is None}
-        return self.model_copy(update=filled)
+        factor = PROFILES[self.profile]
+        defaults = {"epochs": hp.epochs * factor["epochs"], "learning_rate": hp.learning_rate * factor["lr"],
+                    "lora_r": max(4, int(hp.lora_r * factor["rank"])), "lora_alpha": max(8, int(hp.lora_alpha * factor["rank"])),
+                    "batch_size": hp.batch_size, "max_length": hp.max_length}
+        return self.model_copy(update={k: v for k, v in defaults.items() if getattr(self, k) is None})
 
     @classmethod
     def load(cls, path: Path) -> "RunConfig":

@@ -68,6 +68,8 @@ def encode(points: list[AnchorPoint], preset: Preset, tokenizer, max_length: int
            ) -> tuple[list[dict], EncodingReport]:
     """Token ids, answer-only labels and source line for each example that keeps an answer token."""
     report = EncodingReport(max_length=max_length)
+    if not points:
+        return [], report
     rendered = [answer_spans(preset.to_messages(p), tokenizer) for p in points]
     batch = tokenizer([text for text, _ in rendered], add_special_tokens=False, return_offsets_mapping=True)
     examples = []

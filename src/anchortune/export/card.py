@@ -17,7 +17,8 @@ def render(summary: dict) -> str:
         f"- Task preset: `{summary['task']}` (metric: {summary['metric']})",
         f"- Method: {train['method']}, precision {train['precision']}, {train['steps']} of {train['max_steps']} steps"
         + (" (stopped early)" if train["stopped_early"] else ""),
-        f"- Best checkpoint: step {train['best_step']} (validation loss {_fmt(train['best_valid_loss'])})",
+        f"- Chosen checkpoint: step {train['best_step']}, adapter scale {train.get('adapter_scale', 1.0)} "
+        f"(validation loss {_fmt(train['best_valid_loss'])}; chosen by balance of task gain and retention)",
         f"- Training throughput: {train['tokens_per_s']:.0f} trained tokens/s over {train['train_seconds']:.0f} s",
         "",
         "## Data",
@@ -34,6 +35,10 @@ def render(summary: dict) -> str:
     if data.get("labels"):
         top = ", ".join(f"{k} ({v})" for k, v in list(data["labels"].items())[:12])
         lines.append(f"- Labels / intents ({len(data['labels'])}): {top}")
+    diagnosis = (summary.get("balance") or {}).get("diagnosis")
+    if diagnosis:
+        lines += ["", f"## Verdict: {diagnosis['verdict']}", "", diagnosis["reason"] + ".", "",
+                  f"Next: {diagnosis['advice']}. Full report with plots: `report.html` (`report.md`)."]
     lines += [
         "",
         "## Held-out answer loss",
@@ -42,6 +47,9 @@ def render(summary: dict) -> str:
         "|---|---|",
         f"| base | {_fmt(losses['base_valid'])} |",
         f"| tuned | {_fmt(losses['tuned_valid'])} |",
+        "",
+        f"Loss on general prompts (the base model's own answers): base {_fmt(losses.get('base_probe'))}, "
+        f"tuned {_fmt(losses.get('tuned_probe'))}.",
         "",
         "Curves: `metrics.jsonl` (train loss, validation loss, learning rate, tokens/s per logged step).",
     ]

@@ -28,8 +28,11 @@ def atomic_dir(target: Path):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def save_outputs(model, tokenizer, run_dir: Path) -> dict[str, Path]:
-    """adapter/ (LoRA runs) and model/ (merged, full precision safetensors) with the tokenizer."""
+def save_outputs(model, tokenizer, run_dir: Path, scale: float = 1.0) -> dict[str, Path]:
+    """adapter/ (LoRA runs) and model/ (merged, full precision safetensors) with the tokenizer.
+
+    With an adapter scale below 1 (the balance sweep), the merged model carries the scaled adapter
+    and the saved adapter's lora_alpha is scaled to match, so both reproduce the chosen blend."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -39,6 +42,8 @@ def save_outputs(model, tokenizer, run_dir: Path) -> dict[str, Path]:
         with atomic_dir(run_dir / "adapter") as tmp:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
+            if scale != 1.0:
+                _scale_alpha(tmp / "adapter_config.json", scale)
         saved["adapter"] = run_dir / "adapter"
         merged = model.merge_and_unload()
     else:
@@ -48,3 +53,11 @@ def save_outputs(model, tokenizer, run_dir: Path) -> dict[str, Path]:
         tokenizer.save_pretrained(tmp)
     saved["model"] = run_dir / "model"
     return saved
+
+
+def _scale_alpha(config_file: Path, scale: float) -> None:
+    import json
+
+    config = json.loads(config_file.read_text())
+    config["lora_alpha"] = config["lora_alpha"] * scale
+    config_file.write_text(json.dumps(config, indent=2))

@@ -3,14 +3,18 @@
 Given a loaded model and tokenised examples, it trains with answer-only loss, length-grouped
 batches padded to the batch's longest example (no fixed-length padding waste), bf16 autocast where
 the hardware has it, periodic evaluation, checkpoints, early stopping and restore of the best
-checkpoint. It reports through events; it never prints, and it writes only checkpoints.
+checkpoint. At every evaluation it also measures retention: the loss on the general probe (see
+evaluate/probe.py) against the base model's. LoRA runs keep every checkpoint (a few MB each) and
+restore the one with the best balance of task gain and retention (evaluate/balance.py), not merely
+the lowest validation loss; full fine-tuning keeps two and restores the lowest validation loss. It
+reports through events; it never prints, and it writes only checkpoints.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -18,6 +22,8 @@ from transformers.trainer_callback import PrinterCallback
 
 from anchortune.config import RunConfig
 from anchortune.errors import RunError
+from anchortune.evaluate import balance
+from anchortune.evaluate.loss import answer_loss
 from anchortune.train import precision as precision_mod
 from anchortune.train.collate import PadCollator
 from anchortune.train.events import Event, EventSink
@@ -38,6 +44,8 @@ class TrainResult:
     stopped_early: bool
     train_seconds: float
     tokens_trained: int
+    candidates: list = field(default_factory=list)
+    chosen: object = None
 
     @property
     def tokens_per_second(self) -> float:
@@ -60,9 +68,21 @@ def wrap_lora(model, cfg: RunConfig):
     return get_peft_model(model, lora)
 
 
+@dataclass
+class Baseline:
+    """What the base model scores before training: the reference for gain and retention."""
+
+    valid_loss: float
+    probe: list[dict] = field(default_factory=list)
+    probe_loss: float | None = None
+
+
 def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunConfig, checkpoints: Path,
-              on_event: EventSink, resume: bool = False) -> TrainResult:
-    """Train `model` (LoRA-wrapped here when cfg.method is lora) and restore its best checkpoint."""
+              on_event: EventSink, resume: bool = False, baseline: Baseline | None = None,
+              history: list[dict] | None = None) -> TrainResult:
+    """Train `model` (LoRA-wrapped here when cfg.method is lora) and restore its best-balanced checkpoint.
+
+    `history` holds the evaluation rows of an interrupted run being resumed."""
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
 
     set_seed(cfg.seed)
@@ -71,18 +91,21 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         model = wrap_lora(model, cfg)
     total, every = plan_steps(len(train), cfg)
     has_valid = bool(valid)
+    lora = cfg.method == "lora"
+    baseline = baseline or Baseline(float("nan"))
     args = TrainingArguments(
         output_dir=str(checkpoints), per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size, max_steps=total, learning_rate=cfg.learning_rate,
         lr_scheduler_type="cosine", warmup_steps=int(cfg.warmup_ratio * total), weight_decay=cfg.weight_decay,
         bf16=chosen == "bf16", use_cpu=not _cuda(), logging_steps=max(1, every // 2),
         eval_strategy="steps" if has_valid else "no", eval_steps=every, save_strategy="steps", save_steps=every,
-        save_total_limit=2, load_best_model_at_end=has_valid, metric_for_best_model="eval_loss",
+        save_total_limit=None if lora else 2, load_best_model_at_end=has_valid and not lora,
+        metric_for_best_model="eval_loss", neftune_noise_alpha=cfg.neftune,
         greater_is_better=False, disable_tqdm=True, report_to=[], seed=cfg.seed, data_seed=cfg.seed,
         train_sampling_strategy="group_by_length", remove_unused_columns=False, dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding", log_level="error",
     )
-    progress = _EventCallback(on_event, chosen)
+    progress = _EventCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [])
     callbacks = [progress]
     if has_valid and cfg.patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
@@ -93,10 +116,28 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
     trainer.train(resume_from_checkpoint=True if resume else None)
     state = trainer.state
-    best_step = _step_of(state.best_model_checkpoint)
+    candidates = [balance.Candidate(r["step"], r["valid_loss"], r.get("probe_loss")) for r in progress.evals]
+    picked = None
+    if candidates:
+        balance.score(candidates, baseline.valid_loss, baseline.probe_loss)
+        picked, _ = balance.choose(candidates)
+        if lora:
+            _load_adapter(trainer.model, checkpoints / f"checkpoint-{picked.step}")
+        else:
+            picked = next((c for c in candidates if c.step == _step_of(state.best_model_checkpoint)), picked)
     return TrainResult(model=trainer.model, precision=chosen, steps=state.global_step, max_steps=total,
-                       best_step=best_step, best_valid_loss=state.best_metric, stopped_early=state.global_step < total,
-                       train_seconds=progress.busy, tokens_trained=progress.tokens_trained(state))
+                       best_step=picked.step if picked else None,
+                       best_valid_loss=picked.valid_loss if picked else None, stopped_early=state.global_step < total,
+                       train_seconds=progress.busy, tokens_trained=progress.tokens_trained(state),
+                       candidates=candidates, chosen=picked)
+
+
+def _load_adapter(model, checkpoint: Path) -> None:
+    """Put the LoRA weights of a saved checkpoint into the (PEFT) model."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(str(checkpoint / "adapter_model.safetensors")))
 
 
 def _cuda() -> bool:
@@ -116,9 +157,15 @@ def _step_of(checkpoint: str | None) -> int | None:
 class _EventCallback(TrainerCallback):
     """Turns Trainer callbacks into anchortune events with tokens/s and ETA (evaluation time excluded)."""
 
-    def __init__(self, sink: EventSink, precision: str):
+    def __init__(self, sink: EventSink, precision: str, pad_id: int, baseline: Baseline, batch_size: int,
+                 history: list[dict]):
         self.sink = sink
         self.precision = precision
+        self.pad_id = pad_id
+        self.baseline = baseline
+        self.batch_size = batch_size
+        self.evals = [r for r in history if "valid_loss" in r]
+        self.trains = [r for r in history if "train_loss" in r]
         self.busy = 0.0
         self.tokens_at_start = 0
         self.step_started = 0.0
@@ -147,8 +194,29 @@ class _EventCallback(TrainerCallback):
         logs = logs or {}
         speed = self.tokens_trained(state) / self.busy if self.busy else 0.0
         if "loss" in logs:
-            self.sink(Event("train", state.global_step, {"train_loss": logs["loss"],
-                                                         "learning_rate": logs.get("learning_rate"),
-                                                         "epoch": logs.get("epoch"), "tokens_per_s": speed}))
+            row = {"train_loss": logs["loss"], "learning_rate": logs.get("learning_rate"), "epoch": logs.get("epoch"),
+                   "tokens_per_s": speed}
+            self.trains.append({"step": state.global_step, **row})
+            self.sink(Event("train", state.global_step, row))
         if "eval_loss" in logs:
-            self.sink(Event("eval", state.global_step, {"valid_loss": logs["eval_loss"], "epoch": logs.get("epoch")}))
+            row = {"valid_loss": logs["eval_loss"], "epoch": logs.get("epoch"), **self._retention(kwargs.get("model"))}
+            self.evals = [r for r in self.evals if r["step"] < state.global_step] + [{"step": state.global_step, **row}]
+            self.sink(Event("eval", state.global_step, row))
+            self._warn(state.global_step)
+
+    def _retention(self, model) -> dict:
+        """Loss on the general probe now, and its drift from the base model's."""
+        if model is None or not self.baseline.probe or not self.baseline.probe_loss:
+            return {}
+        probe_loss = answer_loss(model, self.baseline.probe, self.pad_id, self.batch_size, self.precision)
+        return {"probe_loss": probe_loss, "drift": probe_loss / self.baseline.probe_loss - 1}
+
+    def _warn(self, step: int) -> None:
+        """Warnings as they happen: overfitting and forgetting signals at this evaluation."""
+        last = self.evals[-1]
+        if balance.rising_while_training_falls(self.trains, self.evals):
+            self.sink(Event("warning", step, {"message": f"overfitting: validation loss rose to {last['valid_loss']:.3f} "
+                                                         "over the last evaluations while training loss fell"}))
+        if last.get("drift", 0.0) > balance.FORGETTING:
+            self.sink(Event("warning", step, {"message": f"forgetting: loss on general prompts is up "
+                                                         f"{last['drift']:.1%} over the base model"}))
