@@ -129,6 +129,9 @@ def train(
     input_col: Optional[str] = typer.Option(None, help=_help("input_col")),
     output_col: Optional[str] = typer.Option(None, help=_help("output_col")),
     label_col: Optional[str] = typer.Option(None, help=_help("label_col")),
+    profile: str = typer.Option("balanced", help=_help("profile")),
+    replay: Optional[float] = typer.Option(None, help=_help("replay")),
+    neftune: Optional[float] = typer.Option(None, help=_help("neftune")),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     force: bool = typer.Option(False, "--force", help="Train even when the quality gate calls the data poor."),
 ) -> None:
@@ -136,7 +139,8 @@ def train(
     cfg = RunConfig.build(data=str(data), task=task, model=model, method=method, epochs=epochs, max_steps=max_steps,
                           learning_rate=learning_rate, batch_size=batch_size, max_length=max_length, lora_r=lora_r,
                           eval_every=eval_every, patience=patience, precision=precision, seed=seed,
-                          input_col=input_col, output_col=output_col, label_col=label_col)
+                          input_col=input_col, output_col=output_col, label_col=label_col, profile=profile,
+                          replay=replay, neftune=neftune)
     view = ProgressView(console)
     try:
         outcome = service.train_run(cfg, out, resume=resume, on_event=view, force=force)
@@ -150,6 +154,10 @@ def _print_outcome(outcome: service.RunOutcome) -> None:
     console.print(f"held-out answer loss: base {losses['base_valid']:.4f} -> tuned {losses['tuned_valid']:.4f} "
                   f"(best step {training['best_step']}, {training['tokens_per_s']:.0f} tokens/s, "
                   f"{training['precision']})")
+    diagnosis = (outcome.summary.get("balance") or {}).get("diagnosis")
+    if diagnosis:
+        console.print(f"[bold]verdict: {diagnosis['verdict']}[/] - {_escape(diagnosis['reason'])}", highlight=False)
+        console.print(f"next: {_escape(diagnosis['advice'])}", highlight=False)
     for sample in outcome.summary["samples"]:
         console.rule(f"line {sample['line']}")
         console.print(f"[bold]prompt:[/] {sample['prompt']}", markup=True, highlight=False)
@@ -162,6 +170,32 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
+
+
+@app.command("eval")
+def evaluate(
+    run: Path = typer.Argument(..., help="A run folder."),
+    data: Optional[Path] = typer.Option(None, help="Held-out anchor points (default: the run's validation split)."),
+    general_text: Optional[Path] = typer.Option(None, "--general-text", help="Plain text for general-text loss."),
+    choices: Optional[Path] = typer.Option(None, help="Multiple-choice JSONL (question, choices, answer letter)."),
+    limit: int = typer.Option(200, help="At most this many held-out examples (and choice items)."),
+) -> None:
+    """Base versus tuned on held-out data with the task's metric, plus general retention."""
+    with console.status("evaluating base and tuned model"):
+        result = service.evaluate_run(run, data, general_text, choices, limit)
+    base, tuned = result["models"]["base"], result["models"]["tuned"]
+    table = Table("metric", "base", "tuned")
+    for key, value in base.items():
+        if isinstance(value, (int, float)):
+            table.add_row(key, f"{value:.4f}", f"{tuned[key]:.4f}")
+    console.print(table)
+    for key, change in result.get("retention", {}).items():
+        console.print(f"{key}: {change:+.1%} against the base model")
+    if result.get("choices"):
+        c = result["choices"]
+        console.print(f"multiple choice: base {c['base_accuracy']:.1%}, tuned {c['tuned_accuracy']:.1%}, "
+                      f"{c['right_to_wrong']} right-to-wrong flips")
+    console.print(f"written: {Path(run) / 'eval.json'}, {Path(run) / 'eval.md'}")
 
 
 @app.command()

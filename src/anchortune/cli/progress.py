@@ -33,7 +33,8 @@ class ProgressView:
         elif event.kind == "train" and self.progress:
             self.progress.update(self.task, loss=f"{data['train_loss']:.3f}")
         elif event.kind == "eval":
-            self._print(f"step {event.step}: validation loss {data['valid_loss']:.4f}")
+            drift = f", general drift {data['drift']:+.1%}" if "drift" in data else ""
+            self._print(f"step {event.step}: validation loss {data['valid_loss']:.4f}{drift}")
         elif event.kind == "warning":
             self._print(f"[yellow]warning:[/] {data['message']}")
         elif event.kind == "info":

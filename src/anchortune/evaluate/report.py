@@ -119,3 +119,26 @@ def render_markdown(summary: dict) -> str:
                          f"{c['valid_loss']:.4f} | {c['drift']:+.1%} | {c['balance']:.3f} |")
     lines += ["", "Plots: `report.html`. Curves: `metrics.jsonl`.", ""]
     return "\n".join(lines)
+
+
+def render_eval_markdown(result: dict) -> str:
+    """`anchortune eval`'s result as Markdown: metrics side by side, retention, three examples."""
+    base, tuned = result["models"]["base"], result["models"]["tuned"]
+    keys = [k for k, v in base.items() if isinstance(v, (int, float))]
+    lines = [f"# Evaluation: {result['task']} on {result['examples']} held-out examples ({result['source']})", "",
+             "| metric | base | tuned |", "|---|---|---|"]
+    lines += [f"| {k} | {base[k]:.4f} | {tuned[k]:.4f} |" for k in keys]
+    for field, value in tuned.get("field_exact", {}).items():
+        lines.append(f"| exact {field} | {base['field_exact'][field]:.3f} | {value:.3f} |")
+    if result.get("retention"):
+        lines += ["", "General retention (change of loss, tuned against base): "
+                  + ", ".join(f"{k} {v:+.1%}" for k, v in result["retention"].items())]
+    if result.get("choices"):
+        c = result["choices"]
+        lines += ["", f"Multiple choice ({c['items']} items): base {c['base_accuracy']:.1%}, tuned "
+                      f"{c['tuned_accuracy']:.1%}; {c['right_to_wrong']} right-to-wrong, {c['wrong_to_right']} "
+                      "wrong-to-right flips"]
+    for label, ex in result.get("examples_side_by_side", {}).items():
+        lines += ["", f"## {label} (line {ex['line']})", "", f"**Prompt:** {ex['prompt'][:500]}", "",
+                  f"- reference: {ex['reference'][:400]}", f"- base: {ex['base'][:400]}", f"- tuned: {ex['tuned'][:400]}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,32 @@
+"""`anchortune eval`: base against tuned with the task metric, general retention and flips, on the tiny model."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from anchortune import service
+from anchortune.cli.main import app
+from anchortune.config import RunConfig
+
+
+def test_eval_compares_base_and_tuned_with_retention(tmp_path, support_file, tiny_model_dir):
+    cfg = RunConfig.build(data=str(support_file), task="support", model=str(tiny_model_dir), max_steps=4,
+                          batch_size=4, precision="fp32", learning_rate=3e-3)
+    run = service.train_run(cfg, tmp_path / "run").folder
+    general = tmp_path / "general.txt"
+    general.write_text("The river flows to the sea. Mountains rise above the valley. " * 200)
+    items = tmp_path / "choices.jsonl"
+    items.write_text("".join(json.dumps({"question": f"Pick {c}", "choices": ["a", "b", "c", "d"], "answer": c}) + "\n"
+                             for c in "ABCD"))
+    result = CliRunner().invoke(app, ["eval", str(run), "--general-text", str(general), "--choices", str(items),
+                                      "--limit", "6"])
+    assert result.exit_code == 0, result.output
+    stored = json.loads((run / "eval.json").read_text())
+    for name in ("base", "tuned"):
+        assert {"rouge_l", "embedding_similarity", "answer_loss", "general_text_loss"} <= set(stored["models"][name])
+    assert 0 < stored["examples"] <= 6 and stored["choices"]["items"] == 4
+    assert set(stored["examples_side_by_side"]) == {"best", "worst", "typical"}
+    assert "general_text_loss" in stored["retention"]
+    assert (run / "eval.md").read_text().startswith("# Evaluation: support")
