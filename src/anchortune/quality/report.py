@@ -12,7 +12,6 @@ fair when a score is under 70, over 2 % of rows carry an error or the set is too
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
