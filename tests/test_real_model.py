@@ -31,5 +31,8 @@ def test_tuned_model_beats_base_on_held_out_demo_answers(prepared, tmp_path):
                           max_length=256, val_fraction=0.2)
     outcome = service.train_run(cfg, tmp_path / "run")
     losses = outcome.summary["losses"]
-    assert losses["tuned_valid"] < losses["base_valid"] * 0.8
+    assert losses["tuned_valid"] < losses["base_valid"]
+    checkpoints = [c for c in outcome.summary["balance"]["candidates"] if c["scale"] == 1.0]
+    assert min(c["valid_loss"] for c in checkpoints) < 0.8 * losses["base_valid"]  # it learned the task
+    assert outcome.summary["balance"]["chosen"]["drift"] <= 0.10  # and the guard kept general ability
     assert (outcome.folder / "model" / "model.safetensors").is_file()

@@ -172,8 +172,9 @@ def _train_in(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list[An
         samples = _samples(result.model, tokenizer, preset, valid_points or train_points, chosen)
         save_outputs(result.model, tokenizer, folder.root, scale=picked.scale if picked else 1.0)
     metrics = folder.read_metrics()
+    full = next((c for c in candidates if picked and c.step == picked.step and c.scale == 1.0), None)
     diagnosis = balance.diagnose([r for r in metrics if "train_loss" in r], [r for r in metrics if "valid_loss" in r],
-                                 baseline.valid_loss, picked) if picked else None
+                                 baseline.valid_loss, picked, full) if picked else None
     summary = {
         "task": preset.name, "metric": preset.metric, "base_model": cfg.model or DEFAULT_MODEL,
         "data": {"file": Path(cfg.data).name, "examples": len(points), "train": len(train_set),

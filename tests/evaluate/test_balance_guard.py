@@ -68,3 +68,12 @@ def test_forgetting_is_diagnosed_from_drift():
     trains = [{"step": s, "train_loss": 1.0} for s in (10, 20, 30)]
     diagnosis = balance.diagnose(trains, evals, 2.0, chosen)
     assert diagnosis.verdict == "forgetting" and "8.0%" in diagnosis.reason
+
+
+def test_needing_a_weak_blend_to_stay_within_the_drift_bound_is_forgetting():
+    full, blend = balance.score([balance.Candidate(30, 1.0, 1.40), balance.Candidate(30, 1.6, 1.03, scale=0.25)],
+                                base_valid=2.0, base_probe=1.0)
+    evals = [{"step": 10, "valid_loss": 1.5}, {"step": 20, "valid_loss": 1.2}, {"step": 30, "valid_loss": 1.0}]
+    trains = [{"step": s, "train_loss": 1.0} for s in (10, 20, 30)]
+    diagnosis = balance.diagnose(trains, evals, 2.0, blend, full)
+    assert diagnosis.verdict == "forgetting" and "40.0%" in diagnosis.reason and "scale 0.25" in diagnosis.reason

@@ -51,8 +51,9 @@ def score(candidates: list[Candidate], base_valid: float, base_probe: float | No
 
 
 def choose(candidates: list[Candidate]) -> tuple[Candidate, list[Candidate]]:
-    """The candidate with the best balance (the earlier, then the larger scale, on ties) and runners-up."""
-    ranked = sorted(candidates, key=lambda c: (-round(c.balance, 4), c.step, -c.scale))
+    """The candidate with the best balance and runners-up; ties go to the larger gain, then the earlier
+    step, then the larger scale (all checkpoints past the drift bound tie at 0: take the strongest)."""
+    ranked = sorted(candidates, key=lambda c: (-round(c.balance, 4), -round(c.gain, 4), c.step, -c.scale))
     return ranked[0], ranked[1:4]
 
 
@@ -69,8 +70,12 @@ class Diagnosis:
         return asdict(self)
 
 
-def diagnose(train_rows: list[dict], eval_rows: list[dict], base_valid: float, chosen: Candidate) -> Diagnosis:
-    """Well tuned, overfitting, underfitting or forgetting, from the curves and the chosen point."""
+def diagnose(train_rows: list[dict], eval_rows: list[dict], base_valid: float, chosen: Candidate,
+             full_strength: Candidate | None = None) -> Diagnosis:
+    """Well tuned, overfitting, underfitting or forgetting, from the curves and the chosen point.
+
+    `full_strength` is the chosen checkpoint at adapter scale 1: when only a weaker blend stays within
+    the drift bound, the run forgot, even though the blend that is handed back does not."""
     valid = [r["valid_loss"] for r in eval_rows]
     signals = []
     best = min(valid) if valid else chosen.valid_loss
@@ -91,6 +96,13 @@ def diagnose(train_rows: list[dict], eval_rows: list[dict], base_valid: float, c
         return Diagnosis("forgetting", f"loss on general prompts rose {chosen.drift:.1%} over the base model "
                                        f"(bound {FORGETTING:.0%})",
                          "turn on --replay 0.1, use --profile conservative, or lower --lr", signals)
+    if full_strength is not None and chosen.scale < 1 and full_strength.drift > FORGETTING:
+        return Diagnosis("forgetting", f"at full strength the adapter raised loss on general prompts by "
+                                       f"{full_strength.drift:.1%} (bound {FORGETTING:.0%}); the blend at scale "
+                                       f"{chosen.scale} handed back drifts {chosen.drift:+.1%} and keeps "
+                                       f"{chosen.gain:.0%} of the task gain",
+                         "turn on --replay 0.1, use --profile conservative, or lower --lr to keep more of the gain",
+                         signals)
     gain = (base_valid - best) / base_valid if base_valid > 0 else 0.0
     falling = len(valid) >= 2 and (valid[-2] - valid[-1]) / valid[-2] > STILL_FALLING
     if gain < UNDERFIT_GAIN or (falling and chosen.step == eval_rows[-1]["step"]):
@@ -98,8 +110,11 @@ def diagnose(train_rows: list[dict], eval_rows: list[dict], base_valid: float, c
                f"validation loss was still falling {(valid[-2] - valid[-1]) / valid[-2]:.1%} per evaluation at the end")
         return Diagnosis("underfitting", why, "train longer (--epochs), raise --lr, or use --profile aggressive",
                          signals)
+    chosen_gain = (base_valid - chosen.valid_loss) / base_valid if base_valid > 0 else 0.0
+    blend = (f"; at full strength the adapter drifted further, so it is blended in at scale {chosen.scale}"
+             if chosen.scale < 1 else "")
     return Diagnosis("well tuned", f"validation loss {base_valid:.3f} -> {chosen.valid_loss:.3f} "
-                                   f"({gain:.0%} better) with general-prompt drift {chosen.drift:+.1%}",
+                                   f"({chosen_gain:.0%} better) with general-prompt drift {chosen.drift:+.1%}{blend}",
                      "try it in the playground and on real questions; keep the held-out set for later runs", signals)
 
 
