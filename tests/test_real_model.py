@@ -36,3 +36,19 @@ def test_tuned_model_beats_base_on_held_out_demo_answers(prepared, tmp_path):
     assert min(c["valid_loss"] for c in checkpoints) < 0.8 * losses["base_valid"]  # it learned the task
     assert outcome.summary["balance"]["chosen"]["drift"] <= 0.10  # and the guard kept general ability
     assert (outcome.folder / "model" / "model.safetensors").is_file()
+
+
+def test_ifd_is_lower_for_an_answer_that_follows_from_its_prompt(prepared):
+    from anchortune.data.presets import load_preset
+    from anchortune.data.records import AnchorPoint
+    from anchortune.models.loading import load_model, load_tokenizer
+    from anchortune.quality.ifd import ifd_scores
+
+    def row(prompt, answer):
+        return AnchorPoint(({"role": "user", "content": prompt}, {"role": "assistant", "content": answer}), 1)
+
+    fitting = row("What is the capital of France?", "The capital of France is Paris.")
+    unrelated = row("How do I reset my password?", "The capital of France is Paris.")
+    scores = ifd_scores(load_model(prepared), load_tokenizer(prepared), load_preset("custom"), [fitting, unrelated])
+    assert scores[0] < scores[1]
+    assert scores[0] < 1.0

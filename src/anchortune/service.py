@@ -497,6 +497,12 @@ def evaluate_run(run: str | Path, data: str | Path | None = None, general_text: 
         items = retention.read_choices(Path(choices), limit)
         result["choices"] = retention.choice_scores(result["models"]["base"].pop("choice_answers"),
                                                     result["models"]["tuned"].pop("choice_answers"), items)
+    training_answers = [p.answer for p in split(all_points or load_anchor_points(cfg.data), cfg.val_fraction,
+                                                    cfg.seed)[0]] if kind == "text" else []
+    for name in models:
+        if training_answers:
+            result["models"][name]["copied_training_answer"] = m.copied_answers(outputs[name], references,
+                                                                                training_answers)
     base, tuned = result["models"]["base"], result["models"]["tuned"]
     result["retention"] = {key: tuned[key] / base[key] - 1 for key in ("general_probe_loss", "general_text_loss")
                            if key in base and base[key]}

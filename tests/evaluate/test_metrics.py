@@ -34,3 +34,12 @@ def test_json_scores_parse_wrapped_objects_and_score_fields():
     assert scores["json_valid"] == 0.5
     assert scores["field_exact"] == {"company": 0.5, "total": 0.0}
     assert scores["field_f1"] == pytest.approx(2 * (1 / 2) * (1 / 4) / (1 / 2 + 1 / 4))
+
+
+def test_reciting_a_different_training_answer_counts_as_a_copy():
+    training = ["Go to My Account and choose Cancel order; the refund follows in five days.",
+                "Standard delivery takes two to four working days and is free from fifty euros."]
+    outputs = [training[1], "Delivery takes two to four days."]
+    references = ["You can return any item within thirty days using the free label.", "Delivery is quick."]
+    assert metrics.copied_answers(outputs, references, training) == 0.5
+    assert metrics.copied_answers([training[1]], [training[1]], training) == 0.0  # the right answer is no copy

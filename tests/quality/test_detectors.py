@@ -158,3 +158,13 @@ def test_answer_in_another_language_is_a_language_mismatch(clean, embedder):
                  "Die Standardlieferung dauert zwei bis vier Werktage und ist ab fünfzig Euro kostenlos.")
     report, n = run(clean + [german], embedder)
     assert "language_mismatch" in codes_at(report, n)
+
+
+def test_answers_not_conditioned_on_their_prompt_are_unclear(clean, embedder):
+    points = numbered(clean[:20])
+    preset = load_preset("support")
+    scores = {5: 1.3, 9: 0.4}
+    report = check(points, preset.resolved_for(points), embedder, None, 512,
+                   ifd=lambda ps: [scores.get(p.line, 0.5) for p in ps])
+    flagged = [f for f in report.findings if f.code == "unclear_answer"]
+    assert [f.line for f in flagged] == [5] and "does not follow from its prompt" in flagged[0].message

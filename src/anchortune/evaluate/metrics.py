@@ -116,3 +116,20 @@ def per_example(kind: str, output: str, reference: str, labels: list[str], field
     if kind == "json":
         return json_scores([output], [reference], fields)["field_f1"]
     return rouge_l(output, reference)
+
+
+def copied_answers(outputs: list[str], references: list[str], training_answers: list[str],
+                   threshold: float = 0.9) -> float:
+    """Share of answers that repeat a training answer nearly verbatim (5-gram Jaccard >= 0.9) where the
+    reference answer is a different one: the model recites its anchor points instead of answering."""
+    from anchortune.quality.text import jaccard, shingles
+
+    train = [shingles(a) for a in training_answers if a.strip()]
+    if not outputs or not train:
+        return 0.0
+    copied = 0
+    for output, reference in zip(outputs, references):
+        grams, ref = shingles(output), shingles(reference)
+        best = max(train, key=lambda t: jaccard(grams, t))
+        copied += jaccard(grams, best) >= threshold and jaccard(ref, best) < threshold
+    return copied / len(outputs)

@@ -18,9 +18,10 @@ from anchortune.evaluate.loss import autocast
 def ifd_scores(model, tokenizer, preset: Preset, points: list[AnchorPoint], precision: str = "fp32",
                max_length: int = 512, batch_size: int = 8) -> list[float]:
     """IFD per example, in input order (nan where an answer has no token within max_length)."""
-    bare = [AnchorPoint(({"role": "user", "content": ""}, {"role": "assistant", "content": p.answer}), p.line)
-            for p in points]
-    with_prompt = _losses(model, tokenizer, preset, points, precision, max_length, batch_size)
+    indexed = [AnchorPoint(p.messages, i) for i, p in enumerate(points)]  # lines may repeat; positions do not
+    bare = [AnchorPoint(({"role": "user", "content": ""}, {"role": "assistant", "content": p.answer}), i)
+            for i, p in enumerate(points)]
+    with_prompt = _losses(model, tokenizer, preset, indexed, precision, max_length, batch_size)
     without = _losses(model, tokenizer, preset, bare, precision, max_length, batch_size)
     return [math.exp(a - b) if not (math.isnan(a) or math.isnan(b)) else float("nan")
             for a, b in zip(with_prompt, without)]
