@@ -43,7 +43,7 @@ LONG_NUMBER = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
 def unique(points: list[AnchorPoint]) -> list[AnchorPoint]:
     """The base made clean of what the bench injects, by rules independent of the gate: rows repeated
     up to case, spacing and punctuation are kept once, and every run of 13-19 digits (a payment card
-    number or anything shaped like one; SROIE prints two real card numbers) is masked with X. Then
+    number or anything shaped like one; SROIE prints two real card numbers) becomes {{Number}}. Then
     every duplicate and card number in the test is an injected one."""
     seen, out = set(), []
     for point in points:
@@ -51,8 +51,7 @@ def unique(points: list[AnchorPoint]) -> list[AnchorPoint]:
         if key in seen:
             continue
         seen.add(key)
-        messages = tuple({**m, "content": LONG_NUMBER.sub(lambda x: re.sub(r"\d", "X", x.group()), m["content"])}
-                         for m in point.messages)
+        messages = tuple({**m, "content": LONG_NUMBER.sub("{{Number}}", m["content"])} for m in point.messages)
         out.append(AnchorPoint(messages, len(out) + 1, point.label))
     return out
 
