@@ -26,9 +26,9 @@ from anchortune.data.records import AnchorPoint
 
 TASKS = {
     # name: (preset, train rows, held-out rows, run options)
-    "support": ("support", 240, 60, {"epochs": 2}),
-    "legal": ("legal", 240, 100, {"epochs": 2}),
-    "invoice": ("invoice", 120, 40, {"epochs": 2}),
+    "support": ("support", 200, 60, {"epochs": 2}),
+    "legal": ("legal", 200, 100, {"epochs": 2}),
+    "invoice": ("invoice", 100, 40, {"epochs": 2}),
 }
 
 

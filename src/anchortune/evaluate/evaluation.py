@@ -1,0 +1,108 @@
+"""`anchortune eval`: base against tuned on held-out anchor points with the task's metric, general
+retention (probe, general text, multiple-choice flips), and the best, worst and typical example.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from anchortune.data.loading import CsvColumns, load_anchor_points
+from anchortune.data.presets import Preset, load_preset
+from anchortune.data.records import AnchorPoint
+from anchortune.export.run_folder import RunFolder
+
+
+def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: str | Path | None = None,
+             choices: str | Path | None = None, limit: int = 200) -> dict:
+    """Base against tuned on held-out anchor points (default: the run's validation split); eval.json/.md."""
+    from anchortune.data.split import split
+    from anchortune.data.tokenize import encode
+    from anchortune.evaluate import metrics as m
+    from anchortune.evaluate import retention
+    from anchortune.evaluate.generation import generate
+    from anchortune.evaluate.loss import answer_loss
+    from anchortune.evaluate.probe import base_answers
+    from anchortune.models.loading import load_model, load_tokenizer, resolve_model
+    from anchortune.train import precision
+
+    cfg = folder.load_config()
+    all_points = load_anchor_points(cfg.data, CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col)) \
+        if data is None else None
+    points = load_anchor_points(data) if data is not None else split(all_points, cfg.val_fraction, cfg.seed)[1]
+    points = points[:limit]
+    preset = load_preset(cfg.task).resolved_for(all_points or points)
+    chosen = precision.choose(cfg.precision)
+    kind = preset.output.format
+    new_tokens = {"label": 16, "json": 160}.get(kind, 192)
+    conversations = [preset.to_messages(p)[:-1] for p in points]
+    references = [p.answer for p in points]
+    base_source = resolve_model(cfg.model)
+    models = {"base": base_source, "tuned": folder.model}
+    result: dict = {"examples": len(points), "task": preset.name, "metric": preset.metric, "source":
+                    str(data) if data else "the run's validation split", "models": {}}
+    outputs: dict[str, list[str]] = {}
+    probe_points = None
+    for name, source in models.items():
+        tokenizer = load_tokenizer(source)
+        model = load_model(source)
+        outputs[name] = generate(model, tokenizer, conversations, max_new_tokens=new_tokens, precision=chosen)
+        scores = _task_scores(kind, outputs[name], references, preset, points)
+        encoded, _ = encode(points, preset, tokenizer, cfg.max_length)
+        scores["answer_loss"] = answer_loss(model, encoded, tokenizer.pad_token_id, cfg.batch_size, chosen)
+        if probe_points is None:
+            probe_points = base_answers(model, tokenizer, "probe", base_source, chosen)
+        probe, _ = encode(probe_points, load_preset("custom"), tokenizer, 256)
+        scores["general_probe_loss"] = answer_loss(model, probe, tokenizer.pad_token_id, cfg.batch_size, chosen)
+        if general_text:
+            chunks = retention.text_chunks(Path(general_text), tokenizer)
+            scores["general_text_loss"] = answer_loss(model, chunks, tokenizer.pad_token_id, cfg.batch_size, chosen)
+        if choices:
+            items = retention.read_choices(Path(choices), limit)
+            scores["choice_answers"] = retention.choice_answers(model, tokenizer, items, chosen)
+        result["models"][name] = scores
+        del model
+    if choices:
+        items = retention.read_choices(Path(choices), limit)
+        result["choices"] = retention.choice_scores(result["models"]["base"].pop("choice_answers"),
+                                                    result["models"]["tuned"].pop("choice_answers"), items)
+    training_answers = [p.answer for p in split(all_points or load_anchor_points(cfg.data), cfg.val_fraction,
+                                                    cfg.seed)[0]] if kind == "text" else []
+    for name in models:
+        if training_answers:
+            result["models"][name]["copied_training_answer"] = m.copied_answers(outputs[name], references,
+                                                                                training_answers)
+    base, tuned = result["models"]["base"], result["models"]["tuned"]
+    result["retention"] = {key: tuned[key] / base[key] - 1 for key in ("general_probe_loss", "general_text_loss")
+                           if key in base and base[key]}
+    per = [(m.per_example(kind, t, r, preset.output.labels, preset.output.fields)
+            - m.per_example(kind, b, r, preset.output.labels, preset.output.fields), i)
+           for i, (b, t, r) in enumerate(zip(outputs["base"], outputs["tuned"], references))]
+    ranked = sorted(per)
+    picks = {"best": ranked[-1], "worst": ranked[0], "typical": ranked[len(ranked) // 2]} if ranked else {}
+    result["examples_side_by_side"] = {
+        label: {"line": points[i].line, "prompt": points[i].prompt, "reference": references[i],
+                "base": outputs["base"][i], "tuned": outputs["tuned"][i], "difference": diff}
+        for label, (diff, i) in picks.items()}
+    folder.write_json(folder.root / "eval.json", result)
+    from anchortune.evaluate.report import render_eval_markdown
+
+    folder.write_text(folder.root / "eval.md", render_eval_markdown(result))
+    return result
+
+
+def _task_scores(kind: str, outputs: list[str], references: list[str], preset: Preset,
+                 points: list[AnchorPoint]) -> dict:
+    from anchortune.evaluate import metrics as m
+
+    if kind == "label":
+        labels = preset.output.labels
+        gold = [p.label or m.extract_label(p.answer, labels) or p.answer for p in points]
+        return m.label_scores([m.extract_label(o, labels) for o in outputs], gold)
+    if kind == "json":
+        return m.json_scores(outputs, references, preset.output.fields)
+    from anchortune.quality.embeddings import load_embedder
+
+    embedder = load_embedder()
+    a, b = embedder.embed(outputs), embedder.embed(references)
+    return {"rouge_l": sum(m.rouge_l(o, r) for o, r in zip(outputs, references)) / max(1, len(outputs)),
+            "embedding_similarity": float((a * b).sum(axis=1).mean()) if len(outputs) else 0.0}

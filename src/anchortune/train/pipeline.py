@@ -1,0 +1,196 @@
+"""One fine-tuning run end to end, inside its run folder: split and encode the anchor points, measure the
+base model (validation loss, general probe), train, choose the checkpoint and adapter scale by balance,
+diagnose, export adapter and merged model, write summary, report and model card. The quality gate and
+the folder's life cycle are the service's; this module does the work between them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from anchortune.config import RunConfig
+from anchortune.data.presets import Preset, load_preset
+from anchortune.data.records import AnchorPoint
+from anchortune.errors import RunError
+from anchortune.export.run_folder import RunFolder
+from anchortune.models.catalog import DEFAULT_MODEL
+from anchortune.train.events import Event, EventSink
+
+SAMPLES = 3
+
+
+def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list[AnchorPoint], resume: bool,
+                 on_event: EventSink) -> dict:
+    """Split, encode, measure the base model, train, choose by balance, export; the run summary."""
+    from anchortune.data.split import split
+    from anchortune.data.tokenize import encode
+    from anchortune.evaluate import balance
+    from anchortune.evaluate.loss import answer_loss
+    from anchortune.export.card import render
+    from anchortune.export.merge import save_outputs
+    from anchortune.models.loading import load_model, load_tokenizer, resolve_model
+    from anchortune.train import precision
+    from anchortune.train.engine import fine_tune
+
+    source = resolve_model(cfg.model)
+    tokenizer = load_tokenizer(source)
+    train_points, valid_points = split(points, cfg.val_fraction, cfg.seed)
+    train_set, train_report = encode(train_points, preset, tokenizer, cfg.max_length)
+    valid_set, valid_report = encode(valid_points, preset, tokenizer, cfg.max_length)
+    if not train_set:
+        raise RunError(f"no training example keeps an answer token within {cfg.max_length} tokens; "
+                       "raise --max-length or shorten the prompts")
+    folder.root.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        folder.write_text(folder.config, cfg.dump())
+    else:
+        folder.keep_metrics_until(folder.last_checkpoint_step() or 0)
+    for report, name in ((train_report, "training"), (valid_report, "validation")):
+        if report.truncated_lines or report.dropped_lines:
+            on_event(Event("warning", 0, {"message": f"{name} data: {report.summary()}"}))
+    on_event(Event("info", 0, {"message": f"{len(train_set)} training and {len(valid_set)} validation examples; "
+                                          f"{train_report.summary()}"}))
+    chosen = precision.choose(cfg.precision)
+    model = load_model(source)
+    baseline = _baseline(model, tokenizer, source, valid_set, cfg, chosen)
+    probe_text = f"{baseline.probe_loss:.4f}" if baseline.probe_loss else "n/a (no general answers)"
+    on_event(Event("info", 0, {"message": f"base model: held-out answer loss {baseline.valid_loss:.4f}, "
+                                          f"general-probe loss {probe_text}"}))
+    train_set = train_set + _replay(model, tokenizer, source, cfg, len(train_set), chosen)
+    history = folder.read_metrics() if resume else []
+    result = fine_tune(model, tokenizer, train_set, valid_set, cfg, folder.checkpoints, _recorder(folder, on_event),
+                       resume=resume, baseline=baseline, history=history)
+    candidates = result.candidates + _scale_sweep(result, baseline, valid_set, tokenizer, cfg, chosen)
+    picked, runners_up = balance.choose(balance.score(candidates, baseline.valid_loss, baseline.probe_loss)) \
+        if candidates else (None, [])
+    tuned_loss = answer_loss(result.model, valid_set, tokenizer.pad_token_id, cfg.batch_size, chosen) \
+        if picked is None or picked.scale == 1.0 else picked.valid_loss
+    with _adapter_scale(result.model, picked.scale if picked else 1.0):
+        samples = _samples(result.model, tokenizer, preset, valid_points or train_points, chosen)
+        save_outputs(result.model, tokenizer, folder.root, scale=picked.scale if picked else 1.0)
+    metrics = folder.read_metrics()
+    full = next((c for c in candidates if picked and c.step == picked.step and c.scale == 1.0), None)
+    diagnosis = balance.diagnose([r for r in metrics if "train_loss" in r], [r for r in metrics if "valid_loss" in r],
+                                 baseline.valid_loss, picked, full) if picked else None
+    summary = {
+        "task": preset.name, "metric": preset.metric, "base_model": cfg.model or DEFAULT_MODEL,
+        "data": {"file": Path(cfg.data).name, "examples": len(points), "train": len(train_set),
+                 "valid": len(valid_set), "labels": dict(Counter(p.label for p in points if p.label).most_common()),
+                 "encoding": {"train": train_report.to_json(), "valid": valid_report.to_json()},
+                 "encoding_summary": train_report.summary()},
+        "training": {"method": cfg.method, "precision": result.precision, "steps": result.steps,
+                     "max_steps": result.max_steps, "best_step": picked.step if picked else None,
+                     "adapter_scale": picked.scale if picked else 1.0,
+                     "best_valid_loss": picked.valid_loss if picked else None, "stopped_early": result.stopped_early,
+                     "train_seconds": result.train_seconds, "tokens_trained": result.tokens_trained,
+                     "tokens_per_s": result.tokens_per_second},
+        "losses": {"base_valid": baseline.valid_loss, "tuned_valid": tuned_loss,
+                   "base_probe": baseline.probe_loss, "tuned_probe": picked.probe_loss if picked else None},
+        "balance": {"chosen": picked.to_json() if picked else None, "runners_up": [c.to_json() for c in runners_up],
+                    "candidates": [c.to_json() for c in candidates],
+                    "diagnosis": diagnosis.to_json() if diagnosis else None},
+        "samples": samples,
+    }
+    quality_file = folder.root / "quality.json"
+    if quality_file.is_file():
+        stored = json.loads(quality_file.read_text(encoding="utf-8"))
+        summary["quality"] = {k: stored[k] for k in ("verdict", "scores", "reasons", "advice", "counts")}
+    folder.write_json(folder.summary, summary)
+    _write_run_report(folder, summary, metrics)
+    folder.write_text(folder.card, render(summary))
+    if diagnosis:
+        on_event(Event("info", result.steps, {"message": f"verdict: {diagnosis.verdict} - {diagnosis.reason}"}))
+    on_event(Event("done", result.steps, {"base_valid": baseline.valid_loss, "tuned_valid": tuned_loss}))
+    return summary
+
+
+def _baseline(model, tokenizer, source, valid_set: list[dict], cfg: RunConfig, chosen: str):
+    """The base model's validation loss and its loss on the general probe (its own answers)."""
+    from anchortune.data.tokenize import encode
+    from anchortune.evaluate.loss import answer_loss
+    from anchortune.evaluate.probe import base_answers
+    from anchortune.train.engine import Baseline
+
+    probe, _ = encode(base_answers(model, tokenizer, "probe", source, chosen), load_preset("custom"), tokenizer, 256)
+    probe_loss = answer_loss(model, probe, tokenizer.pad_token_id, cfg.batch_size, chosen) if probe else None
+    return Baseline(valid_loss=answer_loss(model, valid_set, tokenizer.pad_token_id, cfg.batch_size, chosen),
+                    probe=probe, probe_loss=probe_loss)
+
+
+def _replay(model, tokenizer, source, cfg: RunConfig, n_train: int, chosen: str) -> list[dict]:
+    """cfg.replay x n_train general samples (the base model's answers to the replay prompts), cycled."""
+    from anchortune.data.tokenize import encode
+    from anchortune.evaluate.probe import base_answers
+
+    count = round(cfg.replay * n_train)
+    if count == 0:
+        return []
+    samples, _ = encode(base_answers(model, tokenizer, "replay", source, chosen), load_preset("custom"), tokenizer, 256)
+    return [samples[i % len(samples)] for i in range(count)] if samples else []
+
+
+SCALES = (0.25, 0.5, 0.75)
+
+
+def _scale_sweep(result, baseline, valid_set: list[dict], tokenizer, cfg: RunConfig, chosen: str) -> list:
+    """The chosen LoRA checkpoint at smaller adapter scales: free blends between base and tuned."""
+    from anchortune.evaluate.balance import Candidate
+    from anchortune.evaluate.loss import answer_loss
+
+    if not hasattr(result.model, "merge_and_unload") or result.chosen is None or not valid_set:
+        return []
+    candidates = []
+    for scale in SCALES:
+        with _adapter_scale(result.model, scale):
+            valid = answer_loss(result.model, valid_set, tokenizer.pad_token_id, cfg.batch_size, chosen)
+            probe = answer_loss(result.model, baseline.probe, tokenizer.pad_token_id, cfg.batch_size, chosen) \
+                if baseline.probe else None
+        candidates.append(Candidate(result.chosen.step, valid, probe, scale=scale))
+    return candidates
+
+
+def _adapter_scale(model, scale: float):
+    """A context in which the LoRA adapter acts at `scale` (nothing for full models or scale 1)."""
+    import contextlib
+
+    if scale == 1.0 or not hasattr(model, "merge_and_unload"):
+        return contextlib.nullcontext()
+    from peft.helpers import rescale_adapter_scale
+
+    return rescale_adapter_scale(model, scale)
+
+
+def _write_run_report(folder: RunFolder, summary: dict, metrics: list[dict]) -> None:
+    from anchortune.evaluate.report import render_html, render_markdown
+
+    folder.write_text(folder.root / "report.html", render_html(summary, metrics))
+    folder.write_text(folder.root / "report.md", render_markdown(summary))
+
+
+def _recorder(folder: RunFolder, on_event: EventSink) -> EventSink:
+    """Pass events on and append train/eval rows to metrics.jsonl."""
+
+    def record(event: Event) -> None:
+        if event.kind in ("train", "eval"):
+            folder.append_metric({"step": event.step, **event.data})
+        on_event(event)
+
+    return record
+
+
+def _samples(model, tokenizer, preset: Preset, points: list[AnchorPoint], precision: str) -> list[dict]:
+    """Base and tuned answers to the first few held-out prompts (the adapter switched off for base)."""
+    from anchortune.evaluate.generation import generate
+
+    chosen = points[:SAMPLES]
+    conversations = [preset.to_messages(p)[:-1] for p in chosen]
+    tuned = generate(model, tokenizer, conversations, precision=precision)
+    if hasattr(model, "disable_adapter"):
+        with model.disable_adapter():
+            base = generate(model, tokenizer, conversations, precision=precision)
+    else:
+        base = ["(full fine-tuning: base answers are in `anchortune eval`)"] * len(chosen)
+    return [{"line": p.line, "prompt": p.prompt, "reference": p.answer, "base": b, "tuned": t}
+            for p, b, t in zip(chosen, base, tuned)]
