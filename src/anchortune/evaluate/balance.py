@@ -89,8 +89,8 @@ def diagnose(train_rows: list[dict], eval_rows: list[dict], base_valid: float, c
     if rising_while_training_falls(train_rows, eval_rows):
         signals.append("validation loss rose at the last evaluations while training loss fell")
     if signals:
-        kept = f" step {chosen.step} was kept" if chosen.step != eval_rows[-1]["step"] else ""
-        return Diagnosis("overfitting", "; ".join(signals) + ("." + kept if kept else ""),
+        kept = f"; the earlier step {chosen.step} was kept" if chosen.step != eval_rows[-1]["step"] else ""
+        return Diagnosis("overfitting", "; ".join(signals) + kept,
                          "add varied anchor points, lower --epochs or --lr, or use --profile conservative", signals)
     if chosen.drift > FORGETTING:
         return Diagnosis("forgetting", f"loss on general prompts rose {chosen.drift:.1%} over the base model "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from html import escape
 
-W, H, PAD = 560, 240, 40
+W, H, PAD = 560, 240, 52
 COLOURS = ("#3b6fd8", "#d8553b", "#2f9e5b", "#8a5cd8")
 
 
@@ -65,7 +65,9 @@ def balance_plot(candidates: list[dict], chosen: dict | None) -> str:
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{7 if is_chosen else 4}" fill="{colour}" '
                      f'fill-opacity="0.8"><title>{escape(label)}: balance {c["balance"]:.2f}</title></circle>')
         if is_chosen:
-            parts.append(f'<text x="{x + 9:.1f}" y="{y + 4:.1f}" font-size="11">chosen: {escape(label)}</text>')
+            anchor, dx = ("end", -10) if x > W - 160 else ("start", 10)
+            parts.append(f'<text x="{x + dx:.1f}" y="{y + 16:.1f}" text-anchor="{anchor}" font-size="11">'
+                         f'chosen: {escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -73,7 +75,7 @@ def balance_plot(candidates: list[dict], chosen: dict | None) -> str:
 STYLE = ("body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:62rem;padding:0 1rem;color:#1d2330}"
          "table{border-collapse:collapse}td,th{border-bottom:1px solid #e3e6ec;padding:.3rem .6rem;text-align:left;"
          "vertical-align:top}.verdict{font-size:1.3rem;font-weight:bold}svg{margin:1rem 0;display:block}"
-         ".text{white-space:pre-wrap;max-width:26rem;font-size:13px}")
+         ".text{white-space:pre-wrap;max-width:26rem;font-size:13px;overflow-wrap:anywhere}")
 
 
 def render_html(summary: dict, metrics: list[dict]) -> str:
