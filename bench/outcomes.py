@@ -56,18 +56,24 @@ def run_task(name: str, shared: Path, work: Path, seed: int) -> dict:
     train_file = save_anchor_points(renumber(train), work / f"{name}-train.jsonl")
     held_file = save_anchor_points(renumber(held), work / f"{name}-heldout.jsonl")
     started = time.perf_counter()
-    outcome = service.train_run(RunConfig.build(data=str(train_file), task=preset, seed=seed, **options),
-                                work / f"{name}-run", force=True)
-    train_wall = time.perf_counter() - started
-    result = service.evaluate_run(outcome.folder, held_file, shared / "general" / "wikitext2_excerpt.txt",
+    run = work / f"{name}-run"
+    if (run / "summary.json").is_file():  # a finished run in a reused --work folder: evaluate it again
+        summary = json.loads((run / "summary.json").read_text())
+        train_wall = json.loads((run / "bench_wall.json").read_text())["train_wall_s"]
+    else:
+        summary = service.train_run(RunConfig.build(data=str(train_file), task=preset, seed=seed, **options),
+                                    run, force=True).summary
+        train_wall = time.perf_counter() - started
+        (run / "bench_wall.json").write_text(json.dumps({"train_wall_s": train_wall}))
+    started = time.perf_counter() - train_wall
+    result = service.evaluate_run(run, held_file, shared / "general" / "wikitext2_excerpt.txt",
                                   shared / "general" / "mmlu_val.jsonl", limit=n_held)
     return {"task": name, "train_rows": len(train), "heldout_rows": len(held), "train_wall_s": train_wall,
             "eval_wall_s": time.perf_counter() - started - train_wall, "metric": result["metric"],
             "base": result["models"]["base"], "tuned": result["models"]["tuned"],
             "retention": result["retention"], "choices": result.get("choices"),
-            "verdict": outcome.summary["balance"]["diagnosis"], "chosen": outcome.summary["balance"]["chosen"],
-            "quality": outcome.summary.get("quality", {}).get("verdict"),
-            "tokens_per_s": outcome.summary["training"]["tokens_per_s"]}
+            "verdict": summary["balance"]["diagnosis"], "chosen": summary["balance"]["chosen"],
+            "quality": summary.get("quality", {}).get("verdict"), "tokens_per_s": summary["training"]["tokens_per_s"]}
 
 
 HEADLINE = {"support": "rouge_l", "legal": "macro_f1", "invoice": "field_f1"}
@@ -93,6 +99,7 @@ def main() -> int:
     parser.add_argument("--tasks", default="support,legal,invoice")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--work", type=Path, help="Folder for data and runs (reused: finished runs are re-evaluated).")
     args = parser.parse_args()
     shared = settings.shared_data()
     if not shared.is_dir():
@@ -101,7 +108,8 @@ def main() -> int:
     import torch
 
     machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-    work = Path(tempfile.mkdtemp(prefix="bench-outcomes-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-outcomes-"))
+    work.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in args.tasks.split(","):
         rows.append(run_task(name, shared, work, args.seed))

@@ -289,7 +289,7 @@ def read_prompts(path: str | Path) -> list[dict]:
         raise DataError([Problem(str(path), 0, None, "file not found")])
     errors = _Collector(str(path))
     prompts = []
-    for number, text in enumerate(path.read_text(encoding="utf-8-sig", errors="replace").splitlines(), start=1):
+    for number, text in enumerate(path.read_text(encoding="utf-8-sig", errors="replace").split("\n"), start=1):
         if not text.strip():
             continue
         try:

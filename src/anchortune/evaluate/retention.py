@@ -19,8 +19,26 @@ def text_chunks(path: Path, tokenizer, chunk_tokens: int = 256, max_chunks: int 
 
 
 def read_choices(path: Path, limit: int) -> list[dict]:
-    """Multiple-choice items: JSONL with question, choices (list) and answer (a letter)."""
-    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """Multiple-choice items: JSONL with question, choices (list) and answer (a letter); DataError naming
+    every bad line. Lines split on newlines only: JSON strings may hold other line separators."""
+    from anchortune.errors import DataError, Problem
+
+    items, problems = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(Problem(str(path), number, None, f"not valid JSON ({exc.msg})"))
+            continue
+        missing = [k for k in ("question", "choices", "answer") if k not in item]
+        if missing:
+            problems.append(Problem(str(path), number, missing[0], "expected question, choices and answer"))
+            continue
+        items.append(item)
+    if problems:
+        raise DataError(problems)
     return items[:limit]
 
 
