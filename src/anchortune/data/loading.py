@@ -274,6 +274,7 @@ def save_anchor_points(points: Iterable[AnchorPoint], path: str | Path) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             for point in points:
                 handle.write(json.dumps(point.to_json(), ensure_ascii=False) + "\n")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -50,6 +50,7 @@ class RunFolder:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; run files are for the team
         os.replace(tmp, path)
 
     def write_json(self, path: Path, value: dict) -> None:
