@@ -42,6 +42,7 @@ class RunConfig(BaseModel):
     lora_r: int | None = Field(None, gt=0, description="LoRA rank (preset default).")
     lora_alpha: int | None = Field(None, gt=0, description="LoRA scaling alpha (preset default).")
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA path (off by default: on 2 CPU cores it cost ~40% of step time).")
+    valid_data: str | None = Field(None, description="Held-out anchor points in their own file (instead of a split).")
     val_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of anchor points held out for validation.")
     eval_every: int | None = Field(None, gt=0, description="Evaluate and checkpoint every N steps (default: ~8 per run).")
     patience: int = Field(3, ge=0, description="Early stopping: evaluations without improvement before stopping (0: off).")

@@ -74,3 +74,21 @@ class QualityError(AnchortuneError):
         lines = ["the anchor points look poor; training did not start (--force trains anyway):"]
         lines += [f"  - {r}" for r in reasons] + ["what to do:"] + [f"  {i}. {a}" for i, a in enumerate(advice, 1)]
         super().__init__("\n".join(lines))
+
+
+class NotFoundError(AnchortuneError):
+    """A file, job or model id the studio does not know."""
+
+    exit_code = 6
+
+
+class ConflictError(AnchortuneError):
+    """An action the current state does not allow (deleting a file a running job reads)."""
+
+    exit_code = 7
+
+
+class TooLargeError(AnchortuneError):
+    """An upload over the studio's size limit."""
+
+    exit_code = 8

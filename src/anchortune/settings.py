@@ -2,6 +2,10 @@
 
 ANCHORTUNE_HOME      cache for prepared models (default ~/.cache/anchortune)
 ANCHORTUNE_SHARED_DATA  third-party datasets for tests and benchmarks (default ../shared/datasets)
+ANCHORTUNE_DATA      the studio's uploads, runs and SQLite file (default HOME/studio)
+ANCHORTUNE_DATABASE_URL  another database for the studio (e.g. postgresql+psycopg://...)
+ANCHORTUNE_TOKEN     bearer token for the studio's API and pages
+ANCHORTUNE_LEASE_S   seconds without a worker heartbeat before a running job is taken over
 """
 
 from __future__ import annotations
@@ -31,3 +35,24 @@ def shared_data() -> Path:
 def hub_offline() -> bool:
     """True when the user asked transformers to stay offline."""
     return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+
+
+def studio_dir() -> Path:
+    """The studio's data folder: uploads, runs and the default SQLite database (ANCHORTUNE_DATA)."""
+    raw = os.environ.get("ANCHORTUNE_DATA")
+    return Path(raw).expanduser() if raw else home() / "studio"
+
+
+def database_url() -> str | None:
+    """ANCHORTUNE_DATABASE_URL: another database for the studio's store (default: SQLite in studio_dir)."""
+    return os.environ.get("ANCHORTUNE_DATABASE_URL") or None
+
+
+def api_token() -> str | None:
+    """ANCHORTUNE_TOKEN: the bearer token the studio asks for (required when bound beyond loopback)."""
+    return os.environ.get("ANCHORTUNE_TOKEN") or None
+
+
+def lease_seconds() -> float:
+    """ANCHORTUNE_LEASE_S: after this long without a heartbeat a running job counts as orphaned (default 60)."""
+    return float(os.environ.get("ANCHORTUNE_LEASE_S", "60"))

@@ -269,6 +269,57 @@ def demo(out: Path = typer.Option(Path("runs/demo"), help="Run folder for the de
     _print_outcome(outcome)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _studio(data: Optional[Path], models: list[str], token: Optional[str] = None):
+    from anchortune.studio import Studio, StudioConfig
+
+    named = {}
+    for item in models:
+        name, _, path = item.partition("=") if "=" in item else (Path(item).name, "", item)
+        named[name] = path
+    return Studio(StudioConfig.from_env(data_dir=data, models=named, token=token))
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback requires a bearer token."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    data: Optional[Path] = typer.Option(None, help="Studio data folder (default: ANCHORTUNE_DATA or HOME/studio)."),
+    token: Optional[str] = typer.Option(None, envvar="ANCHORTUNE_TOKEN", show_envvar=True,
+                                        help="Bearer token for the API and pages (made up and printed when "
+                                             "bound beyond loopback without one)."),
+    workers: int = typer.Option(1, min=0, help="Embedded worker threads (0: only separate `anchortune worker`s)."),
+    model: list[str] = typer.Option([], "--model", help="Offer a local model: PATH or NAME=PATH (repeatable)."),
+) -> None:
+    """Start the studio: web UI, OpenAI-compatible API and an embedded worker."""
+    import secrets
+
+    import uvicorn
+
+    from anchortune.api.app import create_app
+
+    if host not in LOOPBACK and not host.startswith("127.") and not token:
+        token = secrets.token_urlsafe(24)
+        console.print(f"bound to {host}: requests need the bearer token [bold]{token}[/]", highlight=False)
+    studio = _studio(data, model, token)
+    console.print(f"anchortune studio on http://{host}:{port}/ (data in {studio.data})", highlight=False)
+    uvicorn.run(create_app(studio, workers=workers), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def worker(
+    data: Optional[Path] = typer.Option(None, help="Studio data folder (the server's)."),
+    model: list[str] = typer.Option([], "--model", help="Local models the server offers: PATH or NAME=PATH."),
+    name: Optional[str] = typer.Option(None, help="Worker name in job records (default host:pid)."),
+) -> None:
+    """Run jobs from the studio's store until stopped (Ctrl-C); start as many as the machine carries."""
+    studio = _studio(data, model)
+    console.print(f"worker on {studio.store.url.split('://')[0]} store, data in {studio.data}", highlight=False)
+    studio.worker(name).run()
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning user errors into readable lines."""
     try:

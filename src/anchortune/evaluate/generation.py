@@ -46,3 +46,46 @@ def _stop_ids(model, tokenizer) -> list[int]:
         if isinstance(token, int) and token != tokenizer.unk_token_id:
             ids.add(token)
     return sorted(i for i in ids if i is not None)
+
+
+def stream(model, tokenizer, conversation: list[dict], max_new_tokens: int = 256, temperature: float = 0.0,
+           top_p: float = 1.0, precision: str = "fp32"):
+    """The answer to one conversation, piece by piece as it is generated (greedy when temperature is 0).
+
+    Generation runs in a helper thread feeding transformers' TextIteratorStreamer; the caller iterates.
+    Yields text pieces, then returns (prompt_tokens, completion_tokens) as the generator's value.
+    """
+    import threading
+
+    import torch
+    from transformers import TextIteratorStreamer
+
+    text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    device = next(model.parameters()).device
+    batch = tokenizer([text], return_tensors="pt", add_special_tokens=False).to(device)
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else \
+        {"do_sample": False}
+    produced: dict = {}
+    model.eval()
+
+    def work() -> None:
+        try:
+            with torch.inference_mode(), autocast(precision, device.type):
+                out = model.generate(**batch, max_new_tokens=max_new_tokens, use_cache=True, streamer=streamer,
+                                     pad_token_id=tokenizer.pad_token_id, eos_token_id=_stop_ids(model, tokenizer),
+                                     **sampling)
+            produced["tokens"] = int(out.shape[1] - batch["input_ids"].shape[1])
+        except BaseException as exc:  # handed to the consumer below
+            produced["error"] = exc
+            streamer.end()
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    for piece in streamer:
+        if piece:
+            yield piece
+    thread.join()
+    if "error" in produced:
+        raise produced["error"]
+    return int(batch["input_ids"].shape[1]), produced.get("tokens", 0)

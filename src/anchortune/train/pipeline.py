@@ -24,7 +24,6 @@ SAMPLES = 3
 def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list[AnchorPoint], resume: bool,
                  on_event: EventSink) -> dict:
     """Split, encode, measure the base model, train, choose by balance, export; the run summary."""
-    from anchortune.data.split import split
     from anchortune.data.tokenize import encode
     from anchortune.evaluate import balance
     from anchortune.evaluate.loss import answer_loss
@@ -36,7 +35,7 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
 
     source = resolve_model(cfg.model)
     tokenizer = load_tokenizer(source)
-    train_points, valid_points = split(points, cfg.val_fraction, cfg.seed)
+    train_points, valid_points = _held_out(points, cfg)
     train_set, train_report = encode(train_points, preset, tokenizer, cfg.max_length)
     valid_set, valid_report = encode(valid_points, preset, tokenizer, cfg.max_length)
     if not train_set:
@@ -104,6 +103,16 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
         on_event(Event("info", result.steps, {"message": f"verdict: {diagnosis.verdict} - {diagnosis.reason}"}))
     on_event(Event("done", result.steps, {"base_valid": baseline.valid_loss, "tuned_valid": tuned_loss}))
     return summary
+
+
+def _held_out(points: list[AnchorPoint], cfg: RunConfig) -> tuple[list[AnchorPoint], list[AnchorPoint]]:
+    """Training and validation points: the validation file when one is given, else a seeded split."""
+    from anchortune.data.loading import CsvColumns, load_anchor_points
+    from anchortune.data.split import split
+
+    if cfg.valid_data:
+        return points, load_anchor_points(cfg.valid_data, CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col))
+    return split(points, cfg.val_fraction, cfg.seed)
 
 
 def _baseline(model, tokenizer, source, valid_set: list[dict], cfg: RunConfig, chosen: str):

@@ -1,0 +1,78 @@
+"""/v1/fine_tuning/jobs: create, list, retrieve, cancel, events and checkpoints, as OpenAI's API has them.
+
+anchortune's own run options (task, profile, replay, max_steps, ...) ride along as `task` and
+`options` in the body (the openai client's `extra_body`).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict
+
+from anchortune.api.shapes import checkpoint_object, event_object, job_object, page
+
+router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine-tuning"])
+
+
+class JobRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+
+    model: str
+    training_file: str
+    validation_file: str | None = None
+    hyperparameters: dict | None = None
+    method: dict | None = None
+    suffix: str | None = None
+    seed: int | None = None
+    metadata: dict | None = None
+    task: str | None = None
+    options: dict | None = None
+
+
+@router.post("")
+def create_job(request: Request, body: JobRequest) -> dict:
+    hyper = dict(body.hyperparameters or {})
+    method = body.method or {}
+    if method.get("type", "supervised") != "supervised":
+        from anchortune.errors import ConfigError
+
+        raise ConfigError(f"method '{method.get('type')}' is not supported; anchortune tunes supervised")
+    hyper.update(((method.get("supervised") or {}).get("hyperparameters")) or {})
+    options = dict(body.options or {})
+    if body.task:
+        options["task"] = body.task
+    job = request.app.state.studio.create_job(body.model, body.training_file, body.validation_file, hyper,
+                                              body.suffix, body.seed, body.metadata, options)
+    return job_object(job)
+
+
+@router.get("")
+def list_jobs(request: Request, after: str | None = None, limit: int = 20) -> dict:
+    return page([job_object(j) for j in request.app.state.studio.store.jobs()], after, limit)
+
+
+@router.get("/{job_id}")
+def retrieve_job(request: Request, job_id: str) -> dict:
+    return job_object(request.app.state.studio.job(job_id))
+
+
+@router.post("/{job_id}/cancel")
+def cancel_job(request: Request, job_id: str) -> dict:
+    return job_object(request.app.state.studio.cancel_job(job_id))
+
+
+@router.get("/{job_id}/events")
+def list_events(request: Request, job_id: str, after: str | None = None, limit: int = 20) -> dict:
+    studio = request.app.state.studio
+    studio.job(job_id)
+    cursor = int(after.removeprefix("ftevent-")) if after and after.removeprefix("ftevent-").isdigit() else None
+    rows = [r for r in studio.store.events(job_id, after=cursor, limit=None, newest_first=True)
+            if r["type"] != "progress"]
+    return page([event_object(r) for r in rows], None, limit)
+
+
+@router.get("/{job_id}/checkpoints")
+def list_checkpoints(request: Request, job_id: str, after: str | None = None, limit: int = 10) -> dict:
+    studio = request.app.state.studio
+    job = studio.job(job_id)
+    return page([checkpoint_object(r, job) for r in studio.store.checkpoints(job_id)], after, limit)

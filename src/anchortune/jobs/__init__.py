@@ -1,0 +1,1 @@
+"""Fine-tuning jobs: their states, the store that keeps them (SQLAlchemy), and the worker that runs them."""

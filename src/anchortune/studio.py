@@ -1,0 +1,405 @@
+"""The studio's application layer: uploads, jobs, models and chat for the API, the web UI and workers.
+
+It stands beside `service` (whose functions it calls to judge, train and answer) and owns what a
+shared server adds: the store, the data folder, model ids, loaded chat models. Routes stay thin over
+these methods; workers get `validate_job` and `train_job` from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from anchortune import service, settings
+from anchortune.config import RunConfig
+from anchortune.data.presets import load_preset
+from anchortune.errors import ConfigError, ConflictError, NotFoundError, QualityError, TooLargeError
+from anchortune.export.run_folder import RunFolder
+from anchortune.jobs import states
+from anchortune.jobs.store import Store, new_id
+from anchortune.jobs.worker import JobContext, Worker
+from anchortune.models.catalog import CATALOG, DEFAULT_MODEL
+from anchortune.train.events import Event
+
+UPLOAD_SUFFIXES = (".jsonl", ".csv")
+OPTION_KEYS = ("task", "profile", "replay", "max_steps", "eval_every", "max_length", "lora_r", "lora_alpha",
+               "method", "precision", "val_fraction", "neftune", "batch_size", "epochs", "learning_rate",
+               "input_col", "output_col", "label_col")
+
+
+@dataclass
+class StudioConfig:
+    """How one studio is set up; `models` maps extra model ids to local folders or files."""
+
+    data_dir: Path
+    database_url: str | None = None
+    token: str | None = None
+    max_upload_bytes: int = 100 * 1024 * 1024
+    models: dict[str, str] = field(default_factory=dict)
+    default_model: str | None = None
+    lease_s: float = 60.0
+
+    @classmethod
+    def from_env(cls, **overrides) -> "StudioConfig":
+        values = {"data_dir": settings.studio_dir(), "database_url": settings.database_url(),
+                  "token": settings.api_token(), "lease_s": settings.lease_seconds()}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+class Studio:
+    """One studio: a store, a data folder (files/, runs/, reports/, downloads/) and a pool of chat models."""
+
+    def __init__(self, config: StudioConfig):
+        self.config = config
+        self.data = Path(config.data_dir)
+        for sub in ("files", "runs", "reports", "downloads"):
+            (self.data / sub).mkdir(parents=True, exist_ok=True)
+        self.store = Store(config.database_url) if config.database_url else Store.sqlite(self.data / "anchortune.db")
+        self.chats = ChatPool()
+
+    # files -------------------------------------------------------------------------------------------
+    def upload(self, filename: str, chunks: Iterable[bytes], purpose: str = "fine-tune") -> dict:
+        """Store an uploaded dataset under a safe name, check every line, register it; nothing kept on error."""
+        from anchortune.data.loading import load_anchor_points
+
+        display = _display_name(filename)
+        suffix = Path(display).suffix.lower()
+        if suffix not in UPLOAD_SUFFIXES:
+            raise ConfigError(f"'{display}': expected a .jsonl or .csv file of anchor points")
+        if purpose not in ("fine-tune", "evals"):
+            raise ConfigError(f"purpose '{purpose}' is not supported; use 'fine-tune'")
+        file_id = new_id("file")
+        stored = self.data / "files" / f"{file_id}{suffix}"
+        partial = stored.with_name(f".{stored.name}.part")
+        digest, size = hashlib.sha256(), 0
+        try:
+            with partial.open("wb") as handle:
+                for chunk in chunks:
+                    size += len(chunk)
+                    if size > self.config.max_upload_bytes:
+                        raise TooLargeError(f"'{display}' is larger than the upload limit of "
+                                            f"{self.config.max_upload_bytes // (1024 * 1024)} MiB")
+                    digest.update(chunk)
+                    handle.write(chunk)
+            checked = partial.parent / f".check-{file_id}" / display  # problems name the user's file
+            checked.parent.mkdir()
+            try:
+                os.link(partial, checked)
+                points = load_anchor_points(checked)
+            finally:
+                shutil.rmtree(checked.parent, ignore_errors=True)
+            partial.replace(stored)
+        finally:
+            partial.unlink(missing_ok=True)
+        return self.store.add_file(id=file_id, filename=display, stored_name=stored.name, bytes=size,
+                                   purpose=purpose, status="processed", examples=len(points),
+                                   sha256=digest.hexdigest())
+
+    def file(self, file_id: str) -> dict:
+        row = self.store.file(file_id)
+        if row is None:
+            raise NotFoundError(f"no file '{file_id}'")
+        return row
+
+    def file_path(self, file_id: str) -> Path:
+        return self.data / "files" / self.file(file_id)["stored_name"]
+
+    def delete_file(self, file_id: str) -> dict:
+        row = self.file(file_id)
+        active = [j["id"] for j in self.store.jobs(statuses=(states.VALIDATING, states.QUEUED, states.RUNNING))
+                  if file_id in (j["training_file"], j["validation_file"])]
+        if active:
+            raise ConflictError(f"file '{file_id}' is read by job {active[0]}, which has not finished")
+        self.store.delete_file(file_id)
+        (self.data / "files" / row["stored_name"]).unlink(missing_ok=True)
+        return row
+
+    def quality(self, file_id: str, task: str = "custom", model: str | None = None) -> tuple[dict, list]:
+        """The quality report for an uploaded file (cached per file, task and model) and its anchor points."""
+        from anchortune.data.loading import load_anchor_points
+
+        load_preset(task)  # an unknown task is a ConfigError before any work
+        path = self.file_path(file_id)
+        model_id = model or self.default_model()
+        cache = self.data / "reports" / f"{file_id}.{task}.{_short_hash(model_id)}.json"
+        points = load_anchor_points(path)
+        if cache.is_file():
+            return json.loads(cache.read_text(encoding="utf-8")), points
+        report = service.check_data(path, task, self.model_spec(model_id), points=points).to_json()
+        RunFolder(cache.parent).write_json(cache, report)
+        return report, points
+
+    def fix(self, file_id: str, task: str = "custom", model: str | None = None) -> dict:
+        """Apply the report's fix (drop defective rows, keep one of each duplicate) as a new file."""
+        from anchortune.data.loading import load_anchor_points
+
+        row = self.file(file_id)
+        path = self.file_path(file_id)
+        points = load_anchor_points(path)
+        report = service.check_data(path, task, self.model_spec(model or self.default_model()), points=points)
+        work = self.data / "reports" / f"fix-{file_id}"
+        fixed = work / (Path(row["filename"]).stem + ".fixed.jsonl")
+        try:
+            service.write_quality_outputs(report, points, row["filename"], fix_out=fixed)
+            return self.upload(fixed.name, _chunks(fixed))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    # models ------------------------------------------------------------------------------------------
+    def default_model(self) -> str:
+        return self.config.default_model or next(iter(self.config.models), DEFAULT_MODEL)
+
+    def models(self) -> list[dict]:
+        """Base models (catalog and configured) and the tuned models of succeeded jobs, OpenAI-shaped."""
+        rows = [{"id": name, "object": "model", "created": 0, "owned_by": "anchortune"} for name in CATALOG]
+        rows += [{"id": name, "object": "model", "created": 0, "owned_by": "local"} for name in self.config.models]
+        for job in self.store.jobs(statuses=(states.SUCCEEDED,)):
+            rows.append({"id": job["fine_tuned_model"], "object": "model", "created": job["finished_at"] or 0,
+                         "owned_by": "anchortune", "parent": job["model"], "job": job["id"]})
+        return rows
+
+    def model_spec(self, model_id: str) -> str:
+        """What `service` loads for a model id: a configured folder, a tuned job's run folder, or the id."""
+        if model_id in self.config.models:
+            return self.config.models[model_id]
+        if model_id.startswith("ft:"):
+            job = self.store.job(model_id.rsplit(":", 1)[-1])
+            if job is None or job["status"] != states.SUCCEEDED or job["fine_tuned_model"] != model_id:
+                raise NotFoundError(f"no fine-tuned model '{model_id}'")
+            return job["run_dir"]
+        if model_id in CATALOG:
+            return model_id
+        raise NotFoundError(f"unknown model '{model_id}'; GET /v1/models lists the ones this studio serves")
+
+    def chat(self, model_id: str, messages: list[dict], max_tokens: int = 256, temperature: float = 0.0,
+             top_p: float = 1.0) -> Iterator[str]:
+        """A reply to a conversation, streamed in pieces; the generator returns (prompt, completion) tokens."""
+        _check_messages(messages)
+        spec = self.model_spec(model_id)
+        self.chats.get(spec)  # load (or fail) before the first piece is promised
+        return self.chats.stream(spec, messages, max_tokens, temperature, top_p)
+
+    # jobs --------------------------------------------------------------------------------------------
+    def create_job(self, model: str, training_file: str, validation_file: str | None = None,
+                   hyperparameters: dict | None = None, suffix: str | None = None, seed: int | None = None,
+                   metadata: dict | None = None, options: dict | None = None) -> dict:
+        """Queue a fine-tuning job (status validating); options are anchortune's run options by name."""
+        self.model_spec(model)
+        self.file(training_file)
+        if validation_file:
+            self.file(validation_file)
+        options = {k: v for k, v in (options or {}).items() if v not in (None, "")}
+        unknown = sorted(set(options) - set(OPTION_KEYS) - {"force"})
+        if unknown:
+            raise ConfigError(f"unknown option(s): {', '.join(unknown)}; allowed: {', '.join(OPTION_KEYS)}, force")
+        task = options.pop("task", None) or "custom"
+        options.update(_hyperparameters(hyperparameters or {}, task))
+        if suffix is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{0,40}", suffix):
+            raise ConfigError("suffix: up to 40 letters, digits, '-', '_' or '.'")
+        fields = dict(model=model, task=task, training_file=training_file, validation_file=validation_file,
+                      options=options, suffix=suffix, seed=42 if seed is None else int(seed))
+        self._config(fields)  # every option is validated now, not later in the worker
+        job = self.store.create_job(meta=metadata, **fields)
+        self.store.add_event(job["id"], "info", f"job created for model {model}")
+        return job
+
+    def job(self, job_id: str) -> dict:
+        job = self.store.job(job_id)
+        if job is None:
+            raise NotFoundError(f"no fine-tuning job '{job_id}'")
+        return job
+
+    def cancel_job(self, job_id: str) -> dict:
+        self.job(job_id)
+        job = self.store.request_cancel(job_id)
+        if job["status"] == states.CANCELLED:
+            self.store.add_event(job_id, "info", "job cancelled")
+        return job
+
+    def run_folder(self, job_id: str) -> Path:
+        return self.data / "runs" / job_id
+
+    def summary(self, job_id: str) -> dict | None:
+        path = RunFolder(self.run_folder(job_id)).summary
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def download(self, job_id: str, part: str) -> Path:
+        """A zip of a succeeded job's adapter or merged model, made once."""
+        if part not in ("adapter", "model"):
+            raise NotFoundError(f"no download '{part}'; choose adapter or model")
+        source = self.run_folder(self.job(job_id)["id"]) / part
+        if not source.is_dir():
+            raise NotFoundError(f"job {job_id} has no {part} (not finished, or full fine-tuning has no adapter)")
+        target = self.data / "downloads" / f"{job_id}-{part}.zip"
+        if not target.is_file():
+            staging = self.data / "downloads" / f".{job_id}-{part}"
+            made = shutil.make_archive(str(staging), "zip", root_dir=source)
+            Path(made).replace(target)
+        return target
+
+    # work for the worker -----------------------------------------------------------------------------
+    def worker(self, name: str | None = None) -> Worker:
+        return Worker(self.store, self.validate_job, self.train_job, self.config.lease_s, name=name)
+
+    def validate_job(self, ctx: JobContext) -> None:
+        """Read the data, resolve the model, judge the anchor points; a poor verdict fails the job unless forced."""
+        job = ctx.job
+        cfg = self._config(job)
+        points = service.read_anchor_points(cfg.data)
+        if cfg.valid_data:
+            service.read_anchor_points(cfg.valid_data)
+        service.prepare_model(cfg.model)
+        report = service.check_data(cfg.data, cfg.task, cfg.model, points=points, max_length=cfg.max_length)
+        RunFolder(self.data / "reports").write_json(self.data / "reports" / f"{job['id']}.quality.json",
+                                                    report.to_json())
+        ctx.report("warning" if report.verdict != "good" else "info", f"anchor point quality: {report.summary()}",
+                   data={"verdict": report.verdict, "scores": report.scores})
+        if report.verdict == "poor" and not job["options"].get("force"):
+            raise QualityError(report.reasons, report.advice)
+
+    def train_job(self, ctx: JobContext) -> dict:
+        """Train (or resume from the last checkpoint after a worker died); the fields of the succeeded job."""
+        job = ctx.job
+        folder = RunFolder(self.run_folder(job["id"]))
+        last = folder.last_checkpoint_step() if folder.is_run() else None
+        if last is not None:
+            self.store.drop_metrics_after(job["id"], last)
+            ctx.report("warning", f"resuming from the checkpoint at step {last} (the previous worker stopped)",
+                       step=last)
+        elif folder.root.exists():
+            shutil.rmtree(folder.root)  # a start that died before its first checkpoint
+        outcome = service.train_run(self._config(job), folder.root, resume=last is not None,
+                                    on_event=_Recorder(ctx, self.store), force=True)
+        training = outcome.summary["training"]
+        base = re.sub(r"[^A-Za-z0-9_.-]", "-", job["model"])[:40]
+        return {"fine_tuned_model": f"ft:{base}:{job['suffix'] or ''}:{job['id']}",
+                "trained_tokens": int(training.get("tokens_trained") or 0), "run_dir": str(folder.root)}
+
+    def _config(self, job: dict) -> RunConfig:
+        options = {k: v for k, v in job["options"].items() if k != "force"}
+        valid = str(self.file_path(job["validation_file"])) if job["validation_file"] else None
+        return RunConfig.build(data=str(self.file_path(job["training_file"])), task=job["task"],
+                               model=self.model_spec(job["model"]), valid_data=valid, seed=job["seed"], **options)
+
+
+class _Recorder:
+    """Turns a run's events into stored job events: messages, metrics, checkpoints, throttled progress."""
+
+    def __init__(self, ctx: JobContext, store: Store):
+        self.ctx, self.store = ctx, store
+        self.last_progress = 0.0
+
+    def __call__(self, event: Event) -> None:
+        self.ctx.check()
+        job_id, data, step = self.ctx.job["id"], event.data, event.step
+        if event.kind == "progress":
+            now = time.time()
+            if now - self.last_progress >= 1.0 or step == data.get("max_steps"):
+                self.last_progress = now
+                self.store.add_event(job_id, "info", f"step {step} of {data['max_steps']}", type="progress",
+                                     step=step, data={"step": step, **data})
+                self.store.change(job_id, estimated_finish=int(now + data.get("eta_s", 0)))
+        elif event.kind == "train":
+            self.store.add_event(job_id, "info", f"step {step}: training loss {data['train_loss']:.4f}",
+                                 type="metrics", step=step, data={"step": step, **data})
+        elif event.kind == "eval":
+            drift = f", drift {data['drift']:+.1%}" if "drift" in data else ""
+            self.store.add_event(job_id, "info", f"step {step}: validation loss {data['valid_loss']:.4f}{drift}",
+                                 type="metrics", step=step, data={"step": step, **data})
+            self.store.add_checkpoint(job_id, step, {"step": step, **data})
+        elif event.kind == "start":
+            verb = "resumed at" if data.get("resumed_from") else "started at"
+            self.store.add_event(job_id, "info", f"training {verb} step {step} of {data['max_steps']} "
+                                                 f"({data.get('precision')})", step=step, data=data)
+        elif event.kind in ("info", "warning"):
+            self.store.add_event(job_id, "warn" if event.kind == "warning" else "info", data.get("message", ""),
+                                 step=step)
+        elif event.kind == "done":
+            self.store.add_event(job_id, "info", "training finished; model exported", step=step, data=data)
+
+
+class ChatPool:
+    """Loaded chat models by spec (the three used last), one lock each so answers do not interleave."""
+
+    size = 3
+
+    def __init__(self):
+        self.loaded: OrderedDict[str, tuple] = OrderedDict()
+        self.guard = threading.Lock()
+
+    def get(self, spec: str):
+        with self.guard:
+            if spec in self.loaded:
+                self.loaded.move_to_end(spec)
+                return self.loaded[spec]
+        chat = service.open_chat(spec)
+        with self.guard:
+            self.loaded[spec] = (chat, threading.Lock())
+            while len(self.loaded) > self.size:
+                self.loaded.popitem(last=False)
+            return self.loaded[spec]
+
+    def stream(self, spec: str, messages: list[dict], max_tokens: int, temperature: float, top_p: float):
+        from anchortune.evaluate.generation import stream
+
+        chat, lock = self.get(spec)
+        with lock:
+            counts = yield from stream(chat.model, chat.tokenizer, chat.preset.frame(messages), max_tokens,
+                                       temperature, top_p, chat.precision)
+        return counts
+
+
+def _hyperparameters(values: dict, task: str) -> dict:
+    """OpenAI's hyperparameters as run options ("auto" leaves the preset's choice)."""
+    out = {}
+    for key, value in values.items():
+        if value in (None, "auto"):
+            continue
+        if key == "n_epochs":
+            out["epochs"] = value
+        elif key == "batch_size":
+            out["batch_size"] = value
+        elif key == "learning_rate_multiplier":
+            out["learning_rate"] = load_preset(task).hyperparameters.learning_rate * float(value)
+        else:
+            raise ConfigError(f"hyperparameters.{key} is not supported; use n_epochs, batch_size or "
+                              "learning_rate_multiplier")
+    return out
+
+
+def _check_messages(messages: list[dict]) -> None:
+    if not messages or not isinstance(messages, list):
+        raise ConfigError("messages: expected a non-empty list of {role, content}")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") \
+                or not isinstance(m.get("content"), str):
+            raise ConfigError(f"messages[{i}]: expected role system/user/assistant and string content")
+    if messages[-1]["role"] != "user":
+        raise ConfigError("messages: the last message must be the user's")
+
+
+def _display_name(filename: str) -> str:
+    """The user's file name without folders or odd characters (only ever shown, never used as a path)."""
+    name = Path(str(filename).replace("\\", "/")).name
+    name = re.sub(r"[^\w.\- ]", "_", name).strip(" .")[:120]
+    return name or "upload.jsonl"
+
+
+def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(size):
+            yield chunk
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
