@@ -86,6 +86,8 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
     folder = RunFolder(out)
     if resume:
         cfg = folder.load_config()
+        for name in folder.drop_incomplete_checkpoints():
+            on_event(Event("warning", 0, {"message": f"removed {name}: its save was cut off"}))
     elif not folder.is_fresh_target():
         raise RunError(f"'{folder.root}' already exists and is not empty; choose another --out or pass --resume")
     preset = load_preset(cfg.task)

@@ -31,9 +31,7 @@ from anchortune.models.catalog import CATALOG, DEFAULT_MODEL
 from anchortune.train.events import Event
 
 UPLOAD_SUFFIXES = (".jsonl", ".csv")
-OPTION_KEYS = ("task", "profile", "replay", "max_steps", "eval_every", "max_length", "lora_r", "lora_alpha",
-               "method", "precision", "val_fraction", "neftune", "batch_size", "epochs", "learning_rate",
-               "input_col", "output_col", "label_col")
+OPTION_KEYS = tuple(k for k in RunConfig.model_fields if k not in ("data", "model", "valid_data", "seed"))
 
 
 @dataclass

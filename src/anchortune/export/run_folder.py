@@ -70,6 +70,20 @@ class RunFolder:
         rows = [r for r in self.read_metrics() if r.get("step", 0) <= step]
         self.write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in rows))
 
+    def _checkpoint_dirs(self) -> list[Path]:
+        return [p for p in self.checkpoints.glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()]
+
     def last_checkpoint_step(self) -> int | None:
-        steps = [int(p.name.split("-")[1]) for p in self.checkpoints.glob("checkpoint-*") if p.is_dir()]
+        """The newest complete checkpoint: the Trainer writes trainer_state.json last, so a save cut off
+        by a crash (kill -9, power loss) has none and does not count."""
+        steps = [int(p.name[11:]) for p in self._checkpoint_dirs() if (p / "trainer_state.json").is_file()]
         return max(steps) if steps else None
+
+    def drop_incomplete_checkpoints(self) -> list[str]:
+        """Remove checkpoints whose save was cut off, so resuming never starts from one; their names."""
+        import shutil
+
+        broken = [p for p in self._checkpoint_dirs() if not (p / "trainer_state.json").is_file()]
+        for path in broken:
+            shutil.rmtree(path, ignore_errors=True)
+        return [p.name for p in broken]
