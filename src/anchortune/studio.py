@@ -7,9 +7,9 @@ these methods; workers get `validate_job` and `train_job` from here.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import os
 import re
 import shutil
 import threading
@@ -22,7 +22,7 @@ from typing import Iterable, Iterator
 from anchortune import service, settings
 from anchortune.config import RunConfig
 from anchortune.data.presets import load_preset
-from anchortune.errors import ConfigError, ConflictError, NotFoundError, QualityError, TooLargeError
+from anchortune.errors import ConfigError, ConflictError, DataError, NotFoundError, QualityError, TooLargeError
 from anchortune.export.run_folder import RunFolder
 from anchortune.jobs import states
 from anchortune.jobs.store import Store, new_id
@@ -89,13 +89,10 @@ class Studio:
                                             f"{self.config.max_upload_bytes // (1024 * 1024)} MiB")
                     digest.update(chunk)
                     handle.write(chunk)
-            checked = partial.parent / f".check-{file_id}" / display  # problems name the user's file
-            checked.parent.mkdir()
             try:
-                os.link(partial, checked)
-                points = load_anchor_points(checked)
-            finally:
-                shutil.rmtree(checked.parent, ignore_errors=True)
+                points = load_anchor_points(partial)
+            except DataError as exc:  # the problems name the user's file, not the server's paths
+                raise DataError([dataclasses.replace(p, file=display) for p in exc.problems]) from None
             partial.replace(stored)
         finally:
             partial.unlink(missing_ok=True)
