@@ -1,0 +1,150 @@
+"""The job store on SQLite: migrations, life cycle rules, exclusive claims, leases, cancellation, events."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from anchortune.errors import ConfigError
+from anchortune.jobs import states
+from anchortune.jobs.store import Store
+from anchortune.jobs.worker import Worker
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    return Store.sqlite(tmp_path / "studio.db")
+
+
+def job(store: Store) -> dict:
+    return store.create_job(model="m", task="support", training_file="file-1", validation_file=None, options={},
+                            seed=1)
+
+
+def test_the_schema_is_migrated_to_the_newest_revision_once(tmp_path, store):
+    assert store.revision() == "0001"
+    again = Store.sqlite(tmp_path / "studio.db")  # a second open (another process) finds it current
+    assert again.revision() == "0001"
+
+
+def test_a_bad_database_url_is_a_clear_error():
+    with pytest.raises(ConfigError, match="cannot open the database 'nosuchdb://\\*\\*\\*@host/x'"):
+        Store("nosuchdb://user:pw@host/x")
+
+
+def test_the_life_cycle_allows_only_its_own_moves(store):
+    j = job(store)
+    assert j["status"] == states.VALIDATING
+    assert not store.move(j["id"], states.SUCCEEDED)
+    assert store.move(j["id"], states.QUEUED) and store.move(j["id"], states.RUNNING)
+    assert store.move(j["id"], states.SUCCEEDED, fine_tuned_model="ft:m::x")
+    assert not store.move(j["id"], states.RUNNING) and not store.move(j["id"], states.CANCELLED)
+    done = store.job(j["id"])
+    assert done["finished_at"] and done["worker"] is None
+
+
+def test_two_workers_never_claim_the_same_job(store):
+    ids = {job(store)["id"] for _ in range(6)}
+    claimed: list[str] = []
+    lock = threading.Lock()
+
+    def grab(name: str) -> None:
+        while (found := store.claim(name, 60)) is not None:
+            with lock:
+                claimed.append(found["id"])
+
+    threads = [threading.Thread(target=grab, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(ids)
+
+
+def test_an_orphaned_running_job_is_claimed_again_after_its_lease(store):
+    j = job(store)
+    store.move(j["id"], states.QUEUED)
+    store.claim("dead", 60)
+    store.move(j["id"], states.RUNNING)
+    assert store.claim("next", 60) is None  # lease still fresh
+    store.change(j["id"], heartbeat_at=time.time() - 120)
+    taken = store.claim("next", 60)
+    assert taken["worker"] == "next" and taken["attempts"] == 2
+
+
+def test_cancelling_a_waiting_job_is_immediate_and_a_running_one_is_flagged(store):
+    waiting = job(store)
+    assert store.request_cancel(waiting["id"])["status"] == states.CANCELLED
+    running = job(store)
+    store.move(running["id"], states.QUEUED)
+    store.claim("w", 60)
+    store.move(running["id"], states.RUNNING)
+    flagged = store.request_cancel(running["id"])
+    assert flagged["status"] == states.RUNNING and flagged["cancel_requested"]
+
+
+def test_a_worker_runs_validation_then_training_and_reports_failures(store):
+    calls = []
+
+    def validate(ctx):
+        calls.append("validate")
+        ctx.report("info", "looked at the data")
+
+    def train(ctx):
+        calls.append("train")
+        ctx.report("info", "trained", type="metrics", step=3, data={"step": 3, "train_loss": 1.0})
+        return {"fine_tuned_model": "ft:m::done", "trained_tokens": 10}
+
+    j = job(store)
+    worker = Worker(store, validate, train, lease_s=60, name="w")
+    assert worker.run_once() and store.job(j["id"])["status"] == states.QUEUED
+    assert worker.run_once() and store.job(j["id"])["status"] == states.SUCCEEDED
+    assert not worker.run_once()
+    assert calls == ["validate", "train"]
+    assert [e["type"] for e in store.events(j["id"])].count("metrics") == 1
+
+    def broken(ctx):
+        raise ConfigError("learning_rate: must be positive")
+
+    bad = job(store)
+    Worker(store, broken, train, lease_s=60).run_once()
+    failed = store.job(bad["id"])
+    assert failed["status"] == states.FAILED and failed["error"]["message"] == "learning_rate: must be positive"
+    assert store.events(bad["id"])[-1]["level"] == "error"
+
+
+def test_a_running_job_stops_at_its_next_event_once_cancelled(store):
+    started = threading.Event()
+
+    def train(ctx):
+        started.set()
+        for step in range(1000):
+            time.sleep(0.01)
+            ctx.report("info", f"step {step}", type="progress", step=step)
+        return {}
+
+    j = job(store)
+    worker = Worker(store, lambda ctx: None, train, lease_s=0.4, name="w")
+    worker.run_once()
+    runner = threading.Thread(target=worker.run_once)
+    runner.start()
+    started.wait(10)
+    store.request_cancel(j["id"])
+    runner.join(20)
+    assert store.job(j["id"])["status"] == states.CANCELLED
+    assert len(store.events(j["id"])) < 900
+
+
+def test_events_page_both_ways_and_resume_drops_metrics_past_the_checkpoint(store):
+    j = job(store)
+    for step in (2, 4, 6, 8):
+        store.add_event(j["id"], "info", f"step {step}", type="metrics", step=step, data={"step": step})
+        store.add_checkpoint(j["id"], step, {"step": step})
+    ids = [e["id"] for e in store.events(j["id"])]
+    assert [e["id"] for e in store.events(j["id"], after=ids[1])] == ids[2:]
+    assert [e["id"] for e in store.events(j["id"], after=ids[2], newest_first=True)] == ids[1::-1]
+    store.drop_metrics_after(j["id"], 4)
+    assert [e["step"] for e in store.events(j["id"])] == [2, 4]
+    assert [c["step"] for c in store.checkpoints(j["id"])] == [4, 2]
