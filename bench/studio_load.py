@@ -134,7 +134,7 @@ def main() -> None:
         baseline = load(base, job_id, args.clients, args.seconds, args.interval)
 
         job = http.post("/v1/fine_tuning/jobs", json={"model": model, "training_file": file_id, "task": "support",
-                                                      "options": {"max_steps": 400, "eval_every": 50}}).json()
+                                                      "options": {"max_steps": 400, "eval_every": 10}}).json()
         job_id = job["id"]
         wait(lambda: any(e["message"].startswith("training started") for e in
                          http.get(f"/v1/fine_tuning/jobs/{job_id}/events?limit=100").json()["data"]),
@@ -142,8 +142,8 @@ def main() -> None:
         started = time.time()
         training = load(base, job_id, args.clients, args.seconds, args.interval)
         state = http.get(f"/v1/fine_tuning/jobs/{job_id}").json()["status"]
-        progress = [e for e in http.get(f"/v1/fine_tuning/jobs/{job_id}/events?limit=100").json()["data"]
-                    if e["type"] == "metrics"]
+        progress = [e["data"]["step"] for e in http.get(f"/v1/fine_tuning/jobs/{job_id}/events?limit=100").json()
+                    ["data"] if e["type"] == "metrics"]
         http.post(f"/v1/fine_tuning/jobs/{job_id}/cancel")
     finally:
         server.terminate()
@@ -152,7 +152,8 @@ def main() -> None:
 
     result = {"machine": machine(), "clients": args.clients, "seconds": args.seconds, "interval_s": args.interval,
               "model": model, "job_status_during_load": state, "training_seconds_under_load": round(time.time() - started),
-              "metrics_events_during_load": len(progress), "baseline_idle": baseline, "while_training": training}
+              "metrics_events_during_load": len(progress),
+              "last_logged_step": max(progress, default=0), "baseline_idle": baseline, "while_training": training}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "studio_load.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "studio_load.md").write_text(markdown(result))
@@ -169,7 +170,9 @@ def _up(base: str) -> bool:
 def markdown(result: dict) -> str:
     lines = [f"# Studio load: {result['clients']} clients, {result['seconds']:.0f} s per phase, "
              f"one request per {result['interval_s']} s each", "", f"Machine: {result['machine']}.",
-             f"Training job: {result['model']} (status during load: {result['job_status_during_load']}).", "",
+             f"Training job: {result['model']} (status during load: {result['job_status_during_load']}; "
+             f"{result['metrics_events_during_load']} metrics events logged, up to step {result['last_logged_step']}).",
+             "",
              "| phase | endpoint | requests | errors | req/s | p50 ms | p95 ms | p99 ms | max ms |",
              "|---|---|---|---|---|---|---|---|---|"]
     for phase, key in (("idle (baseline)", "baseline_idle"), ("while training", "while_training")):

@@ -69,6 +69,12 @@ def test_upload_report_start_curves_result_playground(make_studio, browser, supp
         assert PROMPT in flagged and "exact_duplicate" in flagged
         assert_inert(page)
         shot(page, "1-quality-report")
+        original = page.url
+        page.click("#fix")
+        page.wait_for_url(lambda url: url != original and "/datasets/file-" in url)
+        assert "anchors.fixed.jsonl" in page.inner_text("h1")
+        assert "37 examples" in page.inner_text("#verdict")  # one of the two copies dropped
+        assert "exact_duplicate" not in page.inner_text("main")
 
         page.click("#finetune")
         page.wait_for_selector("#new-job")

@@ -1,4 +1,4 @@
-"""The job store on SQLite: migrations, life cycle rules, exclusive claims, leases, cancellation, events."""
+"""The job store on SQLite and PostgreSQL: migrations, life cycle rules, exclusive claims, leases, cancellation, events."""
 
 from __future__ import annotations
 
@@ -13,9 +13,19 @@ from anchortune.jobs.store import Store
 from anchortune.jobs.worker import Worker
 
 
-@pytest.fixture
-def store(tmp_path) -> Store:
-    return Store.sqlite(tmp_path / "studio.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path) -> Store:
+    """The same tests on the embedded SQLite file and on a real PostgreSQL server (fresh schema each)."""
+    if request.param == "sqlite":
+        return Store.sqlite(tmp_path / "studio.db")
+    from sqlalchemy import create_engine, text
+
+    url = request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    return Store(url)
 
 
 def job(store: Store) -> dict:
@@ -23,9 +33,9 @@ def job(store: Store) -> dict:
                             seed=1)
 
 
-def test_the_schema_is_migrated_to_the_newest_revision_once(tmp_path, store):
+def test_the_schema_is_migrated_to_the_newest_revision_once(store):
     assert store.revision() == "0001"
-    again = Store.sqlite(tmp_path / "studio.db")  # a second open (another process) finds it current
+    again = Store(store.url)  # a second open (another process) finds it current
     assert again.revision() == "0001"
 
 

@@ -51,3 +51,24 @@ def test_a_catalog_model_whose_package_is_missing_says_how_to_install(monkeypatc
 def test_tokenizer_gets_pad_token_and_chat_template(tiny_model_dir):
     tokenizer = load_tokenizer(tiny_model_dir)
     assert tokenizer.pad_token is not None and tokenizer.chat_template
+
+
+def test_a_model_that_needs_its_own_code_is_refused_and_its_code_never_runs(tiny_model_dir, tmp_path):
+    import json
+    import shutil
+
+    from anchortune.errors import ModelError
+    from anchortune.models.loading import load_model
+
+    folder = tmp_path / "remote-code"
+    shutil.copytree(tiny_model_dir, folder)
+    marker = tmp_path / "ran.txt"
+    (folder / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n"
+                                             "from transformers import LlamaForCausalLM as EvilForCausalLM\n")
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_evil.EvilForCausalLM"}
+    config["model_type"] = "evil"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="could not load model"):
+        load_model(folder)
+    assert not marker.exists()

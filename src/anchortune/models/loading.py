@@ -129,7 +129,7 @@ def load_tokenizer(source: Path | str):
 
     try:
         with _quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(source)
+            tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)  # never run a repo's code
     except Exception as exc:  # transformers raises many kinds here
         raise ModelError(f"could not load a tokenizer from '{source}': {exc}") from exc
     if tokenizer.pad_token is None:
@@ -147,7 +147,7 @@ def load_model(source: Path | str, dtype=None):
     try:
         with _quiet_transformers():
             model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or torch.float32,
-                                                         attn_implementation="sdpa")
+                                                         attn_implementation="sdpa", trust_remote_code=False)
     except Exception as exc:
         raise ModelError(f"could not load model from '{source}': {exc}") from exc
     model.eval()
