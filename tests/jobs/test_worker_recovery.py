@@ -63,7 +63,7 @@ def test_kill_9_mid_run_then_a_new_worker_resumes_without_a_gap(tmp_path, tiny_m
     events = studio.store.events(job_id)
     starts = [e for e in events if e["message"].startswith(("training started", "training resumed"))]
     resumed = [e["data"]["resumed_from"] for e in starts]
-    assert resumed[0] == 0 and resumed[-1] >= 8 and resumed[-1] % 4 == 0  # from a checkpoint, not from 0
+    assert resumed[0] == 0 and resumed[-1] >= 4 and resumed[-1] % 4 == 0  # from a complete checkpoint, not 0
     assert any("resuming from the checkpoint" in e["message"] for e in events)
 
     rows = [json.loads(l) for l in (data / "runs" / job_id / "metrics.jsonl").read_text().splitlines()]
