@@ -23,7 +23,7 @@ from transformers.trainer_callback import PrinterCallback
 from anchortune.config import RunConfig
 from anchortune.errors import RunError
 from anchortune.evaluate import balance
-from anchortune.evaluate.loss import answer_loss
+from anchortune.evaluate.loss import answer_loss, answer_nll
 from anchortune.train import precision as precision_mod
 from anchortune.train.collate import PadCollator
 from anchortune.train.events import Event, EventSink
@@ -83,7 +83,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     """Train `model` (LoRA-wrapped here when cfg.method is lora) and restore its best-balanced checkpoint.
 
     `history` holds the evaluation rows of an interrupted run being resumed."""
-    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
+    from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
     set_seed(cfg.seed)
     chosen = precision_mod.choose(cfg.precision)
@@ -103,13 +103,13 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         metric_for_best_model="eval_loss", neftune_noise_alpha=cfg.neftune,
         greater_is_better=False, disable_tqdm=True, report_to=[], seed=cfg.seed, data_seed=cfg.seed,
         train_sampling_strategy="group_by_length", remove_unused_columns=False, dataloader_num_workers=0,
-        include_num_input_tokens_seen="non_padding", log_level="error",
+        include_num_input_tokens_seen="non_padding", log_level="error", prediction_loss_only=True,
     )
     progress = _EventCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [])
     callbacks = [progress]
     if has_valid and cfg.patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
-    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=valid or None,
+    trainer = _trainer_class()(model=model, args=args, train_dataset=train, eval_dataset=valid or None,
                       data_collator=PadCollator(tokenizer.pad_token_id), callbacks=callbacks)
     trainer.remove_callback(PrinterCallback)  # the engine reports through events only
     if resume and not _has_checkpoint(checkpoints):
@@ -130,6 +130,19 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
                        best_valid_loss=picked.valid_loss if picked else None, stopped_early=state.global_step < total,
                        train_seconds=progress.busy, tokens_trained=progress.tokens_trained(state),
                        candidates=candidates, chosen=picked)
+
+
+def _trainer_class():
+    """Trainer whose loss runs the LM head at answer positions only (evaluate/loss.py)."""
+    from transformers import Trainer
+
+    class AnswerLossTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            nll, count = answer_nll(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
+            loss = nll / max(count, 1)
+            return (loss, {"loss": loss}) if return_outputs else loss
+
+    return AnswerLossTrainer
 
 
 def _load_adapter(model, checkpoint: Path) -> None:
