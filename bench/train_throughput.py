@@ -1,0 +1,279 @@
+"""Training throughput: TRL's SFTTrainer + PEFT LoRA as its documentation has it, against anchortune's engine.
+
+    python bench/train_throughput.py [--rows 300] [--heldout 100] [--epochs 1] [--lr 2e-4] [--rank 16]
+                                     [--batch 8] [--sides trl,anchortune,generation] [--out bench/results]
+
+One script, one machine, side by side, each trainer in a child process of its own (so its peak RSS is
+its own): (a) TRL `SFTTrainer` with its defaults (bf16, gradient checkpointing, no packing, batches in
+random order), a prompt-completion dataset (so it trains on answers only, as anchortune does), PEFT
+LoRA on all linear layers; (b) anchortune's `train_run` with the same model, rows, epochs, learning
+rate, rank and batch size (validation from a separate file, so both train on the same rows).
+Per side: trained tokens/s (non-padding tokens, training time only), wall time from process start to
+the finished model on disk, peak RSS, MFU against the bf16 (or fp32) matmul peak measured in this
+script, and held-out answer loss measured the same way for both tuned models. Then batched KV-cache
+generation against one-prompt-at-a-time generation of the same prompts.
+
+Model FLOPs per trained token (for MFU): 4 x the weights of the transformer blocks' linear layers
+(forward + backward to the activations; LoRA needs no gradient for frozen weights) plus, per answer
+token, 4 x hidden x vocabulary for the LM head; attention scores and the gradient-checkpointing
+recompute are not counted (they are not model FLOPs).
+
+Data: SmolLM2-135M and Bitext support rows from ../shared/datasets (the project's demo set when absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+T0 = time.perf_counter()
+
+
+def matmul_peak(dtype_name: str, n: int = 2048, seconds: float = 3.0) -> float:
+    """Sustained GFLOP/s of an n x n matmul in this process (all threads torch uses)."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+    return 2 * n ** 3 * count / (time.perf_counter() - start) / 1e9
+
+
+def machine() -> dict:
+    import torch
+
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    flags = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")), "")
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "avx512_bf16": "avx512_bf16" in flags, "amx": "amx_bf16" in flags, "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def load_rows(rows: int, heldout: int, valid: int, seed: int):
+    """Disjoint training, validation and held-out anchor points (Bitext, or the demo set)."""
+    from anchortune import service, settings
+    from anchortune.data.demo_support import support_demo
+
+    path = settings.shared_data() / "support" / "bitext_customer_support.jsonl"
+    points = service.read_anchor_points(path) if path.is_file() else support_demo()
+    random.Random(seed).shuffle(points)
+    need = rows + heldout + valid
+    if len(points) < need:
+        raise SystemExit(f"{len(points)} rows available, {need} needed")
+    return points[:rows], points[rows:rows + valid], points[rows + valid:need], \
+        (path.name if path.is_file() else "anchortune support demo")
+
+
+def model_flops(model, tokens: int, answer_tokens: int) -> float:
+    """Model FLOPs for `tokens` trained tokens (see the module docstring)."""
+    import torch
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    block = sum(m.weight.numel() for name, m in base.get_decoder().named_modules()
+                if isinstance(m, torch.nn.Linear) and "lora_" not in name)
+    head = base.get_output_embeddings().weight.numel()
+    return 4.0 * block * tokens + 4.0 * head * answer_tokens
+
+
+def held_out_loss(model, tokenizer, points, precision: str) -> float:
+    from anchortune.data.presets import load_preset
+    from anchortune.data.tokenize import encode
+    from anchortune.evaluate.loss import answer_loss
+
+    preset = load_preset("support").resolved_for(points)
+    examples, _ = encode(points, preset, tokenizer, 1024)
+    return answer_loss(model, examples, tokenizer.pad_token_id, 8, precision)
+
+
+# ---- the two sides, each run in a child process -------------------------------------------------------
+
+def side_trl(spec: dict) -> dict:
+    from datasets import Dataset
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
+
+    from anchortune.data.presets import load_preset
+    from anchortune.models.loading import load_tokenizer
+
+    train, _, heldout, _ = load_rows(spec["rows"], spec["heldout"], spec["valid"], spec["seed"])
+    preset = load_preset("support").resolved_for(train)
+    framed = [preset.to_messages(p) for p in train]
+    dataset = Dataset.from_list([{"prompt": m[:-1], "completion": [m[-1]]} for m in framed])
+    tokenizer = load_tokenizer(spec["model"])
+    args = SFTConfig(output_dir=spec["work"] + "/trl", num_train_epochs=spec["epochs"], learning_rate=spec["lr"],
+                     per_device_train_batch_size=spec["batch"], seed=spec["seed"], report_to=[],
+                     save_strategy="no", disable_tqdm=True, use_cpu=True)  # use_cpu: TRL refuses bf16 on CPU without it
+    trainer = SFTTrainer(model=spec["model"], args=args, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=LoraConfig(r=spec["rank"], lora_alpha=2 * spec["rank"],
+                                                target_modules="all-linear", task_type="CAUSAL_LM"))
+    lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]
+    columns = trainer.train_dataset.column_names
+    answers = [sum(1 for t in row if t != -100) for row in trainer.train_dataset["labels"]] if "labels" in columns \
+        else [sum(m) for m in trainer.train_dataset["completion_mask"]]
+    started = time.perf_counter()
+    trainer.train()
+    train_seconds = time.perf_counter() - started
+    trainer.save_model(spec["work"] + "/trl-model")
+    wall = time.perf_counter() - T0
+    tokens, answer_tokens = int(sum(lengths) * spec["epochs"]), int(sum(answers) * spec["epochs"])
+    precision = "bf16" if args.bf16 else "fp32"
+    return {"side": "trl", "precision": precision, "gradient_checkpointing": bool(args.gradient_checkpointing),
+            "steps": trainer.state.global_step, "tokens_trained": tokens, "train_seconds": train_seconds,
+            "tokens_per_s": tokens / train_seconds, "wall_seconds": wall,
+            "model_flops": model_flops(trainer.model, tokens, answer_tokens),
+            "heldout_loss": held_out_loss(trainer.model, tokenizer, heldout, precision),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def side_anchortune(spec: dict) -> dict:
+    from anchortune import service
+    from anchortune.config import RunConfig
+    from anchortune.data.loading import save_anchor_points
+    from anchortune.models.loading import load_model, load_tokenizer
+
+    train, valid, heldout, _ = load_rows(spec["rows"], spec["heldout"], spec["valid"], spec["seed"])
+    work = Path(spec["work"])
+    train_file = save_anchor_points(train, work / "train.jsonl")
+    valid_file = save_anchor_points(valid, work / "valid.jsonl")
+    cfg = RunConfig.build(data=str(train_file), valid_data=str(valid_file), task="support", model=spec["model"],
+                          epochs=spec["epochs"], learning_rate=spec["lr"], lora_r=spec["rank"],
+                          lora_alpha=2 * spec["rank"], batch_size=spec["batch"], seed=spec["seed"])
+    outcome = service.train_run(cfg, work / "run", force=True)
+    wall = time.perf_counter() - T0
+    training = outcome.summary["training"]
+    tokenizer = load_tokenizer(outcome.folder / "model")
+    model = load_model(outcome.folder / "model")
+    encoding = outcome.summary["data"]["encoding"]["train"]
+    answer_share = encoding["answer_tokens"] / max(1, encoding["total_tokens"])
+    tokens = int(training["tokens_trained"])
+    return {"side": "anchortune", "precision": training["precision"], "gradient_checkpointing": False,
+            "steps": training["steps"], "tokens_trained": tokens, "train_seconds": training["train_seconds"],
+            "tokens_per_s": training["tokens_per_s"], "wall_seconds": wall,
+            "model_flops": model_flops(model, tokens, int(tokens * answer_share)),
+            "heldout_loss": held_out_loss(model, tokenizer, heldout, training["precision"]),
+            "chosen": outcome.summary["balance"]["chosen"], "peak_rss_mb":
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def side_generation(spec: dict) -> dict:
+    from anchortune.data.presets import load_preset
+    from anchortune.evaluate.generation import generate
+    from anchortune.models.loading import load_model, load_tokenizer
+    from anchortune.train import precision as precision_mod
+
+    _, _, heldout, _ = load_rows(spec["rows"], spec["heldout"], spec["valid"], spec["seed"])
+    tokenizer, model = load_tokenizer(spec["model"]), load_model(spec["model"])
+    preset = load_preset("support").resolved_for(heldout)
+    conversations = [preset.to_messages(p)[:-1] for p in heldout[:16]]
+    chosen = precision_mod.choose("auto")
+    out = {"side": "generation", "prompts": len(conversations), "max_new_tokens": 64, "precision": chosen}
+    for name, batch in (("one_at_a_time", 1), ("batched_kv_cache", 8)):
+        started = time.perf_counter()
+        answers = generate(model, tokenizer, conversations, 64, batch_size=batch, precision=chosen)
+        seconds = time.perf_counter() - started
+        produced = sum(len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers)
+        out[name] = {"seconds": seconds, "tokens": produced, "tokens_per_s": produced / seconds}
+    return out
+
+
+SIDES = {"trl": side_trl, "anchortune": side_anchortune, "generation": side_generation}
+
+
+# ---- the orchestrating process -----------------------------------------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=300)
+    parser.add_argument("--heldout", type=int, default=100)
+    parser.add_argument("--valid", type=int, default=30)
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--rank", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sides", default="trl,anchortune,generation")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--spec", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        spec = json.loads(Path(args.spec).read_text())
+        Path(spec["result"]).write_text(json.dumps(SIDES[args.worker](spec)))
+        return
+
+    from anchortune import service
+
+    model_dir = str(service.prepare_model(None))
+    train, valid, heldout, source = load_rows(args.rows, args.heldout, args.valid, args.seed)
+    peaks = {"bf16": matmul_peak("bfloat16"), "fp32": matmul_peak("float32")}
+    result = {"machine": machine(), "matmul_peak_gflops": peaks, "data": source, "model": "smollm2-135m-instruct",
+              "rows": args.rows, "heldout": args.heldout, "valid": args.valid, "epochs": args.epochs,
+              "learning_rate": args.lr, "rank": args.rank, "batch": args.batch, "sides": {}}
+    for side in args.sides.split(","):
+        with tempfile.TemporaryDirectory(prefix=f"throughput-{side}-") as work:
+            spec = {"model": model_dir, "rows": args.rows, "heldout": args.heldout, "valid": args.valid,
+                    "epochs": args.epochs, "lr": args.lr, "rank": args.rank, "batch": args.batch, "seed": args.seed,
+                    "work": work, "result": work + "/result.json"}
+            Path(work, "spec.json").write_text(json.dumps(spec))
+            print(f"running {side} ...", flush=True)
+            done = subprocess.run([sys.executable, __file__, "--worker", side, "--spec", work + "/spec.json"],
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"{side} failed:\n{done.stderr[-4000:]}")
+            row = json.loads(Path(spec["result"]).read_text())
+        if "model_flops" in row:
+            peak = peaks[row["precision"]]
+            row["mfu"] = row["model_flops"] / row["train_seconds"] / 1e9 / peak
+        result["sides"][side] = row
+        print(json.dumps(row, indent=1), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "train_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "train_throughput.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+def markdown(r: dict) -> str:
+    m = r["machine"]
+    lines = [f"# Training throughput: TRL SFTTrainer against anchortune ({r['model']}, LoRA r{r['rank']})", "",
+             f"Machine: {m['cpu']}, {m['cores']} cores (torch {m['torch']}, {m['torch_threads']} threads, "
+             f"AVX512-BF16 {'yes' if m['avx512_bf16'] else 'no'}). Matmul peak measured here: "
+             f"bf16 {r['matmul_peak_gflops']['bf16']:.0f} GFLOP/s, fp32 {r['matmul_peak_gflops']['fp32']:.0f} GFLOP/s.",
+             f"Data: {r['rows']} training rows of {r['data']}, {r['heldout']} held-out rows; {r['epochs']:g} epoch(s), "
+             f"learning rate {r['learning_rate']:g}, batch {r['batch']}.", "",
+             "| side | precision | trained tokens/s | train s | wall s to finished model | peak RSS MB | MFU | "
+             "held-out answer loss |", "|---|---|---|---|---|---|---|---|"]
+    for name in ("trl", "anchortune"):
+        s = r["sides"].get(name)
+        if s:
+            lines.append(f"| {name} | {s['precision']}{' + grad. checkpointing' if s['gradient_checkpointing'] else ''}"
+                         f" | {s['tokens_per_s']:.0f} | {s['train_seconds']:.0f} | {s['wall_seconds']:.0f} | "
+                         f"{s['peak_rss_mb']:.0f} | {100 * s['mfu']:.0f} % | {s['heldout_loss']:.4f} |")
+    if "trl" in r["sides"] and "anchortune" in r["sides"]:
+        ratio = r["sides"]["anchortune"]["tokens_per_s"] / r["sides"]["trl"]["tokens_per_s"]
+        lines += ["", f"anchortune trains {ratio:.2f}x TRL's tokens/s."]
+    g = r["sides"].get("generation")
+    if g:
+        one, many = g["one_at_a_time"], g["batched_kv_cache"]
+        lines += ["", f"Generation, {g['prompts']} held-out prompts, up to {g['max_new_tokens']} new tokens "
+                      f"({g['precision']}): one at a time {one['tokens_per_s']:.0f} tokens/s ({one['seconds']:.0f} s), "
+                      f"batched with KV cache {many['tokens_per_s']:.0f} tokens/s ({many['seconds']:.0f} s)."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
