@@ -224,6 +224,12 @@ def main() -> None:
     result = {"machine": machine(), "matmul_peak_gflops": peaks, "data": source, "model": "smollm2-135m-instruct",
               "rows": args.rows, "heldout": args.heldout, "valid": args.valid, "epochs": args.epochs,
               "learning_rate": args.lr, "rank": args.rank, "batch": args.batch, "sides": {}}
+    stored = args.out / "train_throughput.json"
+    if stored.is_file():  # sides not run now keep their stored rows when the settings are the same
+        before = json.loads(stored.read_text())
+        if all(before.get(k) == result[k] for k in ("rows", "heldout", "valid", "epochs", "learning_rate", "rank",
+                                                     "batch", "data")):
+            result["sides"] = before["sides"]
     for side in args.sides.split(","):
         with tempfile.TemporaryDirectory(prefix=f"throughput-{side}-") as work:
             spec = {"model": model_dir, "rows": args.rows, "heldout": args.heldout, "valid": args.valid,

@@ -114,3 +114,25 @@ def test_generate_batch_answers_every_prompt_in_order(tmp_path, support_file, ti
     prompts = write_lines("prompts.jsonl", [{"prompt": "Where is my order?"}, {"prompt": "hello"}])
     rows = service.generate_batch(str(outcome.folder), prompts, max_new_tokens=5)
     assert [r["line"] for r in rows] == [1, 2] and all(isinstance(r["answer"], str) for r in rows)
+
+
+def test_bf16_runs_train_the_decoder_under_autocast(tmp_path, support_file, tiny_model_dir, monkeypatch):
+    """The answer-only loss calls the decoder directly, past accelerate's autocast on model.forward."""
+    import torch
+
+    from anchortune.train import engine
+
+    seen = []
+    real_wrap = engine.wrap_lora
+
+    def wrap_and_watch(model, cfg):
+        wrapped = real_wrap(model, cfg)
+        layer = wrapped.get_base_model().get_decoder().layers[0].mlp
+        layer.register_forward_hook(lambda m, i, o: seen.append((m.training, o.dtype)))
+        return wrapped
+
+    monkeypatch.setattr(engine, "wrap_lora", wrap_and_watch)
+    service.train_run(config(support_file, tiny_model_dir, precision="bf16", max_steps=2, eval_every=2),
+                      tmp_path / "run")
+    training = [dtype for is_training, dtype in seen if is_training]
+    assert training and set(training) == {torch.bfloat16}

@@ -33,7 +33,7 @@ from transformers.trainer_callback import PrinterCallback
 from anchortune.config import RunConfig
 from anchortune.errors import RunError
 from anchortune.evaluate import balance
-from anchortune.evaluate.loss import answer_loss, answer_nll
+from anchortune.evaluate.loss import answer_loss, answer_nll, autocast
 from anchortune.train import precision as precision_mod
 from anchortune.train.collate import PadCollator
 from anchortune.train.events import Event, EventSink
@@ -148,7 +148,9 @@ def _trainer_class():
 
     class AnswerLossTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            nll, count = answer_nll(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
+            # accelerate puts autocast on model.forward; answer_nll calls the decoder itself, so it sets it here
+            with autocast("bf16" if self.args.bf16 else "fp32", inputs["input_ids"].device.type):
+                nll, count = answer_nll(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
             loss = nll / max(count, 1)
             return (loss, {"loss": loss}) if return_outputs else loss
 
