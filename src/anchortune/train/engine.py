@@ -11,8 +11,8 @@ reports through events; it never prints, and it writes only checkpoints.
 
 Speed on 2 CPU cores (SmolLM2-135M, LoRA r16, batch 8, bf16; bench/train_throughput.py and profiles):
 kept: the loss runs the LM head only at answer positions with a chunked fused cross-entropy
-(evaluate/loss.py; ~280 -> ~340 trained tokens/s in a step loop), length-grouped batches, bf16
-autocast, LoRA dropout off (~40 % of a step when on). Measured and not kept: torch.compile of the
+(evaluate/loss.py; ~280 -> ~340 trained tokens/s in a step loop; 305 in a whole run against TRL's
+135), length-grouped batches, bf16 autocast, LoRA dropout off (~40 % of a step when on). Measured and not kept: torch.compile of the
 decoder (~380 tokens/s once compiled, but ~300 s of compiling on 2 cores, more than most runs last),
 frozen base weights stored in bf16 (within noise, and a bf16 residual stream), the SDPA math kernel
 or eager attention instead of SDPA's flash kernel (within noise), dropping the attention mask for
