@@ -54,6 +54,8 @@ class RunConfig(BaseModel):
     replay: float = Field(0.0, ge=0, le=1, description="Add this share of general replay samples (the base model's "
                                                        "own answers to general prompts) against forgetting.")
     neftune: float | None = Field(None, gt=0, description="NEFTune noise alpha on the embeddings (e.g. 5).")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in backward: about half the "
+                                                            "memory for about a quarter more time.")
     precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="bf16 autocast where the CPU/GPU supports it, else fp32.")
     seed: int = Field(42, description="Seed for the split, initialisation and data order.")
 

@@ -136,3 +136,13 @@ def test_bf16_runs_train_the_decoder_under_autocast(tmp_path, support_file, tiny
                       tmp_path / "run")
     training = [dtype for is_training, dtype in seen if is_training]
     assert training and set(training) == {torch.bfloat16}
+
+
+def test_gradient_checkpointing_trains_to_the_same_losses(tmp_path, support_file, tiny_model_dir):
+    """Recomputing activations changes memory, not the numbers (fp32, same seed)."""
+    plain = service.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2), tmp_path / "a")
+    saved = service.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2,
+                                     gradient_checkpointing=True), tmp_path / "b")
+    assert yaml.safe_load((saved.folder / "config.yaml").read_text())["gradient_checkpointing"] is True
+    assert saved.summary["losses"]["tuned_valid"] == pytest.approx(plain.summary["losses"]["tuned_valid"], rel=1e-4)
+    assert saved.summary["losses"]["tuned_valid"] < saved.summary["losses"]["base_valid"]

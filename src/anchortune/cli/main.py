@@ -132,6 +132,8 @@ def train(
     profile: str = typer.Option("balanced", help=_help("profile")),
     replay: Optional[float] = typer.Option(None, help=_help("replay")),
     neftune: Optional[float] = typer.Option(None, help=_help("neftune")),
+    gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing",
+                                                help=_help("gradient_checkpointing")),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     force: bool = typer.Option(False, "--force", help="Train even when the quality gate calls the data poor."),
 ) -> None:
@@ -140,7 +142,7 @@ def train(
                           learning_rate=learning_rate, batch_size=batch_size, max_length=max_length, lora_r=lora_r,
                           eval_every=eval_every, patience=patience, precision=precision, seed=seed,
                           input_col=input_col, output_col=output_col, label_col=label_col, profile=profile,
-                          replay=replay, neftune=neftune)
+                          replay=replay, neftune=neftune, gradient_checkpointing=gradient_checkpointing or None)
     view = ProgressView(console)
     try:
         outcome = service.train_run(cfg, out, resume=resume, on_event=view, force=force)

@@ -114,6 +114,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         greater_is_better=False, disable_tqdm=True, report_to=[], seed=cfg.seed, data_seed=cfg.seed,
         train_sampling_strategy="group_by_length", remove_unused_columns=False, dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding", log_level="error", prediction_loss_only=True,
+        gradient_checkpointing=cfg.gradient_checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False},
     )
     progress = _EventCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [])
     callbacks = [progress]
