@@ -7,7 +7,9 @@ resumed by the next worker once its lease runs out.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
+import socket
 import threading
 from pathlib import Path
 
@@ -30,8 +32,9 @@ def create_app(studio: Studio, workers: int = 1) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         stop = threading.Event()
-        threads = [threading.Thread(target=studio.worker(name=f"embedded-{i}").run, args=(stop,), daemon=True,
-                                    name=f"anchortune-worker-{i}") for i in range(workers)]
+        host = f"{socket.gethostname()}:{os.getpid()}"  # unique per process: leases tell workers apart by name
+        threads = [threading.Thread(target=studio.worker(name=f"{host}:embedded-{i}").run, args=(stop,),
+                                    daemon=True, name=f"anchortune-worker-{i}") for i in range(workers)]
         for thread in threads:
             thread.start()
         yield

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
@@ -75,7 +76,7 @@ def login(request: Request, token: str = Form(...), next: str = Form("/")):
 @router.post("/datasets")
 def upload(request: Request, file: UploadFile = File(...), task: str = Form("custom")):
     row = _studio(request).upload(file.filename or "upload.jsonl", upload_chunks(file))
-    return RedirectResponse(f"/datasets/{row['id']}?task={task}", status_code=303)
+    return RedirectResponse(f"/datasets/{row['id']}?task={quote(task)}", status_code=303)
 
 
 @router.get("/datasets/{file_id}")
@@ -98,7 +99,7 @@ def dataset(request: Request, file_id: str, task: str = "custom", model: str | N
 @router.post("/datasets/{file_id}/fix")
 def fix(request: Request, file_id: str, task: str = Form("custom"), model: str = Form("")):
     row = _studio(request).fix(file_id, task, model or None)
-    return RedirectResponse(f"/datasets/{row['id']}?task={task}", status_code=303)
+    return RedirectResponse(f"/datasets/{row['id']}?task={quote(task)}", status_code=303)
 
 
 @router.get("/new")

@@ -66,7 +66,7 @@ class Worker:
         self.train = train
         self.lease_s = lease_s
         self.poll_s = poll_s
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 10000}"
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
 
     def run(self, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
