@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 T0 = time.perf_counter()
 
 
@@ -152,7 +154,8 @@ def side_anchortune(spec: dict) -> dict:
     valid_file = save_anchor_points(valid, work / "valid.jsonl")
     cfg = RunConfig.build(data=str(train_file), valid_data=str(valid_file), task="support", model=spec["model"],
                           epochs=spec["epochs"], learning_rate=spec["lr"], lora_r=spec["rank"],
-                          lora_alpha=2 * spec["rank"], batch_size=spec["batch"], seed=spec["seed"])
+                          lora_alpha=2 * spec["rank"], batch_size=spec["batch"], seed=spec["seed"],
+                          **spec.get("options", {}))
     outcome = service.train_run(cfg, work / "run", force=True)
     wall = time.perf_counter() - T0
     training = outcome.summary["training"]
@@ -207,6 +210,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sides", default="trl,anchortune,generation")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="Extra anchortune run option (YAML value), e.g. warmup_ratio=0; repeatable.")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
@@ -223,18 +228,21 @@ def main() -> None:
     peaks = {"bf16": matmul_peak("bfloat16"), "fp32": matmul_peak("float32")}
     result = {"machine": machine(), "matmul_peak_gflops": peaks, "data": source, "model": "smollm2-135m-instruct",
               "rows": args.rows, "heldout": args.heldout, "valid": args.valid, "epochs": args.epochs,
-              "learning_rate": args.lr, "rank": args.rank, "batch": args.batch, "sides": {}}
+              "learning_rate": args.lr, "rank": args.rank, "batch": args.batch, "sides": {},
+              "anchortune_options": args.option}
     stored = args.out / "train_throughput.json"
     if stored.is_file():  # sides not run now keep their stored rows when the settings are the same
         before = json.loads(stored.read_text())
+        before.setdefault("anchortune_options", [])
         if all(before.get(k) == result[k] for k in ("rows", "heldout", "valid", "epochs", "learning_rate", "rank",
-                                                     "batch", "data")):
+                                                     "batch", "data", "anchortune_options")):
             result["sides"] = before["sides"]
     for side in args.sides.split(","):
         with tempfile.TemporaryDirectory(prefix=f"throughput-{side}-") as work:
             spec = {"model": model_dir, "rows": args.rows, "heldout": args.heldout, "valid": args.valid,
                     "epochs": args.epochs, "lr": args.lr, "rank": args.rank, "batch": args.batch, "seed": args.seed,
-                    "work": work, "result": work + "/result.json"}
+                    "work": work, "result": work + "/result.json",
+                    "options": {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.option)}}
             Path(work, "spec.json").write_text(json.dumps(spec))
             print(f"running {side} ...", flush=True)
             done = subprocess.run([sys.executable, __file__, "--worker", side, "--spec", work + "/spec.json"],
