@@ -84,3 +84,22 @@ def embedder():
     from anchortune.quality.embeddings import load_embedder
 
     return load_embedder()
+
+
+def _wait_for(predicate, timeout: float = 240, what: str = "a condition", every: float = 0.05):
+    """Poll `predicate` until it returns something truthy (returned), or fail after `timeout` seconds."""
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def wait_for():
+    """The polling helper of the tests that wait on servers, workers and jobs."""
+    return _wait_for

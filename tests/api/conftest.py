@@ -62,13 +62,3 @@ def make_studio(tmp_path, tiny_model_dir):
 def live_server(make_studio):
     with LiveServer(make_studio()) as server:
         yield server
-
-
-def wait_for(predicate, timeout: float = 240, every: float = 0.25):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")

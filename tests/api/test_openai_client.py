@@ -7,14 +7,14 @@ import pytest
 
 from anchortune.jobs import states
 
-from .conftest import FAST, LiveServer, wait_for
+from .conftest import FAST, LiveServer
 
 
 def client(server, key: str = "unused") -> openai.OpenAI:
     return openai.OpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0, timeout=120)
 
 
-def test_files_jobs_models_and_chat_through_the_openai_client(live_server, support_file):
+def test_files_jobs_models_and_chat_through_the_openai_client(live_server, support_file, wait_for):
     api = client(live_server)
     uploaded = api.files.create(file=support_file.open("rb"), purpose="fine-tune")
     assert uploaded.id.startswith("file-") and uploaded.filename == "support.jsonl" and uploaded.bytes > 0
@@ -101,7 +101,7 @@ def test_a_token_is_required_when_the_studio_has_one(make_studio):
         assert "tiny" in [m.id for m in client(server, "s3cret").models.list()]
 
 
-def test_jobs_wait_in_the_store_across_a_restart(make_studio, support_file):
+def test_jobs_wait_in_the_store_across_a_restart(make_studio, support_file, wait_for):
     studio = make_studio()
     file_id = studio.upload("support.jsonl", [support_file.read_bytes()])["id"]
     job = studio.create_job("tiny", file_id, options={"task": "support", **FAST, "max_steps": 3})

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from anchortune.jobs import states
 from anchortune.studio import Studio, StudioConfig
@@ -23,17 +22,7 @@ def start_worker(data, model_dir, name: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def test_kill_9_mid_run_then_a_new_worker_resumes_without_a_gap(tmp_path, tiny_model_dir, support_file):
+def test_kill_9_mid_run_then_a_new_worker_resumes_without_a_gap(tmp_path, tiny_model_dir, support_file, wait_for):
     data = tmp_path / "studio"
     studio = Studio(StudioConfig(data_dir=data, models={"tiny": str(tiny_model_dir)}, lease_s=2))
     file_id = studio.upload("support.jsonl", [support_file.read_bytes()])["id"]
