@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 BROWSER := $(VENV)/.browser
+ALLOC := $(VENV)/.allocator
 
-.PHONY: setup browser demo test test-fast bench clean
+.PHONY: setup allocator browser demo test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -30,10 +31,21 @@ $(BROWSER): $(STAMP)
 	fi
 	touch $(BROWSER)
 
-demo: setup
+# jemalloc from Debian: anchortune's command line preloads it (src/anchortune/allocator.py), ~15-25 % faster
+# CPU training and ~1 GB less memory than glibc malloc. Optional: without it (or without root) glibc is used.
+allocator: $(ALLOC)
+
+$(ALLOC): $(STAMP)
+	@if ! ldconfig -p 2>/dev/null | grep -q libjemalloc; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjemalloc2 >/dev/null) \
+		|| echo "libjemalloc2 not installed: anchortune runs on glibc malloc"; \
+	fi
+	touch $(ALLOC)
+
+demo: setup allocator
 	$(BIN)/anchortune demo --out runs/demo
 
-test: setup browser
+test: setup browser allocator
 	$(BIN)/python -m pytest -q
 
 test-fast: setup

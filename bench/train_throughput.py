@@ -218,10 +218,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         spec = json.loads(Path(args.spec).read_text())
-        Path(spec["result"]).write_text(json.dumps(SIDES[args.worker](spec)))
+        from anchortune import allocator as chosen
+
+        row = SIDES[args.worker](spec)
+        row["allocator"] = Path(chosen.active()).name if chosen.active() else "glibc malloc"
+        Path(spec["result"]).write_text(json.dumps(row))
         return
 
-    from anchortune import service
+    from anchortune import allocator, service
 
     model_dir = str(service.prepare_model(None))
     train, valid, heldout, source = load_rows(args.rows, args.heldout, args.valid, args.seed)
@@ -245,8 +249,10 @@ def main() -> None:
                     "options": {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.option)}}
             Path(work, "spec.json").write_text(json.dumps(spec))
             print(f"running {side} ...", flush=True)
+            # anchortune's sides start as its command line does (jemalloc preloaded where present); TRL as a script would
+            env = allocator.preload_env() if side != "trl" else dict(os.environ)
             done = subprocess.run([sys.executable, __file__, "--worker", side, "--spec", work + "/spec.json"],
-                                  capture_output=True, text=True)
+                                  capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 raise SystemExit(f"{side} failed:\n{done.stderr[-4000:]}")
             row = json.loads(Path(spec["result"]).read_text())

@@ -146,3 +146,55 @@ def test_gradient_checkpointing_trains_to_the_same_losses(tmp_path, support_file
     assert yaml.safe_load((saved.folder / "config.yaml").read_text())["gradient_checkpointing"] is True
     assert saved.summary["losses"]["tuned_valid"] == pytest.approx(plain.summary["losses"]["tuned_valid"], rel=1e-4)
     assert saved.summary["losses"]["tuned_valid"] < saved.summary["losses"]["base_valid"]
+
+
+def test_micro_batches_train_to_the_same_losses_as_whole_batches(tmp_path, support_file, tiny_model_dir):
+    """A batch of 4 in micro-batches of 1 adds up to the gradient of the batch in one pass (fp32, same seed)."""
+    whole = service.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2, micro_batch_size=4),
+                              tmp_path / "a")
+    micro = service.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2, micro_batch_size=1),
+                              tmp_path / "b")
+    rows = [[json.loads(l) for l in (o.folder / "metrics.jsonl").read_text().splitlines()] for o in (whole, micro)]
+    train_losses = [[r["train_loss"] for r in rs if "train_loss" in r] for rs in rows]
+    assert train_losses[0] == pytest.approx(train_losses[1], rel=1e-4)
+    assert micro.summary["losses"]["tuned_valid"] == pytest.approx(whole.summary["losses"]["tuned_valid"], rel=1e-4)
+    assert micro.summary["losses"]["tuned_valid"] < micro.summary["losses"]["base_valid"]
+
+
+def test_the_final_step_is_evaluated_when_the_interval_does_not_reach_it(tmp_path, support_file, tiny_model_dir):
+    outcome = service.train_run(config(support_file, tiny_model_dir, max_steps=5, eval_every=2), tmp_path / "run")
+    rows = [json.loads(l) for l in (outcome.folder / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "valid_loss" in r] == [2, 4, 5]
+    assert (outcome.folder / "checkpoints" / "checkpoint-5").is_dir()
+
+
+def test_bf16_runs_hold_frozen_weights_in_bf16_and_export_full_precision(tmp_path, support_file, tiny_model_dir,
+                                                                         monkeypatch):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from anchortune.train import engine
+
+    seen = []
+    real_wrap = engine.wrap_lora
+
+    def wrap_and_watch(model, cfg):
+        wrapped = real_wrap(model, cfg)
+        proj = wrapped.get_base_model().get_decoder().layers[0].self_attn.q_proj
+        proj.register_forward_hook(lambda m, i, o: seen.append((m.training, m.base_layer.weight.dtype)))
+        return wrapped
+
+    monkeypatch.setattr(engine, "wrap_lora", wrap_and_watch)
+    outcome = service.train_run(config(support_file, tiny_model_dir, precision="bf16", max_steps=2, eval_every=2,
+                                       patience=0), tmp_path / "run")
+    assert {dtype for training, dtype in seen if training} == {torch.bfloat16}
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    merged = AutoModelForCausalLM.from_pretrained(outcome.folder / "model")
+    adapter = load_file(str(outcome.folder / "adapter" / "adapter_model.safetensors"))
+    a = next(v for k, v in adapter.items() if "layers.0.self_attn.q_proj.lora_A" in k)
+    b = next(v for k, v in adapter.items() if "layers.0.self_attn.q_proj.lora_B" in k)
+    scale = outcome.summary["training"]["adapter_scale"] * 32 / 16  # lora_alpha / r of the support preset
+    expected = base.model.layers[0].self_attn.q_proj.weight + scale * (b @ a)
+    got = merged.model.layers[0].self_attn.q_proj.weight
+    assert got.dtype == torch.float32 and torch.allclose(got, expected, atol=1e-6)  # merged onto fp32, not bf16

@@ -120,6 +120,7 @@ def train(
     max_steps: Optional[int] = typer.Option(None, help=_help("max_steps")),
     learning_rate: Optional[float] = typer.Option(None, "--lr", help=_help("learning_rate")),
     batch_size: Optional[int] = typer.Option(None, help=_help("batch_size")),
+    micro_batch_size: Optional[int] = typer.Option(None, help=_help("micro_batch_size")),
     max_length: Optional[int] = typer.Option(None, help=_help("max_length")),
     lora_r: Optional[int] = typer.Option(None, help=_help("lora_r")),
     eval_every: Optional[int] = typer.Option(None, help=_help("eval_every")),
@@ -139,8 +140,8 @@ def train(
 ) -> None:
     """Fine-tune a model on anchor points and write adapter, merged model, metrics and model card."""
     cfg = RunConfig.build(data=str(data), task=task, model=model, method=method, epochs=epochs, max_steps=max_steps,
-                          learning_rate=learning_rate, batch_size=batch_size, max_length=max_length, lora_r=lora_r,
-                          eval_every=eval_every, patience=patience, precision=precision, seed=seed,
+                          learning_rate=learning_rate, batch_size=batch_size, micro_batch_size=micro_batch_size,
+                          max_length=max_length, lora_r=lora_r, eval_every=eval_every, patience=patience, precision=precision, seed=seed,
                           input_col=input_col, output_col=output_col, label_col=label_col, profile=profile,
                           replay=replay, neftune=neftune, gradient_checkpointing=gradient_checkpointing or None)
     view = ProgressView(console)
@@ -324,6 +325,9 @@ def worker(
 
 def main() -> None:
     """Console-script entry point: run the app, turning user errors into readable lines."""
+    from anchortune import allocator
+
+    allocator.reexec()  # once, before any work: jemalloc where the machine has it
     try:
         app()
     except AnchortuneError as exc:

@@ -42,11 +42,10 @@ def _linear_cross_entropy():
             grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if needs_w else None
             for start in range(0, hidden.shape[0], CHUNK):
                 h, t = hidden[start:start + CHUNK], targets[start:start + CHUNK]
-                logits = (h @ w.T).float()
-                lse = torch.logsumexp(logits, dim=-1)
-                total += (lse - logits.gather(1, t[:, None]).squeeze(1)).sum()
+                logp = torch.log_softmax(h @ w.T, dim=-1, dtype=torch.float32)  # one fused pass over the logits
+                total -= logp.gather(1, t[:, None]).sum()
                 if needs_h or needs_w:
-                    grad = logits.sub_(lse[:, None]).exp_()  # softmax, in place of the logits
+                    grad = logp.exp_()  # softmax, in place
                     grad[torch.arange(len(t), device=t.device), t] -= 1
                     grad = grad.to(hidden.dtype)
                     if needs_h:
@@ -96,7 +95,7 @@ def answer_nll(model, input_ids, attention_mask, labels):
 
         logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1][keep]
         return torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="sum"), int(keep.sum())
-    hidden = base.get_decoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    hidden = base.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
     _FUNCTION = _FUNCTION or _linear_cross_entropy()
     return _FUNCTION.apply(hidden[:, :-1][keep], head.weight, targets[keep]), int(keep.sum())
 

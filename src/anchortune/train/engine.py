@@ -35,10 +35,11 @@ from anchortune.errors import RunError
 from anchortune.evaluate import balance
 from anchortune.evaluate.loss import answer_loss, answer_nll, autocast
 from anchortune.train import precision as precision_mod
-from anchortune.train.collate import PadCollator
+from anchortune.train.collate import LengthWindowSampler, PadCollator
 from anchortune.train.events import Event, EventSink
 
 EVALS_PER_RUN = 8
+MICRO_BATCH_CPU = 2  # measured with jemalloc: as fast as whole batches of 8, ~1 GB less memory
 
 
 @dataclass
@@ -87,24 +88,35 @@ class Baseline:
     probe_loss: float | None = None
 
 
+def micro_batch(cfg: RunConfig, cuda: bool) -> int:
+    """Examples per forward pass: the largest divisor of the batch size up to the asked (or default) size."""
+    wanted = cfg.micro_batch_size or (cfg.batch_size if cuda else MICRO_BATCH_CPU)
+    return max(d for d in range(1, min(wanted, cfg.batch_size) + 1) if cfg.batch_size % d == 0)
+
+
 def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunConfig, checkpoints: Path,
               on_event: EventSink, resume: bool = False, baseline: Baseline | None = None,
-              history: list[dict] | None = None) -> TrainResult:
+              history: list[dict] | None = None, base_source: str | Path | None = None) -> TrainResult:
     """Train `model` (LoRA-wrapped here when cfg.method is lora) and restore its best-balanced checkpoint.
 
-    `history` holds the evaluation rows of an interrupted run being resumed."""
+    `history` holds the evaluation rows of an interrupted run being resumed. With `base_source` (the
+    folder the base model came from), a bf16 LoRA run holds the frozen linear weights in bf16 while it
+    trains (what autocast computes with anyway) and reloads them in full precision afterwards."""
     from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
     set_seed(cfg.seed)
     chosen = precision_mod.choose(cfg.precision)
-    if cfg.method == "lora":
+    lora = cfg.method == "lora"
+    if lora:
         model = wrap_lora(model, cfg)
+    held = hold_frozen_linears(model, chosen) if lora and base_source is not None else []
     total, every = plan_steps(len(train), cfg)
     has_valid = bool(valid)
-    lora = cfg.method == "lora"
     baseline = baseline or Baseline(float("nan"))
+    micro = micro_batch(cfg, _cuda())
     args = TrainingArguments(
-        output_dir=str(checkpoints), per_device_train_batch_size=cfg.batch_size,
+        output_dir=str(checkpoints), per_device_train_batch_size=micro,
+        gradient_accumulation_steps=cfg.batch_size // micro,
         per_device_eval_batch_size=cfg.batch_size, max_steps=total, learning_rate=cfg.learning_rate,
         lr_scheduler_type="cosine", warmup_steps=int(cfg.warmup_ratio * total), weight_decay=cfg.weight_decay,
         bf16=chosen == "bf16", use_cpu=not _cuda(), logging_steps=max(1, every // 2),
@@ -112,7 +124,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         save_total_limit=None if lora else 2, load_best_model_at_end=has_valid and not lora,
         metric_for_best_model="eval_loss", neftune_noise_alpha=cfg.neftune,
         greater_is_better=False, disable_tqdm=True, report_to=[], seed=cfg.seed, data_seed=cfg.seed,
-        train_sampling_strategy="group_by_length", remove_unused_columns=False, dataloader_num_workers=0,
+        remove_unused_columns=False, dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding", log_level="error", prediction_loss_only=True,
         gradient_checkpointing=cfg.gradient_checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False},
     )
@@ -121,11 +133,16 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     if has_valid and cfg.patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
     trainer = _trainer_class()(model=model, args=args, train_dataset=train, eval_dataset=valid or None,
-                      data_collator=PadCollator(tokenizer.pad_token_id), callbacks=callbacks)
+                               data_collator=PadCollator(tokenizer.pad_token_id), callbacks=callbacks)
+    trainer.sampler = LengthWindowSampler([len(e["input_ids"]) for e in train], cfg.batch_size, cfg.seed)
     trainer.remove_callback(PrinterCallback)  # the engine reports through events only
     if resume and not _has_checkpoint(checkpoints):
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    try:
+        trainer.train(resume_from_checkpoint=True if resume else None)
+    finally:
+        if held:
+            restore_linears(model, held, base_source)
     state = trainer.state
     candidates = [balance.Candidate(r["step"], r["valid_loss"], r.get("probe_loss")) for r in progress.evals]
     picked = None
@@ -143,16 +160,72 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
                        candidates=candidates, chosen=picked)
 
 
+def hold_frozen_linears(model, chosen: str) -> list[str]:
+    """Store the frozen linear weights of the transformer blocks in bf16 (bf16 runs); their names.
+
+    Autocast casts each of them to bf16 at every forward and keeps the copies for backward, so
+    holding them in bf16 computes the same numbers with ~0.4 GB less memory (135M model) and no
+    casts; embeddings, norms and the residual stream stay in float32."""
+    import torch
+
+    if chosen != "bf16":
+        return []
+    base = model.get_base_model()
+    held = []
+    for name, module in base.get_decoder().named_modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(module, torch.nn.Linear) and "lora_" not in name and weight is not None \
+                and not weight.requires_grad and weight.dtype == torch.float32:
+            module.weight.data = weight.data.to(torch.bfloat16)
+            held.append(name)
+    return held
+
+
+def restore_linears(model, held: list[str], source: str | Path) -> None:
+    """Put the full-precision base weights back into the linears `hold_frozen_linears` lowered."""
+    from anchortune.models.loading import load_model
+
+    fresh = dict(load_model(source).get_decoder().named_modules())
+    modules = dict(model.get_base_model().get_decoder().named_modules())
+    for name in held:
+        modules[name].weight.data = fresh[name.replace(".base_layer", "")].weight.data
+
+
 def _trainer_class():
-    """Trainer whose loss runs the LM head at answer positions only (evaluate/loss.py)."""
+    """Trainer whose loss runs the LM head at answer positions only (evaluate/loss.py), in micro-batches
+    drawn by LengthWindowSampler; the loss is summed over a batch's micro-batches and divided by its
+    answer tokens, so the gradient equals that of the whole batch in one pass."""
     from transformers import Trainer
 
     class AnswerLossTrainer(Trainer):
+        sampler = None
+        loss_is_scaled_for_ga = True  # compute_loss divides by the whole batch's answer tokens
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.model_accepts_loss_kwargs = True  # so the Trainer counts num_items_in_batch ...
+            self._loss_shifts_labels = True  # ... over labels[:, 1:], as answer_nll predicts them
+
+        def _get_train_sampler(self, train_dataset=None):
+            return self.sampler or super()._get_train_sampler(train_dataset)
+
+        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+            """Validation loss per answer token, batches sorted by length under inference mode (the Trainer's
+            loop pads examples in file order and averages batch means)."""
+            started = time.perf_counter()
+            examples = eval_dataset if eval_dataset is not None else self.eval_dataset
+            loss = answer_loss(self.model, examples, self.data_collator.pad_id, self.args.per_device_eval_batch_size,
+                               "bf16" if self.args.bf16 else "fp32")
+            metrics = {f"{metric_key_prefix}_loss": loss, f"{metric_key_prefix}_runtime": time.perf_counter() - started}
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             # accelerate puts autocast on model.forward; answer_nll calls the decoder itself, so it sets it here
             with autocast("bf16" if self.args.bf16 else "fp32", inputs["input_ids"].device.type):
                 nll, count = answer_nll(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
-            loss = nll / max(count, 1)
+            loss = nll / (num_items_in_batch if num_items_in_batch is not None else max(count, 1))
             return (loss, {"loss": loss}) if return_outputs else loss
 
     return AnswerLossTrainer
@@ -210,6 +283,8 @@ class _EventCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         self.busy += time.perf_counter() - self.step_started
+        if state.global_step >= state.max_steps and args.eval_strategy != "no":
+            control.should_evaluate = control.should_save = True  # the final weights are a candidate too
         self.steps_done += 1
         speed = self.tokens_trained(state) / self.busy if self.busy else 0.0
         eta = (state.max_steps - state.global_step) * self.busy / self.steps_done

@@ -60,12 +60,12 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
     train_set = train_set + _replay(model, tokenizer, source, cfg, len(train_set), chosen)
     history = folder.read_metrics() if resume else []
     result = fine_tune(model, tokenizer, train_set, valid_set, cfg, folder.checkpoints, _recorder(folder, on_event),
-                       resume=resume, baseline=baseline, history=history)
+                       resume=resume, baseline=baseline, history=history, base_source=source)
     candidates = result.candidates + _scale_sweep(result, baseline, valid_set, tokenizer, cfg, chosen)
     picked, runners_up = balance.choose(balance.score(candidates, baseline.valid_loss, baseline.probe_loss)) \
         if candidates else (None, [])
-    tuned_loss = answer_loss(result.model, valid_set, tokenizer.pad_token_id, cfg.batch_size, chosen) \
-        if picked is None or picked.scale == 1.0 else picked.valid_loss
+    tuned_loss = picked.valid_loss if picked is not None and picked.valid_loss is not None else \
+        answer_loss(result.model, valid_set, tokenizer.pad_token_id, cfg.batch_size, chosen)
     with _adapter_scale(result.model, picked.scale if picked else 1.0):
         samples = _samples(result.model, tokenizer, preset, valid_points or train_points, chosen)
         save_outputs(result.model, tokenizer, folder.root, scale=picked.scale if picked else 1.0)
@@ -84,7 +84,7 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
                      "adapter_scale": picked.scale if picked else 1.0,
                      "best_valid_loss": picked.valid_loss if picked else None, "stopped_early": result.stopped_early,
                      "train_seconds": result.train_seconds, "tokens_trained": result.tokens_trained,
-                     "tokens_per_s": result.tokens_per_second},
+                     "tokens_per_s": result.tokens_per_second, "allocator": allocator_name()},
         "losses": {"base_valid": baseline.valid_loss, "tuned_valid": tuned_loss,
                    "base_probe": baseline.probe_loss, "tuned_probe": picked.probe_loss if picked else None},
         "balance": {"chosen": picked.to_json() if picked else None, "runners_up": [c.to_json() for c in runners_up],
@@ -103,6 +103,14 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
         on_event(Event("info", result.steps, {"message": f"verdict: {diagnosis.verdict} - {diagnosis.reason}"}))
     on_event(Event("done", result.steps, {"base_valid": baseline.valid_loss, "tuned_valid": tuned_loss}))
     return summary
+
+
+def allocator_name() -> str:
+    """The memory allocator this process runs on (training speed depends on it; see allocator.py)."""
+    from anchortune import allocator
+
+    active = allocator.active()
+    return Path(active).name if active else "system"
 
 
 def _held_out(points: list[AnchorPoint], cfg: RunConfig) -> tuple[list[AnchorPoint], list[AnchorPoint]]:

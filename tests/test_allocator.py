@@ -1,0 +1,42 @@
+"""The command line runs on jemalloc where the machine has it, and on the system allocator when told to."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from anchortune import allocator
+
+
+def _train(support_file, tiny_model_dir, out, **env) -> dict:
+    result = subprocess.run([sys.executable, "-m", "anchortune", "train", str(support_file), "--task", "support",
+                             "--model", str(tiny_model_dir), "--out", str(out), "--max-steps", "2", "--eval-every",
+                             "2", "--batch-size", "4", "--precision", "fp32"],
+                            capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads((out / "summary.json").read_text())["training"]
+
+
+def test_training_runs_on_jemalloc_when_installed_and_on_the_system_one_when_asked(support_file, tiny_model_dir,
+                                                                                   tmp_path, monkeypatch):
+    monkeypatch.delenv(allocator.ENV, raising=False)
+    if not allocator.library():
+        pytest.skip("libjemalloc is not installed here (`make test` installs Debian's libjemalloc2)")
+    assert "libjemalloc" in _train(support_file, tiny_model_dir, tmp_path / "a")["allocator"]
+    assert _train(support_file, tiny_model_dir, tmp_path / "b", ANCHORTUNE_ALLOCATOR="system")["allocator"] == "system"
+
+
+def test_launch_environment_preloads_the_library_once(monkeypatch):
+    monkeypatch.setenv(allocator.ENV, "system")
+    assert "LD_PRELOAD" not in allocator.preload_env({"PATH": "/bin"})
+    monkeypatch.setenv(allocator.ENV, "/no/such/library.so")
+    assert allocator.library() is None
+    monkeypatch.delenv(allocator.ENV)
+    if allocator.library():
+        env = allocator.preload_env({"LD_PRELOAD": "libother.so"})
+        assert env["LD_PRELOAD"].split() == [allocator.library(), "libother.so"]
+        assert allocator.preload_env(env)["LD_PRELOAD"] == env["LD_PRELOAD"]
