@@ -9,7 +9,7 @@ random order), a prompt-completion dataset (so it trains on answers only, as anc
 LoRA on all linear layers; (b) anchortune's `train_run` with the same model, rows, epochs, learning
 rate, rank and batch size (validation from a separate file, so both train on the same rows).
 Per side: trained tokens/s (non-padding tokens, training time only), wall time from process start to
-the finished model on disk, peak RSS, MFU against the bf16 (or fp32) matmul peak measured in this
+the finished model on disk, peak RSS up to that point, MFU against the bf16 (or fp32) matmul peak measured in this
 script, and held-out answer loss measured the same way for both tuned models. Then batched KV-cache
 generation against one-prompt-at-a-time generation of the same prompts.
 
@@ -92,6 +92,12 @@ def model_flops(model, tokens: int, answer_tokens: int) -> float:
     return 4.0 * block * tokens + 4.0 * head * answer_tokens
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (taken when the model is on disk, before the bench's own
+    held-out measurement, which is not part of either side's run)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def held_out_loss(model, tokenizer, points, precision: str) -> float:
     from anchortune.data.presets import load_preset
     from anchortune.data.tokenize import encode
@@ -131,15 +137,14 @@ def side_trl(spec: dict) -> dict:
     trainer.train()
     train_seconds = time.perf_counter() - started
     trainer.save_model(spec["work"] + "/trl-model")
-    wall = time.perf_counter() - T0
+    wall, peak = time.perf_counter() - T0, peak_rss_mb()
     tokens, answer_tokens = int(sum(lengths) * spec["epochs"]), int(sum(answers) * spec["epochs"])
     precision = "bf16" if args.bf16 else "fp32"
     return {"side": "trl", "precision": precision, "gradient_checkpointing": bool(args.gradient_checkpointing),
             "steps": trainer.state.global_step, "tokens_trained": tokens, "train_seconds": train_seconds,
             "tokens_per_s": tokens / train_seconds, "wall_seconds": wall,
             "model_flops": model_flops(trainer.model, tokens, answer_tokens),
-            "heldout_loss": held_out_loss(trainer.model, tokenizer, heldout, precision),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "heldout_loss": held_out_loss(trainer.model, tokenizer, heldout, precision), "peak_rss_mb": peak}
 
 
 def side_anchortune(spec: dict) -> dict:
@@ -157,7 +162,7 @@ def side_anchortune(spec: dict) -> dict:
                           lora_alpha=2 * spec["rank"], batch_size=spec["batch"], seed=spec["seed"],
                           **spec.get("options", {}))
     outcome = service.train_run(cfg, work / "run", force=True)
-    wall = time.perf_counter() - T0
+    wall, peak = time.perf_counter() - T0, peak_rss_mb()
     training = outcome.summary["training"]
     tokenizer = load_tokenizer(outcome.folder / "model")
     model = load_model(outcome.folder / "model")
@@ -169,8 +174,7 @@ def side_anchortune(spec: dict) -> dict:
             "tokens_per_s": training["tokens_per_s"], "wall_seconds": wall,
             "model_flops": model_flops(model, tokens, int(tokens * answer_share)),
             "heldout_loss": held_out_loss(model, tokenizer, heldout, training["precision"]),
-            "chosen": outcome.summary["balance"]["chosen"], "peak_rss_mb":
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "chosen": outcome.summary["balance"]["chosen"], "peak_rss_mb": peak}
 
 
 def side_generation(spec: dict) -> dict:
@@ -275,13 +279,13 @@ def markdown(r: dict) -> str:
              f"bf16 {r['matmul_peak_gflops']['bf16']:.0f} GFLOP/s, fp32 {r['matmul_peak_gflops']['fp32']:.0f} GFLOP/s.",
              f"Data: {r['rows']} training rows of {r['data']}, {r['heldout']} held-out rows; {r['epochs']:g} epoch(s), "
              f"learning rate {r['learning_rate']:g}, batch {r['batch']}.", "",
-             "| side | precision | trained tokens/s | train s | wall s to finished model | peak RSS MB | MFU | "
-             "held-out answer loss |", "|---|---|---|---|---|---|---|---|"]
+             "| side | precision | allocator | trained tokens/s | train s | wall s to finished model | peak RSS MB | MFU | "
+             "held-out answer loss |", "|---|---|---|---|---|---|---|---|---|"]
     for name in ("trl", "anchortune"):
         s = r["sides"].get(name)
         if s:
             lines.append(f"| {name} | {s['precision']}{' + grad. checkpointing' if s['gradient_checkpointing'] else ''}"
-                         f" | {s['tokens_per_s']:.0f} | {s['train_seconds']:.0f} | {s['wall_seconds']:.0f} | "
+                         f" | {s.get('allocator', 'glibc malloc')} | {s['tokens_per_s']:.0f} | {s['train_seconds']:.0f} | {s['wall_seconds']:.0f} | "
                          f"{s['peak_rss_mb']:.0f} | {100 * s['mfu']:.0f} % | {s['heldout_loss']:.4f} |")
     if "trl" in r["sides"] and "anchortune" in r["sides"]:
         ratio = r["sides"]["anchortune"]["tokens_per_s"] / r["sides"]["trl"]["tokens_per_s"]
