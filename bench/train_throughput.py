@@ -233,7 +233,8 @@ def main() -> None:
 
     model_dir = str(service.prepare_model(None))
     train, valid, heldout, source = load_rows(args.rows, args.heldout, args.valid, args.seed)
-    peaks = {"bf16": matmul_peak("bfloat16"), "fp32": matmul_peak("float32")}
+    peaks = {"bf16": max(matmul_peak("bfloat16") for _ in range(3)),  # the best of three: a peak, not a mean
+             "fp32": max(matmul_peak("float32") for _ in range(3))}
     result = {"machine": machine(), "matmul_peak_gflops": peaks, "data": source, "model": "smollm2-135m-instruct",
               "rows": args.rows, "heldout": args.heldout, "valid": args.valid, "epochs": args.epochs,
               "learning_rate": args.lr, "rank": args.rank, "batch": args.batch, "sides": {},

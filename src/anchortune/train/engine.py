@@ -1,7 +1,7 @@
 """The fine-tuning engine: transformers' Trainer with PEFT LoRA (or full), configured for small CPUs.
 
-Given a loaded model and tokenised examples, it trains with answer-only loss, length-grouped
-batches padded to the batch's longest example (no fixed-length padding waste), bf16 autocast where
+Given a loaded model and tokenised examples, it trains with answer-only loss, batches of similar
+length padded to their longest example (no fixed-length padding waste), bf16 autocast where
 the hardware has it, periodic evaluation, checkpoints, early stopping and restore of the best
 checkpoint. At every evaluation it also measures retention: the loss on the general probe (see
 evaluate/probe.py) against the base model's. LoRA runs keep every checkpoint (a few MB each) and
@@ -9,15 +9,20 @@ restore the one with the best balance of task gain and retention (evaluate/balan
 the lowest validation loss; full fine-tuning keeps two and restores the lowest validation loss. It
 reports through events; it never prints, and it writes only checkpoints.
 
-Speed on 2 CPU cores (SmolLM2-135M, LoRA r16, batch 8, bf16; bench/train_throughput.py and profiles):
-kept: the loss runs the LM head only at answer positions with a chunked fused cross-entropy
-(evaluate/loss.py; ~280 -> ~340 trained tokens/s in a step loop; 305 in a whole run against TRL's
-135), length-grouped batches, bf16 autocast, LoRA dropout off (~40 % of a step when on). Measured and not kept: torch.compile of the
-decoder (~380 tokens/s once compiled, but ~300 s of compiling on 2 cores, more than most runs last),
-frozen base weights stored in bf16 (within noise, and a bf16 residual stream), the SDPA math kernel
-or eager attention instead of SDPA's flash kernel (within noise), dropping the attention mask for
-right-padded batches (within noise). Gradient checkpointing halves activation memory but costs
-~25 % of throughput, so it is off.
+Speed and memory on 2 CPU cores (SmolLM2-135M, LoRA r16, batch 8, bf16; bench/train_throughput.py and
+step-loop profiles; identical runs vary by about +-10 % on this machine, smaller effects count as noise).
+Kept: the loss runs the LM head only at answer positions with a chunked fused cross-entropy
+(evaluate/loss.py; ~280 -> ~340 trained tokens/s in a step loop); bf16 autocast; frozen linear weights
+held in bf16 while training (the numbers autocast computes anyway, ~0.4 GB less and no per-step casts;
+full precision is reloaded for export); micro-batches of 2 with exact gradient accumulation (with
+jemalloc, see allocator.py, as fast as whole batches of 8 and ~1 GB lower); random batches made of
+micro-batches of similar length (LengthWindowSampler; the Trainer's group_by_length sorted a few-hundred-
+row epoch longest-first); the final step evaluated as a candidate; LoRA dropout off (~40 % of a step).
+Measured and not kept: torch.compile of the decoder (~380 tokens/s once compiled, ~300 s of compiling);
+compiling each decoder layer (dynamic shapes: +10-20 % per step, but ~30 s cold / ~8 s cached compile,
+about what a 40-step run gains); SDPA's math kernel or eager attention (noise); no attention mask for
+right-padded batches (noise); glibc malloc with a fixed mmap threshold (-0.7 GB, -20 % speed); gradient
+checkpointing (half the activations, ~25 % slower: an option, off by default).
 """
 
 from __future__ import annotations
@@ -134,7 +139,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
     trainer = _trainer_class()(model=model, args=args, train_dataset=train, eval_dataset=valid or None,
                                data_collator=PadCollator(tokenizer.pad_token_id), callbacks=callbacks)
-    trainer.sampler = LengthWindowSampler([len(e["input_ids"]) for e in train], cfg.batch_size, cfg.seed)
+    trainer.sampler = LengthWindowSampler([len(e["input_ids"]) for e in train], cfg.seed)
     trainer.remove_callback(PrinterCallback)  # the engine reports through events only
     if resume and not _has_checkpoint(checkpoints):
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
