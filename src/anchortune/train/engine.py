@@ -143,11 +143,9 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     trainer.remove_callback(PrinterCallback)  # the engine reports through events only
     if resume and not _has_checkpoint(checkpoints):
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
-    try:
-        trainer.train(resume_from_checkpoint=True if resume else None)
-    finally:
-        if held:
-            restore_linears(model, held, base_source)
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    if held:  # a failed or cancelled run is dropped, so only a finished one reloads full precision
+        restore_linears(model, held, base_source)
     state = trainer.state
     candidates = [balance.Candidate(r["step"], r["valid_loss"], r.get("probe_loss")) for r in progress.evals]
     picked = None
