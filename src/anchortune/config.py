@@ -49,7 +49,7 @@ class RunConfig(BaseModel):
     val_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of anchor points held out for validation.")
     eval_every: int | None = Field(None, gt=0, description="Evaluate and checkpoint every N steps (default: ~8 per run).")
     patience: int = Field(3, ge=0, description="Early stopping: evaluations without improvement before stopping (0: off).")
-    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming the learning rate up.")
+    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming the learning rate up (none when that is under 3 steps).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     profile: Literal["conservative", "balanced", "aggressive"] = Field(
         "balanced", description="Rank, epochs and learning rate: conservative (half rank, 2/3 epochs, half rate), "

@@ -198,3 +198,10 @@ def test_bf16_runs_hold_frozen_weights_in_bf16_and_export_full_precision(tmp_pat
     expected = base.model.layers[0].self_attn.q_proj.weight + scale * (b @ a)
     got = merged.model.layers[0].self_attn.q_proj.weight
     assert got.dtype == torch.float32 and torch.allclose(got, expected, atol=1e-6)  # merged onto fp32, not bf16
+
+
+def test_warmup_is_skipped_when_it_would_last_under_three_steps(support_file, tiny_model_dir):
+    from anchortune.train.engine import warmup_steps
+
+    cfg = config(support_file, tiny_model_dir, warmup_ratio=0.05)
+    assert warmup_steps(cfg, 38) == 0 and warmup_steps(cfg, 60) == 3 and warmup_steps(cfg, 400) == 20

@@ -93,6 +93,13 @@ class Baseline:
     probe_loss: float | None = None
 
 
+def warmup_steps(cfg: RunConfig, total: int) -> int:
+    """Warmup steps: the configured share, or none when that is under 3 steps (a linear warmup's first step has
+    learning rate 0: on a 38-step run one warmup step held out-of-sample loss at 1.333 against 1.321 without)."""
+    steps = int(cfg.warmup_ratio * total)
+    return steps if steps >= 3 else 0
+
+
 def micro_batch(cfg: RunConfig, cuda: bool) -> int:
     """Examples per forward pass: the largest divisor of the batch size up to the asked (or default) size."""
     wanted = cfg.micro_batch_size or (cfg.batch_size if cuda else MICRO_BATCH_CPU)
@@ -123,7 +130,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         output_dir=str(checkpoints), per_device_train_batch_size=micro,
         gradient_accumulation_steps=cfg.batch_size // micro,
         per_device_eval_batch_size=cfg.batch_size, max_steps=total, learning_rate=cfg.learning_rate,
-        lr_scheduler_type="cosine", warmup_steps=int(cfg.warmup_ratio * total), weight_decay=cfg.weight_decay,
+        lr_scheduler_type="cosine", warmup_steps=warmup_steps(cfg, total), weight_decay=cfg.weight_decay,
         bf16=chosen == "bf16", use_cpu=not _cuda(), logging_steps=max(1, every // 2),
         eval_strategy="steps" if has_valid else "no", eval_steps=every, save_strategy="steps", save_steps=every,
         save_total_limit=None if lora else 2, load_best_model_at_end=has_valid and not lora,
