@@ -49,6 +49,14 @@ def test_balance_prefers_retention_over_a_slightly_better_validation_loss():
     assert candidates[1].retention == 0.0  # 30 % drift is past the 10 % zero point
 
 
+def test_drift_within_the_probes_noise_costs_no_retention():
+    quiet, tuned, drifted = balance.score([balance.Candidate(24, 1.32, 1.0), balance.Candidate(38, 1.29, 1.006),
+                                           balance.Candidate(40, 1.29, 1.055)], base_valid=1.8, base_probe=1.0)
+    assert quiet.retention == tuned.retention == 1.0
+    assert drifted.retention == pytest.approx(0.5)  # halfway between the 1 % noise and the 10 % zero point
+    assert balance.choose([quiet, tuned])[0] is tuned  # 0.6 % drift does not outweigh a better task loss
+
+
 @pytest.mark.parametrize("valid, verdict", [
     ([2.0, 1.5, 1.2, 1.1, 1.09], "well tuned"),
     ([2.0, 1.2, 1.3, 1.5, 1.7], "overfitting"),

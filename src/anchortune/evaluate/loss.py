@@ -36,18 +36,21 @@ def _linear_cross_entropy():
         @staticmethod
         def forward(ctx, hidden, weight, targets):
             needs_h, needs_w = hidden.requires_grad, weight.requires_grad
-            w = _cast(weight, hidden.dtype)
+            device = hidden.device.type
+            # under autocast, cast once here: autocast would cast the whole head again for every product
+            dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else hidden.dtype
+            w = _cast(weight, dtype)
             total = torch.zeros((), dtype=torch.float32, device=hidden.device)
             grad_h = torch.empty_like(hidden) if needs_h else None
             grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if needs_w else None
             for start in range(0, hidden.shape[0], CHUNK):
-                h, t = hidden[start:start + CHUNK], targets[start:start + CHUNK]
+                h, t = hidden[start:start + CHUNK].to(dtype), targets[start:start + CHUNK]
                 logp = torch.log_softmax(h @ w.T, dim=-1, dtype=torch.float32)  # one fused pass over the logits
                 total -= logp.gather(1, t[:, None]).sum()
                 if needs_h or needs_w:
                     grad = logp.exp_()  # softmax, in place
                     grad[torch.arange(len(t), device=t.device), t] -= 1
-                    grad = grad.to(hidden.dtype)
+                    grad = grad.to(dtype)
                     if needs_h:
                         grad_h[start:start + CHUNK] = grad @ w
                     if needs_w:

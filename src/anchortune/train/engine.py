@@ -27,6 +27,7 @@ checkpointing (half the activations, ~25 % slower: an option, off by default).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from anchortune.config import RunConfig
 from anchortune.errors import RunError
 from anchortune.evaluate import balance
 from anchortune.evaluate.loss import answer_loss, answer_nll, autocast
+from anchortune.train import fused_lora
 from anchortune.train import precision as precision_mod
 from anchortune.train.collate import LengthWindowSampler, PadCollator
 from anchortune.train.events import Event, EventSink
@@ -150,7 +152,8 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     trainer.remove_callback(PrinterCallback)  # the engine reports through events only
     if resume and not _has_checkpoint(checkpoints):
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    with fused_lora.fused(model) if lora else contextlib.nullcontext():
+        trainer.train(resume_from_checkpoint=True if resume else None)
     if held:  # a failed or cancelled run is dropped, so only a finished one reloads full precision
         restore_linears(model, held, base_source)
     state = trainer.state
