@@ -47,6 +47,7 @@ from anchortune.train.events import Event, EventSink
 
 EVALS_PER_RUN = 8
 MICRO_BATCH_CPU = 2  # measured with jemalloc: as fast as whole batches of 8, ~1 GB less memory
+TOKEN_BUDGET_CPU = 512  # padded tokens in one forward pass: wider micro-batches go row by row (peak memory)
 
 
 @dataclass
@@ -149,6 +150,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     trainer = _trainer_class()(model=model, args=args, train_dataset=train, eval_dataset=valid or None,
                                data_collator=PadCollator(tokenizer.pad_token_id, PAD_MULTIPLE), callbacks=callbacks)
     trainer.sampler = LengthWindowSampler([len(e["input_ids"]) for e in train], cfg.seed)
+    trainer.token_budget = None if _cuda() else TOKEN_BUDGET_CPU
     trainer.remove_callback(PrinterCallback)  # the engine reports through events only
     if resume and not _has_checkpoint(checkpoints):
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
@@ -217,6 +219,7 @@ def _trainer_class():
 
     class AnswerLossTrainer(Trainer):
         sampler = None
+        token_budget = None
         loss_is_scaled_for_ga = True  # compute_loss divides by the whole batch's answer tokens
 
         def __init__(self, *args, **kwargs):
@@ -226,6 +229,20 @@ def _trainer_class():
 
         def _get_train_sampler(self, train_dataset=None):
             return self.sampler or super()._get_train_sampler(train_dataset)
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            """A micro-batch wider than the token budget runs one row at a time (each cut to its own width):
+            the same gradient, with the activations of the longest pairs no longer held at once."""
+            rows, width = inputs["input_ids"].shape
+            if self.token_budget is None or rows == 1 or rows * width <= self.token_budget:
+                return super().training_step(model, inputs, num_items_in_batch)
+            total = 0
+            for row in range(rows):
+                length = int(inputs["attention_mask"][row].sum())
+                length = min(width, -(-length // PAD_MULTIPLE) * PAD_MULTIPLE)
+                single = {k: v[row:row + 1, :length] for k, v in inputs.items()}
+                total = total + super().training_step(model, single, num_items_in_batch)
+            return total
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
             """Validation loss per answer token, batches sorted by length under inference mode (the Trainer's
