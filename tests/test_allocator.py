@@ -40,3 +40,11 @@ def test_launch_environment_preloads_the_library_once(monkeypatch):
         env = allocator.preload_env({"LD_PRELOAD": "libother.so"})
         assert env["LD_PRELOAD"].split() == [allocator.library(), "libother.so"]
         assert allocator.preload_env(env)["LD_PRELOAD"] == env["LD_PRELOAD"]
+
+
+def test_jemalloc_gets_a_short_decay_unless_the_user_configured_it(monkeypatch):
+    monkeypatch.delenv(allocator.ENV, raising=False)
+    if not allocator.library():
+        pytest.skip("libjemalloc is not installed here (`make test` installs Debian's libjemalloc2)")
+    assert allocator.preload_env({"PATH": "/bin"})["MALLOC_CONF"] == allocator.JEMALLOC_CONF
+    assert allocator.preload_env({"PATH": "/bin", "MALLOC_CONF": "narenas:1"})["MALLOC_CONF"] == "narenas:1"

@@ -1,9 +1,9 @@
 """The fine-tuning engine: transformers' Trainer with PEFT LoRA (or full), configured for small CPUs.
 
 Given a loaded model and tokenised examples, it trains with answer-only loss, batches of similar
-length padded to their longest example (no fixed-length padding waste), bf16 autocast where
-the hardware has it, periodic evaluation, checkpoints, early stopping and restore of the best
-checkpoint. At every evaluation it also measures retention: the loss on the general probe (see
+length padded to their longest example rounded up to a multiple of 32 (no fixed-length padding
+waste), bf16 autocast where the hardware has it, periodic evaluation, checkpoints, early stopping
+and restore of the best checkpoint. At every evaluation it also measures retention: the loss on the general probe (see
 evaluate/probe.py) against the base model's. LoRA runs keep every checkpoint (a few MB each) and
 restore the one with the best balance of task gain and retention (evaluate/balance.py), not merely
 the lowest validation loss; full fine-tuning keeps two and restores the lowest validation loss. It
@@ -17,10 +17,20 @@ held in bf16 while training (the numbers autocast computes anyway, ~0.4 GB less 
 full precision is reloaded for export); micro-batches of 2 with exact gradient accumulation (with
 jemalloc, see allocator.py, as fast as whole batches of 8 and ~1 GB lower); random batches made of
 micro-batches of similar length (LengthWindowSampler; the Trainer's group_by_length sorted a few-hundred-
-row epoch longest-first); the final step evaluated as a candidate; LoRA dropout off (~40 % of a step).
+row epoch longest-first); the final step evaluated as a candidate; LoRA dropout off (~40 % of a step);
+LoRA projections that read one input fused into one autograd function (train/fused_lora.py: a profiled
+micro-batch 1.73 -> 1.53 s, casts and per-module overhead gone); the LM head cast to bf16 once, not by
+autocast at every chunk (4 casts of the 49k x 576 head, ~4 % of a micro-batch); widths rounded up to
+multiples of 32 (oneDNN builds and caches kernels per shape: with free widths that cache grew ~0.7 GB in
+40 steps; rounded, peak RSS 2.15 -> 1.87 GB in a step loop at the same speed); micro-batches wider than
+512 padded tokens run row by row (the longest pairs' activations no longer held at once); the fp32 rest
+of the model copied out of the safetensors mapping once the linears are held in bf16 (-0.3 GB resident).
 Measured and not kept: torch.compile of the decoder (~380 tokens/s once compiled, ~300 s of compiling);
 compiling each decoder layer (dynamic shapes: +10-20 % per step, but ~30 s cold / ~8 s cached compile,
-about what a 40-step run gains); SDPA's math kernel or eager attention (noise); no attention mask for
+about what a 40-step run gains); SDPA's math kernel or eager attention (eager's profile looked ~20 % faster
+per micro-batch, interleaved timings did not confirm it, and it holds T x T scores per layer); micro-
+batches of 1 throughout (-0.33 GB peak, ~5-10 % slower: the row split above takes only the widest);
+a jemalloc decay of 0 (-0.1 GB, half the speed) or 2 s (noise); no attention mask for
 right-padded batches (noise); glibc malloc with a fixed mmap threshold (-0.7 GB, -20 % speed); gradient
 checkpointing (half the activations, ~25 % slower: an option, off by default).
 """
