@@ -41,17 +41,23 @@ T0 = time.perf_counter()
 
 
 def matmul_peak(dtype_name: str, n: int = 2048, seconds: float = 3.0) -> float:
-    """Sustained GFLOP/s of an n x n matmul in this process (all threads torch uses)."""
+    """Sustained GFLOP/s of an n x n matmul on the device training uses (a GPU where there is one, else
+    all the threads torch uses on the CPU)."""
     import torch
 
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    n = 8192 if device == "cuda" else n
     dtype = getattr(torch, dtype_name)
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
     for _ in range(3):
         a @ b
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync()
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         a @ b
         count += 1
+    sync()
     return 2 * n ** 3 * count / (time.perf_counter() - start) / 1e9
 
 
@@ -62,6 +68,7 @@ def machine() -> dict:
                 if l.startswith("model name")), platform.processor())
     flags = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")), "")
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "avx512_bf16": "avx512_bf16" in flags, "amx": "amx_bf16" in flags, "torch": torch.__version__,
             "python": platform.python_version()}
 
@@ -111,6 +118,7 @@ def held_out_loss(model, tokenizer, points, precision: str) -> float:
 # ---- the two sides, each run in a child process -------------------------------------------------------
 
 def side_trl(spec: dict) -> dict:
+    import torch
     from datasets import Dataset
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
@@ -125,7 +133,8 @@ def side_trl(spec: dict) -> dict:
     tokenizer = load_tokenizer(spec["model"])
     args = SFTConfig(output_dir=spec["work"] + "/trl", num_train_epochs=spec["epochs"], learning_rate=spec["lr"],
                      per_device_train_batch_size=spec["batch"], seed=spec["seed"], report_to=[],
-                     save_strategy="no", disable_tqdm=True, use_cpu=True)  # use_cpu: TRL refuses bf16 on CPU without it
+                     save_strategy="no", disable_tqdm=True,
+                     use_cpu=not torch.cuda.is_available())  # use_cpu: TRL refuses bf16 on CPU without it
     trainer = SFTTrainer(model=spec["model"], args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=LoraConfig(r=spec["rank"], lora_alpha=2 * spec["rank"],
                                                 target_modules="all-linear", task_type="CAUSAL_LM"))
@@ -239,7 +248,8 @@ def main() -> None:
               "rows": args.rows, "heldout": args.heldout, "valid": args.valid, "epochs": args.epochs,
               "learning_rate": args.lr, "rank": args.rank, "batch": args.batch, "sides": {},
               "anchortune_options": args.option}
-    stored = args.out / "train_throughput.json"
+    stem = "train_throughput_cuda" if result["machine"]["gpu"] else "train_throughput"  # GPU rows kept apart
+    stored = args.out / f"{stem}.json"
     if stored.is_file():  # sides not run now keep their stored rows when the settings are the same
         before = json.loads(stored.read_text())
         before.setdefault("anchortune_options", [])
@@ -267,20 +277,21 @@ def main() -> None:
         result["sides"][side] = row
         print(json.dumps(row, indent=1), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "train_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "train_throughput.md").write_text(markdown(result))
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"{stem}.md").write_text(markdown(result))
     print(markdown(result))
 
 
 def markdown(r: dict) -> str:
     m = r["machine"]
     lines = [f"# Training throughput: TRL SFTTrainer against anchortune ({r['model']}, LoRA r{r['rank']})", "",
-             f"Machine: {m['cpu']}, {m['cores']} cores (torch {m['torch']}, {m['torch_threads']} threads, "
+             f"Machine: {m['cpu']}, {m['cores']} cores{', GPU ' + m['gpu'] if m.get('gpu') else ''} "
+             f"(torch {m['torch']}, {m['torch_threads']} threads, "
              f"AVX512-BF16 {'yes' if m['avx512_bf16'] else 'no'}). Matmul peak measured here: "
              f"bf16 {r['matmul_peak_gflops']['bf16']:.0f} GFLOP/s, fp32 {r['matmul_peak_gflops']['fp32']:.0f} GFLOP/s.",
              f"Data: {r['rows']} training rows of {r['data']}, {r['heldout']} held-out rows; {r['epochs']:g} epoch(s), "
              f"learning rate {r['learning_rate']:g}, batch {r['batch']}.", "",
-             "| side | precision | allocator | trained tokens/s | train s | wall s to finished model | peak RSS MB | MFU | "
+             "| side | precision | allocator | trained tokens/s | train s | wall s to finished model | peak RSS MiB | MFU | "
              "held-out answer loss |", "|---|---|---|---|---|---|---|---|---|"]
     for name in ("trl", "anchortune"):
         s = r["sides"].get(name)

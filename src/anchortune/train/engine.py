@@ -218,7 +218,8 @@ def restore_linears(model, held: list[str], source: str | Path) -> None:
     fresh = dict(load_model(source).get_decoder().named_modules())
     modules = dict(model.get_base_model().get_decoder().named_modules())
     for name in held:
-        modules[name].weight.data = fresh[name.replace(".base_layer", "")].weight.data
+        weight = modules[name].weight
+        modules[name].weight.data = fresh[name.replace(".base_layer", "")].weight.data.to(weight.device)
 
 
 def _trainer_class():
