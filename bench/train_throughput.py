@@ -19,6 +19,9 @@ token, 4 x hidden x vocabulary for the LM head; attention scores and the gradien
 recompute are not counted (they are not model FLOPs).
 
 Data: SmolLM2-135M and Bitext support rows from ../shared/datasets (the project's demo set when absent).
+
+On a machine with a CUDA GPU both sides train on it (TRL's `use_cpu` is set only without one), the matmul
+peak is the GPU's, and results go to train_throughput_cuda.{json,md}, apart from the CPU rows.
 """
 
 from __future__ import annotations
