@@ -301,7 +301,7 @@ def markdown(r: dict) -> str:
         if s:
             lines.append(f"| {name} | {s['precision']}{' + grad. checkpointing' if s['gradient_checkpointing'] else ''}"
                          f" | {s.get('allocator', 'glibc malloc')} | {s['tokens_per_s']:.0f} | {s['train_seconds']:.0f} | {s['wall_seconds']:.0f} | "
-                         f"{s['peak_rss_mb']:.0f} | {100 * s['mfu']:.0f} % | {s['heldout_loss']:.4f} |")
+                         f"{s['peak_rss_mb']:.0f} | {100 * s['mfu']:.1f} % | {s['heldout_loss']:.4f} |")
     if "trl" in r["sides"] and "anchortune" in r["sides"]:
         ratio = r["sides"]["anchortune"]["tokens_per_s"] / r["sides"]["trl"]["tokens_per_s"]
         lines += ["", f"anchortune trains {ratio:.2f}x TRL's tokens/s."]
