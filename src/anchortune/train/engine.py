@@ -3,10 +3,10 @@
 Given a loaded model and tokenised examples, it trains with answer-only loss, batches of similar
 length padded to their longest example rounded up to a multiple of 32 (no fixed-length padding
 waste), bf16 autocast where the hardware has it, periodic evaluation, checkpoints, early stopping
-and restore of the best checkpoint. At every evaluation it also measures retention: the loss on the general probe (see
-evaluate/probe.py) against the base model's. LoRA runs keep every checkpoint (a few MB each) and
-restore the one with the best balance of task gain and retention (evaluate/balance.py), not merely
-the lowest validation loss; full fine-tuning keeps two and restores the lowest validation loss. It
+and restore of the best checkpoint. At every evaluation it also measures retention: the loss on the
+general probe (see evaluate/probe.py) against the base model's. LoRA runs keep every checkpoint (a
+few MB each) and restore the one with the best balance of task gain and retention (evaluate/balance.py),
+not merely the lowest validation loss; full fine-tuning keeps two and restores the lowest validation loss. It
 reports through events; it never prints, and it writes only checkpoints.
 
 Speed and memory on 2 CPU cores (SmolLM2-135M, LoRA r16, batch 8, bf16; bench/train_throughput.py and
@@ -52,7 +52,7 @@ from anchortune.evaluate import balance
 from anchortune.evaluate.loss import answer_loss, answer_nll, autocast
 from anchortune.train import fused_lora
 from anchortune.train import precision as precision_mod
-from anchortune.train.collate import PAD_MULTIPLE, LengthWindowSampler, PadCollator
+from anchortune.train.collate import PAD_MULTIPLE, LengthWindowSampler, PadCollator, padded_width
 from anchortune.train.events import Event, EventSink
 
 EVALS_PER_RUN = 8
@@ -249,8 +249,7 @@ def _trainer_class():
                 return super().training_step(model, inputs, num_items_in_batch)
             total = 0
             for row in range(rows):
-                length = int(inputs["attention_mask"][row].sum())
-                length = min(width, -(-length // PAD_MULTIPLE) * PAD_MULTIPLE)
+                length = min(width, padded_width(int(inputs["attention_mask"][row].sum())))
                 single = {k: v[row:row + 1, :length] for k, v in inputs.items()}
                 total = total + super().training_step(model, single, num_items_in_batch)
             return total
