@@ -1,7 +1,8 @@
 """Training throughput: TRL's SFTTrainer + PEFT LoRA as its documentation has it, against anchortune's engine.
 
     python bench/train_throughput.py [--rows 300] [--heldout 100] [--epochs 1] [--lr 2e-4] [--rank 16]
-                                     [--batch 8] [--sides trl,anchortune,generation] [--out bench/results]
+                                     [--batch 8] [--seeds 0,1,2] [--sides trl,anchortune,generation]
+                                     [--out bench/results]
 
 One script, one machine, side by side, each trainer in a child process of its own (so its peak RSS is
 its own): (a) TRL `SFTTrainer` with its defaults (bf16, gradient checkpointing, no packing, batches in
@@ -224,7 +225,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0",
+                        help="Comma-separated seeds: each draws its own split of the rows and seeds both trainers; "
+                             "TRL and anchortune alternate seed by seed and are summed over all of them.")
     parser.add_argument("--sides", default="trl,anchortune,generation")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="Extra anchortune run option (YAML value), e.g. warmup_ratio=0; repeatable.")
@@ -244,45 +247,73 @@ def main() -> None:
     from anchortune import allocator, service
 
     model_dir = str(service.prepare_model(None))
-    train, valid, heldout, source = load_rows(args.rows, args.heldout, args.valid, args.seed)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    source = load_rows(args.rows, args.heldout, args.valid, seeds[0])[3]
     peaks = {"bf16": max(matmul_peak("bfloat16") for _ in range(3)),  # the best of three: a peak, not a mean
              "fp32": max(matmul_peak("float32") for _ in range(3))}
     result = {"machine": machine(), "matmul_peak_gflops": peaks, "data": source, "model": "smollm2-135m-instruct",
               "rows": args.rows, "heldout": args.heldout, "valid": args.valid, "epochs": args.epochs,
-              "learning_rate": args.lr, "rank": args.rank, "batch": args.batch, "sides": {},
-              "anchortune_options": args.option}
+              "learning_rate": args.lr, "rank": args.rank, "batch": args.batch, "seeds": seeds, "sides": {},
+              "runs": {}, "anchortune_options": args.option}
     stem = "train_throughput_cuda" if result["machine"]["gpu"] else "train_throughput"  # GPU rows kept apart
     stored = args.out / f"{stem}.json"
     if stored.is_file():  # sides not run now keep their stored rows when the settings are the same
         before = json.loads(stored.read_text())
-        before.setdefault("anchortune_options", [])
         if all(before.get(k) == result[k] for k in ("rows", "heldout", "valid", "epochs", "learning_rate", "rank",
-                                                     "batch", "data", "anchortune_options")):
-            result["sides"] = before["sides"]
-    for side in args.sides.split(","):
-        with tempfile.TemporaryDirectory(prefix=f"throughput-{side}-") as work:
-            spec = {"model": model_dir, "rows": args.rows, "heldout": args.heldout, "valid": args.valid,
-                    "epochs": args.epochs, "lr": args.lr, "rank": args.rank, "batch": args.batch, "seed": args.seed,
-                    "work": work, "result": work + "/result.json",
-                    "options": {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.option)}}
-            Path(work, "spec.json").write_text(json.dumps(spec))
-            print(f"running {side} ...", flush=True)
-            # anchortune's sides start as its command line does (jemalloc preloaded where present); TRL as a script would
-            env = allocator.preload_env() if side != "trl" else dict(os.environ)
-            done = subprocess.run([sys.executable, __file__, "--worker", side, "--spec", work + "/spec.json"],
-                                  capture_output=True, text=True, env=env)
-            if done.returncode != 0:
-                raise SystemExit(f"{side} failed:\n{done.stderr[-4000:]}")
-            row = json.loads(Path(spec["result"]).read_text())
-        if "model_flops" in row:
-            peak = peaks[row["precision"]]
-            row["mfu"] = row["model_flops"] / row["train_seconds"] / 1e9 / peak
-        result["sides"][side] = row
-        print(json.dumps(row, indent=1), flush=True)
+                                                     "batch", "data", "seeds", "anchortune_options")):
+            result["sides"], result["runs"] = before["sides"], before.get("runs", {})
+    sides = args.sides.split(",")
+    trainers = [s for s in sides if s != "generation"]
+    for seed in seeds:  # the trainers alternate seed by seed, so the machine's drift falls on both
+        for side in trainers:
+            result["runs"].setdefault(side, {})[str(seed)] = run_side(side, seed, model_dir, args, peaks)
+    for side in trainers:
+        result["sides"][side] = summarise([result["runs"][side][str(seed)] for seed in seeds], peaks)
+    if "generation" in sides:
+        result["sides"]["generation"] = run_side("generation", seeds[0], model_dir, args, peaks)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / f"{stem}.md").write_text(markdown(result))
     print(markdown(result))
+
+
+def run_side(side: str, seed: int, model_dir: str, args, peaks: dict) -> dict:
+    """One side for one seed, in a child process of its own; its result row."""
+    from anchortune import allocator
+
+    with tempfile.TemporaryDirectory(prefix=f"throughput-{side}-") as work:
+        spec = {"model": model_dir, "rows": args.rows, "heldout": args.heldout, "valid": args.valid,
+                "epochs": args.epochs, "lr": args.lr, "rank": args.rank, "batch": args.batch, "seed": seed,
+                "work": work, "result": work + "/result.json",
+                "options": {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.option)}}
+        Path(work, "spec.json").write_text(json.dumps(spec))
+        print(f"running {side} (seed {seed}) ...", flush=True)
+        # anchortune's sides start as its command line does (jemalloc preloaded where present); TRL as a script would
+        env = allocator.preload_env() if side != "trl" else dict(os.environ)
+        done = subprocess.run([sys.executable, __file__, "--worker", side, "--spec", work + "/spec.json"],
+                              capture_output=True, text=True, env=env)
+        if done.returncode != 0:
+            raise SystemExit(f"{side} failed:\n{done.stderr[-4000:]}")
+        row = json.loads(Path(spec["result"]).read_text())
+    if "model_flops" in row:
+        row["mfu"] = row["model_flops"] / row["train_seconds"] / 1e9 / peaks[row["precision"]]
+    print(json.dumps(row, indent=1), flush=True)
+    return row
+
+
+def summarise(rows: list[dict], peaks: dict) -> dict:
+    """One side over its seeds: tokens/s and MFU over the summed tokens and time, means of times and held-out
+    loss, the highest peak RSS."""
+    first = rows[0]
+    tokens, seconds = sum(r["tokens_trained"] for r in rows), sum(r["train_seconds"] for r in rows)
+    flops = sum(r["model_flops"] for r in rows)
+    return {**{k: first[k] for k in ("side", "precision", "gradient_checkpointing", "allocator") if k in first},
+            "runs": len(rows), "tokens_trained": tokens, "train_seconds": seconds / len(rows),
+            "tokens_per_s": tokens / seconds, "wall_seconds": sum(r["wall_seconds"] for r in rows) / len(rows),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rows), "model_flops": flops,
+            "mfu": flops / seconds / 1e9 / peaks[first["precision"]],
+            "heldout_loss": sum(r["heldout_loss"] for r in rows) / len(rows),
+            "heldout_losses": [r["heldout_loss"] for r in rows]}
 
 
 def markdown(r: dict) -> str:
@@ -293,7 +324,9 @@ def markdown(r: dict) -> str:
              f"AVX512-BF16 {'yes' if m['avx512_bf16'] else 'no'}). Matmul peak measured here: "
              f"bf16 {r['matmul_peak_gflops']['bf16']:.0f} GFLOP/s, fp32 {r['matmul_peak_gflops']['fp32']:.0f} GFLOP/s.",
              f"Data: {r['rows']} training rows of {r['data']}, {r['heldout']} held-out rows; {r['epochs']:g} epoch(s), "
-             f"learning rate {r['learning_rate']:g}, batch {r['batch']}.", "",
+             f"learning rate {r['learning_rate']:g}, batch {r['batch']}; seeds {', '.join(map(str, r.get('seeds', [0])))} "
+             "(each its own split of the rows; per side, tokens/s and MFU over all runs' tokens and time, times and "
+             "held-out loss their mean, peak RSS the highest).", "",
              "| side | precision | allocator | trained tokens/s | train s | wall s to finished model | peak RSS MiB | MFU | "
              "held-out answer loss |", "|---|---|---|---|---|---|---|---|---|"]
     for name in ("trl", "anchortune"):
@@ -305,6 +338,14 @@ def markdown(r: dict) -> str:
     if "trl" in r["sides"] and "anchortune" in r["sides"]:
         ratio = r["sides"]["anchortune"]["tokens_per_s"] / r["sides"]["trl"]["tokens_per_s"]
         lines += ["", f"anchortune trains {ratio:.2f}x TRL's tokens/s."]
+        runs = r.get("runs", {})
+        if len(r.get("seeds", [])) > 1 and all(str(x) in runs.get(n, {}) for n in ("trl", "anchortune") for x in r["seeds"]):
+            lines += ["", "| seed | TRL tokens/s | anchortune tokens/s | TRL held-out loss | anchortune held-out loss | "
+                          "anchortune peak RSS MiB |", "|---|---|---|---|---|---|"]
+            for seed in r["seeds"]:
+                t, a = runs["trl"][str(seed)], runs["anchortune"][str(seed)]
+                lines.append(f"| {seed} | {t['tokens_per_s']:.0f} | {a['tokens_per_s']:.0f} | {t['heldout_loss']:.4f} | "
+                             f"{a['heldout_loss']:.4f} | {a['peak_rss_mb']:.0f} |")
     g = r["sides"].get("generation")
     if g:
         one, many = g["one_at_a_time"], g["batched_kv_cache"]

@@ -38,9 +38,10 @@ class RunConfig(BaseModel):
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (overrides epochs).")
     learning_rate: float | None = Field(None, gt=0, description="Peak learning rate (preset default).")
     batch_size: int | None = Field(None, gt=0, description="Examples per optimizer step (preset default).")
-    micro_batch_size: int | None = Field(None, gt=0, description="Examples per forward pass; their gradients add up "
-                                         "to one batch, so results match while memory shrinks (default: 2 on CPU, "
-                                         "the whole batch on a GPU).")
+    micro_batch_size: int | None = Field(None, gt=0, description="Examples per forward pass, on average: a batch "
+                                         "trains as batch/micro-batch packed rows of balanced token counts whose "
+                                         "gradients add up to the batch's, so results match while memory shrinks "
+                                         "(default: 2 on CPU, the whole batch on a GPU).")
     max_length: int | None = Field(None, ge=16, description="Context length in tokens; longer examples are truncated (counted).")
     lora_r: int | None = Field(None, gt=0, description="LoRA rank (preset default).")
     lora_alpha: int | None = Field(None, gt=0, description="LoRA scaling alpha (preset default).")

@@ -161,34 +161,6 @@ def test_micro_batches_train_to_the_same_losses_as_whole_batches(tmp_path, suppo
     assert micro.summary["losses"]["tuned_valid"] < micro.summary["losses"]["base_valid"]
 
 
-def test_micro_batches_over_the_token_budget_run_row_by_row_to_the_same_losses(tmp_path, support_file,
-                                                                              tiny_model_dir, monkeypatch):
-    from anchortune.train import engine
-
-    settings = dict(max_steps=3, eval_every=3, micro_batch_size=4, precision="fp32")
-    whole = service.train_run(config(support_file, tiny_model_dir, **settings), tmp_path / "a")
-    split_rows = []
-    real_step = engine._trainer_class
-
-    def watching():
-        cls = real_step()
-
-        class Watched(cls):
-            def compute_loss(self, model, inputs, **kwargs):
-                split_rows.append(inputs["input_ids"].shape[0])
-                return super().compute_loss(model, inputs, **kwargs)
-        return Watched
-
-    monkeypatch.setattr(engine, "TOKEN_BUDGET_CPU", 8)
-    monkeypatch.setattr(engine, "_trainer_class", watching)
-    split = service.train_run(config(support_file, tiny_model_dir, **settings), tmp_path / "b")
-    assert split_rows and set(split_rows) == {1}  # every micro-batch of 4 was wider than 8 tokens
-    rows = [[json.loads(l) for l in (o.folder / "metrics.jsonl").read_text().splitlines()] for o in (whole, split)]
-    train_losses = [[r["train_loss"] for r in rs if "train_loss" in r] for rs in rows]
-    assert train_losses[0] == pytest.approx(train_losses[1], rel=1e-4)
-    assert split.summary["losses"]["tuned_valid"] == pytest.approx(whole.summary["losses"]["tuned_valid"], rel=1e-4)
-
-
 def test_the_final_step_is_evaluated_when_the_interval_does_not_reach_it(tmp_path, support_file, tiny_model_dir):
     outcome = service.train_run(config(support_file, tiny_model_dir, max_steps=5, eval_every=2), tmp_path / "run")
     rows = [json.loads(l) for l in (outcome.folder / "metrics.jsonl").read_text().splitlines()]

@@ -86,8 +86,9 @@ def _cast(weight, dtype):
     return held[3]
 
 
-def answer_nll(model, input_ids, attention_mask, labels):
-    """(summed negative log-likelihood, number of answer tokens) of a right-padded batch."""
+def answer_nll(model, input_ids, attention_mask, labels, **packing):
+    """(summed negative log-likelihood, number of answer tokens) of a right-padded batch, or of a packed row
+    (PackCollator: `packing` holds its position_ids and cu_seq_lens_q, and the model gets no attention mask)."""
     global _FUNCTION
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     head = base.get_output_embeddings()
@@ -96,9 +97,13 @@ def answer_nll(model, input_ids, attention_mask, labels):
     if getattr(head, "bias", None) is not None:  # a head with bias: the plain path
         import torch
 
-        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1][keep]
+        logits = model(input_ids=input_ids, attention_mask=None if packing else attention_mask,
+                       **packing).logits[:, :-1][keep]
         return torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="sum"), int(keep.sum())
-    hidden = base.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+    if packing:
+        attention_mask = None
+    hidden = base.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False,
+                                **packing).last_hidden_state
     _FUNCTION = _FUNCTION or _linear_cross_entropy()
     return _FUNCTION.apply(hidden[:, :-1][keep], head.weight, targets[keep]), int(keep.sum())
 

@@ -1,4 +1,5 @@
-"""Batching tokenised examples: pad to the longest in the batch, never to a fixed length."""
+"""Batching tokenised examples: which examples make an optimizer step and its micro-batches, and how a
+micro-batch becomes tensors (padded rows for evaluation, one packed row for training)."""
 
 from __future__ import annotations
 
@@ -39,41 +40,86 @@ class PadCollator:
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
-class LengthWindowSampler:
-    """Training order: random, yet padding-poor: examples come in pairs of similar length.
+class PackCollator:
+    """Packs a micro-batch's examples into one row: no padding between them, only after the last, up to
+    a multiple of `multiple` (see PadCollator for why).
 
-    Shuffle all examples, sort each window of `window` examples by length, cut it into groups of
-    `unit`, then shuffle the groups across the epoch (a ragged last group stays last). A micro-batch
-    of `unit` examples then pads almost nothing, while the batch of a step gathers groups from all
-    over the data. Batches made wholly of similar lengths (transformers' group_by_length sorts
-    megabatches of 50 batches: on a few hundred rows, the whole epoch longest-first) trained to a
-    worse held-out loss here (bench/train_throughput.py: 1.358 against 1.330, one seed each).
-    Which examples make a step does not depend on the micro-batch size; the order depends only on
-    (seed, epoch), so a resumed run replays it."""
+    Each example keeps its own positions (position_ids restart at 0) and its own attention: the row's
+    example boundaries go out as `cu_seq_lens_q` (cumulative lengths, the padding tail a segment of its
+    own), which train/packed_attention.py reads. The first label of every example is ignored, so no
+    example is trained to predict the start of the next. attention_mask marks the real tokens (the
+    Trainer counts them as tokens seen); the model is not given it."""
 
-    def __init__(self, lengths: list[int], seed: int, unit: int = 2, window: int = 64):
-        self.lengths = lengths
-        self.unit = unit
+    def __init__(self, pad_id: int, multiple: int = 1):
+        self.pad_id = pad_id
+        self.multiple = max(1, multiple)
+
+    def __call__(self, examples: list[dict]) -> dict:
+        import torch
+
+        ids, labels, positions, bounds = [], [], [], [0]
+        for example in examples:
+            n = len(example["input_ids"])
+            ids += example["input_ids"]
+            labels += [IGNORE] + list(example["labels"][1:])
+            positions += range(n)
+            bounds.append(bounds[-1] + n)
+        real = len(ids)
+        width = padded_width(real, self.multiple)
+        if width > real:
+            ids += [self.pad_id] * (width - real)
+            labels += [IGNORE] * (width - real)
+            positions += range(width - real)
+            bounds.append(width)
+        return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
+                "position_ids": torch.tensor([positions]),
+                "attention_mask": torch.tensor([[1] * real + [0] * (width - real)]),
+                "cu_seq_lens_q": torch.tensor(bounds, dtype=torch.int32)}
+
+
+class StepSampler:
+    """Training order, as a batch sampler: which examples make each optimizer step, in which micro-batches.
+
+    The steps are those of a plain random sampler: the examples in the order of
+    `torch.randperm(n)` seeded with seed + epoch (the permutation the Trainer's own random sampler
+    draws, so with the same seed a step trains on the same examples as TRL's or the Trainer's
+    defaults would), cut into batches of `batch`. Within a step the examples are split into
+    `micro_batches` groups of about equal token count (longest first, each to the lightest group):
+    each group is one packed row (PackCollator), so no padding is wasted whichever lengths a step
+    draws, and the gradient of the step is the same however it is split. A last, smaller batch keeps
+    its examples once each (fewer micro-batches when it has fewer examples than micro-batches).
+    Sorting the epoch by length instead (transformers' group_by_length, or micro-batches of similar
+    length drawn across the epoch) trained to worse held-out losses (bench/train_throughput.py)."""
+
+    def __init__(self, lengths: list[int], batch: int, micro_batches: int, seed: int):
+        self.lengths = list(lengths)
+        self.batch = batch
+        self.micro_batches = max(1, min(micro_batches, batch))
         self.seed = seed
-        self.window = max(unit, window - window % unit)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return len(self.lengths)
+        full, tail = divmod(len(self.lengths), self.batch)
+        return full * self.micro_batches + min(tail, self.micro_batches)
 
     def __iter__(self):
         import torch
 
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(len(self.lengths), generator=generator).tolist()
-        groups = []
-        for start in range(0, len(order), self.window):
-            window = sorted(order[start:start + self.window], key=lambda i: self.lengths[i])
-            groups += [window[i:i + self.unit] for i in range(0, len(window), self.unit)]
-        ragged = [g for g in groups if len(g) < self.unit]
-        full = [g for g in groups if len(g) == self.unit]
-        shuffled = [full[i] for i in torch.randperm(len(full), generator=generator).tolist()] + ragged
-        return iter([i for group in shuffled for i in group])
+        order = torch.randperm(len(self.lengths), generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        order = order.tolist()
+        for start in range(0, len(order), self.batch):
+            yield from self.split(order[start:start + self.batch])
+
+    def split(self, step: list[int]) -> list[list[int]]:
+        """A step's examples in micro-batches of balanced token counts, each in the step's order."""
+        groups: list[list[int]] = [[] for _ in range(min(self.micro_batches, len(step)))]
+        tokens = [0] * len(groups)
+        for i in sorted(step, key=lambda i: -self.lengths[i]):
+            lightest = tokens.index(min(tokens))
+            groups[lightest].append(i)
+            tokens[lightest] += self.lengths[i]
+        rank = {i: k for k, i in enumerate(step)}
+        return [sorted(g, key=rank.__getitem__) for g in groups]

@@ -1,37 +1,39 @@
 """The fine-tuning engine: transformers' Trainer with PEFT LoRA (or full), configured for small CPUs.
 
-Given a loaded model and tokenised examples, it trains with answer-only loss, batches of similar
-length padded to their longest example rounded up to a multiple of 32 (no fixed-length padding
-waste), bf16 autocast where the hardware has it, periodic evaluation, checkpoints, early stopping
-and restore of the best checkpoint. At every evaluation it also measures retention: the loss on the
-general probe (see evaluate/probe.py) against the base model's. LoRA runs keep every checkpoint (a
-few MB each) and restore the one with the best balance of task gain and retention (evaluate/balance.py),
-not merely the lowest validation loss; full fine-tuning keeps two and restores the lowest validation loss. It
-reports through events; it never prints, and it writes only checkpoints.
+Given a loaded model and tokenised examples, it trains with answer-only loss, bf16 autocast where the
+hardware has it, periodic evaluation, checkpoints, early stopping and restore of the best checkpoint.
+Each optimizer step trains on the examples a plain random sampler would give it (train/collate.py,
+StepSampler: with the same seed, the batches of TRL's or the Trainer's defaults), split into micro-
+batches of balanced token counts, each packed into one row without padding between examples, which
+attend only to themselves (train/packed_attention.py); the learning rate decays linearly, as the
+Trainer's default. At every evaluation it also measures retention: the loss on the general probe (see
+evaluate/probe.py) against the base model's. LoRA runs keep every checkpoint (a few MB each) and restore
+the one with the best balance of task gain and retention (evaluate/balance.py), not merely the lowest
+validation loss; full fine-tuning keeps two and restores the lowest validation loss. It reports through
+events; it never prints, and it writes only checkpoints.
 
 Speed and memory on 2 CPU cores (SmolLM2-135M, LoRA r16, batch 8, bf16; bench/train_throughput.py and
 step-loop profiles; identical runs vary by about +-10 % on this machine, smaller effects count as noise).
 Kept: the loss runs the LM head only at answer positions with a chunked fused cross-entropy
 (evaluate/loss.py; ~280 -> ~340 trained tokens/s in a step loop); bf16 autocast; frozen linear weights
 held in bf16 while training (the numbers autocast computes anyway, ~0.4 GB less and no per-step casts;
-full precision is reloaded for export); micro-batches of 2 with exact gradient accumulation (with
-jemalloc, see allocator.py, as fast as whole batches of 8 and ~1 GB lower); random batches made of
-micro-batches of similar length (LengthWindowSampler; the Trainer's group_by_length sorted a few-hundred-
-row epoch longest-first); the final step evaluated as a candidate; LoRA dropout off (~40 % of a step);
-LoRA projections that read one input fused into one autograd function (train/fused_lora.py: a profiled
-micro-batch 1.73 -> 1.53 s, casts and per-module overhead gone); the LM head cast to bf16 once, not by
-autocast at every chunk (4 casts of the 49k x 576 head, ~4 % of a micro-batch); widths rounded up to
-multiples of 32 (oneDNN builds and caches kernels per shape: with free widths that cache grew ~0.7 GB in
-40 steps; rounded, peak RSS 2.15 -> 1.87 GB in a step loop at the same speed); micro-batches wider than
-512 padded tokens run row by row (the longest pairs' activations no longer held at once); the fp32 rest
-of the model copied out of the safetensors mapping once the linears are held in bf16 (-0.3 GB resident).
+full precision is reloaded for export); four packed rows per batch of 8 with exact gradient accumulation
+(with jemalloc, see allocator.py, as fast as whole batches and ~1 GB lower); the final step evaluated as
+a candidate; LoRA dropout off (~40 % of a step); LoRA projections that read one input fused into one
+autograd function (train/fused_lora.py: a profiled micro-batch 1.73 -> 1.53 s, casts and per-module
+overhead gone); the LM head cast to bf16 once, not by autocast at every chunk (4 casts of the 49k x 576
+head, ~4 % of a micro-batch); widths rounded up to multiples of 32 (oneDNN builds and caches kernels per
+shape: with free widths that cache grew ~0.7 GB in 40 steps; rounded, peak RSS 2.15 -> 1.87 GB in a step
+loop at the same speed); the fp32 rest of the model copied out of the safetensors mapping once the
+linears are held in bf16 (-0.3 GB resident); packed rows with per-example attention in bf16 products
+(interleaved step loop on the same examples: 293 -> 318 trained tokens/s against padded pairs of similar
+length with SDPA, whose CPU flash kernel ran ~50 GFLOP/s; packing alone, with SDPA per example, was
+no faster than those pairs: it pays through the attention it allows and the random batches it keeps).
 Measured and not kept: torch.compile of the decoder (~380 tokens/s once compiled, ~300 s of compiling);
 compiling each decoder layer (dynamic shapes: +10-20 % per step, but ~30 s cold / ~8 s cached compile,
-about what a 40-step run gains); SDPA's math kernel or eager attention (eager's profile looked ~20 % faster
-per micro-batch, interleaved timings did not confirm it, and it holds T x T scores per layer); micro-
-batches of 1 throughout (-0.33 GB peak, ~5-10 % slower: the row split above takes only the widest);
-a jemalloc decay of 0 (-0.1 GB, half the speed) or 2 s (noise); no attention mask for
-right-padded batches (noise); glibc malloc with a fixed mmap threshold (-0.7 GB, -20 % speed); gradient
+about what a 40-step run gains); a bf16 residual stream (norms and embedding output in bf16: same speed);
+micro-batches of 1 throughout (-0.33 GB peak, ~5-10 % slower); a jemalloc decay of 0 (-0.1 GB, half the
+speed) or 2 s (noise); glibc malloc with a fixed mmap threshold (-0.7 GB, -20 % speed); gradient
 checkpointing (half the activations, ~25 % slower: an option, off by default).
 """
 
@@ -50,14 +52,13 @@ from anchortune.config import RunConfig
 from anchortune.errors import RunError
 from anchortune.evaluate import balance
 from anchortune.evaluate.loss import answer_loss, answer_nll, autocast
-from anchortune.train import fused_lora
+from anchortune.train import fused_lora, packed_attention
 from anchortune.train import precision as precision_mod
-from anchortune.train.collate import PAD_MULTIPLE, LengthWindowSampler, PadCollator, padded_width
+from anchortune.train.collate import PAD_MULTIPLE, PackCollator, StepSampler
 from anchortune.train.events import Event, EventSink
 
 EVALS_PER_RUN = 8
-MICRO_BATCH_CPU = 2  # measured with jemalloc: as fast as whole batches of 8, ~1 GB less memory
-TOKEN_BUDGET_CPU = 512  # padded tokens in one forward pass: wider micro-batches go row by row (peak memory)
+MICRO_BATCH_CPU = 2  # examples per packed row on average (a batch of 8: four rows of ~400 tokens)
 
 
 @dataclass
@@ -143,7 +144,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         output_dir=str(checkpoints), per_device_train_batch_size=micro,
         gradient_accumulation_steps=cfg.batch_size // micro,
         per_device_eval_batch_size=cfg.batch_size, max_steps=total, learning_rate=cfg.learning_rate,
-        lr_scheduler_type="cosine", warmup_steps=warmup_steps(cfg, total), weight_decay=cfg.weight_decay,
+        lr_scheduler_type="linear", warmup_steps=warmup_steps(cfg, total), weight_decay=cfg.weight_decay,
         bf16=chosen == "bf16", use_cpu=not _cuda(), logging_steps=max(1, every // 2),
         eval_strategy="steps" if has_valid else "no", eval_steps=every, save_strategy="steps", save_steps=every,
         save_total_limit=None if lora else 2, load_best_model_at_end=has_valid and not lora,
@@ -158,13 +159,12 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     if has_valid and cfg.patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
     trainer = _trainer_class()(model=model, args=args, train_dataset=train, eval_dataset=valid or None,
-                               data_collator=PadCollator(tokenizer.pad_token_id, PAD_MULTIPLE), callbacks=callbacks)
-    trainer.sampler = LengthWindowSampler([len(e["input_ids"]) for e in train], cfg.seed)
-    trainer.token_budget = None if _cuda() else TOKEN_BUDGET_CPU
+                               data_collator=PackCollator(tokenizer.pad_token_id, PAD_MULTIPLE), callbacks=callbacks)
+    trainer.steps = StepSampler([len(e["input_ids"]) for e in train], cfg.batch_size, cfg.batch_size // micro, cfg.seed)
     trainer.remove_callback(PrinterCallback)  # the engine reports through events only
     if resume and not _has_checkpoint(checkpoints):
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
-    with fused_lora.fused(model) if lora else contextlib.nullcontext():
+    with fused_lora.fused(model) if lora else contextlib.nullcontext(), packed_attention.packed(model):
         trainer.train(resume_from_checkpoint=True if resume else None)
     if held:  # a failed or cancelled run is dropped, so only a finished one reloads full precision
         restore_linears(model, held, base_source)
@@ -223,14 +223,13 @@ def restore_linears(model, held: list[str], source: str | Path) -> None:
 
 
 def _trainer_class():
-    """Trainer whose loss runs the LM head at answer positions only (evaluate/loss.py), in micro-batches
-    drawn by LengthWindowSampler; the loss is summed over a batch's micro-batches and divided by its
-    answer tokens, so the gradient equals that of the whole batch in one pass."""
+    """Trainer whose loss runs the LM head at answer positions only (evaluate/loss.py), in packed micro-batches
+    drawn by StepSampler; the loss is summed over a batch's micro-batches and divided by its answer tokens,
+    so the gradient equals that of the whole batch in one pass."""
     from transformers import Trainer
 
     class AnswerLossTrainer(Trainer):
-        sampler = None
-        token_budget = None
+        steps = None  # the StepSampler: which examples make each step and its packed micro-batches
         loss_is_scaled_for_ga = True  # compute_loss divides by the whole batch's answer tokens
 
         def __init__(self, *args, **kwargs):
@@ -238,21 +237,15 @@ def _trainer_class():
             self.model_accepts_loss_kwargs = True  # so the Trainer counts num_items_in_batch ...
             self._loss_shifts_labels = True  # ... over labels[:, 1:], as answer_nll predicts them
 
-        def _get_train_sampler(self, train_dataset=None):
-            return self.sampler or super()._get_train_sampler(train_dataset)
+        def get_train_dataloader(self):
+            """Micro-batches as the StepSampler draws them, each packed into one row."""
+            from torch.utils.data import DataLoader
 
-        def training_step(self, model, inputs, num_items_in_batch=None):
-            """A micro-batch wider than the token budget runs one row at a time (each cut to its own width):
-            the same gradient, with the activations of the longest pairs no longer held at once."""
-            rows, width = inputs["input_ids"].shape
-            if self.token_budget is None or rows == 1 or rows * width <= self.token_budget:
-                return super().training_step(model, inputs, num_items_in_batch)
-            total = 0
-            for row in range(rows):
-                length = min(width, padded_width(int(inputs["attention_mask"][row].sum())))
-                single = {k: v[row:row + 1, :length] for k, v in inputs.items()}
-                total = total + super().training_step(model, single, num_items_in_batch)
-            return total
+            if self.steps is None:
+                return super().get_train_dataloader()
+            loader = DataLoader(self.train_dataset, batch_sampler=self.steps, collate_fn=self.data_collator,
+                                num_workers=0)
+            return self.accelerator.prepare(loader)
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
             """Validation loss per answer token, batches sorted by length under inference mode (the Trainer's
@@ -268,8 +261,10 @@ def _trainer_class():
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             # accelerate puts autocast on model.forward; answer_nll calls the decoder itself, so it sets it here
+            packing = {k: inputs[k] for k in ("position_ids", "cu_seq_lens_q") if k in inputs}
             with autocast("bf16" if self.args.bf16 else "fp32", inputs["input_ids"].device.type):
-                nll, count = answer_nll(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
+                nll, count = answer_nll(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"],
+                                        **packing)
             loss = nll / (num_items_in_batch if num_items_in_batch is not None else max(count, 1))
             return (loss, {"loss": loss}) if return_outputs else loss
 
