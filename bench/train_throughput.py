@@ -20,6 +20,9 @@ token, 4 x hidden x vocabulary for the LM head; attention scores and the gradien
 recompute are not counted (they are not model FLOPs).
 
 Data: SmolLM2-135M and Bitext support rows from ../shared/datasets (the project's demo set when absent).
+With `--seeds 0,1,2` each seed draws its own split of the rows and seeds both trainers; the two sides
+alternate seed by seed (so the machine's drift falls on both) and each side is reported over all its runs,
+with a row per seed.
 
 On a machine with a CUDA GPU both sides train on it (TRL's `use_cpu` is set only without one), the matmul
 peak is the GPU's, and results go to train_throughput_cuda.{json,md}, apart from the CPU rows.

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from peft import LoraConfig, get_peft_model
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from anchortune.evaluate.loss import answer_nll
 from anchortune.train import packed_attention
@@ -49,18 +47,6 @@ def test_the_kernel_in_bf16_stays_within_bf16_rounding_of_sdpa():
         assert (g.float() - w).abs().max() <= 0.03 * w.abs().max()
 
 
-@pytest.fixture
-def lora_model():
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2)
-    model = get_peft_model(LlamaForCausalLM(config), LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
-    for name, param in model.named_parameters():
-        if "lora_B" in name:
-            param.data.normal_(std=0.1)
-    return model
-
-
 def _nll_and_grads(model, batch, **packing):
     model.zero_grad()
     nll, count = answer_nll(model, batch["input_ids"], batch["attention_mask"], batch["labels"], **packing)
@@ -84,3 +70,9 @@ def test_without_bounds_the_model_attends_as_with_sdpa(lora_model):
     before = _nll_and_grads(lora_model, batch)[0]
     with packed_attention.packed(lora_model):
         assert _nll_and_grads(lora_model, batch)[0] == pytest.approx(before, rel=1e-6)
+
+
+def test_bounds_that_do_not_cover_the_row_are_refused():
+    q, k = torch.zeros(1, 2, 8, 4), torch.zeros(1, 1, 8, 4)
+    with pytest.raises(ValueError, match="cu_seq_lens_q"):
+        packed_attention.attention(None, q, k, k, None, cu_seq_lens_q=torch.tensor([0, 5]))
