@@ -11,7 +11,8 @@ LoRA on all linear layers; (b) anchortune's `train_run` with the same model, row
 rate, rank and batch size (validation from a separate file, so both train on the same rows).
 Per side: trained tokens/s (non-padding tokens, training time only), wall time from process start to
 the finished model on disk, peak RSS up to that point, MFU against the bf16 (or fp32) matmul peak measured in this
-script, and held-out answer loss measured the same way for both tuned models. Then batched KV-cache
+script, and held-out answer loss measured the same way for both tuned models (the trained adapter over the
+base model, in the training precision; anchortune's merged export is measured too, apart). Then batched KV-cache
 generation against one-prompt-at-a-time generation of the same prompts.
 
 Model FLOPs per trained token (for MFU): 4 x the weights of the transformer blocks' linear layers
@@ -180,8 +181,13 @@ def side_anchortune(spec: dict) -> dict:
     outcome = service.train_run(cfg, work / "run", force=True)
     wall, peak = time.perf_counter() - T0, peak_rss_mb()
     training = outcome.summary["training"]
+    from peft import PeftModel
+
     tokenizer = load_tokenizer(outcome.folder / "model")
-    model = load_model(outcome.folder / "model")
+    merged = load_model(outcome.folder / "model")
+    # held-out loss as TRL's side measures it: the trained adapter over the base model (the merged export,
+    # rounded to bf16 by autocast as one matrix, loses part of the small adapter delta: reported apart)
+    model = PeftModel.from_pretrained(load_model(spec["model"]), str(outcome.folder / "adapter"))
     encoding = outcome.summary["data"]["encoding"]["train"]
     answer_share = encoding["answer_tokens"] / max(1, encoding["total_tokens"])
     tokens = int(training["tokens_trained"])
@@ -190,6 +196,7 @@ def side_anchortune(spec: dict) -> dict:
             "tokens_per_s": training["tokens_per_s"], "wall_seconds": wall,
             "model_flops": model_flops(model, tokens, int(tokens * answer_share)),
             "heldout_loss": held_out_loss(model, tokenizer, heldout, training["precision"]),
+            "heldout_loss_merged": held_out_loss(merged, tokenizer, heldout, training["precision"]),
             "chosen": outcome.summary["balance"]["chosen"], "peak_rss_mb": peak}
 
 
@@ -316,7 +323,9 @@ def summarise(rows: list[dict], peaks: dict) -> dict:
             "peak_rss_mb": max(r["peak_rss_mb"] for r in rows), "model_flops": flops,
             "mfu": flops / seconds / 1e9 / peaks[first["precision"]],
             "heldout_loss": sum(r["heldout_loss"] for r in rows) / len(rows),
-            "heldout_losses": [r["heldout_loss"] for r in rows]}
+            "heldout_losses": [r["heldout_loss"] for r in rows],
+            **({"heldout_loss_merged": sum(r["heldout_loss_merged"] for r in rows) / len(rows)}
+               if all("heldout_loss_merged" in r for r in rows) else {})}
 
 
 def markdown(r: dict) -> str:
@@ -344,11 +353,12 @@ def markdown(r: dict) -> str:
         runs = r.get("runs", {})
         if len(r.get("seeds", [])) > 1 and all(str(x) in runs.get(n, {}) for n in ("trl", "anchortune") for x in r["seeds"]):
             lines += ["", "| seed | TRL tokens/s | anchortune tokens/s | TRL held-out loss | anchortune held-out loss | "
-                          "anchortune peak RSS MiB |", "|---|---|---|---|---|---|"]
+                          "anchortune merged export, held-out loss | anchortune peak RSS MiB |", "|---|---|---|---|---|---|---|"]
             for seed in r["seeds"]:
                 t, a = runs["trl"][str(seed)], runs["anchortune"][str(seed)]
+                merged = f"{a['heldout_loss_merged']:.4f}" if "heldout_loss_merged" in a else "-"
                 lines.append(f"| {seed} | {t['tokens_per_s']:.0f} | {a['tokens_per_s']:.0f} | {t['heldout_loss']:.4f} | "
-                             f"{a['heldout_loss']:.4f} | {a['peak_rss_mb']:.0f} |")
+                             f"{a['heldout_loss']:.4f} | {merged} | {a['peak_rss_mb']:.0f} |")
     g = r["sides"].get("generation")
     if g:
         one, many = g["one_at_a_time"], g["batched_kv_cache"]
