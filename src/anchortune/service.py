@@ -191,7 +191,7 @@ def compare_on(run: str | Path, points: list[AnchorPoint], samples: int = SAMPLE
     from anchortune.data.tokenize import encode
     from anchortune.evaluate.generation import generate
     from anchortune.evaluate.loss import answer_loss
-    from anchortune.models.loading import load_model, load_tokenizer, resolve_model
+    from anchortune.models.loading import load_model, load_tokenizer, load_tuned, resolve_model
     from anchortune.train import precision
 
     folder = RunFolder(run)
@@ -200,9 +200,10 @@ def compare_on(run: str | Path, points: list[AnchorPoint], samples: int = SAMPLE
     chosen = precision.choose(cfg.precision)
     result: dict = {"examples": len(points), "precision": chosen}
     conversations = [preset.to_messages(p)[:-1] for p in points[:samples]]
-    for name, source in (("base", resolve_model(cfg.model)), ("tuned", folder.model)):
+    base_source = resolve_model(cfg.model)
+    for name, source in (("base", base_source), ("tuned", folder.model)):
         tokenizer = load_tokenizer(source)
-        model = load_model(source)
+        model = load_model(source) if name == "base" else load_tuned(folder.root, base_source)
         examples, report = encode(points, preset, tokenizer, cfg.max_length)
         result[f"{name}_loss"] = answer_loss(model, examples, tokenizer.pad_token_id, cfg.batch_size, chosen)
         result[f"{name}_answers"] = generate(model, tokenizer, conversations, precision=chosen)

@@ -30,3 +30,21 @@ def test_eval_compares_base_and_tuned_with_retention(tmp_path, support_file, tin
     assert set(stored["examples_side_by_side"]) == {"best", "worst", "typical"}
     assert "general_text_loss" in stored["retention"]
     assert (run / "eval.md").read_text().startswith("# Evaluation: support")
+
+
+def test_tuned_model_is_scored_as_training_scored_it(tmp_path, support_file, tiny_model_dir):
+    """Base against tuned differs by the adapter alone: the tuned side is the adapter over the base, so its bf16
+    loss on the validation split is the one training chose by (a merged matrix rounded to bf16 loses part of
+    the adapter's delta)."""
+    from anchortune.data.loading import load_anchor_points
+    from anchortune.data.split import split
+
+    cfg = RunConfig.build(data=str(support_file), task="support", model=str(tiny_model_dir), max_steps=6,
+                          batch_size=4, precision="bf16", learning_rate=3e-3)
+    outcome = service.train_run(cfg, tmp_path / "run")
+    valid = split(load_anchor_points(support_file), cfg.val_fraction, cfg.seed)[1]
+    compared = service.compare_on(outcome.folder, valid)
+    assert compared["precision"] == "bf16"
+    assert abs(compared["tuned_loss"] - outcome.summary["losses"]["tuned_valid"]) < 1e-5
+    assert abs(compared["base_loss"] - outcome.summary["losses"]["base_valid"]) < 1e-5
+    assert compared["tuned_loss"] != compared["base_loss"]

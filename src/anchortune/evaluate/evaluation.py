@@ -22,7 +22,7 @@ def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: st
     from anchortune.evaluate.generation import generate
     from anchortune.evaluate.loss import answer_loss
     from anchortune.evaluate.probe import base_answers
-    from anchortune.models.loading import load_model, load_tokenizer, resolve_model
+    from anchortune.models.loading import load_model, load_tokenizer, load_tuned, resolve_model
     from anchortune.train import precision
 
     cfg = folder.load_config()
@@ -44,7 +44,7 @@ def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: st
     probe_points = None
     for name, source in models.items():
         tokenizer = load_tokenizer(source)
-        model = load_model(source)
+        model = load_model(source) if name == "base" else load_tuned(folder.root, base_source)
         outputs[name] = generate(model, tokenizer, conversations, max_new_tokens=new_tokens, precision=chosen)
         scores = _task_scores(kind, outputs[name], references, preset, points)
         encoded, _ = encode(points, preset, tokenizer, cfg.max_length)
