@@ -80,13 +80,15 @@ def test_upload_report_start_curves_result_playground(make_studio, browser, supp
         page.wait_for_selector("#new-job")
         assert page.input_value("#task") == "support"
         page.click("details summary")
-        for key, value in {"max_steps": "150", "eval_every": "10", "batch_size": "4", "max_length": "256",
-                           "learning_rate": "0.003"}.items():
+        for key, value in {"max_steps": "150", "eval_every": "10", "batch_size": "4", "micro_batch_size": "2",
+                           "max_length": "256", "learning_rate": "0.003"}.items():
             page.fill(f"#{key}", value)
         shot(page, "2-new-fine-tune")
         page.click("#start")
 
         page.wait_for_selector("#chart")
+        job_id = page.url.rstrip("/").rsplit("/", 1)[1]
+        assert server.studio.store.job(job_id)["options"]["micro_batch_size"] == 2  # the advanced field reaches the run
         assert page.get_attribute("#status", "data-status") in ("validating", "queued")
         assert page.get_attribute("#chart", "data-points") is None  # nothing drawn when the page came
         page.wait_for_function("document.getElementById('status').dataset.status === 'running' && "

@@ -114,8 +114,8 @@ def new_job(request: Request, file: str | None = None, task: str = "custom"):
 @router.post("/jobs")
 async def start_job(request: Request):
     form = await request.form()
-    options = {k: _number(form.get(k)) for k in ("epochs", "learning_rate", "batch_size", "max_length", "lora_r",
-                                                 "replay", "max_steps", "eval_every")}
+    options = {k: _number(form.get(k)) for k in ("epochs", "learning_rate", "batch_size", "micro_batch_size",
+                                                 "max_length", "lora_r", "replay", "max_steps", "eval_every")}
     options.update(task=form.get("task") or "custom", profile=form.get("profile") or "balanced")
     if form.get("force"):
         options["force"] = True

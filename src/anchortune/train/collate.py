@@ -13,6 +13,20 @@ def padded_width(length: int, multiple: int = PAD_MULTIPLE) -> int:
     return -(-length // multiple) * multiple
 
 
+def token_rows(lengths: list[int], budget: int) -> list[list[int]]:
+    """Indices of examples grouped into rows of at most `budget` tokens, in order (an example longer than
+    the budget gets a row of its own): the rows evaluation packs (PackCollator)."""
+    rows: list[list[int]] = []
+    used = budget
+    for i, n in enumerate(lengths):
+        if used + n > budget:
+            rows.append([])
+            used = 0
+        rows[-1].append(i)
+        used += n
+    return rows
+
+
 class PadCollator:
     """Right-pads input_ids (pad id), labels (-100) and builds the attention mask.
 
