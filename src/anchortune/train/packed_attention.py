@@ -16,9 +16,10 @@ interleaved step loop over the same examples (bench model, 2 cores) 315 -> 338 t
 padded pairs with SDPA. bf16 scores cost no quality here: the bench's anchortune run (seed 0) with SDPA
 per example instead gave held-out loss 1.3156 against 1.3154 with this kernel; float32 scores (products
 of the bf16 values in float32, as the flash kernel accumulates) made it slower than SDPA (~14 against
-~10 ms for a 416-token row of two examples per layer). Without `cu_seq_lens_q` (evaluation batches, padded, with an attention mask)
-the call goes to transformers' SDPA attention unchanged. `packed(model)` switches a model to this
-attention while a training runs.
+~10 ms for a 416-token row of two examples per layer). Without `cu_seq_lens_q` (padded batches with an
+attention mask, as generation has them) the call goes to transformers' SDPA attention unchanged.
+`packed(model)` switches a model to this attention while a training or an evaluation (evaluate/loss.py,
+answer_loss) runs.
 """
 
 from __future__ import annotations
