@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -73,7 +74,8 @@ def prepare_gguf_file(path: Path) -> Path:
 
 @contextmanager
 def _quiet_transformers():
-    """Silence transformers' progress bars and notices while a model loads (the CLI shows its own)."""
+    """Silence transformers' progress bars, notices and deprecation warnings of third parties while a model
+    loads (the CLI shows its own)."""
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()
@@ -82,7 +84,9 @@ def _quiet_transformers():
     tqdm_before = os.environ.get("TQDM_DISABLE")
     os.environ["TQDM_DISABLE"] = "1"  # the GGUF reader uses tqdm directly
     try:
-        yield
+        with warnings.catch_warnings():  # PEFT reads transformers' deprecated `is_gradient_checkpointing`
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            yield
     finally:
         hf_logging.set_verbosity(level)
         hf_logging.enable_progress_bar()

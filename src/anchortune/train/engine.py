@@ -49,6 +49,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,7 +103,21 @@ def wrap_lora(model, cfg: RunConfig):
 
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules="all-linear", task_type="CAUSAL_LM")
-    return get_peft_model(model, lora)
+    with warnings.catch_warnings():  # PEFT reads transformers' deprecated `is_gradient_checkpointing`
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, lora)
+
+
+def _checkpointing_args(enabled: bool) -> dict:
+    """TrainingArguments for gradient checkpointing under the name this transformers reads without a
+    deprecation warning (5.2x renamed it activation checkpointing)."""
+    from dataclasses import fields
+
+    from transformers import TrainingArguments
+
+    name = "activation_checkpointing" if any(f.name == "activation_checkpointing" for f in fields(TrainingArguments)) \
+        else "gradient_checkpointing"
+    return {name: enabled, f"{name}_kwargs": {"use_reentrant": False}}
 
 
 @dataclass
@@ -159,7 +174,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         greater_is_better=False, disable_tqdm=True, report_to=[], seed=cfg.seed, data_seed=cfg.seed,
         remove_unused_columns=False, dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding", log_level="error", prediction_loss_only=True,
-        gradient_checkpointing=cfg.gradient_checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False},
+        **_checkpointing_args(cfg.gradient_checkpointing),
     )
     progress = _EventCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [])
     callbacks = [progress]
