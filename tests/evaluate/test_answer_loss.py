@@ -18,13 +18,15 @@ def plain_nll(model, batch):
 
 
 @pytest.mark.parametrize("trainable_head", [False, True])
+@pytest.mark.parametrize("softmax_rows", [16, 3])
 def test_fused_loss_and_gradients_match_plain_cross_entropy(tiny_model_dir, tiny_tokenizer, monkeypatch,
-                                                            trainable_head):
+                                                            trainable_head, softmax_rows):
     from transformers import AutoModelForCausalLM
 
     from anchortune.data.demo_support import support_demo
 
     monkeypatch.setattr(loss_mod, "CHUNK", 7)  # several chunks, the last one partial
+    monkeypatch.setattr(loss_mod, "ROWS", softmax_rows)  # softmax over whole chunks, or over parts of them
     examples, _ = encode(support_demo(n_per_intent=1)[:6], load_preset("support"), tiny_tokenizer, 128)
     batch = PadCollator(tiny_tokenizer.pad_token_id)(examples)
     grads = []
@@ -58,3 +60,14 @@ def test_answer_loss_under_inference_mode_builds_no_gradients(tiny_model_dir, ti
         batch = PadCollator(tiny_tokenizer.pad_token_id)(examples)
         reference = plain_nll(model, batch) / int((batch["labels"][:, 1:] != -100).sum())
     assert value == pytest.approx(float(reference), rel=1e-5)
+
+
+def test_the_reused_logits_buffer_follows_chunk_size_vocabulary_and_precision(monkeypatch):
+    first = loss_mod._logits_buffer(600, torch.float32, "cpu")
+    assert loss_mod._logits_buffer(600, torch.float32, "cpu") is first  # reused, not made again
+    monkeypatch.setattr(loss_mod, "CHUNK", 7)
+    assert loss_mod._logits_buffer(600, torch.float32, "cpu").shape == (7, 600)
+    assert loss_mod._logits_buffer(601, torch.bfloat16, "cpu").dtype == torch.bfloat16
+    with torch.inference_mode():  # made in inference mode, it still takes a training's products
+        held = loss_mod._logits_buffer(602, torch.float32, "cpu")
+    assert not held.is_inference()

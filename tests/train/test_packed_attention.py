@@ -34,7 +34,9 @@ def _kernel_and_sdpa(dtype, bounds):
 
 
 @pytest.mark.parametrize("bounds", [[0, 5, 12, 16], [0, 32, 39, 64]])  # segments padded inside, or not
-def test_the_kernel_gives_sdpa_outputs_and_gradients_per_segment(bounds):
+@pytest.mark.parametrize("keep_bytes", [packed_attention.KEEP_BYTES, 0])  # probabilities kept, or recomputed
+def test_the_kernel_gives_sdpa_outputs_and_gradients_per_segment(bounds, keep_bytes, monkeypatch):
+    monkeypatch.setattr(packed_attention, "KEEP_BYTES", keep_bytes)
     got, want = _kernel_and_sdpa(torch.float32, bounds)
     for g, w in zip(got, want):
         assert torch.allclose(g, w, atol=1e-5), (g - w).abs().max()

@@ -10,12 +10,14 @@ step to a few percent (bench/train_throughput.py).
 from __future__ import annotations
 
 import contextlib
+import threading
 
 from anchortune.data.tokenize import IGNORE
 from anchortune.train.collate import PAD_MULTIPLE, PackCollator, token_rows
 
 ROW_TOKENS = 1024  # tokens per packed evaluation row (rows of 2, 4 and 8 examples: 4, ~1k tokens, was fastest)
-CHUNK = 256  # positions per LM-head chunk: [256 x 49k] fp32 logits, ~50 MB (64: slower, 512+: page faults)
+CHUNK = 256  # positions per LM-head product: [256 x 49k] logits (smaller: the 56 MB head is read more often)
+ROWS = 16  # positions per float32 softmax: [16 x 49k], ~3 MB, stays in cache (256 rows: ~50 MB, ~3x slower)
 _CASTS: dict = {}  # id(weight) -> (weak ref, version, dtype, cast copy): a frozen head is cast to bf16 once
 
 
@@ -44,18 +46,22 @@ def _linear_cross_entropy():
             total = torch.zeros((), dtype=torch.float32, device=hidden.device)
             grad_h = torch.empty_like(hidden) if needs_h else None
             grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if needs_w else None
+            buffer = _logits_buffer(w.shape[0], dtype, hidden.device)
             for start in range(0, hidden.shape[0], CHUNK):
                 h, t = hidden[start:start + CHUNK].to(dtype), targets[start:start + CHUNK]
-                logp = torch.log_softmax(h @ w.T, dim=-1, dtype=torch.float32)  # one fused pass over the logits
-                total -= logp.gather(1, t[:, None]).sum()
-                if needs_h or needs_w:
-                    grad = logp.exp_()  # softmax, in place
-                    grad[torch.arange(len(t), device=t.device), t] -= 1
-                    grad = grad.to(dtype)
-                    if needs_h:
-                        grad_h[start:start + CHUNK] = grad @ w
-                    if needs_w:
-                        grad_w += (grad.T @ h).float()
+                logits = torch.mm(h, w.T, out=buffer[:len(t)])
+                for row in range(0, len(t), ROWS):  # softmax of a few rows at a time, in cache; the
+                    x, tt = logits[row:row + ROWS], t[row:row + ROWS]  # gradient overwrites their logits
+                    logp = torch.log_softmax(x, dim=-1, dtype=torch.float32)
+                    total -= logp.gather(1, tt[:, None]).sum()
+                    if needs_h or needs_w:
+                        grad = logp.exp_()  # softmax, in place
+                        grad[torch.arange(len(tt), device=tt.device), tt] -= 1
+                        x.copy_(grad)
+                if needs_h:
+                    grad_h[start:start + CHUNK] = logits @ w
+                if needs_w:
+                    grad_w += (logits.T @ h).float()
             ctx.save_for_backward(grad_h, grad_w)
             ctx.weight_dtype = weight.dtype
             return total
@@ -70,6 +76,21 @@ def _linear_cross_entropy():
 
 
 _FUNCTION = None
+_BUFFERS = threading.local()  # per thread: one [CHUNK x vocabulary] logits buffer, reused from call to call
+
+
+def _logits_buffer(vocabulary: int, dtype, device):
+    """The calling thread's logits buffer for this vocabulary, dtype and device (made on first use).
+
+    A fresh tensor of that size (25 MB in bf16) is handed to the process by the allocator page by page at
+    every chunk, a cost comparable to the head's product itself on 2 CPU cores; one reused buffer pays it once."""
+    import torch
+
+    held = getattr(_BUFFERS, "logits", None)
+    if held is None or held.shape != (CHUNK, vocabulary) or held.dtype != dtype or held.device != torch.device(device):
+        with torch.inference_mode(False):  # usable for evaluation (inference mode) and training alike
+            held = _BUFFERS.logits = torch.empty(CHUNK, vocabulary, dtype=dtype, device=device)
+    return held
 
 
 def _cast(weight, dtype):
@@ -119,7 +140,7 @@ def answer_loss(model, examples: list[dict], pad_id: int, batch_size: int = 8, p
     that size evaluation by examples; rows are sized by tokens."""
     import torch
 
-    from anchortune.train import packed_attention
+    from anchortune.train import packed_attention, precision as precision_mod
 
     if not examples:
         return float("nan")
@@ -129,7 +150,8 @@ def answer_loss(model, examples: list[dict], pad_id: int, batch_size: int = 8, p
     total, count = 0.0, 0
     was_training = model.training
     model.eval()
-    with torch.inference_mode(), autocast(precision, device.type), packed_attention.packed(model):
+    with torch.inference_mode(), autocast(precision, device.type), packed_attention.packed(model), \
+            precision_mod.rotary_in_compute_dtype(model):
         for row in token_rows([len(e["input_ids"]) for e in ordered], ROW_TOKENS):
             batch = {k: v.to(device) for k, v in collate([ordered[i] for i in row]).items()}
             nll, n = answer_nll(model, batch["input_ids"], batch["attention_mask"], batch["labels"],

@@ -186,7 +186,8 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     trainer.remove_callback(PrinterCallback)  # the engine reports through events only
     if resume and not _has_checkpoint(checkpoints):
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
-    with fused_lora.fused(model) if lora else contextlib.nullcontext(), packed_attention.packed(model):
+    with fused_lora.fused(model) if lora else contextlib.nullcontext(), packed_attention.packed(model), \
+            precision_mod.rotary_in_compute_dtype(model):
         trainer.train(resume_from_checkpoint=True if resume else None)
     if held:  # a failed or cancelled run is dropped, so only a finished one reloads full precision
         restore_linears(model, held, base_source)

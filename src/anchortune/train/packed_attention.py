@@ -29,6 +29,7 @@ import contextlib
 from anchortune.train.collate import padded_width
 
 NAME = "anchortune_packed"
+KEEP_BYTES = 4 * 2**20  # a layer keeps its probabilities for backward up to this size (Bitext rows: ~2 MB)
 _REGISTERED = False
 
 
@@ -43,27 +44,31 @@ def _function():
             heads, kv_heads, dim = query.shape[1], key.shape[1], query.shape[-1]
             query = query * scale  # a power of two for head sizes 4**k (exact in bf16); scaled once for all
             out = query.new_empty(1, query.shape[2], heads, dim)
+            size = sum(heads * padded_width(e - s) ** 2 for s, e in zip(bounds[:-1], bounds[1:])) * query.element_size()
+            kept = [] if size <= KEEP_BYTES and any(ctx.needs_input_grad[:3]) else None  # kept only for a backward
             for start, end in zip(bounds[:-1], bounds[1:]):
                 n = end - start
                 q, k, v = (_segment(t, start, end) for t in (query, key, value))
                 p = _probabilities(q.reshape(kv_heads, -1, dim), k)
+                if kept is not None:
+                    kept.append(p)
                 out[0, start:end] = (p @ v).view(heads, -1, dim)[:, :n].transpose(0, 1)
-            ctx.save_for_backward(query, key, value)
-            ctx.meta = (scale, bounds)
+            ctx.save_for_backward(query, key, value, *(kept or []))
+            ctx.meta = (scale, bounds, kept is not None)
             return out
 
         @staticmethod
         def backward(ctx, grad_out):
-            query, key, value = ctx.saved_tensors
-            scale, bounds = ctx.meta
+            query, key, value, *kept = ctx.saved_tensors
+            scale, bounds, saved = ctx.meta
             heads, kv_heads, dim = query.shape[1], key.shape[1], query.shape[-1]
             grad_q, grad_k, grad_v = torch.empty_like(query), torch.empty_like(key), torch.empty_like(value)
             grad_out = grad_out.to(query.dtype).transpose(1, 2)  # [1, heads, tokens, dim]
-            for start, end in zip(bounds[:-1], bounds[1:]):
+            for i, (start, end) in enumerate(zip(bounds[:-1], bounds[1:])):
                 n = end - start
                 q, k, v, g = (_segment(t, start, end) for t in (query, key, value, grad_out))
                 q, g = q.reshape(kv_heads, -1, dim), g.reshape(kv_heads, -1, dim)  # padding rows of g are 0: no gradient
-                p = _probabilities(q, k)
+                p = kept[i] if saved else _probabilities(q, k)
                 grad_v[0, :, start:end] = (p.transpose(1, 2) @ g)[:, :n]
                 ds = torch._softmax_backward_data(g @ v.transpose(1, 2), p, -1, p.dtype)  # p * (dp - sum(dp * p))
                 grad_q[0, :, start:end] = (ds @ k).view(heads, -1, dim)[:, :n]
@@ -91,16 +96,20 @@ _MASKS: dict = {}
 
 def _probabilities(q, k):
     """Causal softmax of the (already scaled) scores, in q's dtype, float32 inside the kernel:
-    [kv heads, group x n, n]."""
+    [kv heads, group x n, n]. The causal mask is added as the product's bias (baddbmm, broadcast over the
+    key/value heads), not filled in afterwards: one pass over the scores less."""
     import torch
 
     n = k.shape[1]
-    mask = _MASKS.get((n, q.device))
-    if mask is None:
+    key = (n, q.shape[1] // n, q.dtype, q.device)
+    bias = _MASKS.get(key)
+    if bias is None:
         if len(_MASKS) > 64:
             _MASKS.clear()
-        mask = _MASKS[(n, q.device)] = torch.ones(n, n, dtype=torch.bool, device=q.device).triu_(1)
-    scores = (q @ k.transpose(1, 2)).view(k.shape[0], -1, n, n).masked_fill_(mask, float("-inf"))
+        upper = torch.ones(n, n, dtype=torch.bool, device=q.device).triu_(1)
+        bias = _MASKS[key] = torch.zeros(n, n, dtype=q.dtype, device=q.device).masked_fill_(
+            upper, float("-inf")).repeat(key[1], 1)  # [group x n, n]: the query heads of a group stacked
+    scores = torch.baddbmm(bias, q, k.transpose(1, 2)).view(k.shape[0], -1, n, n)
     return torch.softmax(scores, dim=-1).view(k.shape[0], -1, n)
 
 
