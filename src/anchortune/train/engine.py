@@ -42,6 +42,17 @@ q/k/v, 8.7 against 8.8 ms for gate/up, forward and backward of 448 tokens). A pr
 about half its time in the frozen matrix products, which run at ~365 GFLOP/s of the 402 measured; the
 rest is spread over small LoRA products (~10 %), per-example attention (~14 %) and elementwise work
 (casts, norms, rotary, SwiGLU; each a few per cent): no single part left is worth more than a few per cent.
+On a later machine of the same name with twice the bf16 matmul peak (~850 GFLOP/s, 512-bit bf16 products),
+the balance moved: the frozen products took less time, and the LM-head loss (~18 %, most of it page faults
+of fresh 50 MB tensors) and attention (~20 %) much more. Kept from that profile (interleaved step loop,
+~645 -> ~710 trained tokens/s together): a reused logits buffer and the float32 softmax over 16 rows at a
+time (evaluate/loss.py); attention probabilities kept for backward up to 4 MiB a layer, the causal mask as
+the score product's bias (train/packed_attention.py); the rotary tables in bf16 under autocast (the queries
+and keys were rotated in float32 and cast back; train/precision.py). There the frozen products run at or
+above the script's measured peak (2 x 448 x 576 x 3072 in ~1.9 ms), and what is left around them is again
+spread thin: per-example attention products ~7 %, copies ~6 % (split gradients, rotary, small casts),
+elementwise products ~6 %, softmax ~2 %; a jemalloc that never returns pages (dirty decay -1) made big
+tensors cheap but was no faster in the step loop and held ~250 MB more.
 """
 
 from __future__ import annotations
