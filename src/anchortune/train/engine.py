@@ -71,7 +71,7 @@ from anchortune.config import RunConfig
 from anchortune.errors import RunError
 from anchortune.evaluate import balance
 from anchortune.evaluate.loss import answer_loss, answer_nll, autocast
-from anchortune.train import fused_lora, packed_attention
+from anchortune.train import fused_lora, neftune, packed_attention
 from anchortune.train import precision as precision_mod
 from anchortune.train.collate import PAD_MULTIPLE, PackCollator, StepSampler
 from anchortune.train.events import Event, EventSink
@@ -181,7 +181,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         bf16=chosen == "bf16", use_cpu=not _cuda(), logging_steps=max(1, every // 2),
         eval_strategy="steps" if has_valid else "no", eval_steps=every, save_strategy="steps", save_steps=every,
         save_total_limit=None if lora else 2, load_best_model_at_end=has_valid and not lora,
-        metric_for_best_model="eval_loss", neftune_noise_alpha=cfg.neftune,
+        metric_for_best_model="eval_loss",
         greater_is_better=False, disable_tqdm=True, report_to=[], seed=cfg.seed, data_seed=cfg.seed,
         remove_unused_columns=False, dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding", log_level="error", prediction_loss_only=True,
@@ -198,7 +198,8 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     if resume and not _has_checkpoint(checkpoints):
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
     with fused_lora.fused(model) if lora else contextlib.nullcontext(), packed_attention.packed(model), \
-            precision_mod.rotary_in_compute_dtype(model):
+            precision_mod.rotary_in_compute_dtype(model), neftune.noise(model, cfg.neftune) as noise:
+        trainer.noise = noise  # NEFTune per packed example (transformers' own hook would scale by the row)
         trainer.train(resume_from_checkpoint=True if resume else None)
     if held:  # a failed or cancelled run is dropped, so only a finished one reloads full precision
         restore_linears(model, held, base_source)
@@ -264,6 +265,7 @@ def _trainer_class():
 
     class AnswerLossTrainer(Trainer):
         steps = None  # the StepSampler: which examples make each step and its packed micro-batches
+        noise = None  # NEFTune's hook state (train/neftune.py), told each row's example bounds
         loss_is_scaled_for_ga = True  # compute_loss divides by the whole batch's answer tokens
 
         def __init__(self, *args, **kwargs):
@@ -296,6 +298,8 @@ def _trainer_class():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             # accelerate puts autocast on model.forward; answer_nll calls the decoder itself, so it sets it here
             packing = {k: inputs[k] for k in ("position_ids", "cu_seq_lens_q") if k in inputs}
+            if self.noise is not None:
+                self.noise.bounds = packing.get("cu_seq_lens_q")
             with autocast("bf16" if self.args.bf16 else "fp32", inputs["input_ids"].device.type):
                 nll, count = answer_nll(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"],
                                         **packing)
