@@ -44,15 +44,17 @@ rest is spread over small LoRA products (~10 %), per-example attention (~14 %) a
 (casts, norms, rotary, SwiGLU; each a few per cent): no single part left is worth more than a few per cent.
 On a later machine of the same name with twice the bf16 matmul peak (~850 GFLOP/s, 512-bit bf16 products),
 the balance moved: the frozen products took less time, and the LM-head loss (~18 %, most of it page faults
-of fresh 50 MB tensors) and attention (~20 %) much more. Kept from that profile (interleaved step loop,
-~645 -> ~710 trained tokens/s together): a reused logits buffer and the float32 softmax over 16 rows at a
-time (evaluate/loss.py); attention probabilities kept for backward up to 4 MiB a layer, the causal mask as
-the score product's bias (train/packed_attention.py); the rotary tables in bf16 under autocast (the queries
-and keys were rotated in float32 and cast back; train/precision.py). There the frozen products run at or
-above the script's measured peak (2 x 448 x 576 x 3072 in ~1.9 ms), and what is left around them is again
-spread thin: per-example attention products ~7 %, copies ~6 % (split gradients, rotary, small casts),
-elementwise products ~6 %, softmax ~2 %; a jemalloc that never returns pages (dirty decay -1) made big
-tensors cheap but was no faster in the step loop and held ~250 MB more.
+of fresh 50 MB tensors) and attention (~20 %) much more. Kept from that profile (interleaved step loops,
+trained tokens/s: the loss change 645 -> 718; over it, attention and rotary 645 -> 709 in a run whose
+loss-only side gave 645; runs differ by ~5 %; the bench went 328 -> 710, TRL 131 -> 191): a reused logits
+buffer and the float32 softmax over 16 rows at a time (evaluate/loss.py); attention probabilities kept for
+backward up to 4 MiB a layer, the causal mask as the score product's bias (train/packed_attention.py); the
+rotary tables in bf16 under autocast (the queries and keys were rotated in float32 and cast back;
+train/precision.py). There the frozen products run at or above the script's measured peak (2 x 448 x 576 x
+3072 in ~1.9 ms), and what is left around them is again spread thin: per-example attention products ~7 %,
+copies ~6 % (split gradients, rotary, small casts), elementwise products ~6 %, softmax ~2 %; a jemalloc that
+never returns pages (dirty decay -1) made big tensors cheap but was no faster in the step loop and held ~250
+MB more.
 """
 
 from __future__ import annotations

@@ -23,8 +23,7 @@ attention mask, as generation has them) the call goes to transformers' SDPA atte
 On a later, faster machine (AMD EPYC with 512-bit bf16 products, bf16 matmul peak ~850 GFLOP/s), where
 attention had grown to ~20 % of a profiled micro-batch, two changes paid in an interleaved step loop: the mask
 as the product's bias instead of a masked_fill over the scores (0.38 -> 0.25 ms for one 224-token example
-and layer) and the kept probabilities (together with the loss and rotary changes of that session, see
-train/engine.py, ~645 -> ~710 trained tokens/s). torch._masked_softmax was tried for the mask: 4x slower.
+and layer) and the kept probabilities (with the bf16 rotary tables, 645 -> 709 trained tokens/s; see train/engine.py). torch._masked_softmax was tried for the mask: 4x slower.
 `packed(model)` switches a model to this attention while a training or an evaluation (evaluate/loss.py,
 answer_loss) runs.
 """
