@@ -10,7 +10,7 @@ Trainer's default. At every evaluation it also measures retention: the loss on t
 evaluate/probe.py) against the base model's. LoRA runs keep every checkpoint (a few MB each) and restore
 the one with the best balance of task gain and retention (evaluate/balance.py), not merely the lowest
 validation loss; full fine-tuning keeps two and restores the lowest validation loss. It reports through
-events; it never prints, and it writes only checkpoints.
+events (train/progress.py); it never prints, and it writes only checkpoints.
 
 Speed and memory on 2 CPU cores (SmolLM2-135M, LoRA r16, batch 8, bf16; bench/train_throughput.py and
 step-loop profiles; identical runs vary by about +-10 % on this machine, smaller effects count as noise).
@@ -66,7 +66,6 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
 from anchortune.config import RunConfig
@@ -76,7 +75,8 @@ from anchortune.evaluate.loss import answer_loss, answer_nll, autocast
 from anchortune.train import fused_lora, neftune, packed_attention
 from anchortune.train import precision as precision_mod
 from anchortune.train.collate import PAD_MULTIPLE, PackCollator, StepSampler
-from anchortune.train.events import Event, EventSink
+from anchortune.train.events import EventSink
+from anchortune.train.progress import ProgressCallback
 
 EVALS_PER_RUN = 8
 MICRO_BATCH_CPU = 2  # examples per packed row on average (a batch of 8: four rows of ~400 tokens)
@@ -189,7 +189,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         include_num_input_tokens_seen="non_padding", log_level="error", prediction_loss_only=True,
         **_checkpointing_args(cfg.gradient_checkpointing),
     )
-    progress = _EventCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [])
+    progress = ProgressCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [])
     callbacks = [progress]
     if has_valid and cfg.patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
@@ -331,73 +331,3 @@ def _has_checkpoint(folder: Path) -> bool:
 
 def _step_of(checkpoint: str | None) -> int | None:
     return int(checkpoint.rsplit("-", 1)[1]) if checkpoint else None
-
-
-class _EventCallback(TrainerCallback):
-    """Turns Trainer callbacks into anchortune events with tokens/s and ETA (evaluation time excluded)."""
-
-    def __init__(self, sink: EventSink, precision: str, pad_id: int, baseline: Baseline, batch_size: int,
-                 history: list[dict]):
-        self.sink = sink
-        self.precision = precision
-        self.pad_id = pad_id
-        self.baseline = baseline
-        self.batch_size = batch_size
-        self.evals = [r for r in history if "valid_loss" in r]
-        self.trains = [r for r in history if "train_loss" in r]
-        self.busy = 0.0
-        self.tokens_at_start = 0
-        self.step_started = 0.0
-        self.steps_done = 0
-
-    def tokens_trained(self, state) -> int:
-        return int(state.num_input_tokens_seen) - self.tokens_at_start
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.tokens_at_start = int(state.num_input_tokens_seen)
-        self.sink(Event("start", state.global_step, {"max_steps": state.max_steps, "precision": self.precision,
-                                                     "resumed_from": state.global_step}))
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        self.step_started = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.busy += time.perf_counter() - self.step_started
-        if state.global_step >= state.max_steps and args.eval_strategy != "no":
-            control.should_evaluate = control.should_save = True  # the final weights are a candidate too
-        self.steps_done += 1
-        speed = self.tokens_trained(state) / self.busy if self.busy else 0.0
-        eta = (state.max_steps - state.global_step) * self.busy / self.steps_done
-        self.sink(Event("progress", state.global_step, {"max_steps": state.max_steps, "tokens_per_s": speed,
-                                                        "eta_s": eta}))
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        logs = logs or {}
-        speed = self.tokens_trained(state) / self.busy if self.busy else 0.0
-        if "loss" in logs:
-            row = {"train_loss": logs["loss"], "learning_rate": logs.get("learning_rate"), "epoch": logs.get("epoch"),
-                   "tokens_per_s": speed}
-            self.trains.append({"step": state.global_step, **row})
-            self.sink(Event("train", state.global_step, row))
-        if "eval_loss" in logs:
-            row = {"valid_loss": logs["eval_loss"], "epoch": logs.get("epoch"), **self._retention(kwargs.get("model"))}
-            self.evals = [r for r in self.evals if r["step"] < state.global_step] + [{"step": state.global_step, **row}]
-            self.sink(Event("eval", state.global_step, row))
-            self._warn(state.global_step)
-
-    def _retention(self, model) -> dict:
-        """Loss on the general probe now, and its drift from the base model's."""
-        if model is None or not self.baseline.probe or not self.baseline.probe_loss:
-            return {}
-        probe_loss = answer_loss(model, self.baseline.probe, self.pad_id, self.batch_size, self.precision)
-        return {"probe_loss": probe_loss, "drift": probe_loss / self.baseline.probe_loss - 1}
-
-    def _warn(self, step: int) -> None:
-        """Warnings as they happen: overfitting and forgetting signals at this evaluation."""
-        last = self.evals[-1]
-        if balance.rising_while_training_falls(self.trains, self.evals):
-            self.sink(Event("warning", step, {"message": f"overfitting: validation loss rose to {last['valid_loss']:.3f} "
-                                                         "over the last evaluations while training loss fell"}))
-        if last.get("drift", 0.0) > balance.FORGETTING:
-            self.sink(Event("warning", step, {"message": f"forgetting: loss on general prompts is up "
-                                                         f"{last['drift']:.1%} over the base model"}))

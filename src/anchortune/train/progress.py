@@ -1,0 +1,89 @@
+"""A training's progress as anchortune events: start, per-step speed and ETA, train and evaluation rows
+with retention on the general probe, and overfitting or forgetting warnings as they happen.
+
+The Trainer calls it back; it keeps the time spent in training steps (evaluation excluded), which is the
+run's training time and the base of its tokens/s. The evaluation rows it gathers are the candidates the
+engine later chooses the best-balanced checkpoint from (evaluate/balance.py).
+"""
+
+from __future__ import annotations
+
+import time
+
+from transformers import TrainerCallback
+
+from anchortune.evaluate import balance
+from anchortune.evaluate.loss import answer_loss
+from anchortune.train.events import Event, EventSink
+
+
+class ProgressCallback(TrainerCallback):
+    """Turns Trainer callbacks into anchortune events with tokens/s and ETA (evaluation time excluded).
+
+    `baseline` is what the base model scored (train/engine.py, Baseline): its general probe and probe loss."""
+
+    def __init__(self, sink: EventSink, precision: str, pad_id: int, baseline, batch_size: int,
+                 history: list[dict]):
+        self.sink = sink
+        self.precision = precision
+        self.pad_id = pad_id
+        self.baseline = baseline
+        self.batch_size = batch_size
+        self.evals = [r for r in history if "valid_loss" in r]
+        self.trains = [r for r in history if "train_loss" in r]
+        self.busy = 0.0
+        self.tokens_at_start = 0
+        self.step_started = 0.0
+        self.steps_done = 0
+
+    def tokens_trained(self, state) -> int:
+        return int(state.num_input_tokens_seen) - self.tokens_at_start
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.tokens_at_start = int(state.num_input_tokens_seen)
+        self.sink(Event("start", state.global_step, {"max_steps": state.max_steps, "precision": self.precision,
+                                                     "resumed_from": state.global_step}))
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.step_started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.busy += time.perf_counter() - self.step_started
+        if state.global_step >= state.max_steps and args.eval_strategy != "no":
+            control.should_evaluate = control.should_save = True  # the final weights are a candidate too
+        self.steps_done += 1
+        speed = self.tokens_trained(state) / self.busy if self.busy else 0.0
+        eta = (state.max_steps - state.global_step) * self.busy / self.steps_done
+        self.sink(Event("progress", state.global_step, {"max_steps": state.max_steps, "tokens_per_s": speed,
+                                                        "eta_s": eta}))
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        speed = self.tokens_trained(state) / self.busy if self.busy else 0.0
+        if "loss" in logs:
+            row = {"train_loss": logs["loss"], "learning_rate": logs.get("learning_rate"), "epoch": logs.get("epoch"),
+                   "tokens_per_s": speed}
+            self.trains.append({"step": state.global_step, **row})
+            self.sink(Event("train", state.global_step, row))
+        if "eval_loss" in logs:
+            row = {"valid_loss": logs["eval_loss"], "epoch": logs.get("epoch"), **self._retention(kwargs.get("model"))}
+            self.evals = [r for r in self.evals if r["step"] < state.global_step] + [{"step": state.global_step, **row}]
+            self.sink(Event("eval", state.global_step, row))
+            self._warn(state.global_step)
+
+    def _retention(self, model) -> dict:
+        """Loss on the general probe now, and its drift from the base model's."""
+        if model is None or not self.baseline.probe or not self.baseline.probe_loss:
+            return {}
+        probe_loss = answer_loss(model, self.baseline.probe, self.pad_id, self.batch_size, self.precision)
+        return {"probe_loss": probe_loss, "drift": probe_loss / self.baseline.probe_loss - 1}
+
+    def _warn(self, step: int) -> None:
+        """Warnings as they happen: overfitting and forgetting signals at this evaluation."""
+        last = self.evals[-1]
+        if balance.rising_while_training_falls(self.trains, self.evals):
+            self.sink(Event("warning", step, {"message": f"overfitting: validation loss rose to {last['valid_loss']:.3f} "
+                                                         "over the last evaluations while training loss fell"}))
+        if last.get("drift", 0.0) > balance.FORGETTING:
+            self.sink(Event("warning", step, {"message": f"forgetting: loss on general prompts is up "
+                                                         f"{last['drift']:.1%} over the base model"}))
