@@ -15,10 +15,16 @@ script, and held-out answer loss measured the same way for both tuned models (th
 base model, in the training precision; anchortune's merged export is measured too, apart). Then batched KV-cache
 generation against one-prompt-at-a-time generation of the same prompts.
 
-Model FLOPs per trained token (for MFU): 4 x the weights of the transformer blocks' linear layers
-(forward + backward to the activations; LoRA needs no gradient for frozen weights) plus, per answer
-token, 4 x hidden x vocabulary for the LM head; attention scores and the gradient-checkpointing
-recompute are not counted (they are not model FLOPs).
+Model FLOPs (for MFU), as PaLM's accounting counts them (Chowdhery et al. 2022, appendix B: the
+weights' products and the attention products, forward and backward, no recompute) for a LoRA run:
+4 x the frozen weights of the transformer blocks' linear layers per trained token (forward and the
+gradient to the activations: frozen weights get no gradient), 6 x the LoRA weights per trained token
+(forward, activations and weight gradients), 4 x hidden x vocabulary for the LM head per answer token
+(the loss needs it nowhere else), and 12 x heads x head size per layer for every causal query-key pair
+of an example (scores and weighted values, forward and the three backward products; a causal model
+needs n(n+1)/2 pairs for n tokens, half of PaLM's 12LHQT). The gradient-checkpointing recompute, padding
+and the masked-out half of the score matrices are not counted. `mfu_linear` counts the frozen linears
+and the head only (the stricter figure earlier versions of this bench reported as MFU).
 
 Data: SmolLM2-135M and Bitext support rows from ../shared/datasets (the project's demo set when absent).
 With `--seeds 0,1,2` each seed draws its own split of the rows and seeds both trainers; the two sides
@@ -96,15 +102,29 @@ def load_rows(rows: int, heldout: int, valid: int, seed: int):
         (path.name if path.is_file() else "anchortune support demo")
 
 
-def model_flops(model, tokens: int, answer_tokens: int) -> float:
-    """Model FLOPs for `tokens` trained tokens (see the module docstring)."""
+def model_flops(model, tokens: int, answer_tokens: int, causal_pairs: int) -> dict:
+    """Model FLOPs for `tokens` trained tokens (see the module docstring): {"all": ..., "linear": ...}."""
     import torch
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     block = sum(m.weight.numel() for name, m in base.get_decoder().named_modules()
                 if isinstance(m, torch.nn.Linear) and "lora_" not in name)
+    lora = sum(p.numel() for name, p in model.named_parameters() if "lora_" in name)
     head = base.get_output_embeddings().weight.numel()
-    return 4.0 * block * tokens + 4.0 * head * answer_tokens
+    config = base.config
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    attention = 12.0 * config.num_hidden_layers * config.num_attention_heads * head_dim * causal_pairs
+    linear = 4.0 * block * tokens + 4.0 * head * answer_tokens
+    return {"all": linear + 6.0 * lora * tokens + attention, "linear": linear}
+
+
+def causal_pairs(lengths: list[int], epochs: float) -> int:
+    """Query-key pairs causal attention computes over examples of these lengths, for `epochs` passes."""
+    return int(sum(n * (n + 1) // 2 for n in lengths) * epochs)
+
+
+def flops_fields(flops: dict) -> dict:
+    return {"model_flops": flops["all"], "model_flops_linear": flops["linear"]}
 
 
 def peak_rss_mb() -> float:
@@ -160,7 +180,7 @@ def side_trl(spec: dict) -> dict:
     return {"side": "trl", "precision": precision, "gradient_checkpointing": bool(args.gradient_checkpointing),
             "steps": trainer.state.global_step, "tokens_trained": tokens, "train_seconds": train_seconds,
             "tokens_per_s": tokens / train_seconds, "wall_seconds": wall,
-            "model_flops": model_flops(trainer.model, tokens, answer_tokens),
+            **flops_fields(model_flops(trainer.model, tokens, answer_tokens, causal_pairs(lengths, spec["epochs"]))),
             "heldout_loss": held_out_loss(trainer.model, tokenizer, heldout, precision), "peak_rss_mb": peak}
 
 
@@ -191,10 +211,17 @@ def side_anchortune(spec: dict) -> dict:
     encoding = outcome.summary["data"]["encoding"]["train"]
     answer_share = encoding["answer_tokens"] / max(1, encoding["total_tokens"])
     tokens = int(training["tokens_trained"])
+    from anchortune.data.presets import load_preset
+    from anchortune.data.tokenize import encode
+
+    preset = load_preset("support")
+    lengths = [len(e["input_ids"]) for e in encode(train, preset.resolved_for(train), tokenizer,
+                                                    cfg.resolve(preset).max_length)[0]]
+    pairs = causal_pairs(lengths, tokens / max(1, sum(lengths)))  # the passes the run made over them
     return {"side": "anchortune", "precision": training["precision"], "gradient_checkpointing": False,
             "steps": training["steps"], "tokens_trained": tokens, "train_seconds": training["train_seconds"],
             "tokens_per_s": training["tokens_per_s"], "wall_seconds": wall,
-            "model_flops": model_flops(model, tokens, int(tokens * answer_share)),
+            **flops_fields(model_flops(model, tokens, int(tokens * answer_share), pairs)),
             "heldout_loss": held_out_loss(model, tokenizer, heldout, training["precision"]),
             "heldout_loss_merged": held_out_loss(merged, tokenizer, heldout, training["precision"]),
             "chosen": outcome.summary["balance"]["chosen"], "peak_rss_mb": peak}
@@ -307,6 +334,7 @@ def run_side(side: str, seed: int, model_dir: str, args, peaks: dict) -> dict:
         row = json.loads(Path(spec["result"]).read_text())
     if "model_flops" in row:
         row["mfu"] = row["model_flops"] / row["train_seconds"] / 1e9 / peaks[row["precision"]]
+        row["mfu_linear"] = row["model_flops_linear"] / row["train_seconds"] / 1e9 / peaks[row["precision"]]
     print(json.dumps(row, indent=1), flush=True)
     return row
 
@@ -316,12 +344,13 @@ def summarise(rows: list[dict], peaks: dict) -> dict:
     loss, the highest peak RSS."""
     first = rows[0]
     tokens, seconds = sum(r["tokens_trained"] for r in rows), sum(r["train_seconds"] for r in rows)
-    flops = sum(r["model_flops"] for r in rows)
+    flops, linear = sum(r["model_flops"] for r in rows), sum(r["model_flops_linear"] for r in rows)
     return {**{k: first[k] for k in ("side", "precision", "gradient_checkpointing", "allocator") if k in first},
             "runs": len(rows), "tokens_trained": tokens, "train_seconds": seconds / len(rows),
             "tokens_per_s": tokens / seconds, "wall_seconds": sum(r["wall_seconds"] for r in rows) / len(rows),
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in rows), "model_flops": flops,
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rows), "model_flops": flops, "model_flops_linear": linear,
             "mfu": flops / seconds / 1e9 / peaks[first["precision"]],
+            "mfu_linear": linear / seconds / 1e9 / peaks[first["precision"]],
             "heldout_loss": sum(r["heldout_loss"] for r in rows) / len(rows),
             "heldout_losses": [r["heldout_loss"] for r in rows],
             **({"heldout_loss_merged": sum(r["heldout_loss_merged"] for r in rows) / len(rows)}
@@ -338,15 +367,18 @@ def markdown(r: dict) -> str:
              f"Data: {r['rows']} training rows of {r['data']}, {r['heldout']} held-out rows; {r['epochs']:g} epoch(s), "
              f"learning rate {r['learning_rate']:g}, batch {r['batch']}; seeds {', '.join(map(str, r.get('seeds', [0])))} "
              "(each its own split of the rows; per side, tokens/s and MFU over all runs' tokens and time, times and "
-             "held-out loss their mean, peak RSS the highest).", "",
+             "held-out loss their mean, peak RSS the highest). MFU: model FLOPs as PaLM counts them (linears, LoRA, "
+             "causal attention; see bench/train_throughput.py) per second over the measured peak; linears only: "
+             "the frozen linears and LM head alone.", "",
              "| side | precision | allocator | trained tokens/s | train s | wall s to finished model | peak RSS MiB | MFU | "
-             "held-out answer loss |", "|---|---|---|---|---|---|---|---|---|"]
+             "MFU, linears only | held-out answer loss |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name in ("trl", "anchortune"):
         s = r["sides"].get(name)
         if s:
             lines.append(f"| {name} | {s['precision']}{' + grad. checkpointing' if s['gradient_checkpointing'] else ''}"
                          f" | {s.get('allocator', 'glibc malloc')} | {s['tokens_per_s']:.0f} | {s['train_seconds']:.0f} | {s['wall_seconds']:.0f} | "
-                         f"{s['peak_rss_mb']:.0f} | {100 * s['mfu']:.1f} % | {s['heldout_loss']:.4f} |")
+                         f"{s['peak_rss_mb']:.0f} | {100 * s['mfu']:.1f} % | {100 * s['mfu_linear']:.1f} % | "
+                         f"{s['heldout_loss']:.4f} |")
     if "trl" in r["sides"] and "anchortune" in r["sides"]:
         ratio = r["sides"]["anchortune"]["tokens_per_s"] / r["sides"]["trl"]["tokens_per_s"]
         lines += ["", f"anchortune trains {ratio:.2f}x TRL's tokens/s."]

@@ -117,24 +117,24 @@ def test_generate_batch_answers_every_prompt_in_order(tmp_path, support_file, ti
 
 
 def test_bf16_runs_train_the_decoder_under_autocast(tmp_path, support_file, tiny_model_dir, monkeypatch):
-    """The answer-only loss calls the decoder directly, past accelerate's autocast on model.forward."""
+    """The answer-only loss calls the decoder directly, past accelerate's autocast on model.forward; its
+    Llama layers then run as train/fused_layer.py's one function each, whose products take bf16 inputs."""
     import torch
 
-    from anchortune.train import engine
+    from anchortune.train import fused_layer
 
     seen = []
-    real_wrap = engine.wrap_lora
+    real_rms = fused_layer._rms
 
-    def wrap_and_watch(model, cfg):
-        wrapped = real_wrap(model, cfg)
-        layer = wrapped.get_base_model().get_decoder().layers[0].mlp
-        layer.register_forward_hook(lambda m, i, o: seen.append((m.training, o.dtype)))
-        return wrapped
+    def rms_and_watch(x, weight, eps, dtype):
+        out, inv = real_rms(x, weight, eps, dtype)
+        seen.append((not torch.is_inference_mode_enabled(), out.dtype))  # evaluation runs in inference mode
+        return out, inv
 
-    monkeypatch.setattr(engine, "wrap_lora", wrap_and_watch)
+    monkeypatch.setattr(fused_layer, "_rms", rms_and_watch)
     service.train_run(config(support_file, tiny_model_dir, precision="bf16", max_steps=2, eval_every=2),
                       tmp_path / "run")
-    training = [dtype for is_training, dtype in seen if is_training]
+    training = [dtype for in_training, dtype in seen if in_training]
     assert training and set(training) == {torch.bfloat16}
 
 
@@ -181,8 +181,8 @@ def test_bf16_runs_hold_frozen_weights_in_bf16_and_export_full_precision(tmp_pat
 
     def wrap_and_watch(model, cfg):
         wrapped = real_wrap(model, cfg)
-        proj = wrapped.get_base_model().get_decoder().layers[0].self_attn.q_proj
-        proj.register_forward_hook(lambda m, i, o: seen.append((m.training, m.base_layer.weight.dtype)))
+        layer = wrapped.get_base_model().get_decoder().layers[0]  # its projections run inside the fused layer
+        layer.register_forward_hook(lambda m, i, o: seen.append((m.training, m.self_attn.q_proj.base_layer.weight.dtype)))
         return wrapped
 
     monkeypatch.setattr(engine, "wrap_lora", wrap_and_watch)

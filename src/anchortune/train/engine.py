@@ -72,7 +72,7 @@ from anchortune.config import RunConfig
 from anchortune.errors import RunError
 from anchortune.evaluate import balance
 from anchortune.evaluate.loss import answer_loss, answer_nll, autocast
-from anchortune.train import fused_lora, neftune, packed_attention
+from anchortune.train import fused_layer, fused_lora, neftune, packed_attention
 from anchortune.train import precision as precision_mod
 from anchortune.train.collate import PAD_MULTIPLE, PackCollator, StepSampler
 from anchortune.train.events import EventSink
@@ -199,8 +199,12 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     trainer.remove_callback(PrinterCallback)  # the engine reports through events only
     if resume and not _has_checkpoint(checkpoints):
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
-    with fused_lora.fused(model) if lora else contextlib.nullcontext(), packed_attention.packed(model), \
-            precision_mod.rotary_in_compute_dtype(model), neftune.noise(model, cfg.neftune) as noise:
+    with contextlib.ExitStack() as stack:
+        if lora:  # projections grouped, then each known decoder layer as one function over those groups
+            stack.enter_context(fused_layer.fused_layers(model, stack.enter_context(fused_lora.fused(model))))
+        stack.enter_context(packed_attention.packed(model))
+        stack.enter_context(precision_mod.rotary_in_compute_dtype(model))
+        noise = stack.enter_context(neftune.noise(model, cfg.neftune))
         trainer.noise = noise  # NEFTune per packed example (transformers' own hook would scale by the row)
         trainer.train(resume_from_checkpoint=True if resume else None)
     if held:  # a failed or cancelled run is dropped, so only a finished one reloads full precision

@@ -23,6 +23,19 @@ import contextlib
 GROUPS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"), ("o_proj",), ("down_proj",))
 
 
+def lora_forward(flat, weight, a, bd):
+    """(flat W^T + (flat A^T) Bd^T, flat A^T) for one group's operands (see `_Group.operands`)."""
+    xa = flat @ a.T
+    return (flat @ weight.T).addmm_(xa, bd.T), xa
+
+
+def lora_backward(grad, flat, xa, weight, a, bd, input_grad: bool = True):
+    """(input gradient or None, gradient of the stacked A, gradient of the block-diagonal B) of `lora_forward`."""
+    gb = grad @ bd  # [tokens, k*r]: each group member's grad times its scaled B
+    grad_x = (grad @ weight).addmm_(gb, a) if input_grad else None
+    return grad_x, gb.T @ flat, grad.T @ xa
+
+
 def _function():
     import torch
 
@@ -31,35 +44,23 @@ def _function():
         A matrices stacked and Bd their B matrices block-diagonal with the scales folded in."""
 
         @staticmethod
-        def forward(ctx, x, weight, scales, *adapters):
-            k = len(adapters) // 2
-            dtype = weight.dtype if not torch.is_autocast_enabled("cpu") and not torch.is_autocast_enabled("cuda") \
-                else torch.get_autocast_dtype(x.device.type)
+        def forward(ctx, x, group, *adapters):
+            dtype = compute_dtype(x, group.weight)
+            w, a, bd = group.operands(dtype)
             flat = x.reshape(-1, x.shape[-1]).to(dtype)
-            w = weight.to(dtype)
-            a = torch.cat([t.to(dtype) for t in adapters[:k]])
-            bd = _block_diagonal([t.to(dtype) * s for t, s in zip(adapters[k:], scales)])
-            xa = flat @ a.T
-            y = torch.addmm(flat @ w.T, xa, bd.T)
+            y, xa = lora_forward(flat, w, a, bd)
             ctx.save_for_backward(flat, xa, w, a, bd)
-            ctx.meta = (x.shape, x.dtype, scales, [t.shape for t in adapters[k:]], [t.dtype for t in adapters])
+            ctx.meta = (x.shape, x.dtype, group)
             return y.view(*x.shape[:-1], y.shape[-1])
 
         @staticmethod
         def backward(ctx, grad):
             flat, xa, w, a, bd = ctx.saved_tensors
-            shape, x_dtype, scales, b_shapes, dtypes = ctx.meta
+            shape, x_dtype, group = ctx.meta
             g = grad.reshape(-1, grad.shape[-1]).to(w.dtype)
-            gb = g @ bd  # [tokens, k*r]: each group member's grad times its scaled B
-            grad_x = torch.addmm(g @ w, gb, a).to(x_dtype).view(shape) if ctx.needs_input_grad[0] else None
-            grad_a = (gb.T @ flat).split([s[1] for s in b_shapes])
-            grad_bd = g.T @ xa
-            grad_b, row, col = [], 0, 0
-            for (out, r), scale in zip(b_shapes, scales):
-                grad_b.append(grad_bd[row:row + out, col:col + r] * scale)
-                row, col = row + out, col + r
-            grads = [t.to(d) for t, d in zip(list(grad_a) + grad_b, dtypes)]
-            return (grad_x, None, None, *grads)
+            grad_x, grad_a, grad_bd = lora_backward(g, flat, xa, w, a, bd, ctx.needs_input_grad[0])
+            grad_x = grad_x.to(x_dtype).view(shape) if grad_x is not None else None
+            return (grad_x, None, *group.adapter_grads(grad_a, grad_bd))
 
     return GroupedLoraLinear
 
@@ -68,6 +69,14 @@ def _block_diagonal(blocks):
     import torch
 
     return blocks[0] if len(blocks) == 1 else torch.block_diag(*blocks)
+
+
+def compute_dtype(x, weight):
+    """The autocast dtype where autocast is on for x's device, else the frozen weight's dtype."""
+    import torch
+
+    device = x.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else weight.dtype
 
 
 _FN = None
@@ -91,6 +100,45 @@ class _Group:
         self.weight = weight
         self.pending: dict = {}
         self.source = None
+        self._operands = None
+        # the trained tensors, as the autograd function takes them: every member's A, then every member's B
+        # (looked up once: PEFT's module dictionaries cost ~0.2 ms a layer at every call; loading a checkpoint
+        # copies into these same tensors)
+        self._adapters = [m.lora_A[self.adapter].weight for m in modules] + \
+                         [m.lora_B[self.adapter].weight for m in modules]
+
+    def adapters(self) -> list:
+        return self._adapters
+
+    def scales(self) -> list[float]:
+        return [float(m.scaling[self.adapter]) for m in self.modules]
+
+    def operands(self, dtype):
+        """(frozen weight, stacked A, block-diagonal scaled B) in `dtype`, made again only when an adapter
+        tensor changed (the optimizer's in-place step bumps its version): once per optimizer step, not at
+        every micro-batch and evaluation batch (~10 casts and copies a group each time)."""
+        adapters = self._adapters
+        key = (dtype, tuple(self.scales()), tuple((t.data_ptr(), t._version) for t in adapters))
+        if self._operands is None or self._operands[0] != key:
+            import torch
+
+            k = len(self.modules)
+            with torch.no_grad():
+                a = torch.cat([t.to(dtype) for t in adapters[:k]])
+                bd = _block_diagonal([t.to(dtype) * s for t, s in zip(adapters[k:], self.scales())])
+            self._operands = (key, self.weight.to(dtype), a, bd)
+        return self._operands[1:]
+
+    def adapter_grads(self, grad_a, grad_bd) -> list:
+        """Gradients of `adapters()` (each in its tensor's dtype) from those of the stacked A and block-diagonal B."""
+        scales, k, adapters = self.scales(), len(self.modules), self._adapters
+        grads = list(grad_a.split([t.shape[0] for t in adapters[:k]]))
+        row = col = 0
+        for t, scale in zip(adapters[k:], scales):
+            out, r = t.shape
+            grads.append(grad_bd[row:row + out, col:col + r] * scale)
+            row, col = row + out, col + r
+        return [g.to(t.dtype) for g, t in zip(grads, adapters)]
 
     def usable(self) -> bool:
         return all(not m.disable_adapters and not m.merged and m.active_adapters == [self.adapter]
@@ -106,10 +154,7 @@ class _Group:
             return out
         global _FN
         _FN = _FN or _function()
-        scales = tuple(float(m.scaling[self.adapter]) for m in self.modules)
-        adapters = [m.lora_A[self.adapter].weight for m in self.modules] + \
-                   [m.lora_B[self.adapter].weight for m in self.modules]
-        outs = _FN.apply(x, self.weight, scales, *adapters).split(self.sizes, dim=-1)
+        outs = _FN.apply(x, self, *self.adapters()).split(self.sizes, dim=-1)
         self.pending = {i: o for i, o in enumerate(outs) if i != index}
         self.source = x if self.pending else None
         return outs[index]
@@ -138,7 +183,7 @@ def fused(model):
     """Within this context, the model's LoRA projections run grouped (see the module docstring).
 
     The frozen base weights of a group are held as one matrix meanwhile; on leaving, each projection
-    gets its forward back and its weight as a tensor of its own again."""
+    gets its forward back and its weight as a tensor of its own again. Yields {LoRA module: its group}."""
     layers = _lora_layers(model)
     parents = sorted({parent for parent, _ in layers})
     patched = []
@@ -153,10 +198,10 @@ def fused(model):
                 m.forward = (lambda g, i: lambda x, *a, **k: g.forward(i, x, *a, **k))(group, i)
             patched.append(group)
     try:
-        yield len(patched)
+        yield {m: group for group in patched for m in group.modules}
     finally:
         for group in patched:
             for m in group.modules:
                 del m.forward  # the class's forward again
                 m.base_layer.weight.data = m.base_layer.weight.data.clone()
-            group.weight = None
+            group.weight = group._operands = None

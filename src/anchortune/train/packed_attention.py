@@ -39,6 +39,46 @@ KEEP_BYTES = 4 * 2**20  # a layer keeps its probabilities for backward up to thi
 _REGISTERED = False
 
 
+def attend(query, key, value, scale: float, bounds: list[int], keep: bool):
+    """Forward for a [1, heads, tokens, dim] query and [1, kv heads, tokens, dim] key and value (any strides):
+    (out [1, tokens, heads, dim], what `attend_backward` needs). With `keep`, the probabilities are kept
+    for backward while they come to at most KEEP_BYTES."""
+    heads, kv_heads, dim = query.shape[1], key.shape[1], query.shape[-1]
+    query = query * scale  # a power of two for head sizes 4**k (exact in bf16); scaled once for all
+    out = query.new_empty(1, query.shape[2], heads, dim)
+    size = sum(heads * padded_width(e - s) ** 2 for s, e in zip(bounds[:-1], bounds[1:])) * query.element_size()
+    kept = [] if keep and size <= KEEP_BYTES else None
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        n = end - start
+        q, k, v = (_segment(t, start, end) for t in (query, key, value))
+        p = _probabilities(q.reshape(kv_heads, -1, dim), k)
+        if kept is not None:
+            kept.append(p)
+        out[0, start:end] = (p @ v).view(heads, -1, dim)[:, :n].transpose(0, 1)
+    return out, (query, key, value, kept)
+
+
+def attend_backward(grad_out, saved, scale: float, bounds: list[int], grads=None):
+    """(grad query, grad key, grad value) of `attend` for grad_out [1, tokens, heads, dim], written into
+    `grads` (three tensors shaped as query, key and value, any strides) where given."""
+    import torch
+
+    query, key, value, kept = saved
+    heads, kv_heads, dim = query.shape[1], key.shape[1], query.shape[-1]
+    grad_q, grad_k, grad_v = grads or (torch.empty_like(query), torch.empty_like(key), torch.empty_like(value))
+    grad_out = grad_out.to(query.dtype).transpose(1, 2)  # [1, heads, tokens, dim]
+    for i, (start, end) in enumerate(zip(bounds[:-1], bounds[1:])):
+        n = end - start
+        q, k, v, g = (_segment(t, start, end) for t in (query, key, value, grad_out))
+        q, g = q.reshape(kv_heads, -1, dim), g.reshape(kv_heads, -1, dim)  # padding rows of g are 0: no gradient
+        p = kept[i] if kept is not None else _probabilities(q, k)
+        grad_v[0, :, start:end] = (p.transpose(1, 2) @ g)[:, :n]
+        ds = torch._softmax_backward_data(g @ v.transpose(1, 2), p, -1, p.dtype)  # p * (dp - sum(dp * p))
+        grad_q[0, :, start:end] = (ds @ k).view(heads, -1, dim)[:, :n]
+        grad_k[0, :, start:end] = (ds.transpose(1, 2) @ q)[:, :n]
+    return grad_q.mul_(scale), grad_k, grad_v
+
+
 def _function():
     import torch
 
@@ -47,19 +87,8 @@ def _function():
 
         @staticmethod
         def forward(ctx, query, key, value, scale, bounds):
-            heads, kv_heads, dim = query.shape[1], key.shape[1], query.shape[-1]
-            query = query * scale  # a power of two for head sizes 4**k (exact in bf16); scaled once for all
-            out = query.new_empty(1, query.shape[2], heads, dim)
-            size = sum(heads * padded_width(e - s) ** 2 for s, e in zip(bounds[:-1], bounds[1:])) * query.element_size()
-            kept = [] if size <= KEEP_BYTES and any(ctx.needs_input_grad[:3]) else None  # kept only for a backward
-            for start, end in zip(bounds[:-1], bounds[1:]):
-                n = end - start
-                q, k, v = (_segment(t, start, end) for t in (query, key, value))
-                p = _probabilities(q.reshape(kv_heads, -1, dim), k)
-                if kept is not None:
-                    kept.append(p)
-                out[0, start:end] = (p @ v).view(heads, -1, dim)[:, :n].transpose(0, 1)
-            ctx.save_for_backward(query, key, value, *(kept or []))
+            out, (scaled, key, value, kept) = attend(query, key, value, scale, bounds, any(ctx.needs_input_grad[:3]))
+            ctx.save_for_backward(scaled, key, value, *(kept or []))
             ctx.meta = (scale, bounds, kept is not None)
             return out
 
@@ -67,19 +96,8 @@ def _function():
         def backward(ctx, grad_out):
             query, key, value, *kept = ctx.saved_tensors
             scale, bounds, saved = ctx.meta
-            heads, kv_heads, dim = query.shape[1], key.shape[1], query.shape[-1]
-            grad_q, grad_k, grad_v = torch.empty_like(query), torch.empty_like(key), torch.empty_like(value)
-            grad_out = grad_out.to(query.dtype).transpose(1, 2)  # [1, heads, tokens, dim]
-            for i, (start, end) in enumerate(zip(bounds[:-1], bounds[1:])):
-                n = end - start
-                q, k, v, g = (_segment(t, start, end) for t in (query, key, value, grad_out))
-                q, g = q.reshape(kv_heads, -1, dim), g.reshape(kv_heads, -1, dim)  # padding rows of g are 0: no gradient
-                p = kept[i] if saved else _probabilities(q, k)
-                grad_v[0, :, start:end] = (p.transpose(1, 2) @ g)[:, :n]
-                ds = torch._softmax_backward_data(g @ v.transpose(1, 2), p, -1, p.dtype)  # p * (dp - sum(dp * p))
-                grad_q[0, :, start:end] = (ds @ k).view(heads, -1, dim)[:, :n]
-                grad_k[0, :, start:end] = (ds.transpose(1, 2) @ q)[:, :n]
-            return grad_q.mul_(scale), grad_k, grad_v, None, None
+            grads = attend_backward(grad_out, (query, key, value, kept if saved else None), scale, bounds)
+            return (*grads, None, None)
 
     return SegmentAttention
 
