@@ -91,7 +91,8 @@ def test_calls_that_are_not_packed_training_rows_take_the_layers_own_forward(lor
 
     monkeypatch.setattr(fused_layer, "_FN", None)
     monkeypatch.setattr(fused_layer, "_function", watched)
-    batch = {"input_ids": torch.tensor([[5, 9, 11, 3], [4, 8, 15, 16]]), "attention_mask": torch.ones(2, 4, dtype=torch.long)}
+    batch = {"input_ids": torch.tensor([[5, 9, 11, 3], [4, 8, 15, 16]]),
+             "attention_mask": torch.ones(2, 4, dtype=torch.long)}
     with torch.no_grad():
         plain = lora_model(**batch).logits
         with _training_contexts(lora_model, fuse=True):

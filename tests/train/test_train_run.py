@@ -182,7 +182,8 @@ def test_bf16_runs_hold_frozen_weights_in_bf16_and_export_full_precision(tmp_pat
     def wrap_and_watch(model, cfg):
         wrapped = real_wrap(model, cfg)
         layer = wrapped.get_base_model().get_decoder().layers[0]  # its projections run inside the fused layer
-        layer.register_forward_hook(lambda m, i, o: seen.append((m.training, m.self_attn.q_proj.base_layer.weight.dtype)))
+        layer.register_forward_hook(
+            lambda m, i, o: seen.append((m.training, m.self_attn.q_proj.base_layer.weight.dtype)))
         return wrapped
 
     monkeypatch.setattr(engine, "wrap_lora", wrap_and_watch)

@@ -10,6 +10,11 @@ product and the B matrices as one block-diagonal product (scales folded in), and
 the input gradient with two products and every A and B gradient with one each. The numbers are the
 ones PEFT computes (same products, same precision); only the order of summation differs.
 
+The frozen weight, the stacked A and the block-diagonal B of a group are cast and assembled once per
+optimizer step (`_Group.operands`, keyed on the adapter tensors' versions), not at every micro-batch. The
+same products (`lora_forward`, `lora_backward`) serve train/fused_layer.py, which computes whole decoder
+layers over these groups.
+
 It patches the forward of PEFT's LoRA modules in place while a training runs and puts everything back
 afterwards (`fused(model)`), so PEFT's adapter format, saving, scaling and merging stay PEFT's. A
 module that is merged, disabled, has dropout or several adapters takes PEFT's own path. This module

@@ -24,7 +24,8 @@ On a later, faster machine (AMD EPYC with 512-bit bf16 products, bf16 matmul pea
 attention had grown to ~20 % of a profiled micro-batch, two changes paid in an interleaved step loop: the mask
 as the product's bias instead of a masked_fill over the scores (0.38 -> 0.25 ms for one 224-token example
 and layer) and the kept probabilities (with the bf16 rotary tables, 645 -> 709 trained tokens/s; see train/engine.py). torch._masked_softmax was tried for the mask: 4x slower.
-`packed(model)` switches a model to this attention while a training or an evaluation (evaluate/loss.py,
+`attend` and `attend_backward` are the forward and backward as plain functions: train/fused_layer.py calls them
+inside its decoder-layer function. `packed(model)` switches a model to this attention while a training or an evaluation (evaluate/loss.py,
 answer_loss) runs.
 """
 
