@@ -81,6 +81,27 @@ def test_an_optimizer_step_reaches_the_next_forward(lora_model):
     assert torch.allclose(after, expected, atol=1e-5)
 
 
+def test_a_fused_adamw_step_reaches_the_next_forward(lora_model):
+    """torch's fused AdamW (the Trainer's default) updates the adapters without bumping their versions."""
+    params = [p for p in lora_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=0.05, fused=True)
+    row = {k: ROW[k] for k in ("input_ids", "position_ids", "cu_seq_lens_q")}
+    with _training_contexts(lora_model, fuse=True):
+        losses = []
+        for _ in range(3):
+            loss = lora_model(**row, labels=ROW["labels"], use_cache=False).loss
+            losses.append(loss.item())
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+        with torch.no_grad():
+            fused_logits = lora_model(**row, use_cache=False).logits
+    with _training_contexts(lora_model, fuse=False), torch.no_grad():
+        expected = lora_model(**row, use_cache=False).logits
+    assert losses[2] < losses[0]
+    assert torch.allclose(fused_logits, expected, atol=1e-5)
+
+
 def test_calls_that_are_not_packed_training_rows_take_the_layers_own_forward(lora_model, monkeypatch):
     calls = []
     real = fused_layer._function

@@ -85,6 +85,11 @@ def compute_dtype(x, weight):
 
 
 _FN = None
+_STEPS = [0]  # optimizer steps taken in this process while a `fused` context was open
+
+
+def _count_step(optimizer, args, kwargs) -> None:
+    _STEPS[0] += 1
 
 
 class _Group:
@@ -119,11 +124,13 @@ class _Group:
         return [float(m.scaling[self.adapter]) for m in self.modules]
 
     def operands(self, dtype):
-        """(frozen weight, stacked A, block-diagonal scaled B) in `dtype`, made again only when an adapter
-        tensor changed (the optimizer's in-place step bumps its version): once per optimizer step, not at
-        every micro-batch and evaluation batch (~10 casts and copies a group each time)."""
+        """(frozen weight, stacked A, block-diagonal scaled B) in `dtype`, made again only after an optimizer
+        step or when an adapter tensor changed otherwise (loading a checkpoint copies into it, which bumps its
+        version): once per optimizer step, not at every micro-batch and evaluation batch (~10 casts and copies a
+        group each time). The step counts come from torch's optimizer hook: a fused AdamW (the Trainer's
+        default) updates the tensors without bumping their versions."""
         adapters = self._adapters
-        key = (dtype, tuple(self.scales()), tuple((t.data_ptr(), t._version) for t in adapters))
+        key = (dtype, _STEPS[0], tuple(self.scales()), tuple((t.data_ptr(), t._version) for t in adapters))
         if self._operands is None or self._operands[0] != key:
             import torch
 
@@ -189,6 +196,8 @@ def fused(model):
 
     The frozen base weights of a group are held as one matrix meanwhile; on leaving, each projection
     gets its forward back and its weight as a tensor of its own again. Yields {LoRA module: its group}."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
     layers = _lora_layers(model)
     parents = sorted({parent for parent, _ in layers})
     patched = []
@@ -202,9 +211,11 @@ def fused(model):
             for i, m in enumerate(members):
                 m.forward = (lambda g, i: lambda x, *a, **k: g.forward(i, x, *a, **k))(group, i)
             patched.append(group)
+    hook = register_optimizer_step_post_hook(_count_step)  # every optimizer's step, fused ones included
     try:
         yield {m: group for group in patched for m in group.modules}
     finally:
+        hook.remove()
         for group in patched:
             for m in group.modules:
                 del m.forward  # the class's forward again
