@@ -135,7 +135,7 @@ class _Group:
             import torch
 
             k = len(self.modules)
-            with torch.no_grad():
+            with torch.inference_mode(False), torch.no_grad():  # made in an evaluation, saved by training
                 a = torch.cat([t.to(dtype) for t in adapters[:k]])
                 bd = _block_diagonal([t.to(dtype) * s for t, s in zip(adapters[k:], self.scales())])
             self._operands = (key, self.weight.to(dtype), a, bd)
