@@ -146,3 +146,43 @@ def test_unknown_layers_are_left_alone_and_leaving_restores_the_forward():
     with fused_lora.fused(silu) as groups, fused_layer.fused_layers(silu, groups) as count:
         assert count == 2 and "forward" in vars(layer)
     assert "forward" not in vars(layer)
+
+
+OTHER_ROW = PackCollator(0, 8)([{"input_ids": [7, 3, 9, 12, 5, 6, 1, 2, 4],
+                                 "labels": [-100, -100, -100, 12, 5, 6, 1, 2, 4]},
+                                {"input_ids": [6, 2, 13], "labels": [-100, 2, 13]},
+                                {"input_ids": [8, 8, 3, 10, 11], "labels": [-100, -100, 3, 10, 11]}])
+
+
+def _row_loss(model, row):
+    return model(input_ids=row["input_ids"], labels=row["labels"], position_ids=row["position_ids"],
+                 cu_seq_lens_q=row["cu_seq_lens_q"], use_cache=False).loss
+
+
+def _accumulated_grads(model, fuse: bool, schedule):
+    """Adapter gradients after `schedule(loss_of_row)`, which runs forwards and backwards in its own order."""
+    model.zero_grad()
+    with _training_contexts(model, fuse):
+        schedule(lambda row: _row_loss(model, row))
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_micro_batches_one_after_another_accumulate_the_layers_gradients(lora_model):
+    def one_after_another(loss_of):
+        for row in (ROW, OTHER_ROW, ROW):
+            loss_of(row).backward()
+
+    expected = _accumulated_grads(lora_model, False, one_after_another)
+    got = _accumulated_grads(lora_model, True, one_after_another)
+    for name, grad in expected.items():
+        assert torch.allclose(got[name], grad, rtol=1e-4, atol=1e-6), name
+
+
+def test_forwards_before_their_backwards_keep_their_own_activations(lora_model):
+    def both_then_backward(loss_of):
+        (loss_of(ROW) + loss_of(OTHER_ROW)).backward()
+
+    expected = _accumulated_grads(lora_model, False, both_then_backward)
+    got = _accumulated_grads(lora_model, True, both_then_backward)
+    for name, grad in expected.items():
+        assert torch.allclose(got[name], grad, rtol=1e-4, atol=1e-6), name

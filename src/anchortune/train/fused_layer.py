@@ -81,8 +81,6 @@ class _Plan:
         self.kv_heads = attn.k_proj.base_layer.out_features // self.head_dim
         self.scale = attn.scaling
         self.intermediate = layer.mlp.gate_proj.base_layer.out_features
-        self.bounds: list[int] = []
-        self.dtype = None
 
     def groups(self) -> list:
         return [self.qkv, self.o, self.gate_up, self.down]
@@ -101,20 +99,20 @@ def _function():
         """h + attention(norm(h)), then + SwiGLU MLP(norm(.)), as transformers' Llama layer computes it."""
 
         @staticmethod
-        def forward(ctx, hidden, cos, sin, plan, *adapters):
+        def forward(ctx, hidden, cos, sin, plan, bounds, dtype, grad_mode, *adapters):
             tokens, size = hidden.shape[1], hidden.shape[2]
-            dtype, heads, kv, dim = plan.dtype, plan.heads, plan.kv_heads, plan.head_dim
+            heads, kv, dim = plan.heads, plan.kv_heads, plan.head_dim
             x = hidden.view(tokens, size)
             qkv_ops, o_ops, gu_ops, down_ops = (g.operands(dtype) for g in plan.groups())
             cos, sin = cos.view(tokens, -1).to(dtype), sin.view(tokens, -1).to(dtype)
 
+            keep = grad_mode and (ctx.needs_input_grad[0] or any(ctx.needs_input_grad[7:]))
             n1, inv1 = _rms(x, plan.norm1.weight, plan.norm1.variance_epsilon, dtype)
             qkv, xa_qkv = lora_forward(n1, *qkv_ops)
             qk = _rotate(qkv[:, :(heads + kv) * dim].view(tokens, heads + kv, dim), cos, sin)
             query, key = (t.transpose(0, 1).unsqueeze(0) for t in (qk[:, :heads], qk[:, heads:]))
             value = qkv[:, (heads + kv) * dim:].view(tokens, kv, dim).transpose(0, 1).unsqueeze(0)
-            keep = ctx.needs_input_grad[0] or any(ctx.needs_input_grad[4:])
-            out, saved_attn = attend(query, key, value, plan.scale, plan.bounds, keep)
+            out, saved_attn = attend(query, key, value, plan.scale, bounds, keep)
             attended = out.view(tokens, heads * dim)
             o, xa_o = lora_forward(attended, *o_ops)
             h2 = torch.add(x, o)
@@ -122,31 +120,32 @@ def _function():
             n2, inv2 = _rms(h2, plan.norm2.weight, plan.norm2.variance_epsilon, dtype)
             gu, xa_gu = lora_forward(n2, *gu_ops)
             gate, up = gu[:, :plan.intermediate], gu[:, plan.intermediate:]
-            act = torch.nn.functional.silu(gate).mul_(up)
+            act = torch.nn.functional.silu(gate).mul_(up)  # not kept: backward forms it again from gu
             down, xa_down = lora_forward(act, *down_ops)
             h3 = torch.add(h2, down)
 
             query, key, value, kept = saved_attn
             ctx.save_for_backward(x, inv1, n1, xa_qkv, cos, sin, query, key, value, attended, xa_o, h2, inv2, n2,
-                                  gu, xa_gu, act, xa_down, *(kept or []))
-            ctx.plan = (plan, plan.bounds, dtype, kept is not None, qkv_ops, o_ops, gu_ops, down_ops)
+                                  gu, xa_gu, xa_down, *(kept or []))
+            ctx.plan = (plan, bounds, dtype, kept is not None, qkv_ops, o_ops, gu_ops, down_ops)
             return h3.view(1, tokens, size)
 
         @staticmethod
         def backward(ctx, grad):
-            x, inv1, n1, xa_qkv, cos, sin, query, key, value, attended, xa_o, h2, inv2, n2, gu, xa_gu, act, \
+            x, inv1, n1, xa_qkv, cos, sin, query, key, value, attended, xa_o, h2, inv2, n2, gu, xa_gu, \
                 xa_down, *kept = ctx.saved_tensors
             plan, bounds, dtype, saved, qkv_ops, o_ops, gu_ops, down_ops = ctx.plan
             tokens, size = x.shape
             heads, kv, dim, inter = plan.heads, plan.kv_heads, plan.head_dim, plan.intermediate
             g3 = grad.reshape(tokens, size)
 
-            g_act, ga_down, gb_down = lora_backward(g3.to(dtype), act, xa_down, *down_ops)
             gate, up = gu[:, :inter], gu[:, inter:]
+            silu = torch.nn.functional.silu(gate)
+            g_act, ga_down, gb_down = lora_backward(g3.to(dtype), silu * up, xa_down, *down_ops)  # act, as forward
             g_gu = torch.empty_like(gu)
             g_gate = torch.mul(g_act, up, out=g_gu[:, :inter])
             torch.ops.aten.silu_backward.grad_input(g_gate, gate, grad_input=g_gate)
-            torch.mul(g_act, torch.nn.functional.silu(gate), out=g_gu[:, inter:])
+            torch.mul(g_act, silu, out=g_gu[:, inter:])
             g_n2, ga_gu, gb_gu = lora_backward(g_gu, n2, xa_gu, *gu_ops)
             g_h2 = _rms_backward(g_n2, h2, inv2, plan.norm2.weight).add_(g3)
 
@@ -165,7 +164,8 @@ def _function():
             adapter_grads = []
             for group, ga, gb in zip(plan.groups(), (ga_qkv, ga_o, ga_gu, ga_down), (gb_qkv, gb_o, gb_gu, gb_down)):
                 adapter_grads += group.adapter_grads(ga, gb)
-            return (g_x.view(1, tokens, size) if g_x is not None else None, None, None, None, *adapter_grads)
+            return (g_x.view(1, tokens, size) if g_x is not None else None, None, None, None, None, None, None,
+                    *adapter_grads)
 
     return DecoderLayer
 
@@ -191,11 +191,10 @@ def _forward(layer, plan: _Plan, original):
                             use_cache=use_cache, position_embeddings=position_embeddings, **kwargs)
         global _FN
         _FN = _FN or _function()
-        plan.bounds = [int(b) for b in bounds.tolist()]
-        plan.dtype = compute_dtype(hidden_states, plan.qkv.weight)
         cos, sin = position_embeddings
         adapters = [t for group in plan.groups() for t in group.adapters()]
-        return _FN.apply(hidden_states, cos, sin, plan, *adapters)
+        return _FN.apply(hidden_states, cos, sin, plan, [int(b) for b in bounds.tolist()],
+                         compute_dtype(hidden_states, plan.qkv.weight), torch.is_grad_enabled(), *adapters)
 
     return forward
 

@@ -43,16 +43,16 @@ _REGISTERED = False
 def attend(query, key, value, scale: float, bounds: list[int], keep: bool):
     """Forward for a [1, heads, tokens, dim] query and [1, kv heads, tokens, dim] key and value (any strides):
     (out [1, tokens, heads, dim], what `attend_backward` needs). With `keep`, the probabilities are kept
-    for backward while they come to at most KEEP_BYTES."""
+    for backward while they come to at most KEEP_BYTES. The scale multiplies the scores' product (its
+    `alpha`), so the query is kept as it came, not copied scaled."""
     heads, kv_heads, dim = query.shape[1], key.shape[1], query.shape[-1]
-    query = query * scale  # a power of two for head sizes 4**k (exact in bf16); scaled once for all
     out = query.new_empty(1, query.shape[2], heads, dim)
     size = sum(heads * padded_width(e - s) ** 2 for s, e in zip(bounds[:-1], bounds[1:])) * query.element_size()
     kept = [] if keep and size <= KEEP_BYTES else None
     for start, end in zip(bounds[:-1], bounds[1:]):
         n = end - start
         q, k, v = (_segment(t, start, end) for t in (query, key, value))
-        p = _probabilities(q.reshape(kv_heads, -1, dim), k)
+        p = _probabilities(q.reshape(kv_heads, -1, dim), k, scale)
         if kept is not None:
             kept.append(p)
         out[0, start:end] = (p @ v).view(heads, -1, dim)[:, :n].transpose(0, 1)
@@ -72,12 +72,12 @@ def attend_backward(grad_out, saved, scale: float, bounds: list[int], grads=None
         n = end - start
         q, k, v, g = (_segment(t, start, end) for t in (query, key, value, grad_out))
         q, g = q.reshape(kv_heads, -1, dim), g.reshape(kv_heads, -1, dim)  # padding rows of g are 0: no gradient
-        p = kept[i] if kept is not None else _probabilities(q, k)
+        p = kept[i] if kept is not None else _probabilities(q, k, scale)
         grad_v[0, :, start:end] = (p.transpose(1, 2) @ g)[:, :n]
         ds = torch._softmax_backward_data(g @ v.transpose(1, 2), p, -1, p.dtype)  # p * (dp - sum(dp * p))
         grad_q[0, :, start:end] = (ds @ k).view(heads, -1, dim)[:, :n]
         grad_k[0, :, start:end] = (ds.transpose(1, 2) @ q)[:, :n]
-    return grad_q.mul_(scale), grad_k, grad_v
+    return grad_q.mul_(scale), grad_k.mul_(scale), grad_v
 
 
 def _function():
@@ -88,8 +88,8 @@ def _function():
 
         @staticmethod
         def forward(ctx, query, key, value, scale, bounds):
-            out, (scaled, key, value, kept) = attend(query, key, value, scale, bounds, any(ctx.needs_input_grad[:3]))
-            ctx.save_for_backward(scaled, key, value, *(kept or []))
+            out, (query, key, value, kept) = attend(query, key, value, scale, bounds, any(ctx.needs_input_grad[:3]))
+            ctx.save_for_backward(query, key, value, *(kept or []))
             ctx.meta = (scale, bounds, kept is not None)
             return out
 
@@ -119,10 +119,10 @@ def _segment(tensor, start: int, end: int):
 _MASKS: dict = {}
 
 
-def _probabilities(q, k):
-    """Causal softmax of the (already scaled) scores, in q's dtype, float32 inside the kernel:
-    [kv heads, group x n, n]. The causal mask is added as the product's bias (baddbmm, broadcast over the
-    key/value heads), not filled in afterwards: one pass over the scores less."""
+def _probabilities(q, k, scale: float):
+    """Causal softmax of the scaled scores, in q's dtype, float32 inside the kernel:
+    [kv heads, group x n, n]. The causal mask is added as the product's bias
+    (baddbmm, broadcast over the key/value heads), not filled in afterwards: one pass over the scores less."""
     import torch
 
     n = k.shape[1]
@@ -134,8 +134,7 @@ def _probabilities(q, k):
         upper = torch.ones(n, n, dtype=torch.bool, device=q.device).triu_(1)
         bias = _MASKS[key] = torch.zeros(n, n, dtype=q.dtype, device=q.device).masked_fill_(
             upper, float("-inf")).repeat(key[1], 1)  # [group x n, n]: the query heads of a group stacked
-    scores = torch.baddbmm(bias, q, k.transpose(1, 2)).view(k.shape[0], -1, n, n)
-    return torch.softmax(scores, dim=-1).view(k.shape[0], -1, n)
+    return torch.softmax(torch.baddbmm(bias, q, k.transpose(1, 2), alpha=scale), dim=-1)
 
 
 _FN = None
