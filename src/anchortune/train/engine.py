@@ -66,6 +66,19 @@ faster, ~3 % of a step, but a packed copy for forward and one for backward is ~0
 ~0.9 GB more). A layer of 448 tokens now takes ~16.7 ms: ~7.3 ms frozen products (at the measured peak), ~1.5 ms
 LoRA products of rank 16 (narrow products run at a third of the peak), ~2 ms attention, ~1.2 ms the layer's own
 Python, and the rest some forty elementwise passes of 20-150 us each.
+Measured after that and not kept (interleaved step loops unless said; one run of the bench's anchortune side
+for seed 0 where said): the saved activations of each layer written into buffers reused from micro-batch to
+micro-batch (jemalloc, whatever its decay, hands a freed step's activations back to the kernel and faults them in
+again: ~200k minor faults an optimizer step, ~50k with the buffers; step loop 743 -> 786 trained tokens/s, but
+in the bench run 764 and 735 against 738, and peak RSS 1.92-1.95 GB against 1.80 GB, past the 2 GB target, since
+the buffers stay resident through backward and evaluation); glibc malloc that never trims (faults ~2k a step,
+step loop 690 -> 769, but the bench run 716 against 738 and peak 2.57 GB); jemalloc with transparent huge pages
+(5x fewer faults, same speed); two micro-batches at once in two threads of one intra-op thread each (+3 %,
+~0.4 GB more); causal blocks in attention, queries split in two so the first half skips the later keys (2.6
+against 2.3 ms for a row's attention forward and backward: the smaller products and the bf16 softmax over short
+rows run slower). Kept: the SwiGLU product formed again in backward from the kept gate and up projections
+instead of kept (~41 MB less a micro-batch), the attention scale as the score product's alpha (no scaled query
+copy kept); the same numbers, bit for bit, in the bench's held-out loss.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Attention for packed training rows: each example attends causally to itself only.
 
 A packed row (train/collate.py, PackCollator) holds several examples back to back; their bounds come
-as `cu_seq_lens_q`. For each example the scores are one batched product per key/value head (the query
-heads that share it stacked: grouped-query attention without repeating keys) with the causal mask as
-its additive bias, put through a softmax and multiplied with the values. The probabilities are kept for
-backward while a layer's come to at most KEEP_BYTES (4 MiB: a Bitext row of two ~220-token examples holds
+as `cu_seq_lens_q`. For each example the scores are one batched product per key/value head (the query heads
+that share it stacked: grouped-query attention without repeating keys) with the causal mask as its additive
+bias, put through a softmax and multiplied with the values; the scale is the score product's alpha, so the
+query is kept as it came, with no scaled copy. The probabilities are kept for backward while a layer's come to
+at most KEEP_BYTES (4 MiB: a Bitext row of two ~220-token examples holds
 ~2 MB a layer, ~55 MB over SmolLM2's 30 layers); above that the backward recomputes them from the saved
 queries, keys and values, so long rows keep nothing of size tokens x tokens. The score gradient comes
 from the fused softmax-backward kernel. The products run in the inputs'
