@@ -224,7 +224,8 @@ def side_anchortune(spec: dict) -> dict:
             **flops_fields(model_flops(model, tokens, int(tokens * answer_share), pairs)),
             "heldout_loss": held_out_loss(model, tokenizer, heldout, training["precision"]),
             "heldout_loss_merged": held_out_loss(merged, tokenizer, heldout, training["precision"]),
-            "chosen": outcome.summary["balance"]["chosen"], "peak_rss_mb": peak}
+            "chosen": outcome.summary["balance"]["chosen"], "peak_rss_mb": peak,
+            "kernels": training.get("kernels", "torch")}
 
 
 def side_generation(spec: dict) -> dict:
@@ -345,7 +346,8 @@ def summarise(rows: list[dict], peaks: dict) -> dict:
     first = rows[0]
     tokens, seconds = sum(r["tokens_trained"] for r in rows), sum(r["train_seconds"] for r in rows)
     flops, linear = sum(r["model_flops"] for r in rows), sum(r["model_flops_linear"] for r in rows)
-    return {**{k: first[k] for k in ("side", "precision", "gradient_checkpointing", "allocator") if k in first},
+    return {**{k: first[k] for k in ("side", "precision", "gradient_checkpointing", "allocator", "kernels")
+               if k in first},
             "runs": len(rows), "tokens_trained": tokens, "train_seconds": seconds / len(rows),
             "tokens_per_s": tokens / seconds, "wall_seconds": sum(r["wall_seconds"] for r in rows) / len(rows),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in rows), "model_flops": flops, "model_flops_linear": linear,
@@ -370,13 +372,13 @@ def markdown(r: dict) -> str:
              "held-out loss their mean, peak RSS the highest). MFU: model FLOPs as PaLM counts them (linears, LoRA, "
              "causal attention; see bench/train_throughput.py) per second over the measured peak; linears only: "
              "the frozen linears and LM head alone.", "",
-             "| side | precision | allocator | trained tokens/s | train s | wall s to finished model | peak RSS MiB | MFU | "
-             "MFU, linears only | held-out answer loss |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| side | precision | allocator | elementwise ops | trained tokens/s | train s | wall s to finished model | peak RSS MiB | MFU | "
+             "MFU, linears only | held-out answer loss |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in ("trl", "anchortune"):
         s = r["sides"].get(name)
         if s:
             lines.append(f"| {name} | {s['precision']}{' + grad. checkpointing' if s['gradient_checkpointing'] else ''}"
-                         f" | {s.get('allocator', 'glibc malloc')} | {s['tokens_per_s']:.0f} | {s['train_seconds']:.0f} | {s['wall_seconds']:.0f} | "
+                         f" | {s.get('allocator', 'glibc malloc')} | {s.get('kernels', 'torch')} | {s['tokens_per_s']:.0f} | {s['train_seconds']:.0f} | {s['wall_seconds']:.0f} | "
                          f"{s['peak_rss_mb']:.0f} | {100 * s['mfu']:.1f} % | {100 * s['mfu_linear']:.1f} % | "
                          f"{s['heldout_loss']:.4f} |")
     if "trl" in r["sides"] and "anchortune" in r["sides"]:

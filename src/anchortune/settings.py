@@ -6,6 +6,8 @@ ANCHORTUNE_DATA      the studio's uploads, runs and SQLite file (default HOME/st
 ANCHORTUNE_DATABASE_URL  another database for the studio (e.g. postgresql+psycopg://...)
 ANCHORTUNE_TOKEN     bearer token for the studio's API and pages
 ANCHORTUNE_LEASE_S   seconds without a worker heartbeat before a running job is taken over
+ANCHORTUNE_NATIVE    'off' (or 0) keeps training on torch's own operations (no compiled kernels)
+CC                   the C compiler that builds the training kernels (default cc)
 """
 
 from __future__ import annotations
@@ -56,3 +58,18 @@ def api_token() -> str | None:
 def lease_seconds() -> float:
     """ANCHORTUNE_LEASE_S: after this long without a heartbeat a running job counts as orphaned (default 60)."""
     return float(os.environ.get("ANCHORTUNE_LEASE_S", "60"))
+
+
+def native_enabled() -> bool:
+    """ANCHORTUNE_NATIVE: 'off', '0' or 'false' keeps the CPU training path on torch's own operations."""
+    return os.environ.get("ANCHORTUNE_NATIVE", "auto").strip().lower() not in ("off", "0", "false", "no")
+
+
+def native_dir() -> Path:
+    """Where the training kernels are compiled to (one library per source, compiler and CPU)."""
+    return home() / "native"
+
+
+def c_compiler() -> str:
+    """CC: the C compiler for the training kernels (default cc)."""
+    return os.environ.get("CC") or "cc"

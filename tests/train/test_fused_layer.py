@@ -65,6 +65,25 @@ def test_under_bf16_autocast_fused_layers_stay_within_bf16_rounding(lora_model):
     assert error(fused_bf16) < max(2 * error(layer_bf16), 0.02)
 
 
+def test_on_the_compiled_kernels_fused_layers_match_their_torch_operations(lora_model, monkeypatch):
+    from anchortune.train import native
+
+    native.reset()
+    if native.library() is None:
+        pytest.skip(f"compiled kernels unavailable here: {native.describe()}")
+    count, loss, grads = _loss_and_grads(lora_model, fuse=True, bf16=True)
+    monkeypatch.setenv("ANCHORTUNE_NATIVE", "off")
+    native.reset()
+    try:
+        _, torch_loss, torch_grads = _loss_and_grads(lora_model, fuse=True, bf16=True)
+    finally:
+        monkeypatch.delenv("ANCHORTUNE_NATIVE")
+        native.reset()
+    assert count == 2 and loss == pytest.approx(torch_loss, rel=1e-3)
+    for name, grad in torch_grads.items():
+        assert ((grads[name] - grad).norm() / grad.norm()).item() < 2e-2, name
+
+
 def test_an_optimizer_step_reaches_the_next_forward(lora_model):
     """The bf16 adapter operands are cached per adapter version: an in-place update must not be missed."""
     param = next(p for n, p in lora_model.named_parameters() if "layers.1.mlp.down_proj.lora_B" in n)

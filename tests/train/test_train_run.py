@@ -118,20 +118,27 @@ def test_generate_batch_answers_every_prompt_in_order(tmp_path, support_file, ti
 
 def test_bf16_runs_train_the_decoder_under_autocast(tmp_path, support_file, tiny_model_dir, monkeypatch):
     """The answer-only loss calls the decoder directly, past accelerate's autocast on model.forward; its
-    Llama layers then run as train/fused_layer.py's one function each, whose products take bf16 inputs."""
+    Llama layers then run as train/fused_layer.py's one function each, whose products take bf16 inputs
+    (normed by the compiled kernels where they load, else by torch's operations)."""
     import torch
 
-    from anchortune.train import fused_layer
+    from anchortune.train import fused_layer, native
 
     seen = []
-    real_rms = fused_layer._rms
+    real_rms, real_native_rms = fused_layer._rms, native.rms_forward
 
     def rms_and_watch(x, weight, eps, dtype):
         out, inv = real_rms(x, weight, eps, dtype)
         seen.append((not torch.is_inference_mode_enabled(), out.dtype))  # evaluation runs in inference mode
         return out, inv
 
+    def native_rms_and_watch(x, weight, eps, residual=None):
+        h, out, inv = real_native_rms(x, weight, eps, residual)
+        seen.append((not torch.is_inference_mode_enabled(), out.dtype))
+        return h, out, inv
+
     monkeypatch.setattr(fused_layer, "_rms", rms_and_watch)
+    monkeypatch.setattr(native, "rms_forward", native_rms_and_watch)
     service.train_run(config(support_file, tiny_model_dir, precision="bf16", max_steps=2, eval_every=2),
                       tmp_path / "run")
     training = [dtype for in_training, dtype in seen if in_training]

@@ -38,6 +38,8 @@ def autocast(precision: str, device: str = "cpu"):
 def _linear_cross_entropy():
     import torch
 
+    from anchortune.train import native
+
     class LinearCrossEntropy(torch.autograd.Function):
         """sum over rows of -log softmax(hidden @ weight.T)[target]; gradients made in forward, chunk by chunk."""
 
@@ -52,17 +54,16 @@ def _linear_cross_entropy():
             grad_h = torch.empty_like(hidden) if needs_h else None
             grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if needs_w else None
             buffer = _logits_buffer(w.shape[0], dtype, hidden.device)
+            # compiled kernel (train/native.py) where it can run; out-of-range targets take torch's path and its error
+            fast = dtype == torch.bfloat16 and targets.dtype == torch.int64 and native.ready(hidden) \
+                and (targets.numel() == 0 or (int(targets.min()) >= 0 and int(targets.max()) < w.shape[0]))
             for start in range(0, hidden.shape[0], CHUNK):
                 h, t = hidden[start:start + CHUNK].to(dtype), targets[start:start + CHUNK]
                 logits = torch.mm(h, w.T, out=buffer[:len(t)])
-                for row in range(0, len(t), ROWS):  # softmax of a few rows at a time, in cache; the
-                    x, tt = logits[row:row + ROWS], t[row:row + ROWS]  # gradient overwrites their logits
-                    logp = torch.log_softmax(x, dim=-1, dtype=torch.float32)
-                    total -= logp.gather(1, tt[:, None]).sum()
-                    if needs_h or needs_w:
-                        grad = logp.exp_()  # softmax, in place
-                        grad[torch.arange(len(tt), device=tt.device), tt] -= 1
-                        x.copy_(grad)
+                if fast:  # one pass: log-softmax at the targets, the gradient written over the logits
+                    total -= native.softmax_xent(logits, t.contiguous(), needs_h or needs_w)
+                else:
+                    total -= _log_softmax_rows(logits, t, needs_h or needs_w)
                 if needs_h:
                     grad_h[start:start + CHUNK] = logits @ w
                 if needs_w:
@@ -78,6 +79,23 @@ def _linear_cross_entropy():
                     (grad_w * grad_total).to(ctx.weight_dtype) if grad_w is not None else None, None)
 
     return LinearCrossEntropy
+
+
+def _log_softmax_rows(logits, targets, grad: bool):
+    """Sum of log softmax(logits)[target] (a float32 scalar), ROWS rows at a time so that their float32 softmax
+    stays in cache; with `grad` the rows are overwritten by their gradient, softmax - onehot(target)."""
+    import torch
+
+    total = torch.zeros((), dtype=torch.float32, device=logits.device)
+    for row in range(0, len(targets), ROWS):
+        x, t = logits[row:row + ROWS], targets[row:row + ROWS]
+        logp = torch.log_softmax(x, dim=-1, dtype=torch.float32)
+        total += logp.gather(1, t[:, None]).sum()
+        if grad:
+            soft = logp.exp_()  # softmax, in place
+            soft[torch.arange(len(t), device=t.device), t] -= 1
+            x.copy_(soft)
+    return total
 
 
 _FUNCTION = None

@@ -70,6 +70,18 @@ def _rotate_backward(grad, cos, sin, out):
     return out
 
 
+def _compiled(x, cos, sin, dtype, plan) -> bool:
+    """True when train/native.py's kernels can compute this call: loaded, CPU, bf16 products, float32
+    residual stream and norm weights, contiguous rotary tables."""
+    import torch
+
+    from anchortune.train import native
+
+    return dtype == torch.bfloat16 and x.dtype == torch.float32 and x.is_contiguous() \
+        and cos.dtype == sin.dtype == torch.bfloat16 and cos.is_contiguous() and sin.is_contiguous() \
+        and plan.norm1.weight.dtype == plan.norm2.weight.dtype == torch.float32 and native.ready(x)
+
+
 class _Plan:
     """What one layer's function needs besides the tensors autograd tracks: its LoRA groups, norms and shapes."""
 
@@ -93,6 +105,7 @@ class _Plan:
 def _function():
     import torch
 
+    from anchortune.train import native
     from anchortune.train.fused_lora import lora_backward, lora_forward
     from anchortune.train.packed_attention import attend, attend_backward
 
@@ -108,59 +121,91 @@ def _function():
             cos, sin = cos.view(tokens, -1).to(dtype), sin.view(tokens, -1).to(dtype)
 
             keep = grad_mode and (ctx.needs_input_grad[0] or any(ctx.needs_input_grad[7:]))
-            n1, inv1 = _rms(x, plan.norm1.weight, plan.norm1.variance_epsilon, dtype)
+            fast = _compiled(x, cos, sin, dtype, plan)
+            if fast:
+                n1, inv1 = native.rms_forward(x, plan.norm1.weight, plan.norm1.variance_epsilon)[1:]
+            else:
+                n1, inv1 = _rms(x, plan.norm1.weight, plan.norm1.variance_epsilon, dtype)
             qkv, xa_qkv = lora_forward(n1, *qkv_ops)
-            qk = _rotate(qkv[:, :(heads + kv) * dim].view(tokens, heads + kv, dim), cos, sin)
+            if fast:
+                qk = native.rotate(qkv[:, :(heads + kv) * dim], cos, sin, heads + kv, dim)
+            else:
+                qk = _rotate(qkv[:, :(heads + kv) * dim].view(tokens, heads + kv, dim), cos, sin)
             query, key = (t.transpose(0, 1).unsqueeze(0) for t in (qk[:, :heads], qk[:, heads:]))
             value = qkv[:, (heads + kv) * dim:].view(tokens, kv, dim).transpose(0, 1).unsqueeze(0)
             out, saved_attn = attend(query, key, value, plan.scale, bounds, keep)
             attended = out.view(tokens, heads * dim)
             o, xa_o = lora_forward(attended, *o_ops)
-            h2 = torch.add(x, o)
 
-            n2, inv2 = _rms(h2, plan.norm2.weight, plan.norm2.variance_epsilon, dtype)
+            if fast:
+                h2, n2, inv2 = native.rms_forward(x, plan.norm2.weight, plan.norm2.variance_epsilon, residual=o)
+            else:
+                h2 = torch.add(x, o)
+                n2, inv2 = _rms(h2, plan.norm2.weight, plan.norm2.variance_epsilon, dtype)
             gu, xa_gu = lora_forward(n2, *gu_ops)
-            gate, up = gu[:, :plan.intermediate], gu[:, plan.intermediate:]
-            act = torch.nn.functional.silu(gate).mul_(up)  # not kept: backward forms it again from gu
+            if fast:
+                act = native.swiglu(gu)  # not kept: backward forms it again from gu
+            else:
+                gate, up = gu[:, :plan.intermediate], gu[:, plan.intermediate:]
+                act = torch.nn.functional.silu(gate).mul_(up)
             down, xa_down = lora_forward(act, *down_ops)
-            h3 = torch.add(h2, down)
+            h3 = native.residual_add(h2, down) if fast else torch.add(h2, down)
 
             query, key, value, kept = saved_attn
             ctx.save_for_backward(x, inv1, n1, xa_qkv, cos, sin, query, key, value, attended, xa_o, h2, inv2, n2,
                                   gu, xa_gu, xa_down, *(kept or []))
-            ctx.plan = (plan, bounds, dtype, kept is not None, qkv_ops, o_ops, gu_ops, down_ops)
+            ctx.plan = (plan, bounds, dtype, kept is not None, fast, qkv_ops, o_ops, gu_ops, down_ops)
             return h3.view(1, tokens, size)
 
         @staticmethod
         def backward(ctx, grad):
             x, inv1, n1, xa_qkv, cos, sin, query, key, value, attended, xa_o, h2, inv2, n2, gu, xa_gu, \
                 xa_down, *kept = ctx.saved_tensors
-            plan, bounds, dtype, saved, qkv_ops, o_ops, gu_ops, down_ops = ctx.plan
+            plan, bounds, dtype, saved, fast, qkv_ops, o_ops, gu_ops, down_ops = ctx.plan
             tokens, size = x.shape
             heads, kv, dim, inter = plan.heads, plan.kv_heads, plan.head_dim, plan.intermediate
             g3 = grad.reshape(tokens, size)
 
-            gate, up = gu[:, :inter], gu[:, inter:]
-            silu = torch.nn.functional.silu(gate)
-            g_act, ga_down, gb_down = lora_backward(g3.to(dtype), silu * up, xa_down, *down_ops)  # act, as forward
-            g_gu = torch.empty_like(gu)
-            g_gate = torch.mul(g_act, up, out=g_gu[:, :inter])
-            torch.ops.aten.silu_backward.grad_input(g_gate, gate, grad_input=g_gate)
-            torch.mul(g_act, silu, out=g_gu[:, inter:])
+            if fast:  # lora_backward for down_proj, its input (the SwiGLU product) formed only when needed
+                g3 = g3.contiguous()
+                g3_low = g3.to(dtype)
+                weight_down, a_down, bd_down = down_ops
+                gb_d = g3_low @ bd_down
+                g_act = (g3_low @ weight_down).addmm_(gb_d, a_down)
+                act, g_gu = native.swiglu_backward(gu, g_act)  # one pass: the product and its gradient
+                ga_down, gb_down = gb_d.T @ act, g3_low.T @ xa_down
+            else:
+                gate, up = gu[:, :inter], gu[:, inter:]
+                silu = torch.nn.functional.silu(gate)
+                g_act, ga_down, gb_down = lora_backward(g3.to(dtype), silu * up, xa_down, *down_ops)  # act again
+                g_gu = torch.empty_like(gu)
+                g_gate = torch.mul(g_act, up, out=g_gu[:, :inter])
+                torch.ops.aten.silu_backward.grad_input(g_gate, gate, grad_input=g_gate)
+                torch.mul(g_act, silu, out=g_gu[:, inter:])
             g_n2, ga_gu, gb_gu = lora_backward(g_gu, n2, xa_gu, *gu_ops)
-            g_h2 = _rms_backward(g_n2, h2, inv2, plan.norm2.weight).add_(g3)
+            if fast:
+                g_h2, g_h2_low = native.rms_backward(g_n2, h2, inv2, plan.norm2.weight, add=g3, as_bf16=True)
+            else:
+                g_h2 = _rms_backward(g_n2, h2, inv2, plan.norm2.weight).add_(g3)
+                g_h2_low = g_h2.to(dtype)
 
-            g_attended, ga_o, gb_o = lora_backward(g_h2.to(dtype), attended, xa_o, *o_ops)
+            g_attended, ga_o, gb_o = lora_backward(g_h2_low, attended, xa_o, *o_ops)
             g_qkv = torch.empty(tokens, (heads + 2 * kv) * dim, dtype=dtype)
             g_qk = torch.empty(tokens, heads + kv, dim, dtype=dtype)
             g_v = g_qkv[:, (heads + kv) * dim:].view(tokens, kv, dim)
             into = tuple(t.transpose(0, 1).unsqueeze(0) for t in (g_qk[:, :heads], g_qk[:, heads:], g_v))
             attend_backward(g_attended.view(1, tokens, heads, dim), (query, key, value, kept if saved else None),
                             plan.scale, bounds, into)
-            _rotate_backward(g_qk, cos, sin, g_qkv[:, :(heads + kv) * dim].view(tokens, heads + kv, dim))
+            if fast:
+                native.rotate_backward(g_qk, cos, sin, g_qkv[:, :(heads + kv) * dim])
+            else:
+                _rotate_backward(g_qk, cos, sin, g_qkv[:, :(heads + kv) * dim].view(tokens, heads + kv, dim))
             needs_x = ctx.needs_input_grad[0]
             g_n1, ga_qkv, gb_qkv = lora_backward(g_qkv, n1, xa_qkv, *qkv_ops, input_grad=needs_x)
-            g_x = g_h2.add_(_rms_backward(g_n1, x, inv1, plan.norm1.weight)) if needs_x else None
+            if needs_x and fast:
+                g_x = native.rms_backward(g_n1, x, inv1, plan.norm1.weight, add=g_h2, out=g_h2)[0]
+            else:
+                g_x = g_h2.add_(_rms_backward(g_n1, x, inv1, plan.norm1.weight)) if needs_x else None
 
             adapter_grads = []
             for group, ga, gb in zip(plan.groups(), (ga_qkv, ga_o, ga_gu, ga_down), (gb_qkv, gb_o, gb_gu, gb_down)):

@@ -84,7 +84,8 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
                      "adapter_scale": picked.scale if picked else 1.0,
                      "best_valid_loss": picked.valid_loss if picked else None, "stopped_early": result.stopped_early,
                      "train_seconds": result.train_seconds, "tokens_trained": result.tokens_trained,
-                     "tokens_per_s": result.tokens_per_second, "allocator": allocator_name()},
+                     "tokens_per_s": result.tokens_per_second, "allocator": allocator_name(),
+                     "kernels": kernels_name(result.precision)},
         "losses": {"base_valid": baseline.valid_loss, "tuned_valid": tuned_loss,
                    "base_probe": baseline.probe_loss, "tuned_probe": picked.probe_loss if picked else None},
         "balance": {"chosen": picked.to_json() if picked else None, "runners_up": [c.to_json() for c in runners_up],
@@ -103,6 +104,13 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
         on_event(Event("info", result.steps, {"message": f"verdict: {diagnosis.verdict} - {diagnosis.reason}"}))
     on_event(Event("done", result.steps, {"base_valid": baseline.valid_loss, "tuned_valid": tuned_loss}))
     return summary
+
+
+def kernels_name(precision: str) -> str:
+    """What ran the elementwise work of a bf16 CPU training (train/native.py): 'compiled' or 'torch (why)'."""
+    from anchortune.train import native
+
+    return native.describe() if precision == "bf16" else "torch (fp32: the kernels are bf16 only)"
 
 
 def allocator_name() -> str:

@@ -1,0 +1,237 @@
+/* anchortune's fused elementwise kernels for the CPU training path (loaded by train/native.py).
+ *
+ * Each function does in one pass over memory what the torch path does in several: the RMS norm with the
+ * residual sum before it, its gradient with the residual gradient after it, the rotary embedding of the
+ * queries and keys and its gradient, the SwiGLU product and its gradient, and the LM head's softmax
+ * cross-entropy with its gradient. bf16 values are stored as uint16_t and converted by hand (round to
+ * nearest even), so any C compiler with OpenMP builds it; -O3 -march=native vectorises the loops. Where the
+ * torch path rounds an intermediate to bf16, so does the kernel (noted per function), so both give the same
+ * numbers up to the last bit of exp and of the order of a sum. Rows are shared among `threads` OpenMP
+ * threads (the process's libgomp: torch's, whose thread pool is reused).
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef uint16_t bf16;
+
+static inline float bf2f(bf16 h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline bf16 f2bf(float f) { /* round to nearest even; NaN stays NaN */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return (bf16)(((u & 0x7fffffffu) > 0x7f800000u) ? ((u >> 16) | 0x40u) : r);
+}
+
+static inline float rbf(float f) { return bf2f(f2bf(f)); } /* f rounded to bf16, as a float */
+
+static inline float fexp(float x) {
+    /* e^x within ~2 ulp: 2^n p(r), r = x - n ln2 (Cephes' polynomial); inlined so that loops vectorise */
+    float c = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+    float n = rintf(c * 1.44269504088896341f);
+    float r = c - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t e = ((int32_t)n + 127) << 23;
+    float s;
+    memcpy(&s, &e, 4);
+    float v = p * s;
+    v = x < -87.3f ? 0.0f : v;
+    return x > 88.3f ? INFINITY : v;
+}
+
+/* RMS norm of h = x + o (o: bf16 [T, H], or NULL for h = x; h written when o is given):
+ * inv[t] = 1 / sqrt(mean(h^2) + eps), n = bf16(h * inv * w). x, h float32 [T, H], w float32 [H]. */
+void at_rms_forward(const float *x, const bf16 *o, float *h, const float *w, float eps, bf16 *n, float *inv,
+                    long T, long H, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long t = 0; t < T; t++) {
+        const float *xr = x + t * H;
+        const float *hr = xr;
+        bf16 *nr = n + t * H;
+        float ss = 0.0f;
+        if (o) {
+            const bf16 *orow = o + t * H;
+            float *hw = h + t * H;
+#pragma omp simd reduction(+ : ss)
+            for (long i = 0; i < H; i++) {
+                float v = xr[i] + bf2f(orow[i]);
+                hw[i] = v;
+                ss += v * v;
+            }
+            hr = hw;
+        } else {
+#pragma omp simd reduction(+ : ss)
+            for (long i = 0; i < H; i++) ss += xr[i] * xr[i];
+        }
+        float r = 1.0f / sqrtf(ss / (float)H + eps);
+        inv[t] = r;
+#pragma omp simd
+        for (long i = 0; i < H; i++) nr[i] = f2bf((hr[i] * r) * w[i]);
+    }
+}
+
+/* Gradient of at_rms_forward's n with respect to h, for its gradient g (bf16 [T, H]):
+ * out = (s - m * mean(s * m)) * inv + add, s = g * w, m = h * inv; add may be NULL and may be out itself;
+ * outb = bf16(out) when not NULL. */
+void at_rms_backward(const bf16 *g, const float *h, const float *inv, const float *w, const float *add,
+                     float *out, bf16 *outb, long T, long H, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long t = 0; t < T; t++) {
+        const bf16 *gr = g + t * H;
+        const float *hr = h + t * H;
+        float *orow = out + t * H;
+        float r = inv[t], dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (long i = 0; i < H; i++) dot += (bf2f(gr[i]) * w[i]) * (hr[i] * r);
+        dot /= (float)H;
+        if (add) {
+            const float *ar = add + t * H;
+#pragma omp simd
+            for (long i = 0; i < H; i++) orow[i] = (bf2f(gr[i]) * w[i] - (hr[i] * r) * dot) * r + ar[i];
+        } else {
+#pragma omp simd
+            for (long i = 0; i < H; i++) orow[i] = (bf2f(gr[i]) * w[i] - (hr[i] * r) * dot) * r;
+        }
+        if (outb) {
+            bf16 *b = outb + t * H;
+#pragma omp simd
+            for (long i = 0; i < H; i++) b[i] = f2bf(orow[i]);
+        }
+    }
+}
+
+/* Rotary embedding (rotate_half layout) of NH heads of size D per token: src row t at src + t * ld, dst
+ * contiguous [T, NH, D], cos and sin bf16 [T, D] whose halves repeat. As the torch path: the product with
+ * cos rounded to bf16, then the sine term added and rounded again. */
+void at_rotary_forward(const bf16 *src, long ld, bf16 *dst, const bf16 *cos, const bf16 *sin, long T, long NH,
+                       long D, int threads) {
+    long half = D / 2;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long t = 0; t < T; t++) {
+        const bf16 *c = cos + t * D, *s = sin + t * D;
+        for (long k = 0; k < NH; k++) {
+            const bf16 *x = src + t * ld + k * D;
+            bf16 *y = dst + (t * NH + k) * D;
+#pragma omp simd
+            for (long i = 0; i < half; i++) {
+                float x1 = bf2f(x[i]), x2 = bf2f(x[i + half]), ci = bf2f(c[i]), si = bf2f(s[i]);
+                y[i] = f2bf(rbf(x1 * ci) - x2 * si);
+                y[i + half] = f2bf(rbf(x2 * ci) + x1 * si);
+            }
+        }
+    }
+}
+
+/* Gradient of at_rotary_forward: g contiguous [T, NH, D], written to dst row t at dst + t * ld. */
+void at_rotary_backward(const bf16 *g, bf16 *dst, long ld, const bf16 *cos, const bf16 *sin, long T, long NH,
+                        long D, int threads) {
+    long half = D / 2;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long t = 0; t < T; t++) {
+        const bf16 *c = cos + t * D, *s = sin + t * D;
+        for (long k = 0; k < NH; k++) {
+            const bf16 *x = g + (t * NH + k) * D;
+            bf16 *y = dst + t * ld + k * D;
+#pragma omp simd
+            for (long i = 0; i < half; i++) {
+                float g1 = bf2f(x[i]), g2 = bf2f(x[i + half]), ci = bf2f(c[i]), si = bf2f(s[i]);
+                y[i] = f2bf(rbf(g1 * ci) + g2 * si);
+                y[i + half] = f2bf(rbf(g2 * ci) - g1 * si);
+            }
+        }
+    }
+}
+
+/* SwiGLU product act = silu(gate) * up for gu = [gate | up] bf16 [T, 2I], act bf16 [T, I]; silu(gate)
+ * rounded to bf16 before the product, as the torch path. */
+void at_swiglu_forward(const bf16 *gu, bf16 *act, long T, long I, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long t = 0; t < T; t++) {
+        const bf16 *gate = gu + t * 2 * I, *up = gate + I;
+        bf16 *a = act + t * I;
+#pragma omp simd
+        for (long i = 0; i < I; i++) {
+            float x = bf2f(gate[i]);
+            a[i] = f2bf(rbf(x / (1.0f + fexp(-x))) * bf2f(up[i]));
+        }
+    }
+}
+
+/* The SwiGLU product again (act, as at_swiglu_forward) and its gradient ggu = [d gate | d up] bf16 [T, 2I]
+ * for the gradient gact of act: d up = gact * silu(gate), d gate = bf16(gact * up) * silu'(gate). */
+void at_swiglu_backward(const bf16 *gu, const bf16 *gact, bf16 *act, bf16 *ggu, long T, long I, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long t = 0; t < T; t++) {
+        const bf16 *gate = gu + t * 2 * I, *up = gate + I, *ga = gact + t * I;
+        bf16 *a = act + t * I, *dg = ggu + t * 2 * I, *du = dg + I;
+#pragma omp simd
+        for (long i = 0; i < I; i++) {
+            float x = bf2f(gate[i]), u = bf2f(up[i]), d = bf2f(ga[i]);
+            float sig = 1.0f / (1.0f + fexp(-x));
+            float silu = rbf(x * sig);
+            a[i] = f2bf(silu * u);
+            dg[i] = f2bf(rbf(d * u) * (sig * (1.0f + x * (1.0f - sig))));
+            du[i] = f2bf(d * silu);
+        }
+    }
+}
+
+/* out = h + d for h float32 and d bf16, n values (out may be h). */
+void at_residual_add(const float *h, const bf16 *d, float *out, long n, int threads) {
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (long i = 0; i < n; i++) out[i] = h[i] + bf2f(d[i]);
+}
+
+/* Softmax cross-entropy of T rows of logits (bf16, row t at logits + t * ld, V classes) against targets:
+ * returns the sum of log p[target]; with grad != 0 each row is overwritten by its gradient, the softmax
+ * minus one at the target, rounded to bf16 once. */
+double at_softmax_xent(bf16 *logits, long ld, const int64_t *targets, long T, long V, int grad, int threads) {
+    double total = 0.0;
+    float *scratch = (float *)malloc((size_t)threads * (size_t)V * sizeof(float));
+    if (!scratch) return NAN;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+        float *e = scratch + (size_t)omp_get_thread_num() * (size_t)V;
+#pragma omp for schedule(static)
+        for (long t = 0; t < T; t++) {
+            bf16 *x = logits + t * ld;
+            float m = -INFINITY, s = 0.0f;
+#pragma omp simd reduction(max : m)
+            for (long i = 0; i < V; i++) {
+                float v = bf2f(x[i]);
+                m = v > m ? v : m;
+            }
+#pragma omp simd reduction(+ : s)
+            for (long i = 0; i < V; i++) {
+                float v = fexp(bf2f(x[i]) - m);
+                e[i] = v;
+                s += v;
+            }
+            long target = (long)targets[t];
+            total += (double)(bf2f(x[target]) - m - logf(s));
+            if (grad) {
+                float r = 1.0f / s;
+#pragma omp simd
+                for (long i = 0; i < V; i++) x[i] = f2bf(e[i] * r);
+                x[target] = f2bf(e[target] * r - 1.0f);
+            }
+        }
+    }
+    free(scratch);
+    return total;
+}
