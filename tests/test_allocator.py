@@ -42,9 +42,44 @@ def test_launch_environment_preloads_the_library_once(monkeypatch):
         assert allocator.preload_env(env)["LD_PRELOAD"] == env["LD_PRELOAD"]
 
 
-def test_jemalloc_gets_a_short_decay_unless_the_user_configured_it(monkeypatch):
+def test_jemalloc_gets_the_projects_configuration_unless_the_user_configured_it(monkeypatch):
     monkeypatch.delenv(allocator.ENV, raising=False)
     if not allocator.library():
         pytest.skip("libjemalloc is not installed here (`make test` installs Debian's libjemalloc2)")
     assert allocator.preload_env({"PATH": "/bin"})["MALLOC_CONF"] == allocator.JEMALLOC_CONF
     assert allocator.preload_env({"PATH": "/bin", "MALLOC_CONF": "narenas:1"})["MALLOC_CONF"] == "narenas:1"
+
+
+RELEASE_PROBE = """
+import torch
+from anchortune import allocator
+kept = allocator.keep_freed_pages(True)
+before = allocator.resident_bytes()
+blocks = [torch.ones(2**19) for _ in range(128)]  # 256 MiB in activation-sized blocks of 2 MiB, written
+del blocks
+cached = allocator.resident_bytes()
+released = allocator.release()
+print(kept, before, cached, released, allocator.resident_bytes())
+"""
+
+
+def test_freed_pages_stay_cached_until_released(monkeypatch):
+    """While a training keeps them, freed pages stay resident (reused without faults) until `release`."""
+    monkeypatch.delenv(allocator.ENV, raising=False)
+    if not allocator.library():
+        pytest.skip("libjemalloc is not installed here (`make test` installs Debian's libjemalloc2)")
+    env = allocator.preload_env({k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "MALLOC_CONF")})
+    done = subprocess.run([sys.executable, "-c", RELEASE_PROBE], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    kept, before, cached, released, after = done.stdout.split()
+    mib = 2**20
+    assert kept == released == "True"
+    assert int(cached) - int(before) > 200 * mib  # freed, still resident
+    assert int(cached) - int(after) > 200 * mib  # handed back
+
+
+def test_without_jemalloc_release_says_so():
+    if allocator.active():
+        pytest.skip("this test process runs on jemalloc")
+    assert allocator.release() is False and allocator.keep_freed_pages(True) is False
+    assert allocator.resident_bytes() > 0

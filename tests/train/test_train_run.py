@@ -213,3 +213,16 @@ def test_warmup_is_skipped_when_it_would_last_under_three_steps(support_file, ti
 
     cfg = config(support_file, tiny_model_dir, warmup_ratio=0.05)
     assert warmup_steps(cfg, 38) == 0 and warmup_steps(cfg, 60) == 3 and warmup_steps(cfg, 400) == 20
+
+
+def test_a_training_hands_cached_pages_back_around_every_evaluation(tmp_path, support_file, tiny_model_dir,
+                                                                     monkeypatch):
+    from anchortune import allocator
+
+    calls = []
+    monkeypatch.setattr(allocator, "release", lambda: calls.append(1) or True)
+    events = []
+    service.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2), tmp_path / "run",
+                      on_event=events.append)
+    evaluations = sum(1 for e in events if e.kind == "eval")
+    assert evaluations >= 2 and len(calls) >= 2 * evaluations + 1  # before and after each, and at the end

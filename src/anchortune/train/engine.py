@@ -100,6 +100,7 @@ from anchortune.train import fused_layer, fused_lora, neftune, packed_attention
 from anchortune.train import precision as precision_mod
 from anchortune.train.collate import PAD_MULTIPLE, PackCollator, StepSampler
 from anchortune.train.events import EventSink
+from anchortune.train.page_cache import PageCache
 from anchortune.train.progress import ProgressCallback
 
 EVALS_PER_RUN = 8
@@ -214,11 +215,13 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         **_checkpointing_args(cfg.gradient_checkpointing),
     )
     progress = ProgressCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [])
-    callbacks = [progress]
+    pages = PageCache()
+    callbacks = [progress, pages]
     if has_valid and cfg.patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
     trainer = _trainer_class()(model=model, args=args, train_dataset=train, eval_dataset=valid or None,
                                data_collator=PackCollator(tokenizer.pad_token_id, PAD_MULTIPLE), callbacks=callbacks)
+    trainer.pages = pages
     trainer.steps = StepSampler([len(e["input_ids"]) for e in train], cfg.batch_size, cfg.batch_size // micro, cfg.seed)
     trainer.remove_callback(PrinterCallback)  # the engine reports through events only
     if resume and not _has_checkpoint(checkpoints):
@@ -230,6 +233,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         stack.enter_context(precision_mod.rotary_in_compute_dtype(model))
         noise = stack.enter_context(neftune.noise(model, cfg.neftune))
         trainer.noise = noise  # NEFTune per packed example (transformers' own hook would scale by the row)
+        stack.callback(pages.close)  # a failed or cancelled run too
         trainer.train(resume_from_checkpoint=True if resume else None)
     if held:  # a failed or cancelled run is dropped, so only a finished one reloads full precision
         restore_linears(model, held, base_source)
@@ -296,6 +300,7 @@ def _trainer_class():
     class AnswerLossTrainer(Trainer):
         steps = None  # the StepSampler: which examples make each step and its packed micro-batches
         noise = None  # NEFTune's hook state (train/neftune.py), told each row's example bounds
+        pages = None  # train/page_cache.py's PageCache: freed pages handed back around evaluations
         loss_is_scaled_for_ga = True  # compute_loss divides by the whole batch's answer tokens
 
         def __init__(self, *args, **kwargs):
@@ -317,12 +322,16 @@ def _trainer_class():
             """Validation loss per answer token, batches sorted by length under inference mode (the Trainer's
             loop pads examples in file order and averages batch means)."""
             started = time.perf_counter()
+            if self.pages is not None:
+                self.pages.release()  # training's cached pages do not fit evaluation's rows
             examples = eval_dataset if eval_dataset is not None else self.eval_dataset
             loss = answer_loss(self.model, examples, self.data_collator.pad_id, self.args.per_device_eval_batch_size,
                                "bf16" if self.args.bf16 else "fp32")
             metrics = {f"{metric_key_prefix}_loss": loss, f"{metric_key_prefix}_runtime": time.perf_counter() - started}
             self.log(metrics)
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            if self.pages is not None:
+                self.pages.release()  # nor evaluation's (and the probe's) training's
             return metrics
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
