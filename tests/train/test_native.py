@@ -109,6 +109,20 @@ def test_swiglu_product_and_gradient(kernels):
     _bf16_agree(grad, expected)
 
 
+def test_causal_softmax_and_its_gradient_match_the_masked_softmax(kernels):
+    g = torch.Generator().manual_seed(8)
+    groups, n, scale = 3, 40, 0.125
+    scores = (torch.randn(2, groups * n, n, generator=g) * 8).to(BF16)  # 2 key/value heads, 3 queries each
+    upper = torch.ones(n, n, dtype=torch.bool).triu_(1).repeat(groups, 1)
+    expected = torch.softmax((scores.float() * scale).masked_fill(upper, float("-inf")), -1).to(BF16)
+    got = native.causal_softmax(scores.clone(), scale)
+    _bf16_agree(got, expected)
+    assert not got[:, upper].any()  # no weight on a later key
+    grad = torch.randn(2, groups * n, n, generator=g).to(BF16)
+    expected_grad = torch._softmax_backward_data(grad, expected, -1, BF16)
+    _bf16_agree(native.causal_softmax_backward(grad.clone(), expected), expected_grad)
+
+
 def test_softmax_cross_entropy_value_and_gradient(kernels):
     g = torch.Generator().manual_seed(5)
     logits = (torch.randn(37, 5000, generator=g) * 4).to(BF16)

@@ -10,6 +10,9 @@ logits: fresh [256 x 49k] tensors at every chunk had the allocator fault in ~125
 (a new 50 MB float32 tensor took ~12-16 ms to fill against ~1 ms for a reused one, with glibc or jemalloc),
 and on a machine with fast bf16 products that had made the loss ~18 % of a step (one chunk: 91 -> 54 ms;
 step loop ~645 -> ~720 trained tokens/s). The values and gradients are the same as before, bit for bit.
+Where train/native.py's kernels load (bf16 on a CPU), one compiled pass per row replaces that softmax (max,
+sum of exponentials kept in a float32 row in cache, gradient written back as bf16): 256 rows of 49k, 11.0 ->
+2.3 ms; the loss is the same to ~1e-6 relative and the gradient to one bf16 rounding step.
 """
 
 from __future__ import annotations

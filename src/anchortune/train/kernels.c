@@ -191,6 +191,58 @@ void at_swiglu_backward(const bf16 *gu, const bf16 *gact, bf16 *act, bf16 *ggu, 
     }
 }
 
+/* Causal softmax in place over `rows` rows of n scores (bf16): row r is query r % n (the query heads that share
+ * a key/value head stacked, n queries each), which sees keys 0 .. r % n; softmax(scale * score) there, float32
+ * inside and rounded once, and 0 at the later keys. Returns -1 when its scratch memory cannot be had. */
+int at_causal_softmax(bf16 *s, long rows, long n, float scale, int threads) {
+    float *scratch = (float *)malloc((size_t)threads * (size_t)n * sizeof(float));
+    if (!scratch) return -1;
+#pragma omp parallel num_threads(threads)
+    {
+        float *e = scratch + (size_t)omp_get_thread_num() * (size_t)n;
+#pragma omp for schedule(static)
+        for (long r = 0; r < rows; r++) {
+            bf16 *x = s + r * n;
+            long m = r % n + 1;
+            float mx = -INFINITY, sum = 0.0f;
+#pragma omp simd reduction(max : mx)
+            for (long j = 0; j < m; j++) {
+                float v = bf2f(x[j]) * scale;
+                mx = v > mx ? v : mx;
+            }
+#pragma omp simd reduction(+ : sum)
+            for (long j = 0; j < m; j++) {
+                float v = fexp(bf2f(x[j]) * scale - mx);
+                e[j] = v;
+                sum += v;
+            }
+            float inv = 1.0f / sum;
+#pragma omp simd
+            for (long j = 0; j < m; j++) x[j] = f2bf(e[j] * inv);
+            for (long j = m; j < n; j++) x[j] = 0;
+        }
+    }
+    free(scratch);
+    return 0;
+}
+
+/* Gradient of at_causal_softmax's probabilities p for their gradient dp, in place over dp:
+ * p * (dp - sum(p * dp)) over the keys a row sees, 0 after them (the scale is the caller's). */
+void at_causal_softmax_backward(bf16 *dp, const bf16 *p, long rows, long n, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long r = 0; r < rows; r++) {
+        bf16 *g = dp + r * n;
+        const bf16 *pr = p + r * n;
+        long m = r % n + 1;
+        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (long j = 0; j < m; j++) dot += bf2f(g[j]) * bf2f(pr[j]);
+#pragma omp simd
+        for (long j = 0; j < m; j++) g[j] = f2bf(bf2f(pr[j]) * (bf2f(g[j]) - dot));
+        for (long j = m; j < n; j++) g[j] = 0;
+    }
+}
+
 /* out = h + d for h float32 and d bf16, n values (out may be h). */
 void at_residual_add(const float *h, const bf16 *d, float *out, long n, int threads) {
 #pragma omp parallel for simd num_threads(threads) schedule(static)

@@ -41,6 +41,8 @@ _SIGNATURES = {
     "at_rotary_backward": ([_P, _P, _L, _P, _P, _L, _L, _L, _I], None),
     "at_swiglu_forward": ([_P, _P, _L, _L, _I], None),
     "at_swiglu_backward": ([_P, _P, _P, _P, _L, _L, _I], None),
+    "at_causal_softmax": ([_P, _L, _L, _F, _I], _I),
+    "at_causal_softmax_backward": ([_P, _P, _L, _L, _I], None),
     "at_residual_add": ([_P, _P, _P, _L, _I], None),
     "at_softmax_xent": ([_P, _L, _P, _L, _L, _I, _I], ctypes.c_double),
 }
@@ -223,6 +225,25 @@ def swiglu_backward(gu, grad_act):
     library().at_swiglu_backward(gu.data_ptr(), grad_act.data_ptr(), act.data_ptr(), grad.data_ptr(), tokens,
                                  width // 2, _threads())
     return act, grad
+
+
+def causal_softmax(scores, scale: float):
+    """In place over bf16 scores [batch, groups x n, n] (contiguous; row r is query r % n of its group):
+    softmax(scale x scores) over the keys each query sees, 0 after them. Returns `scores`."""
+    _contiguous(scores)
+    rows, n = scores.numel() // scores.shape[-1], scores.shape[-1]
+    if library().at_causal_softmax(scores.data_ptr(), rows, n, float(scale), _threads()) != 0:
+        raise MemoryError("no scratch memory for the attention softmax")
+    return scores
+
+
+def causal_softmax_backward(grad, probabilities):
+    """Gradient of `causal_softmax`'s output (before its scale) for the probabilities' gradient, in place over
+    `grad` (bf16, contiguous, shaped as the probabilities). Returns `grad`."""
+    _contiguous(grad, probabilities)
+    rows, n = grad.numel() // grad.shape[-1], grad.shape[-1]
+    library().at_causal_softmax_backward(grad.data_ptr(), probabilities.data_ptr(), rows, n, _threads())
+    return grad
 
 
 def residual_add(h, d):
