@@ -142,15 +142,29 @@ class _Group:
         return self._operands[1:]
 
     def adapter_grads(self, grad_a, grad_bd) -> list:
-        """Gradients of `adapters()` (each in its tensor's dtype) from those of the stacked A and block-diagonal B."""
+        """Gradients of `adapters()` (each in its tensor's dtype) from those of the stacked A and block-diagonal B:
+        one cast a product and views of it (not a slice, product and cast per tensor: ~20 small operations a
+        layer less)."""
         scales, k, adapters = self.scales(), len(self.modules), self._adapters
-        grads = list(grad_a.split([t.shape[0] for t in adapters[:k]]))
-        row = col = 0
-        for t, scale in zip(adapters[k:], scales):
+        dtype = adapters[0].dtype
+        if any(t.dtype != dtype for t in adapters):
+            grads = list(grad_a.split([t.shape[0] for t in adapters[:k]]))
+            grads += [block * s for block, s in zip(self._blocks(grad_bd), scales)]
+            return [g.to(t.dtype) for g, t in zip(grads, adapters)]
+        grads = list(grad_a.to(dtype).split([t.shape[0] for t in adapters[:k]]))
+        bd = grad_bd.to(dtype)  # a fresh product (or its cast): scaled in place
+        if len(set(scales)) == 1:
+            return grads + self._blocks(bd.mul_(scales[0]))
+        return grads + [block * s for block, s in zip(self._blocks(bd), scales)]
+
+    def _blocks(self, bd) -> list:
+        """The diagonal blocks of a [sum of outputs x k*r] matrix: each member's B-shaped view."""
+        blocks, row, col = [], 0, 0
+        for t in self._adapters[len(self.modules):]:
             out, r = t.shape
-            grads.append(grad_bd[row:row + out, col:col + r] * scale)
+            blocks.append(bd[row:row + out, col:col + r])
             row, col = row + out, col + r
-        return [g.to(t.dtype) for g, t in zip(grads, adapters)]
+        return blocks
 
     def usable(self) -> bool:
         return all(not m.disable_adapters and not m.merged and m.active_adapters == [self.adapter]
