@@ -115,21 +115,21 @@ void at_rms_backward(const bf16 *g, const float *h, const float *inv, const floa
     }
 }
 
-/* Rotary embedding (rotate_half layout) of NH heads of size D per token: src row t at src + t * ld, dst
- * contiguous [T, NH, D], cos and sin bf16 [T, D] whose halves repeat. As the torch path: the product with
- * cos rounded to bf16, then the sine term added and rounded again. */
-void at_rotary_forward(const bf16 *src, long ld, bf16 *dst, const bf16 *cos, const bf16 *sin, long T, long NH,
-                       long D, int threads) {
+/* Rotation of NH heads of size D per token by the angles in cos and sin (bf16 [T, D], halves repeating), src
+ * row t at src + t * lds, dst row t at dst + t * ldd: y1 = x1 c - sign x2 s, y2 = x2 c + sign x1 s. As the torch
+ * path: the product with cos rounded to bf16, then the sine term added and rounded again. */
+static void rotary(const bf16 *src, long lds, bf16 *dst, long ldd, const bf16 *cos, const bf16 *sin, long T,
+                   long NH, long D, float sign, int threads) {
     long half = D / 2;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long t = 0; t < T; t++) {
         const bf16 *c = cos + t * D, *s = sin + t * D;
         for (long k = 0; k < NH; k++) {
-            const bf16 *x = src + t * ld + k * D;
-            bf16 *y = dst + (t * NH + k) * D;
+            const bf16 *x = src + t * lds + k * D;
+            bf16 *y = dst + t * ldd + k * D;
 #pragma omp simd
             for (long i = 0; i < half; i++) {
-                float x1 = bf2f(x[i]), x2 = bf2f(x[i + half]), ci = bf2f(c[i]), si = bf2f(s[i]);
+                float x1 = bf2f(x[i]), x2 = bf2f(x[i + half]), ci = bf2f(c[i]), si = sign * bf2f(s[i]);
                 y[i] = f2bf(rbf(x1 * ci) - x2 * si);
                 y[i + half] = f2bf(rbf(x2 * ci) + x1 * si);
             }
@@ -137,24 +137,16 @@ void at_rotary_forward(const bf16 *src, long ld, bf16 *dst, const bf16 *cos, con
     }
 }
 
-/* Gradient of at_rotary_forward: g contiguous [T, NH, D], written to dst row t at dst + t * ld. */
+/* Rotary embedding (rotate_half layout): src row t at src + t * ld, dst contiguous [T, NH, D]. */
+void at_rotary_forward(const bf16 *src, long ld, bf16 *dst, const bf16 *cos, const bf16 *sin, long T, long NH,
+                       long D, int threads) {
+    rotary(src, ld, dst, NH * D, cos, sin, T, NH, D, 1.0f, threads);
+}
+
+/* Gradient of at_rotary_forward (the rotation back): g contiguous [T, NH, D], dst row t at dst + t * ld. */
 void at_rotary_backward(const bf16 *g, bf16 *dst, long ld, const bf16 *cos, const bf16 *sin, long T, long NH,
                         long D, int threads) {
-    long half = D / 2;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (long t = 0; t < T; t++) {
-        const bf16 *c = cos + t * D, *s = sin + t * D;
-        for (long k = 0; k < NH; k++) {
-            const bf16 *x = g + (t * NH + k) * D;
-            bf16 *y = dst + t * ld + k * D;
-#pragma omp simd
-            for (long i = 0; i < half; i++) {
-                float g1 = bf2f(x[i]), g2 = bf2f(x[i + half]), ci = bf2f(c[i]), si = bf2f(s[i]);
-                y[i] = f2bf(rbf(g1 * ci) + g2 * si);
-                y[i + half] = f2bf(rbf(g2 * ci) - g1 * si);
-            }
-        }
-    }
+    rotary(g, NH * D, dst, ld, cos, sin, T, NH, D, -1.0f, threads);
 }
 
 /* SwiGLU product act = silu(gate) * up for gu = [gate | up] bf16 [T, 2I], act bf16 [T, I]; silu(gate)
