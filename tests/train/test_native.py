@@ -13,8 +13,12 @@ from anchortune.train import fused_layer, native
 BF16 = torch.bfloat16
 
 
-@pytest.fixture
-def kernels():
+@pytest.fixture(params=["default", "portable"])
+def kernels(request, monkeypatch):
+    """The library as built for this CPU, and built with -DAT_PORTABLE (the plain loops that any CPU runs,
+    where the default build takes AVX-512 intrinsics): each test checks both against torch."""
+    if request.param == "portable":
+        monkeypatch.setattr(native, "FLAGS", (*native.FLAGS, "-DAT_PORTABLE"))
     native.reset()
     if native.library() is None:
         pytest.skip(f"compiled kernels unavailable here: {native.describe()}")

@@ -52,7 +52,7 @@ def _linear_cross_entropy():
             device = hidden.device.type
             # under autocast, cast once here: autocast would cast the whole head again for every product
             dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else hidden.dtype
-            w = _cast(weight, dtype)
+            w = _cast(weight, dtype)  # [vocabulary, hidden], possibly a transposed view of a [hidden, vocabulary] copy
             total = torch.zeros((), dtype=torch.float32, device=hidden.device)
             grad_h = torch.empty_like(hidden) if needs_h else None
             grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if needs_w else None
@@ -120,17 +120,25 @@ def _logits_buffer(vocabulary: int, dtype, device):
 
 
 def _cast(weight, dtype):
-    """The weight in `dtype`, cached while the weight is unchanged (its version counter) and frozen."""
+    """The weight in `dtype`, cached while the weight is unchanged (its version counter) and frozen.
+
+    The cached copy is stored transposed, [hidden x vocabulary], and returned as its transposed view (the
+    weight's shape): oneDNN's bf16 product takes the gradient logits @ head ~25 % faster from that layout
+    (224 x 49k by 49k x 576 on 2 cores: 20.0 -> 15.3 ms) and the logits ~12 % slower (15.0 -> 17.0 ms), so a
+    chunk of the training loss costs ~2.7 ms less, with no memory beyond the cast it replaces."""
     if weight.dtype == dtype:
         return weight
     if weight.requires_grad:
         return weight.to(dtype)
     import weakref
 
+    import torch
+
     held = _CASTS.get(id(weight))
     if held is None or held[0]() is not weight or held[1] != weight._version or held[2] != dtype:
         _CASTS.clear()  # one head at a time: the model being trained or evaluated
-        held = _CASTS[id(weight)] = (weakref.ref(weight), weight._version, dtype, weight.detach().to(dtype))
+        held = _CASTS[id(weight)] = (weakref.ref(weight), weight._version, dtype,
+                                     torch.empty(weight.shape[::-1], dtype=dtype, device=weight.device).copy_(weight.detach().T).T)
     return held[3]
 
 
