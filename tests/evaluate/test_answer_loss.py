@@ -25,7 +25,7 @@ def test_fused_loss_and_gradients_match_plain_cross_entropy(tiny_model_dir, tiny
 
     from anchortune.data.demo_support import support_demo
 
-    monkeypatch.setattr(loss_mod, "CHUNK", 7)  # several chunks, the last one partial
+    monkeypatch.setattr(loss_mod, "CHUNK", 7)  # several chunks of at most 7 positions
     monkeypatch.setattr(loss_mod, "ROWS", softmax_rows)  # softmax over whole chunks, or over parts of them
     examples, _ = encode(support_demo(n_per_intent=1)[:6], load_preset("support"), tiny_tokenizer, 128)
     batch = PadCollator(tiny_tokenizer.pad_token_id)(examples)
@@ -48,6 +48,39 @@ def test_fused_loss_and_gradients_match_plain_cross_entropy(tiny_model_dir, tiny
         torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize(("positions", "sizes"), [(15, [5, 5, 5]), (14, [7, 7]), (3, [3]), (16, [6, 6, 4])])
+def test_positions_are_split_into_equal_chunks_not_full_ones_and_a_remainder(monkeypatch, positions, sizes):
+    seen = []
+    real = loss_mod._log_softmax_rows
+    monkeypatch.setattr(loss_mod, "_log_softmax_rows", lambda logits, t, grad: seen.append(len(t)) or real(logits, t, grad))
+    monkeypatch.setattr(loss_mod, "CHUNK", 7)
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.randn(positions, 8, generator=g, requires_grad=True)
+    weight = torch.randn(11, 8, generator=g)
+    targets = torch.randint(0, 11, (positions,), generator=g)
+    value = loss_mod._linear_cross_entropy().apply(hidden, weight, targets)
+    value.backward()
+    assert seen == sizes
+    reference = torch.nn.functional.cross_entropy(hidden.detach() @ weight.T, targets, reduction="sum")
+    assert float(value) == pytest.approx(float(reference), rel=1e-5)
+
+
+def test_the_head_products_see_rows_padded_with_zeros_and_the_same_numbers(monkeypatch):
+    shapes = []
+    real_mm = torch.mm
+    monkeypatch.setattr(torch, "mm", lambda a, b, **kw: shapes.append(a.shape[0]) or real_mm(a, b, **kw))
+    g = torch.Generator().manual_seed(1)
+    hidden = torch.randn(45, 8, generator=g, requires_grad=True)
+    weight = torch.randn(11, 8, generator=g, requires_grad=True)
+    targets = torch.randint(0, 11, (45,), generator=g)
+    loss_mod._linear_cross_entropy().apply(hidden, weight, targets).backward()
+    assert shapes == [64]  # 45 positions in a product of 64 rows (PAD_MULTIPLE), not a shape of their own
+    reference_h, reference_w = hidden.detach().clone().requires_grad_(), weight.detach().clone().requires_grad_()
+    torch.nn.functional.cross_entropy(reference_h @ reference_w.T, targets, reduction="sum").backward()
+    torch.testing.assert_close(hidden.grad, reference_h.grad)
+    torch.testing.assert_close(weight.grad, reference_w.grad)
+
+
 def test_answer_loss_under_inference_mode_builds_no_gradients(tiny_model_dir, tiny_tokenizer):
     from transformers import AutoModelForCausalLM
 
@@ -63,11 +96,11 @@ def test_answer_loss_under_inference_mode_builds_no_gradients(tiny_model_dir, ti
 
 
 def test_the_reused_logits_buffer_follows_chunk_size_vocabulary_and_precision(monkeypatch):
-    first = loss_mod._logits_buffer(600, torch.float32, "cpu")
-    assert loss_mod._logits_buffer(600, torch.float32, "cpu") is first  # reused, not made again
+    first = loss_mod._buffer("logits", 600, torch.float32, "cpu")
+    assert loss_mod._buffer("logits", 600, torch.float32, "cpu") is first  # reused, not made again
     monkeypatch.setattr(loss_mod, "CHUNK", 7)
-    assert loss_mod._logits_buffer(600, torch.float32, "cpu").shape == (7, 600)
-    assert loss_mod._logits_buffer(601, torch.bfloat16, "cpu").dtype == torch.bfloat16
+    assert loss_mod._buffer("logits", 600, torch.float32, "cpu").shape == (7, 600)
+    assert loss_mod._buffer("logits", 601, torch.bfloat16, "cpu").dtype == torch.bfloat16
     with torch.inference_mode():  # made in inference mode, it still takes a training's products
-        held = loss_mod._logits_buffer(602, torch.float32, "cpu")
+        held = loss_mod._buffer("logits", 602, torch.float32, "cpu")
     assert not held.is_inference()
