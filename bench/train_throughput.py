@@ -11,7 +11,7 @@ LoRA on all linear layers; (b) anchortune's `train_run` with the same model, row
 rate, rank and batch size (validation from a separate file, so both train on the same rows).
 Per side: trained tokens/s (non-padding tokens, training time only), wall time from process start to
 the finished model on disk, peak RSS up to that point, MFU against the bf16 (or fp32) matmul peak measured in this
-script, and held-out answer loss measured the same way for both tuned models (the trained adapter over the
+script just before the run (and against the one measured at its start), and held-out answer loss measured the same way for both tuned models (the trained adapter over the
 base model, in the training precision; anchortune's merged export is measured too, apart). Then batched KV-cache
 generation against one-prompt-at-a-time generation of the same prompts.
 
@@ -304,7 +304,11 @@ def main() -> None:
     trainers = [s for s in sides if s != "generation"]
     for seed in seeds:  # the trainers alternate seed by seed, so the machine's drift falls on both
         for side in trainers:
-            result["runs"].setdefault(side, {})[str(seed)] = run_side(side, seed, model_dir, args, peaks)
+            # the peak again just before each run: a shared machine's speed drifts by several % within minutes
+            # (best-of-three bf16 peaks 845, 898 and 918 GFLOP/s one after another), and each run's MFU is
+            # against the peak of its own minutes; the MFU against the peak at the start is reported too
+            now = {**peaks, "bf16": max(matmul_peak("bfloat16") for _ in range(3))}
+            result["runs"].setdefault(side, {})[str(seed)] = run_side(side, seed, model_dir, args, now)
     for side in trainers:
         result["sides"][side] = summarise([result["runs"][side][str(seed)] for seed in seeds], peaks)
     if "generation" in sides:
@@ -334,6 +338,7 @@ def run_side(side: str, seed: int, model_dir: str, args, peaks: dict) -> dict:
             raise SystemExit(f"{side} failed:\n{done.stderr[-4000:]}")
         row = json.loads(Path(spec["result"]).read_text())
     if "model_flops" in row:
+        row["matmul_peak_gflops"] = peaks[row["precision"]]  # measured just before this run
         row["mfu"] = row["model_flops"] / row["train_seconds"] / 1e9 / peaks[row["precision"]]
         row["mfu_linear"] = row["model_flops_linear"] / row["train_seconds"] / 1e9 / peaks[row["precision"]]
     print(json.dumps(row, indent=1), flush=True)
@@ -341,22 +346,32 @@ def run_side(side: str, seed: int, model_dir: str, args, peaks: dict) -> dict:
 
 
 def summarise(rows: list[dict], peaks: dict) -> dict:
-    """One side over its seeds: tokens/s and MFU over the summed tokens and time, means of times and held-out
-    loss, the highest peak RSS."""
+    """One side over its seeds: tokens/s and MFU over the summed tokens and time (each run's seconds against
+    the peak measured before it; `mfu_start_peak` against the peak at the script's start), means of times
+    and held-out loss, the highest peak RSS."""
     first = rows[0]
     tokens, seconds = sum(r["tokens_trained"] for r in rows), sum(r["train_seconds"] for r in rows)
     flops, linear = sum(r["model_flops"] for r in rows), sum(r["model_flops_linear"] for r in rows)
+    capacity = sum(r["train_seconds"] * r.get("matmul_peak_gflops", peaks[first["precision"]]) for r in rows) * 1e9
     return {**{k: first[k] for k in ("side", "precision", "gradient_checkpointing", "allocator", "kernels")
                if k in first},
             "runs": len(rows), "tokens_trained": tokens, "train_seconds": seconds / len(rows),
             "tokens_per_s": tokens / seconds, "wall_seconds": sum(r["wall_seconds"] for r in rows) / len(rows),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in rows), "model_flops": flops, "model_flops_linear": linear,
-            "mfu": flops / seconds / 1e9 / peaks[first["precision"]],
-            "mfu_linear": linear / seconds / 1e9 / peaks[first["precision"]],
+            "mfu": flops / capacity, "mfu_linear": linear / capacity,
+            "mfu_start_peak": flops / seconds / 1e9 / peaks[first["precision"]],
+            "matmul_peaks_gflops": [r.get("matmul_peak_gflops") for r in rows],
             "heldout_loss": sum(r["heldout_loss"] for r in rows) / len(rows),
             "heldout_losses": [r["heldout_loss"] for r in rows],
             **({"heldout_loss_merged": sum(r["heldout_loss_merged"] for r in rows) / len(rows)}
                if all("heldout_loss_merged" in r for r in rows) else {})}
+
+
+def _run_peaks(r: dict) -> str:
+    """', before each run: bf16 A-B GFLOP/s' where the runs carry their own peaks."""
+    peaks = [p for side in r.get("runs", {}).values() for row in side.values()
+             if (p := row.get("matmul_peak_gflops")) is not None]
+    return f"; before each run: bf16 {min(peaks):.0f}-{max(peaks):.0f} GFLOP/s" if peaks else ""
 
 
 def markdown(r: dict) -> str:
@@ -364,14 +379,15 @@ def markdown(r: dict) -> str:
     lines = [f"# Training throughput: TRL SFTTrainer against anchortune ({r['model']}, LoRA r{r['rank']})", "",
              f"Machine: {m['cpu']}, {m['cores']} cores{', GPU ' + m['gpu'] if m.get('gpu') else ''} "
              f"(torch {m['torch']}, {m['torch_threads']} threads, "
-             f"AVX512-BF16 {'yes' if m['avx512_bf16'] else 'no'}). Matmul peak measured here: "
-             f"bf16 {r['matmul_peak_gflops']['bf16']:.0f} GFLOP/s, fp32 {r['matmul_peak_gflops']['fp32']:.0f} GFLOP/s.",
+             f"AVX512-BF16 {'yes' if m['avx512_bf16'] else 'no'}). Matmul peak measured here at the start: "
+             f"bf16 {r['matmul_peak_gflops']['bf16']:.0f} GFLOP/s, fp32 {r['matmul_peak_gflops']['fp32']:.0f} GFLOP/s"
+             f"{_run_peaks(r)}.",
              f"Data: {r['rows']} training rows of {r['data']}, {r['heldout']} held-out rows; {r['epochs']:g} epoch(s), "
              f"learning rate {r['learning_rate']:g}, batch {r['batch']}; seeds {', '.join(map(str, r.get('seeds', [0])))} "
              "(each its own split of the rows; per side, tokens/s and MFU over all runs' tokens and time, times and "
              "held-out loss their mean, peak RSS the highest). MFU: model FLOPs as PaLM counts them (linears, LoRA, "
-             "causal attention; see bench/train_throughput.py) per second over the measured peak; linears only: "
-             "the frozen linears and LM head alone.", "",
+             "causal attention; see bench/train_throughput.py) per second over the peak measured just before the "
+             "run; linears only: the frozen linears and LM head alone.", "",
              "| side | precision | allocator | elementwise ops | trained tokens/s | train s | wall s to finished model | peak RSS MiB | MFU | "
              "MFU, linears only | held-out answer loss |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in ("trl", "anchortune"):
@@ -381,17 +397,22 @@ def markdown(r: dict) -> str:
                          f" | {s.get('allocator', 'glibc malloc')} | {s.get('kernels', 'torch')} | {s['tokens_per_s']:.0f} | {s['train_seconds']:.0f} | {s['wall_seconds']:.0f} | "
                          f"{s['peak_rss_mb']:.0f} | {100 * s['mfu']:.1f} % | {100 * s['mfu_linear']:.1f} % | "
                          f"{s['heldout_loss']:.4f} |")
+    start = [f"{name} {100 * s['mfu_start_peak']:.1f} %" for name, s in r["sides"].items() if "mfu_start_peak" in s]
+    if start:
+        lines += ["", f"MFU against the peak measured once at the start instead: {', '.join(start)}."]
     if "trl" in r["sides"] and "anchortune" in r["sides"]:
         ratio = r["sides"]["anchortune"]["tokens_per_s"] / r["sides"]["trl"]["tokens_per_s"]
         lines += ["", f"anchortune trains {ratio:.2f}x TRL's tokens/s."]
         runs = r.get("runs", {})
         if len(r.get("seeds", [])) > 1 and all(str(x) in runs.get(n, {}) for n in ("trl", "anchortune") for x in r["seeds"]):
-            lines += ["", "| seed | TRL tokens/s | anchortune tokens/s | TRL held-out loss | anchortune held-out loss | "
-                          "anchortune merged export, held-out loss | anchortune peak RSS MiB |", "|---|---|---|---|---|---|---|"]
+            lines += ["", "| seed | TRL tokens/s | anchortune tokens/s | TRL MFU | anchortune MFU | TRL held-out loss | "
+                          "anchortune held-out loss | anchortune merged export, held-out loss | anchortune peak RSS MiB |",
+                      "|---|---|---|---|---|---|---|---|---|"]
             for seed in r["seeds"]:
                 t, a = runs["trl"][str(seed)], runs["anchortune"][str(seed)]
                 merged = f"{a['heldout_loss_merged']:.4f}" if "heldout_loss_merged" in a else "-"
-                lines.append(f"| {seed} | {t['tokens_per_s']:.0f} | {a['tokens_per_s']:.0f} | {t['heldout_loss']:.4f} | "
+                lines.append(f"| {seed} | {t['tokens_per_s']:.0f} | {a['tokens_per_s']:.0f} | {100 * t['mfu']:.1f} % | "
+                             f"{100 * a['mfu']:.1f} % | {t['heldout_loss']:.4f} | "
                              f"{a['heldout_loss']:.4f} | {merged} | {a['peak_rss_mb']:.0f} |")
     g = r["sides"].get("generation")
     if g:
