@@ -86,6 +86,18 @@ the residual sums, the attention softmax and the LM-head softmax with their grad
 trained tokens/s); freed pages kept mapped while a training runs, bounded step by step (train/page_cache.py;
 ~150-200k faults a step were the previous step's activations, purged by jemalloc's decay; step loop 890 -> 970
 with the pages kept for the whole process, whose peak RSS then grew to 2.55 GB, hence the bound).
+Then a per-step log of the bench run itself (seed 0: time, minor faults and resident memory at each step end)
+showed that bound passed after nearly every step, each step faulting ~100k pages in again: the resident memory
+drifted up step by step because oneDNN keeps a kernel for every product shape it meets (~0.6 MB for each of the
+LM head's two products; the head's row counts followed each micro-batch's answer count) and each of jemalloc's
+8 arenas kept a cache of its own. Kept: the head's rows zero-padded to a multiple of 32 in equal chunks
+(evaluate/loss.py), one jemalloc arena (allocator.py) and a cache bound of a quarter of the first step's peak
+(train/page_cache.py): the training's resident memory stays at ~1.6-1.7 GB, steps fault only after an
+evaluation, and the run's steps sum to 798 -> 834-957 trained tokens/s (two runs of the same code: a shared
+2-core machine drifts that much). With them, the LM head's products from a transposed copy of the head (88 ->
+69 ms for 448 positions) and the SwiGLU and softmax kernels written with AVX-512 intrinsics (a layer's ~0.45 ms
+less, kernels.c). Measured and not kept: no page release around evaluations (3 fault storms a run instead of 9,
+but resident memory up to 1.80 GB against 1.68 GB); a reciprocal estimate for the kernels' division (slower).
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ fault in. train/kernels.c does each of those groups in one pass. It is plain C w
 headers: the machine's C compiler builds it in under a second on first use, with -march=native, into
 ANCHORTUNE_HOME/native (one file per source, compiler and CPU, written under a temporary name and renamed,
 so a failed or concurrent build leaves nothing half-written). It is loaded after torch, so its OpenMP calls
-run on torch's own thread pool.
+run on torch's own thread pool. Where the compiler targets AVX-512 with bf16 conversion, the loops with exp,
+division or short rows use intrinsics (see kernels.c); built with -DAT_PORTABLE (FLAGS) they stay plain C
+loops, and the tests check both builds against torch.
 
 Where there is no compiler, the build fails, the library's self-check disagrees with torch, the tensors
 are not on the CPU in bf16, or ANCHORTUNE_NATIVE=off, `library()` is None and callers (train/fused_layer.py,
