@@ -58,14 +58,16 @@ static inline float fexp(float x) {
 
 #if !defined(AT_PORTABLE) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512BF16__)
 /* With 512-bit vectors and the bf16 conversion instruction, the kernels whose loops carry exp, a division or
- * short rows (SwiGLU, the attention softmax, the LM head's softmax) are written with intrinsics: the
+ * short rows (SwiGLU, the attention softmax) are written with intrinsics: the
  * auto-vectorised loops convert to bf16 in ~8 integer steps and end every row with a scalar tail (scalar exp)
  * and a lane-by-lane scalar reduction, ~100 ns a row, which on an attention row of ~110 keys was most of the
  * time. Here a row's tail is a masked vector and conversion one instruction, which rounds to nearest even as
  * f2bf does (a float32 subnormal reads as 0). 2 cores, bf16: SwiGLU [448 x 1536] 188 -> 121 us, its gradient
- * 343 -> 186 us, the causal softmax [3 x 672 x 224] 136 -> 49 us, its gradient 57 -> 22 us, the LM head's
- * softmax [256 x 49k] 2.42 -> 2.01 ms; the SwiGLU results are the plain loops' bit for bit. A reciprocal
- * estimate with a Newton step in place of the division was no faster. */
+ * 343 -> 186 us, the causal softmax [3 x 672 x 224] 136 -> 49 us, its gradient 57 -> 22 us; the SwiGLU
+ * results are the plain loops' bit for bit. A reciprocal estimate with a Newton step in place of the division
+ * was no faster. The LM head's softmax stays in plain loops: with intrinsics it took 2.42 -> 2.01 ms for
+ * [256 x 49k] (~0.1 % of a step), but its last-bit differences moved the bench's held-out loss (seed 2: 1.3017
+ * against 1.3010 with the plain loops, TRL 1.3010). */
 #include <immintrin.h>
 #define AT_VECTOR 1
 
@@ -353,28 +355,6 @@ double at_softmax_xent(bf16 *logits, long ld, const int64_t *targets, long T, lo
         for (long t = 0; t < T; t++) {
             bf16 *x = logits + t * ld;
             long target = (long)targets[t];
-#ifdef AT_VECTOR
-            __m512 top = _mm512_set1_ps(-INFINITY), acc = _mm512_setzero_ps();
-            for (long i = 0; i < V; i += 16) {
-                __mmask16 k = vmask(V - i);
-                top = _mm512_mask_max_ps(top, k, top, vload(x + i, k));
-            }
-            float m = _mm512_reduce_max_ps(top);
-            __m512 mv = _mm512_set1_ps(m);
-            for (long i = 0; i < V; i += 16) {
-                __mmask16 k = vmask(V - i);
-                __m512 v = _mm512_maskz_mov_ps(k, vexp(_mm512_sub_ps(vload(x + i, k), mv)));
-                _mm512_storeu_ps(e + i, v);
-                acc = _mm512_add_ps(acc, v);
-            }
-            float s = _mm512_reduce_add_ps(acc);
-            total += (double)(bf2f(x[target]) - m - logf(s));
-            if (grad) {
-                __m512 r = _mm512_set1_ps(1.0f / s);
-                for (long i = 0; i < V; i += 16) vstore(x + i, vmask(V - i), _mm512_mul_ps(_mm512_loadu_ps(e + i), r));
-                x[target] = f2bf(e[target] / s - 1.0f);
-            }
-#else
             float m = -INFINITY, s = 0.0f;
 #pragma omp simd reduction(max : m)
             for (long i = 0; i < V; i++) {
@@ -394,7 +374,6 @@ double at_softmax_xent(bf16 *logits, long ld, const int64_t *targets, long T, lo
                 for (long i = 0; i < V; i++) x[i] = f2bf(e[i] * r);
                 x[target] = f2bf(e[target] * r - 1.0f);
             }
-#endif
         }
     }
     free(scratch);
