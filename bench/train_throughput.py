@@ -1,7 +1,7 @@
 """Training throughput: TRL's SFTTrainer + PEFT LoRA as its documentation has it, against anchortune's engine.
 
     python bench/train_throughput.py [--rows 300] [--heldout 100] [--epochs 1] [--lr 2e-4] [--rank 16]
-                                     [--batch 8] [--seeds 0,1,2] [--sides trl,anchortune,generation]
+                                     [--batch 8] [--seeds 0,1,2] [--sides trl,anchortune,generation,fidelity]
                                      [--out bench/results]
 
 One script, one machine, side by side, each trainer in a child process of its own (so its peak RSS is
@@ -13,7 +13,8 @@ Per side: trained tokens/s (non-padding tokens, training time only), wall time f
 the finished model on disk, peak RSS up to that point, MFU against the bf16 (or fp32) matmul peak measured in this
 script just before the run (and against the one measured at its start), and held-out answer loss measured the same way for both tuned models (the trained adapter over the
 base model, in the training precision; anchortune's merged export is measured too, apart). Then batched KV-cache
-generation against one-prompt-at-a-time generation of the same prompts.
+generation against one-prompt-at-a-time generation of the same prompts. Then gradient accuracy (`side_fidelity`):
+a few batches' LoRA gradients as each side computes them, against float64.
 
 Model FLOPs (for MFU), as PaLM's accounting counts them (Chowdhery et al. 2022, appendix B: the
 weights' products and the attention products, forward and backward, no recompute) for a LoRA run:
@@ -249,7 +250,92 @@ def side_generation(spec: dict) -> dict:
     return out
 
 
-SIDES = {"trl": side_trl, "anchortune": side_anchortune, "generation": side_generation}
+FIDELITY_B_STD = 0.002  # LoRA B drawn at a trained adapter's scale (the bench's seed-0 adapter: std ~0.0019)
+
+
+def side_fidelity(spec: dict) -> dict:
+    """LoRA gradients of a few of the run's batches (the first, the middle and the last step's examples, at one
+    adapter whose B is drawn at a trained adapter's scale: at PEFT's start, B = 0, the A gradients vanish)
+    as each side computes them, against the same gradients in float64 (eager attention, one example at a
+    time): TRL's path (the fp32 model under bf16 autocast, a right-padded batch with SDPA attention,
+    transformers' loss over the answer tokens; TRL's gradient checkpointing recomputes the same numbers, so
+    it is left out) and anchortune's (bf16-held frozen linears, fused layers, packed micro-batches, the
+    engine's answer loss). A seed-free measure of what each side's arithmetic costs in accuracy, where the
+    held-out loss moves with every last-bit difference. On the CPU, whatever device trains."""
+    import copy
+
+    import torch
+
+    from anchortune.config import RunConfig
+    from anchortune.data.presets import load_preset
+    from anchortune.data.tokenize import encode
+    from anchortune.evaluate.loss import answer_nll, autocast
+    from anchortune.models.loading import load_model, load_tokenizer
+    from anchortune.train import engine, precision as precision_mod
+    from anchortune.train.collate import PAD_MULTIPLE, PackCollator, StepSampler
+
+    train, _, _, _ = load_rows(spec["rows"], spec["heldout"], spec["valid"], spec["seed"])
+    tokenizer = load_tokenizer(spec["model"])
+    examples, _ = encode(train, load_preset("support").resolved_for(train), tokenizer, 1024)
+    cfg = RunConfig.build(data="fidelity.jsonl", task="support", model=spec["model"], lora_r=spec["rank"],
+                          lora_alpha=2 * spec["rank"], batch_size=spec["batch"], seed=spec["seed"])
+    per_step = spec["batch"] // engine.micro_batch(cfg, cuda=False)
+    micro = list(StepSampler([len(e["input_ids"]) for e in examples], spec["batch"], per_step, spec["seed"]))
+    total_steps = len(micro) // per_step
+    chosen = precision_mod.choose("auto")
+    torch.manual_seed(spec["seed"])
+    model = engine.wrap_lora(load_model(spec["model"]), cfg)
+    draw = torch.Generator().manual_seed(spec["seed"])
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            param.data = torch.randn(param.shape, generator=draw) * FIDELITY_B_STD
+    reference, trl = copy.deepcopy(model).double(), copy.deepcopy(model)
+    reference.get_base_model().config._attn_implementation = "eager"
+    engine.hold_frozen_linears(model, chosen)
+    collate = PackCollator(tokenizer.pad_token_id, PAD_MULTIPLE)
+
+    def gradient(net) -> torch.Tensor:
+        grads = torch.cat([p.grad.double().flatten() for _, p in sorted(net.named_parameters()) if p.requires_grad])
+        net.zero_grad(set_to_none=True)
+        return grads
+
+    steps = []
+    for step in sorted({0, total_steps // 2, total_steps - 1}):
+        groups = micro[step * per_step:(step + 1) * per_step]
+        batch = [examples[i] for group in groups for i in group]
+        answers = sum(sum(label != -100 for label in e["labels"][1:]) for e in batch)
+        for e in batch:  # float64, one example at a time
+            logits = reference(input_ids=torch.tensor([e["input_ids"]])).logits[0, :-1]
+            torch.nn.functional.cross_entropy(logits, torch.tensor(e["labels"][1:]), ignore_index=-100,
+                                              reduction="sum").div(answers).backward()
+        exact = gradient(reference)
+        width = max(len(e["input_ids"]) for e in batch)
+        padded = {"input_ids": [e["input_ids"] + [tokenizer.pad_token_id] * (width - len(e["input_ids"])) for e in batch],
+                  "attention_mask": [[1] * len(e["input_ids"]) + [0] * (width - len(e["input_ids"])) for e in batch],
+                  "labels": [e["labels"] + [-100] * (width - len(e["labels"])) for e in batch]}
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=chosen == "bf16"):
+            loss = trl(**{k: torch.tensor(v) for k, v in padded.items()}).loss
+        loss.backward()
+        trl_grad = gradient(trl)
+        model.train()
+        with engine.compute_paths(model, lora=True):
+            for group in groups:
+                row = collate([examples[i] for i in group])
+                with autocast(chosen):
+                    nll, _ = answer_nll(model, row["input_ids"], row["attention_mask"], row["labels"],
+                                        position_ids=row["position_ids"], cu_seq_lens_q=row["cu_seq_lens_q"])
+                nll.div(answers).backward()
+        ours = gradient(model)
+        norm = exact.norm().item()
+        steps.append({"step": step, "trl": (trl_grad - exact).norm().item() / norm,
+                      "anchortune": (ours - exact).norm().item() / norm,
+                      "between": (ours - trl_grad).norm().item() / norm})
+    mean = {k: sum(s[k] for s in steps) / len(steps) for k in ("trl", "anchortune", "between")}
+    return {"side": "fidelity", "precision": chosen, "seed": spec["seed"], "b_std": FIDELITY_B_STD,
+            "steps": steps, "relative_error": mean}
+
+
+SIDES = {"trl": side_trl, "anchortune": side_anchortune, "generation": side_generation, "fidelity": side_fidelity}
 
 
 # ---- the orchestrating process -----------------------------------------------------------------------
@@ -266,7 +352,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0",
                         help="Comma-separated seeds: each draws its own split of the rows and seeds both trainers; "
                              "TRL and anchortune alternate seed by seed and are summed over all of them.")
-    parser.add_argument("--sides", default="trl,anchortune,generation")
+    parser.add_argument("--sides", default="trl,anchortune,generation,fidelity")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="Extra anchortune run option (YAML value), e.g. warmup_ratio=0; repeatable.")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
@@ -301,7 +387,7 @@ def main() -> None:
                                                      "batch", "data", "seeds", "anchortune_options")):
             result["sides"], result["runs"] = before["sides"], before.get("runs", {})
     sides = args.sides.split(",")
-    trainers = [s for s in sides if s != "generation"]
+    trainers = [s for s in sides if s not in ("generation", "fidelity")]
     for seed in seeds:  # the trainers alternate seed by seed, so the machine's drift falls on both
         for side in trainers:
             # the peak again just before each run: a shared machine's speed drifts by several % within minutes
@@ -313,6 +399,8 @@ def main() -> None:
         result["sides"][side] = summarise([result["runs"][side][str(seed)] for seed in seeds], peaks)
     if "generation" in sides:
         result["sides"]["generation"] = run_side("generation", seeds[0], model_dir, args, peaks)
+    if "fidelity" in sides:
+        result["sides"]["fidelity"] = run_side("fidelity", seeds[0], model_dir, args, peaks)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / f"{stem}.md").write_text(markdown(result))
@@ -414,6 +502,18 @@ def markdown(r: dict) -> str:
                 lines.append(f"| {seed} | {t['tokens_per_s']:.0f} | {a['tokens_per_s']:.0f} | {100 * t['mfu']:.1f} % | "
                              f"{100 * a['mfu']:.1f} % | {t['heldout_loss']:.4f} | "
                              f"{a['heldout_loss']:.4f} | {merged} | {a['peak_rss_mb']:.0f} |")
+            diffs = [runs["anchortune"][str(x)]["heldout_loss"] - runs["trl"][str(x)]["heldout_loss"] for x in r["seeds"]]
+            mean = sum(diffs) / len(diffs)
+            error = (sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1) / len(diffs)) ** 0.5
+            lines += ["", f"Held-out loss, anchortune minus TRL, seed by seed: {', '.join(f'{d:+.4f}' for d in diffs)}; "
+                          f"mean {mean:+.4f} (standard error {error:.4f})."]
+    f = r["sides"].get("fidelity")
+    if f:
+        e = f["relative_error"]
+        lines += ["", f"Gradient accuracy ({f['precision']}): the LoRA gradients of steps "
+                      f"{', '.join(str(s['step']) for s in f['steps'])} of seed {f['seed']}'s run, as each side computes "
+                      f"them, against float64: relative error TRL {100 * e['trl']:.2f} %, anchortune "
+                      f"{100 * e['anchortune']:.2f} % (the two sides apart: {100 * e['between']:.2f} %)."]
     g = r["sides"].get("generation")
     if g:
         one, many = g["one_at_a_time"], g["batched_kv_cache"]

@@ -21,7 +21,8 @@ def _training_contexts(model, fuse: bool):
         groups = stack.enter_context(fused_lora.fused(model))
         count = stack.enter_context(fused_layer.fused_layers(model, groups)) if fuse else 0
         stack.enter_context(packed_attention.packed(model))
-        stack.enter_context(precision.rotary_in_compute_dtype(model))
+        if not count:  # as the engine: fused layers rotate with the float32 tables themselves
+            stack.enter_context(precision.rotary_in_compute_dtype(model))
         yield count
 
 

@@ -82,10 +82,15 @@ def test_rotary_embedding_and_its_gradient_on_strided_rows(kernels):
     tokens, heads, dim = 40, 5, 64
     qkv = torch.randn(tokens, (heads + 2) * dim, generator=g).to(BF16)  # rotated heads, then values
     angle = torch.randn(tokens, dim // 2, generator=g)
-    cos, sin = torch.cat([angle.cos()] * 2, -1).to(BF16), torch.cat([angle.sin()] * 2, -1).to(BF16)
+    cos, sin = torch.cat([angle.cos()] * 2, -1), torch.cat([angle.sin()] * 2, -1)  # float32, as autocast has them
     rows = qkv[:, :heads * dim]
     expected = fused_layer._rotate(rows.view(tokens, heads, dim), cos, sin)
-    _bf16_agree(native.rotate(rows, cos, sin, heads, dim), expected)
+    got = native.rotate(rows, cos, sin, heads, dim)
+    _bf16_agree(got, expected)
+    x, half = rows.view(tokens, heads, dim).double(), dim // 2  # the exact rotation, rounded to bf16 once
+    c, s = cos.double()[:, None, :half], sin.double()[:, None, :half]
+    exact = torch.cat([x[..., :half] * c - x[..., half:] * s, x[..., half:] * c + x[..., :half] * s], -1).to(BF16)
+    _bf16_agree(got, exact, share=1e-3)
     grad = torch.randn(tokens, heads, dim, generator=g).to(BF16)
     into, ref_into = torch.zeros_like(qkv), torch.zeros_like(qkv)
     fused_layer._rotate_backward(grad, cos, sin, ref_into[:, :heads * dim].view(tokens, heads, dim))
@@ -113,18 +118,29 @@ def test_swiglu_product_and_gradient(kernels):
     _bf16_agree(grad, expected)
 
 
-def test_causal_softmax_and_its_gradient_match_the_masked_softmax(kernels):
+def test_causal_attention_probabilities_and_their_gradient_keep_the_scores_in_float32(kernels):
     g = torch.Generator().manual_seed(8)
-    groups, n, scale = 3, 40, 0.125
-    scores = (torch.randn(2, groups * n, n, generator=g) * 8).to(BF16)  # 2 key/value heads, 3 queries each
+    kv, groups, n, dim, scale = 2, 3, 48, 64, 0.125  # 2 key/value heads, 3 query heads each
+    q = (torch.randn(kv, groups * n, dim, generator=g) * 2).to(BF16)
+    k = (torch.randn(kv, n, dim, generator=g) * 2).to(BF16)
+    v, grad = torch.randn(kv, n, dim, generator=g).to(BF16), torch.randn(kv, groups * n, dim, generator=g).to(BF16)
     upper = torch.ones(n, n, dtype=torch.bool).triu_(1).repeat(groups, 1)
-    expected = torch.softmax((scores.float() * scale).masked_fill(upper, float("-inf")), -1).to(BF16)
-    got = native.causal_softmax(scores.clone(), scale)
-    _bf16_agree(got, expected)
+    scores = (q.double() @ k.double().transpose(1, 2)) * scale
+    exact = torch.softmax(scores.masked_fill(upper, float("-inf")), -1)
+    got = native.causal_probabilities(q, k, scale)
+    _bf16_agree(got, exact.to(BF16), share=0.02)  # float32 scores: the exact probabilities, rounded once
     assert not got[:, upper].any()  # no weight on a later key
-    grad = torch.randn(2, groups * n, n, generator=g).to(BF16)
-    expected_grad = torch._softmax_backward_data(grad, expected, -1, BF16)
-    _bf16_agree(native.causal_softmax_backward(grad.clone(), expected), expected_grad)
+    bf16_scores = torch.bmm(q, k.transpose(1, 2))  # what a bf16 product hands a softmax
+    rounded = torch.softmax((bf16_scores.float() * scale).masked_fill(upper, float("-inf")), -1)
+    assert (got.double() - exact).norm() < 0.5 * (rounded.double() - exact).norm()
+    p = got.double()
+    dp = grad.double() @ v.double().transpose(1, 2)
+    exact_grad = p * (dp - (dp * p).sum(-1, keepdim=True))
+    got_grad = native.causal_probabilities_backward(grad, v, got)
+    _bf16_agree(got_grad, exact_grad.to(BF16), share=0.02)
+    assert not got_grad[:, upper].any()
+    with pytest.raises(ValueError, match="multiples of 16"):
+        native.causal_probabilities(q[:, :groups * 40], k[:, :40], scale)
 
 
 def test_softmax_cross_entropy_value_and_gradient(kernels):

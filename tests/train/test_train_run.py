@@ -145,6 +145,37 @@ def test_bf16_runs_train_the_decoder_under_autocast(tmp_path, support_file, tiny
     assert training and set(training) == {torch.bfloat16}
 
 
+def test_fused_layers_rotate_queries_and_keys_with_the_float32_tables(tmp_path, support_file, tiny_model_dir,
+                                                                      monkeypatch):
+    """Autocast multiplies the bf16 queries and keys by float32 rotary tables and rounds once; the fused
+    layers get those tables too, not copies rounded to bf16 first (as a bf16 model's tables are)."""
+    import torch
+
+    from anchortune.train import fused_layer, native
+
+    seen = []
+    real_rotate, real_native_rotate = fused_layer._rotate, native.rotate
+
+    def watch(x, cos):  # (training, x's dtype, the table's dtype, the table's values all bf16 numbers)
+        seen.append((not torch.is_inference_mode_enabled(), x.dtype, cos.dtype,
+                     torch.equal(cos, cos.to(torch.bfloat16).to(cos.dtype))))
+
+    def rotate_and_watch(x, cos, sin):
+        watch(x, cos)
+        return real_rotate(x, cos, sin)
+
+    def native_rotate_and_watch(rows, cos, sin, heads, dim):
+        watch(rows, cos)
+        return real_native_rotate(rows, cos, sin, heads, dim)
+
+    monkeypatch.setattr(fused_layer, "_rotate", rotate_and_watch)
+    monkeypatch.setattr(native, "rotate", native_rotate_and_watch)
+    service.train_run(config(support_file, tiny_model_dir, precision="bf16", max_steps=2, eval_every=2),
+                      tmp_path / "run")
+    training = [tuple(rest) for in_training, *rest in seen if in_training]
+    assert training and set(training) == {(torch.bfloat16, torch.float32, False)}
+
+
 def test_gradient_checkpointing_trains_to_the_same_losses(tmp_path, support_file, tiny_model_dir):
     """Recomputing activations changes memory, not the numbers (fp32, same seed)."""
     plain = service.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2), tmp_path / "a")

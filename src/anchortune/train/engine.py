@@ -248,10 +248,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     if resume and not _has_checkpoint(checkpoints):
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
     with contextlib.ExitStack() as stack:
-        if lora:  # projections grouped, then each known decoder layer as one function over those groups
-            stack.enter_context(fused_layer.fused_layers(model, stack.enter_context(fused_lora.fused(model))))
-        stack.enter_context(packed_attention.packed(model))
-        stack.enter_context(precision_mod.rotary_in_compute_dtype(model))
+        stack.enter_context(compute_paths(model, lora, cfg.gradient_checkpointing))
         noise = stack.enter_context(neftune.noise(model, cfg.neftune))
         trainer.noise = noise  # NEFTune per packed example (transformers' own hook would scale by the row)
         stack.callback(pages.close)  # a failed or cancelled run too
@@ -273,6 +270,23 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
                        best_valid_loss=picked.valid_loss if picked else None, stopped_early=state.global_step < total,
                        train_seconds=progress.busy, tokens_trained=progress.tokens_trained(state),
                        candidates=candidates, chosen=picked)
+
+
+@contextlib.contextmanager
+def compute_paths(model, lora: bool, gradient_checkpointing: bool = False):
+    """What a training computes with, for its duration: LoRA projections grouped (train/fused_lora.py), each
+    known decoder layer as one function over those groups (train/fused_layer.py), packed rows with
+    per-example attention (train/packed_attention.py), and rotary tables in the compute dtype for layers
+    that are not fused (fused ones rotate with the float32 tables and round once). Yields the fused layers'
+    count."""
+    with contextlib.ExitStack() as stack:
+        fused = 0
+        if lora:
+            fused = stack.enter_context(fused_layer.fused_layers(model, stack.enter_context(fused_lora.fused(model))))
+        stack.enter_context(packed_attention.packed(model))
+        if not fused or gradient_checkpointing:  # checkpointed layers take the layers' own forward
+            stack.enter_context(precision_mod.rotary_in_compute_dtype(model))
+        yield fused
 
 
 def hold_frozen_linears(model, chosen: str) -> list[str]:

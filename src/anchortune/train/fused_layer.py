@@ -4,8 +4,11 @@ transformers runs a decoder layer as ~60 small operations forward (two RMS norms
 the rotary embedding as slices, a negation, a concatenation, two products and a sum per tensor, casts, two
 residual sums, the SwiGLU product), each an autograd node with a backward of its own, and the grouped LoRA
 products (train/fused_lora.py) as further nodes between them. Here the whole layer is one function with a
-hand-written backward over the same numbers: the queries and keys are rotated together, in one buffer
-(`addcmul`, so each rotated value rounds once instead of three times), the SwiGLU gradient is written straight
+hand-written backward over the same numbers: the queries and keys are rotated together, in one buffer, in
+float32 with the float32 rotary tables autocast multiplies them with, each rotated value rounded to bf16 once
+(the engine leaves the tables in float32 for these layers: tables rounded to bf16 first, as a bf16 model has
+them, put two of three rotated values off the correctly rounded one, relative error 2.5e-3 against 1.7e-3,
+and took the kernel 32 us a layer against 18), the SwiGLU gradient is written straight
 into one [tokens x 2 intermediate] buffer (no split gradient concatenated back), the norm gradients are formed
 in place, the SwiGLU product is formed again in backward from the kept gate and up projections (not kept: ~41
 MB less a micro-batch on the bench model), and the frozen and LoRA products and the per-example attention
@@ -59,11 +62,11 @@ def _rotate(x, cos, sin):
     import torch
 
     half = x.shape[-1] // 2
-    c, s = cos[:, None, :half], sin[:, None, :half]
-    x1, x2 = x[..., :half], x[..., half:]
+    c, s = cos[:, None, :half].float(), sin[:, None, :half].float()
+    x1, x2 = x[..., :half].float(), x[..., half:].float()
     out = torch.empty_like(x)
-    torch.mul(x1, c, out=out[..., :half]).addcmul_(x2, s, value=-1)
-    torch.mul(x2, c, out=out[..., half:]).addcmul_(x1, s)
+    torch.sub(x1 * c, x2 * s, out=out[..., :half])  # in float32, rounded once to x's dtype
+    torch.add(x2 * c, x1 * s, out=out[..., half:])
     return out
 
 
@@ -72,10 +75,10 @@ def _rotate_backward(grad, cos, sin, out):
     import torch
 
     half = grad.shape[-1] // 2
-    c, s = cos[:, None, :half], sin[:, None, :half]
-    g1, g2 = grad[..., :half], grad[..., half:]
-    torch.mul(g1, c, out=out[..., :half]).addcmul_(g2, s)
-    torch.mul(g2, c, out=out[..., half:]).addcmul_(g1, s, value=-1)
+    c, s = cos[:, None, :half].float(), sin[:, None, :half].float()
+    g1, g2 = grad[..., :half].float(), grad[..., half:].float()
+    torch.add(g1 * c, g2 * s, out=out[..., :half])
+    torch.sub(g2 * c, g1 * s, out=out[..., half:])
     return out
 
 
@@ -87,7 +90,7 @@ def _compiled(x, cos, sin, dtype, plan) -> bool:
     from anchortune.train import native
 
     return dtype == torch.bfloat16 and x.dtype == torch.float32 and x.is_contiguous() \
-        and cos.dtype == sin.dtype == torch.bfloat16 and cos.is_contiguous() and sin.is_contiguous() \
+        and cos.dtype == sin.dtype == torch.float32 and cos.is_contiguous() and sin.is_contiguous() \
         and plan.norm1.weight.dtype == plan.norm2.weight.dtype == torch.float32 and native.ready(x)
 
 
@@ -127,7 +130,7 @@ def _function():
             heads, kv, dim = plan.heads, plan.kv_heads, plan.head_dim
             x = hidden.view(tokens, size)
             qkv_ops, o_ops, gu_ops, down_ops = (g.operands(dtype) for g in plan.groups())
-            cos, sin = cos.view(tokens, -1).to(dtype), sin.view(tokens, -1).to(dtype)
+            cos, sin = cos.view(tokens, -1).float(), sin.view(tokens, -1).float()  # rotated in float32, rounded once
 
             keep = grad_mode and (ctx.needs_input_grad[0] or any(ctx.needs_input_grad[7:]))
             fast = _compiled(x, cos, sin, dtype, plan)

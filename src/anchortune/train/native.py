@@ -43,8 +43,8 @@ _SIGNATURES = {
     "at_rotary_backward": ([_P, _P, _L, _P, _P, _L, _L, _L, _I], None),
     "at_swiglu_forward": ([_P, _P, _L, _L, _I], None),
     "at_swiglu_backward": ([_P, _P, _P, _P, _L, _L, _I], None),
-    "at_causal_softmax": ([_P, _L, _L, _F, _I], _I),
-    "at_causal_softmax_backward": ([_P, _P, _L, _L, _I], None),
+    "at_causal_probs": ([_P, _P, _P, _L, _L, _L, _L, _F, _I], _I),
+    "at_causal_probs_backward": ([_P, _P, _P, _P, _L, _L, _L, _L, _I], _I),
     "at_residual_add": ([_P, _P, _P, _L, _I], None),
     "at_softmax_xent": ([_P, _L, _P, _L, _L, _I, _I], ctypes.c_double),
 }
@@ -182,7 +182,7 @@ def rms_backward(grad, h, inv, weight, add=None, out=None, as_bf16: bool = False
 
 
 def rotate(rows, cos, sin, heads: int, dim: int):
-    """Rotary embedding of `rows` [tokens, heads * dim] (a view with contiguous rows) for bf16 cos and sin
+    """Rotary embedding of `rows` [tokens, heads * dim] (a view with contiguous rows) for float32 cos and sin
     [tokens, dim]: a new [tokens, heads, dim] tensor, as train/fused_layer.py's `_rotate`."""
     import torch
 
@@ -229,23 +229,58 @@ def swiglu_backward(gu, grad_act):
     return act, grad
 
 
-def causal_softmax(scores, scale: float):
-    """In place over bf16 scores [batch, groups x n, n] (contiguous; row r is query r % n of its group):
-    softmax(scale x scores) over the keys each query sees, 0 after them. Returns `scores`."""
-    _contiguous(scores)
-    rows, n = scores.numel() // scores.shape[-1], scores.shape[-1]
-    if library().at_causal_softmax(scores.data_ptr(), rows, n, float(scale), _threads()) != 0:
+CAUSAL_ROWS = 16  # kernels.c's CP_ROWS: the query and key counts of `causal_probabilities` are multiples of it
+
+
+def causal_probabilities(query, key, scale: float):
+    """softmax(scale x query key^T) over the keys each query sees, 0 after them, for bf16 query [kv heads,
+    groups x n, dim] (row r is query r % n of its group) and key [kv heads, n, dim], n a multiple of
+    CAUSAL_ROWS: bf16 [kv heads, groups x n, n]. The scores stay in float32 until the probabilities are
+    rounded (kernels.c, causal_pass)."""
+    import torch
+
+    query = query.contiguous()
+    heads, rows, dim = query.shape
+    n = key.shape[1]
+    _causal_shapes(rows, n, dim)
+    pairs = _pairs(key)
+    out = torch.empty(heads, rows, n, dtype=query.dtype)
+    if library().at_causal_probs(query.data_ptr(), pairs.data_ptr(), out.data_ptr(), heads, rows, n, dim,
+                                 float(scale), _threads()) != 0:
         raise MemoryError("no scratch memory for the attention softmax")
-    return scores
+    return out
 
 
-def causal_softmax_backward(grad, probabilities):
-    """Gradient of `causal_softmax`'s output (before its scale) for the probabilities' gradient, in place over
-    `grad` (bf16, contiguous, shaped as the probabilities). Returns `grad`."""
-    _contiguous(grad, probabilities)
-    rows, n = grad.numel() // grad.shape[-1], grad.shape[-1]
-    library().at_causal_softmax_backward(grad.data_ptr(), probabilities.data_ptr(), rows, n, _threads())
-    return grad
+def causal_probabilities_backward(grad_out, value, probabilities):
+    """Gradient of the scores (before `causal_probabilities`' scale) for the attention output's gradient
+    grad_out (bf16, shaped as the query), the values and the probabilities: p * (dp - sum(p * dp)) with
+    dp = grad_out value^T in float32, rounded once; shaped as the probabilities."""
+    import torch
+
+    grad_out, probabilities = grad_out.contiguous(), probabilities.contiguous()
+    heads, rows, dim = grad_out.shape
+    n = value.shape[1]
+    _causal_shapes(rows, n, dim)
+    pairs = _pairs(value)
+    out = torch.empty_like(probabilities)
+    if library().at_causal_probs_backward(grad_out.data_ptr(), pairs.data_ptr(), probabilities.data_ptr(),
+                                          out.data_ptr(), heads, rows, n, dim, _threads()) != 0:
+        raise MemoryError("no scratch memory for the attention softmax")
+    return out
+
+
+def _causal_shapes(rows: int, n: int, dim: int) -> None:
+    if n % CAUSAL_ROWS or rows % n or dim % 2:
+        raise ValueError(f"causal attention kernels need keys in multiples of {CAUSAL_ROWS}, whole query groups "
+                         f"and an even head size: got {rows} query rows, {n} keys, head size {dim}")
+
+
+def _pairs(keys):
+    """bf16 [heads, n, dim] as [heads, dim / 2, n] pairs of adjacent dimensions (one 32-bit word each): the
+    layout the bf16 dot-product instruction reads, 16 keys a load."""
+    import torch
+
+    return keys.contiguous().view(torch.int32).transpose(1, 2).contiguous()
 
 
 def residual_add(h, d):

@@ -8,10 +8,12 @@ query is kept as it came, with no scaled copy. The probabilities are kept for ba
 at most KEEP_BYTES (4 MiB: a Bitext row of two ~220-token examples holds
 ~2 MB a layer, ~55 MB over SmolLM2's 30 layers); above that the backward recomputes them from the saved
 queries, keys and values, so long rows keep nothing of size tokens x tokens. The score gradient comes
-from the fused softmax-backward kernel. The products run in the inputs'
-precision (bf16 under autocast, so bf16 scores, as transformers' eager attention has them); softmax and
-its gradient accumulate in float32 inside their kernels. Each example's products are zero-padded to a
-multiple of 32 rows (see _segment: oneDNN caches a kernel per shape).
+from the fused softmax-backward kernel. Where train/native.py's kernels load (bf16 on a CPU), the score
+product and its softmax are one kernel that keeps the scores in float32 (as SDPA's flash kernel does), and
+so are the gradient's dp = g v^T and the softmax gradient; elsewhere the products run in the inputs'
+precision (bf16 under autocast, so bf16 scores, as transformers' eager attention has them) and the softmax in
+float32 over them. Each example's products are zero-padded to a multiple of 32 rows (see _segment: oneDNN
+caches a kernel per shape).
 
 Measured against SDPA's CPU flash kernel, whose small blocks run at ~50 GFLOP/s: one ~200-token example
 (9 query and 3 key/value heads of 64, bf16, forward and backward) ~2 ms against ~3.6 ms; in an
@@ -25,12 +27,21 @@ On a later, faster machine (AMD EPYC with 512-bit bf16 products, bf16 matmul pea
 attention had grown to ~20 % of a profiled micro-batch, two changes paid in an interleaved step loop: the mask
 as the product's bias instead of a masked_fill over the scores (0.38 -> 0.25 ms for one 224-token example
 and layer) and the kept probabilities (with the bf16 rotary tables, 645 -> 709 trained tokens/s; see train/engine.py). torch._masked_softmax was tried for the mask: 4x slower.
-Where train/native.py's kernels load (bf16 on a CPU), the scores are a plain product and one compiled pass
-takes their causal softmax over the keys each query sees (no mask bias read, the masked half neither
-exponentiated nor read), and another its gradient: 1.97 -> 1.88 ms for a 448-token row of two examples,
-forward and backward, ~4 % of attention (the products are the rest). Written with AVX-512 intrinsics (a row's
-last keys a masked vector, not a scalar tail) the two kernels took 136 -> 49 and 57 -> 22 us for one
-224-token example's [3 x 672 x 224] scores (kernels.c).
+Where train/native.py's kernels load (bf16 on a CPU), one compiled pass took the causal softmax of the bf16
+scores over the keys each query sees (no mask bias read, the masked half neither exponentiated nor read),
+and another its gradient: 1.97 -> 1.88 ms for a 448-token row of two examples, forward and backward, ~4 % of
+attention (the products are the rest). Written with AVX-512 intrinsics (a row's last keys a masked vector,
+not a scalar tail) the two kernels took 136 -> 49 and 57 -> 22 us for one 224-token example's [3 x 672 x
+224] scores (kernels.c). Rounding those scores to bf16 cost accuracy, though: at scores of ~10 a bf16 score
+is off by ~0.02, its probability by ~2 %. The LoRA gradients of the bench's batches (bench/train_throughput.py,
+side_fidelity; 8 batches of seed 0) were 2.42 % off float64's against TRL's 2.33 % (SDPA keeps its scores
+in float32); float32 attention throughout brought that to 2.35 %. Now the score product is part of the
+softmax kernel: 16 query rows at a time against the keys laid out in bf16 pairs, the bf16 dot-product
+instruction accumulating in float32, the softmax over those float32 scores, only the probabilities rounded
+(and the same for the gradient's dp = g v^T): probabilities 5x closer to float64's, the kernels faster than
+product plus softmax (131 -> 95 us forward, 106 -> 75 us backward for those [3 x 672 x 224] scores, since the
+masked-out half is not computed), and the bench's LoRA gradients 2.28 % off (with the float32 rotary tables
+of train/fused_layer.py), against TRL's 2.33 %.
 `attend` and `attend_backward` are the forward and backward as plain functions: train/fused_layer.py calls them
 inside its decoder-layer function. `packed(model)` switches a model to this attention while a training or an evaluation (evaluate/loss.py,
 answer_loss) runs.
@@ -82,8 +93,8 @@ def attend_backward(grad_out, saved, scale: float, bounds: list[int], grads=None
         q, g = q.reshape(kv_heads, -1, dim), g.reshape(kv_heads, -1, dim)  # padding rows of g are 0: no gradient
         p = kept[i] if kept is not None else _probabilities(q, k, scale)
         grad_v[0, :, start:end] = (p.transpose(1, 2) @ g)[:, :n]
-        if _compiled(p):  # p * (dp - sum(dp * p)) over the keys each query sees only
-            ds = native.causal_softmax_backward(g @ v.transpose(1, 2), p)
+        if _compiled(q, k):  # p * (dp - sum(dp * p)) over the keys each query sees only, dp in float32
+            ds = native.causal_probabilities_backward(g, v, p)
         else:
             ds = torch._softmax_backward_data(g @ v.transpose(1, 2), p, -1, p.dtype)
         grad_q[0, :, start:end] = (ds @ k).view(heads, -1, dim)[:, :n]
@@ -130,11 +141,13 @@ def _segment(tensor, start: int, end: int):
 _MASKS: dict = {}
 
 
-def _compiled(t) -> bool:
-    """True where train/native.py's causal softmax can take t's scores: bf16 on a CPU, kernels loaded."""
+def _compiled(q, k) -> bool:
+    """True where train/native.py's causal attention kernels take these queries and keys: bf16 on a CPU,
+    kernels loaded, key counts in their multiples (the segments' padded widths are)."""
     import torch
 
-    return t.dtype == torch.bfloat16 and native.ready(t)
+    return q.dtype == torch.bfloat16 and native.ready(q) and k.shape[1] % native.CAUSAL_ROWS == 0 \
+        and q.shape[1] % k.shape[1] == 0
 
 
 def _probabilities(q, k, scale: float):
@@ -143,8 +156,8 @@ def _probabilities(q, k, scale: float):
     (baddbmm, broadcast over the key/value heads), not filled in afterwards: one pass over the scores less."""
     import torch
 
-    if _compiled(q):  # the scores alone, then the kernel's softmax over the keys each query sees
-        return native.causal_softmax(torch.bmm(q, k.transpose(1, 2)), scale)
+    if _compiled(q, k):  # scores, in float32, and their softmax over the keys each query sees, in one pass
+        return native.causal_probabilities(q, k, scale)
     n = k.shape[1]
     key = (n, q.shape[1] // n, q.dtype, q.device)
     bias = _MASKS.get(key)
