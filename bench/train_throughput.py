@@ -1,7 +1,8 @@
 """Training throughput: TRL's SFTTrainer + PEFT LoRA as its documentation has it, against anchortune's engine.
 
     python bench/train_throughput.py [--rows 300] [--heldout 100] [--epochs 1] [--lr 2e-4] [--rank 16]
-                                     [--batch 8] [--seeds 0,1,2] [--sides trl,anchortune,generation,fidelity]
+                                     [--batch 8] [--seeds 0,1,2]
+                                     [--sides trl,anchortune,anchortune_torch_ops,generation,fidelity]
                                      [--out bench/results]
 
 One script, one machine, side by side, each trainer in a child process of its own (so its peak RSS is
@@ -15,6 +16,11 @@ script just before the run (and against the one measured at its start), and held
 base model, in the training precision; anchortune's merged export is measured too, apart). Then batched KV-cache
 generation against one-prompt-at-a-time generation of the same prompts. Then gradient accuracy (`side_fidelity`):
 a few batches' LoRA gradients as each side computes them, against float64.
+What "equal held-out loss" can mean here: both sides train on the same batches with the same schedule and
+LoRA start, so they differ only in the last bits of their arithmetic, and a 38-step bf16 run amplifies those
+into held-out differences of a few 1e-4. `anchortune_torch_ops` measures that noise in the same script: the
+anchortune run again with torch's operations in place of the compiled kernels (ANCHORTUNE_NATIVE=off: the
+same arithmetic up to the last bits of exp and sums, and bf16-rounded attention scores), seed by seed.
 
 Model FLOPs (for MFU), as PaLM's accounting counts them (Chowdhery et al. 2022, appendix B: the
 weights' products and the attention products, forward and backward, no recompute) for a LoRA run:
@@ -335,7 +341,8 @@ def side_fidelity(spec: dict) -> dict:
             "steps": steps, "relative_error": mean}
 
 
-SIDES = {"trl": side_trl, "anchortune": side_anchortune, "generation": side_generation, "fidelity": side_fidelity}
+SIDES = {"trl": side_trl, "anchortune": side_anchortune, "anchortune_torch_ops": side_anchortune,
+         "generation": side_generation, "fidelity": side_fidelity}
 
 
 # ---- the orchestrating process -----------------------------------------------------------------------
@@ -352,7 +359,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0",
                         help="Comma-separated seeds: each draws its own split of the rows and seeds both trainers; "
                              "TRL and anchortune alternate seed by seed and are summed over all of them.")
-    parser.add_argument("--sides", default="trl,anchortune,generation,fidelity")
+    parser.add_argument("--sides", default="trl,anchortune,anchortune_torch_ops,generation,fidelity")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="Extra anchortune run option (YAML value), e.g. warmup_ratio=0; repeatable.")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
@@ -420,11 +427,13 @@ def run_side(side: str, seed: int, model_dir: str, args, peaks: dict) -> dict:
         print(f"running {side} (seed {seed}) ...", flush=True)
         # anchortune's sides start as its command line does (jemalloc preloaded where present); TRL as a script would
         env = allocator.preload_env() if side != "trl" else dict(os.environ)
+        if side == "anchortune_torch_ops":  # the same run with torch's operations for the compiled kernels
+            env["ANCHORTUNE_NATIVE"] = "off"
         done = subprocess.run([sys.executable, __file__, "--worker", side, "--spec", work + "/spec.json"],
                               capture_output=True, text=True, env=env)
         if done.returncode != 0:
             raise SystemExit(f"{side} failed:\n{done.stderr[-4000:]}")
-        row = json.loads(Path(spec["result"]).read_text())
+        row = {**json.loads(Path(spec["result"]).read_text()), "side": side}
     if "model_flops" in row:
         row["matmul_peak_gflops"] = peaks[row["precision"]]  # measured just before this run
         row["mfu"] = row["model_flops"] / row["train_seconds"] / 1e9 / peaks[row["precision"]]
@@ -478,7 +487,7 @@ def markdown(r: dict) -> str:
              "run; linears only: the frozen linears and LM head alone.", "",
              "| side | precision | allocator | elementwise ops | trained tokens/s | train s | wall s to finished model | peak RSS MiB | MFU | "
              "MFU, linears only | held-out answer loss |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name in ("trl", "anchortune"):
+    for name in ("trl", "anchortune", "anchortune_torch_ops"):
         s = r["sides"].get(name)
         if s:
             lines.append(f"| {name} | {s['precision']}{' + grad. checkpointing' if s['gradient_checkpointing'] else ''}"
@@ -507,6 +516,13 @@ def markdown(r: dict) -> str:
             error = (sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1) / len(diffs)) ** 0.5
             lines += ["", f"Held-out loss, anchortune minus TRL, seed by seed: {', '.join(f'{d:+.4f}' for d in diffs)}; "
                           f"mean {mean:+.4f} (standard error {error:.4f})."]
+            other = runs.get("anchortune_torch_ops", {})
+            if all(str(x) in other for x in r["seeds"]):
+                noise = [other[str(x)]["heldout_loss"] - runs["anchortune"][str(x)]["heldout_loss"] for x in r["seeds"]]
+                lines += ["", "Rounding noise: the same anchortune runs with torch's operations in place of the compiled "
+                              "kernels (the same arithmetic but for the last bits of exp, sums and the attention "
+                              f"scores' rounding) moved the held-out loss by {', '.join(f'{d:+.4f}' for d in noise)} "
+                              f"(mean {sum(noise) / len(noise):+.4f})."]
     f = r["sides"].get("fidelity")
     if f:
         e = f["relative_error"]
