@@ -297,7 +297,7 @@ def side_fidelity(spec: dict) -> dict:
             param.data = torch.randn(param.shape, generator=draw) * FIDELITY_B_STD
     reference, trl = copy.deepcopy(model).double(), copy.deepcopy(model)
     reference.get_base_model().config._attn_implementation = "eager"
-    engine.hold_frozen_linears(model, chosen)
+    precision_mod.hold_frozen_linears(model, chosen)
     collate = PackCollator(tokenizer.pad_token_id, PAD_MULTIPLE)
 
     def gradient(net) -> torch.Tensor:

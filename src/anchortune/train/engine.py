@@ -16,7 +16,7 @@ Speed and memory on 2 CPU cores (SmolLM2-135M, LoRA r16, batch 8, bf16; bench/tr
 step-loop profiles; identical runs vary by about +-10 % on this machine, smaller effects count as noise).
 Kept: the loss runs the LM head only at answer positions with a chunked fused cross-entropy
 (evaluate/loss.py; ~280 -> ~340 trained tokens/s in a step loop); bf16 autocast; frozen linear weights
-held in bf16 while training (the numbers autocast computes anyway, ~0.4 GB less and no per-step casts;
+held in bf16 while training (train/precision.py; the numbers autocast computes anyway, ~0.4 GB less and no per-step casts;
 full precision is reloaded for export); four packed rows per batch of 8 with exact gradient accumulation
 (with jemalloc, see allocator.py, as fast as whole batches and ~1 GB lower); the final step evaluated as
 a candidate; LoRA dropout off (~40 % of a step); LoRA projections that read one input fused into one
@@ -224,7 +224,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     lora = cfg.method == "lora"
     if lora:
         model = wrap_lora(model, cfg)
-    held = hold_frozen_linears(model, chosen) if lora and base_source is not None else []
+    held = precision_mod.hold_frozen_linears(model, chosen) if lora and base_source is not None else []
     total, every = plan_steps(len(train), cfg)
     has_valid = bool(valid)
     baseline = baseline or Baseline(float("nan"))
@@ -262,7 +262,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         stack.callback(pages.close)  # a failed or cancelled run too
         trainer.train(resume_from_checkpoint=True if resume else None)
     if held:  # a failed or cancelled run is dropped, so only a finished one reloads full precision
-        restore_linears(model, held, base_source)
+        precision_mod.restore_linears(model, held, base_source)
     state = trainer.state
     candidates = [balance.Candidate(r["step"], r["valid_loss"], r.get("probe_loss")) for r in progress.evals]
     picked = None
@@ -295,43 +295,6 @@ def compute_paths(model, lora: bool, gradient_checkpointing: bool = False):
         if not fused or gradient_checkpointing:  # checkpointed layers take the layers' own forward
             stack.enter_context(precision_mod.rotary_in_compute_dtype(model))
         yield fused
-
-
-def hold_frozen_linears(model, chosen: str) -> list[str]:
-    """Store the frozen linear weights of the transformer blocks in bf16 (bf16 runs); their names.
-
-    Autocast casts each of them to bf16 at every forward and keeps the copies for backward, so
-    holding them in bf16 computes the same numbers with ~0.4 GB less memory (135M model) and no
-    casts; embeddings, norms and the residual stream stay in float32. The float32 rest is copied out of
-    the safetensors file mapping, which then closes: its pages (the whole fp32 model, once read) no
-    longer count as the process's memory."""
-    import torch
-
-    if chosen != "bf16":
-        return []
-    base = model.get_base_model()
-    held = []
-    for name, module in base.get_decoder().named_modules():
-        weight = getattr(module, "weight", None)
-        if isinstance(module, torch.nn.Linear) and "lora_" not in name and weight is not None \
-                and not weight.requires_grad and weight.dtype == torch.float32:
-            module.weight.data = weight.data.to(torch.bfloat16)
-            held.append(name)
-    for tensor in [*base.parameters(), *base.buffers()]:  # the rest in memory of its own: the loader's file
-        if tensor.dtype == torch.float32 and not tensor.requires_grad:  # mapping (~0.3 GB resident) goes
-            tensor.data = tensor.data.clone()
-    return held
-
-
-def restore_linears(model, held: list[str], source: str | Path) -> None:
-    """Put the full-precision base weights back into the linears `hold_frozen_linears` lowered."""
-    from anchortune.models.loading import load_model
-
-    fresh = dict(load_model(source).get_decoder().named_modules())
-    modules = dict(model.get_base_model().get_decoder().named_modules())
-    for name in held:
-        weight = modules[name].weight
-        modules[name].weight.data = fresh[name.replace(".base_layer", "")].weight.data.to(weight.device)
 
 
 def _trainer_class():

@@ -1,5 +1,6 @@
-"""Which compute precision a run uses (bf16 autocast where the hardware does bf16 natively, else fp32), and the
-rotary tables in that precision while a model trains or is scored."""
+"""A run's compute precision: which one it uses (bf16 autocast where the hardware does bf16 natively, else
+fp32), the frozen linear weights held in it while a LoRA run trains (and full precision put back after), and
+the rotary tables in it while a model trains or is scored."""
 
 from __future__ import annotations
 
@@ -64,3 +65,40 @@ def rotary_in_compute_dtype(model):
             rotary.forward = original
         else:
             del rotary.forward
+
+
+def hold_frozen_linears(model, chosen: str) -> list[str]:
+    """Store the frozen linear weights of the transformer blocks in bf16 (bf16 runs); their names.
+
+    Autocast casts each of them to bf16 at every forward and keeps the copies for backward, so
+    holding them in bf16 computes the same numbers with ~0.4 GB less memory (135M model) and no
+    casts; embeddings, norms and the residual stream stay in float32. The float32 rest is copied out of
+    the safetensors file mapping, which then closes: its pages (the whole fp32 model, once read) no
+    longer count as the process's memory."""
+    import torch
+
+    if chosen != "bf16":
+        return []
+    base = model.get_base_model()
+    held = []
+    for name, module in base.get_decoder().named_modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(module, torch.nn.Linear) and "lora_" not in name and weight is not None \
+                and not weight.requires_grad and weight.dtype == torch.float32:
+            module.weight.data = weight.data.to(torch.bfloat16)
+            held.append(name)
+    for tensor in [*base.parameters(), *base.buffers()]:  # the rest in memory of its own: the loader's file
+        if tensor.dtype == torch.float32 and not tensor.requires_grad:  # mapping (~0.3 GB resident) goes
+            tensor.data = tensor.data.clone()
+    return held
+
+
+def restore_linears(model, held: list[str], source: str | Path) -> None:
+    """Put the full-precision base weights back into the linears `hold_frozen_linears` lowered."""
+    from anchortune.models.loading import load_model
+
+    fresh = dict(load_model(source).get_decoder().named_modules())
+    modules = dict(model.get_base_model().get_decoder().named_modules())
+    for name in held:
+        weight = modules[name].weight
+        modules[name].weight.data = fresh[name.replace(".base_layer", "")].weight.data.to(weight.device)
