@@ -61,6 +61,11 @@ class RunConfig(BaseModel):
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward: about half the "
                                                             "memory for about a quarter more time.")
     precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="bf16 autocast where the CPU/GPU supports it, else fp32.")
+    engine: Literal["auto", "fast", "standard"] = Field(
+        "auto", description="Training engine: standard (plain transformers + PEFT, any causal LM, CPU or GPU), fast "
+                            "(anchortune's own parts wherever a parity test proves them for the model) or auto (the "
+                            "fast parts where they are also faster on this device; the run says which part took "
+                            "which path and why).")
     seed: int = Field(42, description="Seed for the split, initialisation and data order.")
 
     @classmethod

@@ -251,6 +251,7 @@ def test_a_training_hands_cached_pages_back_around_every_evaluation(tmp_path, su
     from anchortune import allocator
 
     calls = []
+    monkeypatch.setattr(allocator, "active", lambda: "libjemalloc.so.2")  # the page cache is jemalloc's part
     monkeypatch.setattr(allocator, "release", lambda: calls.append(1) or True)
     events = []
     service.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2), tmp_path / "run",

@@ -126,6 +126,7 @@ def train(
     eval_every: Optional[int] = typer.Option(None, help=_help("eval_every")),
     patience: Optional[int] = typer.Option(None, help=_help("patience")),
     precision: str = typer.Option("auto", help=_help("precision")),
+    engine: str = typer.Option("auto", help=_help("engine")),
     seed: Optional[int] = typer.Option(None, help=_help("seed")),
     input_col: Optional[str] = typer.Option(None, help=_help("input_col")),
     output_col: Optional[str] = typer.Option(None, help=_help("output_col")),
@@ -142,7 +143,7 @@ def train(
     cfg = RunConfig.build(data=str(data), task=task, model=model, method=method, epochs=epochs, max_steps=max_steps,
                           learning_rate=learning_rate, batch_size=batch_size, micro_batch_size=micro_batch_size,
                           max_length=max_length, lora_r=lora_r, eval_every=eval_every, patience=patience, precision=precision, seed=seed,
-                          input_col=input_col, output_col=output_col, label_col=label_col, profile=profile,
+                          engine=engine, input_col=input_col, output_col=output_col, label_col=label_col, profile=profile,
                           replay=replay, neftune=neftune, gradient_checkpointing=gradient_checkpointing or None)
     view = ProgressView(console)
     try:
@@ -157,6 +158,11 @@ def _print_outcome(outcome: service.RunOutcome) -> None:
     console.print(f"held-out answer loss: base {losses['base_valid']:.4f} -> tuned {losses['tuned_valid']:.4f} "
                   f"(best step {training['best_step']}, {training['tokens_per_s']:.0f} tokens/s, "
                   f"{training['precision']})")
+    engine = training.get("engine")
+    if engine:
+        console.print(f"engine: {engine['requested']} -> {engine['path']} path "
+                      f"({', '.join(n for n, p in engine['parts'].items() if p['path'] == 'fast') or 'no fast part'} fast)",
+                      highlight=False, markup=False)
     diagnosis = (outcome.summary.get("balance") or {}).get("diagnosis")
     if diagnosis:
         console.print(f"[bold]verdict: {diagnosis['verdict']}[/] - {_escape(diagnosis['reason'])}", highlight=False)

@@ -21,6 +21,8 @@ class ProgressView:
         if event.kind == "start":
             self.console.print(f"training with {data['precision']} compute, {data['max_steps']} steps"
                                + (f", resumed at step {data['resumed_from']}" if data["resumed_from"] else ""))
+            if data.get("engine"):
+                self.console.print(data["engine"], highlight=False, markup=False)
             self.progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
                                      TextColumn("{task.fields[speed]:>7.0f} tok/s"),
                                      TextColumn("loss {task.fields[loss]}"), TextColumn("ETA"),

@@ -159,54 +159,94 @@ def _cast(weight, dtype):
     return held[3]
 
 
-def answer_nll(model, input_ids, attention_mask, labels, **packing):
+def answer_nll(model, input_ids, attention_mask, labels, fast_head: bool = True, **packing):
     """(summed negative log-likelihood, number of answer tokens) of a right-padded batch, or of a packed row
-    (PackCollator: `packing` holds its position_ids and cu_seq_lens_q, and the model gets no attention mask)."""
+    (PackCollator: `packing` holds its position_ids and cu_seq_lens_q, and the model gets no attention mask).
+
+    With `fast_head` the decoder's hidden states go through LinearCrossEntropy at the answer positions; without
+    it (train/paths.py: a head with a bias, soft-capped or scaled logits, or the standard engine) the model's own
+    forward computes its logits at those positions (transformers' `logits_to_keep`), whatever it does to them."""
     global _FUNCTION
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     head = base.get_output_embeddings()
     targets = labels[:, 1:]
     keep = targets != IGNORE
-    if getattr(head, "bias", None) is not None:  # a head with bias: the plain path
-        import torch
-
-        logits = model(input_ids=input_ids, attention_mask=None if packing else attention_mask,
-                       **packing).logits[:, :-1][keep]
-        return torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="sum"), int(keep.sum())
     if packing:
         attention_mask = None
+    if not fast_head or getattr(head, "bias", None) is not None:
+        return model_nll(model, input_ids, attention_mask, targets, keep, packing.get("position_ids")), \
+            int(keep.sum())
     hidden = base.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False,
                                 **packing).last_hidden_state
     _FUNCTION = _FUNCTION or _linear_cross_entropy()
     return _FUNCTION.apply(hidden[:, :-1][keep], head.weight, targets[keep]), int(keep.sum())
 
 
-def answer_loss(model, examples: list[dict], pad_id: int, batch_size: int = 8, precision: str = "fp32") -> float:
+def model_nll(model, input_ids, attention_mask, targets, keep, position_ids=None):
+    """Summed NLL of `targets[keep]` from the model's own forward: logits only where an answer token is
+    predicted (a boolean `logits_to_keep`, where the model's forward takes one), in float32. A packed row
+    goes in with its position ids and no attention mask: transformers masks each example to itself."""
+    import inspect
+
+    import torch
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inputs = {"input_ids": input_ids, "use_cache": False}
+    if position_ids is not None:
+        inputs["position_ids"] = position_ids
+    else:
+        inputs["attention_mask"] = attention_mask
+    if "logits_to_keep" in inspect.signature(base.forward).parameters:
+        at = torch.nn.functional.pad(keep, (0, 1), value=False)  # position p predicts token p + 1
+        logits = model(**inputs, logits_to_keep=at).logits
+        logits = logits.reshape(-1, logits.shape[-1])  # [answer tokens, vocabulary], in the order of targets[keep]
+    else:
+        logits = model(**inputs).logits[:, :-1][keep]
+    return torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="sum")
+
+
+def release() -> None:
+    """Drop the cached head casts and this thread's buffers (train/paths.py calls it when a run leaves the
+    fast engine: nothing the engine keeps outlives its run)."""
+    _CASTS.clear()
+    for name in ("logits", "hidden"):
+        if hasattr(_BUFFERS, name):
+            delattr(_BUFFERS, name)
+
+
+def answer_loss(model, examples: list[dict], pad_id: int, batch_size: int = 8, precision: str = "fp32",
+                engine_plan=None) -> float:
     """Mean negative log-likelihood per answer token over all examples (nan when there are none).
 
     The examples, sorted by length, are packed into rows of up to ROW_TOKENS tokens (PackCollator), each
-    attending to itself only (train/packed_attention.py), as training sees them: no padding between
-    examples, and no SDPA kernel over padded batches (30 Bitext rows, 6.3k tokens, bench model: ~8.6 s
-    in rows of up to 4 examples against ~9.7 s padded in batches of 8). `batch_size` is kept for callers
-    that size evaluation by examples; rows are sized by tokens."""
+    attending to itself only, as training sees them: no padding between examples (30 Bitext rows, 6.3k
+    tokens, bench model: ~8.6 s in rows of up to 4 examples against ~9.7 s padded in batches of 8). Each part
+    computes as `engine_plan` says (train/paths.py; default: what `auto` picks for this model): per-example
+    attention (train/packed_attention.py) or transformers' own masks from the position ids, the fused LM
+    head or the model's own logits. `batch_size` is kept for callers that size evaluation by examples; rows
+    are sized by tokens."""
     import torch
 
-    from anchortune.train import packed_attention, precision as precision_mod
+    from anchortune.train import paths
 
     if not examples:
         return float("nan")
+    engine_plan = engine_plan or paths.evaluation_plan(model, precision)
+    fast_attention, fast_head = engine_plan.uses("attention"), engine_plan.uses("loss_head")
     collate = PackCollator(pad_id, PAD_MULTIPLE)
     ordered = sorted(examples, key=lambda e: len(e["input_ids"]))
     device = next(model.parameters()).device
     total, count = 0.0, 0
     was_training = model.training
     model.eval()
-    with torch.inference_mode(), autocast(precision, device.type), packed_attention.packed(model), \
-            precision_mod.rotary_in_compute_dtype(model):
+    with torch.inference_mode(), autocast(precision, device.type), paths.engaged(model, engine_plan, training=False):
         for row in token_rows([len(e["input_ids"]) for e in ordered], ROW_TOKENS):
             batch = {k: v.to(device) for k, v in collate([ordered[i] for i in row]).items()}
-            nll, n = answer_nll(model, batch["input_ids"], batch["attention_mask"], batch["labels"],
-                                position_ids=batch["position_ids"], cu_seq_lens_q=batch["cu_seq_lens_q"])
+            packing = {"position_ids": batch["position_ids"]}
+            if fast_attention:
+                packing["cu_seq_lens_q"] = batch["cu_seq_lens_q"]
+            nll, n = answer_nll(model, batch["input_ids"], batch["attention_mask"], batch["labels"], fast_head,
+                                **packing)
             total += float(nll)
             count += n
     model.train(was_training)

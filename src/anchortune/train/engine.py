@@ -125,7 +125,7 @@ from anchortune.config import RunConfig
 from anchortune.errors import RunError
 from anchortune.evaluate import balance
 from anchortune.evaluate.loss import answer_loss, answer_nll, autocast
-from anchortune.train import fused_layer, fused_lora, neftune, packed_attention
+from anchortune.train import neftune, paths
 from anchortune.train import precision as precision_mod
 from anchortune.train.collate import PAD_MULTIPLE, PackCollator, StepSampler
 from anchortune.train.events import EventSink
@@ -151,6 +151,7 @@ class TrainResult:
     tokens_trained: int
     candidates: list = field(default_factory=list)
     chosen: object = None
+    engine: paths.EnginePlan | None = None
 
     @property
     def tokens_per_second(self) -> float:
@@ -224,7 +225,9 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     lora = cfg.method == "lora"
     if lora:
         model = wrap_lora(model, cfg)
-    held = precision_mod.hold_frozen_linears(model, chosen) if lora and base_source is not None else []
+    plan = paths.plan(model, cfg.engine, chosen, lora, cfg.gradient_checkpointing, hold_frozen=base_source is not None,
+                      device="cuda" if _cuda() else "cpu")
+    held = precision_mod.hold_frozen_linears(model, chosen) if plan.uses("frozen_bf16") else []
     total, every = plan_steps(len(train), cfg)
     has_valid = bool(valid)
     baseline = baseline or Baseline(float("nan"))
@@ -243,23 +246,25 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         include_num_input_tokens_seen="non_padding", log_level="error", prediction_loss_only=True,
         **_checkpointing_args(cfg.gradient_checkpointing),
     )
-    progress = ProgressCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [])
-    pages = PageCache()
-    callbacks = [progress, pages]
+    progress = ProgressCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [], plan)
+    pages = PageCache() if plan.uses("page_cache") else None
+    callbacks = [progress] + ([pages] if pages else [])
     if has_valid and cfg.patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
     trainer = _trainer_class()(model=model, args=args, train_dataset=train, eval_dataset=valid or None,
                                data_collator=PackCollator(tokenizer.pad_token_id, PAD_MULTIPLE), callbacks=callbacks)
     trainer.pages = pages
+    trainer.plan = plan
     trainer.steps = StepSampler([len(e["input_ids"]) for e in train], cfg.batch_size, cfg.batch_size // micro, cfg.seed)
     trainer.remove_callback(PrinterCallback)  # the engine reports through events only
     if resume and not _has_checkpoint(checkpoints):
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
     with contextlib.ExitStack() as stack:
-        stack.enter_context(compute_paths(model, lora, cfg.gradient_checkpointing))
+        stack.enter_context(paths.engaged(model, plan))  # every fast part, left on any exit
         noise = stack.enter_context(neftune.noise(model, cfg.neftune))
         trainer.noise = noise  # NEFTune per packed example (transformers' own hook would scale by the row)
-        stack.callback(pages.close)  # a failed or cancelled run too
+        if pages:
+            stack.callback(pages.close)  # a failed or cancelled run too
         trainer.train(resume_from_checkpoint=True if resume else None)
     if held:  # a failed or cancelled run is dropped, so only a finished one reloads full precision
         precision_mod.restore_linears(model, held, base_source)
@@ -277,24 +282,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
                        best_step=picked.step if picked else None,
                        best_valid_loss=picked.valid_loss if picked else None, stopped_early=state.global_step < total,
                        train_seconds=progress.busy, tokens_trained=progress.tokens_trained(state),
-                       candidates=candidates, chosen=picked)
-
-
-@contextlib.contextmanager
-def compute_paths(model, lora: bool, gradient_checkpointing: bool = False):
-    """What a training computes with, for its duration: LoRA projections grouped (train/fused_lora.py), each
-    known decoder layer as one function over those groups (train/fused_layer.py), packed rows with
-    per-example attention (train/packed_attention.py), and rotary tables in the compute dtype for layers
-    that are not fused (fused ones rotate with the float32 tables and round once). Yields the fused layers'
-    count."""
-    with contextlib.ExitStack() as stack:
-        fused = 0
-        if lora:
-            fused = stack.enter_context(fused_layer.fused_layers(model, stack.enter_context(fused_lora.fused(model))))
-        stack.enter_context(packed_attention.packed(model))
-        if not fused or gradient_checkpointing:  # checkpointed layers take the layers' own forward
-            stack.enter_context(precision_mod.rotary_in_compute_dtype(model))
-        yield fused
+                       candidates=candidates, chosen=picked, engine=plan)
 
 
 def _trainer_class():
@@ -307,6 +295,7 @@ def _trainer_class():
         steps = None  # the StepSampler: which examples make each step and its packed micro-batches
         noise = None  # NEFTune's hook state (train/neftune.py), told each row's example bounds
         pages = None  # train/page_cache.py's PageCache: freed pages handed back around evaluations
+        plan = None  # train/paths.py's EnginePlan: which path each part of the loss takes
         loss_is_scaled_for_ga = True  # compute_loss divides by the whole batch's answer tokens
 
         def __init__(self, *args, **kwargs):
@@ -332,7 +321,7 @@ def _trainer_class():
                 self.pages.release()  # training's cached pages do not fit evaluation's rows
             examples = eval_dataset if eval_dataset is not None else self.eval_dataset
             loss = answer_loss(self.model, examples, self.data_collator.pad_id, self.args.per_device_eval_batch_size,
-                               "bf16" if self.args.bf16 else "fp32")
+                               "bf16" if self.args.bf16 else "fp32", self.plan)
             metrics = {f"{metric_key_prefix}_loss": loss, f"{metric_key_prefix}_runtime": time.perf_counter() - started}
             self.log(metrics)
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
@@ -342,16 +331,25 @@ def _trainer_class():
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             # accelerate puts autocast on model.forward; answer_nll calls the decoder itself, so it sets it here
-            packing = {k: inputs[k] for k in ("position_ids", "cu_seq_lens_q") if k in inputs}
             if self.noise is not None:
-                self.noise.bounds = packing.get("cu_seq_lens_q")
+                self.noise.bounds = inputs.get("cu_seq_lens_q")
             with autocast("bf16" if self.args.bf16 else "fp32", inputs["input_ids"].device.type):
-                nll, count = answer_nll(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"],
-                                        **packing)
+                nll, count = batch_nll(model, inputs, self.plan)
             loss = nll / (num_items_in_batch if num_items_in_batch is not None else max(count, 1))
             return (loss, {"loss": loss}) if return_outputs else loss
 
     return AnswerLossTrainer
+
+
+def batch_nll(model, inputs: dict, plan: paths.EnginePlan | None):
+    """(summed answer NLL, answer tokens) of a collated batch (a packed row or a padded batch) on the paths the
+    plan chose: per-example attention from `cu_seq_lens_q`, or transformers' masks from the position ids; the
+    fused LM head, or the model's own logits. No plan: every part as fast as the model allows."""
+    fast_attention = plan is None or plan.uses("attention")
+    packing = {k: inputs[k] for k in ("position_ids", "cu_seq_lens_q") if k in inputs
+               and (fast_attention or k == "position_ids")}
+    return answer_nll(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"],
+                      plan is None or plan.uses("loss_head"), **packing)
 
 
 def _load_adapter(model, checkpoint: Path) -> None:

@@ -26,8 +26,8 @@ with the residual gradient added and its bf16 copy written in the same pass. Mea
 torch operations above remain the path everywhere else and give the same numbers up to the last bit of exp and
 of the order of a sum.
 
-It stands in for a layer only where it knows the layer: Llama's decoder layer with no
-biases, SiLU, RMS norms, LoRA on all seven projections grouped by train/fused_lora.py, a packed row
+It stands in for a layer only where it knows the layer: Llama's (or Mistral's, which adds a sliding
+window) decoder layer with no biases, SiLU, RMS norms, LoRA on all seven projections grouped by train/fused_lora.py, a packed row
 (`cu_seq_lens_q`), no cache and no gradient checkpointing; any other call goes to the layer's own forward.
 `fused_layers(model)` patches the layers' forward for a training's duration (inside `fused_lora.fused`).
 """
@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import contextlib
 
-LAYERS = ("LlamaDecoderLayer",)  # SmolLM2 and every Llama-architecture checkpoint (Gemma, Qwen: their own forward)
-NORMS = ("LlamaRMSNorm",)
+LAYERS = ("LlamaDecoderLayer", "MistralDecoderLayer")  # Mistral's is Llama's with a sliding window
+NORMS = ("LlamaRMSNorm", "MistralRMSNorm")
+WINDOWED = ("MistralDecoderLayer",)  # layers whose attention masks to config.sliding_window
 
 
 def _rms(x, weight, eps: float, dtype):
@@ -105,6 +106,7 @@ class _Plan:
         self.heads = attn.q_proj.base_layer.out_features // self.head_dim
         self.kv_heads = attn.k_proj.base_layer.out_features // self.head_dim
         self.scale = attn.scaling
+        self.window = getattr(attn.config, "sliding_window", None) if type(layer).__name__ in WINDOWED else None
         self.intermediate = layer.mlp.gate_proj.base_layer.out_features
 
     def groups(self) -> list:
@@ -145,7 +147,7 @@ def _function():
                 qk = _rotate(qkv[:, :(heads + kv) * dim].view(tokens, heads + kv, dim), cos, sin)
             query, key = (t.transpose(0, 1).unsqueeze(0) for t in (qk[:, :heads], qk[:, heads:]))
             value = qkv[:, (heads + kv) * dim:].view(tokens, kv, dim).transpose(0, 1).unsqueeze(0)
-            out, saved_attn = attend(query, key, value, plan.scale, bounds, keep)
+            out, saved_attn = attend(query, key, value, plan.scale, bounds, keep, plan.window)
             attended = out.view(tokens, heads * dim)
             o, xa_o = lora_forward(attended, *o_ops)
 
@@ -202,12 +204,12 @@ def _function():
                 g_h2_low = g_h2.to(dtype)
 
             g_attended, ga_o, gb_o = lora_backward(g_h2_low, attended, xa_o, *o_ops)
-            g_qkv = torch.empty(tokens, (heads + 2 * kv) * dim, dtype=dtype)
-            g_qk = torch.empty(tokens, heads + kv, dim, dtype=dtype)
+            g_qkv = torch.empty(tokens, (heads + 2 * kv) * dim, dtype=dtype, device=x.device)
+            g_qk = torch.empty(tokens, heads + kv, dim, dtype=dtype, device=x.device)
             g_v = g_qkv[:, (heads + kv) * dim:].view(tokens, kv, dim)
             into = tuple(t.transpose(0, 1).unsqueeze(0) for t in (g_qk[:, :heads], g_qk[:, heads:], g_v))
             attend_backward(g_attended.view(1, tokens, heads, dim), (query, key, value, kept if saved else None),
-                            plan.scale, bounds, into)
+                            plan.scale, bounds, into, plan.window)
             if fast:
                 native.rotate_backward(g_qk, cos, sin, g_qkv[:, :(heads + kv) * dim])
             else:
@@ -257,7 +259,7 @@ def _forward(layer, plan: _Plan, original):
     return forward
 
 
-def _known(layer) -> bool:
+def known(layer) -> bool:
     """True for a decoder layer this function computes exactly as the layer does (see the module docstring)."""
     attn, mlp = getattr(layer, "self_attn", None), getattr(layer, "mlp", None)
     if type(layer).__name__ not in LAYERS or attn is None or mlp is None:
@@ -281,7 +283,7 @@ def fused_layers(model, groups: dict):
     decoder = base.get_decoder() if hasattr(base, "get_decoder") else None
     patched = []
     for layer in getattr(decoder, "layers", []):
-        if not _known(layer):
+        if not known(layer):
             continue
         attn, mlp = layer.self_attn, layer.mlp
         by_name = {n: groups.get(getattr(attn if n in ("q_proj", "o_proj") else mlp, n))

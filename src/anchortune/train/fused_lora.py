@@ -8,7 +8,9 @@ that read one tensor (q, k, v; gate and up) share one autograd function: the inp
 saved once, the frozen weights are concatenated into one bf16 matrix, the A matrices run as one
 product and the B matrices as one block-diagonal product (scales folded in), and the backward forms
 the input gradient with two products and every A and B gradient with one each. The numbers are the
-ones PEFT computes (same products, same precision); only the order of summation differs.
+ones PEFT computes (same products, same precision); only the order of summation differs. Frozen biases
+(Qwen2's q/k/v) are concatenated too and added as the base products' bias, as `nn.Linear` adds them; a
+trainable bias (PEFT's `bias="all"`) takes PEFT's own path.
 
 The frozen weight, the stacked A and the block-diagonal B of a group are cast and assembled once per
 optimizer step (`_Group.operands`, keyed on the adapter tensors' versions), not at every micro-batch. The
@@ -28,10 +30,11 @@ import contextlib
 GROUPS = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"), ("o_proj",), ("down_proj",))
 
 
-def lora_forward(flat, weight, a, bd):
-    """(flat W^T + (flat A^T) Bd^T, flat A^T) for one group's operands (see `_Group.operands`)."""
+def lora_forward(flat, weight, a, bd, bias=None):
+    """(flat W^T + bias + (flat A^T) Bd^T, flat A^T) for one group's operands (see `_Group.operands`)."""
     xa = flat @ a.T
-    return (flat @ weight.T).addmm_(xa, bd.T), xa
+    base = flat @ weight.T if bias is None else bias.addmm(flat, weight.T)  # torch.addmm: bias broadcast per row
+    return base.addmm_(xa, bd.T), xa
 
 
 def lora_backward(grad, flat, xa, weight, a, bd, input_grad: bool = True):
@@ -53,7 +56,7 @@ def _function():
             dtype = compute_dtype(x, group.weight)
             w, a, bd = group.operands(dtype)
             flat = x.reshape(-1, x.shape[-1]).to(dtype)
-            y, xa = lora_forward(flat, w, a, bd)
+            y, xa = lora_forward(flat, w, a, bd, group.bias(dtype))
             ctx.save_for_backward(flat, xa, w, a, bd)
             ctx.meta = (x.shape, x.dtype, group)
             return y.view(*x.shape[:-1], y.shape[-1])
@@ -108,6 +111,10 @@ class _Group:
             m.base_layer.weight.data = weight[offset:offset + size]
             offset += size
         self.weight = weight
+        biases = [m.base_layer.bias for m in modules]
+        self._bias = None if all(b is None for b in biases) else torch.cat(
+            [b.detach() if b is not None else weight.new_zeros(size) for b, size in zip(biases, self.sizes)])
+        self._bias_cast = None
         self.pending: dict = {}
         self.source = None
         self._operands = None
@@ -141,6 +148,14 @@ class _Group:
             self._operands = (key, self.weight.to(dtype), a, bd)
         return self._operands[1:]
 
+    def bias(self, dtype):
+        """The members' frozen biases concatenated, in `dtype` (None where no member has one)."""
+        if self._bias is None:
+            return None
+        if self._bias_cast is None or self._bias_cast.dtype != dtype:
+            self._bias_cast = self._bias.to(dtype)
+        return self._bias_cast
+
     def adapter_grads(self, grad_a, grad_bd) -> list:
         """Gradients of `adapters()` (each in its tensor's dtype) from those of the stacked A and block-diagonal B:
         one cast a product and views of it (not a slice, product and cast per tensor: ~20 small operations a
@@ -168,7 +183,8 @@ class _Group:
 
     def usable(self) -> bool:
         return all(not m.disable_adapters and not m.merged and m.active_adapters == [self.adapter]
-                   and isinstance(m.lora_dropout[self.adapter], _identity()) for m in self.modules)
+                   and isinstance(m.lora_dropout[self.adapter], _identity())
+                   and (m.base_layer.bias is None or not m.base_layer.bias.requires_grad) for m in self.modules)
 
     def forward(self, index: int, x, *args, **kwargs):
         if args or kwargs or not self.usable():
@@ -234,4 +250,4 @@ def fused(model):
             for m in group.modules:
                 del m.forward  # the class's forward again
                 m.base_layer.weight.data = m.base_layer.weight.data.clone()
-            group.weight = group._operands = None
+            group.weight = group._operands = group._bias = group._bias_cast = None

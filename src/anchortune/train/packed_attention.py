@@ -57,13 +57,16 @@ from anchortune.train.collate import padded_width
 NAME = "anchortune_packed"
 KEEP_BYTES = 4 * 2**20  # a layer keeps its probabilities for backward up to this size (Bitext rows: ~2 MB)
 _REGISTERED = False
+UNSUPPORTED = ("softcap", "s_aux", "sinks")  # attention-interface arguments this attention does not compute
 
 
-def attend(query, key, value, scale: float, bounds: list[int], keep: bool):
+def attend(query, key, value, scale: float, bounds: list[int], keep: bool, window: int | None = None):
     """Forward for a [1, heads, tokens, dim] query and [1, kv heads, tokens, dim] key and value (any strides):
     (out [1, tokens, heads, dim], what `attend_backward` needs). With `keep`, the probabilities are kept
     for backward while they come to at most KEEP_BYTES. The scale multiplies the scores' product (its
-    `alpha`), so the query is kept as it came, not copied scaled."""
+    `alpha`), so the query is kept as it came, not copied scaled. With `window` (a sliding-window layer, as
+    transformers defines it: query i sees keys i - window < j <= i), segments longer than the window are
+    masked to it."""
     heads, kv_heads, dim = query.shape[1], key.shape[1], query.shape[-1]
     out = query.new_empty(1, query.shape[2], heads, dim)
     size = sum(heads * padded_width(e - s) ** 2 for s, e in zip(bounds[:-1], bounds[1:])) * query.element_size()
@@ -71,14 +74,19 @@ def attend(query, key, value, scale: float, bounds: list[int], keep: bool):
     for start, end in zip(bounds[:-1], bounds[1:]):
         n = end - start
         q, k, v = (_segment(t, start, end) for t in (query, key, value))
-        p = _probabilities(q.reshape(kv_heads, -1, dim), k, scale)
+        p = _probabilities(q.reshape(kv_heads, -1, dim), k, scale, _limit(window, n))
         if kept is not None:
             kept.append(p)
         out[0, start:end] = (p @ v).view(heads, -1, dim)[:, :n].transpose(0, 1)
     return out, (query, key, value, kept)
 
 
-def attend_backward(grad_out, saved, scale: float, bounds: list[int], grads=None):
+def _limit(window: int | None, n: int) -> int | None:
+    """The window a segment of n tokens needs masked: None where every query sees all earlier keys anyway."""
+    return window if window is not None and n > window else None
+
+
+def attend_backward(grad_out, saved, scale: float, bounds: list[int], grads=None, window: int | None = None):
     """(grad query, grad key, grad value) of `attend` for grad_out [1, tokens, heads, dim], written into
     `grads` (three tensors shaped as query, key and value, any strides) where given."""
     import torch
@@ -91,9 +99,10 @@ def attend_backward(grad_out, saved, scale: float, bounds: list[int], grads=None
         n = end - start
         q, k, v, g = (_segment(t, start, end) for t in (query, key, value, grad_out))
         q, g = q.reshape(kv_heads, -1, dim), g.reshape(kv_heads, -1, dim)  # padding rows of g are 0: no gradient
-        p = kept[i] if kept is not None else _probabilities(q, k, scale)
+        limit = _limit(window, n)
+        p = kept[i] if kept is not None else _probabilities(q, k, scale, limit)
         grad_v[0, :, start:end] = (p.transpose(1, 2) @ g)[:, :n]
-        if _compiled(q, k):  # p * (dp - sum(dp * p)) over the keys each query sees only, dp in float32
+        if limit is None and _compiled(q, k):  # p * (dp - sum(dp * p)) over the keys each query sees, dp in float32
             ds = native.causal_probabilities_backward(g, v, p)
         else:
             ds = torch._softmax_backward_data(g @ v.transpose(1, 2), p, -1, p.dtype)
@@ -109,18 +118,20 @@ def _function():
         """out[:, s:e] = softmax(causal(q_s k_s^T * scale)) v_s for every segment [s, e) of the row."""
 
         @staticmethod
-        def forward(ctx, query, key, value, scale, bounds):
-            out, (query, key, value, kept) = attend(query, key, value, scale, bounds, any(ctx.needs_input_grad[:3]))
+        def forward(ctx, query, key, value, scale, bounds, window):
+            out, (query, key, value, kept) = attend(query, key, value, scale, bounds, any(ctx.needs_input_grad[:3]),
+                                                    window)
             ctx.save_for_backward(query, key, value, *(kept or []))
-            ctx.meta = (scale, bounds, kept is not None)
+            ctx.meta = (scale, bounds, kept is not None, window)
             return out
 
         @staticmethod
         def backward(ctx, grad_out):
             query, key, value, *kept = ctx.saved_tensors
-            scale, bounds, saved = ctx.meta
-            grads = attend_backward(grad_out, (query, key, value, kept if saved else None), scale, bounds)
-            return (*grads, None, None)
+            scale, bounds, saved, window = ctx.meta
+            grads = attend_backward(grad_out, (query, key, value, kept if saved else None), scale, bounds,
+                                    window=window)
+            return (*grads, None, None, None)
 
     return SegmentAttention
 
@@ -138,7 +149,12 @@ def _segment(tensor, start: int, end: int):
     return torch.nn.functional.pad(rows, (0, 0, 0, extra)) if extra else rows
 
 
-_MASKS: dict = {}
+_MASKS: dict = {}  # causal (and window) biases by shape: cleared when a run leaves the fast engine (`release`)
+
+
+def release() -> None:
+    """Drop the cached mask biases (train/paths.py calls it when a run leaves the fast engine)."""
+    _MASKS.clear()
 
 
 def _compiled(q, k) -> bool:
@@ -150,23 +166,26 @@ def _compiled(q, k) -> bool:
         and q.shape[1] % k.shape[1] == 0
 
 
-def _probabilities(q, k, scale: float):
+def _probabilities(q, k, scale: float, window: int | None = None):
     """Causal softmax of the scaled scores, in q's dtype, float32 inside the kernel:
-    [kv heads, group x n, n]. The causal mask is added as the product's bias
-    (baddbmm, broadcast over the key/value heads), not filled in afterwards: one pass over the scores less."""
+    [kv heads, group x n, n]. The causal mask (and the sliding window's, where given) is added as the
+    product's bias (baddbmm, broadcast over the key/value heads), not filled in afterwards: one pass over the
+    scores less. The compiled kernel knows no window: windowed segments take torch's operations."""
     import torch
 
-    if _compiled(q, k):  # scores, in float32, and their softmax over the keys each query sees, in one pass
+    if window is None and _compiled(q, k):  # scores in float32 and their softmax over the keys each query sees
         return native.causal_probabilities(q, k, scale)
     n = k.shape[1]
-    key = (n, q.shape[1] // n, q.dtype, q.device)
+    key = (n, q.shape[1] // n, q.dtype, q.device, window)
     bias = _MASKS.get(key)
     if bias is None:
         if len(_MASKS) > 64:
             _MASKS.clear()
-        upper = torch.ones(n, n, dtype=torch.bool, device=q.device).triu_(1)
+        hidden = torch.ones(n, n, dtype=torch.bool, device=q.device).triu_(1)
+        if window is not None:  # query i sees keys i - window < j <= i
+            hidden |= torch.ones(n, n, dtype=torch.bool, device=q.device).tril_(-window)
         bias = _MASKS[key] = torch.zeros(n, n, dtype=q.dtype, device=q.device).masked_fill_(
-            upper, float("-inf")).repeat(key[1], 1)  # [group x n, n]: the query heads of a group stacked
+            hidden, float("-inf")).repeat(key[1], 1)  # [group x n, n]: the query heads of a group stacked
     return torch.softmax(torch.baddbmm(bias, q, k.transpose(1, 2), alpha=scale), dim=-1)
 
 
@@ -174,10 +193,18 @@ _FN = None
 
 
 def attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None,
-              is_causal: bool | None = None, **kwargs):
-    """transformers' attention interface: packed rows per segment, anything else through SDPA."""
+              is_causal: bool | None = None, sliding_window: int | None = None, **kwargs):
+    """transformers' attention interface: packed rows per segment, anything else through SDPA.
+
+    What it does not compute (soft-capped scores, attention sinks) it refuses rather than ignores: the engine's
+    capability check (train/paths.py) keeps such models on transformers' own attention."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
+    unknown = [k for k in UNSUPPORTED if kwargs.get(k) is not None]
+    if unknown:
+        raise ValueError(f"packed attention does not compute {', '.join(unknown)}: use the standard engine")
+    if sliding_window is not None:
+        kwargs["sliding_window"] = sliding_window
     bounds = kwargs.get("cu_seq_lens_q")
     if bounds is None or query.shape[0] != 1 or (dropout and module.training):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
@@ -192,7 +219,7 @@ def attention(module, query, key, value, attention_mask, dropout: float = 0.0, s
     bounds = [int(b) for b in bounds.tolist()]
     if bounds[0] != 0 or bounds[-1] != query.shape[2] or any(b >= e for b, e in zip(bounds[:-1], bounds[1:])):
         raise ValueError(f"cu_seq_lens_q must rise from 0 to the row's {query.shape[2]} tokens, got {bounds}")
-    out = _FN.apply(query.to(dtype), key.to(dtype), value.to(dtype), scale, bounds)
+    out = _FN.apply(query.to(dtype), key.to(dtype), value.to(dtype), scale, bounds, sliding_window)
     return out, None
 
 

@@ -23,8 +23,9 @@ class ProgressCallback(TrainerCallback):
     `baseline` is what the base model scored (train/engine.py, Baseline): its general probe and probe loss."""
 
     def __init__(self, sink: EventSink, precision: str, pad_id: int, baseline, batch_size: int,
-                 history: list[dict]):
+                 history: list[dict], engine=None):
         self.sink = sink
+        self.engine = engine  # train/paths.py's EnginePlan of the run
         self.precision = precision
         self.pad_id = pad_id
         self.baseline = baseline
@@ -41,8 +42,9 @@ class ProgressCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.tokens_at_start = int(state.num_input_tokens_seen)
+        engine = {"engine": self.engine.describe(), "engine_path": self.engine.path} if self.engine else {}
         self.sink(Event("start", state.global_step, {"max_steps": state.max_steps, "precision": self.precision,
-                                                     "resumed_from": state.global_step}))
+                                                     "resumed_from": state.global_step, **engine}))
 
     def on_step_begin(self, args, state, control, **kwargs):
         self.step_started = time.perf_counter()
@@ -75,7 +77,7 @@ class ProgressCallback(TrainerCallback):
         """Loss on the general probe now, and its drift from the base model's."""
         if model is None or not self.baseline.probe or not self.baseline.probe_loss:
             return {}
-        probe_loss = answer_loss(model, self.baseline.probe, self.pad_id, self.batch_size, self.precision)
+        probe_loss = answer_loss(model, self.baseline.probe, self.pad_id, self.batch_size, self.precision, self.engine)
         return {"probe_loss": probe_loss, "drift": probe_loss / self.baseline.probe_loss - 1}
 
     def _warn(self, step: int) -> None:
