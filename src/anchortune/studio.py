@@ -366,9 +366,13 @@ def _hyperparameters(values: dict, task: str) -> dict:
             out["batch_size"] = value
         elif key == "learning_rate_multiplier":
             out["learning_rate"] = load_preset(task).hyperparameters.learning_rate * float(value)
+        elif key == "engine":
+            if value not in ("auto", "fast", "standard"):
+                raise ConfigError(f"hyperparameters.engine: expected auto, fast or standard, got {value!r}")
+            out["engine"] = value
         else:
-            raise ConfigError(f"hyperparameters.{key} is not supported; use n_epochs, batch_size or "
-                              "learning_rate_multiplier")
+            raise ConfigError(f"hyperparameters.{key} is not supported; use n_epochs, batch_size, "
+                              "learning_rate_multiplier or engine")
     return out
 
 

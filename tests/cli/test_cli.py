@@ -60,6 +60,22 @@ def test_train_command_runs_on_the_tiny_model(support_file, tiny_model_dir, tmp_
                                  "--batch-size", "4", "--precision", "fp32"])
     assert result.exit_code == 0, result.output
     assert "held-out answer loss: base" in result.output and (tmp_path / "run" / "model").is_dir()
+    assert "engine auto:" in result.output and "engine: auto -> " in result.output  # which path each part took
+
+
+def test_the_standard_engine_is_chosen_on_the_command_line(support_file, tiny_model_dir, tmp_path):
+    import json
+
+    result = runner.invoke(app, ["train", str(support_file), "--task", "support", "--model", str(tiny_model_dir),
+                                 "--out", str(tmp_path / "run"), "--max-steps", "2", "--batch-size", "4",
+                                 "--precision", "fp32", "--engine", "standard"])
+    assert result.exit_code == 0, result.output
+    assert "engine standard: standard path" in result.output
+    engine = json.loads((tmp_path / "run" / "summary.json").read_text())["training"]["engine"]
+    assert engine["requested"] == "standard" and engine["path"] == "standard"
+    assert all(p["path"] == "standard" for p in engine["parts"].values())
+    refused = run_cli("train", str(support_file), "--engine", "turbo", "--out", str(tmp_path / "r2"))
+    assert refused.returncode == 2 and "engine" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_readme_opens_with_the_two_commands_the_makefile_defines():

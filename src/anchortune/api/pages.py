@@ -116,7 +116,8 @@ async def start_job(request: Request):
     form = await request.form()
     options = {k: _number(form.get(k)) for k in ("epochs", "learning_rate", "batch_size", "micro_batch_size",
                                                  "max_length", "lora_r", "replay", "max_steps", "eval_every")}
-    options.update(task=form.get("task") or "custom", profile=form.get("profile") or "balanced")
+    options.update(task=form.get("task") or "custom", profile=form.get("profile") or "balanced",
+                   engine=form.get("engine") or "auto")
     if form.get("force"):
         options["force"] = True
     job = await asyncio.to_thread(_studio(request).create_job, str(form.get("model") or ""),
