@@ -87,11 +87,23 @@ def machine() -> dict:
 
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor())
-    flags = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")), "")
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    flags = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith(("flags", "Features"))),
+                 "").split(":", 1)[-1].split()
+    from anchortune.train import precision
+
+    return {"cpu": cpu, "arch": platform.machine(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "isa_flags": sorted(f for f in flags if f.startswith(ISA_FLAGS)),
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "emulated_isa": os.environ.get("ATEN_CPU_CAPABILITY"), "native_bf16": precision.cpu_has_bf16(),
             "avx512_bf16": "avx512_bf16" in flags, "amx": "amx_bf16" in flags, "torch": torch.__version__,
             "python": platform.python_version()}
+
+
+ISA_FLAGS = ("avx", "fma", "f16c", "amx", "asimd", "sve", "bf16", "i8mm", "neon")  # flags that decide the kernels
+# --isa avx2: every child runs as on an AVX2-only CPU (torch's kernels, oneDNN and MKL capped; anchortune then
+# sees no native bf16, train/precision.py)
+EMULATE = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}}
 
 
 def load_rows(rows: int, heldout: int, valid: int, seed: int):
@@ -169,7 +181,8 @@ def side_trl(spec: dict) -> dict:
     args = SFTConfig(output_dir=spec["work"] + "/trl", num_train_epochs=spec["epochs"], learning_rate=spec["lr"],
                      per_device_train_batch_size=spec["batch"], seed=spec["seed"], report_to=[],
                      save_strategy="no", disable_tqdm=True,
-                     use_cpu=not torch.cuda.is_available())  # use_cpu: TRL refuses bf16 on CPU without it
+                     use_cpu=not torch.cuda.is_available(),  # use_cpu: TRL refuses bf16 on CPU without it
+                     **TRL_FLAGS[spec["side"]])  # its defaults, or one flag changed
     trainer = SFTTrainer(model=spec["model"], args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=LoraConfig(r=spec["rank"], lora_alpha=2 * spec["rank"],
                                                 target_modules="all-linear", task_type="CAUSAL_LM"))
@@ -184,11 +197,15 @@ def side_trl(spec: dict) -> dict:
     wall, peak = time.perf_counter() - T0, peak_rss_mb()
     tokens, answer_tokens = int(sum(lengths) * spec["epochs"]), int(sum(answers) * spec["epochs"])
     precision = "bf16" if args.bf16 else "fp32"
-    return {"side": "trl", "precision": precision, "gradient_checkpointing": bool(args.gradient_checkpointing),
+    return {"side": spec["side"], "precision": precision, "gradient_checkpointing": bool(args.gradient_checkpointing),
             "steps": trainer.state.global_step, "tokens_trained": tokens, "train_seconds": train_seconds,
             "tokens_per_s": tokens / train_seconds, "wall_seconds": wall,
             **flops_fields(model_flops(trainer.model, tokens, answer_tokens, causal_pairs(lengths, spec["epochs"]))),
             "heldout_loss": held_out_loss(trainer.model, tokenizer, heldout, precision), "peak_rss_mb": peak}
+
+
+TRL_FLAGS = {"trl": {}, "trl_fp32": {"bf16": False}, "trl_no_checkpointing": {"gradient_checkpointing": False}}
+ANCHORTUNE_OPTIONS = {"anchortune": {}, "anchortune_torch_ops": {}, "anchortune_standard": {"engine": "standard"}}
 
 
 def side_anchortune(spec: dict) -> dict:
@@ -204,7 +221,7 @@ def side_anchortune(spec: dict) -> dict:
     cfg = RunConfig.build(data=str(train_file), valid_data=str(valid_file), task="support", model=spec["model"],
                           epochs=spec["epochs"], learning_rate=spec["lr"], lora_r=spec["rank"],
                           lora_alpha=2 * spec["rank"], batch_size=spec["batch"], seed=spec["seed"],
-                          **spec.get("options", {}))
+                          **{**ANCHORTUNE_OPTIONS[spec["side"]], **spec.get("options", {})})
     outcome = service.train_run(cfg, work / "run", force=True)
     wall, peak = time.perf_counter() - T0, peak_rss_mb()
     training = outcome.summary["training"]
@@ -232,7 +249,7 @@ def side_anchortune(spec: dict) -> dict:
             "heldout_loss": held_out_loss(model, tokenizer, heldout, training["precision"]),
             "heldout_loss_merged": held_out_loss(merged, tokenizer, heldout, training["precision"]),
             "chosen": outcome.summary["balance"]["chosen"], "peak_rss_mb": peak,
-            "kernels": training.get("kernels", "torch")}
+            "kernels": training.get("kernels", "torch"), "engine": training.get("engine")}
 
 
 def side_generation(spec: dict) -> dict:
@@ -275,9 +292,9 @@ def side_fidelity(spec: dict) -> dict:
     from anchortune.config import RunConfig
     from anchortune.data.presets import load_preset
     from anchortune.data.tokenize import encode
-    from anchortune.evaluate.loss import answer_nll, autocast
+    from anchortune.evaluate.loss import autocast
     from anchortune.models.loading import load_model, load_tokenizer
-    from anchortune.train import engine, precision as precision_mod
+    from anchortune.train import engine, paths, precision as precision_mod
     from anchortune.train.collate import PAD_MULTIPLE, PackCollator, StepSampler
 
     train, _, _, _ = load_rows(spec["rows"], spec["heldout"], spec["valid"], spec["seed"])
@@ -324,12 +341,12 @@ def side_fidelity(spec: dict) -> dict:
         loss.backward()
         trl_grad = gradient(trl)
         model.train()
-        with engine.compute_paths(model, lora=True):
+        plan = paths.plan(model, "auto", chosen, lora=True, hold_frozen=True)
+        with paths.engaged(model, plan):
             for group in groups:
                 row = collate([examples[i] for i in group])
                 with autocast(chosen):
-                    nll, _ = answer_nll(model, row["input_ids"], row["attention_mask"], row["labels"],
-                                        position_ids=row["position_ids"], cu_seq_lens_q=row["cu_seq_lens_q"])
+                    nll, _ = engine.batch_nll(model, row, plan)
                 nll.div(answers).backward()
         ours = gradient(model)
         norm = exact.norm().item()
@@ -341,7 +358,7 @@ def side_fidelity(spec: dict) -> dict:
             "steps": steps, "relative_error": mean}
 
 
-SIDES = {"trl": side_trl, "anchortune": side_anchortune, "anchortune_torch_ops": side_anchortune,
+SIDES = {**{name: side_trl for name in TRL_FLAGS}, **{name: side_anchortune for name in ANCHORTUNE_OPTIONS},
          "generation": side_generation, "fidelity": side_fidelity}
 
 
@@ -359,13 +376,21 @@ def main() -> None:
     parser.add_argument("--seeds", default="0",
                         help="Comma-separated seeds: each draws its own split of the rows and seeds both trainers; "
                              "TRL and anchortune alternate seed by seed and are summed over all of them.")
-    parser.add_argument("--sides", default="trl,anchortune,anchortune_torch_ops,generation,fidelity")
+    parser.add_argument("--sides", default="trl,trl_no_checkpointing,anchortune,anchortune_standard,"
+                                           "anchortune_torch_ops,generation,fidelity",
+                        help=f"Any of {', '.join(SIDES)}: TRL with its defaults or one flag changed (trl_fp32: "
+                             "bf16=False; trl_no_checkpointing), anchortune's auto engine, its standard engine, "
+                             "and with torch's operations for its compiled kernels.")
+    parser.add_argument("--isa", choices=sorted(EMULATE), help="Run every side as on a CPU with this ISA only "
+                        "(torch, oneDNN and MKL capped by their environment variables).")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="Extra anchortune run option (YAML value), e.g. warmup_ratio=0; repeatable.")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.isa:
+        os.environ.update(EMULATE[args.isa])  # this process too: its matmul peaks and machine facts
     if args.worker:
         spec = json.loads(Path(args.spec).read_text())
         from anchortune import allocator as chosen
@@ -380,13 +405,22 @@ def main() -> None:
     model_dir = str(service.prepare_model(None))
     seeds = [int(s) for s in args.seeds.split(",")]
     source = load_rows(args.rows, args.heldout, args.valid, seeds[0])[3]
-    peaks = {"bf16": max(matmul_peak("bfloat16") for _ in range(3)),  # the best of three: a peak, not a mean
+    import torch
+
+    from anchortune.train import precision
+
+    # the precision auto trains in is measured as best of three before each run; the other once at the start (a
+    # bf16 product without native bf16 runs a reference path at ~1 GFLOP/s: 256 x 256 is enough to show it)
+    trained = "bf16" if precision.cpu_has_bf16() or torch.cuda.is_available() else "fp32"
+    peaks = {"bf16": max(matmul_peak("bfloat16") for _ in range(3)) if trained == "bf16" else
+             matmul_peak("bfloat16", n=256, seconds=1.0),
              "fp32": max(matmul_peak("float32") for _ in range(3))}
     result = {"machine": machine(), "matmul_peak_gflops": peaks, "data": source, "model": "smollm2-135m-instruct",
               "rows": args.rows, "heldout": args.heldout, "valid": args.valid, "epochs": args.epochs,
               "learning_rate": args.lr, "rank": args.rank, "batch": args.batch, "seeds": seeds, "sides": {},
               "runs": {}, "anchortune_options": args.option}
     stem = "train_throughput_cuda" if result["machine"]["gpu"] else "train_throughput"  # GPU rows kept apart
+    stem += f"_{args.isa}" if args.isa else ""
     stored = args.out / f"{stem}.json"
     if stored.is_file():  # sides not run now keep their stored rows when the settings are the same
         before = json.loads(stored.read_text())
@@ -400,7 +434,7 @@ def main() -> None:
             # the peak again just before each run: a shared machine's speed drifts by several % within minutes
             # (best-of-three bf16 peaks 845, 898 and 918 GFLOP/s one after another), and each run's MFU is
             # against the peak of its own minutes; the MFU against the peak at the start is reported too
-            now = {**peaks, "bf16": max(matmul_peak("bfloat16") for _ in range(3))}
+            now = {**peaks, trained: max(matmul_peak({"bf16": "bfloat16", "fp32": "float32"}[trained]) for _ in range(3))}
             result["runs"].setdefault(side, {})[str(seed)] = run_side(side, seed, model_dir, args, now)
     for side in trainers:
         result["sides"][side] = summarise([result["runs"][side][str(seed)] for seed in seeds], peaks)
@@ -419,14 +453,14 @@ def run_side(side: str, seed: int, model_dir: str, args, peaks: dict) -> dict:
     from anchortune import allocator
 
     with tempfile.TemporaryDirectory(prefix=f"throughput-{side}-") as work:
-        spec = {"model": model_dir, "rows": args.rows, "heldout": args.heldout, "valid": args.valid,
+        spec = {"side": side, "model": model_dir, "rows": args.rows, "heldout": args.heldout, "valid": args.valid,
                 "epochs": args.epochs, "lr": args.lr, "rank": args.rank, "batch": args.batch, "seed": seed,
                 "work": work, "result": work + "/result.json",
                 "options": {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.option)}}
         Path(work, "spec.json").write_text(json.dumps(spec))
         print(f"running {side} (seed {seed}) ...", flush=True)
         # anchortune's sides start as its command line does (jemalloc preloaded where present); TRL as a script would
-        env = allocator.preload_env() if side != "trl" else dict(os.environ)
+        env = allocator.preload_env() if not side.startswith("trl") else dict(os.environ)
         if side == "anchortune_torch_ops":  # the same run with torch's operations for the compiled kernels
             env["ANCHORTUNE_NATIVE"] = "off"
         done = subprocess.run([sys.executable, __file__, "--worker", side, "--spec", work + "/spec.json"],
@@ -466,9 +500,12 @@ def summarise(rows: list[dict], peaks: dict) -> dict:
 
 def _run_peaks(r: dict) -> str:
     """', before each run: bf16 A-B GFLOP/s' where the runs carry their own peaks."""
-    peaks = [p for side in r.get("runs", {}).values() for row in side.values()
-             if (p := row.get("matmul_peak_gflops")) is not None]
-    return f"; before each run: bf16 {min(peaks):.0f}-{max(peaks):.0f} GFLOP/s" if peaks else ""
+    rows = [row for side in r.get("runs", {}).values() for row in side.values() if row.get("matmul_peak_gflops")]
+    parts = []
+    for precision in sorted({row["precision"] for row in rows}):
+        peaks = [row["matmul_peak_gflops"] for row in rows if row["precision"] == precision]
+        parts.append(f"{precision} {min(peaks):.0f}-{max(peaks):.0f} GFLOP/s")
+    return f"; before each run: {', '.join(parts)}" if parts else ""
 
 
 def markdown(r: dict) -> str:
@@ -476,7 +513,11 @@ def markdown(r: dict) -> str:
     lines = [f"# Training throughput: TRL SFTTrainer against anchortune ({r['model']}, LoRA r{r['rank']})", "",
              f"Machine: {m['cpu']}, {m['cores']} cores{', GPU ' + m['gpu'] if m.get('gpu') else ''} "
              f"(torch {m['torch']}, {m['torch_threads']} threads, "
-             f"AVX512-BF16 {'yes' if m['avx512_bf16'] else 'no'}). Matmul peak measured here at the start: "
+             f"AVX512-BF16 {'yes' if m['avx512_bf16'] else 'no'}; ISA flags: {' '.join(m.get('isa_flags', [])) or '-'}; "
+             f"torch kernels {m.get('torch_cpu_capability', '?')}"
+             f"{'; emulating ' + m['emulated_isa'] + ' only (torch, oneDNN, MKL capped)' if m.get('emulated_isa') else ''}"
+             f"; native bf16 for anchortune: {'yes' if m.get('native_bf16', m['avx512_bf16']) else 'no'}). "
+             "Matmul peak measured here at the start: "
              f"bf16 {r['matmul_peak_gflops']['bf16']:.0f} GFLOP/s, fp32 {r['matmul_peak_gflops']['fp32']:.0f} GFLOP/s"
              f"{_run_peaks(r)}.",
              f"Data: {r['rows']} training rows of {r['data']}, {r['heldout']} held-out rows; {r['epochs']:g} epoch(s), "
@@ -487,7 +528,7 @@ def markdown(r: dict) -> str:
              "run; linears only: the frozen linears and LM head alone.", "",
              "| side | precision | allocator | elementwise ops | trained tokens/s | train s | wall s to finished model | peak RSS MiB | MFU | "
              "MFU, linears only | held-out answer loss |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name in ("trl", "anchortune", "anchortune_torch_ops"):
+    for name in [n for n in SIDES if n not in ("generation", "fidelity")]:
         s = r["sides"].get(name)
         if s:
             lines.append(f"| {name} | {s['precision']}{' + grad. checkpointing' if s['gradient_checkpointing'] else ''}"
@@ -497,10 +538,21 @@ def markdown(r: dict) -> str:
     start = [f"{name} {100 * s['mfu_start_peak']:.1f} %" for name, s in r["sides"].items() if "mfu_start_peak" in s]
     if start:
         lines += ["", f"MFU against the peak measured once at the start instead: {', '.join(start)}."]
-    if "trl" in r["sides"] and "anchortune" in r["sides"]:
-        ratio = r["sides"]["anchortune"]["tokens_per_s"] / r["sides"]["trl"]["tokens_per_s"]
-        lines += ["", f"anchortune trains {ratio:.2f}x TRL's tokens/s."]
-        runs = r.get("runs", {})
+    trls = {n: s for n, s in r["sides"].items() if n in TRL_FLAGS}
+    if trls and "anchortune" in r["sides"]:
+        best = max(trls, key=lambda n: trls[n]["tokens_per_s"])
+        ratio = r["sides"]["anchortune"]["tokens_per_s"] / trls[best]["tokens_per_s"]
+        engine = (r["runs"].get("anchortune", {}).get(str(r["seeds"][0]), {}).get("engine") or {})
+        lines += ["", f"TRL's best configuration here: {best} ({', '.join(f'{k}={v}' for k, v in TRL_FLAGS[best].items()) or 'its defaults'}"
+                      f"; of {', '.join(sorted(trls))}). anchortune (engine {engine.get('requested', 'auto')}, "
+                      f"{engine.get('path', '?')} path) trains {ratio:.2f}x its tokens/s, held-out loss "
+                      f"{r['sides']['anchortune']['heldout_loss']:.4f} against {trls[best]['heldout_loss']:.4f}."]
+        if "anchortune_standard" in r["sides"]:
+            std = r["sides"]["anchortune_standard"]
+            lines += ["", f"The standard engine (plain transformers + PEFT, packed rows, the same run otherwise): "
+                          f"{std['tokens_per_s']:.0f} tokens/s, held-out loss {std['heldout_loss']:.4f}; the auto engine "
+                          f"{r['sides']['anchortune']['tokens_per_s'] / std['tokens_per_s']:.2f}x its speed."]
+        runs = {**r.get("runs", {}), "trl": r.get("runs", {}).get(best, {})}  # the per-seed table: TRL at its best
         if len(r.get("seeds", [])) > 1 and all(str(x) in runs.get(n, {}) for n in ("trl", "anchortune") for x in r["seeds"]):
             lines += ["", "| seed | TRL tokens/s | anchortune tokens/s | TRL MFU | anchortune MFU | TRL held-out loss | "
                           "anchortune held-out loss | anchortune merged export, held-out loss | anchortune peak RSS MiB |",

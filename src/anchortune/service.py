@@ -205,7 +205,8 @@ def compare_on(run: str | Path, points: list[AnchorPoint], samples: int = SAMPLE
         tokenizer = load_tokenizer(source)
         model = load_model(source) if name == "base" else load_tuned(folder.root, base_source)
         examples, report = encode(points, preset, tokenizer, cfg.max_length)
-        result[f"{name}_loss"] = answer_loss(model, examples, tokenizer.pad_token_id, cfg.batch_size, chosen)
+        result[f"{name}_loss"] = answer_loss(model, examples, tokenizer.pad_token_id, cfg.batch_size, chosen,
+                                             engine=cfg.engine)
         result[f"{name}_answers"] = generate(model, tokenizer, conversations, precision=chosen)
         result["encoding"] = report.to_json()
     result["samples"] = [{"line": p.line, "prompt": p.prompt, "reference": p.answer, "base": b, "tuned": t}

@@ -142,8 +142,9 @@ def train(
     """Fine-tune a model on anchor points and write adapter, merged model, metrics and model card."""
     cfg = RunConfig.build(data=str(data), task=task, model=model, method=method, epochs=epochs, max_steps=max_steps,
                           learning_rate=learning_rate, batch_size=batch_size, micro_batch_size=micro_batch_size,
-                          max_length=max_length, lora_r=lora_r, eval_every=eval_every, patience=patience, precision=precision, seed=seed,
-                          engine=engine, input_col=input_col, output_col=output_col, label_col=label_col, profile=profile,
+                          max_length=max_length, lora_r=lora_r, eval_every=eval_every, patience=patience,
+                          precision=precision, seed=seed, engine=engine, input_col=input_col, output_col=output_col,
+                          label_col=label_col, profile=profile,
                           replay=replay, neftune=neftune, gradient_checkpointing=gradient_checkpointing or None)
     view = ProgressView(console)
     try:
@@ -160,8 +161,8 @@ def _print_outcome(outcome: service.RunOutcome) -> None:
                   f"{training['precision']})")
     engine = training.get("engine")
     if engine:
-        console.print(f"engine: {engine['requested']} -> {engine['path']} path "
-                      f"({', '.join(n for n, p in engine['parts'].items() if p['path'] == 'fast') or 'no fast part'} fast)",
+        fast = [n for n, p in engine["parts"].items() if p["path"] == "fast"]
+        console.print(f"engine: {engine['requested']} -> {engine['path']} path ({', '.join(fast) or 'no part'} fast)",
                       highlight=False, markup=False)
     diagnosis = (outcome.summary.get("balance") or {}).get("diagnosis")
     if diagnosis:

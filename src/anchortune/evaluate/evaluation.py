@@ -48,14 +48,17 @@ def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: st
         outputs[name] = generate(model, tokenizer, conversations, max_new_tokens=new_tokens, precision=chosen)
         scores = _task_scores(kind, outputs[name], references, preset, points)
         encoded, _ = encode(points, preset, tokenizer, cfg.max_length)
-        scores["answer_loss"] = answer_loss(model, encoded, tokenizer.pad_token_id, cfg.batch_size, chosen)
+        scores["answer_loss"] = answer_loss(model, encoded, tokenizer.pad_token_id, cfg.batch_size, chosen,
+                                            engine=cfg.engine)
         if probe_points is None:
             probe_points = base_answers(model, tokenizer, "probe", base_source, chosen)
         probe, _ = encode(probe_points, load_preset("custom"), tokenizer, 256)
-        scores["general_probe_loss"] = answer_loss(model, probe, tokenizer.pad_token_id, cfg.batch_size, chosen)
+        scores["general_probe_loss"] = answer_loss(model, probe, tokenizer.pad_token_id, cfg.batch_size, chosen,
+                                                   engine=cfg.engine)
         if general_text:
             chunks = retention.text_chunks(Path(general_text), tokenizer)
-            scores["general_text_loss"] = answer_loss(model, chunks, tokenizer.pad_token_id, cfg.batch_size, chosen)
+            scores["general_text_loss"] = answer_loss(model, chunks, tokenizer.pad_token_id, cfg.batch_size, chosen,
+                                                      engine=cfg.engine)
         if choices:
             items = retention.read_choices(Path(choices), limit)
             scores["choice_answers"] = retention.choice_answers(model, tokenizer, items, chosen)

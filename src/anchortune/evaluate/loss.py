@@ -3,16 +3,9 @@
 The LM head (a 49k-word vocabulary for SmolLM2) runs only at positions that predict an answer token,
 never over prompt or padding, in chunks whose softmax gradient is formed during the forward pass (the
 fused linear cross-entropy of Liger and Apple's CCE, here in plain PyTorch): no [tokens x vocabulary]
-float tensor is kept for backward. Measured on 2 CPU cores this took the loss from ~17 % of a LoRA
-step to a few percent (bench/train_throughput.py). The logits of a chunk go into one buffer the thread
-reuses and the float32 softmax runs over ROWS of them at a time, its gradient written back over their
-logits: fresh [256 x 49k] tensors at every chunk had the allocator fault in ~125 MB of pages per chunk
-(a new 50 MB float32 tensor took ~12-16 ms to fill against ~1 ms for a reused one, with glibc or jemalloc),
-and on a machine with fast bf16 products that had made the loss ~18 % of a step (one chunk: 91 -> 54 ms;
-step loop ~645 -> ~720 trained tokens/s). The values and gradients are the same as before, bit for bit.
-Where train/native.py's kernels load (bf16 on a CPU), one compiled pass per row replaces that softmax (max,
-sum of exponentials kept in a float32 row in cache, gradient written back as bf16): 256 rows of 49k, 11.0 ->
-2.3 ms; the loss is the same to ~1e-6 relative and the gradient to one bf16 rounding step.
+float tensor is kept for backward. Measured against the model's own head at the answer positions
+(transformers' `logits_to_keep`, the standard engine): bench/results/engine_parts.md; its history:
+bench/results/engine_history.md.
 """
 
 from __future__ import annotations
@@ -215,13 +208,13 @@ def release() -> None:
 
 
 def answer_loss(model, examples: list[dict], pad_id: int, batch_size: int = 8, precision: str = "fp32",
-                engine_plan=None) -> float:
+                engine_plan=None, engine: str = "auto") -> float:
     """Mean negative log-likelihood per answer token over all examples (nan when there are none).
 
     The examples, sorted by length, are packed into rows of up to ROW_TOKENS tokens (PackCollator), each
     attending to itself only, as training sees them: no padding between examples (30 Bitext rows, 6.3k
     tokens, bench model: ~8.6 s in rows of up to 4 examples against ~9.7 s padded in batches of 8). Each part
-    computes as `engine_plan` says (train/paths.py; default: what `auto` picks for this model): per-example
+    computes as `engine_plan` says (train/paths.py; default: what `engine` picks for this model): per-example
     attention (train/packed_attention.py) or transformers' own masks from the position ids, the fused LM
     head or the model's own logits. `batch_size` is kept for callers that size evaluation by examples; rows
     are sized by tokens."""
@@ -231,7 +224,7 @@ def answer_loss(model, examples: list[dict], pad_id: int, batch_size: int = 8, p
 
     if not examples:
         return float("nan")
-    engine_plan = engine_plan or paths.evaluation_plan(model, precision)
+    engine_plan = engine_plan or paths.evaluation_plan(model, precision, engine)
     fast_attention, fast_head = engine_plan.uses("attention"), engine_plan.uses("loss_head")
     collate = PackCollator(pad_id, PAD_MULTIPLE)
     ordered = sorted(examples, key=lambda e: len(e["input_ids"]))
@@ -239,7 +232,8 @@ def answer_loss(model, examples: list[dict], pad_id: int, batch_size: int = 8, p
     total, count = 0.0, 0
     was_training = model.training
     model.eval()
-    with torch.inference_mode(), autocast(precision, device.type), paths.engaged(model, engine_plan, training=False):
+    with torch.inference_mode(), autocast(precision, device.type), \
+            paths.engaged(model, engine_plan, training=False):
         for row in token_rows([len(e["input_ids"]) for e in ordered], ROW_TOKENS):
             batch = {k: v.to(device) for k, v in collate([ordered[i] for i in row]).items()}
             packing = {"position_ids": batch["position_ids"]}

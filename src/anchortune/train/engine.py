@@ -12,102 +12,10 @@ the one with the best balance of task gain and retention (evaluate/balance.py), 
 validation loss; full fine-tuning keeps two and restores the lowest validation loss. It reports through
 events (train/progress.py); it never prints, and it writes only checkpoints.
 
-Speed and memory on 2 CPU cores (SmolLM2-135M, LoRA r16, batch 8, bf16; bench/train_throughput.py and
-step-loop profiles; identical runs vary by about +-10 % on this machine, smaller effects count as noise).
-Kept: the loss runs the LM head only at answer positions with a chunked fused cross-entropy
-(evaluate/loss.py; ~280 -> ~340 trained tokens/s in a step loop); bf16 autocast; frozen linear weights
-held in bf16 while training (train/precision.py; the numbers autocast computes anyway, ~0.4 GB less and no per-step casts;
-full precision is reloaded for export); four packed rows per batch of 8 with exact gradient accumulation
-(with jemalloc, see allocator.py, as fast as whole batches and ~1 GB lower); the final step evaluated as
-a candidate; LoRA dropout off (~40 % of a step); LoRA projections that read one input fused into one
-autograd function (train/fused_lora.py: a profiled micro-batch 1.73 -> 1.53 s, casts and per-module
-overhead gone); the LM head cast to bf16 once, not by autocast at every chunk (4 casts of the 49k x 576
-head, ~4 % of a micro-batch); widths rounded up to multiples of 32 (oneDNN builds and caches kernels per
-shape: with free widths that cache grew ~0.7 GB in 40 steps; rounded, peak RSS 2.15 -> 1.87 GB in a step
-loop at the same speed); the fp32 rest of the model copied out of the safetensors mapping once the
-linears are held in bf16 (-0.3 GB resident); packed rows with per-example attention in bf16 products
-(interleaved step loop on the same examples: 293 -> 318 trained tokens/s against padded pairs of similar
-length with SDPA, whose CPU flash kernel ran ~50 GFLOP/s; packing alone, with SDPA per example, was
-no faster than those pairs: it pays through the attention it allows and the random batches it keeps).
-Measured and not kept: torch.compile of the decoder (~380 tokens/s once compiled, ~300 s of compiling);
-compiling each decoder layer (dynamic shapes: +10-20 % per step, but ~30 s cold / ~8 s cached compile,
-about what a 40-step run gains); a bf16 residual stream (norms and embedding output in bf16: same speed);
-micro-batches of 1 throughout (-0.33 GB peak, ~5-10 % slower); a jemalloc decay of 0 (-0.1 GB, half the
-speed) or 2 s (noise); glibc malloc with a fixed mmap threshold (-0.7 GB, -20 % speed); gradient
-checkpointing (half the activations, ~25 % slower: an option, off by default); the causal mask added as
-the bias of the score product (baddbmm: ~30 % faster on the scores alone, in the step loop 344 against 351
-trained tokens/s, noise); torch.compile of the RMS norms and the SwiGLU product only (6 s to compile,
-306 against 315 tokens/s); LoRA B products per projection instead of block-diagonal (3.0 against 3.0 ms for
-q/k/v, 8.7 against 8.8 ms for gate/up, forward and backward of 448 tokens). A profiled micro-batch spends
-about half its time in the frozen matrix products, which run at ~365 GFLOP/s of the 402 measured; the
-rest is spread over small LoRA products (~10 %), per-example attention (~14 %) and elementwise work
-(casts, norms, rotary, SwiGLU; each a few per cent): no single part left is worth more than a few per cent.
-On a later machine of the same name with twice the bf16 matmul peak (~850 GFLOP/s, 512-bit bf16 products),
-the balance moved: the frozen products took less time, and the LM-head loss (~18 %, most of it page faults
-of fresh 50 MB tensors) and attention (~20 %) much more. Kept from that profile (interleaved step loops,
-trained tokens/s: the loss change 645 -> 718; over it, attention and rotary 645 -> 709 in a run whose
-loss-only side gave 645; runs differ by ~5 %; the bench went 328 -> 710, TRL 131 -> 191): a reused logits
-buffer and the float32 softmax over 16 rows at a time (evaluate/loss.py); attention probabilities kept for
-backward up to 4 MiB a layer, the causal mask as the score product's bias (train/packed_attention.py); the
-rotary tables in bf16 under autocast (the queries and keys were rotated in float32 and cast back;
-train/precision.py). There the frozen products run at or above the script's measured peak (2 x 448 x 576 x
-3072 in ~1.9 ms), and what is left around them is again spread thin: per-example attention products ~7 %,
-copies ~6 % (split gradients, rotary, small casts), elementwise products ~6 %, softmax ~2 %; a jemalloc that
-never returns pages (dirty decay -1) made big tensors cheap but was no faster in the step loop and held ~250
-MB more.
-Then (same machine, interleaved step loop over the same examples, trained tokens/s): each Llama decoder layer as
-one autograd function with a hand-written backward (train/fused_layer.py; ~60 autograd nodes a layer forward
-and as many back became one, the rotary and SwiGLU gradients written in place, no split gradient concatenated
-back) with the LoRA operands cast once per optimizer step (train/fused_lora.py), 651 -> 684 (+5 %). Measured and
-not kept there: the SiLU output kept for backward instead of recomputed (684 against 681, ~40 MB more); the
-frozen weights prepacked in oneDNN's blocked layout (`mkldnn._linear_pointwise`: the frozen products 5-8 %
-faster, ~3 % of a step, but a packed copy for forward and one for backward is ~0.4 GB, past the 2 GB the
-135M run must stay under); micro-batches of 4 examples instead of 2 (+2 %, noise, ~0.4 GB more) or of 8 (slower,
-~0.9 GB more). A layer of 448 tokens now takes ~16.7 ms: ~7.3 ms frozen products (at the measured peak), ~1.5 ms
-LoRA products of rank 16 (narrow products run at a third of the peak), ~2 ms attention, ~1.2 ms the layer's own
-Python, and the rest some forty elementwise passes of 20-150 us each.
-Measured after that and not kept (interleaved step loops unless said; one run of the bench's anchortune side
-for seed 0 where said): the saved activations of each layer written into buffers reused from micro-batch to
-micro-batch (jemalloc, whatever its decay, hands a freed step's activations back to the kernel and faults them in
-again: ~200k minor faults an optimizer step, ~50k with the buffers; step loop 743 -> 786 trained tokens/s, but
-in the bench run 764 and 735 against 738, and peak RSS 1.92-1.95 GB against 1.80 GB, past the 2 GB target, since
-the buffers stay resident through backward and evaluation); glibc malloc that never trims (faults ~2k a step,
-step loop 690 -> 769, but the bench run 716 against 738 and peak 2.57 GB); jemalloc with transparent huge pages
-(5x fewer faults, same speed); two micro-batches at once in two threads of one intra-op thread each (+3 %,
-~0.4 GB more); causal blocks in attention, queries split in two so the first half skips the later keys (2.6
-against 2.3 ms for a row's attention forward and backward: the smaller products and the bf16 softmax over short
-rows run slower). Kept: the SwiGLU product formed again in backward from the kept gate and up projections
-instead of kept (~41 MB less a micro-batch), the attention scale as the score product's alpha (no scaled query
-copy kept); the same numbers, bit for bit, in the bench's held-out loss.
-Then, with the frozen products at the measured peak and a 448-token layer at ~13.6 ms, what was left was some
-forty elementwise passes and page faults. Kept: compiled kernels (train/native.py, train/kernels.c, built on
-first use by the machine's C compiler; torch's operations where there is none) for the norms, rotary, SwiGLU,
-the residual sums, the attention softmax and the LM-head softmax with their gradients (step loop 742 -> 824
-trained tokens/s); freed pages kept mapped while a training runs, bounded step by step (train/page_cache.py;
-~150-200k faults a step were the previous step's activations, purged by jemalloc's decay; step loop 890 -> 970
-with the pages kept for the whole process, whose peak RSS then grew to 2.55 GB, hence the bound).
-Then a per-step log of the bench run itself (seed 0: time, minor faults and resident memory at each step end)
-showed that bound passed after nearly every step, each step faulting ~100k pages in again: the resident memory
-drifted up step by step because oneDNN keeps a kernel for every product shape it meets (~0.6 MB for each of the
-LM head's two products; the head's row counts followed each micro-batch's answer count) and each of jemalloc's
-8 arenas kept a cache of its own. Kept: the head's rows zero-padded to a multiple of 32 in equal chunks
-(evaluate/loss.py), one jemalloc arena (allocator.py) and a cache bound of a quarter of the first step's peak
-(train/page_cache.py): the training's resident memory stays at ~1.6-1.7 GB, steps fault only after an
-evaluation, and the run's steps sum to 798 -> 834-957 trained tokens/s (two runs of the same code: a shared
-2-core machine drifts that much). With them, the LM head's products from a transposed copy of the head (88 ->
-69 ms for 448 positions) and the SwiGLU and attention-softmax kernels written with AVX-512 intrinsics (a layer's
-~0.45 ms less, kernels.c). Measured and not kept: no page release around evaluations (3 fault storms a run
-instead of 9, but resident memory up to 1.80 GB against 1.68 GB); a reciprocal estimate for the kernels'
-division (slower); the LM head's softmax with intrinsics (~0.1 % of a step, but its last-bit differences moved
-the bench's held-out loss, seed 2: 1.3017 against 1.3010 with the plain loops).
-Accuracy, measured apart from the held-out loss (which moves by ~0.0003 with any last-bit difference): the LoRA
-gradients of 8 of the bench's batches against float64 (bench/train_throughput.py, side_fidelity) were 2.42 %
-off with this engine, 2.33 % with TRL's path (autocast, SDPA over padded batches). Swapping the engine's parts
-one at a time for TRL's: holding the frozen linears in bf16, the answer loss and micro-batches changed nothing;
-the packed attention's bf16 scores (and bf16 dp in its gradient) and the rotary tables rounded to bf16 made the
-difference. Kept: the scores and dp in float32 inside the softmax kernels (train/packed_attention.py,
-kernels.c; faster than the bf16 product plus softmax) and the fused layers' rotation with float32 tables rounded
-once (train/fused_layer.py; 32 -> 18 us a layer): 2.28 %, as accurate as TRL's path.
+Engines (RunConfig.engine, train/paths.py): each fast part runs only where its parity test proves it for the
+model and, under `auto`, where it is also faster on the device; everything else is plain transformers + PEFT.
+Against TRL's SFTTrainer and the standard engine: bench/results/train_throughput.md; what each kept or dropped
+change measured: bench/results/engine_history.md.
 """
 
 from __future__ import annotations
@@ -260,11 +168,9 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     if resume and not _has_checkpoint(checkpoints):
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
     with contextlib.ExitStack() as stack:
-        stack.enter_context(paths.engaged(model, plan))  # every fast part, left on any exit
+        stack.enter_context(paths.engaged(model, plan, pages=pages))  # every fast part, left on any exit
         noise = stack.enter_context(neftune.noise(model, cfg.neftune))
         trainer.noise = noise  # NEFTune per packed example (transformers' own hook would scale by the row)
-        if pages:
-            stack.callback(pages.close)  # a failed or cancelled run too
         trainer.train(resume_from_checkpoint=True if resume else None)
     if held:  # a failed or cancelled run is dropped, so only a finished one reloads full precision
         precision_mod.restore_linears(model, held, base_source)

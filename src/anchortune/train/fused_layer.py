@@ -14,21 +14,14 @@ in place, the SwiGLU product is formed again in backward from the kept gate and 
 MB less a micro-batch on the bench model), and the frozen and LoRA products and the per-example attention
 (train/packed_attention.py, `attend`) are those of the modules it stands in for. What it computes is what
 the layer computes under bf16 autocast: norms in float32, products in bf16, a float32 residual stream.
-Measured in an interleaved step loop (bench model, 2 cores): 651 -> 684 trained tokens/s (see
-train/engine.py for what else was tried there).
-
-Where train/native.py's compiled kernels load (bf16 on a CPU), the elementwise groups run as one pass each:
-the first norm; the residual sum with the second norm; the rotary embedding of queries and keys; the SwiGLU
-product; the last residual sum; in backward the SwiGLU product again together with its gradient (the down
-projection's input gradient first, its A gradient after, so that silu is evaluated once), each norm's gradient
-with the residual gradient added and its bf16 copy written in the same pass. Measured in the same step loop:
-742 -> 824 trained tokens/s (a 448-token layer forward and backward 16.4 -> 14.3 ms under the profiler); the
-torch operations above remain the path everywhere else and give the same numbers up to the last bit of exp and
-of the order of a sum.
+Where train/native.py's compiled kernels load (bf16 on a CPU), the elementwise groups (norms with their residual
+sums, rotary, SwiGLU, and their gradients) run as one pass each; torch's operations elsewhere, with the same
+numbers up to the last bits. Measured against the layer's own forward and torch.compile of it:
+bench/results/engine_history.md and engine_parts.md.
 
 It stands in for a layer only where it knows the layer: Llama's (or Mistral's, which adds a sliding
-window) decoder layer with no biases, SiLU, RMS norms, LoRA on all seven projections grouped by train/fused_lora.py, a packed row
-(`cu_seq_lens_q`), no cache and no gradient checkpointing; any other call goes to the layer's own forward.
+window) decoder layer with no biases, SiLU, RMS norms, LoRA on all seven projections grouped by
+train/fused_lora.py, a packed row (`cu_seq_lens_q`), no cache and no gradient checkpointing; any other call goes to the layer's own forward.
 `fused_layers(model)` patches the layers' forward for a training's duration (inside `fused_lora.fused`).
 """
 

@@ -15,36 +15,14 @@ precision (bf16 under autocast, so bf16 scores, as transformers' eager attention
 float32 over them. Each example's products are zero-padded to a multiple of 32 rows (see _segment: oneDNN
 caches a kernel per shape).
 
-Measured against SDPA's CPU flash kernel, whose small blocks run at ~50 GFLOP/s: one ~200-token example
-(9 query and 3 key/value heads of 64, bf16, forward and backward) ~2 ms against ~3.6 ms; in an
-interleaved step loop over the same examples (bench model, 2 cores) 315 -> 338 trained tokens/s against
-padded pairs with SDPA. bf16 scores cost no quality here: the bench's anchortune run (seed 0) with SDPA
-per example instead gave held-out loss 1.3156 against 1.3154 with this kernel; float32 scores (products
-of the bf16 values in float32, as the flash kernel accumulates) made it slower than SDPA (~14 against
-~10 ms for a 416-token row of two examples per layer). Without `cu_seq_lens_q` (padded batches with an
-attention mask, as generation has them) the call goes to transformers' SDPA attention unchanged.
-On a later, faster machine (AMD EPYC with 512-bit bf16 products, bf16 matmul peak ~850 GFLOP/s), where
-attention had grown to ~20 % of a profiled micro-batch, two changes paid in an interleaved step loop: the mask
-as the product's bias instead of a masked_fill over the scores (0.38 -> 0.25 ms for one 224-token example
-and layer) and the kept probabilities (with the bf16 rotary tables, 645 -> 709 trained tokens/s; see train/engine.py). torch._masked_softmax was tried for the mask: 4x slower.
-Where train/native.py's kernels load (bf16 on a CPU), one compiled pass took the causal softmax of the bf16
-scores over the keys each query sees (no mask bias read, the masked half neither exponentiated nor read),
-and another its gradient: 1.97 -> 1.88 ms for a 448-token row of two examples, forward and backward, ~4 % of
-attention (the products are the rest). Written with AVX-512 intrinsics (a row's last keys a masked vector,
-not a scalar tail) the two kernels took 136 -> 49 and 57 -> 22 us for one 224-token example's [3 x 672 x
-224] scores (kernels.c). Rounding those scores to bf16 cost accuracy, though: at scores of ~10 a bf16 score
-is off by ~0.02, its probability by ~2 %. The LoRA gradients of the bench's batches (bench/train_throughput.py,
-side_fidelity; 8 batches of seed 0) were 2.42 % off float64's against TRL's 2.33 % (SDPA keeps its scores
-in float32); float32 attention throughout brought that to 2.35 %. Now the score product is part of the
-softmax kernel: 16 query rows at a time against the keys laid out in bf16 pairs, the bf16 dot-product
-instruction accumulating in float32, the softmax over those float32 scores, only the probabilities rounded
-(and the same for the gradient's dp = g v^T): probabilities 5x closer to float64's, the kernels faster than
-product plus softmax (131 -> 95 us forward, 106 -> 75 us backward for those [3 x 672 x 224] scores, since the
-masked-out half is not computed), and the bench's LoRA gradients 2.28 % off (with the float32 rotary tables
-of train/fused_layer.py), against TRL's 2.33 %.
+Measured against SDPA with transformers' packed-sequence masks (the standard engine) and SDPA per example: the
+kernels' float32 scores are faster and as accurate as SDPA's (bench/results/engine_history.md, engine_parts.md).
+Sliding-window layers (Gemma 3, Mistral) mask segments longer than the window with torch's operations; soft-capped
+scores and attention sinks are refused (train/paths.py keeps such models on their own attention).
+
 `attend` and `attend_backward` are the forward and backward as plain functions: train/fused_layer.py calls them
-inside its decoder-layer function. `packed(model)` switches a model to this attention while a training or an evaluation (evaluate/loss.py,
-answer_loss) runs.
+inside its decoder-layer function. `packed(model)` switches a model to this attention while a training or an
+evaluation (evaluate/loss.py, answer_loss) runs.
 """
 
 from __future__ import annotations

@@ -46,8 +46,12 @@ class PageCache(TrainerCallback):
         if allocator.release():
             self.releases += 1
 
-    def on_train_begin(self, args, state, control, **kwargs):
+    def open(self) -> None:
+        """Freed pages kept mapped from now on (train/paths.py's `engaged` opens it as a run enters the engine)."""
         allocator.keep_freed_pages(True)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.open()
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.limit is None:

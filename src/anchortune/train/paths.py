@@ -188,15 +188,19 @@ def _reason_for(name: str, precision: str) -> str:
 
 
 @contextlib.contextmanager
-def engaged(model, engine_plan: EnginePlan, training: bool = True):
-    """Within this context the model computes with the plan's fast parts; on leaving, every patch is undone and
-    the caches the fast parts keep (LM-head casts and buffers, mask biases) are dropped. Yields the number of
-    fused decoder layers. `training=False` enters what an evaluation uses only (attention, rotary tables)."""
+def engaged(model, engine_plan: EnginePlan, training: bool = True, pages=None):
+    """Within this context the model computes with the plan's fast parts; on leaving, every patch is undone, the
+    caches the fast parts keep (LM-head casts and buffers, mask biases) are dropped and the allocator purges as
+    configured again (`pages`, train/page_cache.py's PageCache, where the plan keeps freed pages). Yields the
+    number of fused decoder layers. `training=False` enters what an evaluation uses only (attention, rotary)."""
     from anchortune.train import fused_layer, fused_lora, packed_attention, precision
 
     with contextlib.ExitStack() as stack:
         _DEPTH[0] += 1
         stack.callback(_leave)
+        if pages is not None and engine_plan.uses("page_cache"):
+            pages.open()
+            stack.callback(pages.close)
         fused = 0
         if training and engine_plan.uses("lora_projections"):
             groups = stack.enter_context(fused_lora.fused(model))

@@ -65,7 +65,7 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
     picked, runners_up = balance.choose(balance.score(candidates, baseline.valid_loss, baseline.probe_loss)) \
         if candidates else (None, [])
     tuned_loss = picked.valid_loss if picked is not None and picked.valid_loss is not None else \
-        answer_loss(result.model, valid_set, tokenizer.pad_token_id, cfg.batch_size, chosen)
+        answer_loss(result.model, valid_set, tokenizer.pad_token_id, cfg.batch_size, chosen, engine=cfg.engine)
     with _adapter_scale(result.model, picked.scale if picked else 1.0):
         samples = _samples(result.model, tokenizer, preset, valid_points or train_points, chosen)
         save_outputs(result.model, tokenizer, folder.root, scale=picked.scale if picked else 1.0)
@@ -140,8 +140,9 @@ def _baseline(model, tokenizer, source, valid_set: list[dict], cfg: RunConfig, c
     from anchortune.train.engine import Baseline
 
     probe, _ = encode(base_answers(model, tokenizer, "probe", source, chosen), load_preset("custom"), tokenizer, 256)
-    probe_loss = answer_loss(model, probe, tokenizer.pad_token_id, cfg.batch_size, chosen) if probe else None
-    return Baseline(valid_loss=answer_loss(model, valid_set, tokenizer.pad_token_id, cfg.batch_size, chosen),
+    pad, engine = tokenizer.pad_token_id, cfg.engine
+    probe_loss = answer_loss(model, probe, pad, cfg.batch_size, chosen, engine=engine) if probe else None
+    return Baseline(valid_loss=answer_loss(model, valid_set, pad, cfg.batch_size, chosen, engine=engine),
                     probe=probe, probe_loss=probe_loss)
 
 
@@ -170,8 +171,10 @@ def _scale_sweep(result, baseline, valid_set: list[dict], tokenizer, cfg: RunCon
     candidates = []
     for scale in SCALES:
         with _adapter_scale(result.model, scale):
-            valid = answer_loss(result.model, valid_set, tokenizer.pad_token_id, cfg.batch_size, chosen)
-            probe = answer_loss(result.model, baseline.probe, tokenizer.pad_token_id, cfg.batch_size, chosen) \
+            valid = answer_loss(result.model, valid_set, tokenizer.pad_token_id, cfg.batch_size, chosen,
+                                engine=cfg.engine)
+            probe = answer_loss(result.model, baseline.probe, tokenizer.pad_token_id, cfg.batch_size, chosen,
+                                engine=cfg.engine) \
                 if baseline.probe else None
         candidates.append(Candidate(result.chosen.step, valid, probe, scale=scale))
     return candidates
