@@ -187,7 +187,7 @@ def bench_layer(args, dtype, config) -> list[dict]:
     adapters = [p for p in model.parameters() if p.requires_grad]
 
     def call(with_bounds: bool, target=None):
-        target = target or layer
+        target = layer if target is None else target
         extra = {"cu_seq_lens_q": row["cu_seq_lens_q"]} if with_bounds else {}
         mask = None
         if not with_bounds:  # the standard engine: transformers' packed mask from the position ids

@@ -161,7 +161,7 @@ def _print_outcome(outcome: service.RunOutcome) -> None:
                   f"{training['precision']})")
     engine = training.get("engine")
     if engine:
-        fast = [n for n, p in engine["parts"].items() if p["path"] == "fast"]
+        fast = [n.replace("_", " ") for n, p in engine["parts"].items() if p["path"] == "fast"]
         console.print(f"engine: {engine['requested']} -> {engine['path']} path ({', '.join(fast) or 'no part'} fast)",
                       highlight=False, markup=False)
     diagnosis = (outcome.summary.get("balance") or {}).get("diagnosis")

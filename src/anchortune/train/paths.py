@@ -35,13 +35,16 @@ LOGIT_SCALES = ("final_logit_softcapping", "logit_scale", "logits_scaling", "out
 
 @dataclass
 class Part:
-    """One part's path: fast (the engine's own code) or standard (transformers + PEFT), and why."""
+    """One part's path: fast (the engine's own code) or standard (transformers + PEFT), and why. A part that
+    does not apply to this run (nothing to hold in bf16 in fp32, rotary tables that fused layers replace, no
+    LoRA projections in full fine-tuning) is neither, and does not decide the run's path."""
 
     fast: bool
     why: str
+    applies: bool = True
 
     def to_json(self) -> dict:
-        return {"path": "fast" if self.fast else "standard", "why": self.why}
+        return {"path": ("fast" if self.fast else "standard") if self.applies else "not needed", "why": self.why}
 
 
 @dataclass
@@ -60,13 +63,13 @@ class EnginePlan:
     @property
     def path(self) -> str:
         """'fast' when every part that applies is fast, 'standard' when none is, else 'mixed'."""
-        fast = [p.fast for p in self.parts.values()]
-        return "fast" if all(fast) else "standard" if not any(fast) else "mixed"
+        fast = [p.fast for p in self.parts.values() if p.applies]
+        return "fast" if fast and all(fast) else "mixed" if any(fast) else "standard"
 
     def describe(self) -> str:
         """One line for the terminal: the path, and why each part that is not fast took the standard path."""
         line = f"engine {self.requested}: {self.path} path on {self.device}, {self.precision} compute"
-        slow = {n: p.why for n, p in self.parts.items() if not p.fast}
+        slow = {n: p.why for n, p in self.parts.items() if not p.fast and p.applies}
         if not slow:
             return line
         if self.path == "standard" and len(set(slow.values())) == 1:
@@ -91,11 +94,25 @@ def plan(model, engine: str, precision: str, lora: bool, gradient_checkpointing:
     result = EnginePlan(engine, device, precision)
     refusal = _refusal(model, engine, device)
     for name in parts:
+        moot = _not_needed(name, precision, lora)
+        if moot:
+            result.parts[name] = Part(False, moot, applies=False)
+            continue
         why = refusal or _part_refusal(name, model, precision, device, lora, gradient_checkpointing, hold_frozen)
         result.parts[name] = Part(why is None, why or _reason_for(name, precision))
     if result.uses("decoder_layers") and result.uses("rotary_bf16"):
-        result.parts["rotary_bf16"] = Part(False, "the fused layers rotate with float32 tables themselves")
+        result.parts["rotary_bf16"] = Part(False, "the fused layers rotate with float32 tables themselves",
+                                           applies=False)
     return result
+
+
+def _not_needed(name: str, precision: str, lora: bool) -> str | None:
+    """Why a part has nothing to do in this run (neither path applies), or None."""
+    if name in ("frozen_bf16", "rotary_bf16") and precision != "bf16":
+        return "fp32 compute: nothing to round to bf16"
+    if name in ("lora_projections", "frozen_bf16") and not lora:
+        return "full fine-tuning has no LoRA adapters"
+    return None
 
 
 def _refusal(model, engine: str, device: str) -> str | None:
@@ -114,10 +131,8 @@ def _part_refusal(name: str, model, precision: str, device: str, lora: bool, che
                   hold: bool) -> str | None:
     """Why one part may not run fast for this model, or None where it may."""
     config = _config(model)
-    if name in ("lora_projections", "frozen_bf16") and not lora:
-        return "full fine-tuning has no LoRA projections" if name == "lora_projections" else "full fine-tuning"
-    if name == "frozen_bf16" and (precision != "bf16" or not hold):
-        return "fp32 compute" if precision != "bf16" else "no base weights to reload after training"
+    if name == "frozen_bf16" and not hold:
+        return "no base weights to reload after training"
     if name == "decoder_layers":
         return _layers_refusal(model, lora, checkpointing)
     if name == "attention":
@@ -127,8 +142,6 @@ def _part_refusal(name: str, model, precision: str, device: str, lora: bool, che
         return _head_refusal(model, config)
     if name == "kernels":
         return _kernels_refusal(precision, device)
-    if name == "rotary_bf16" and precision != "bf16":
-        return "fp32 compute"
     if name == "page_cache":
         return _pages_refusal(device)
     return None
