@@ -1,6 +1,7 @@
 """The fast engine's hand-written parts against what maintained libraries offer for the same job.
 
-    python bench/engine_parts.py [--tokens 448] [--examples 2] [--repeats 20] [--compile] [--out bench/results]
+    python bench/engine_parts.py [--tokens 448] [--examples 2] [--repeats 20] [--compile] [--isa avx2]
+                                 [--out bench/results]
 
 One process, one machine, each candidate timed in turn over the same inputs (forward and backward, median of
 `--repeats` after warm-up), on the bench model's shapes (SmolLM2-135M: hidden 576, 9 query and 3 key/value heads
@@ -25,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -270,20 +273,20 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--compile", action="store_true", help="Also time torch.compile'd candidates.")
+    parser.add_argument("--isa", choices=["avx2"], help="As on a CPU with this ISA only (bench/train_throughput.py).")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from train_throughput import EMULATE, machine
+
+    if args.isa:  # before torch loads: its kernels, oneDNN and MKL read these once
+        os.environ.update(EMULATE[args.isa])
 
     import torch
     from transformers import AutoConfig
 
     from anchortune import service
     from anchortune.train import precision
-
-    sys_path = Path(__file__).resolve().parent
-    import sys
-
-    sys.path.insert(0, str(sys_path))
-    from train_throughput import machine
 
     config = AutoConfig.from_pretrained(service.prepare_model(None))
     chosen = precision.choose("auto")
@@ -294,8 +297,9 @@ def main() -> None:
     result["parts"]["LM head and loss"] = bench_head(args, dtype, config)
     result["parts"]["decoder layer with LoRA"] = bench_layer(args, dtype, config)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "engine_parts.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "engine_parts.md").write_text(markdown(result))
+    stem = "engine_parts" + (f"_{args.isa}" if args.isa else "")
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"{stem}.md").write_text(markdown(result))
     print(markdown(result))
 
 

@@ -386,6 +386,8 @@ def main() -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="Extra anchortune run option (YAML value), e.g. warmup_ratio=0; repeatable.")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument("--resume", action="store_true", help="Keep the runs an interrupted bench with the same "
+                        "settings finished (stored after each run in <stem>.partial.json) and run only the rest.")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -421,29 +423,42 @@ def main() -> None:
               "runs": {}, "anchortune_options": args.option}
     stem = "train_throughput_cuda" if result["machine"]["gpu"] else "train_throughput"  # GPU rows kept apart
     stem += f"_{args.isa}" if args.isa else ""
-    stored = args.out / f"{stem}.json"
+    stored, partial = args.out / f"{stem}.json", args.out / f"{stem}.partial.json"
+    settings = ("rows", "heldout", "valid", "epochs", "learning_rate", "rank", "batch", "data", "seeds",
+                "anchortune_options")
     if stored.is_file():  # sides not run now keep their stored rows when the settings are the same
         before = json.loads(stored.read_text())
-        if all(before.get(k) == result[k] for k in ("rows", "heldout", "valid", "epochs", "learning_rate", "rank",
-                                                     "batch", "data", "seeds", "anchortune_options")):
+        if all(before.get(k) == result[k] for k in settings):
             result["sides"], result["runs"] = before["sides"], before.get("runs", {})
+    done = set()
+    if args.resume and partial.is_file():  # the runs an interrupted bench finished are kept, not run again
+        before = json.loads(partial.read_text())
+        if all(before.get(k) == result[k] for k in settings):
+            for side, runs in before["runs"].items():
+                result["runs"].setdefault(side, {}).update(runs)
+                done.update((side, seed) for seed in runs)
+            print(f"resuming: {len(done)} runs kept from {partial}", flush=True)
     sides = args.sides.split(",")
     trainers = [s for s in sides if s not in ("generation", "fidelity")]
+    args.out.mkdir(parents=True, exist_ok=True)
     for seed in seeds:  # the trainers alternate seed by seed, so the machine's drift falls on both
         for side in trainers:
+            if (side, str(seed)) in done:
+                continue
             # the peak again just before each run: a shared machine's speed drifts by several % within minutes
             # (best-of-three bf16 peaks 845, 898 and 918 GFLOP/s one after another), and each run's MFU is
             # against the peak of its own minutes; the MFU against the peak at the start is reported too
             now = {**peaks, trained: max(matmul_peak({"bf16": "bfloat16", "fp32": "float32"}[trained]) for _ in range(3))}
             result["runs"].setdefault(side, {})[str(seed)] = run_side(side, seed, model_dir, args, now)
+            partial.write_text(json.dumps(result, indent=2) + "\n")  # each finished run survives an interruption
     for side in trainers:
         result["sides"][side] = summarise([result["runs"][side][str(seed)] for seed in seeds], peaks)
     if "generation" in sides:
         result["sides"]["generation"] = run_side("generation", seeds[0], model_dir, args, peaks)
     if "fidelity" in sides:
         result["sides"]["fidelity"] = run_side("fidelity", seeds[0], model_dir, args, peaks)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    stored.write_text(json.dumps(result, indent=2) + "\n")
+    partial.unlink(missing_ok=True)
     (args.out / f"{stem}.md").write_text(markdown(result))
     print(markdown(result))
 

@@ -57,6 +57,9 @@ class RunConfig(BaseModel):
                                 "balanced (the preset's) or aggressive (double rank, 1.5x epochs and rate).")
     replay: float = Field(0.0, ge=0, le=1, description="Add this share of general replay samples (the base model's "
                                                        "own answers to general prompts) against forgetting.")
+    kl_general: float = Field(0.0, ge=0, description="Weight of a KL term that keeps the tuned model's next-token "
+                                                     "distributions on general text close to the base model's (LoRA "
+                                                     "only; e.g. 0.1; two extra forwards per micro-batch).")
     neftune: float | None = Field(None, gt=0, description="NEFTune noise alpha on the embeddings (e.g. 5).")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward: about half the "
                                                             "memory for about a quarter more time.")

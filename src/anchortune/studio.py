@@ -308,8 +308,10 @@ class _Recorder:
             self.store.add_event(job_id, "info", f"step {step}: training loss {data['train_loss']:.4f}",
                                  type="metrics", step=step, data={"step": step, **data})
         elif event.kind == "eval":
-            drift = f", drift {data['drift']:+.1%}" if "drift" in data else ""
-            self.store.add_event(job_id, "info", f"step {step}: validation loss {data['valid_loss']:.4f}{drift}",
+            from anchortune.evaluate.balance import general_summary
+
+            self.store.add_event(job_id, "info", f"step {step}: validation loss {data['valid_loss']:.4f}"
+                                 f"{general_summary(data)}",
                                  type="metrics", step=step, data={"step": step, **data})
             self.store.add_checkpoint(job_id, step, {"step": step, **data})
         elif event.kind == "start":

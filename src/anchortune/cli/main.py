@@ -134,6 +134,7 @@ def train(
     profile: str = typer.Option("balanced", help=_help("profile")),
     replay: Optional[float] = typer.Option(None, help=_help("replay")),
     neftune: Optional[float] = typer.Option(None, help=_help("neftune")),
+    kl_general: Optional[float] = typer.Option(None, "--kl-general", help=_help("kl_general")),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing",
                                                 help=_help("gradient_checkpointing")),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
@@ -145,7 +146,8 @@ def train(
                           max_length=max_length, lora_r=lora_r, eval_every=eval_every, patience=patience,
                           precision=precision, seed=seed, engine=engine, input_col=input_col, output_col=output_col,
                           label_col=label_col, profile=profile,
-                          replay=replay, neftune=neftune, gradient_checkpointing=gradient_checkpointing or None)
+                          replay=replay, neftune=neftune, kl_general=kl_general,
+                          gradient_checkpointing=gradient_checkpointing or None)
     view = ProgressView(console)
     try:
         outcome = service.train_run(cfg, out, resume=resume, on_event=view, force=force)
@@ -200,7 +202,8 @@ def evaluate(
             table.add_row(key, f"{value:.4f}", f"{tuned[key]:.4f}")
     console.print(table)
     for key, change in result.get("retention", {}).items():
-        console.print(f"{key}: {change:+.1%} against the base model")
+        amount = f"{change:+.0f} points" if key.endswith("_points") else f"{change:+.1%}"
+        console.print(f"{key}: {amount} against the base model")
     if result.get("choices"):
         c = result["choices"]
         console.print(f"multiple choice: base {c['base_accuracy']:.1%}, tuned {c['tuned_accuracy']:.1%}, "

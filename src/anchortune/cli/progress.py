@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from anchortune.evaluate.balance import general_summary
 from anchortune.train.events import Event
 
 
@@ -35,8 +36,7 @@ class ProgressView:
         elif event.kind == "train" and self.progress:
             self.progress.update(self.task, loss=f"{data['train_loss']:.3f}")
         elif event.kind == "eval":
-            drift = f", general drift {data['drift']:+.1%}" if "drift" in data else ""
-            self._print(f"step {event.step}: validation loss {data['valid_loss']:.4f}{drift}")
+            self._print(f"step {event.step}: validation loss {data['valid_loss']:.4f}{general_summary(data)}")
         elif event.kind == "warning":
             self._print(f"[yellow]warning:[/] {data['message']}")
         elif event.kind == "info":

@@ -18,7 +18,7 @@ def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: st
     from anchortune.data.split import split
     from anchortune.data.tokenize import encode
     from anchortune.evaluate import metrics as m
-    from anchortune.evaluate import retention
+    from anchortune.evaluate import general, retention
     from anchortune.evaluate.generation import generate
     from anchortune.evaluate.loss import answer_loss
     from anchortune.evaluate.probe import base_answers
@@ -55,6 +55,9 @@ def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: st
         probe, _ = encode(probe_points, load_preset("custom"), tokenizer, 256)
         scores["general_probe_loss"] = answer_loss(model, probe, tokenizer.pad_token_id, cfg.batch_size, chosen,
                                                    engine=cfg.engine)
+        shipped = general.measure(model, general.general_set(tokenizer), tokenizer.pad_token_id, cfg.batch_size,
+                                  chosen, engine=cfg.engine)
+        scores.update({f"shipped_{k}": v for k, v in shipped.items()})
         if general_text:
             chunks = retention.text_chunks(Path(general_text), tokenizer)
             scores["general_text_loss"] = answer_loss(model, chunks, tokenizer.pad_token_id, cfg.batch_size, chosen,
@@ -75,8 +78,11 @@ def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: st
             result["models"][name]["copied_training_answer"] = m.copied_answers(outputs[name], references,
                                                                                 training_answers)
     base, tuned = result["models"]["base"], result["models"]["tuned"]
-    result["retention"] = {key: tuned[key] / base[key] - 1 for key in ("general_probe_loss", "general_text_loss")
-                           if key in base and base[key]}
+    result["retention"] = {key: tuned[key] / base[key] - 1 for key in ("shipped_text_loss", "general_text_loss",
+                                                                       "general_probe_loss") if key in base and base[key]}
+    if base.get("shipped_cloze_accuracy") is not None:
+        result["retention"]["shipped_cloze_points"] = 100 * (tuned["shipped_cloze_accuracy"]
+                                                             - base["shipped_cloze_accuracy"])
     per = [(m.per_example(kind, t, r, preset.output.labels, preset.output.fields)
             - m.per_example(kind, b, r, preset.output.labels, preset.output.fields), i)
            for i, (b, t, r) in enumerate(zip(outputs["base"], outputs["tuned"], references))]

@@ -1,6 +1,6 @@
 """The run report: one self-contained HTML page with inline SVG plots (no scripts, no network) and a
-Markdown twin. Plots: training and validation loss, drift on the general probe, and gain versus
-retention with the chosen point. Every text from the data is escaped.
+Markdown twin. Plots: training and validation loss, general ability (general text, cloze) and answer style
+against the base model, and gain versus retention with the chosen point. Every text from the data is escaped.
 """
 
 from __future__ import annotations
@@ -83,10 +83,14 @@ def render_html(summary: dict, metrics: list[dict]) -> str:
     diagnosis = balance.get("diagnosis") or {}
     train = [(r["step"], r["train_loss"]) for r in metrics if "train_loss" in r]
     valid = [(r["step"], r["valid_loss"]) for r in metrics if "valid_loss" in r]
-    drift = [(r["step"], 100 * r["drift"]) for r in metrics if "drift" in r]
+    drift = {"answer style %": [(r["step"], 100 * r["drift"]) for r in metrics if "drift" in r],
+             "general text %": [(r["step"], 100 * r["text_drift"]) for r in metrics if r.get("text_drift") is not None],
+             "cloze points": [(r["step"], -100 * r["cloze_drop"]) for r in metrics if r.get("cloze_drop") is not None]}
+    drift = {k: v for k, v in drift.items() if v}
     rows = "".join(
         f"<tr><td>{'chosen' if i == 0 else 'runner-up'}</td><td>{c['step']}</td><td>{c['scale']}</td>"
-        f"<td>{c['valid_loss']:.4f}</td><td>{c['drift']:+.1%}</td><td>{c['balance']:.3f}</td></tr>"
+        f"<td>{c['valid_loss']:.4f}</td><td>{_pct(c.get('text_drift'))}</td><td>{_points(c.get('cloze_drop'))}</td>"
+        f"<td>{c['drift']:+.1%}</td><td>{c['balance']:.3f}</td></tr>"
         for i, c in enumerate([balance["chosen"], *balance.get("runners_up", [])] if balance.get("chosen") else []))
     samples = "".join(f"<tr><td class='text'>{escape(s['prompt'])}</td><td class='text'>{escape(s['base'])}</td>"
                       f"<td class='text'>{escape(s['tuned'])}</td></tr>" for s in summary.get("samples", []))
@@ -98,13 +102,21 @@ def render_html(summary: dict, metrics: list[dict]) -> str:
 <p>{escape(diagnosis.get('reason', ''))}</p><p><b>Next:</b> {escape(diagnosis.get('advice', ''))}</p>
 <p>Held-out answer loss: base {losses['base_valid']:.4f} &rarr; tuned {losses['tuned_valid']:.4f}.</p>
 {line_plot("Training and validation loss", {"train": train, "validation": valid}, "loss")}
-{line_plot("Drift on general prompts (%)", {"drift %": drift}, "%")}
+{line_plot("General ability and answer style against the base model", drift, "%") if drift else ""}
 {balance_plot(balance.get("candidates", []), balance.get("chosen"))}
 <h2>Checkpoint choice</h2><table><tr><th></th><th>step</th><th>adapter scale</th><th>validation loss</th>
-<th>general drift</th><th>balance</th></tr>{rows}</table>
+<th>general text</th><th>cloze</th><th>answer style</th><th>balance</th></tr>{rows}</table>
 <h2>Base and tuned side by side</h2><table><tr><th>prompt</th><th>base</th><th>tuned</th></tr>{samples}</table>
 </body></html>
 """
+
+
+def _pct(value) -> str:
+    return f"{value:+.1%}" if value is not None else "-"
+
+
+def _points(drop) -> str:
+    return f"{-100 * drop:+.0f} points" if drop is not None else "-"
 
 
 def render_markdown(summary: dict) -> str:
@@ -115,10 +127,12 @@ def render_markdown(summary: dict) -> str:
              f"**Verdict: {diagnosis.get('verdict', 'no verdict')}.** {diagnosis.get('reason', '')}", "",
              f"Next: {diagnosis.get('advice', '')}", ""]
     if chosen:
-        lines += ["| | step | adapter scale | validation loss | general drift | balance |", "|---|---|---|---|---|---|"]
+        lines += ["| | step | adapter scale | validation loss | general text | cloze | answer style | balance |",
+                  "|---|---|---|---|---|---|---|---|"]
         for i, c in enumerate([chosen, *balance.get("runners_up", [])]):
             lines.append(f"| {'chosen' if i == 0 else 'runner-up'} | {c['step']} | {c['scale']} | "
-                         f"{c['valid_loss']:.4f} | {c['drift']:+.1%} | {c['balance']:.3f} |")
+                         f"{c['valid_loss']:.4f} | {_pct(c.get('text_drift'))} | {_points(c.get('cloze_drop'))} | "
+                         f"{c['drift']:+.1%} | {c['balance']:.3f} |")
     lines += ["", "Plots: `report.html`. Curves: `metrics.jsonl`.", ""]
     return "\n".join(lines)
 
@@ -133,8 +147,9 @@ def render_eval_markdown(result: dict) -> str:
     for field, value in tuned.get("field_exact", {}).items():
         lines.append(f"| exact {field} | {base['field_exact'][field]:.3f} | {value:.3f} |")
     if result.get("retention"):
-        lines += ["", "General retention (change of loss, tuned against base): "
-                  + ", ".join(f"{k} {v:+.1%}" for k, v in result["retention"].items())]
+        lines += ["", "General retention (change of loss, or cloze accuracy points, tuned against base): "
+                  + ", ".join(f"{k} {v:+.0f} points" if k.endswith("_points") else f"{k} {v:+.1%}"
+                              for k, v in result["retention"].items())]
     if result.get("choices"):
         c = result["choices"]
         lines += ["", f"Multiple choice ({c['items']} items): base {c['base_accuracy']:.1%}, tuned "

@@ -48,8 +48,10 @@ def render(summary: dict) -> str:
         f"| base | {_fmt(losses['base_valid'])} |",
         f"| tuned | {_fmt(losses['tuned_valid'])} |",
         "",
-        f"Loss on general prompts (the base model's own answers): base {_fmt(losses.get('base_probe'))}, "
-        f"tuned {_fmt(losses.get('tuned_probe'))}.",
+        f"General ability: loss on general text base {_fmt(losses.get('base_text'))}, tuned "
+        f"{_fmt(losses.get('tuned_text'))}; cloze accuracy base {_pct(losses.get('base_cloze'))}, tuned "
+        f"{_pct(losses.get('tuned_cloze'))}. Answer style (loss on the base model's own answers to general "
+        f"prompts): base {_fmt(losses.get('base_probe'))}, tuned {_fmt(losses.get('tuned_probe'))}.",
         "",
         "Curves: `metrics.jsonl` (train loss, validation loss, learning rate, tokens/s per logged step).",
     ]
@@ -62,3 +64,7 @@ def render(summary: dict) -> str:
               "model = AutoModelForCausalLM.from_pretrained('model')",
               "tokenizer = AutoTokenizer.from_pretrained('model')", "```", ""]
     return "\n".join(lines)
+
+
+def _pct(value) -> str:
+    return f"{100 * value:.0f} %" if value is not None else "n/a"

@@ -37,6 +37,7 @@ from anchortune.train import neftune, paths
 from anchortune.train import precision as precision_mod
 from anchortune.train.collate import PAD_MULTIPLE, PackCollator, StepSampler
 from anchortune.train.events import EventSink
+from anchortune.train.kl import KLTerm
 from anchortune.train.page_cache import PageCache
 from anchortune.train.progress import ProgressCallback
 
@@ -98,11 +99,21 @@ def _checkpointing_args(enabled: bool) -> dict:
 
 @dataclass
 class Baseline:
-    """What the base model scores before training: the reference for gain and retention."""
+    """What the base model scores before training: the reference for gain and retention. `general` is the
+    tokenizer's general-ability material (evaluate/general.py); `text_loss` and `cloze_accuracy` are the base
+    model's scores on it, None where the base model fails a measure itself (evaluate/balance.py, informative)."""
 
     valid_loss: float
     probe: list[dict] = field(default_factory=list)
     probe_loss: float | None = None
+    general: object = None
+    text_loss: float | None = None
+    cloze_accuracy: float | None = None
+    measured: dict = field(default_factory=dict)  # the base model's general scores, informative or not
+    kl_rows: list[dict] = field(default_factory=list)  # general rows the KL term holds the run to (train/kl.py)
+
+    def reference(self) -> balance.Reference:
+        return balance.Reference(self.valid_loss, self.probe_loss, self.text_loss, self.cloze_accuracy)
 
 
 def warmup_steps(cfg: RunConfig, total: int) -> int:
@@ -163,6 +174,8 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
                                data_collator=PackCollator(tokenizer.pad_token_id, PAD_MULTIPLE), callbacks=callbacks)
     trainer.pages = pages
     trainer.plan = plan
+    if lora and cfg.kl_general and baseline.kl_rows:
+        trainer.kl = KLTerm(baseline.kl_rows, cfg.kl_general)
     trainer.steps = StepSampler([len(e["input_ids"]) for e in train], cfg.batch_size, cfg.batch_size // micro, cfg.seed)
     trainer.remove_callback(PrinterCallback)  # the engine reports through events only
     if resume and not _has_checkpoint(checkpoints):
@@ -175,10 +188,11 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     if held:  # a failed or cancelled run is dropped, so only a finished one reloads full precision
         precision_mod.restore_linears(model, held, base_source)
     state = trainer.state
-    candidates = [balance.Candidate(r["step"], r["valid_loss"], r.get("probe_loss")) for r in progress.evals]
+    candidates = [balance.Candidate(r["step"], r["valid_loss"], r.get("probe_loss"), text_loss=r.get("text_loss"),
+                                    cloze_accuracy=r.get("cloze_accuracy")) for r in progress.evals]
     picked = None
     if candidates:
-        balance.score(candidates, baseline.valid_loss, baseline.probe_loss)
+        balance.score(candidates, baseline.reference())
         picked, _ = balance.choose(candidates)
         if lora:
             _load_adapter(trainer.model, checkpoints / f"checkpoint-{picked.step}")
@@ -202,6 +216,7 @@ def _trainer_class():
         noise = None  # NEFTune's hook state (train/neftune.py), told each row's example bounds
         pages = None  # train/page_cache.py's PageCache: freed pages handed back around evaluations
         plan = None  # train/paths.py's EnginePlan: which path each part of the loss takes
+        kl = None  # train/kl.py's KLTerm, where the run keeps close to the base model on general text
         loss_is_scaled_for_ga = True  # compute_loss divides by the whole batch's answer tokens
 
         def __init__(self, *args, **kwargs):
@@ -241,7 +256,9 @@ def _trainer_class():
                 self.noise.bounds = inputs.get("cu_seq_lens_q")
             with autocast("bf16" if self.args.bf16 else "fp32", inputs["input_ids"].device.type):
                 nll, count = batch_nll(model, inputs, self.plan)
-            loss = nll / (num_items_in_batch if num_items_in_batch is not None else max(count, 1))
+                loss = nll / (num_items_in_batch if num_items_in_batch is not None else max(count, 1))
+                if self.kl and model.training:  # one general window per micro-batch, the step's mean
+                    loss = loss + self.kl(model) / self.args.gradient_accumulation_steps
             return (loss, {"loss": loss}) if return_outputs else loss
 
     return AnswerLossTrainer

@@ -54,15 +54,19 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
     chosen = precision.choose(cfg.precision)
     model = load_model(source)
     baseline = _baseline(model, tokenizer, source, valid_set, cfg, chosen)
-    probe_text = f"{baseline.probe_loss:.4f}" if baseline.probe_loss else "n/a (no general answers)"
     on_event(Event("info", 0, {"message": f"base model: held-out answer loss {baseline.valid_loss:.4f}, "
-                                          f"general-probe loss {probe_text}"}))
+                                          f"{_general_text(baseline)}"}))
     train_set = train_set + _replay(model, tokenizer, source, cfg, len(train_set), chosen)
+    if cfg.kl_general:
+        baseline.kl_rows = _replay_rows(model, tokenizer, source, chosen)
+        on_event(Event("info", 0, {"message": f"KL term to the base model on {len(baseline.kl_rows)} general answers"
+                                              f" (weight {cfg.kl_general})" if baseline.kl_rows else
+                                   "KL term off: the base model answered none of the general prompts"}))
     history = folder.read_metrics() if resume else []
     result = fine_tune(model, tokenizer, train_set, valid_set, cfg, folder.checkpoints, _recorder(folder, on_event),
                        resume=resume, baseline=baseline, history=history, base_source=source)
     candidates = result.candidates + _scale_sweep(result, baseline, valid_set, tokenizer, cfg, chosen)
-    picked, runners_up = balance.choose(balance.score(candidates, baseline.valid_loss, baseline.probe_loss)) \
+    picked, runners_up = balance.choose(balance.score(candidates, baseline.reference())) \
         if candidates else (None, [])
     tuned_loss = picked.valid_loss if picked is not None and picked.valid_loss is not None else \
         answer_loss(result.model, valid_set, tokenizer.pad_token_id, cfg.batch_size, chosen, engine=cfg.engine)
@@ -86,9 +90,15 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
                      "train_seconds": result.train_seconds, "tokens_trained": result.tokens_trained,
                      "tokens_per_s": result.tokens_per_second, "allocator": allocator_name(),
                      "kernels": kernels_name(result.precision),
-                     "engine": result.engine.to_json() if result.engine else None},
+                     "engine": result.engine.to_json() if result.engine else None,
+                     "kl_general": cfg.kl_general, "kl_rows": len(baseline.kl_rows)},
         "losses": {"base_valid": baseline.valid_loss, "tuned_valid": tuned_loss,
-                   "base_probe": baseline.probe_loss, "tuned_probe": picked.probe_loss if picked else None},
+                   "base_probe": baseline.probe_loss, "tuned_probe": picked.probe_loss if picked else None,
+                   "base_text": baseline.measured.get("text_loss"), "tuned_text": picked.text_loss if picked else None,
+                   "base_cloze": baseline.measured.get("cloze_accuracy"),
+                   "tuned_cloze": picked.cloze_accuracy if picked else None,
+                   "general_measures_used": [k for k, v in (("text", baseline.text_loss),
+                                                            ("cloze", baseline.cloze_accuracy)) if v is not None]},
         "balance": {"chosen": picked.to_json() if picked else None, "runners_up": [c.to_json() for c in runners_up],
                     "candidates": [c.to_json() for c in candidates],
                     "diagnosis": diagnosis.to_json() if diagnosis else None},
@@ -133,8 +143,10 @@ def _held_out(points: list[AnchorPoint], cfg: RunConfig) -> tuple[list[AnchorPoi
 
 
 def _baseline(model, tokenizer, source, valid_set: list[dict], cfg: RunConfig, chosen: str):
-    """The base model's validation loss and its loss on the general probe (its own answers)."""
+    """The base model's validation loss, its general ability (general text, cloze items; evaluate/general.py)
+    and its loss on the general probe (its own answers: the answer style)."""
     from anchortune.data.tokenize import encode
+    from anchortune.evaluate import balance, general
     from anchortune.evaluate.loss import answer_loss
     from anchortune.evaluate.probe import base_answers
     from anchortune.train.engine import Baseline
@@ -142,20 +154,43 @@ def _baseline(model, tokenizer, source, valid_set: list[dict], cfg: RunConfig, c
     probe, _ = encode(base_answers(model, tokenizer, "probe", source, chosen), load_preset("custom"), tokenizer, 256)
     pad, engine = tokenizer.pad_token_id, cfg.engine
     probe_loss = answer_loss(model, probe, pad, cfg.batch_size, chosen, engine=engine) if probe else None
+    material = general.general_set(tokenizer)
+    scores = general.measure(model, material, pad, cfg.batch_size, chosen, engine=engine)
+    text, cloze = balance.informative(scores.get("text_loss"), scores.get("cloze_accuracy"), len(tokenizer))
     return Baseline(valid_loss=answer_loss(model, valid_set, pad, cfg.batch_size, chosen, engine=engine),
-                    probe=probe, probe_loss=probe_loss)
+                    probe=probe, probe_loss=probe_loss, general=material, text_loss=text, cloze_accuracy=cloze,
+                    measured=scores)
+
+
+def _general_text(baseline) -> str:
+    """The base model's general ability in words, saying which measures it fails itself (and so cannot lose)."""
+    scores, parts = baseline.measured, []
+    if "text_loss" in scores:
+        parts.append(f"general-text loss {scores['text_loss']:.3f}" + ("" if baseline.text_loss is not None
+                                                                       else " (near chance: not used)"))
+    if scores.get("cloze_accuracy") is not None:
+        parts.append(f"cloze accuracy {scores['cloze_accuracy']:.0%}" + ("" if baseline.cloze_accuracy is not None
+                                                                         else " (near chance: not used)"))
+    if baseline.probe_loss:
+        parts.append(f"answer-style probe loss {baseline.probe_loss:.4f}")
+    return ", ".join(parts) or "no general measure"
 
 
 def _replay(model, tokenizer, source, cfg: RunConfig, n_train: int, chosen: str) -> list[dict]:
     """cfg.replay x n_train general samples (the base model's answers to the replay prompts), cycled."""
-    from anchortune.data.tokenize import encode
-    from anchortune.evaluate.probe import base_answers
-
     count = round(cfg.replay * n_train)
     if count == 0:
         return []
-    samples, _ = encode(base_answers(model, tokenizer, "replay", source, chosen), load_preset("custom"), tokenizer, 256)
+    samples = _replay_rows(model, tokenizer, source, chosen)
     return [samples[i % len(samples)] for i in range(count)] if samples else []
+
+
+def _replay_rows(model, tokenizer, source, chosen: str) -> list[dict]:
+    """The base model's own answers to the replay prompts, encoded (replay samples, and the KL term's rows)."""
+    from anchortune.data.tokenize import encode
+    from anchortune.evaluate.probe import base_answers
+
+    return encode(base_answers(model, tokenizer, "replay", source, chosen), load_preset("custom"), tokenizer, 256)[0]
 
 
 SCALES = (0.25, 0.5, 0.75)
@@ -163,20 +198,23 @@ SCALES = (0.25, 0.5, 0.75)
 
 def _scale_sweep(result, baseline, valid_set: list[dict], tokenizer, cfg: RunConfig, chosen: str) -> list:
     """The chosen LoRA checkpoint at smaller adapter scales: free blends between base and tuned."""
+    from anchortune.evaluate import general
     from anchortune.evaluate.balance import Candidate
     from anchortune.evaluate.loss import answer_loss
 
     if not hasattr(result.model, "merge_and_unload") or result.chosen is None or not valid_set:
         return []
     candidates = []
+    pad = tokenizer.pad_token_id
     for scale in SCALES:
         with _adapter_scale(result.model, scale):
-            valid = answer_loss(result.model, valid_set, tokenizer.pad_token_id, cfg.batch_size, chosen,
-                                engine=cfg.engine)
-            probe = answer_loss(result.model, baseline.probe, tokenizer.pad_token_id, cfg.batch_size, chosen,
-                                engine=cfg.engine) \
+            valid = answer_loss(result.model, valid_set, pad, cfg.batch_size, chosen, engine=cfg.engine)
+            probe = answer_loss(result.model, baseline.probe, pad, cfg.batch_size, chosen, engine=cfg.engine) \
                 if baseline.probe else None
-        candidates.append(Candidate(result.chosen.step, valid, probe, scale=scale))
+            scores = general.measure(result.model, baseline.general, pad, cfg.batch_size, chosen,
+                                     engine=cfg.engine) if baseline.general else {}
+        candidates.append(Candidate(result.chosen.step, valid, probe, scale=scale, text_loss=scores.get("text_loss"),
+                                    cloze_accuracy=scores.get("cloze_accuracy")))
     return candidates
 
 

@@ -74,11 +74,25 @@ class ProgressCallback(TrainerCallback):
             self._warn(state.global_step)
 
     def _retention(self, model) -> dict:
-        """Loss on the general probe now, and its drift from the base model's."""
-        if model is None or not self.baseline.probe or not self.baseline.probe_loss:
+        """General ability now (loss on general text, cloze accuracy; evaluate/general.py) and the answer style's
+        drift on the general probe, each against the base model's."""
+        from anchortune.evaluate import general
+
+        if model is None:
             return {}
-        probe_loss = answer_loss(model, self.baseline.probe, self.pad_id, self.batch_size, self.precision, self.engine)
-        return {"probe_loss": probe_loss, "drift": probe_loss / self.baseline.probe_loss - 1}
+        row = {}
+        base = self.baseline
+        if base.probe and base.probe_loss:
+            probe_loss = answer_loss(model, base.probe, self.pad_id, self.batch_size, self.precision, self.engine)
+            row.update(probe_loss=probe_loss, drift=probe_loss / base.probe_loss - 1)
+        if base.general:
+            scores = general.measure(model, base.general, self.pad_id, self.batch_size, self.precision, self.engine)
+            row.update(scores)
+            if base.text_loss and "text_loss" in scores:
+                row["text_drift"] = scores["text_loss"] / base.text_loss - 1
+            if base.cloze_accuracy is not None and scores.get("cloze_accuracy") is not None:
+                row["cloze_drop"] = base.cloze_accuracy - scores["cloze_accuracy"]
+        return row
 
     def _warn(self, step: int) -> None:
         """Warnings as they happen: overfitting and forgetting signals at this evaluation."""
@@ -86,6 +100,7 @@ class ProgressCallback(TrainerCallback):
         if balance.rising_while_training_falls(self.trains, self.evals):
             self.sink(Event("warning", step, {"message": f"overfitting: validation loss rose to {last['valid_loss']:.3f} "
                                                          "over the last evaluations while training loss fell"}))
-        if last.get("drift", 0.0) > balance.FORGETTING:
-            self.sink(Event("warning", step, {"message": f"forgetting: loss on general prompts is up "
-                                                         f"{last['drift']:.1%} over the base model"}))
+        lost = balance.Candidate(step, last["valid_loss"], None, text_drift=last.get("text_drift"),
+                                 cloze_drop=last.get("cloze_drop")).forgot()
+        if lost:
+            self.sink(Event("warning", step, {"message": f"forgetting: {lost}"}))

@@ -35,7 +35,9 @@
     if (ev.type === "metrics") {
       if ("train_loss" in d) series.train.push([d.step, d.train_loss]);
       if ("valid_loss" in d) series.valid.push([d.step, d.valid_loss]);
-      if ("drift" in d) series.drift.push([d.step, 100 * d.drift]);
+      // general ability (loss on general text) where the base model has it, else the answer style's drift
+      if (d.text_drift !== undefined && d.text_drift !== null) series.drift.push([d.step, 100 * d.text_drift]);
+      else if ("drift" in d) series.drift.push([d.step, 100 * d.drift]);
       draw();
     }
     if (ev.level === "warn" || ev.level === "error") {

@@ -1,0 +1,212 @@
+"""Calibration of the balance guard: does the checkpoint it keeps hold on to the task gain and the general ability
+that measures it does not use say are there?
+
+    python bench/balance_calibration.py [--tasks support,legal,invoice] [--scales 1.0,0.5] [--seed 0]
+                                        [--work DIR] [--out bench/results]
+
+For each task (support: Bitext; legal: LegalBench overruling; invoice: SROIE receipts, from ../shared/datasets;
+rows drawn as bench/outcomes.py draws them) anchortune trains with its defaults and its guard keeps a
+checkpoint and adapter scale. Then every checkpoint of the run at every `--scales` value (and the guard's own
+pick) is scored by measures *outside* the guard:
+- the task metric on held-out rows (generated answers: ROUGE-L, macro-F1, JSON field F1);
+- loss on a larger general text (the WikiText-2 excerpt, 32 windows of 256 tokens) against the base model's;
+- loss on a held-out general instruction set judged against the base model's (MMLU validation questions with
+  the gold answer written out, 100 items; a 135M model is at chance on the letters, but the loss moves);
+all on transformers' own attention and head (the standard engine), not the engine that trained. The guard's own
+signals (shipped general text, cloze items, answer style) are reported beside them.
+An oracle with those outside measures keeps the candidate with the best task metric among those whose general
+losses stay within the guard's bound (TEXT_BOUND) of the base model's; the table reports, per task, the guard's
+choice, the oracle's, and the task metric the guard gave up.
+Writes bench/results/balance_calibration.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from outcomes import HEADLINE, load, pair  # noqa: E402  (the same rows as bench/outcomes.py)
+
+from anchortune import service, settings  # noqa: E402
+from anchortune.config import RunConfig  # noqa: E402
+from anchortune.data.loading import save_anchor_points  # noqa: E402
+from anchortune.data.records import AnchorPoint  # noqa: E402
+
+TASKS = {  # name: (preset, train rows, held-out rows, run options, new tokens for held-out answers)
+    "support": ("support", 200, 30, {"epochs": 2}, 128),
+    "legal": ("legal", 200, 60, {"epochs": 2}, 16),
+    "invoice": ("invoice", 100, 20, {"epochs": 2}, 160),
+}
+
+
+def mmlu_points(shared: Path, count: int = 100) -> list[AnchorPoint]:
+    """MMLU validation questions with their gold answer written out: a general instruction set."""
+    rows = [json.loads(l) for l in (shared / "general" / "mmlu_val.jsonl").open(encoding="utf-8")]
+    random.Random(7).shuffle(rows)
+    points = []
+    for row in rows[:count]:
+        letters = "ABCD"
+        options = "\n".join(f"{letters[i]}. {c}" for i, c in enumerate(row["choices"][:4]))
+        gold = row["choices"][letters.index(row["answer"])]
+        points.append(pair(f"{row['question']}\n{options}", f"The answer is {row['answer']}. {gold}"))
+    return points
+
+
+def outside(model, tokenizer, material: dict, precision: str) -> dict:
+    """General losses measured outside the guard (standard engine)."""
+    from anchortune.evaluate.loss import answer_loss
+
+    pad = tokenizer.pad_token_id
+    return {"wikitext_loss": answer_loss(model, material["wikitext"], pad, 8, precision, engine="standard"),
+            "mmlu_loss": answer_loss(model, material["mmlu"], pad, 8, precision, engine="standard")}
+
+
+def task_metric(model, tokenizer, preset, held: list[AnchorPoint], new_tokens: int, precision: str) -> float:
+    from anchortune.evaluate.evaluation import _task_scores
+    from anchortune.evaluate.generation import generate
+
+    outputs = generate(model, tokenizer, [preset.to_messages(p)[:-1] for p in held], new_tokens, precision=precision)
+    scores = _task_scores(preset.output.format, outputs, [p.answer for p in held], preset, held)
+    return scores[HEADLINE[preset.name]]
+
+
+def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float]) -> dict:
+    import torch
+    from peft import PeftModel, set_peft_model_state_dict
+    from peft.helpers import rescale_adapter_scale
+    from safetensors.torch import load_file
+
+    from anchortune.data.presets import load_preset
+    from anchortune.data.tokenize import encode
+    from anchortune.evaluate import general
+    from anchortune.evaluate.retention import text_chunks
+    from anchortune.models.loading import load_model, load_tokenizer, resolve_model
+    from anchortune.train.precision import choose
+
+    preset_name, n_train, n_held, options, new_tokens = TASKS[name]
+    points = load(name, shared)
+    random.Random(seed).shuffle(points)
+    train, held = points[:n_train], points[n_train:n_train + n_held]
+    renumber = lambda ps: [AnchorPoint(p.messages, i, p.label) for i, p in enumerate(ps, start=1)]  # noqa: E731
+    train_file = save_anchor_points(renumber(train), work / f"{name}-train.jsonl")
+    run = work / f"{name}-run"
+    started = time.perf_counter()
+    if not (run / "summary.json").is_file():
+        service.train_run(RunConfig.build(data=str(train_file), task=preset_name, seed=seed, **options), run,
+                          force=True)
+    summary = json.loads((run / "summary.json").read_text())
+    train_wall = time.perf_counter() - started
+    cfg = RunConfig.load(run / "config.yaml")
+    precision = choose(cfg.precision)
+    source = resolve_model(cfg.model)
+    tokenizer = load_tokenizer(source)
+    preset = load_preset(preset_name).resolved_for(train)
+    material = {"wikitext": text_chunks(shared / "general" / "wikitext2_excerpt.txt", tokenizer, 256, 32),
+                "mmlu": encode(mmlu_points(shared), load_preset("custom"), tokenizer, 512)[0]}
+    mine = general.general_set(tokenizer)
+    base_model = load_model(source)
+    base = {"metric": task_metric(base_model, tokenizer, preset, held, new_tokens, precision),
+            **outside(base_model, tokenizer, material, precision),
+            **general.measure(base_model, mine, tokenizer.pad_token_id, 8, precision, engine="standard")}
+    model = PeftModel.from_pretrained(base_model, str(run / "adapter"))
+    model.eval()
+    chosen = summary["balance"]["chosen"]
+    checkpoints = sorted((int(p.name.split("-")[1]), p) for p in (run / "checkpoints").glob("checkpoint-*"))
+    grid = [(step, path, scale) for step, path in checkpoints for scale in scales]
+    if not any(step == chosen["step"] and scale == chosen["scale"] for step, _, scale in grid):
+        grid.append((chosen["step"], run / "checkpoints" / f"checkpoint-{chosen['step']}", chosen["scale"]))
+    rows = []
+    for step, path, scale in grid:
+        set_peft_model_state_dict(model, load_file(str(path / "adapter_model.safetensors")))
+        with rescale_adapter_scale(model, scale), torch.inference_mode(False):
+            row = {"step": step, "scale": scale,
+                   "metric": task_metric(model, tokenizer, preset, held, new_tokens, precision),
+                   **outside(model, tokenizer, material, precision),
+                   **general.measure(model, mine, tokenizer.pad_token_id, 8, precision, engine="standard")}
+        row["wikitext_drift"] = row["wikitext_loss"] / base["wikitext_loss"] - 1
+        row["mmlu_drift"] = row["mmlu_loss"] / base["mmlu_loss"] - 1
+        row["guard_pick"] = step == chosen["step"] and scale == chosen["scale"]
+        rows.append(row)
+        print(f"{name} step {step} x {scale}: {json.dumps({k: round(v, 4) for k, v in row.items() if isinstance(v, float)})}",
+              flush=True)
+    from anchortune.evaluate.balance import TEXT_BOUND
+
+    inside = [r for r in rows if r["wikitext_drift"] <= TEXT_BOUND and r["mmlu_drift"] <= TEXT_BOUND]
+    oracle = max(inside or rows, key=lambda r: r["metric"])
+    guard = next(r for r in rows if r["guard_pick"])
+    return {"task": name, "metric": HEADLINE[preset_name], "train_rows": len(train), "heldout_rows": len(held),
+            "train_wall_s": train_wall, "base": base, "candidates": rows, "guard": guard, "oracle": oracle,
+            "metric_lost": (oracle["metric"] - guard["metric"]) / oracle["metric"] if oracle["metric"] else 0.0,
+            "guard_inside": guard["wikitext_drift"] <= TEXT_BOUND and guard["mmlu_drift"] <= TEXT_BOUND,
+            "verdict": summary["balance"]["diagnosis"], "chosen": chosen}
+
+
+def markdown(rows: list[dict], machine: str) -> str:
+    from anchortune.evaluate.balance import TEXT_BOUND
+
+    lines = ["# Balance guard calibration: the guard's choice against an oracle with outside measures", "",
+             f"Machine: {machine}. Outside measures (standard engine): held-out task metric, WikiText-2 loss "
+             f"(32 x 256 tokens) and MMLU gold-answer loss (100 items) against the base model; the oracle keeps the "
+             f"best task metric with both within {TEXT_BOUND:.0%} of the base model.", "",
+             "| task | metric | base | guard: step x scale | guard metric | guard WikiText / MMLU drift | "
+             "oracle: step x scale | oracle metric | metric lost | guard inside bound | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        g, o = r["guard"], r["oracle"]
+        lines.append(f"| {r['task']} | {r['metric']} | {r['base']['metric']:.3f} | {g['step']} x {g['scale']} | "
+                     f"{g['metric']:.3f} | {g['wikitext_drift']:+.1%} / {g['mmlu_drift']:+.1%} | "
+                     f"{o['step']} x {o['scale']} | {o['metric']:.3f} | {r['metric_lost']:.1%} | "
+                     f"{'yes' if r['guard_inside'] else 'no'} | {r['verdict']['verdict']} |")
+    for r in rows:
+        lines += ["", f"## {r['task']}: every candidate", "",
+                  "| step x scale | task metric | WikiText drift | MMLU-loss drift | shipped text loss | cloze accuracy |",
+                  "|---|---|---|---|---|---|"]
+        for c in r["candidates"]:
+            lines.append(f"| {c['step']} x {c['scale']}{' (guard)' if c['guard_pick'] else ''} | {c['metric']:.3f} | "
+                         f"{c['wikitext_drift']:+.1%} | {c['mmlu_drift']:+.1%} | {c.get('text_loss', float('nan')):.4f} | "
+                         f"{c.get('cloze_accuracy') or 0:.2f} |")
+        b = r["base"]
+        lines.append(f"| base | {b['metric']:.3f} | - | - | {b.get('text_loss', float('nan')):.4f} | "
+                     f"{b.get('cloze_accuracy') or 0:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", default="support,legal,invoice")
+    parser.add_argument("--scales", default="1.0,0.5")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--work", type=Path, help="Folder for data and runs (reused: finished runs are scored again).")
+    args = parser.parse_args()
+    shared = settings.shared_data()
+    if not shared.is_dir():
+        print(f"skipped: {shared} not found")
+        return 0
+    import platform
+
+    import torch
+
+    machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-calibration-"))
+    work.mkdir(parents=True, exist_ok=True)
+    scales = [float(s) for s in args.scales.split(",")]
+    rows = []
+    for name in args.tasks.split(","):
+        rows.append(calibrate(name, shared, work, args.seed, scales))
+        print(markdown(rows, machine), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "balance_calibration.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
+    (args.out / "balance_calibration.md").write_text(markdown(rows, machine))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

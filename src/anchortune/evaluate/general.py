@@ -1,0 +1,119 @@
+"""General ability outside the task, measured with data anchortune ships (written for it, Apache-2.0 like the
+package): loss on general text (general_text.txt: twelve encyclopedic paragraphs) and accuracy on two-way cloze
+items (general_cloze.yaml: a true or sensible ending against one that is not, scored by log-likelihood).
+
+The cloze items are scored by the model's own forward (transformers' attention and LM head, padded batches),
+whichever engine trains, so the guard's measure of general ability does not lean on the engine's code. Models
+and tokenizers come in; nothing is loaded here. What the measures mean for retention is evaluate/balance.py's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+from anchortune.data.tokenize import IGNORE
+
+TEXT_CHUNK = 128  # tokens per general-text window (every token a target)
+BATCH = 16  # cloze sequences per forward
+
+
+@dataclass
+class GeneralSet:
+    """A tokenizer's general-ability material: text windows and the cloze items' two endings each."""
+
+    text: list[dict]
+    cloze: list[dict]  # pairs: the right ending's example, then the wrong one's
+
+    def __bool__(self) -> bool:
+        return bool(self.text or self.cloze)
+
+
+def general_set(tokenizer, max_chunks: int = 24) -> GeneralSet:
+    """The shipped general text cut into TEXT_CHUNK-token windows and the cloze items, for this tokenizer."""
+    return GeneralSet(text_windows(tokenizer, max_chunks), cloze_examples(tokenizer))
+
+
+def text_windows(tokenizer, max_chunks: int = 24) -> list[dict]:
+    text = resources.files("anchortune.evaluate").joinpath("general_text.txt").read_text(encoding="utf-8")
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    windows = [ids[i:i + TEXT_CHUNK] for i in range(0, len(ids) - TEXT_CHUNK + 1, TEXT_CHUNK)][:max_chunks]
+    return [{"input_ids": w, "labels": list(w), "line": i} for i, w in enumerate(windows, start=1)]
+
+
+def cloze_items() -> list[tuple[str, str, str]]:
+    """(sentence start, right ending, wrong ending) of every shipped cloze item."""
+    import yaml
+
+    text = resources.files("anchortune.evaluate").joinpath("general_cloze.yaml").read_text(encoding="utf-8")
+    return [tuple(item) for item in yaml.safe_load(text)["items"]]
+
+
+def cloze_examples(tokenizer) -> list[dict]:
+    """Two examples per item (right ending first), targets on the ending's tokens only."""
+    examples = []
+    for number, (start, right, wrong) in enumerate(cloze_items(), start=1):
+        prefix = tokenizer(start, add_special_tokens=False)["input_ids"]
+        for ending in (right, wrong):
+            ids = tokenizer(start + ending, add_special_tokens=False)["input_ids"]
+            shared = next((i for i, (a, b) in enumerate(zip(prefix, ids)) if a != b), min(len(prefix), len(ids)))
+            shared = min(shared, len(ids) - 1)  # at least one target token, however the tokenizer merges
+            examples.append({"input_ids": ids, "labels": [IGNORE] * shared + ids[shared:], "line": number})
+    return examples
+
+
+def sequence_nlls(model, examples: list[dict], pad_id: int, precision: str = "fp32") -> list[float]:
+    """Summed negative log-likelihood of each example's target tokens, from the model's own forward on padded
+    batches (logits at the target positions only where the model takes `logits_to_keep`)."""
+    import inspect
+
+    import torch
+
+    from anchortune.evaluate.loss import autocast
+    from anchortune.train.collate import PadCollator
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    keeps_logits = "logits_to_keep" in inspect.signature(base.forward).parameters
+    device = next(model.parameters()).device
+    collate = PadCollator(pad_id)
+    sums: list[float] = []
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode(), autocast(precision, device.type):
+        for start in range(0, len(examples), BATCH):
+            batch = {k: v.to(device) for k, v in collate(examples[start:start + BATCH]).items()}
+            targets = batch["labels"][:, 1:]
+            keep = targets != IGNORE
+            inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "use_cache": False}
+            if keeps_logits:
+                logits = model(**inputs, logits_to_keep=torch.nn.functional.pad(keep, (0, 1), value=False)).logits
+                logits = logits.reshape(-1, logits.shape[-1])
+            else:
+                logits = model(**inputs).logits[:, :-1][keep]
+            nll = torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="none")
+            rows = keep.nonzero()[:, 0]
+            sums += torch.zeros(keep.shape[0], device=device).index_add_(0, rows, nll).tolist()
+    model.train(was_training)
+    return sums
+
+
+def cloze_accuracy(model, examples: list[dict], pad_id: int, precision: str = "fp32") -> float | None:
+    """Share of cloze items whose right ending the model finds more likely than the wrong one (None: no items)."""
+    if not examples:
+        return None
+    nll = sequence_nlls(model, examples, pad_id, precision)
+    pairs = list(zip(nll[0::2], nll[1::2]))
+    return sum(right < wrong for right, wrong in pairs) / len(pairs)
+
+
+def measure(model, material: GeneralSet, pad_id: int, batch_size: int, precision: str, engine_plan=None,
+            engine: str = "auto") -> dict:
+    """{"text_loss": ..., "cloze_accuracy": ...} of `model` (keys only for material that is there)."""
+    from anchortune.evaluate.loss import answer_loss
+
+    scores = {}
+    if material.text:
+        scores["text_loss"] = answer_loss(model, material.text, pad_id, batch_size, precision, engine_plan, engine)
+    if material.cloze:
+        scores["cloze_accuracy"] = cloze_accuracy(model, material.cloze, pad_id, precision)
+    return scores

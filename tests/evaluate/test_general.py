@@ -1,0 +1,77 @@
+"""General ability the guard measures: shipped text windows, cloze items scored by their ending only, and a
+deliberately forgetting run caught by them on the real model."""
+
+from __future__ import annotations
+
+import pytest
+
+from anchortune.evaluate import general
+
+
+def test_the_shipped_material_loads_and_cloze_targets_are_the_endings_only(tiny_tokenizer):
+    items = general.cloze_items()
+    assert len(items) >= 100 and all(len(item) == 3 and item[1] != item[2] for item in items)
+    material = general.general_set(tiny_tokenizer)
+    assert len(material.text) >= 8 and all(len(w["input_ids"]) == general.TEXT_CHUNK for w in material.text)
+    assert len(material.cloze) == 2 * len(items)
+    start, right, _ = items[0]
+    example = material.cloze[0]
+    targets = [t for t in example["labels"] if t != -100]
+    assert tiny_tokenizer.decode(targets).endswith(right.strip()) and len(targets) < len(example["input_ids"])
+
+
+def test_sequence_nlls_add_up_to_the_answer_loss(tiny_model_dir, tiny_tokenizer):
+    from anchortune.evaluate.loss import answer_loss
+    from anchortune.models.loading import load_model
+
+    model = load_model(tiny_model_dir)
+    examples = general.general_set(tiny_tokenizer).cloze[:12]
+    nlls = general.sequence_nlls(model, examples, tiny_tokenizer.pad_token_id)
+    tokens = sum(sum(t != -100 for t in e["labels"][1:]) for e in examples)
+    mean = answer_loss(model, examples, tiny_tokenizer.pad_token_id, engine="standard")
+    assert sum(nlls) / tokens == pytest.approx(mean, rel=1e-4)
+    alone = general.sequence_nlls(model, examples[3:4], tiny_tokenizer.pad_token_id)  # padding changes nothing
+    assert alone[0] == pytest.approx(nlls[3], rel=1e-4)
+
+
+def test_cloze_accuracy_counts_the_right_ending_winning(tiny_model_dir, tiny_tokenizer, monkeypatch):
+    from anchortune.models.loading import load_model
+
+    model = load_model(tiny_model_dir)
+    examples = general.general_set(tiny_tokenizer).cloze[:8]
+    monkeypatch.setattr(general, "sequence_nlls", lambda *a, **k: [1.0, 2.0, 3.0, 2.5, 0.5, 0.7, 4.0, 1.0])
+    assert general.cloze_accuracy(model, examples, 0) == pytest.approx(0.5)  # items 1 and 3 of 4 right
+
+
+@pytest.mark.real_model
+def test_the_real_model_solves_the_cloze_items_well_above_chance():
+    from anchortune import service
+    from anchortune.evaluate import balance
+    from anchortune.models.loading import load_model, load_tokenizer
+
+    source = service.prepare_model(None)
+    tokenizer = load_tokenizer(source)
+    scores = general.measure(load_model(source), general.general_set(tokenizer), tokenizer.pad_token_id, 8, "fp32")
+    assert scores["cloze_accuracy"] >= balance.CLOZE_INFORMATIVE + 0.1, scores
+    assert balance.informative(scores["text_loss"], scores["cloze_accuracy"], len(tokenizer)) == \
+        (scores["text_loss"], scores["cloze_accuracy"])
+
+
+@pytest.mark.real_model
+def test_a_deliberately_forgetting_run_is_caught_by_the_general_measures(tmp_path):
+    """Full fine-tuning at a high learning rate on one narrow intent: general text and cloze give way."""
+    from anchortune import service
+    from anchortune.config import RunConfig
+    from anchortune.data.demo_support import support_demo
+    from anchortune.data.loading import save_anchor_points
+
+    narrow = [p for p in support_demo(n_per_intent=15) if p.label == support_demo()[0].label]
+    data = save_anchor_points(narrow * 3, tmp_path / "narrow.jsonl")
+    cfg = RunConfig.build(data=str(data), task="support", method="full", learning_rate=5e-4, max_steps=12,
+                          eval_every=4, batch_size=4, max_length=192, val_fraction=0.2, patience=0)
+    outcome = service.train_run(cfg, tmp_path / "run", force=True)
+    rows = [c for c in outcome.summary["balance"]["candidates"]]
+    last = max(rows, key=lambda c: c["step"])
+    assert last["text_drift"] > 0.05 or last["cloze_drop"] > 0.08, last
+    assert outcome.summary["balance"]["diagnosis"]["verdict"] == "forgetting" or \
+        outcome.summary["balance"]["chosen"]["step"] < last["step"], outcome.summary["balance"]
