@@ -426,9 +426,11 @@ def main() -> None:
     stored, partial = args.out / f"{stem}.json", args.out / f"{stem}.partial.json"
     settings = ("rows", "heldout", "valid", "epochs", "learning_rate", "rank", "batch", "data", "seeds",
                 "anchortune_options")
-    if stored.is_file():  # sides not run now keep their stored rows when the settings are the same
+    same_machine = ("cpu", "cores", "isa_flags", "emulated_isa", "gpu", "torch")
+    if stored.is_file():  # sides not run now keep their stored rows when the settings and the machine are the same
         before = json.loads(stored.read_text())
-        if all(before.get(k) == result[k] for k in settings):
+        if all(before.get(k) == result[k] for k in settings) and \
+                all(before["machine"].get(k) == result["machine"][k] for k in same_machine):
             result["sides"], result["runs"] = before["sides"], before.get("runs", {})
     done = set()
     if args.resume and partial.is_file():  # the runs an interrupted bench finished are kept, not run again

@@ -30,6 +30,10 @@ TEXT_INFORMATIVE = 0.8  # a base model whose text loss is above this share of ln
 OVERFIT_FINAL = 1.2  # final valid loss above this x best: overfitting
 RATIO_WARN, RATIO_SEVERE = 1.2, 2.0  # valid/train loss ratio
 UNDERFIT_GAIN = 0.10  # relative improvement of the valid loss below this: underfitting
+# the repairs in order of cost (the adapter-scale sweep, free, has run already); what each bought on a drifting
+# run: bench/results/balance_repairs.md
+REPAIR = ("add self-replay (--replay 0.1: 10 % more rows), then a KL term to the base model (--kl-general 0.1: one "
+          "more forward pass per step), or lower --lr")
 STILL_FALLING = 0.03  # valid loss falling more than this per evaluation at the end: more to learn
 
 
@@ -164,13 +168,13 @@ def diagnose(train_rows: list[dict], eval_rows: list[dict], base_valid: float, c
                          "add varied anchor points, lower --epochs or --lr, or use --profile conservative", signals)
     lost = chosen.forgot()
     if lost:
-        return Diagnosis("forgetting", lost, "turn on --replay 0.1, use --profile conservative, or lower --lr", signals)
+        return Diagnosis("forgetting", lost, REPAIR, signals)
     lost_at_full = full_strength.forgot() if full_strength is not None and chosen.scale < 1 else None
     if lost_at_full:
         return Diagnosis("forgetting", f"at full strength the adapter's {lost_at_full}; the blend at scale "
                                        f"{chosen.scale} handed back stays inside the bounds and keeps "
                                        f"{chosen.gain:.0%} of the task gain",
-                         "turn on --replay 0.1, use --profile conservative, or lower --lr to keep more of the gain",
+                         REPAIR + " to keep more of the gain",
                          signals)
     gain = (base_valid - best) / base_valid if base_valid > 0 else 0.0
     falling = len(valid) >= 2 and (valid[-2] - valid[-1]) / valid[-2] > STILL_FALLING
