@@ -22,27 +22,26 @@ Writes bench/results/balance_calibration.{json,md}.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from outcomes import HEADLINE, load, pair  # noqa: E402  (the same rows as bench/outcomes.py)
+from outcomes import HEADLINE, load, over_tasks, pair, task_parser  # noqa: E402  (bench/outcomes.py's rows)
 
-from anchortune import service, settings  # noqa: E402
+from anchortune import service  # noqa: E402
 from anchortune.config import RunConfig  # noqa: E402
 from anchortune.data.loading import save_anchor_points  # noqa: E402
 from anchortune.data.records import AnchorPoint  # noqa: E402
 
-TASKS = {  # name: (preset, train rows, held-out rows, run options, new tokens for held-out answers)
-    "support": ("support", 200, 30, {"epochs": 2}, 128),
-    "legal": ("legal", 200, 60, {"epochs": 2}, 16),
-    "invoice": ("invoice", 100, 20, {"epochs": 2}, 160),
+TASKS = {  # name: (preset, train rows, held-out rows, run options, new tokens for held-out answers); each
+    # preset's own defaults (3 epochs, its learning rate and batch size)
+    "support": ("support", 200, 30, {}, 128),
+    "legal": ("legal", 200, 60, {}, 16),
+    "invoice": ("invoice", 100, 20, {}, 160),
 }
 
 
@@ -179,33 +178,12 @@ def markdown(rows: list[dict], machine: str) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", default="support,legal,invoice")
+    parser = task_parser(__doc__.splitlines()[0])
     parser.add_argument("--scales", default="1.0,0.5")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    parser.add_argument("--work", type=Path, help="Folder for data and runs (reused: finished runs are scored again).")
     args = parser.parse_args()
-    shared = settings.shared_data()
-    if not shared.is_dir():
-        print(f"skipped: {shared} not found")
-        return 0
-    import platform
-
-    import torch
-
-    machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-    work = args.work or Path(tempfile.mkdtemp(prefix="bench-calibration-"))
-    work.mkdir(parents=True, exist_ok=True)
     scales = [float(s) for s in args.scales.split(",")]
-    rows = []
-    for name in args.tasks.split(","):
-        rows.append(calibrate(name, shared, work, args.seed, scales))
-        print(markdown(rows, machine), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "balance_calibration.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
-    (args.out / "balance_calibration.md").write_text(markdown(rows, machine))
-    return 0
+    return over_tasks(args, "balance_calibration",
+                      lambda name, shared, work: calibrate(name, shared, work, args.seed, scales), markdown)
 
 
 if __name__ == "__main__":

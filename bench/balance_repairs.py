@@ -7,7 +7,8 @@ five times the learning rate and twice the epochs) trained three times on the pa
 - no repair: the guard restricted to full-strength checkpoints (adapter scale 1);
 - the adapter-scale sweep (free: the same run, the guard also sees blends at 0.25, 0.5 and 0.75);
 - self-replay (`replay=0.1`: 10 % more rows, the base model's own answers to general prompts);
-- the KL term to the base model on those answers (`kl_general=0.1`: one extra forward pass per step).
+- the KL term to the base model on those answers (`kl_general=0.1`: two forwards and a backward over one short
+  row per micro-batch).
 Each arm's kept checkpoint is scored by measures outside the guard (standard engine): answer loss on 60 real
 support rows from ../shared/datasets (Bitext, written by a third party: the task carried beyond the demo's own
 phrasings), WikiText-2 loss (32 x 256 tokens) and MMLU gold-answer loss against the base model. Writes bench/results/balance_repairs.{json,md}.
@@ -20,7 +21,6 @@ import json
 import random
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -32,7 +32,6 @@ from outcomes import load  # noqa: E402
 
 from anchortune import service, settings  # noqa: E402
 from anchortune.config import RunConfig  # noqa: E402
-from anchortune.data.loading import save_anchor_points  # noqa: E402
 
 ARMS = {"none": {}, "scale sweep": {}, "replay 0.1": {"replay": 0.1}, "KL 0.1": {"kl_general": 0.1}}
 
@@ -101,7 +100,7 @@ def main() -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-repairs-"))
     work.mkdir(parents=True, exist_ok=True)
     data = service.write_demo_data("support", work / "support.jsonl")
-    runs, walls = {}, {}
+    runs = {}
     for arm, extra in ARMS.items():
         if arm in ("none", "scale sweep"):  # one run serves both: the guard's pick with and without blends
             extra, name = {}, "plain"
@@ -109,11 +108,9 @@ def main() -> int:
             name = arm.split()[0].lower()
         run = work / name
         if not (run / "summary.json").is_file():
-            started = time.perf_counter()
             print(f"training {name} ...", flush=True)
             service.train_run(RunConfig.build(data=str(data), task="support", seed=args.seed, **options, **extra),
                               run, force=True)
-            walls[name] = time.perf_counter() - started
         runs[arm] = run
     cfg = RunConfig.load(runs["none"] / "config.yaml")
     precision = choose(cfg.precision)

@@ -94,13 +94,18 @@ def markdown(rows: list[dict], machine: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def task_parser(description: str) -> argparse.ArgumentParser:
+    """The options every per-task bench takes (this one and bench/balance_calibration.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--tasks", default="support,legal,invoice")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    parser.add_argument("--work", type=Path, help="Folder for data and runs (reused: finished runs are re-evaluated).")
-    args = parser.parse_args()
+    parser.add_argument("--work", type=Path, help="Folder for data and runs (reused: finished runs are scored again).")
+    return parser
+
+
+def over_tasks(args, stem: str, run_one, markdown) -> int:
+    """run_one(name, shared, work) for each task, the table printed after each; {stem}.json and .md written."""
     shared = settings.shared_data()
     if not shared.is_dir():
         print(f"skipped: {shared} not found")
@@ -108,16 +113,21 @@ def main() -> int:
     import torch
 
     machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-    work = args.work or Path(tempfile.mkdtemp(prefix="bench-outcomes-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix=f"bench-{stem}-"))
     work.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in args.tasks.split(","):
-        rows.append(run_task(name, shared, work, args.seed))
+        rows.append(run_one(name, shared, work))
         print(markdown(rows, machine), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "outcomes.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
-    (args.out / "outcomes.md").write_text(markdown(rows, machine))
+    (args.out / f"{stem}.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
+    (args.out / f"{stem}.md").write_text(markdown(rows, machine))
     return 0
+
+
+def main() -> int:
+    args = task_parser(__doc__.splitlines()[0]).parse_args()
+    return over_tasks(args, "outcomes", lambda name, shared, work: run_task(name, shared, work, args.seed), markdown)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,11 @@
 package): loss on general text (general_text.txt: twelve encyclopedic paragraphs) and accuracy on two-way cloze
 items (general_cloze.yaml: a true or sensible ending against one that is not, scored by log-likelihood).
 
+The set was chosen by measuring base models (bench/general_baselines.py, bench/results/general_baselines.md):
+SmolLM2-135M-Instruct 0.93 cloze accuracy and Gemma 3 270M 0.92, where the same networks with random weights
+score near chance (0.56 for SmolLM2's) and lose nothing they could forget; MMLU, tried first, leaves a 135M
+model at chance (23 %), and its letters cannot move when general ability does.
+
 The cloze items are scored by the model's own forward (transformers' attention and LM head, padded batches),
 whichever engine trains, so the guard's measure of general ability does not lean on the engine's code. Models
 and tokenizers come in; nothing is loaded here. What the measures mean for retention is evaluate/balance.py's.

@@ -89,7 +89,7 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
                      "best_valid_loss": picked.valid_loss if picked else None, "stopped_early": result.stopped_early,
                      "train_seconds": result.train_seconds, "tokens_trained": result.tokens_trained,
                      "tokens_per_s": result.tokens_per_second, "allocator": allocator_name(),
-                     "kernels": kernels_name(result.precision),
+                     "kernels": kernels_name(result.precision, result.engine),
                      "engine": result.engine.to_json() if result.engine else None,
                      "kl_general": cfg.kl_general, "kl_rows": len(baseline.kl_rows)},
         "losses": {"base_valid": baseline.valid_loss, "tuned_valid": tuned_loss,
@@ -117,10 +117,13 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
     return summary
 
 
-def kernels_name(precision: str) -> str:
+def kernels_name(precision: str, engine=None) -> str:
     """What ran the elementwise work of a bf16 CPU training (train/native.py): 'compiled' or 'torch (why)'."""
     from anchortune.train import native
 
+    part = engine.parts.get("kernels") if engine is not None else None
+    if part is not None and part.applies and not part.fast:
+        return f"torch ({part.why})"
     return native.describe() if precision == "bf16" else "torch (fp32: the kernels are bf16 only)"
 
 
