@@ -15,8 +15,10 @@ pick) is scored by measures *outside* the guard:
 all on transformers' own attention and head (the standard engine), not the engine that trained. The guard's own
 signals (shipped general text, cloze items, answer style) are reported beside them.
 An oracle with those outside measures keeps the candidate with the best task metric among those whose general
-losses stay within the guard's bound (TEXT_BOUND) of the base model's; the table reports, per task, the guard's
-choice, the oracle's, and the task metric the guard gave up.
+losses stay within the guard's bound (TEXT_BOUND) of the base model's, once on WikiText and MMLU loss together and
+once on WikiText alone (the MMLU answers are written in one fixed manner, so their loss also moves with the manner
+of answering a task teaches); the table reports, per task, the guard's choice, each oracle's, and the task metric
+the guard gave up. `--render` writes the Markdown again from the stored JSON.
 Writes bench/results/balance_calibration.{json,md}.
 """
 
@@ -135,16 +137,25 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
         rows.append(row)
         print(f"{name} step {step} x {scale}: {json.dumps({k: round(v, 4) for k, v in row.items() if isinstance(v, float)})}",
               flush=True)
-    from anchortune.evaluate.balance import TEXT_BOUND
-
-    inside = [r for r in rows if r["wikitext_drift"] <= TEXT_BOUND and r["mmlu_drift"] <= TEXT_BOUND]
-    oracle = max(inside or rows, key=lambda r: r["metric"])
     guard = next(r for r in rows if r["guard_pick"])
     return {"task": name, "metric": HEADLINE[preset_name], "train_rows": len(train), "heldout_rows": len(held),
-            "train_wall_s": train_wall, "base": base, "candidates": rows, "guard": guard, "oracle": oracle,
-            "metric_lost": (oracle["metric"] - guard["metric"]) / oracle["metric"] if oracle["metric"] else 0.0,
-            "guard_inside": guard["wikitext_drift"] <= TEXT_BOUND and guard["mmlu_drift"] <= TEXT_BOUND,
+            "train_wall_s": train_wall, "base": base, "candidates": rows, "guard": guard,
             "verdict": summary["balance"]["diagnosis"], "chosen": chosen}
+
+
+ORACLES = {"WikiText and MMLU loss": ("wikitext_drift", "mmlu_drift"), "WikiText alone": ("wikitext_drift",)}
+
+
+def judge(row: dict, drifts: tuple) -> dict:
+    """The oracle with the outside measures `drifts` (each within TEXT_BOUND of the base model), and the guard's
+    pick against it: the task metric lost, whether the pick is inside those bounds."""
+    from anchortune.evaluate.balance import TEXT_BOUND
+
+    inside = lambda c: all(c[d] <= TEXT_BOUND for d in drifts)  # noqa: E731
+    oracle = max([c for c in row["candidates"] if inside(c)] or row["candidates"], key=lambda c: c["metric"])
+    guard = row["guard"]
+    lost = (oracle["metric"] - guard["metric"]) / oracle["metric"] if oracle["metric"] else 0.0
+    return {"oracle": oracle, "metric_lost": lost, "guard_inside": inside(guard)}
 
 
 def markdown(rows: list[dict], machine: str) -> str:
@@ -152,17 +163,22 @@ def markdown(rows: list[dict], machine: str) -> str:
 
     lines = ["# Balance guard calibration: the guard's choice against an oracle with outside measures", "",
              f"Machine: {machine}. Outside measures (standard engine): held-out task metric, WikiText-2 loss "
-             f"(32 x 256 tokens) and MMLU gold-answer loss (100 items) against the base model; the oracle keeps the "
-             f"best task metric with both within {TEXT_BOUND:.0%} of the base model.", "",
-             "| task | metric | base | guard: step x scale | guard metric | guard WikiText / MMLU drift | "
-             "oracle: step x scale | oracle metric | metric lost | guard inside bound | verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"(32 x 256 tokens) and MMLU gold-answer loss (100 items, the answer written out as 'The answer is X. "
+             f"...') against the base model. Each oracle keeps the best task metric among the candidates whose named "
+             f"drifts stay within {TEXT_BOUND:.0%} of the base model; 'metric lost' is the guard's shortfall "
+             f"against it.", "",
+             "| task | metric | base | guard: step x scale | guard metric | guard WikiText / MMLU drift | oracle on | "
+             "oracle: step x scale | oracle metric | metric lost | guard inside the oracle's bounds | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        g, o = r["guard"], r["oracle"]
-        lines.append(f"| {r['task']} | {r['metric']} | {r['base']['metric']:.3f} | {g['step']} x {g['scale']} | "
-                     f"{g['metric']:.3f} | {g['wikitext_drift']:+.1%} / {g['mmlu_drift']:+.1%} | "
-                     f"{o['step']} x {o['scale']} | {o['metric']:.3f} | {r['metric_lost']:.1%} | "
-                     f"{'yes' if r['guard_inside'] else 'no'} | {r['verdict']['verdict']} |")
+        g = r["guard"]
+        for label, drifts in ORACLES.items():
+            j = judge(r, drifts)
+            o = j["oracle"]
+            lines.append(f"| {r['task']} | {r['metric']} | {r['base']['metric']:.3f} | {g['step']} x {g['scale']} | "
+                         f"{g['metric']:.3f} | {g['wikitext_drift']:+.1%} / {g['mmlu_drift']:+.1%} | {label} | "
+                         f"{o['step']} x {o['scale']} | {o['metric']:.3f} | {j['metric_lost']:.1%} | "
+                         f"{'yes' if j['guard_inside'] else 'no'} | {r['verdict']['verdict']} |")
     for r in rows:
         lines += ["", f"## {r['task']}: every candidate", "",
                   "| step x scale | task metric | WikiText drift | MMLU-loss drift | shipped text loss | cloze accuracy |",
@@ -180,7 +196,12 @@ def markdown(rows: list[dict], machine: str) -> str:
 def main() -> int:
     parser = task_parser(__doc__.splitlines()[0])
     parser.add_argument("--scales", default="1.0,0.5")
+    parser.add_argument("--render", action="store_true", help="Write the Markdown again from the stored JSON.")
     args = parser.parse_args()
+    if args.render:
+        stored = json.loads((args.out / "balance_calibration.json").read_text())
+        (args.out / "balance_calibration.md").write_text(markdown(stored["rows"], stored["machine"]))
+        return 0
     scales = [float(s) for s in args.scales.split(",")]
     return over_tasks(args, "balance_calibration",
                       lambda name, shared, work: calibrate(name, shared, work, args.seed, scales), markdown)

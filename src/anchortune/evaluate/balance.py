@@ -30,8 +30,8 @@ TEXT_INFORMATIVE = 0.8  # a base model whose text loss is above this share of ln
 OVERFIT_FINAL = 1.2  # final valid loss above this x best: overfitting
 RATIO_WARN, RATIO_SEVERE = 1.2, 2.0  # valid/train loss ratio
 UNDERFIT_GAIN = 0.10  # relative improvement of the valid loss below this: underfitting
-# the repairs in order of cost (the adapter-scale sweep, free, has run already); what each bought on a drifting
-# run: bench/results/balance_repairs.md
+# the repairs in order of cost (the adapter-scale sweep, free, has run already); bench/balance_repairs.py measures
+# what each buys on a drifting run
 REPAIR = ("add self-replay (--replay 0.1: 10 % more rows), then a KL term to the base model (--kl-general 0.1: two "
           "more forwards over a short row per micro-batch), or lower --lr")
 STILL_FALLING = 0.03  # valid loss falling more than this per evaluation at the end: more to learn
