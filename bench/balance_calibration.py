@@ -11,7 +11,8 @@ pick) is scored by measures *outside* the guard:
 - the task metric on held-out rows (generated answers: ROUGE-L, macro-F1, JSON field F1);
 - loss on a larger general text (the WikiText-2 excerpt, 32 windows of 256 tokens) against the base model's;
 - loss on a held-out general instruction set judged against the base model's (MMLU validation questions with
-  the gold answer written out, 100 items; a 135M model is at chance on the letters, but the loss moves);
+  the gold answer written out, 100 items; a 135M model is at chance on the letters, but the loss moves), whole
+  and on the gold content alone (the "The answer is X." format given, not scored);
 all on transformers' own attention and head (the standard engine), not the engine that trained. The guard's own
 signals (shipped general text, cloze items, answer style) are reported beside them.
 An oracle with those outside measures keeps the candidate with the best task metric among those whose general
@@ -60,13 +61,31 @@ def mmlu_points(shared: Path, count: int = 100) -> list[AnchorPoint]:
     return points
 
 
+def outside_material(shared: Path, tokenizer) -> dict:
+    """WikiText-2 windows, the MMLU answers whole, and the same answers scored on their gold content alone."""
+    from anchortune.data.presets import load_preset
+    from anchortune.data.tokenize import IGNORE, encode
+    from anchortune.evaluate.retention import text_chunks
+
+    mmlu = encode(mmlu_points(shared), load_preset("custom"), tokenizer, 512)[0]
+    prefix = len(tokenizer("The answer is B.", add_special_tokens=False)["input_ids"])  # the format, given
+    content = []
+    for row in mmlu:
+        first = next(i for i, label in enumerate(row["labels"]) if label != IGNORE)
+        content.append({**row, "labels": [IGNORE if first <= i < first + prefix else label
+                                          for i, label in enumerate(row["labels"])]})
+    return {"wikitext": text_chunks(shared / "general" / "wikitext2_excerpt.txt", tokenizer, 256, 32),
+            "mmlu": mmlu, "mmlu_content": content}
+
+
 def outside(model, tokenizer, material: dict, precision: str) -> dict:
     """General losses measured outside the guard (standard engine)."""
     from anchortune.evaluate.loss import answer_loss
 
     pad = tokenizer.pad_token_id
     return {"wikitext_loss": answer_loss(model, material["wikitext"], pad, 8, precision, engine="standard"),
-            "mmlu_loss": answer_loss(model, material["mmlu"], pad, 8, precision, engine="standard")}
+            "mmlu_loss": answer_loss(model, material["mmlu"], pad, 8, precision, engine="standard"),
+            "mmlu_content_loss": answer_loss(model, material["mmlu_content"], pad, 8, precision, engine="standard")}
 
 
 def task_metric(model, tokenizer, preset, held: list[AnchorPoint], new_tokens: int, precision: str) -> float:
@@ -85,9 +104,7 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
     from safetensors.torch import load_file
 
     from anchortune.data.presets import load_preset
-    from anchortune.data.tokenize import encode
     from anchortune.evaluate import general
-    from anchortune.evaluate.retention import text_chunks
     from anchortune.models.loading import load_model, load_tokenizer, resolve_model
     from anchortune.train.precision import choose
 
@@ -109,8 +126,7 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
     source = resolve_model(cfg.model)
     tokenizer = load_tokenizer(source)
     preset = load_preset(preset_name).resolved_for(train)
-    material = {"wikitext": text_chunks(shared / "general" / "wikitext2_excerpt.txt", tokenizer, 256, 32),
-                "mmlu": encode(mmlu_points(shared), load_preset("custom"), tokenizer, 512)[0]}
+    material = outside_material(shared, tokenizer)
     mine = general.general_set(tokenizer)
     base_model = load_model(source)
     base = {"metric": task_metric(base_model, tokenizer, preset, held, new_tokens, precision),
@@ -133,6 +149,7 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
                    **general.measure(model, mine, tokenizer.pad_token_id, 8, precision, engine="standard")}
         row["wikitext_drift"] = row["wikitext_loss"] / base["wikitext_loss"] - 1
         row["mmlu_drift"] = row["mmlu_loss"] / base["mmlu_loss"] - 1
+        row["mmlu_content_drift"] = row["mmlu_content_loss"] / base["mmlu_content_loss"] - 1
         row["guard_pick"] = step == chosen["step"] and scale == chosen["scale"]
         rows.append(row)
         print(f"{name} step {step} x {scale}: {json.dumps({k: round(v, 4) for k, v in row.items() if isinstance(v, float)})}",
@@ -143,7 +160,9 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
             "verdict": summary["balance"]["diagnosis"], "chosen": chosen}
 
 
-ORACLES = {"WikiText and MMLU loss": ("wikitext_drift", "mmlu_drift"), "WikiText alone": ("wikitext_drift",)}
+ORACLES = {"WikiText and MMLU loss": ("wikitext_drift", "mmlu_drift"),
+           "WikiText and MMLU gold content": ("wikitext_drift", "mmlu_content_drift"),
+           "WikiText alone": ("wikitext_drift",)}
 
 
 def judge(row: dict, drifts: tuple) -> dict:
@@ -151,7 +170,7 @@ def judge(row: dict, drifts: tuple) -> dict:
     pick against it: the task metric lost, whether the pick is inside those bounds."""
     from anchortune.evaluate.balance import TEXT_BOUND
 
-    inside = lambda c: all(c[d] <= TEXT_BOUND for d in drifts)  # noqa: E731
+    inside = lambda c: all(c.get(d, 0.0) <= TEXT_BOUND for d in drifts)  # noqa: E731  (older rows lack a column)
     oracle = max([c for c in row["candidates"] if inside(c)] or row["candidates"], key=lambda c: c["metric"])
     guard = row["guard"]
     lost = (oracle["metric"] - guard["metric"]) / oracle["metric"] if oracle["metric"] else 0.0
@@ -181,14 +200,16 @@ def markdown(rows: list[dict], machine: str) -> str:
                          f"{'yes' if j['guard_inside'] else 'no'} | {r['verdict']['verdict']} |")
     for r in rows:
         lines += ["", f"## {r['task']}: every candidate", "",
-                  "| step x scale | task metric | WikiText drift | MMLU-loss drift | shipped text loss | cloze accuracy |",
-                  "|---|---|---|---|---|---|"]
+                  "| step x scale | task metric | WikiText drift | MMLU-loss drift | MMLU gold-content drift | "
+                  "shipped text loss | cloze accuracy |",
+                  "|---|---|---|---|---|---|---|"]
         for c in r["candidates"]:
             lines.append(f"| {c['step']} x {c['scale']}{' (guard)' if c['guard_pick'] else ''} | {c['metric']:.3f} | "
-                         f"{c['wikitext_drift']:+.1%} | {c['mmlu_drift']:+.1%} | {c.get('text_loss', float('nan')):.4f} | "
+                         f"{c['wikitext_drift']:+.1%} | {c['mmlu_drift']:+.1%} | "
+                         f"{c.get('mmlu_content_drift', float('nan')):+.1%} | {c.get('text_loss', float('nan')):.4f} | "
                          f"{c.get('cloze_accuracy') or 0:.2f} |")
         b = r["base"]
-        lines.append(f"| base | {b['metric']:.3f} | - | - | {b.get('text_loss', float('nan')):.4f} | "
+        lines.append(f"| base | {b['metric']:.3f} | - | - | - | {b.get('text_loss', float('nan')):.4f} | "
                      f"{b.get('cloze_accuracy') or 0:.2f} |")
     return "\n".join(lines) + "\n"
 

@@ -27,7 +27,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from balance_calibration import mmlu_points, outside  # noqa: E402  (the same outside measures)
+from balance_calibration import outside, outside_material  # noqa: E402  (the same outside measures)
 from outcomes import load  # noqa: E402
 
 from anchortune import service, settings  # noqa: E402
@@ -91,7 +91,6 @@ def main() -> int:
 
     from anchortune.data.presets import load_preset
     from anchortune.data.tokenize import encode
-    from anchortune.evaluate.retention import text_chunks
     from anchortune.models.loading import load_model, load_tokenizer, resolve_model
     from anchortune.train.precision import choose
 
@@ -118,8 +117,7 @@ def main() -> int:
     tokenizer = load_tokenizer(source)
     unseen = load("support", shared)  # real customer-support rows (Bitext), written by a third party
     random.Random(args.seed).shuffle(unseen)
-    material = {"wikitext": text_chunks(shared / "general" / "wikitext2_excerpt.txt", tokenizer, 256, 32),
-                "mmlu": encode(mmlu_points(shared), load_preset("custom"), tokenizer, 512)[0],
+    material = {**outside_material(shared, tokenizer),
                 "heldout": encode(unseen[:60], load_preset("support"), tokenizer, 512)[0]}
     base_model = load_model(source)
     from anchortune.evaluate.loss import answer_loss
