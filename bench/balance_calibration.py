@@ -171,10 +171,11 @@ def judge(row: dict, drifts: tuple) -> dict:
     from anchortune.evaluate.balance import TEXT_BOUND
 
     inside = lambda c: all(c.get(d, 0.0) <= TEXT_BOUND for d in drifts)  # noqa: E731  (older rows lack a column)
-    oracle = max([c for c in row["candidates"] if inside(c)] or row["candidates"], key=lambda c: c["metric"])
+    kept = [c for c in row["candidates"] if inside(c)]
+    oracle = max(kept or row["candidates"], key=lambda c: c["metric"])  # none inside: the best of all, marked
     guard = row["guard"]
     lost = (oracle["metric"] - guard["metric"]) / oracle["metric"] if oracle["metric"] else 0.0
-    return {"oracle": oracle, "metric_lost": lost, "guard_inside": inside(guard)}
+    return {"oracle": oracle, "metric_lost": lost, "guard_inside": inside(guard), "none_inside": not kept}
 
 
 def markdown(rows: list[dict], machine: str) -> str:
@@ -196,7 +197,8 @@ def markdown(rows: list[dict], machine: str) -> str:
             o = j["oracle"]
             lines.append(f"| {r['task']} | {r['metric']} | {r['base']['metric']:.3f} | {g['step']} x {g['scale']} | "
                          f"{g['metric']:.3f} | {g['wikitext_drift']:+.1%} / {g['mmlu_drift']:+.1%} | {label} | "
-                         f"{o['step']} x {o['scale']} | {o['metric']:.3f} | {j['metric_lost']:.1%} | "
+                         f"{o['step']} x {o['scale']}{' (none inside)' if j['none_inside'] else ''} | "
+                         f"{o['metric']:.3f} | {j['metric_lost']:.1%} | "
                          f"{'yes' if j['guard_inside'] else 'no'} | {r['verdict']['verdict']} |")
     for r in rows:
         lines += ["", f"## {r['task']}: every candidate", "",
