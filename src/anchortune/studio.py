@@ -2,7 +2,8 @@
 
 It stands beside `service` (whose functions it calls to judge, train and answer) and owns what a
 shared server adds: the store, the data folder, model ids, loaded chat models. Routes stay thin over
-these methods; workers get `validate_job` and `train_job` from here.
+these methods; workers get `validate_job` and `train_job` from here. A run's events become job events in
+jobs/recorder.py; loaded chat models are pooled in models/chat_pool.py.
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ import hashlib
 import json
 import re
 import shutil
-import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -26,9 +24,10 @@ from anchortune.errors import ConfigError, ConflictError, DataError, NotFoundErr
 from anchortune.export.run_folder import RunFolder
 from anchortune.jobs import states
 from anchortune.jobs.store import Store, new_id
+from anchortune.jobs.recorder import JobRecorder
 from anchortune.jobs.worker import JobContext, Worker
 from anchortune.models.catalog import CATALOG, DEFAULT_MODEL
-from anchortune.train.events import Event
+from anchortune.models.chat_pool import ChatPool, check_messages
 
 UPLOAD_SUFFIXES = (".jsonl", ".csv")
 OPTION_KEYS = tuple(k for k in RunConfig.model_fields if k not in ("data", "model", "valid_data", "seed"))
@@ -179,7 +178,7 @@ class Studio:
     def chat(self, model_id: str, messages: list[dict], max_tokens: int = 256, temperature: float = 0.0,
              top_p: float = 1.0) -> Iterator[str]:
         """A reply to a conversation, streamed in pieces; the generator returns (prompt, completion) tokens."""
-        _check_messages(messages)
+        check_messages(messages)
         spec = self.model_spec(model_id)
         self.chats.get(spec)  # load (or fail) before the first piece is promised
         return self.chats.stream(spec, messages, max_tokens, temperature, top_p)
@@ -274,7 +273,7 @@ class Studio:
         elif folder.root.exists():
             shutil.rmtree(folder.root)  # a start that died before its first checkpoint
         outcome = service.train_run(self._config(job), folder.root, resume=last is not None,
-                                    on_event=_Recorder(ctx, self.store), force=True)
+                                    on_event=JobRecorder(ctx, self.store), force=True)
         training = outcome.summary["training"]
         base = re.sub(r"[^A-Za-z0-9_.-]", "-", job["model"])[:40]
         return {"fine_tuned_model": f"ft:{base}:{job['suffix'] or ''}:{job['id']}",
@@ -285,75 +284,6 @@ class Studio:
         valid = str(self.file_path(job["validation_file"])) if job["validation_file"] else None
         return RunConfig.build(data=str(self.file_path(job["training_file"])), task=job["task"],
                                model=self.model_spec(job["model"]), valid_data=valid, seed=job["seed"], **options)
-
-
-class _Recorder:
-    """Turns a run's events into stored job events: messages, metrics, checkpoints, throttled progress."""
-
-    def __init__(self, ctx: JobContext, store: Store):
-        self.ctx, self.store = ctx, store
-        self.last_progress = 0.0
-
-    def __call__(self, event: Event) -> None:
-        self.ctx.check()
-        job_id, data, step = self.ctx.job["id"], event.data, event.step
-        if event.kind == "progress":
-            now = time.time()
-            if now - self.last_progress >= 1.0 or step == data.get("max_steps"):
-                self.last_progress = now
-                self.store.add_event(job_id, "info", f"step {step} of {data['max_steps']}", type="progress",
-                                     step=step, data={"step": step, **data})
-                self.store.change(job_id, estimated_finish=int(now + data.get("eta_s", 0)))
-        elif event.kind == "train":
-            self.store.add_event(job_id, "info", f"step {step}: training loss {data['train_loss']:.4f}",
-                                 type="metrics", step=step, data={"step": step, **data})
-        elif event.kind == "eval":
-            from anchortune.evaluate.balance import general_summary
-
-            self.store.add_event(job_id, "info", f"step {step}: validation loss {data['valid_loss']:.4f}"
-                                 f"{general_summary(data)}",
-                                 type="metrics", step=step, data={"step": step, **data})
-            self.store.add_checkpoint(job_id, step, {"step": step, **data})
-        elif event.kind == "start":
-            verb = "resumed at" if data.get("resumed_from") else "started at"
-            self.store.add_event(job_id, "info", f"training {verb} step {step} of {data['max_steps']} "
-                                                 f"({data.get('precision')})", step=step, data=data)
-        elif event.kind in ("info", "warning"):
-            self.store.add_event(job_id, "warn" if event.kind == "warning" else "info", data.get("message", ""),
-                                 step=step)
-        elif event.kind == "done":
-            self.store.add_event(job_id, "info", "training finished; model exported", step=step, data=data)
-
-
-class ChatPool:
-    """Loaded chat models by spec (the three used last), one lock each so answers do not interleave."""
-
-    size = 3
-
-    def __init__(self):
-        self.loaded: OrderedDict[str, tuple] = OrderedDict()
-        self.guard = threading.Lock()
-
-    def get(self, spec: str):
-        with self.guard:
-            if spec in self.loaded:
-                self.loaded.move_to_end(spec)
-                return self.loaded[spec]
-        chat = service.open_chat(spec)
-        with self.guard:
-            self.loaded[spec] = (chat, threading.Lock())
-            while len(self.loaded) > self.size:
-                self.loaded.popitem(last=False)
-            return self.loaded[spec]
-
-    def stream(self, spec: str, messages: list[dict], max_tokens: int, temperature: float, top_p: float):
-        from anchortune.evaluate.generation import stream
-
-        chat, lock = self.get(spec)
-        with lock:
-            counts = yield from stream(chat.model, chat.tokenizer, chat.preset.frame(messages), max_tokens,
-                                       temperature, top_p, chat.precision)
-        return counts
 
 
 def _hyperparameters(values: dict, task: str) -> dict:
@@ -376,17 +306,6 @@ def _hyperparameters(values: dict, task: str) -> dict:
             raise ConfigError(f"hyperparameters.{key} is not supported; use n_epochs, batch_size, "
                               "learning_rate_multiplier or engine")
     return out
-
-
-def _check_messages(messages: list[dict]) -> None:
-    if not messages or not isinstance(messages, list):
-        raise ConfigError("messages: expected a non-empty list of {role, content}")
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") \
-                or not isinstance(m.get("content"), str):
-            raise ConfigError(f"messages[{i}]: expected role system/user/assistant and string content")
-    if messages[-1]["role"] != "user":
-        raise ConfigError("messages: the last message must be the user's")
 
 
 def _display_name(filename: str) -> str:
