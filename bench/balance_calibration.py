@@ -12,14 +12,17 @@ pick) is scored by measures *outside* the guard:
 - loss on a larger general text (the WikiText-2 excerpt, 32 windows of 256 tokens) against the base model's;
 - loss on a held-out general instruction set judged against the base model's (MMLU validation questions with
   the gold answer written out, 100 items; a 135M model is at chance on the letters, but the loss moves), whole
-  and on the gold content alone (the "The answer is X." format given, not scored);
+  and on the gold content alone (the "The answer is X." format given, not scored), that content split into its
+  opening (first OPENING tokens and the end token: how an answer starts and where it stops) and its body (the
+  rest, given the opening: on the legal run the opening's loss rose +236 % and its body's fell 12 %, so a task that
+  teaches short answers moves the whole loss without any knowledge lost);
 all on transformers' own attention and head (the standard engine), not the engine that trained. The guard's own
 signals (shipped general text, cloze items, answer style) are reported beside them.
 An oracle with those outside measures keeps the candidate with the best task metric among those whose general
-losses stay within the guard's bound (TEXT_BOUND) of the base model's, once on WikiText and MMLU loss together and
-once on WikiText alone (the MMLU answers are written in one fixed manner, so their loss also moves with the manner
-of answering a task teaches); the table reports, per task, the guard's choice, each oracle's, and the task metric
-the guard gave up. `--render` writes the Markdown again from the stored JSON.
+losses stay within the guard's bound (TEXT_BOUND) of the base model's: on WikiText and the MMLU answer body (the
+general-ability bound: knowledge, asked in chat format), on WikiText and the whole MMLU answer (strict: the manner
+of answering counted as ability too), and on WikiText alone. The table reports, per task, the guard's choice, each
+oracle's, and the task metric the guard gave up. `--render` writes the Markdown again from the stored JSON.
 Writes bench/results/balance_calibration.{json,md}.
 """
 
@@ -48,6 +51,10 @@ TASKS = {  # name: (preset, train rows, held-out rows, run options, new tokens f
 }
 
 
+OPENING = 3  # content tokens that start an answer: a task's short answers move their likelihood the most
+OUTSIDE = ("wikitext", "mmlu", "mmlu_content", "mmlu_opening", "mmlu_body")
+
+
 def mmlu_points(shared: Path, count: int = 100) -> list[AnchorPoint]:
     """MMLU validation questions with their gold answer written out: a general instruction set."""
     rows = [json.loads(l) for l in (shared / "general" / "mmlu_val.jsonl").open(encoding="utf-8")]
@@ -69,13 +76,18 @@ def outside_material(shared: Path, tokenizer) -> dict:
 
     mmlu = encode(mmlu_points(shared), load_preset("custom"), tokenizer, 512)[0]
     prefix = len(tokenizer("The answer is B.", add_special_tokens=False)["input_ids"])  # the format, given
-    content = []
+    parts = {"mmlu_content": [], "mmlu_opening": [], "mmlu_body": []}
     for row in mmlu:
-        first = next(i for i, label in enumerate(row["labels"]) if label != IGNORE)
-        content.append({**row, "labels": [IGNORE if first <= i < first + prefix else label
-                                          for i, label in enumerate(row["labels"])]})
+        targets = [i for i, label in enumerate(row["labels"]) if label != IGNORE]
+        content = targets[prefix:]
+        opening = set(content[:OPENING] + content[-1:])  # how the answer starts, and where it ends
+        body = set(content[OPENING:-1])  # short answers have none: left out of this part
+        for part, keep in (("mmlu_content", set(content)), ("mmlu_opening", opening), ("mmlu_body", body)):
+            if keep:
+                    parts[part].append({**row, "labels": [label if i in keep else IGNORE
+                                                      for i, label in enumerate(row["labels"])]})
     return {"wikitext": text_chunks(shared / "general" / "wikitext2_excerpt.txt", tokenizer, 256, 32),
-            "mmlu": mmlu, "mmlu_content": content}
+            "mmlu": mmlu, **parts}
 
 
 def outside(model, tokenizer, material: dict, precision: str) -> dict:
@@ -83,9 +95,8 @@ def outside(model, tokenizer, material: dict, precision: str) -> dict:
     from anchortune.evaluate.loss import answer_loss
 
     pad = tokenizer.pad_token_id
-    return {"wikitext_loss": answer_loss(model, material["wikitext"], pad, 8, precision, engine="standard"),
-            "mmlu_loss": answer_loss(model, material["mmlu"], pad, 8, precision, engine="standard"),
-            "mmlu_content_loss": answer_loss(model, material["mmlu_content"], pad, 8, precision, engine="standard")}
+    return {f"{part}_loss": answer_loss(model, material[part], pad, 8, precision, engine="standard")
+            for part in OUTSIDE}
 
 
 def task_metric(model, tokenizer, preset, held: list[AnchorPoint], new_tokens: int, precision: str) -> float:
@@ -147,9 +158,7 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
                    "metric": task_metric(model, tokenizer, preset, held, new_tokens, precision),
                    **outside(model, tokenizer, material, precision),
                    **general.measure(model, mine, tokenizer.pad_token_id, 8, precision, engine="standard")}
-        row["wikitext_drift"] = row["wikitext_loss"] / base["wikitext_loss"] - 1
-        row["mmlu_drift"] = row["mmlu_loss"] / base["mmlu_loss"] - 1
-        row["mmlu_content_drift"] = row["mmlu_content_loss"] / base["mmlu_content_loss"] - 1
+        row.update({f"{part}_drift": row[f"{part}_loss"] / base[f"{part}_loss"] - 1 for part in OUTSIDE})
         row["guard_pick"] = step == chosen["step"] and scale == chosen["scale"]
         rows.append(row)
         print(f"{name} step {step} x {scale}: {json.dumps({k: round(v, 4) for k, v in row.items() if isinstance(v, float)})}",
@@ -160,8 +169,8 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
             "verdict": summary["balance"]["diagnosis"], "chosen": chosen}
 
 
-ORACLES = {"WikiText and MMLU loss": ("wikitext_drift", "mmlu_drift"),
-           "WikiText and MMLU gold content": ("wikitext_drift", "mmlu_content_drift"),
+ORACLES = {"WikiText and MMLU answer body": ("wikitext_drift", "mmlu_body_drift"),
+           "WikiText and MMLU whole answer": ("wikitext_drift", "mmlu_drift"),
            "WikiText alone": ("wikitext_drift",)}
 
 
@@ -184,10 +193,13 @@ def markdown(rows: list[dict], machine: str) -> str:
     lines = ["# Balance guard calibration: the guard's choice against an oracle with outside measures", "",
              f"Machine: {machine}. Outside measures (standard engine): held-out task metric, WikiText-2 loss "
              f"(32 x 256 tokens) and MMLU gold-answer loss (100 items, the answer written out as 'The answer is X. "
-             f"...') against the base model. Each oracle keeps the best task metric among the candidates whose named "
+             f"...') against the base model, whole and split: its gold content's first {OPENING} tokens with the end token "
+             f"(how an answer starts and where it stops: a task's short answers move these) and the rest of the content "
+             f"(the body: what the model knows, given how the answer started). Each oracle keeps the best task metric among the candidates whose named "
              f"drifts stay within {TEXT_BOUND:.0%} of the base model; 'metric lost' is the guard's shortfall "
              f"against it.", "",
-             "| task | metric | base | guard: step x scale | guard metric | guard WikiText / MMLU drift | oracle on | "
+             "| task | metric | base | guard: step x scale | guard metric | guard WikiText / MMLU whole / body drift | "
+             "oracle on | "
              "oracle: step x scale | oracle metric | metric lost | guard inside the oracle's bounds | verdict |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -196,22 +208,25 @@ def markdown(rows: list[dict], machine: str) -> str:
             j = judge(r, drifts)
             o = j["oracle"]
             lines.append(f"| {r['task']} | {r['metric']} | {r['base']['metric']:.3f} | {g['step']} x {g['scale']} | "
-                         f"{g['metric']:.3f} | {g['wikitext_drift']:+.1%} / {g['mmlu_drift']:+.1%} | {label} | "
+                         f"{g['metric']:.3f} | {g['wikitext_drift']:+.1%} / {g['mmlu_drift']:+.1%} / "
+                         f"{g.get('mmlu_body_drift', float('nan')):+.1%} | {label} | "
                          f"{o['step']} x {o['scale']}{' (none inside)' if j['none_inside'] else ''} | "
                          f"{o['metric']:.3f} | {j['metric_lost']:.1%} | "
                          f"{'yes' if j['guard_inside'] else 'no'} | {r['verdict']['verdict']} |")
     for r in rows:
         lines += ["", f"## {r['task']}: every candidate", "",
-                  "| step x scale | task metric | WikiText drift | MMLU-loss drift | MMLU gold-content drift | "
-                  "shipped text loss | cloze accuracy |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| step x scale | task metric | WikiText drift | MMLU drift: whole answer | gold content | "
+                  "its opening and end | its body | shipped text loss | cloze accuracy |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for c in r["candidates"]:
             lines.append(f"| {c['step']} x {c['scale']}{' (guard)' if c['guard_pick'] else ''} | {c['metric']:.3f} | "
                          f"{c['wikitext_drift']:+.1%} | {c['mmlu_drift']:+.1%} | "
-                         f"{c.get('mmlu_content_drift', float('nan')):+.1%} | {c.get('text_loss', float('nan')):.4f} | "
+                         f"{c.get('mmlu_content_drift', float('nan')):+.1%} | "
+                         f"{c.get('mmlu_opening_drift', float('nan')):+.1%} | {c.get('mmlu_body_drift', float('nan')):+.1%} | "
+                         f"{c.get('text_loss', float('nan')):.4f} | "
                          f"{c.get('cloze_accuracy') or 0:.2f} |")
         b = r["base"]
-        lines.append(f"| base | {b['metric']:.3f} | - | - | - | {b.get('text_loss', float('nan')):.4f} | "
+        lines.append(f"| base | {b['metric']:.3f} | - | - | - | - | - | {b.get('text_loss', float('nan')):.4f} | "
                      f"{b.get('cloze_accuracy') or 0:.2f} |")
     return "\n".join(lines) + "\n"
 

@@ -116,12 +116,12 @@ def over_tasks(args, stem: str, run_one, markdown) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix=f"bench-{stem}-"))
     work.mkdir(parents=True, exist_ok=True)
     rows = []
-    for name in args.tasks.split(","):
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in args.tasks.split(","):  # the results so far written after each task: a long bench keeps them
         rows.append(run_one(name, shared, work))
         print(markdown(rows, machine), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{stem}.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
-    (args.out / f"{stem}.md").write_text(markdown(rows, machine))
+        (args.out / f"{stem}.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
+        (args.out / f"{stem}.md").write_text(markdown(rows, machine))
     return 0
 
 

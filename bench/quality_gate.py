@@ -1,11 +1,13 @@
 """Quality-gate benchmark: inject each defect at a known rate into clean real data, measure what the gate finds.
 
-    python bench/quality_gate.py DATA --task T [--rate 0.03] [--seed 0] [--out bench/results]
+    python bench/quality_gate.py DATA --task T [--rate 0.03] [--seed 0] [--injector a|b|both] [--no-labels]
+                                 [--out bench/results]
 
 DATA is an anchor-point file, or SROIE receipts (`ocr_text` + `fields`, turned into text -> JSON).
 Each injected row is remembered with its defect; a finding counts as correct when its line, or a
 line it names as related (the original of a copy), carries that defect. Reports precision and
-recall per defect, the share of untouched rows flagged at warning level or above, and throughput
+recall per defect for each injector (a: `inject` below; b: bench/quality_inject_b.py, written apart from a and
+from the gate: other typo model, surface variants, answers of other intents, no labels), the share of untouched rows flagged at warning level or above, and throughput
 (examples/s) with model, tokenizer and embedder load time apart. Output: JSON + Markdown.
 """
 
@@ -25,6 +27,9 @@ from anchortune import service, settings
 from anchortune.data.presets import load_preset
 from anchortune.data.records import AnchorPoint
 from anchortune.quality.text import normalise
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality_inject_b import inject_b  # noqa: E402  (the second injector, written apart from `inject`)
 
 
 def load(path: Path) -> list[AnchorPoint]:
@@ -209,50 +214,69 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-inject", action="store_true", help="Only measure throughput on the data as it is.")
     parser.add_argument("--no-labels", action="store_true", help="Drop labels/intents: judge free text alone.")
+    parser.add_argument("--injector", choices=["a", "b", "both"], default="both",
+                        help="a: the first injector (below); b: bench/quality_inject_b.py, written apart from it.")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     if not args.data.is_file():
         print(f"skipped: {args.data} not found")
         return 0
     from anchortune.models.loading import load_tokenizer, resolve_model
-    from anchortune.quality.embeddings import load_embedder
+    from anchortune.quality.embeddings import load_embedder, load_judge
     from anchortune.quality.gate import check
 
     preset = load_preset(args.task)
     clean = unique(load(args.data))
     if args.no_labels:
         clean = [AnchorPoint(p.messages, p.line) for p in clean]
-    points, defects, partners = (clean, {}, set()) if args.no_inject else inject(
-        clean, preset.output.format, args.rate, args.seed, settings.shared_data())
     resolved = preset.resolved_for(clean)
     started = time.perf_counter()
     embedder = load_embedder()
+    judge = load_judge()
     tokenizer = load_tokenizer(resolve_model(None))
     load_seconds = time.perf_counter() - started
     embedder.embed_cached = embedder.embed  # measure embedding work, not the cache
-    started = time.perf_counter()
-    report = check(points, resolved, embedder, tokenizer, resolved.hyperparameters.max_length,
-                   declared_labels=list(preset.output.labels))
-    seconds = time.perf_counter() - started
-    import torch
+    injectors = {"a": inject, "b": inject_b}
+    for name in (["a", "b"] if args.injector == "both" else [args.injector]):
+        points, defects, partners = (clean, {}, set()) if args.no_inject else injectors[name](
+            clean, preset.output.format, args.rate, args.seed, settings.shared_data())
+        started = time.perf_counter()
+        report = check(points, resolved, embedder, tokenizer, resolved.hyperparameters.max_length,
+                       declared_labels=list(preset.output.labels), judge=judge)
+        seconds = time.perf_counter() - started
+        import torch
 
-    result = {"data": args.data.name + (" (labels dropped)" if args.no_labels else ""), "task": args.task, "rows": len(points), "clean_rows": len(clean),
-              "rate": args.rate, "seed": args.seed,
-              "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
-              "load_seconds": round(load_seconds, 2), "check_seconds": round(seconds, 2),
-              "examples_per_second": round(len(points) / seconds, 1), "verdict": report.verdict,
-              "scores": report.scores, **({} if args.no_inject else score(report, defects, partners, len(points)))}
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = (f"quality_gate_{args.data.stem}" + ("_throughput" if args.no_inject else "")
-            + ("_no_labels" if args.no_labels else ""))
-    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / f"{stem}.md").write_text(markdown(result))
-    print(markdown(result))
+        result = {"data": args.data.name + (" (labels dropped)" if args.no_labels else ""), "task": args.task,
+                  "injector": "none" if args.no_inject else name, "rows": len(points), "clean_rows": len(clean),
+                  "rate": args.rate, "seed": args.seed,
+                  "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+                  "load_seconds": round(load_seconds, 2), "check_seconds": round(seconds, 2),
+                  "examples_per_second": round(len(points) / seconds, 1), "verdict": report.verdict,
+                  "scores": report.scores, **({} if args.no_inject else score(report, defects, partners, len(points)))}
+        if args.no_inject:
+            result["findings"] = _finding_counts(report)
+        args.out.mkdir(parents=True, exist_ok=True)
+        stem = (f"quality_gate_{args.data.stem}" + ("_throughput" if args.no_inject else "")
+                + ("_no_labels" if args.no_labels else "") + ("_b" if name == "b" and not args.no_inject else ""))
+        (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+        (args.out / f"{stem}.md").write_text(markdown(result))
+        print(markdown(result))
+        if args.no_inject:
+            break
     return 0
 
 
+def _finding_counts(report) -> dict:
+    """Findings on the data as it is, per code and severity (what a user sees on clean data)."""
+    counts: dict[str, dict[str, int]] = {}
+    for f in report.findings:
+        counts.setdefault(f.code, {}).setdefault(f.severity, 0)
+        counts[f.code][f.severity] += 1
+    return counts
+
+
 def markdown(r: dict) -> str:
-    lines = [f"# Quality gate on {r['data']} ({r['task']}): {r['rows']} rows", "",
+    lines = [f"# Quality gate on {r['data']} ({r['task']}), injector {r.get('injector', 'a')}: {r['rows']} rows", "",
              f"Machine: {r['machine']}. Check {r['check_seconds']} s = {r['examples_per_second']} examples/s; "
              f"model, tokenizer and embedder load {r['load_seconds']} s apart. Verdict {r['verdict']}, scores {r['scores']}.", ""]
     if "per_defect" in r:

@@ -219,7 +219,7 @@ def check_data(path: str | Path, task: str = "custom", model: str | None = None,
                points: list[AnchorPoint] | None = None):
     """The quality report for a file of anchor points (or for `points` already read from it)."""
     from anchortune.models.loading import load_tokenizer, resolve_model
-    from anchortune.quality.embeddings import load_embedder
+    from anchortune.quality.embeddings import load_embedder, load_judge
     from anchortune.quality.gate import check
 
     preset = load_preset(task)
@@ -229,8 +229,9 @@ def check_data(path: str | Path, task: str = "custom", model: str | None = None,
     source = resolve_model(model)
     tokenizer = load_tokenizer(source)
     scorer = _ifd_scorer(source, tokenizer, preset) if ifd else None
+    judge = load_judge() if preset.output.format == "text" else None  # free-text answers compared by meaning
     return check(points, preset, load_embedder(), tokenizer, max_length or preset.hyperparameters.max_length,
-                 description=description, declared_labels=declared, ifd=scorer)
+                 description=description, declared_labels=declared, ifd=scorer, judge=judge)
 
 
 def _ifd_scorer(source, tokenizer, preset: Preset):

@@ -6,6 +6,7 @@ The embedder and tokenizer are passed in (the service loads them); this module o
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -14,19 +15,21 @@ from anchortune.data.presets import Preset
 from anchortune.data.records import AnchorPoint
 from anchortune.quality import balance, duplicates, relevance
 from anchortune.quality.findings import Finding
-from anchortune.quality.neighbors import centered, nearest
+from anchortune.quality.neighbors import centered, lower_fence, nearest
 from anchortune.quality.output_format import invalid_outputs
-from anchortune.quality.pii import find_personal_data
+from anchortune.quality.pii import find_matches, owner
 from anchortune.quality.report import QualityReport, build_report
-from anchortune.quality.text import garbled_reason, languages, looks_cut_off, vocabulary
+from anchortune.quality.text import CharModel, garbled_reason, languages, looks_cut_off, vocabulary
 
 NEIGHBOURS = 10
+GARBLED_FENCE = 1.5  # Q1 - 1.5 IQR of the answers' character scores: letter sequences unlike the data's
 
 
 def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, max_length: int = 512,
           description: str | None = None, declared_labels: list[str] | None = None,
-          ifd: Callable[[list[AnchorPoint]], list[float]] | None = None) -> QualityReport:
-    """The quality report for `points` under `preset` (labels/fields already resolved)."""
+          ifd: Callable[[list[AnchorPoint]], list[float]] | None = None, judge=None) -> QualityReport:
+    """The quality report for `points` under `preset` (labels/fields already resolved); `judge`
+    (embeddings.Judge) decides by meaning whether two answers to one question conflict."""
     prompts = [p.prompt for p in points]
     answers = [p.answer for p in points]
     vectors_p = embedder.embed_cached(prompts)
@@ -44,7 +47,7 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
         _, prompt_idx = nearest(centered(vectors_p), 2 * NEIGHBOURS)
         findings += duplicates.near_duplicates(points, near_idx, {f.line for f in exact}, fmt)
         broken = unreadable | {f.line for f in invalid if f.severity == "error"}
-        findings += duplicates.contradictions(points, prompt_idx, centered(vectors_a), fmt, broken)
+        findings += duplicates.contradictions(points, prompt_idx, centered(vectors_a), fmt, broken, judge)
     description_vector = embedder.embed([description])[0] if description else None
     off, relevance_scores = relevance.off_task(points, combined, vectors_a, description_vector)
     findings += unclear + [f for f in off if f.line not in unreadable]
@@ -63,29 +66,34 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
                         max_length=max_length, relevance=relevance_scores, on_topic=on_topic)
 
 
-def _answer_text(answer: str, fmt: str) -> str:
-    """What a person reads in an answer: the string values of a JSON answer, else the answer."""
+def _answer_texts(answer: str, fmt: str) -> list[str]:
+    """What a person reads in an answer: each string value of a JSON answer (one garbled field is enough), else
+    the answer."""
     if fmt == "json":
         try:
             value = json.loads(answer)
         except json.JSONDecodeError:
-            return ""
-        if isinstance(value, dict):
-            return " ".join(str(v) for v in value.values() if isinstance(v, str))
-        return ""
-    return answer
+            return []
+        return [v for v in value.values() if isinstance(v, str)] if isinstance(value, dict) else []
+    return [answer]
 
 
 def _unclear_answers(points: list[AnchorPoint], fmt: str, pieces=None) -> list[Finding]:
     findings = []
     vocab = vocabulary([p.prompt + " " + p.answer for p in points]) if fmt == "text" else None
+    texts = [_answer_texts(p.answer, fmt) for p in points]
+    chars = CharModel([p.prompt for p in points] + [t for ts in texts for t in ts])
+    scores = np.array([s for ts in texts for t in ts if (s := chars.score(t)) is not None])
+    fence = lower_fence(scores, GARBLED_FENCE) if len(scores) >= 20 else None
     ends_cleanly = sum(not looks_cut_off(p.answer) for p in points) / max(1, len(points))
-    for point in points:
+    for point, parts in zip(points, texts):
         answer = point.answer
         if not answer.strip():
             findings.append(Finding(point.line, "unclear_answer", "error", "the answer is empty"))
             continue
-        if fmt != "label" and (reason := garbled_reason(_answer_text(answer, fmt), vocab, pieces)):
+        reason = next((r for t in parts if (r := garbled_reason(t, vocab, pieces, chars, fence))), None) \
+            if fmt != "label" else None
+        if reason:
             findings.append(Finding(point.line, "unclear_answer", "warning", f"the answer looks garbled: {reason}"))
         elif fmt == "text" and ends_cleanly >= 0.9 and looks_cut_off(answer):
             findings.append(Finding(point.line, "unclear_answer", "warning",
@@ -94,16 +102,39 @@ def _unclear_answers(points: list[AnchorPoint], fmt: str, pieces=None) -> list[F
 
 
 def _personal_data(points: list[AnchorPoint], expected: set[str]) -> list[Finding]:
-    """Personal data and secrets; phone numbers, and the kinds the preset expects in its documents
-    (a vendor's e-mail and IBAN on an invoice), are reported at info level only."""
+    """Personal data and secrets. A person's (pii.owner) is a warning; an organisation's own published contact data
+    (a shop's phone and e-mail on its receipts) is reported at info level, saying why; values whose owner the
+    context does not tell are warnings, except phone numbers and the kinds the preset expects in its documents
+    (a vendor's e-mail and IBAN on an invoice)."""
+    texts = ["\n".join(m["content"] for m in point.messages) for point in points]
+    matches = [find_matches(text) for text in texts]
+    rows_with: dict[str, set[int]] = {}
+    for row, found in enumerate(matches):
+        for m in found:
+            rows_with.setdefault(_value_key(m.value), set()).add(row)
     findings = []
-    for point in points:
-        kinds = find_personal_data("\n".join(m["content"] for m in point.messages))
-        if kinds:
-            severity = "info" if set(kinds) <= expected | {"phone number"} else "warning"
-            findings.append(Finding(point.line, "personal_data", severity,
-                                    f"contains {', '.join(kinds)}; remove or mask it before training"))
+    for row, (point, text, found) in enumerate(zip(points, texts, matches)):
+        people, organisations, unknown = [], [], []
+        for m in found:
+            whose, why = owner(text, m, len(rows_with[_value_key(m.value)]))
+            (people if whose == "person" else organisations if whose == "organisation" else unknown).append((m, why))
+        warn = people + [(m, why) for m, why in unknown if m.kind not in expected | {"phone number"}]
+        if warn:
+            kinds = ", ".join(dict.fromkeys(m.kind for m, _ in warn))
+            why = warn[0][1] or "nothing marks it as published business contact data"
+            findings.append(Finding(point.line, "personal_data", "warning",
+                                    f"contains a person's {kinds} ({why}); remove or mask it before training"))
+        elif organisations or unknown:
+            kinds = ", ".join(dict.fromkeys(m.kind for m, _ in organisations + unknown))
+            why = organisations[0][1] if organisations else "a kind this task's documents carry"
+            findings.append(Finding(point.line, "personal_data", "info",
+                                    f"contains {kinds}, which look like an organisation's own published contact data "
+                                    f"({why}), not a person's: kept"))
     return findings
+
+
+def _value_key(value: str) -> str:
+    return re.sub(r"[\s().-]", "", value).casefold()
 
 
 def _language_mismatches(points: list[AnchorPoint]) -> list[Finding]:

@@ -1,11 +1,16 @@
-"""Personal data and secrets in text: patterns with validation (Luhn for cards, mod-97 for IBANs).
+"""Personal data and secrets in text: patterns with validation (Luhn for cards, mod-97 for IBANs), and whose a
+found value is.
 
 Template placeholders such as {{Customer Phone Number}} are not personal data and never match.
+An organisation's own published contact data (a shop's phone, e-mail and address on every receipt) is not a
+person's: `owner` tells them apart by context (see its docstring). Card numbers and secrets are never an
+organisation's published data.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s./-]?)?(?:\(\d{1,5}\)[\s./-]?)?\d{1,5}(?:[\s./-]?\d{2,8}){1,4}(?![\w-])")
@@ -73,16 +78,71 @@ def _phone_ok(match: str) -> bool:
     return match.strip().startswith(("+", "(")) or bool(re.search(r"\d[\s./-]\d", match))
 
 
+@dataclass(frozen=True)
+class Match:
+    """One value found: its kind, the value, and where it stands in the text."""
+
+    kind: str
+    value: str
+    start: int
+
+
+def find_matches(text: str) -> list[Match]:
+    """Every personal-data value or secret in the text, in the order of the kinds below."""
+    found = [Match("e-mail address", m.group(), m.start()) for m in EMAIL.finditer(text)]
+    found += [Match("IBAN", m.group(), m.start()) for m in IBAN.finditer(text) if iban_ok(m.group())]
+    cards = [Match("payment card number", m.group(), m.start()) for m in CARD.finditer(text) if _card_match(text, m)]
+    found += cards
+    if not cards:
+        found += [Match("phone number", m.group().strip(), m.start()) for m in PHONE.finditer(text)
+                  if _phone_ok(m.group())]
+    found += [Match(name, m.group(), m.start()) for name, pattern in SECRETS.items() for m in pattern.finditer(text)]
+    return found
+
+
 def find_personal_data(text: str) -> list[str]:
     """Kinds of personal data or secrets found in the text (each kind once), e.g. ['e-mail', 'IBAN']."""
-    kinds: list[str] = []
-    if EMAIL.search(text):
-        kinds.append("e-mail address")
-    if any(iban_ok(m.group()) for m in IBAN.finditer(text)):
-        kinds.append("IBAN")
-    if any(_card_match(text, m) for m in CARD.finditer(text)):
-        kinds.append("payment card number")
-    if any(_phone_ok(m.group()) for m in PHONE.finditer(text)) and "payment card number" not in kinds:
-        kinds.append("phone number")
-    kinds += [name for name, pattern in SECRETS.items() if pattern.search(text)]
-    return kinds
+    return list(dict.fromkeys(m.kind for m in find_matches(text)))
+
+
+PERSON_CONTEXT = re.compile(r"(?i)\b(?:my|me|mine|i'?m|i am|customer(?!\s*(?:service|care|support|hotline))|member|client|patient|employee|bill to|"
+                            r"ship to|attn|attention|mr|mrs|ms|dr|name|private|personal|home|mobile|cell)\b")
+ORG_CONTEXT = re.compile(r"(?i)\b(?:tel|fax|hotline|phone|e-?mail|website|www|sdn|bhd|ltd|limited|gmbh|inc|llc|plc|"
+                         r"corp|co|company|reg|gst|vat|tax|branch|store|shop|outlet|office|headquarters|hq|"
+                         r"enquir(?:y|ies)|customer (?:service|care)|care line)\b")
+ROLE_MAILBOX = re.compile(r"(?i)^(?:info|sales|support|contact|admin|enquir(?:y|ies)|service|services|hello|office|"
+                          r"accounts?|billing|cs|customer.?service|customercare|care|noreply|no-reply|help|"
+                          r"marketing|orders?|shop|store|hr|finance|invoice|invoices)\d*$")
+NAME_MAILBOX = re.compile(r"^[a-z]{2,}[._-][a-z]{2,}\d*$", re.IGNORECASE)
+HEADER_LINES = 12  # a document's first lines: where a receipt or letter prints its issuer
+
+
+def owner(text: str, match: Match, repeated: int) -> tuple[str, str]:
+    """('person' | 'organisation' | 'unknown', why) for one value found in `text`.
+
+    In this order: a card number or secret is a person's; an e-mail to a role mailbox (info@, sales@) an
+    organisation's; a value on a line that speaks of a person (my, customer, member, bill to, Mr/Ms, mobile) a
+    person's; on a line labelled as business contact data (Tel, Fax, E-mail, Customer service, Sdn Bhd, GST Reg)
+    or in a document's first HEADER_LINES lines (its issuer's header) an organisation's; an e-mail whose mailbox
+    is a name (first.last) a person's; the same value on `repeated` >= 2 rows an organisation's (published
+    contact data repeats; a person's rarely does)."""
+    if match.kind in SECRETS or match.kind == "payment card number":
+        return "person", "a card number or secret is never published contact data"
+    line_start = text.rfind("\n", 0, match.start) + 1
+    line_end = text.find("\n", match.start)
+    line = text[line_start:line_end if line_end >= 0 else len(text)]
+    around = line.replace(match.value, " ")
+    mailbox = match.value.split("@")[0] if match.kind == "e-mail address" else ""
+    if mailbox and ROLE_MAILBOX.match(mailbox):
+        return "organisation", f"'{mailbox}@' is a role mailbox"
+    if PERSON_CONTEXT.search(around):
+        return "person", f"it stands on a line about a person ('{line.strip()[:60]}')"
+    if ORG_CONTEXT.search(around):
+        return "organisation", f"it stands on a line of business contact data ('{line.strip()[:60]}')"
+    if text.count("\n") >= HEADER_LINES and text.count("\n", 0, match.start) < HEADER_LINES:
+        return "organisation", "it stands in the document's header, where its issuer is printed"
+    if mailbox and NAME_MAILBOX.match(mailbox):
+        return "person", f"'{mailbox}@' is a person's name"
+    if repeated >= 2:
+        return "organisation", f"the same value appears on {repeated} rows"
+    return "unknown", ""

@@ -5,6 +5,7 @@ language. Pure functions over strings; no embeddings, no models.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from functools import cache
 
@@ -14,13 +15,14 @@ SENTENCE_END = tuple(".!?)\"'”»:;…") + ("}}", "]", "*", "`")
 
 
 def normalise(text: str) -> str:
-    """Lower case, punctuation dropped, whitespace collapsed: the key for exact duplicates."""
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+    """Unicode compatibility forms folded (NFKC: full-width letters, ligatures, non-breaking spaces), case folded,
+    punctuation dropped, whitespace collapsed: the key for exact duplicates, which are the same text to a reader."""
+    return " ".join(re.sub(r"[^\w\s]", " ", unicodedata.normalize("NFKC", text).casefold()).split())
 
 
 def shingles(text: str, k: int = 5) -> frozenset[str]:
     """Character k-grams of the whitespace-collapsed lower-cased text."""
-    flat = " ".join(text.lower().split())
+    flat = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
     if len(flat) <= k:
         return frozenset([flat])
     return frozenset(flat[i:i + k] for i in range(len(flat) - k + 1))
@@ -99,13 +101,46 @@ def vocabulary(texts: list[str]) -> Counter:
     return counts
 
 
-def garbled_reason(text: str, vocab: Counter | None, pieces=None) -> str | None:
+class CharModel:
+    """Character trigram statistics of the data's own text (case and Unicode forms folded, digits and placeholders
+    dropped): how usual a text's letter sequences are for this data. Keyboard mash ('sdfg hjkl') and random letters
+    are far less likely than the data's words, whatever their case; upper-case or rare words are not."""
+
+    def __init__(self, texts: list[str]):
+        self.trigrams: Counter = Counter()
+        self.bigrams: Counter = Counter()
+        for text in texts:
+            flat = self._prepare(text)
+            self.trigrams.update(flat[i:i + 3] for i in range(len(flat) - 2))
+            self.bigrams.update(flat[i:i + 2] for i in range(len(flat) - 2))
+        self.alphabet = max(1, len({c for gram in self.bigrams for c in gram}))
+
+    @staticmethod
+    def _prepare(text: str) -> str:
+        text = PLACEHOLDER.sub(" ", unicodedata.normalize("NFKC", text).casefold())
+        return " " + " ".join(re.sub(r"\d+", " ", text).split()) + " "
+
+    def score(self, text: str) -> float | None:
+        """Mean log-probability per character (None for texts with fewer than six letters)."""
+        import math
+
+        if sum(c.isalpha() for c in text) < 6:
+            return None
+        flat = self._prepare(text)
+        logs = [math.log((self.trigrams[flat[i:i + 3]] + 0.1) / (self.bigrams[flat[i:i + 2]] + 0.1 * self.alphabet))
+                for i in range(len(flat) - 2)]
+        return sum(logs) / len(logs)
+
+
+def garbled_reason(text: str, vocab: Counter | None, pieces=None, chars: CharModel | None = None,
+                   fence: float | None = None) -> str | None:
     """Why a text reads as garbled (mojibake, noise characters, non-words), or None.
 
-    A non-word is unknown to the rest of the data and falls apart into word pieces (`pieces(word)`,
-    the embedder's WordPiece count, at least 0.45 per character: 'xqzt' -> x ##q ##z ##t), so rare
-    real words ('helicase', 'kostenlos': 0.33-0.38) are not counted. Without a vocabulary (names,
-    codes and amounts in JSON fields) the word check is skipped."""
+    A non-word falls apart into word pieces (`pieces(word)`, the embedder's WordPiece count, at least 0.45 per
+    character: 'xqzt' -> x ##q ##z ##t), so rare real words ('helicase', 'kostenlos': 0.33-0.38) are not counted.
+    Most words non-words is garbled when the text's letter sequences are also unlike the data's (`chars` score
+    under `fence`, the data's own lower fence): keyboard mash repeated over many rows stays mash, and letter case
+    never matters. Without a character model, a non-word must also be unknown to the rest of the data (`vocab`)."""
     from ftfy.badness import is_bad
 
     stripped = text.strip()
@@ -118,8 +153,14 @@ def garbled_reason(text: str, vocab: Counter | None, pieces=None) -> str | None:
     visible = [c for c in stripped if not c.isspace()]
     if len(visible) >= 6 and sum(c.isalnum() for c in visible) / len(visible) < 0.5:
         return "most of its characters are symbols, not words"
-    tokens = words(stripped) if vocab is not None and pieces is not None else []
-    if len(tokens) >= 4:
+    tokens = words(stripped) if pieces is not None else []
+    if len(tokens) >= 3 and chars is not None and fence is not None:
+        unknown = sum(1 for w in tokens if len(w) >= 3 and pieces(w) / len(w) >= 0.45)
+        score = chars.score(stripped)
+        if unknown / len(tokens) > 0.5 and score is not None and score < fence:
+            return (f"{unknown} of its {len(tokens)} words are not words (letter sequences unlike the rest of the "
+                    f"data's: {score:.2f} per character, the data's fence {fence:.2f})")
+    elif len(tokens) >= 4 and vocab is not None:
         unknown = sum(1 for w in tokens if vocab[w] <= 1 and len(w) >= 3 and pieces(w) / len(w) >= 0.45)
         if unknown / len(tokens) > 0.5:
             return f"{unknown} of its {len(tokens)} words are not words"
