@@ -1,13 +1,13 @@
 """Exact duplicates, near duplicates and contradictions.
 
-Exact: the same normalised prompt and answer. Near: character 5-gram Jaccard of prompt + answer
->= 0.85 (the MinHash rule of SemHash/datatrove, computed exactly on embedding-neighbour candidates
-instead of hashed), and prompts that read the same (edit-similarity >= 0.8): two different
-questions that share one long answer are rephrasings worth keeping, not duplicates. Contradiction: the same question asked twice (equal up to typos, numbers and filler words, see
-text.same_question) with conflicting answers:
-different labels, different JSON field values, or answers as unrelated as the data's own lower fence
-of answer similarity between neighbouring prompts. The later line is flagged; `related` names the
-earlier one.
+Exact: the same prompt and answer once Unicode forms, case, punctuation and spacing are folded (text.normalise:
+what a reader sees as the same text). Near: character 5-gram Jaccard of prompt + answer >= 0.85 (the MinHash rule
+of SemHash/datatrove, computed exactly on embedding-neighbour candidates instead of hashed), and prompts that read
+the same (edit-similarity >= 0.8): two different questions that share one long answer are rephrasings worth
+keeping, not duplicates. Contradiction: the same question asked twice (equal once folded, or up to typos, numbers
+and filler words, see text.same_question) with conflicting answers: different labels, different JSON field
+values, or free-text answers that mean different things (see `contradictions`). The later line is flagged, or
+for free text the answer that fits the question worse; `related` names the other.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def contradictions(points: list[AnchorPoint], prompt_neighbours: np.ndarray, ans
     Labels and JSON fields conflict outright. Free-text answers are judged by meaning against the data's own
     spread: with `judge` (contextual MiniLM vectors, embeddings.Judge), two answers conflict when they are no more
     alike than the answers to two different questions of the data usually are (under the 90th percentile of the
-    answer similarity of random pairs of the judged rows) and one of them fits its question no better than a
+    answer similarity of random pairs of rows) and one of them fits its question no better than a
     random answer does (its prompt-answer similarity under the 95th percentile of random prompt-answer pairs);
     that one is flagged. Measured on Bitext with answers of other intents pasted under a repeated question
     (bench/quality_gate.py, injector b): recall 0.93, one clean pair in 600 flagged. Without a judge, the static
@@ -157,6 +157,7 @@ def contradictions(points: list[AnchorPoint], prompt_neighbours: np.ndarray, ans
 
 
 PAIR_NULL, FIT_NULL = 90, 95  # percentiles of the random-pair references (see `contradictions`)
+NULL_ROWS = 200  # random rows of the data beside the judged ones: the references' sample
 STATIC_SURE = 0.6  # static similarity above which two answers are alike without asking the judge
 
 
@@ -168,12 +169,14 @@ def _judged(points: list[AnchorPoint], pairs: list[tuple[int, int, float]], judg
     """A function (i, j) -> (reason, (flagged row, other row)) or None, from the judge's vectors of the rows in
     pairs the static vectors do not already call alike."""
     rows = sorted({x for i, j, sim in pairs if sim < STATIC_SURE for x in (i, j)})
-    if len(rows) < 20:
+    if not rows:
         return None
-    at = {row: k for k, row in enumerate(rows)}
-    answers = judge.embed([points[r].answer for r in rows])
-    prompts = judge.embed([points[r].prompt for r in rows])
-    order = np.random.default_rng(0).permutation(len(rows))
+    rng = np.random.default_rng(0)
+    reference = sorted(set(rng.choice(len(points), min(len(points), NULL_ROWS), replace=False).tolist()) - set(rows))
+    at = {row: k for k, row in enumerate(rows + reference)}
+    answers = judge.embed([points[r].answer for r in rows + reference])
+    prompts = judge.embed([points[r].prompt for r in rows + reference])
+    order = rng.permutation(len(at))
     pair_null = np.percentile(np.einsum("ij,ij->i", answers, answers[order]), PAIR_NULL)
     fit_null = np.percentile(np.einsum("ij,ij->i", prompts, answers[order]), FIT_NULL)
 

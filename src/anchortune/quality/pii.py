@@ -115,6 +115,8 @@ ROLE_MAILBOX = re.compile(r"(?i)^(?:info|sales|support|contact|admin|enquir(?:y|
                           r"marketing|orders?|shop|store|hr|finance|invoice|invoices)\d*$")
 NAME_MAILBOX = re.compile(r"^[a-z]{2,}[._-][a-z]{2,}\d*$", re.IGNORECASE)
 HEADER_LINES = 12  # a document's first lines: where a receipt or letter prints its issuer
+DOCUMENT_LINE = 60  # a line this short is a document's (a receipt's 'TEL: ...'); in prose only a label counts
+LABEL_REACH = 25  # characters before a value in prose where its label stands ('call our hotline 0800 ...')
 
 
 def owner(text: str, match: Match, repeated: int) -> tuple[str, str]:
@@ -122,10 +124,12 @@ def owner(text: str, match: Match, repeated: int) -> tuple[str, str]:
 
     In this order: a card number or secret is a person's; an e-mail to a role mailbox (info@, sales@) an
     organisation's; a value on a line that speaks of a person (my, customer, member, bill to, Mr/Ms, mobile) a
-    person's; on a line labelled as business contact data (Tel, Fax, E-mail, Customer service, Sdn Bhd, GST Reg)
-    or in a document's first HEADER_LINES lines (its issuer's header) an organisation's; an e-mail whose mailbox
-    is a name (first.last) a person's; the same value on `repeated` >= 2 rows an organisation's (published
-    contact data repeats; a person's rarely does)."""
+    person's; on a line labelled as business contact data (Tel, Fax, E-mail, Customer service, Sdn Bhd, GST Reg:
+    anywhere on a short document line, just before the value in prose, where 'our company' says nothing about
+    the value) or in a document's first HEADER_LINES lines (its issuer's header) an organisation's; an e-mail
+    whose mailbox is a name (first.last) a person's; a phone number or e-mail on `repeated` >= 2 rows an
+    organisation's (published contact data repeats; a person's rarely does; a repeated IBAN is not contact data
+    and needs a label)."""
     if match.kind in SECRETS or match.kind == "payment card number":
         return "person", "a card number or secret is never published contact data"
     line_start = text.rfind("\n", 0, match.start) + 1
@@ -137,12 +141,13 @@ def owner(text: str, match: Match, repeated: int) -> tuple[str, str]:
         return "organisation", f"'{mailbox}@' is a role mailbox"
     if PERSON_CONTEXT.search(around):
         return "person", f"it stands on a line about a person ('{line.strip()[:60]}')"
-    if ORG_CONTEXT.search(around):
+    labelled = re.split(r"[.!?;]\s", line[:max(0, match.start - line_start)][-LABEL_REACH:])[-1]  # its own sentence
+    if ORG_CONTEXT.search(around if len(line.strip()) <= DOCUMENT_LINE else labelled):
         return "organisation", f"it stands on a line of business contact data ('{line.strip()[:60]}')"
     if text.count("\n") >= HEADER_LINES and text.count("\n", 0, match.start) < HEADER_LINES:
         return "organisation", "it stands in the document's header, where its issuer is printed"
     if mailbox and NAME_MAILBOX.match(mailbox):
         return "person", f"'{mailbox}@' is a person's name"
-    if repeated >= 2:
+    if repeated >= 2 and match.kind in ("phone number", "e-mail address"):
         return "organisation", f"the same value appears on {repeated} rows"
     return "unknown", ""

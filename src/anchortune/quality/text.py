@@ -132,6 +132,17 @@ class CharModel:
         return sum(logs) / len(logs)
 
 
+KEY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm", "qwertzuiop", "yxcvbnm", "azertyuiop", "qsdfghjklm", "wxcvbn")
+
+
+def keyboard_run(word: str) -> bool:
+    """Most of the word's letter pairs are neighbouring keys of one keyboard row (QWERTY, QWERTZ or AZERTY, either
+    direction): 'asdf', 'hjkl', 'zxcv' are hands on a keyboard, not words."""
+    pairs = list(zip(word, word[1:]))
+    near = sum(any(abs(row.find(a) - row.find(b)) == 1 and a in row and b in row for row in KEY_ROWS) for a, b in pairs)
+    return len(pairs) >= 2 and near / len(pairs) >= 2 / 3
+
+
 def garbled_reason(text: str, vocab: Counter | None, pieces=None, chars: CharModel | None = None,
                    fence: float | None = None) -> str | None:
     """Why a text reads as garbled (mojibake, noise characters, non-words), or None.
@@ -155,11 +166,14 @@ def garbled_reason(text: str, vocab: Counter | None, pieces=None, chars: CharMod
         return "most of its characters are symbols, not words"
     tokens = words(stripped) if pieces is not None else []
     if len(tokens) >= 3 and chars is not None and fence is not None:
-        unknown = sum(1 for w in tokens if len(w) >= 3 and pieces(w) / len(w) >= 0.45)
+        unknown = [w for w in tokens if len(w) >= 3 and pieces(w) / len(w) >= 0.45]
         score = chars.score(stripped)
-        if unknown / len(tokens) > 0.5 and score is not None and score < fence:
-            return (f"{unknown} of its {len(tokens)} words are not words (letter sequences unlike the rest of the "
-                    f"data's: {score:.2f} per character, the data's fence {fence:.2f})")
+        mashed = sum(keyboard_run(w) for w in unknown)
+        if len(unknown) / len(tokens) > 0.5 and mashed / len(tokens) > 0.5:
+            return f"{mashed} of its {len(tokens)} words are runs of neighbouring keys ('{unknown[0]}'): keyboard mash"
+        if len(unknown) / len(tokens) > 0.5 and score is not None and score < fence:
+            return (f"{len(unknown)} of its {len(tokens)} words are not words (letter sequences unlike the rest of "
+                    f"the data's: {score:.2f} per character, the data's fence {fence:.2f})")
     elif len(tokens) >= 4 and vocab is not None:
         unknown = sum(1 for w in tokens if vocab[w] <= 1 and len(w) >= 3 and pieces(w) / len(w) >= 0.45)
         if unknown / len(tokens) > 0.5:
