@@ -52,7 +52,8 @@ TASKS = {  # name: (preset, train rows, held-out rows, run options, new tokens f
 
 
 OPENING = 3  # content tokens that start an answer: a task's short answers move their likelihood the most
-OUTSIDE = ("wikitext", "mmlu", "mmlu_content", "mmlu_opening", "mmlu_body")
+MMLU_PARTS = ("mmlu", "mmlu_content", "mmlu_opening", "mmlu_body")
+OUTSIDE = ("wikitext",) + MMLU_PARTS
 
 
 def mmlu_points(shared: Path, count: int = 100) -> list[AnchorPoint]:
@@ -69,34 +70,65 @@ def mmlu_points(shared: Path, count: int = 100) -> list[AnchorPoint]:
 
 
 def outside_material(shared: Path, tokenizer) -> dict:
-    """WikiText-2 windows, the MMLU answers whole, and the same answers scored on their gold content alone."""
+    """WikiText-2 windows, and the MMLU answers with the labels of each of their parts (MMLU_PARTS): the whole
+    answer, its gold content (the "The answer is X." format given), that content's opening and its body."""
     from anchortune.data.presets import load_preset
     from anchortune.data.tokenize import IGNORE, encode
     from anchortune.evaluate.retention import text_chunks
 
     mmlu = encode(mmlu_points(shared), load_preset("custom"), tokenizer, 512)[0]
     prefix = len(tokenizer("The answer is B.", add_special_tokens=False)["input_ids"])  # the format, given
-    parts = {"mmlu_content": [], "mmlu_opening": [], "mmlu_body": []}
+    parts: dict[str, list] = {part: [] for part in MMLU_PARTS}
     for row in mmlu:
         targets = [i for i, label in enumerate(row["labels"]) if label != IGNORE]
         content = targets[prefix:]
-        opening = set(content[:OPENING] + content[-1:])  # how the answer starts, and where it ends
-        body = set(content[OPENING:-1])  # short answers have none: left out of this part
-        for part, keep in (("mmlu_content", set(content)), ("mmlu_opening", opening), ("mmlu_body", body)):
-            if keep:
-                    parts[part].append({**row, "labels": [label if i in keep else IGNORE
-                                                      for i, label in enumerate(row["labels"])]})
+        keep = {"mmlu": set(targets), "mmlu_content": set(content),
+                "mmlu_opening": set(content[:OPENING] + content[-1:]),  # how the answer starts, and where it ends
+                "mmlu_body": set(content[OPENING:-1])}  # short answers have none
+        for part in MMLU_PARTS:
+            parts[part].append([label if i in keep[part] else IGNORE for i, label in enumerate(row["labels"])])
     return {"wikitext": text_chunks(shared / "general" / "wikitext2_excerpt.txt", tokenizer, 256, 32),
-            "mmlu": mmlu, **parts}
+            "mmlu": mmlu, "mmlu_parts": parts}
 
 
 def outside(model, tokenizer, material: dict, precision: str) -> dict:
-    """General losses measured outside the guard (standard engine)."""
+    """General losses measured outside the guard (standard engine); each MMLU part's mean loss per token from one
+    forward of the model's own head over the answers."""
     from anchortune.evaluate.loss import answer_loss
 
     pad = tokenizer.pad_token_id
-    return {f"{part}_loss": answer_loss(model, material[part], pad, 8, precision, engine="standard")
-            for part in OUTSIDE}
+    return {"wikitext_loss": answer_loss(model, material["wikitext"], pad, 8, precision, engine="standard"),
+            **{f"{part}_loss": loss for part, loss in part_losses(model, material["mmlu"], material["mmlu_parts"],
+                                                                   pad, precision).items()}}
+
+
+def part_losses(model, rows: list[dict], parts: dict[str, list], pad_id: int, precision: str) -> dict[str, float]:
+    import torch
+
+    from anchortune.data.tokenize import IGNORE
+    from anchortune.evaluate.loss import autocast
+    from anchortune.train.collate import PadCollator
+
+    collate = PadCollator(pad_id)
+    sums = {part: 0.0 for part in parts}
+    counts = {part: 0 for part in parts}
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode(), autocast(precision):
+        for start in range(0, len(rows), 8):
+            batch = collate(rows[start:start + 8])
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+            targets = batch["labels"][:, 1:]
+            nll = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets.clamp(min=0),
+                                                    reduction="none")
+            width = targets.shape[1]
+            for part, labels in parts.items():
+                chunk = labels[start:start + 8]
+                mask = torch.tensor([(row + [IGNORE] * (width + 1 - len(row)))[1:width + 1] for row in chunk]) != IGNORE
+                sums[part] += float(nll[mask].sum())
+                counts[part] += int(mask.sum())
+    model.train(was_training)
+    return {part: sums[part] / counts[part] if counts[part] else float("nan") for part in parts}
 
 
 def task_metric(model, tokenizer, preset, held: list[AnchorPoint], new_tokens: int, precision: str) -> float:
