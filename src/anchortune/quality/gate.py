@@ -49,7 +49,10 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
         broken = unreadable | {f.line for f in invalid if f.severity == "error"}
         findings += duplicates.contradictions(points, prompt_idx, centered(vectors_a), fmt, broken, judge)
     description_vector = embedder.embed([description])[0] if description else None
-    off, relevance_scores = relevance.off_task(points, combined, vectors_a, description_vector)
+    # an extraction task's field values differ row by row by nature (every shop its own name): its documents say
+    # what a row is about
+    own_side = vectors_p if fmt == "json" else vectors_a
+    off, relevance_scores = relevance.off_task(points, combined, own_side, description_vector)
     findings += unclear + [f for f in off if f.line not in unreadable]
     findings += invalid
     findings += _personal_data(points, set(preset.quality.expected_personal_data))
