@@ -8,11 +8,13 @@ jobs/recorder.py; loaded chat models are pooled in models/chat_pool.py.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import re
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -44,6 +46,8 @@ class StudioConfig:
     models: dict[str, str] = field(default_factory=dict)
     default_model: str | None = None
     lease_s: float = 60.0
+    # Host names requests may carry besides the loopback names (the bound address, a proxy's name; "*": any)
+    allowed_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides) -> "StudioConfig":
@@ -61,8 +65,18 @@ class Studio:
         self.data = Path(config.data_dir)
         for sub in ("files", "runs", "reports", "downloads"):
             (self.data / sub).mkdir(parents=True, exist_ok=True)
+        self._clear_stale_uploads()
         self.store = Store(config.database_url) if config.database_url else Store.sqlite(self.data / "anchortune.db")
         self.chats = ChatPool()
+
+    def _clear_stale_uploads(self, older_than_s: float = 3600.0) -> None:
+        """Remove what uploads killed while being written or checked left behind (a process that shares this
+        folder may be writing one now: only parts untouched for an hour go)."""
+        now = time.time()
+        for stale in (self.data / "files").glob(".*.part*"):
+            with contextlib.suppress(OSError):
+                if now - stale.stat().st_mtime > older_than_s:
+                    stale.unlink()
 
     # files -------------------------------------------------------------------------------------------
     def upload(self, filename: str, chunks: Iterable[bytes], purpose: str = "fine-tune") -> dict:
@@ -77,7 +91,7 @@ class Studio:
             raise ConfigError(f"purpose '{purpose}' is not supported; use 'fine-tune'")
         file_id = new_id("file")
         stored = self.data / "files" / f"{file_id}{suffix}"
-        partial = stored.with_name(f".{stored.name}.part")
+        partial = stored.with_name(f".{file_id}.part{suffix}")  # read by its own suffix: a .csv is parsed as CSV
         digest, size = hashlib.sha256(), 0
         try:
             with partial.open("wb") as handle:
@@ -197,6 +211,7 @@ class Studio:
         if unknown:
             raise ConfigError(f"unknown option(s): {', '.join(unknown)}; allowed: {', '.join(OPTION_KEYS)}, force")
         task = options.pop("task", None) or "custom"
+        load_preset(task)  # an unknown task is refused here, with its name, not later by the worker
         options.update(_hyperparameters(hyperparameters or {}, task))
         if suffix is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{0,40}", suffix):
             raise ConfigError("suffix: up to 40 letters, digits, '-', '_' or '.'")
@@ -293,11 +308,11 @@ def _hyperparameters(values: dict, task: str) -> dict:
         if value in (None, "auto"):
             continue
         if key == "n_epochs":
-            out["epochs"] = value
+            out["epochs"] = _positive(key, value, limit=1000)
         elif key == "batch_size":
-            out["batch_size"] = value
+            out["batch_size"] = int(_positive(key, value, limit=4096, whole=True))
         elif key == "learning_rate_multiplier":
-            out["learning_rate"] = load_preset(task).hyperparameters.learning_rate * float(value)
+            out["learning_rate"] = load_preset(task).hyperparameters.learning_rate * _positive(key, value, limit=1000)
         elif key == "engine":
             if value not in ("auto", "fast", "standard"):
                 raise ConfigError(f"hyperparameters.engine: expected auto, fast or standard, got {value!r}")
@@ -306,6 +321,20 @@ def _hyperparameters(values: dict, task: str) -> dict:
             raise ConfigError(f"hyperparameters.{key} is not supported; use n_epochs, batch_size, "
                               "learning_rate_multiplier or engine")
     return out
+
+
+def _positive(key: str, value, limit: float, whole: bool = False) -> float:
+    """A finite number in (0, limit] (a whole one with `whole`), or the ConfigError that names the field."""
+    import math
+
+    kind = "a whole number" if whole else "a number"
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or not 0 < number <= limit or (whole and number != int(number)):
+        raise ConfigError(f"hyperparameters.{key}: expected {kind} above 0 and at most {limit:g}, got {value!r}")
+    return number
 
 
 def _display_name(filename: str) -> str:

@@ -1,4 +1,9 @@
-"""The FastAPI app factory: routers, static files, bearer-token guard, errors as OpenAI-style JSON.
+"""The FastAPI app factory: routers, static files, the request guard, errors as OpenAI-style JSON.
+
+The guard, before any route: the Host header must name this studio (loopback names, or the configured
+`allowed_hosts`: a page on another site that rebinds its DNS name to 127.0.0.1 carries its own name and is
+refused); a state-changing request from a browser must come from one of those hosts (Origin, else Referer: a
+cross-site form post is refused); the bearer token where one is set; the upload size before reading.
 
 Embedded workers (threads) start with the app and stop with it; a job they leave unfinished is
 resumed by the next worker once its lease runs out.
@@ -55,10 +60,56 @@ def create_app(studio: Studio, workers: int = 1) -> FastAPI:
     return app
 
 
+LOOPBACK_NAMES = ("localhost",)
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def host_name(value: str) -> str:
+    """The host of a Host header or URL authority, without port or IPv6 brackets, lower case."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:value.find("]")] if "]" in value else value[1:]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def is_loopback(host: str) -> bool:
+    """localhost, or an address in 127.0.0.0/8 or ::1 (decided by ipaddress, not by the text)."""
+    import ipaddress
+
+    host = host_name(host)
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    name = host_name(host)
+    return bool(name) and ("*" in allowed or is_loopback(name) or name in {host_name(a) for a in allowed})
+
+
+def _refused(message: str, code: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                   "code": code}}, status_code=403 if code == "cross_site_request" else 400)
+
+
 def _guard(studio: Studio):
-    """Bearer token (header or the login cookie) when the studio has one; upload size before reading."""
+    """Host allow-list, cross-site check of state-changing requests, bearer token (header or the login cookie)
+    when the studio has one, upload size before reading."""
+    from urllib.parse import urlsplit
 
     async def guard(request: Request, call_next):
+        allowed = studio.config.allowed_hosts
+        if not host_allowed(request.headers.get("host", ""), allowed):
+            return _refused(f"host '{request.headers.get('host', '')}' is not one this studio serves; start it with "
+                            "--allowed-host NAME to add it", "host_not_allowed")
+        if request.method not in SAFE_METHODS:
+            origin = request.headers.get("origin") or request.headers.get("referer")
+            if origin is not None and not (origin != "null" and host_allowed(urlsplit(origin).netloc, allowed)):
+                return _refused(f"a {request.method} from '{origin}' is a cross-site request; it is refused",
+                                "cross_site_request")
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > studio.config.max_upload_bytes + 64 * 1024:
             return _error_response(request, TooLargeError(

@@ -182,7 +182,7 @@ async def stream(request: Request, job_id: str, after: int = 0):
 
 
 def _event_json(row: dict) -> dict:
-    return {"id": row["id"], "level": row["level"], "type": row["type"], "message": row["message"],
+    return {"id": row["id"], "level": states.event_level(row["level"]), "type": row["type"], "message": row["message"],
             "step": row["step"], "data": row["data"] or {}, "at": row["created_at"]}
 
 

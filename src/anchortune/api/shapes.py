@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from anchortune.jobs import states
 from anchortune.jobs.states import openai_status
 
 
@@ -30,7 +31,7 @@ def job_object(job: dict) -> dict:
 
 def event_object(row: dict) -> dict:
     return {"id": f"ftevent-{row['id']}", "object": "fine_tuning.job.event", "created_at": int(row["created_at"]),
-            "level": row["level"], "message": row["message"], "data": row["data"] or {},
+            "level": states.event_level(row["level"]), "message": row["message"], "data": row["data"] or {},
             "type": "metrics" if row["type"] == "metrics" else "message"}
 
 

@@ -282,17 +282,14 @@ def demo(out: Path = typer.Option(Path("runs/demo"), help="Run folder for the de
     _print_outcome(outcome)
 
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-def _studio(data: Optional[Path], models: list[str], token: Optional[str] = None):
+def _studio(data: Optional[Path], models: list[str], token: Optional[str] = None, allowed_hosts: tuple = ()):
     from anchortune.studio import Studio, StudioConfig
 
     named = {}
     for item in models:
         name, _, path = item.partition("=") if "=" in item else (Path(item).name, "", item)
         named[name] = path
-    return Studio(StudioConfig.from_env(data_dir=data, models=named, token=token))
+    return Studio(StudioConfig.from_env(data_dir=data, models=named, token=token, allowed_hosts=allowed_hosts or None))
 
 
 @app.command()
@@ -305,18 +302,22 @@ def serve(
                                              "bound beyond loopback without one)."),
     workers: int = typer.Option(1, min=0, help="Embedded worker threads (0: only separate `anchortune worker`s)."),
     model: list[str] = typer.Option([], "--model", help="Offer a local model: PATH or NAME=PATH (repeatable)."),
+    allowed_host: list[str] = typer.Option([], "--allowed-host",
+                                           help="A host name requests may use besides loopback and the bound address "
+                                                "(a proxy's or the machine's name; '*': any). Repeatable."),
 ) -> None:
     """Start the studio: web UI, OpenAI-compatible API and an embedded worker."""
     import secrets
 
     import uvicorn
 
-    from anchortune.api.app import create_app
+    from anchortune.api.app import create_app, is_loopback
 
-    if host not in LOOPBACK and not host.startswith("127.") and not token:
+    if not is_loopback(host) and not token:
         token = secrets.token_urlsafe(24)
         console.print(f"bound to {host}: requests need the bearer token [bold]{token}[/]", highlight=False)
-    studio = _studio(data, model, token)
+    bound = () if host in ("0.0.0.0", "::", "") else (host,)  # a wildcard bind names no host of its own
+    studio = _studio(data, model, token, bound + tuple(allowed_host))
     console.print(f"anchortune studio on http://{host}:{port}/ (data in {studio.data})", highlight=False)
     uvicorn.run(create_app(studio, workers=workers), host=host, port=port, log_level="warning")
 

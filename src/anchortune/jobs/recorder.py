@@ -42,7 +42,7 @@ class JobRecorder:
             self.store.add_event(job_id, "info", f"training {verb} step {step} of {data['max_steps']} "
                                                  f"({data.get('precision')})", step=step, data=data)
         elif event.kind in ("info", "warning"):
-            self.store.add_event(job_id, "warn" if event.kind == "warning" else "info", data.get("message", ""),
+            self.store.add_event(job_id, event.kind, data.get("message", ""),
                                  step=step)
         elif event.kind == "done":
             self.store.add_event(job_id, "info", "training finished; model exported", step=step, data=data)

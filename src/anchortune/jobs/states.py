@@ -22,6 +22,18 @@ NEXT = {
 OPENAI_NAMES = {VALIDATING: "validating_files"}  # everything else is spelled as OpenAI spells it
 
 
+LEVELS = ("info", "warn", "error")  # an event's level: OpenAI's fine-tuning event vocabulary, the only one stored
+_LEVEL_NAMES = {"warning": "warn", "critical": "error", "debug": "info"}
+
+
+def event_level(level: str) -> str:
+    """One level vocabulary (LEVELS) for every event, whatever spelling its reporter used."""
+    level = _LEVEL_NAMES.get(level, level)
+    if level not in LEVELS:
+        raise ValueError(f"event level {level!r}: expected one of {', '.join(LEVELS)}")
+    return level
+
+
 def can_move(current: str, target: str) -> bool:
     return target in NEXT.get(current, set())
 

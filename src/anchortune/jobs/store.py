@@ -172,7 +172,8 @@ class Store:
     # events and checkpoints --------------------------------------------------------------------------
     def add_event(self, job_id: str, level: str, message: str, type: str = "message", step: int = 0,
                   data: dict | None = None) -> int:
-        row = EventRow(job_id=job_id, created_at=time.time(), level=level, type=type, message=message, step=step,
+        row = EventRow(job_id=job_id, created_at=time.time(), level=states.event_level(level), type=type,
+                       message=message, step=step,
                        data=data)
         with self.session.begin() as s:
             s.add(row)
