@@ -119,3 +119,30 @@ def test_stale_upload_parts_are_cleared_at_start_up(make_studio):
     os.utime(stale, (old, old))
     make_studio()
     assert not stale.exists() and fresh.exists()  # a part another process may be writing now stays
+
+
+def test_a_chunked_upload_over_the_limit_stops_at_the_limit(make_studio):
+    from .conftest import LiveServer
+
+    limit = 256 * 1024
+    with LiveServer(make_studio(max_upload_bytes=limit)) as server:
+        temp = server.studio.data
+        boundary = "xyz"
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfine-tune\r\n--{boundary}\r\n"
+                f"Content-Disposition: form-data; name=\"file\"; filename=\"big.jsonl\"\r\n\r\n").encode()
+        sent = 0
+
+        def body():  # a generator: httpx sends it chunked, without Content-Length
+            nonlocal sent
+            yield head
+            for _ in range(64):  # 4 MiB in all, 16x the limit
+                sent += 65536
+                yield b"x" * 65536
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        response = httpx.post(f"{server.url}/v1/files", content=body(),
+                              headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+        assert response.status_code == 413
+        assert "upload limit" in response.json()["error"]["message"]
+        assert not server.studio.store.files()
+        assert not [p for p in temp.rglob("*") if p.is_file() and p.stat().st_size > limit]

@@ -51,6 +51,7 @@ def create_app(studio: Studio, workers: int = 1) -> FastAPI:
     for module in (openai_files, openai_jobs, openai_chat, pages):
         app.include_router(module.router)
     app.middleware("http")(_guard(studio))
+    app.add_middleware(BodyLimit, limit=studio.config.max_upload_bytes + 64 * 1024)
     app.exception_handler(AnchortuneError)(_error_response)
 
     @app.get("/healthz", include_in_schema=False)
@@ -129,6 +130,56 @@ def _guard(studio: Studio):
         return response
 
     return guard
+
+
+class BodyLimit:
+    """Counts a request body while it is read and stops it at `limit` bytes with a 413: a chunked upload without
+    Content-Length is never spooled whole before the limit is known (ASGI middleware, outermost). Past the limit
+    the app is told the client left, and whatever it answers to that is replaced by the 413."""
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        seen, over, answered = 0, False, False
+
+        async def counted():
+            nonlocal seen, over
+            if over:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    over = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def too_large():
+            nonlocal answered
+            if not answered:
+                answered = True
+                await JSONResponse({"error": {"message": f"request body over the upload limit of "
+                                                         f"{self.limit // (1024 * 1024)} MiB",
+                                              "type": "invalid_request_error", "param": None,
+                                              "code": "TooLargeError"}}, status_code=413)(scope, receive, send)
+
+        async def guarded(message):
+            if over:
+                await too_large()
+            else:
+                await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not over:
+                raise
+        if over:
+            await too_large()
 
 
 def _wants_html(request: Request) -> bool:
