@@ -10,7 +10,6 @@ import time
 import httpx
 import pytest
 
-from anchortune.api.app import host_allowed, host_name, is_loopback
 from anchortune.errors import ConfigError
 from anchortune.jobs import states
 
@@ -22,10 +21,14 @@ CSV = "prompt,answer\n" + "".join(f"Where is order {n}?,Order {n} left the wareh
                                            ("127.evil.example", False), ("0.0.0.0", False), ("10.0.0.5", False),
                                            ("attacker.example", False)])
 def test_loopback_is_decided_by_the_address_not_its_text(host, loopback):
+    from anchortune.api.app import is_loopback
+
     assert is_loopback(host) is loopback
 
 
 def test_host_names_lose_port_and_brackets():
+    from anchortune.api.app import host_allowed, host_name
+
     assert host_name("Studio.Example:8000") == "studio.example"
     assert host_name("[::1]:8000") == "::1"
     assert host_allowed("studio.example:8000", ("studio.example",))
@@ -121,28 +124,31 @@ def test_stale_upload_parts_are_cleared_at_start_up(make_studio):
     assert not stale.exists() and fresh.exists()  # a part another process may be writing now stays
 
 
-def test_a_chunked_upload_over_the_limit_stops_at_the_limit(make_studio):
+def test_a_chunked_upload_over_the_limit_is_answered_at_the_limit(make_studio):
+    """The 413 comes while the client is still sending (raw socket, chunked, no Content-Length): the server stopped
+    reading at the limit instead of spooling the whole body first."""
+    import socket
+
     from .conftest import LiveServer
 
     limit = 256 * 1024
     with LiveServer(make_studio(max_upload_bytes=limit)) as server:
-        temp = server.studio.data
         boundary = "xyz"
-        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfine-tune\r\n--{boundary}\r\n"
-                f"Content-Disposition: form-data; name=\"file\"; filename=\"big.jsonl\"\r\n\r\n").encode()
-        sent = 0
-
-        def body():  # a generator: httpx sends it chunked, without Content-Length
-            nonlocal sent
-            yield head
-            for _ in range(64):  # 4 MiB in all, 16x the limit
-                sent += 65536
-                yield b"x" * 65536
-            yield f"\r\n--{boundary}--\r\n".encode()
-
-        response = httpx.post(f"{server.url}/v1/files", content=body(),
-                              headers={"content-type": f"multipart/form-data; boundary={boundary}"})
-        assert response.status_code == 413
-        assert "upload limit" in response.json()["error"]["message"]
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.jsonl\"\r\n\r\n"
+                ).encode()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall((f"POST /v1/files HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nTransfer-Encoding: chunked\r\n"
+                          f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n").encode())
+            try:
+                for piece in [head] + [b"x" * 65536] * 8:  # 512 KiB of a body that would go on: twice the limit
+                    sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server answered and closed while the body was still coming: what is tested
+            sock.settimeout(10)
+            answer = b""
+            while b"upload limit" not in answer and (chunk := sock.recv(65536)):
+                answer += chunk  # the head and the body may come in separate reads
+            answer = answer.decode(errors="replace")
+        assert answer.startswith("HTTP/1.1 413"), answer[:200]
+        assert "upload limit" in answer
         assert not server.studio.store.files()
-        assert not [p for p in temp.rglob("*") if p.is_file() and p.stat().st_size > limit]
