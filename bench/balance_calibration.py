@@ -182,6 +182,8 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
     grid = [(step, path, scale) for step, path in checkpoints for scale in scales]
     if not any(step == chosen["step"] and scale == chosen["scale"] for step, _, scale in grid):
         grid.append((chosen["step"], run / "checkpoints" / f"checkpoint-{chosen['step']}", chosen["scale"]))
+    # the guard's pick first, then the latest checkpoints: a run cut short has scored what the table needs most
+    grid.sort(key=lambda g: (not (g[0] == chosen["step"] and g[2] == chosen["scale"]), -g[0], -g[2]))
     rows = []
     for step, path, scale in grid:
         set_peft_model_state_dict(model, load_file(str(path / "adapter_model.safetensors")))
@@ -193,6 +195,9 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
         row.update({f"{part}_drift": row[f"{part}_loss"] / base[f"{part}_loss"] - 1 for part in OUTSIDE})
         row["guard_pick"] = step == chosen["step"] and scale == chosen["scale"]
         rows.append(row)
+        if len(rows) == 1:
+            print(f"{name} base: {json.dumps({k: round(v, 4) for k, v in base.items() if isinstance(v, float)})}",
+                  flush=True)
         print(f"{name} step {step} x {scale}: {json.dumps({k: round(v, 4) for k, v in row.items() if isinstance(v, float)})}",
               flush=True)
     guard = next(r for r in rows if r["guard_pick"])

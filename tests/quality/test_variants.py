@@ -147,3 +147,23 @@ def test_receipts_report_the_shops_data_at_info_and_a_customers_as_a_warning(emb
         assert finding.severity == "info" and "organisation" in finding.message
     [warning] = [f for f in report.findings if f.line == n and f.code == "personal_data"]
     assert warning.severity == "warning" and "person's IBAN" in warning.message
+
+
+def test_the_judge_embeds_a_bounded_number_of_rows_and_the_rest_fall_back(unlabelled, embedder, judge, monkeypatch):
+    from anchortune.quality import duplicates
+
+    demo = support_demo()
+    track = next(p for p in demo if p.label == "track_order")
+    others = [p for p in demo if p.label not in (None, "track_order")][:3]
+    asked_again = [row(track.prompt.upper() + suffix, other.answer) for suffix, other in zip(("", "!", "?"), others)]
+    seen = []
+
+    class Counting:
+        def embed(self, texts):
+            seen.append(len(texts))
+            return judge.embed(texts)
+
+    monkeypatch.setattr(duplicates, "JUDGED_ROWS", 2)
+    report, _ = run(unlabelled + asked_again, embedder, judge=Counting())
+    assert seen and max(seen) <= 2 + 1 + duplicates.NULL_ROWS  # one pair (2 rows, a third at most) and the sample
+    assert report.findings is not None
