@@ -255,7 +255,7 @@ def markdown(rows: list[dict], machine: str) -> str:
                   "| step x scale | task metric | WikiText drift | MMLU drift: whole answer | gold content | "
                   "its opening and end | its body | shipped text loss | cloze accuracy |",
                   "|---|---|---|---|---|---|---|---|---|"]
-        for c in r["candidates"]:
+        for c in sorted(r["candidates"], key=lambda c: (c["step"], c["scale"])):
             lines.append(f"| {c['step']} x {c['scale']}{' (guard)' if c['guard_pick'] else ''} | {c['metric']:.3f} | "
                          f"{c['wikitext_drift']:+.1%} | {c['mmlu_drift']:+.1%} | "
                          f"{c.get('mmlu_content_drift', float('nan')):+.1%} | "
