@@ -34,9 +34,9 @@ def job(store: Store) -> dict:
 
 
 def test_the_schema_is_migrated_to_the_newest_revision_once(store):
-    assert store.revision() == "0001"
+    assert store.revision() == "0002"
     again = Store(store.url)  # a second open (another process) finds it current
-    assert again.revision() == "0001"
+    assert again.revision() == "0002"
 
 
 def test_a_bad_database_url_is_a_clear_error():
@@ -158,3 +158,33 @@ def test_events_page_both_ways_and_resume_drops_metrics_past_the_checkpoint(stor
     store.drop_metrics_after(j["id"], 4)
     assert [e["step"] for e in store.events(j["id"])] == [2, 4]
     assert [c["step"] for c in store.checkpoints(j["id"])] == [4, 2]
+
+
+def test_event_ids_are_never_reused_after_a_resume_drops_metrics(store):
+    j = job(store)
+    for step in (2, 4, 6):
+        store.add_event(j["id"], "info", f"step {step}", type="metrics", step=step)
+    last = max(e["id"] for e in store.events(j["id"]))
+    store.drop_metrics_after(j["id"], 2)  # the resume goes back to step 2: the events of steps 4 and 6 are gone
+    resumed = store.add_event(j["id"], "warning", "resuming from the checkpoint at step 2")
+    assert resumed > last  # a browser that saw `last` (Last-Event-ID) still gets the resume warning
+
+
+def test_a_database_made_by_the_first_revision_is_migrated(tmp_path):
+    """A studio database written before revision 0002 keeps its events and stops reusing ids."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = Config()
+    config.set_main_option("script_location", "anchortune.jobs:migrations")
+    with create_engine(url).begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    store = Store(url)
+    assert store.revision() == "0002"
+    j = job(store)
+    first = store.add_event(j["id"], "info", "one", type="metrics", step=4)
+    store.drop_metrics_after(j["id"], 2)
+    assert store.add_event(j["id"], "info", "two") > first

@@ -61,7 +61,8 @@ class EventRow(Base):
     """Something a job reported: info, warning, error or metrics (`data` holds the numbers)."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_job_id_id", "job_id", "id"),)
+    # ids never reused (SQLite AUTOINCREMENT; migration 0002): a resume deletes metrics past its checkpoint
+    __table_args__ = (Index("ix_events_job_id_id", "job_id", "id"), {"sqlite_autoincrement": True})
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     created_at: Mapped[float] = mapped_column(Float)
