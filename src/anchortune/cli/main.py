@@ -6,6 +6,7 @@ User mistakes (AnchortuneError) print as plain lines on stderr with a non-zero e
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -334,11 +335,16 @@ def worker(
     studio.worker(name).run()
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning user errors into readable lines."""
     from anchortune import allocator
 
     allocator.reexec()  # once, before any work: jemalloc where the machine has it
+    signal.signal(signal.SIGTERM, _terminated)  # a SIGTERM unwinds like Ctrl-C: a run cleans up what it made
     try:
         app()
     except AnchortuneError as exc:
