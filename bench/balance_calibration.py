@@ -251,7 +251,9 @@ def markdown(rows: list[dict], machine: str) -> str:
                          f"{o['metric']:.3f} | {j['metric_lost']:.1%} | "
                          f"{'yes' if j['guard_inside'] else 'no'} | {r['verdict']['verdict']} |")
     for r in rows:
-        lines += ["", f"## {r['task']}: every candidate", "",
+        partial = (f"Partial: {len(r['candidates'])} of {r['partial']} candidates scored (the guard's pick and the "
+                   f"latest first) before the bench was stopped.") if r.get("partial") else ""
+        lines += ["", f"## {r['task']}: every candidate", "", *([partial, ""] if partial else []),
                   "| step x scale | task metric | WikiText drift | MMLU drift: whole answer | gold content | "
                   "its opening and end | its body | shipped text loss | cloze accuracy |",
                   "|---|---|---|---|---|---|---|---|---|"]
