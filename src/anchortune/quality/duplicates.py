@@ -21,7 +21,7 @@ import numpy as np
 from anchortune.data.records import AnchorPoint
 from anchortune.quality.findings import Finding
 from anchortune.quality.neighbors import lower_fence
-from anchortune.quality.text import jaccard, normalise, same_question, shingles
+from anchortune.quality.text import jaccard, normalise, question_words, same_question_words, shingles
 
 NEAR = 0.85
 SAME_PROMPT = 0.8
@@ -52,12 +52,20 @@ def near_duplicates(points: list[AnchorPoint], neighbours: np.ndarray, skip: set
     """Later rows whose prompt+answer shingles overlap an earlier neighbour's by >= NEAR (not exact copies).
     For JSON answers the fields must also agree (numbers exactly, text up to typos): two receipts of one
     shop on different days are different examples, however alike their text."""
-    grams = [shingles(p.prompt + "\n" + p.answer) for p in points]
+    grams: dict[int, frozenset[str]] = {}
+
+    def gram(i: int) -> frozenset[str]:
+        if i not in grams:
+            grams[i] = shingles(points[i].prompt + "\n" + points[i].answer)
+        return grams[i]
     findings, flagged = [], set()
     for i, j in candidate_pairs(neighbours):
         if i in flagged or points[i].line in skip:
             continue
-        score = jaccard(grams[i], grams[j])
+        a, b = gram(i), gram(j)
+        if min(len(a), len(b)) < NEAR * max(len(a), len(b)):  # Jaccard is at most the sizes' ratio
+            continue
+        score = jaccard(a, b)
         if score >= NEAR and _reads_same(points[i].prompt, points[j].prompt) and (
                 fmt != "json" or _same_fields(points[i].answer, points[j].answer)):
             flagged.add(i)
@@ -117,9 +125,14 @@ def same_question_pairs(points: list[AnchorPoint], prompt_neighbours: np.ndarray
         if point.line not in skip:
             groups.setdefault(normalise(point.prompt), []).append(i)
     pairs = {(members[k], members[0]) for members in groups.values() for k in range(1, len(members))}
+    keys: dict[int, tuple[str, ...]] = {}
+
+    def key(i: int) -> tuple[str, ...]:
+        if i not in keys:
+            keys[i] = question_words(points[i].prompt, ignore_numbers=fmt != "json")
+        return keys[i]
     pairs |= {(i, j) for i, j in candidate_pairs(prompt_neighbours)
-              if points[i].line not in skip and points[j].line not in skip
-              and same_question(points[i].prompt, points[j].prompt, ignore_numbers=fmt != "json")}
+              if points[i].line not in skip and points[j].line not in skip and same_question_words(key(i), key(j))}
     return sorted(pairs)
 
 

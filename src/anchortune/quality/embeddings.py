@@ -35,13 +35,18 @@ class Embedder:
     def __init__(self, model, name: str):
         self.model = model
         self.name = name
+        self._pieces: dict[str, int] = {}
 
     def word_pieces(self, word: str) -> int:
-        """How many pieces the embedding model's tokenizer cuts a word into (1 for a known word)."""
+        """How many pieces the embedding model's tokenizer cuts a word into (1 for a known word); remembered per
+        word (a data set's vocabulary is small against its running words)."""
+        if (known := self._pieces.get(word)) is not None:
+            return known
         tokenizer = getattr(self.model, "tokenizer", None)
-        if tokenizer is None:
-            return 1
-        return max(1, len(tokenizer.encode(word, add_special_tokens=False).ids))
+        count = 1 if tokenizer is None else max(1, len(tokenizer.encode(word, add_special_tokens=False).ids))
+        if len(self._pieces) < 1_000_000:
+            self._pieces[word] = count
+        return count
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -1,4 +1,4 @@
-"""Nearest neighbours and outlier fences over unit embeddings (chunked, so 10,000 rows fit in memory)."""
+"""Nearest neighbours (faiss: exact, or an HNSW graph for large data) and outlier fences over unit embeddings."""
 
 from __future__ import annotations
 
@@ -14,21 +14,39 @@ def centered(vectors: np.ndarray) -> np.ndarray:
     return shifted / np.maximum(np.linalg.norm(shifted, axis=1, keepdims=True), 1e-8)
 
 
-def nearest(vectors: np.ndarray, k: int, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """(similarities, indices) of each row's k most similar other rows, most similar first."""
+EXACT_ROWS = 50_000  # up to here every row's neighbours are exact (faiss flat search: ~7 s for 40,000 rows on 2 cores)
+HNSW_LINKS, HNSW_BUILD, HNSW_SEARCH = 32, 64, 64  # graph degree, efConstruction, efSearch
+
+
+def nearest(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(similarities, indices) of each row's k most similar other rows (inner product), most similar first.
+
+    Exact up to EXACT_ROWS rows. Above, an HNSW graph (faiss): exact search costs n^2 (200,000 rows: ~3 minutes a
+    call on 2 cores, and the gate makes two) where the graph's build and search grow near n log n. Measured on
+    40,000 Bitext-derived rows against exact search (bench/quality_scale.py): 99.8 % of the true 10 neighbours found."""
+    import faiss
+
     n = len(vectors)
     k = max(1, min(k, n - 1))
+    data = np.ascontiguousarray(vectors, dtype=np.float32)
+    if n > EXACT_ROWS:
+        index = faiss.IndexHNSWFlat(data.shape[1], HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_BUILD
+        index.add(data)
+        index.hnsw.efSearch = max(HNSW_SEARCH, 2 * k)
+    else:
+        index = faiss.IndexFlatIP(data.shape[1])
+        index.add(data)
+    found_sims, found = index.search(data, k + 1)
     sims = np.zeros((n, k), dtype=np.float32)
     idx = np.zeros((n, k), dtype=np.int64)
-    for start in range(0, n, chunk):
-        block = vectors[start:start + chunk] @ vectors.T
-        rows = np.arange(block.shape[0])
-        block[rows, rows + start] = -np.inf
-        part = np.argpartition(-block, k - 1, axis=1)[:, :k]
-        part_sims = np.take_along_axis(block, part, axis=1)
-        order = np.argsort(-part_sims, axis=1)
-        idx[start:start + chunk] = np.take_along_axis(part, order, axis=1)
-        sims[start:start + chunk] = np.take_along_axis(part_sims, order, axis=1)
+    for row in range(n):  # drop the row itself (not always first: an exact copy ties with it)
+        keep = (found[row] != row) & (found[row] >= 0)
+        take_i, take_s = found[row][keep][:k], found_sims[row][keep][:k]
+        idx[row, :len(take_i)], sims[row, :len(take_s)] = take_i, take_s
+        if len(take_i) < k:  # the graph returned fewer: repeat the last found (duplicates are harmless to callers)
+            idx[row, len(take_i):] = take_i[-1] if len(take_i) else (row + 1) % n
+            sims[row, len(take_s):] = take_s[-1] if len(take_s) else -1.0
     return sims, idx
 
 

@@ -65,13 +65,25 @@ def same_question(a: str, b: str, ignore_numbers: bool = True) -> bool:
     """True when two prompts differ only by typos (one edit per short word, two per long word),
     numbers, placeholders and filler words: the same question asked twice. "cancel order 12" and
     "change order 12" are different questions; "cancel order 12" and "cancle order 34" are not."""
+    return same_question_words(question_words(a, ignore_numbers), question_words(b, ignore_numbers))
+
+
+def question_words(text: str, ignore_numbers: bool = True) -> tuple[str, ...]:
+    """A prompt's words as `same_question` compares them (computed once per row by callers comparing many pairs)."""
+    key = _token_key if ignore_numbers else str
+    return tuple(key(t) for t in normalise(PLACEHOLDER.sub(" ", text)).split())
+
+
+def same_question_words(ta: tuple[str, ...], tb: tuple[str, ...]) -> bool:
+    """`same_question` on two prompts' `question_words`."""
     from difflib import SequenceMatcher
 
-    key = _token_key if ignore_numbers else str
-    ta = [key(t) for t in normalise(PLACEHOLDER.sub(" ", a)).split()]
-    tb = [key(t) for t in normalise(PLACEHOLDER.sub(" ", b)).split()]
+    if ta == tb:
+        return True
     if not ta or not tb:
-        return ta == tb
+        return False
+    if [t for t in ta if t not in FILLER] == [t for t in tb if t not in FILLER]:  # only filler words differ
+        return True
     for op, i1, i2, j1, j2 in SequenceMatcher(None, ta, tb, autojunk=False).get_opcodes():
         if op == "equal":
             continue
@@ -114,6 +126,7 @@ class CharModel:
             self.trigrams.update(flat[i:i + 3] for i in range(len(flat) - 2))
             self.bigrams.update(flat[i:i + 2] for i in range(len(flat) - 2))
         self.alphabet = max(1, len({c for gram in self.bigrams for c in gram}))
+        self._logs: dict[str, float] = {}  # each trigram's log-probability, computed once
 
     @staticmethod
     def _prepare(text: str) -> str:
@@ -127,9 +140,15 @@ class CharModel:
         if sum(c.isalpha() for c in text) < 6:
             return None
         flat = self._prepare(text)
-        logs = [math.log((self.trigrams[flat[i:i + 3]] + 0.1) / (self.bigrams[flat[i:i + 2]] + 0.1 * self.alphabet))
-                for i in range(len(flat) - 2)]
-        return sum(logs) / len(logs)
+        logs = self._logs
+        total = 0.0
+        for i in range(len(flat) - 2):
+            gram = flat[i:i + 3]
+            value = logs.get(gram)
+            if value is None:
+                value = logs[gram] = math.log((self.trigrams[gram] + 0.1) / (self.bigrams[gram[:2]] + 0.1 * self.alphabet))
+            total += value
+        return total / (len(flat) - 2)
 
 
 KEY_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm", "qwertzuiop", "yxcvbnm", "azertyuiop", "qsdfghjklm", "wxcvbn")
@@ -167,11 +186,13 @@ def garbled_reason(text: str, vocab: Counter | None, pieces=None, chars: CharMod
     tokens = words(stripped) if pieces is not None else []
     if len(tokens) >= 3 and chars is not None and fence is not None:
         unknown = [w for w in tokens if len(w) >= 3 and pieces(w) / len(w) >= 0.45]
-        score = chars.score(stripped)
+        if len(unknown) / len(tokens) <= 0.5:
+            return None
         mashed = sum(keyboard_run(w) for w in unknown)
-        if len(unknown) / len(tokens) > 0.5 and mashed / len(tokens) > 0.5:
+        if mashed / len(tokens) > 0.5:
             return f"{mashed} of its {len(tokens)} words are runs of neighbouring keys ('{unknown[0]}'): keyboard mash"
-        if len(unknown) / len(tokens) > 0.5 and score is not None and score < fence:
+        score = chars.score(stripped)
+        if score is not None and score < fence:
             return (f"{len(unknown)} of its {len(tokens)} words are not words (letter sequences unlike the rest of "
                     f"the data's: {score:.2f} per character, the data's fence {fence:.2f})")
     elif len(tokens) >= 4 and vocab is not None:
@@ -190,6 +211,9 @@ def looks_cut_off(text: str) -> bool:
         return False
     last = stripped[-1]
     return last.isalnum() or last in ",-–("
+
+
+LANGUAGE_CHARS = 400  # a text's opening tells its language; lingua's cost grows with the length
 
 
 @cache
@@ -213,7 +237,7 @@ def languages(texts: list[str], min_words: int = 6, min_confidence: float = 0.9,
     if not chosen:
         return out
     detector = _language_detector(accurate)
-    cleaned = [PLACEHOLDER.sub(" ", texts[i]) for i in chosen]
+    cleaned = [PLACEHOLDER.sub(" ", texts[i][:LANGUAGE_CHARS]) for i in chosen]
     for i, values in zip(chosen, detector.compute_language_confidence_values_in_parallel(cleaned)):
         if values and values[0].value >= min_confidence:
             out[i] = values[0].language.iso_code_639_1.name.lower()
