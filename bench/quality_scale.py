@@ -70,7 +70,7 @@ report = service.check_data(sys.argv[1], task="support")
 done = time.perf_counter()
 kinds = {}
 for f in report.findings:
-    kinds[f.kind] = kinds.get(f.kind, 0) + 1
+    kinds[f.code] = kinds.get(f.code, 0) + 1
 out = {"load_s": loaded - started, "check_s": done - loaded, "peak_rss_mb": resource.getrusage(
     resource.RUSAGE_SELF).ru_maxrss / 1024, "verdict": report.verdict, "findings": kinds}
 if len(sys.argv) > 2:

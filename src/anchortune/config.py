@@ -33,6 +33,8 @@ class RunConfig(BaseModel):
     input_col: str | None = Field(None, description="CSV column holding the prompt.")
     output_col: str | None = Field(None, description="CSV column holding the answer.")
     label_col: str | None = Field(None, description="CSV column holding the label or intent.")
+    delimiter: str | None = Field(None, min_length=1, max_length=1,
+                                  description="CSV delimiter (default: whichever of , ; tab splits the header).")
     method: Literal["lora", "full"] = Field("lora", description="LoRA adapter on all linear layers, or full fine-tuning.")
     epochs: float | None = Field(None, gt=0, description="Passes over the training split (preset default).")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (overrides epochs).")

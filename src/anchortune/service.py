@@ -91,7 +91,7 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
     elif not folder.is_fresh_target():
         raise RunError(f"'{folder.root}' already exists and is not empty; choose another --out or pass --resume")
     preset = load_preset(cfg.task)
-    points = load_anchor_points(cfg.data, CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col))
+    points = load_anchor_points(cfg.data, CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col, cfg.delimiter))
     preset = preset.resolved_for(points)
     cfg = cfg.resolve(preset)
     from anchortune.train.pipeline import run_training
@@ -216,8 +216,9 @@ def compare_on(run: str | Path, points: list[AnchorPoint], samples: int = SAMPLE
 
 def check_data(path: str | Path, task: str = "custom", model: str | None = None, description: str | None = None,
                columns: CsvColumns | None = None, max_length: int | None = None, ifd: bool = False,
-               points: list[AnchorPoint] | None = None):
-    """The quality report for a file of anchor points (or for `points` already read from it)."""
+               points: list[AnchorPoint] | None = None, progress=None):
+    """The quality report for a file of anchor points (or for `points` already read from it); `progress(stage,
+    fraction)` hears how far it has come (gate.check)."""
     from anchortune.models.loading import load_tokenizer, resolve_model
     from anchortune.quality.embeddings import load_embedder, load_judge
     from anchortune.quality.gate import check
@@ -231,7 +232,7 @@ def check_data(path: str | Path, task: str = "custom", model: str | None = None,
     scorer = _ifd_scorer(source, tokenizer, preset) if ifd else None
     judge = load_judge() if preset.output.format == "text" else None  # free-text answers compared by meaning
     return check(points, preset, load_embedder(), tokenizer, max_length or preset.hyperparameters.max_length,
-                 description=description, declared_labels=declared, ifd=scorer, judge=judge)
+                 description=description, declared_labels=declared, ifd=scorer, judge=judge, progress=progress)
 
 
 def _ifd_scorer(source, tokenizer, preset: Preset):

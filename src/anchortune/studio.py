@@ -25,6 +25,7 @@ from anchortune.data.presets import load_preset
 from anchortune.errors import ConfigError, ConflictError, DataError, NotFoundError, QualityError, TooLargeError
 from anchortune.export.run_folder import RunFolder
 from anchortune.jobs import states
+from anchortune.jobs.checks import DONE, BackgroundChecks, CheckStatus
 from anchortune.jobs.store import Store, new_id
 from anchortune.jobs.recorder import JobRecorder
 from anchortune.jobs.worker import JobContext, Worker
@@ -48,6 +49,8 @@ class StudioConfig:
     lease_s: float = 60.0
     # Host names requests may carry besides the loopback names (the bound address, a proxy's name; "*": any)
     allowed_hosts: tuple[str, ...] = ()
+    # files with at least this many rows are checked on the check thread, the page showing its progress
+    background_rows: int = 10_000
 
     @classmethod
     def from_env(cls, **overrides) -> "StudioConfig":
@@ -68,6 +71,7 @@ class Studio:
         self._clear_stale_uploads()
         self.store = Store(config.database_url) if config.database_url else Store.sqlite(self.data / "anchortune.db")
         self.chats = ChatPool()
+        self.checks = BackgroundChecks()
 
     def _clear_stale_uploads(self, older_than_s: float = 3600.0) -> None:
         """Remove what uploads killed while being written or checked left behind (a process that shares this
@@ -133,19 +137,51 @@ class Studio:
         return row
 
     def quality(self, file_id: str, task: str = "custom", model: str | None = None) -> tuple[dict, list]:
-        """The quality report for an uploaded file (cached per file, task and model) and its anchor points."""
+        """The quality report for an uploaded file (cached per file, task and model) and its anchor points,
+        computed now when not cached."""
         from anchortune.data.loading import load_anchor_points
 
         load_preset(task)  # an unknown task is a ConfigError before any work
-        path = self.file_path(file_id)
+        points = load_anchor_points(self.file_path(file_id))
+        cached = self.cached_quality(file_id, task, model)
+        if cached is not None:
+            return cached, points
+        self._check(file_id, task, model or self.default_model(), points)
+        return self.cached_quality(file_id, task, model), points
+
+    def cached_quality(self, file_id: str, task: str = "custom", model: str | None = None) -> dict | None:
+        cache = self._quality_cache(file_id, task, model)
+        return json.loads(cache.read_text(encoding="utf-8")) if cache.is_file() else None
+
+    def quality_in_background(self, file_id: str, task: str = "custom", model: str | None = None) -> dict:
+        """Start (once) the quality check of an uploaded file on the studio's check thread; its progress:
+        state queued|running|done|failed, stage, fraction, error. Done at once when the report is cached."""
+        load_preset(task)
+        self.file(file_id)
         model_id = model or self.default_model()
-        cache = self.data / "reports" / f"{file_id}.{task}.{_short_hash(model_id)}.json"
-        points = load_anchor_points(path)
-        if cache.is_file():
-            return json.loads(cache.read_text(encoding="utf-8")), points
-        report = service.check_data(path, task, self.model_spec(model_id), points=points).to_json()
-        RunFolder(cache.parent).write_json(cache, report)
-        return report, points
+        self.model_spec(model_id)
+        key = self._quality_cache(file_id, task, model_id).name
+        if self.cached_quality(file_id, task, model_id) is not None:
+            self.checks.forget(key)
+            return CheckStatus(state=DONE, stage="done", fraction=1.0).to_json()
+        status = self.checks.status(key)
+        if status is None or status.state == DONE:  # done but the cache is gone (the file was checked anew)
+            status = self.checks.submit(key, lambda progress: self._check(file_id, task, model_id, None, progress))
+        return status.to_json()
+
+    def _check(self, file_id: str, task: str, model_id: str, points: list | None, progress=None) -> None:
+        from anchortune.data.loading import load_anchor_points
+
+        path = self.file_path(file_id)
+        if progress is not None:
+            progress("reading the anchor points", 0.0)
+        points = points if points is not None else load_anchor_points(path)
+        report = service.check_data(path, task, self.model_spec(model_id), points=points, progress=progress)
+        cache = self._quality_cache(file_id, task, model_id)
+        RunFolder(cache.parent).write_json(cache, report.to_json())
+
+    def _quality_cache(self, file_id: str, task: str, model: str | None) -> Path:
+        return self.data / "reports" / f"{file_id}.{task}.{_short_hash(model or self.default_model())}.json"
 
     def fix(self, file_id: str, task: str = "custom", model: str | None = None) -> dict:
         """Apply the report's fix (drop defective rows, keep one of each duplicate) as a new file."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
 from anchortune.api import i18n
@@ -83,6 +83,11 @@ def upload(request: Request, file: UploadFile = File(...), task: str = Form("cus
 def dataset(request: Request, file_id: str, task: str = "custom", model: str | None = None):
     studio = _studio(request)
     row = studio.file(file_id)
+    if row["examples"] >= studio.config.background_rows and studio.cached_quality(file_id, task, model) is None:
+        status = studio.quality_in_background(file_id, task, model)
+        if status["state"] != "done":
+            return render(request, "checking.html", file=row, status=status, task=task,
+                          model=model or studio.default_model())
     report, points = studio.quality(file_id, task, model)
     by_line = {p.line: p for p in points}
     flagged: dict[int, list[dict]] = {}
@@ -94,6 +99,12 @@ def dataset(request: Request, file_id: str, task: str = "custom", model: str | N
             for line, found in sorted(flagged.items())[:SHOWN_FINDINGS]]
     return render(request, "dataset.html", file=row, report=report, rows=rows, flagged_total=len(flagged),
                   task=task, model=model or studio.default_model(), models=studio.models())
+
+
+@router.get("/datasets/{file_id}/progress")
+def check_progress(request: Request, file_id: str, task: str = "custom", model: str | None = None):
+    """How far the background quality check of a file has come (starting it when it is not running)."""
+    return JSONResponse(_studio(request).quality_in_background(file_id, task, model))
 
 
 @router.post("/datasets/{file_id}/fix")

@@ -58,9 +58,10 @@ def validate(
     input_col: Optional[str] = typer.Option(None, help=_help("input_col")),
     output_col: Optional[str] = typer.Option(None, help=_help("output_col")),
     label_col: Optional[str] = typer.Option(None, help=_help("label_col")),
+    delimiter: Optional[str] = typer.Option(None, help=_help("delimiter")),
 ) -> None:
     """Read anchor points and report every format problem with file, line and field."""
-    points = service.read_anchor_points(data, CsvColumns(input_col, output_col, label_col))
+    points = service.read_anchor_points(data, CsvColumns(input_col, output_col, label_col, _delimiter(delimiter)))
     facts = service.describe_data(points)
     console.print(f"{data}: {facts['examples']} anchor points, {facts['multi_turn']} multi-turn, "
                   f"{len(facts['labels'])} labels")
@@ -80,15 +81,21 @@ def check(
     input_col: Optional[str] = typer.Option(None, help=_help("input_col")),
     output_col: Optional[str] = typer.Option(None, help=_help("output_col")),
     label_col: Optional[str] = typer.Option(None, help=_help("label_col")),
+    delimiter: Optional[str] = typer.Option(None, help=_help("delimiter")),
 ) -> None:
     """Judge anchor points before training: relevant, diverse, balanced, clear - with reasons and advice."""
-    points = service.read_anchor_points(data, CsvColumns(input_col, output_col, label_col))
+    points = service.read_anchor_points(data, CsvColumns(input_col, output_col, label_col, _delimiter(delimiter)))
     with console.status("checking anchor points"):
         report = service.check_data(data, task, model, description, max_length=max_length, ifd=ifd, points=points)
     written = service.write_quality_outputs(report, points, data.name, json_out, html_out, fix_out)
     _print_report(report)
     for kind, path in written.items():
         console.print(f"{kind}: {path}")
+
+
+def _delimiter(value: str | None) -> str | None:
+    """The --delimiter option: one character, or 'tab' / '\\t' for a tab (hard to type in a shell)."""
+    return "\t" if value in ("tab", "\\t", "TAB") else value
 
 
 def _print_report(report) -> None:
@@ -132,6 +139,7 @@ def train(
     input_col: Optional[str] = typer.Option(None, help=_help("input_col")),
     output_col: Optional[str] = typer.Option(None, help=_help("output_col")),
     label_col: Optional[str] = typer.Option(None, help=_help("label_col")),
+    delimiter: Optional[str] = typer.Option(None, help=_help("delimiter")),
     profile: str = typer.Option("balanced", help=_help("profile")),
     replay: Optional[float] = typer.Option(None, help=_help("replay")),
     neftune: Optional[float] = typer.Option(None, help=_help("neftune")),
@@ -146,7 +154,7 @@ def train(
                           learning_rate=learning_rate, batch_size=batch_size, micro_batch_size=micro_batch_size,
                           max_length=max_length, lora_r=lora_r, eval_every=eval_every, patience=patience,
                           precision=precision, seed=seed, engine=engine, input_col=input_col, output_col=output_col,
-                          label_col=label_col, profile=profile,
+                          label_col=label_col, delimiter=_delimiter(delimiter), profile=profile,
                           replay=replay, neftune=neftune, kl_general=kl_general,
                           gradient_checkpointing=gradient_checkpointing or None)
     view = ProgressView(console)

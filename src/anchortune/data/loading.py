@@ -28,11 +28,13 @@ SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistan
 
 @dataclass(frozen=True)
 class CsvColumns:
-    """Which CSV columns hold the prompt, the answer and the label (None: detect or absent)."""
+    """Which CSV columns hold the prompt, the answer and the label (None: detect or absent), and the delimiter
+    (None: the one of `,` `;` tab that splits the header into the most cells)."""
 
     input: str | None = None
     output: str | None = None
     label: str | None = None
+    delimiter: str | None = None
 
 
 class _Collector:
@@ -63,8 +65,8 @@ def load_anchor_points(path: str | Path, columns: CsvColumns | None = None) -> l
         raise DataError([Problem(str(path), 0, None, "the file is empty; expected one example per line")])
     if path.suffix.lower() in (".csv", ".tsv"):
         return _load_csv(path, raw, columns or CsvColumns())
-    if columns and (columns.input or columns.output or columns.label):
-        raise DataError([Problem(str(path), 0, None, "column options apply to CSV files only")])
+    if columns and (columns.input or columns.output or columns.label or columns.delimiter):
+        raise DataError([Problem(str(path), 0, None, "column and delimiter options apply to CSV files only")])
     return _load_jsonl(path, raw)
 
 
@@ -81,11 +83,8 @@ def _load_jsonl(path: Path, raw: bytes) -> list[AnchorPoint]:
             errors.add(number, None, f"not valid UTF-8 (byte 0x{chunk[exc.start]:02x} at column {exc.start + 1}); "
                                      "save the file as UTF-8")
             continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            errors.add(number, None, f"not valid JSON ({exc.msg} at column {exc.colno}); "
-                                     "expected one JSON object per line")
+        obj = _parse_json_line(text, number, errors)
+        if obj is None:
             continue
         if not isinstance(obj, dict):
             errors.add(number, None, f"expected a JSON object, found {type(obj).__name__}")
@@ -108,6 +107,73 @@ def _load_jsonl(path: Path, raw: bytes) -> list[AnchorPoint]:
     return points
 
 
+MAX_DIGITS = 4300  # Python's own limit on converting digits to an int
+MAX_DEPTH = 64  # objects and lists inside one line, deeper than any anchor point needs
+
+
+def _parse_json_line(text: str, line: int, errors: _Collector) -> object | None:
+    """One line's JSON value, or None with the problem added: invalid JSON, numbers too long to read, nesting
+    too deep (checked before parsing: Python's parser would exhaust its stack)."""
+    depth = _nesting(text) if text.count("[") + text.count("{") > MAX_DEPTH else 0
+    if depth > MAX_DEPTH:
+        errors.add(line, _field_at(text, r"[\[{]"), f"nested {depth} levels deep; expected at most {MAX_DEPTH} "
+                                                      "levels of objects and lists")
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        errors.add(line, None, f"not valid JSON ({exc.msg} at column {exc.colno}); expected one JSON object per line")
+    except ValueError as exc:  # an integer longer than the conversion limit
+        errors.add(line, _field_at(text, r"-?\d{%d}" % (MAX_DIGITS + 1)),
+                   f"a number with more than {MAX_DIGITS} digits, which cannot be read ({exc}); expected text or a "
+                   "number of ordinary size")
+    except RecursionError:
+        errors.add(line, None, "nested too deeply to read")
+    return None
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of objects and lists in a JSON text (brackets inside strings not counted)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _field_at(text: str, value_pattern: str) -> str | None:
+    """The key whose value starts with `value_pattern` in a JSON text (for naming the field of a value that
+    cannot be parsed), or None."""
+    import re
+
+    match = re.search(r'"((?:[^"\\]|\\.)*)"\s*:\s*' + value_pattern, text)
+    return match.group(1) if match else None
+
+
+def _text_problem(value: str) -> str | None:
+    """Why a string cannot be text a tokenizer reads: a lone UTF-16 surrogate (JSON's "\\ud800" escape
+    without its pair), or None."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"contains a lone surrogate escape (\\u{ord(value[exc.start]):04x} at character {exc.start + 1}), "
+                "half of a character: expected text; fix or remove the escape")
+    return None
+
+
 def _shape_of(obj: dict) -> str | None:
     if "messages" in obj:
         return "messages"
@@ -126,10 +192,13 @@ def _string(obj: dict, key: str, line: int, errors: _Collector, allow_object: bo
             field: str | None = None) -> str | None:
     """The string at obj[key]; an object answer is kept as compact JSON when allowed."""
     value = obj.get(key)
-    if isinstance(value, str):
-        return value
-    if allow_object and isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) or (allow_object and isinstance(value, dict)):
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        problem = _text_problem(text)
+        if problem:
+            errors.add(line, field or key, problem)
+            return None
+        return text
     kind = "missing" if key not in obj else f"a {type(value).__name__ if value is not None else 'null'}"
     expected = "a string or a JSON object" if allow_object else "a string"
     errors.add(line, field or key, f"expected {expected}, found {kind}")
@@ -142,6 +211,9 @@ def _label(obj: dict, line: int, errors: _Collector) -> str | None:
             value = obj[key]
             if isinstance(value, bool) or not isinstance(value, (str, int)):
                 errors.add(line, key, f"expected a string label, found a {type(value).__name__}")
+                return None
+            if isinstance(value, str) and (problem := _text_problem(value)):
+                errors.add(line, key, problem)
                 return None
             return str(value)
     return None
@@ -232,7 +304,11 @@ def _load_csv(path: Path, raw: bytes, columns: CsvColumns) -> list[AnchorPoint]:
         line = raw[: exc.start].count(b"\n") + 1
         errors.add(line, None, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8")
         errors.raise_if_any()
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    delimiter = columns.delimiter or _sniff_delimiter(text, "\t" if path.suffix.lower() == ".tsv" else ",")
+    if len(delimiter) != 1:
+        errors.add(0, None, f"delimiter {delimiter!r}: expected one character, such as ',' ';' or a tab")
+        errors.raise_if_any()
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))  # one cell may hold a whole document
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = [h for h in (reader.fieldnames or []) if h is not None]
     input_col = columns.input or next((k for k in ("instruction", *PROMPT_KEYS) if k in header), None)
@@ -242,8 +318,8 @@ def _load_csv(path: Path, raw: bytes, columns: CsvColumns) -> list[AnchorPoint]:
         if name is not None and name not in header:
             errors.add(1, name, f"column named by {option} not found; the header has: {', '.join(header)}")
     if input_col is None:
-        errors.add(1, None, f"no prompt column found (tried instruction, {', '.join(PROMPT_KEYS)}); "
-                            "name it with --input-col")
+        errors.add(1, None, f"no prompt column found (tried instruction, {', '.join(PROMPT_KEYS)}) in the header "
+                            f"{_shown(header, delimiter)}; name it with --input-col, or the delimiter with --delimiter")
     if output_col is None and label_col is None:
         errors.add(1, None, "no answer column found; name it with --output-col (or --label-col)")
     errors.raise_if_any()
@@ -263,6 +339,26 @@ def _load_csv(path: Path, raw: bytes, columns: CsvColumns) -> list[AnchorPoint]:
         points.append(_from_pair(values[input_col], answer, line, label or None))
     errors.raise_if_any()
     return points
+
+
+DELIMITERS = (",", ";", "\t")
+
+
+def _shown(header: list[str], delimiter: str) -> str:
+    cells = " | ".join(h[:60] for h in header[:8])
+    return f"'{cells}' (read with delimiter {delimiter!r})"
+
+
+def _sniff_delimiter(text: str, default: str) -> str:
+    """The delimiter of `,` `;` tab that splits the header into the most cells (spreadsheet software in many
+    European locales writes `;`); `default` where none splits it."""
+    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=default), [])
+    best, cells = default, len(header)
+    for candidate in DELIMITERS:
+        found = len(next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=candidate), []))
+        if found > cells:
+            best, cells = candidate, found
+    return best
 
 
 def save_anchor_points(points: Iterable[AnchorPoint], path: str | Path) -> Path:
@@ -293,10 +389,8 @@ def read_prompts(path: str | Path) -> list[dict]:
     for number, text in enumerate(path.read_text(encoding="utf-8-sig", errors="replace").split("\n"), start=1):
         if not text.strip():
             continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            errors.add(number, None, f"not valid JSON ({exc.msg} at column {exc.colno})")
+        obj = _parse_json_line(text, number, errors)
+        if obj is None:
             continue
         if isinstance(obj, dict) and "messages" in obj:
             roles = {r: r for r in ("system", "user", "assistant")}

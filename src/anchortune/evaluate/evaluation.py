@@ -9,7 +9,10 @@ from pathlib import Path
 from anchortune.data.loading import CsvColumns, load_anchor_points
 from anchortune.data.presets import Preset, load_preset
 from anchortune.data.records import AnchorPoint
+from anchortune.errors import RunError
 from anchortune.export.run_folder import RunFolder
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 
 
 def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: str | Path | None = None,
@@ -26,7 +29,8 @@ def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: st
     from anchortune.train import precision
 
     cfg = folder.load_config()
-    all_points = load_anchor_points(cfg.data, CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col)) \
+    _check_inputs(folder, data, general_text, choices, limit)
+    all_points = load_anchor_points(cfg.data, CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col, cfg.delimiter)) \
         if data is None else None
     points = load_anchor_points(data) if data is not None else split(all_points, cfg.val_fraction, cfg.seed)[1]
     points = points[:limit]
@@ -43,7 +47,7 @@ def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: st
     outputs: dict[str, list[str]] = {}
     probe_points = None
     for name, source in models.items():
-        tokenizer = load_tokenizer(source)
+        tokenizer = load_tokenizer(source if name == "base" else _tuned_tokenizer(folder))
         model = load_model(source) if name == "base" else load_tuned(folder.root, base_source)
         outputs[name] = generate(model, tokenizer, conversations, max_new_tokens=new_tokens, precision=chosen)
         scores = _task_scores(kind, outputs[name], references, preset, points)
@@ -97,6 +101,35 @@ def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: st
 
     folder.write_text(folder.root / "eval.md", render_eval_markdown(result))
     return result
+
+
+def _tuned_tokenizer(folder: RunFolder) -> Path | None:
+    """Where the tuned model's tokenizer lies: model/ (merged), else adapter/ (runs save it beside the adapter)."""
+    return next((where for where in (folder.model, folder.root / "adapter")
+                 if any((where / name).is_file() for name in TOKENIZER_FILES)), None)
+
+
+def _check_inputs(folder: RunFolder, data, general_text, choices, limit: int) -> None:
+    """Every input of an evaluation, checked before the minutes of generation: the run's tuned model (adapter or
+    merged model, and a tokenizer for it), the base model, the held-out data, the general text and the choices."""
+    from anchortune.evaluate import retention
+    from anchortune.models.loading import resolve_model
+
+    adapter = folder.root / "adapter"
+    has_adapter = (adapter / "adapter_config.json").is_file()
+    if not has_adapter and not (folder.model / "config.json").is_file():
+        raise RunError(f"'{folder.root}' has no tuned model to evaluate: neither adapter/adapter_config.json nor "
+                       "model/config.json (did the run finish? `anchortune train --resume` completes it)")
+    if _tuned_tokenizer(folder) is None:
+        raise RunError(f"'{folder.root}' has no tokenizer for its tuned model in model/ or adapter/ "
+                       "(did the run finish? `anchortune train --resume` completes it)")
+    resolve_model(folder.load_config().model)
+    if data is not None:
+        load_anchor_points(data)
+    if general_text is not None and not Path(general_text).is_file():
+        raise RunError(f"general text '{general_text}' not found")
+    if choices is not None:
+        retention.read_choices(Path(choices), limit)
 
 
 def _task_scores(kind: str, outputs: list[str], references: list[str], preset: Preset,

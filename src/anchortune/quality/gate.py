@@ -28,9 +28,13 @@ GARBLED_FENCE = 1.5  # Q1 - 1.5 IQR of the answers' character scores: letter seq
 
 def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, max_length: int = 512,
           description: str | None = None, declared_labels: list[str] | None = None,
-          ifd: Callable[[list[AnchorPoint]], list[float]] | None = None, judge=None) -> QualityReport:
+          ifd: Callable[[list[AnchorPoint]], list[float]] | None = None, judge=None,
+          progress: Callable[[str, float], None] | None = None) -> QualityReport:
     """The quality report for `points` under `preset` (labels/fields already resolved); `judge`
-    (embeddings.Judge) decides by meaning whether two answers to one question conflict."""
+    (embeddings.Judge) decides by meaning whether two answers to one question conflict; `progress(stage,
+    fraction)` hears how far the check has come (fractions of the work measured on 20,000 rows)."""
+    step = progress or (lambda stage, fraction: None)
+    step("embedding prompts and answers", 0.0)
     prompts = [p.prompt for p in points]
     answers = [p.answer for p in points]
     vectors_p = embedder.embed_cached(prompts)
@@ -40,15 +44,19 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
     fmt = preset.output.format
     findings: list[Finding] = []
     findings += (exact := duplicates.exact_duplicates(points))
+    step("looking for empty, garbled and cut-off answers", 0.05)
     unclear = _unclear_answers(points, fmt, getattr(embedder, "word_pieces", None))
     invalid = invalid_outputs(points, preset, declared_labels or [])
     unreadable = {u.line for u in unclear if "empty" in u.message or "garbled" in u.message}
+    step("looking for duplicates and contradictions", 0.2)
     if len(points) > 2:
         _, near_idx = nearest(centered(combined), NEIGHBOURS)
         _, prompt_idx = nearest(centered(vectors_p), 2 * NEIGHBOURS)
         findings += duplicates.near_duplicates(points, near_idx, {f.line for f in exact}, fmt)
         broken = unreadable | {f.line for f in invalid if f.severity == "error"}
+        step("judging answers to the same question", 0.35)
         findings += duplicates.contradictions(points, prompt_idx, centered(vectors_a), fmt, broken, judge)
+    step("looking for off-task rows and personal data", 0.6)
     description_vector = embedder.embed([description])[0] if description else None
     # an extraction task's field values differ row by row by nature (every shop its own name): its documents say
     # what a row is about
@@ -60,9 +68,12 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
     groups, group_kind = balance.groups_of(points, centered(combined))
     findings += balance.template_answers(points, fmt, groups)
     if fmt == "text":
+        step("detecting languages", 0.68)
         findings += _language_mismatches(points)
+    step("counting tokens", 0.78)
     lengths = _token_lengths(points, preset, tokenizer, max_length, findings) if tokenizer is not None else []
     if ifd is not None:
+        step("scoring instruction-following difficulty with the model", 0.9)
         findings += _not_conditioned(points, ifd(points))
     on_topic = description_vector is None or relevance.matches_description(combined, description_vector)
     return build_report(points, preset, findings, groups=groups, group_kind=group_kind,

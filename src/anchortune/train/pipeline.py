@@ -141,7 +141,8 @@ def _held_out(points: list[AnchorPoint], cfg: RunConfig) -> tuple[list[AnchorPoi
     from anchortune.data.split import split
 
     if cfg.valid_data:
-        return points, load_anchor_points(cfg.valid_data, CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col))
+        columns = CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col, cfg.delimiter)
+        return points, load_anchor_points(cfg.valid_data, columns)
     return split(points, cfg.val_fraction, cfg.seed)
 
 
