@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from outcomes import HEADLINE, load, over_tasks, pair, task_parser  # noqa: E402  (bench/outcomes.py's rows)
 
-from anchortune import service  # noqa: E402
+from anchortune.app import runs as app_runs  # noqa: E402
 from anchortune.config import RunConfig  # noqa: E402
 from anchortune.data.loading import save_anchor_points  # noqa: E402
 from anchortune.data.records import AnchorPoint  # noqa: E402
@@ -94,7 +94,7 @@ def outside_material(shared: Path, tokenizer) -> dict:
 def outside(model, tokenizer, material: dict, precision: str) -> dict:
     """General losses measured outside the guard (standard engine); each MMLU part's mean loss per token from one
     forward of the model's own head over the answers."""
-    from anchortune.evaluate.loss import answer_loss
+    from anchortune.engine.loss import answer_loss
 
     pad = tokenizer.pad_token_id
     return {"wikitext_loss": answer_loss(model, material["wikitext"], pad, 8, precision, engine="standard"),
@@ -106,8 +106,8 @@ def part_losses(model, rows: list[dict], parts: dict[str, list], pad_id: int, pr
     import torch
 
     from anchortune.data.tokenize import IGNORE
-    from anchortune.evaluate.loss import autocast
-    from anchortune.train.collate import PadCollator
+    from anchortune.engine.loss import autocast
+    from anchortune.engine.collate import PadCollator
 
     collate = PadCollator(pad_id)
     sums = {part: 0.0 for part in parts}
@@ -149,7 +149,7 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
     from anchortune.data.presets import load_preset
     from anchortune.evaluate import general
     from anchortune.models.loading import load_model, load_tokenizer, resolve_model
-    from anchortune.train.precision import choose
+    from anchortune.engine.precision import choose
 
     preset_name, n_train, n_held, options, new_tokens = TASKS[name]
     points = load(name, shared)
@@ -160,7 +160,7 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
     run = work / f"{name}-run"
     started = time.perf_counter()
     if not (run / "summary.json").is_file():
-        service.train_run(RunConfig.build(data=str(train_file), task=preset_name, seed=seed, **options), run,
+        app_runs.train_run(RunConfig.build(data=str(train_file), task=preset_name, seed=seed, **options), run,
                           force=True)
     summary = json.loads((run / "summary.json").read_text())
     train_wall = time.perf_counter() - started

@@ -30,7 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from balance_calibration import outside, outside_material  # noqa: E402  (the same outside measures)
 from outcomes import load  # noqa: E402
 
-from anchortune import service, settings  # noqa: E402
+from anchortune import settings  # noqa: E402
+from anchortune.app import datasets as app_datasets  # noqa: E402
+from anchortune.app import runs as app_runs  # noqa: E402
 from anchortune.config import RunConfig  # noqa: E402
 
 ARMS = {"none": {}, "scale sweep": {}, "replay 0.1": {"replay": 0.1}, "KL 0.1": {"kl_general": 0.1}}
@@ -59,7 +61,7 @@ def measure(run: Path, pick: dict, material: dict, base_model, tokenizer, precis
     from peft.helpers import rescale_adapter_scale
     from safetensors.torch import load_file
 
-    from anchortune.evaluate.loss import answer_loss
+    from anchortune.engine.loss import answer_loss
 
     model = PeftModel.from_pretrained(base_model, str(run / "adapter"))
     model.eval()
@@ -92,13 +94,13 @@ def main() -> int:
     from anchortune.data.presets import load_preset
     from anchortune.data.tokenize import encode
     from anchortune.models.loading import load_model, load_tokenizer, resolve_model
-    from anchortune.train.precision import choose
+    from anchortune.engine.precision import choose
 
     options = {"learning_rate": 1e-3, "epochs": 4}
     options.update({k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in args.option)})
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-repairs-"))
     work.mkdir(parents=True, exist_ok=True)
-    data = service.write_demo_data("support", work / "support.jsonl")
+    data = app_datasets.write_demo_data("support", work / "support.jsonl")
     runs = {}
     for arm, extra in ARMS.items():
         if arm in ("none", "scale sweep"):  # one run serves both: the guard's pick with and without blends
@@ -108,7 +110,7 @@ def main() -> int:
         run = work / name
         if not (run / "summary.json").is_file():
             print(f"training {name} ...", flush=True)
-            service.train_run(RunConfig.build(data=str(data), task="support", seed=args.seed, **options, **extra),
+            app_runs.train_run(RunConfig.build(data=str(data), task="support", seed=args.seed, **options, **extra),
                               run, force=True)
         runs[arm] = run
     cfg = RunConfig.load(runs["none"] / "config.yaml")
@@ -120,7 +122,7 @@ def main() -> int:
     material = {**outside_material(shared, tokenizer),
                 "heldout": encode(unseen[:60], load_preset("support"), tokenizer, 512)[0]}
     base_model = load_model(source)
-    from anchortune.evaluate.loss import answer_loss
+    from anchortune.engine.loss import answer_loss
 
     base = {**outside(base_model, tokenizer, material, precision),
             "heldout_loss": answer_loss(base_model, material["heldout"], tokenizer.pad_token_id, 8, precision,

@@ -8,13 +8,13 @@ One process, one machine, each candidate timed in turn over the same inputs (for
 of 64, intermediate 1536, vocabulary 49,152; LoRA r16 on all linears) and one packed training row of `--tokens`
 tokens holding `--examples` examples, in the precision `auto` trains in here:
 
-- attention: anchortune's per-example attention (train/packed_attention.py) against SDPA with transformers'
+- attention: anchortune's per-example attention (engine/packed_attention.py) against SDPA with transformers'
   packed-sequence mask (what the standard engine runs) and torch's flex_attention with a document block mask
   (compiled; with `--compile`);
-- LM head and loss at the answer positions: anchortune's chunked fused cross-entropy (evaluate/loss.py) against
+- LM head and loss at the answer positions: anchortune's chunked fused cross-entropy (engine/loss.py) against
   the head's logits and torch's cross-entropy (transformers' `logits_to_keep`, the standard engine); Liger's and
   Apple's fused kernels are Triton (GPU) code, named with the reason where they cannot run;
-- one decoder layer with its LoRA adapters: anchortune's fused layer (train/fused_layer.py) against the layer's
+- one decoder layer with its LoRA adapters: anchortune's fused layer (engine/fused_layer.py) against the layer's
   own forward on the fast attention and grouped projections, the plain PEFT layer on SDPA, and torch.compile of
   the plain layer (with `--compile`; its compile time reported apart).
 
@@ -54,8 +54,8 @@ def bench_attention(args, dtype) -> list[dict]:
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
     from transformers.masking_utils import find_packed_sequence_indices
 
-    from anchortune.train import packed_attention
-    from anchortune.train.collate import PackCollator
+    from anchortune.engine import packed_attention
+    from anchortune.engine.collate import PackCollator
 
     heads, kv, dim, tokens = 9, 3, 64, args.tokens
     lengths = [tokens // args.examples] * args.examples
@@ -124,7 +124,7 @@ def _compare(candidates: dict, inputs, grad, repeats: int, reference: str) -> li
 def bench_head(args, dtype, config) -> list[dict]:
     import torch
 
-    from anchortune.evaluate import loss
+    from anchortune.engine import loss
 
     torch.manual_seed(0)
     positions = args.tokens * 3 // 4  # answer positions of the row
@@ -167,8 +167,8 @@ def bench_layer(args, dtype, config) -> list[dict]:
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaForCausalLM
 
-    from anchortune.train import paths
-    from anchortune.train.collate import PackCollator
+    from anchortune.engine import paths
+    from anchortune.engine.collate import PackCollator
 
     one_layer = copy.deepcopy(config)
     one_layer.num_hidden_layers = 1
@@ -285,10 +285,10 @@ def main() -> None:
     import torch
     from transformers import AutoConfig
 
-    from anchortune import service
-    from anchortune.train import precision
+    from anchortune.app import models as app_models
+    from anchortune.engine import precision
 
-    config = AutoConfig.from_pretrained(service.prepare_model(None))
+    config = AutoConfig.from_pretrained(app_models.prepare_model(None))
     chosen = precision.choose("auto")
     dtype = torch.bfloat16 if chosen == "bf16" else torch.float32
     result = {"machine": machine(), "precision": chosen, "tokens": args.tokens, "examples": args.examples,

@@ -18,7 +18,8 @@ import math
 import sys
 from pathlib import Path
 
-from anchortune import service, settings
+from anchortune import settings
+from anchortune.app import models as app_models
 from anchortune.evaluate import balance, general
 
 
@@ -26,12 +27,12 @@ def measure_model(name: str, random_weights: bool, wikitext: Path | None) -> dic
     import torch
     from transformers import AutoModelForCausalLM
 
-    from anchortune.evaluate.loss import answer_loss
+    from anchortune.engine.loss import answer_loss
     from anchortune.evaluate.retention import text_chunks
     from anchortune.models.loading import load_model, load_tokenizer
-    from anchortune.train.precision import choose
+    from anchortune.engine.precision import choose
 
-    source = service.prepare_model(name)
+    source = app_models.prepare_model(name)
     tokenizer = load_tokenizer(source)
     if random_weights:
         torch.manual_seed(0)

@@ -19,7 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from anchortune import service, settings
+from anchortune import settings
+from anchortune.app import datasets as app_datasets
+from anchortune.app import runs as app_runs
 from anchortune.config import RunConfig
 from anchortune.data.loading import save_anchor_points
 from anchortune.data.records import AnchorPoint
@@ -38,7 +40,7 @@ def pair(prompt: str, answer: str, label: str | None = None) -> AnchorPoint:
 
 def load(task: str, shared: Path) -> list[AnchorPoint]:
     if task == "support":
-        return service.read_anchor_points(shared / "support" / "bitext_customer_support.jsonl")
+        return app_datasets.read_anchor_points(shared / "support" / "bitext_customer_support.jsonl")
     if task == "legal":
         question = (shared / "legal" / "overruling" / "base_prompt.txt").read_text().splitlines()[0]
         rows = [json.loads(l) for l in (shared / "legal" / "overruling" / "test.jsonl").open(encoding="utf-8")]
@@ -61,12 +63,12 @@ def run_task(name: str, shared: Path, work: Path, seed: int) -> dict:
         summary = json.loads((run / "summary.json").read_text())
         train_wall = json.loads((run / "bench_wall.json").read_text())["train_wall_s"]
     else:
-        summary = service.train_run(RunConfig.build(data=str(train_file), task=preset, seed=seed, **options),
+        summary = app_runs.train_run(RunConfig.build(data=str(train_file), task=preset, seed=seed, **options),
                                     run, force=True).summary
         train_wall = time.perf_counter() - started
         (run / "bench_wall.json").write_text(json.dumps({"train_wall_s": train_wall}))
     started = time.perf_counter() - train_wall
-    result = service.evaluate_run(run, held_file, shared / "general" / "wikitext2_excerpt.txt",
+    result = app_runs.evaluate_run(run, held_file, shared / "general" / "wikitext2_excerpt.txt",
                                   shared / "general" / "mmlu_val.jsonl", limit=n_held)
     return {"task": name, "train_rows": len(train), "heldout_rows": len(held), "train_wall_s": train_wall,
             "eval_wall_s": time.perf_counter() - started - train_wall, "metric": result["metric"],

@@ -23,7 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from anchortune import service, settings
+from anchortune import settings
+from anchortune.app import datasets as app_datasets
 from anchortune.data.presets import load_preset
 from anchortune.data.records import AnchorPoint
 from anchortune.quality.text import normalise
@@ -39,7 +40,7 @@ def load(path: Path) -> list[AnchorPoint]:
         return [AnchorPoint(({"role": "user", "content": r["ocr_text"]},
                              {"role": "assistant", "content": json.dumps(r["fields"], ensure_ascii=False)}), i)
                 for i, r in enumerate(rows, 1)]
-    return service.read_anchor_points(path)
+    return app_datasets.read_anchor_points(path)
 
 
 LONG_NUMBER = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")

@@ -6,7 +6,7 @@ Rows: Bitext support rows from ../shared/datasets (3,611 written by a third part
 redrawn, one of ten greetings before and one of ten closings after each question, and the answers' order and
 account placeholders filled with random values: every row distinct, and every question asked ~55 times in
 slightly different words (the hardest case for the same-question and near-duplicate checks, which compare
-neighbours). Each size is checked by `service.check_data` (the studio's and `anchortune check`'s path, task support)
+neighbours). Each size is checked by `datasets.check_data` (the studio's and `anchortune check`'s path, task support)
 in its own process, so peak memory (max RSS) is that check's alone. Model loading is timed apart.
 
 Side by side in this script:
@@ -61,12 +61,15 @@ def write_rows(n: int, path: Path, seed: int = 0) -> None:
 CHILD = r"""
 import json, resource, sys, time
 started = time.perf_counter()
-from anchortune import service
+try:
+    from anchortune.app import datasets as app_datasets
+except ImportError:  # a baseline from before the application package
+    from anchortune import service as app_datasets
 from anchortune.quality.embeddings import load_embedder, load_judge
 from anchortune.models.loading import load_tokenizer, resolve_model
 load_embedder(); load_judge(); load_tokenizer(resolve_model(None))
 loaded = time.perf_counter()
-report = service.check_data(sys.argv[1], task="support")
+report = app_datasets.check_data(sys.argv[1], task="support")
 done = time.perf_counter()
 kinds = {}
 for f in report.findings:

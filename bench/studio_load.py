@@ -108,10 +108,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
 
-    from anchortune import service
+    from anchortune.app import datasets as app_datasets
 
     work = Path(tempfile.mkdtemp(prefix="anchortune-load-"))
-    data = service.write_demo_data("support", work / "support.jsonl")
+    data = app_datasets.write_demo_data("support", work / "support.jsonl")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "anchortune", "serve", "--port", str(port), "--data", str(work / "studio")]

@@ -18,7 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from anchortune import service, settings
+from anchortune import settings
+from anchortune.app import datasets as app_datasets
+from anchortune.app import runs as app_runs
 from anchortune.config import RunConfig
 from anchortune.data.loading import save_anchor_points
 
@@ -40,7 +42,7 @@ def main() -> int:
     if not source.is_file():
         print(f"skipped: {source} not found (set ANCHORTUNE_SHARED_DATA)")
         return 0
-    points = service.read_anchor_points(source)
+    points = app_datasets.read_anchor_points(source)
     random.Random(args.seed).shuffle(points)
     n_train = round(args.rows / 0.9)
     train, test = points[:n_train], points[n_train:n_train + args.test]
@@ -48,9 +50,9 @@ def main() -> int:
     data = save_anchor_points(train, work / "train.jsonl")
     cfg = RunConfig.build(data=str(data), task="support", val_fraction=0.1, seed=args.seed)
     started = time.perf_counter()
-    outcome = service.train_run(cfg, work / "run")
+    outcome = app_runs.train_run(cfg, work / "run")
     wall = time.perf_counter() - started
-    compared = service.compare_on(work / "run", test)
+    compared = app_runs.compare_on(work / "run", test)
     report = {"benchmark": "support_bitext", "machine": machine(), "train_rows": outcome.summary["data"]["train"],
               "valid_rows": outcome.summary["data"]["valid"], "test_rows": len(test), "wall_seconds": wall,
               "training": outcome.summary["training"], "test": compared}

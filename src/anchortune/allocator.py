@@ -19,7 +19,7 @@ from pathlib import Path
 ENV = "ANCHORTUNE_ALLOCATOR"
 _DONE = "_ANCHORTUNE_ALLOCATOR_SET"  # set in the re-executed process: never loop
 # freed pages go back to the kernel after 2 s, by jemalloc's own thread (default 10 s): -25 to -60 MB peak
-# in a 40-step loop at the same speed; a decay of 0 halved the speed. While a training runs, train/page_cache.py
+# in a 40-step loop at the same speed; a decay of 0 halved the speed. While a training runs, engine/page_cache.py
 # keeps freed pages mapped instead (`keep_freed_pages`). One arena (jemalloc's default is 4 per core): torch's
 # OpenMP workers allocate too, and each arena keeps a cache of its own; in the bench run (seed 0, pages kept
 # while training) the resident memory after a step then drifted up to 1.77 GB instead of 1.87 GB.

@@ -7,12 +7,14 @@ config.yaml written into a run folder is complete and repeats the run.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from anchortune.data.presets import Preset
 from anchortune.errors import ConfigError
+
+if TYPE_CHECKING:  # the preset is handed in; config sits below data
+    from anchortune.data.presets import Preset
 
 
 PROFILES = {  # multipliers on the preset's defaults (explicit options always win)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from anchortune.studio import Studio, StudioConfig
+from anchortune.app.workspace import StudioConfig, Workspace
 
 FAST = {"batch_size": 4, "max_length": 256, "precision": "fp32", "learning_rate": 3e-3, "eval_every": 3,
         "val_fraction": 0.25}
@@ -21,15 +21,15 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, studio: Studio, workers: int = 1):
+    def __init__(self, workspace: Workspace, workers: int = 1):
         import uvicorn
 
         from anchortune.api.app import create_app
 
-        self.studio = studio
+        self.workspace = workspace
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(studio, workers=workers), host="127.0.0.1", port=self.port,
+        config = uvicorn.Config(create_app(workspace, workers=workers), host="127.0.0.1", port=self.port,
                                 log_level="warning", timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -50,10 +50,10 @@ class LiveServer:
 
 @pytest.fixture
 def make_studio(tmp_path, tiny_model_dir):
-    def make(token: str | None = None, **overrides) -> Studio:
+    def make(token: str | None = None, **overrides) -> Workspace:
         config = StudioConfig(data_dir=tmp_path / "studio", token=token, models={"tiny": str(tiny_model_dir)},
                               lease_s=overrides.pop("lease_s", 30.0), **overrides)
-        return Studio(config)
+        return Workspace(config)
 
     return make
 

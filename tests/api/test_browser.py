@@ -88,7 +88,7 @@ def test_upload_report_start_curves_result_playground(make_studio, browser, supp
 
         page.wait_for_selector("#chart")
         job_id = page.url.rstrip("/").rsplit("/", 1)[1]
-        assert server.studio.store.job(job_id)["options"]["micro_batch_size"] == 2  # the advanced field reaches the run
+        assert server.workspace.store.job(job_id)["options"]["micro_batch_size"] == 2  # the advanced field reaches the run
         assert page.get_attribute("#status", "data-status") in ("validating", "queued")
         assert page.get_attribute("#chart", "data-points") is None  # nothing drawn when the page came
         page.wait_for_function("document.getElementById('status').dataset.status === 'running' && "
@@ -137,3 +137,22 @@ def test_a_token_protected_studio_asks_for_it_in_the_browser(make_studio, browse
         page.fill("input[name=token]", "s3cret")
         page.click("button[type=submit]")
         page.wait_for_selector("#new-job")
+
+
+def test_a_large_upload_shows_the_checks_progress_then_its_report(make_studio, browser, support_file):
+    problems: list[str] = []
+    with LiveServer(make_studio(background_rows=10)) as server:  # the demo set's rows count as large here
+        page = browser.new_page()
+        page.on("pageerror", lambda exc: problems.append(str(exc)))
+        page.goto(server.url + "/?lang=en")
+        page.set_input_files("#upload input[type=file]", str(support_file))
+        page.select_option("#upload select[name=task]", "support")
+        page.click("#upload button[type=submit]")
+        page.wait_for_selector("#checking")
+        assert page.locator("#check-progress").count() == 1
+        assert "Checking 36 anchor points" in page.inner_text("#checking")
+        shot(page, "7-checking")
+        page.wait_for_selector("#verdict", timeout=240_000)  # the page reloads itself when the check is done
+        assert page.locator("#scores meter").count() == 4
+        page.close()
+    assert problems == []

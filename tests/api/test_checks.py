@@ -9,8 +9,9 @@ import time
 import httpx
 import pytest
 
-from anchortune.errors import DataError
+from anchortune.errors import ConfigError
 from anchortune.jobs.checks import DONE, FAILED, BackgroundChecks
+from anchortune.app import datasets
 
 from .conftest import LiveServer
 
@@ -54,7 +55,7 @@ def test_a_failed_check_says_why_and_starts_again_when_asked():
     checks = BackgroundChecks()
 
     def broken(progress):
-        raise DataError("line 3: not valid JSON")
+        raise ConfigError("line 3: not valid JSON")
 
     checks.submit("b", broken)
     failed = wait_for(checks, "b")
@@ -78,7 +79,7 @@ def test_checks_with_other_keys_wait_their_turn():
 def test_a_large_file_page_shows_progress_then_the_report(make_studio, support_file):
     studio = make_studio(background_rows=10)  # the demo set's 36 rows count as large here
     with LiveServer(studio) as server, httpx.Client(base_url=server.url, timeout=60) as http:
-        file_id = studio.upload("support.jsonl", [support_file.read_bytes()])["id"]
+        file_id = datasets.upload(studio, "support.jsonl", [support_file.read_bytes()])["id"]
         page = http.get(f"/datasets/{file_id}", params={"task": "support"})
         assert page.status_code == 200 and 'id="checking"' in page.text and "<progress" in page.text
         assert "Checking 36 anchor points" in page.text
@@ -102,10 +103,10 @@ def test_a_large_file_page_shows_progress_then_the_report(make_studio, support_f
 def test_a_small_file_is_checked_inside_the_request(make_studio, support_file):
     studio = make_studio()
     with LiveServer(studio) as server:
-        file_id = studio.upload("support.jsonl", [support_file.read_bytes()])["id"]
+        file_id = datasets.upload(studio, "support.jsonl", [support_file.read_bytes()])["id"]
         page = httpx.get(f"{server.url}/datasets/{file_id}", params={"task": "support"}, timeout=240)
         assert 'id="verdict"' in page.text and studio.checks.status(
-            studio._quality_cache(file_id, "support", None).name) is None
+            datasets._quality_cache(studio, file_id, "support", None).name) is None
 
 
 def test_progress_of_an_unknown_file_is_a_404(make_studio):
@@ -118,6 +119,6 @@ def test_progress_of_an_unknown_file_is_a_404(make_studio):
 def test_progress_for_an_unknown_task_is_refused(make_studio, support_file, task):
     studio = make_studio()
     with LiveServer(studio) as server:
-        file_id = studio.upload("support.jsonl", [support_file.read_bytes()])["id"]
+        file_id = datasets.upload(studio, "support.jsonl", [support_file.read_bytes()])["id"]
         response = httpx.get(f"{server.url}/datasets/{file_id}/progress", params={"task": task})
         assert response.status_code == 400 and "task" in response.json()["error"]["message"]

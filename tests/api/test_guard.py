@@ -12,6 +12,7 @@ import pytest
 
 from anchortune.errors import ConfigError
 from anchortune.jobs import states
+from anchortune.app import datasets, jobs
 
 CSV = "prompt,answer\n" + "".join(f"Where is order {n}?,Order {n} left the warehouse today.\n" for n in range(12))
 
@@ -58,7 +59,7 @@ def test_cross_site_posts_are_refused(live_server, path):
         response = httpx.post(f"{live_server.url}{path}", headers=header, data={"model": "tiny"})
         assert response.status_code == 403, (path, header, response.text)
         assert "cross-site" in response.json()["error"]["message"]
-    assert not live_server.studio.store.jobs()
+    assert not live_server.workspace.store.jobs()
 
 
 def test_same_origin_posts_pass_the_guard(live_server):
@@ -70,7 +71,7 @@ def test_same_origin_posts_pass_the_guard(live_server):
 
 def test_a_csv_upload_is_read_as_csv(make_studio):
     studio = make_studio()
-    row = studio.upload("orders.csv", [CSV.encode()])
+    row = datasets.upload(studio, "orders.csv", [CSV.encode()])
     assert row["examples"] == 12
     assert not list((studio.data / "files").glob(".*part*"))
 
@@ -80,22 +81,22 @@ def test_a_csv_upload_is_read_as_csv(make_studio):
                                          ({"batch_size": 2.5}, "batch_size"), ({"batch_size": True}, "batch_size")])
 def test_hyperparameters_are_checked_at_creation_with_the_field_named(make_studio, hyper, field):
     studio = make_studio()
-    file_id = studio.upload("orders.csv", [CSV.encode()])["id"]
+    file_id = datasets.upload(studio, "orders.csv", [CSV.encode()])["id"]
     with pytest.raises(ConfigError, match=field):
-        studio.create_job("tiny", file_id, hyperparameters=hyper)
+        jobs.create_job(studio, "tiny", file_id, hyperparameters=hyper)
     assert not studio.store.jobs()
 
 
 def test_an_unknown_task_is_refused_at_creation(make_studio):
     studio = make_studio()
-    file_id = studio.upload("orders.csv", [CSV.encode()])["id"]
+    file_id = datasets.upload(studio, "orders.csv", [CSV.encode()])["id"]
     with pytest.raises(ConfigError, match="script"):
-        studio.create_job("tiny", file_id, options={"task": "<script>"})
+        jobs.create_job(studio, "tiny", file_id, options={"task": "<script>"})
     assert not studio.store.jobs()
 
 
 def test_the_api_answers_400_for_a_bad_hyperparameter(live_server):
-    file_id = live_server.studio.upload("orders.csv", [CSV.encode()])["id"]
+    file_id = datasets.upload(live_server.workspace, "orders.csv", [CSV.encode()])["id"]
     response = httpx.post(f"{live_server.url}/v1/fine_tuning/jobs", json={
         "model": "tiny", "training_file": file_id, "hyperparameters": {"learning_rate_multiplier": "abc"}})
     assert response.status_code == 400 and "learning_rate_multiplier" in response.json()["error"]["message"]
@@ -103,8 +104,8 @@ def test_the_api_answers_400_for_a_bad_hyperparameter(live_server):
 
 def test_events_have_one_level_vocabulary(make_studio):
     studio = make_studio()
-    file_id = studio.upload("orders.csv", [CSV.encode()])["id"]
-    job = studio.create_job("tiny", file_id)
+    file_id = datasets.upload(studio, "orders.csv", [CSV.encode()])["id"]
+    job = jobs.create_job(studio, "tiny", file_id)
     studio.store.add_event(job["id"], "warning", "resuming from the checkpoint")
     levels = {row["level"] for row in studio.store.events(job["id"], limit=None)}
     assert levels <= set(states.LEVELS) and "warn" in levels
@@ -151,4 +152,4 @@ def test_a_chunked_upload_over_the_limit_is_answered_at_the_limit(make_studio):
             answer = answer.decode(errors="replace")
         assert answer.startswith("HTTP/1.1 413"), answer[:200]
         assert "upload limit" in answer
-        assert not server.studio.store.files()
+        assert not server.workspace.store.files()

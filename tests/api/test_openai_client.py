@@ -6,6 +6,7 @@ import openai
 import pytest
 
 from anchortune.jobs import states
+from anchortune.app import datasets, jobs
 
 from .conftest import FAST, LiveServer
 
@@ -70,7 +71,7 @@ def test_bad_uploads_and_requests_get_clear_errors(live_server, write_lines):
     with pytest.raises(openai.BadRequestError, match="line 2, field 'completion'"):
         api.files.create(file=bad.open("rb"), purpose="fine-tune")
     assert list(api.files.list()) == []
-    assert not [p for p in (live_server.studio.data / "files").iterdir()]  # nothing half-stored
+    assert not [p for p in (live_server.workspace.data / "files").iterdir()]  # nothing half-stored
     with pytest.raises(openai.BadRequestError, match="expected a .jsonl or .csv"):
         api.files.create(file=("notes.txt", b"hello"), purpose="fine-tune")
     with pytest.raises(openai.NotFoundError, match="no file"):
@@ -90,7 +91,7 @@ def test_upload_limit_and_safe_names(make_studio, support_file):
         small = b'{"prompt": "hi", "completion": "hello"}\n'
         row = api.files.create(file=("../../etc/passwd.jsonl", small), purpose="fine-tune")
         assert row.filename == "passwd.jsonl"
-        stored = [p.name for p in (server.studio.data / "files").iterdir()]
+        stored = [p.name for p in (server.workspace.data / "files").iterdir()]
         assert stored == [f"{row.id}.jsonl"]
 
 
@@ -103,8 +104,8 @@ def test_a_token_is_required_when_the_studio_has_one(make_studio):
 
 def test_jobs_wait_in_the_store_across_a_restart(make_studio, support_file, wait_for):
     studio = make_studio()
-    file_id = studio.upload("support.jsonl", [support_file.read_bytes()])["id"]
-    job = studio.create_job("tiny", file_id, options={"task": "support", **FAST, "max_steps": 3})
+    file_id = datasets.upload(studio, "support.jsonl", [support_file.read_bytes()])["id"]
+    job = jobs.create_job(studio, "tiny", file_id, options={"task": "support", **FAST, "max_steps": 3})
     with LiveServer(make_studio()) as server:  # a new process would see the same: a fresh Studio on the same store
-        done = wait_for(lambda: (j := server.studio.store.job(job["id"]))["status"] in states.FINAL and j)
+        done = wait_for(lambda: (j := server.workspace.store.job(job["id"]))["status"] in states.FINAL and j)
     assert done["status"] == states.SUCCEEDED

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from anchortune.export.run_folder import RunFolder
+from anchortune.run_folder import RunFolder
 
 
 def test_a_terminated_training_leaves_a_folder_the_next_run_accepts(support_file, tiny_model_dir, tmp_path):

@@ -94,7 +94,7 @@ def test_the_delimiter_option_overrides_the_guess(tmp_path):
 
 def test_eval_of_a_run_without_its_model_fails_before_any_generation(tmp_path, support_file, tiny_model_dir,
                                                                       monkeypatch):
-    from anchortune import service
+    from anchortune.app import runs as app_runs
     from anchortune.config import RunConfig
     from anchortune.evaluate import generation
 
@@ -108,7 +108,7 @@ def test_eval_of_a_run_without_its_model_fails_before_any_generation(tmp_path, s
 
     monkeypatch.setattr(generation, "generate", no_generation)
     with pytest.raises(RunError, match="no tuned model"):
-        service.evaluate_run(run)
+        app_runs.evaluate_run(run)
     result = run_cli("eval", str(run))
     assert result.returncode == RunError.exit_code and "no tuned model" in result.stderr
     assert "Traceback" not in result.stderr
@@ -116,7 +116,7 @@ def test_eval_of_a_run_without_its_model_fails_before_any_generation(tmp_path, s
 
 
 def test_eval_checks_its_other_inputs_first(tmp_path, support_file, tiny_model_dir, monkeypatch):
-    from anchortune import service
+    from anchortune.app import runs as app_runs
     from anchortune.config import RunConfig
     from anchortune.evaluate import generation
 
@@ -128,11 +128,11 @@ def test_eval_checks_its_other_inputs_first(tmp_path, support_file, tiny_model_d
                                                      model=str(tiny_model_dir)).dump())
     monkeypatch.setattr(generation, "generate", lambda *a, **k: pytest.fail("generation before input checks"))
     with pytest.raises(RunError, match="general text"):
-        service.evaluate_run(run, general_text=tmp_path / "missing.txt")
+        app_runs.evaluate_run(run, general_text=tmp_path / "missing.txt")
     bad = tmp_path / "held_out.jsonl"
     bad.write_text('{"prompt": "x"}\n')
     with pytest.raises(DataError, match="line 1"):
-        service.evaluate_run(run, data=bad)
+        app_runs.evaluate_run(run, data=bad)
 
 
 MUTATIONS = ("flip", "cut", "insert", "duplicate", "nest", "digits", "surrogate", "control", "quote", "swap",

@@ -7,8 +7,8 @@ import torch
 
 from anchortune.data.presets import load_preset
 from anchortune.data.tokenize import encode
-from anchortune.evaluate import loss as loss_mod
-from anchortune.train.collate import PadCollator
+from anchortune.engine import loss as loss_mod
+from anchortune.engine.collate import PadCollator
 
 
 def plain_nll(model, batch):

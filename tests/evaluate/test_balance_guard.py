@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from anchortune import service
+from anchortune.app import runs as app_runs
 from anchortune.config import RunConfig
 from anchortune.data.demo_support import support_demo
 from anchortune.data.loading import save_anchor_points
@@ -17,7 +17,7 @@ def tiny_run(tmp_path, model, name, points, **options):
     values = dict(data=str(data), task="support", model=str(model), batch_size=4, max_length=192, precision="fp32",
                   patience=0, val_fraction=0.3)
     values.update(options)
-    return service.train_run(RunConfig.build(**values), tmp_path / name, force=True)
+    return app_runs.train_run(RunConfig.build(**values), tmp_path / name, force=True)
 
 
 def test_a_deliberately_overfit_run_is_diagnosed_and_an_earlier_checkpoint_kept(tmp_path, tiny_model_dir):

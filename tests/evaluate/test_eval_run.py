@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from anchortune import service
+from anchortune.app import runs as app_runs
 from anchortune.cli.main import app
 from anchortune.config import RunConfig
 
@@ -14,7 +14,7 @@ from anchortune.config import RunConfig
 def test_eval_compares_base_and_tuned_with_retention(tmp_path, support_file, tiny_model_dir):
     cfg = RunConfig.build(data=str(support_file), task="support", model=str(tiny_model_dir), max_steps=4,
                           batch_size=4, precision="fp32", learning_rate=3e-3)
-    run = service.train_run(cfg, tmp_path / "run").folder
+    run = app_runs.train_run(cfg, tmp_path / "run").folder
     general = tmp_path / "general.txt"
     general.write_text("The river flows to the sea. Mountains rise above the valley. " * 200)
     items = tmp_path / "choices.jsonl"
@@ -44,14 +44,14 @@ def test_tuned_model_is_scored_as_training_scored_it(tmp_path, support_file, tin
 
     cfg = RunConfig.build(data=str(support_file), task="support", model=str(tiny_model_dir), max_steps=6,
                           batch_size=4, precision="bf16", learning_rate=3e-3)
-    outcome = service.train_run(cfg, tmp_path / "run")
+    outcome = app_runs.train_run(cfg, tmp_path / "run")
     tuned = load_tuned(outcome.folder, tiny_model_dir)
     assert isinstance(tuned, PeftModel) and not any(getattr(m, "merged", False) for m in tuned.modules())
     valid = split(load_anchor_points(support_file), cfg.val_fraction, cfg.seed)[1]
-    compared = service.compare_on(outcome.folder, valid)
+    compared = app_runs.compare_on(outcome.folder, valid)
     assert compared["precision"] == "bf16"
     assert compared["base_loss"] == outcome.summary["losses"]["base_valid"]
-    # training evaluates with its fused LoRA products (train/fused_lora.py): the same numbers summed in another order
+    # training evaluates with its fused LoRA products (engine/fused_lora.py): the same numbers summed in another order
     assert abs(compared["tuned_loss"] / outcome.summary["losses"]["tuned_valid"] - 1) < 1e-5
     assert compared["tuned_loss"] != compared["base_loss"]
 
@@ -63,6 +63,6 @@ def test_full_fine_tune_is_scored_as_its_model(tmp_path, support_file, tiny_mode
 
     cfg = RunConfig.build(data=str(support_file), task="support", model=str(tiny_model_dir), max_steps=2,
                           batch_size=4, precision="fp32", method="full")
-    outcome = service.train_run(cfg, tmp_path / "run")
+    outcome = app_runs.train_run(cfg, tmp_path / "run")
     assert not (outcome.folder / "adapter").exists()
     assert not isinstance(load_tuned(outcome.folder, tiny_model_dir), PeftModel)

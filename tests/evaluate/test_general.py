@@ -21,7 +21,7 @@ def test_the_shipped_material_loads_and_cloze_targets_are_the_endings_only(tiny_
 
 
 def test_sequence_nlls_add_up_to_the_answer_loss(tiny_model_dir, tiny_tokenizer):
-    from anchortune.evaluate.loss import answer_loss
+    from anchortune.engine.loss import answer_loss
     from anchortune.models.loading import load_model
 
     model = load_model(tiny_model_dir)
@@ -45,11 +45,12 @@ def test_cloze_accuracy_counts_the_right_ending_winning(tiny_model_dir, tiny_tok
 
 @pytest.mark.real_model
 def test_the_real_model_solves_the_cloze_items_well_above_chance():
-    from anchortune import service
+    from anchortune.app import models as app_models
+    from anchortune.app import runs as app_runs
     from anchortune.evaluate import balance
     from anchortune.models.loading import load_model, load_tokenizer
 
-    source = service.prepare_model(None)
+    source = app_models.prepare_model(None)
     tokenizer = load_tokenizer(source)
     scores = general.measure(load_model(source), general.general_set(tokenizer), tokenizer.pad_token_id, 8, "fp32")
     assert scores["cloze_accuracy"] >= balance.CLOZE_INFORMATIVE + 0.1, scores
@@ -60,7 +61,8 @@ def test_the_real_model_solves_the_cloze_items_well_above_chance():
 @pytest.mark.real_model
 def test_a_deliberately_forgetting_run_is_caught_by_the_general_measures(tmp_path):
     """Full fine-tuning at a high learning rate on one narrow intent: general text and cloze give way."""
-    from anchortune import service
+    from anchortune.app import models as app_models
+    from anchortune.app import runs as app_runs
     from anchortune.config import RunConfig
     from anchortune.data.demo_support import support_demo
     from anchortune.data.loading import save_anchor_points
@@ -69,7 +71,7 @@ def test_a_deliberately_forgetting_run_is_caught_by_the_general_measures(tmp_pat
     data = save_anchor_points(narrow * 3, tmp_path / "narrow.jsonl")
     cfg = RunConfig.build(data=str(data), task="support", method="full", learning_rate=5e-4, max_steps=12,
                           eval_every=4, batch_size=4, max_length=192, val_fraction=0.2, patience=0)
-    outcome = service.train_run(cfg, tmp_path / "run", force=True)
+    outcome = app_runs.train_run(cfg, tmp_path / "run", force=True)
     rows = [c for c in outcome.summary["balance"]["candidates"]]
     last = max(rows, key=lambda c: c["step"])
     assert last["text_drift"] > 0.05 or last["cloze_drop"] > 0.08, last

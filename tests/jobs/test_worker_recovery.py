@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 from anchortune.jobs import states
-from anchortune.studio import Studio, StudioConfig
+from anchortune.app.workspace import StudioConfig, Workspace
+from anchortune.app import datasets, jobs
 
 OPTIONS = {"task": "support", "batch_size": 4, "max_length": 256, "precision": "fp32", "learning_rate": 3e-3,
            "eval_every": 4, "val_fraction": 0.25, "max_steps": 120, "patience": 0}
@@ -24,9 +25,9 @@ def start_worker(data, model_dir, name: str) -> subprocess.Popen:
 
 def test_kill_9_mid_run_then_a_new_worker_resumes_without_a_gap(tmp_path, tiny_model_dir, support_file, wait_for):
     data = tmp_path / "studio"
-    studio = Studio(StudioConfig(data_dir=data, models={"tiny": str(tiny_model_dir)}, lease_s=2))
-    file_id = studio.upload("support.jsonl", [support_file.read_bytes()])["id"]
-    job_id = studio.create_job("tiny", file_id, options=OPTIONS)["id"]
+    studio = Workspace(StudioConfig(data_dir=data, models={"tiny": str(tiny_model_dir)}, lease_s=2))
+    file_id = datasets.upload(studio, "support.jsonl", [support_file.read_bytes()])["id"]
+    job_id = jobs.create_job(studio, "tiny", file_id, options=OPTIONS)["id"]
 
     first = start_worker(data, tiny_model_dir, "first")
     try:

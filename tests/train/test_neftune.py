@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from anchortune import service
+from anchortune.app import runs as app_runs
 from anchortune.config import RunConfig
 from anchortune.train import neftune
 
@@ -52,7 +52,7 @@ def test_a_run_with_neftune_trains_differently_but_still_learns(tmp_path, suppor
         cfg = RunConfig.build(data=str(support_file), task="support", model=str(tiny_model_dir), batch_size=4,
                               max_length=256, precision="fp32", learning_rate=3e-3, max_steps=4, eval_every=2,
                               val_fraction=0.25, **extra)
-        outcome = service.train_run(cfg, tmp_path / name)
+        outcome = app_runs.train_run(cfg, tmp_path / name)
         rows = [json.loads(l) for l in (outcome.folder / "metrics.jsonl").read_text().splitlines()]
         return outcome, [r["train_loss"] for r in rows if "train_loss" in r]
 

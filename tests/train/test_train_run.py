@@ -7,7 +7,8 @@ import json
 import pytest
 import yaml
 
-from anchortune import service
+from anchortune.app import chat as app_chat
+from anchortune.app import runs as app_runs
 from anchortune.config import RunConfig
 from anchortune.errors import DataError, RunError
 
@@ -27,7 +28,7 @@ def test_training_writes_a_complete_run_folder(tmp_path, support_file, tiny_mode
     from transformers import AutoModelForCausalLM
 
     events = []
-    outcome = service.train_run(config(support_file, tiny_model_dir), tmp_path / "run", on_event=events.append)
+    outcome = app_runs.train_run(config(support_file, tiny_model_dir), tmp_path / "run", on_event=events.append)
     run = outcome.folder
     assert (run / "adapter" / "adapter_config.json").is_file()
     merged = AutoModelForCausalLM.from_pretrained(run / "model")
@@ -57,10 +58,10 @@ def test_resume_continues_from_the_last_checkpoint_without_gaps(tmp_path, suppor
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        service.train_run(config(support_file, tiny_model_dir, eval_every=3), run, on_event=crash_at_step_8)
+        app_runs.train_run(config(support_file, tiny_model_dir, eval_every=3), run, on_event=crash_at_step_8)
     assert (run / "checkpoints" / "checkpoint-6").is_dir()
     events = []
-    outcome = service.train_run(RunConfig.build(data="ignored-on-resume"), run, resume=True, on_event=events.append)
+    outcome = app_runs.train_run(RunConfig.build(data="ignored-on-resume"), run, resume=True, on_event=events.append)
     start = next(e for e in events if e.kind == "start")
     assert start.data["resumed_from"] == 6
     steps = [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines()]
@@ -77,14 +78,14 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path, s
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        service.train_run(config(support_file, tiny_model_dir), tmp_path / "run", on_event=fail_on_start)
+        app_runs.train_run(config(support_file, tiny_model_dir), tmp_path / "run", on_event=fail_on_start)
     assert not (tmp_path / "run").exists()
 
 
 def test_bad_anchor_points_stop_the_run_before_anything_is_written(tmp_path, write_lines, tiny_model_dir):
     data = write_lines("bad.jsonl", [{"prompt": "a", "completion": 1}])
     with pytest.raises(DataError, match="line 1, field 'completion'"):
-        service.train_run(config(data, tiny_model_dir), tmp_path / "run")
+        app_runs.train_run(config(data, tiny_model_dir), tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
@@ -92,17 +93,17 @@ def test_an_existing_run_folder_is_not_overwritten(tmp_path, support_file, tiny_
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "keep.txt").write_text("mine")
     with pytest.raises(RunError, match="--resume"):
-        service.train_run(config(support_file, tiny_model_dir), tmp_path / "run")
+        app_runs.train_run(config(support_file, tiny_model_dir), tmp_path / "run")
     assert (tmp_path / "run" / "keep.txt").read_text() == "mine"
 
 
 def test_resume_without_a_checkpoint_is_refused(tmp_path, support_file, tiny_model_dir):
     with pytest.raises(RunError, match="not a run folder"):
-        service.train_run(config(support_file, tiny_model_dir), tmp_path / "missing", resume=True)
+        app_runs.train_run(config(support_file, tiny_model_dir), tmp_path / "missing", resume=True)
 
 
 def test_full_fine_tuning_writes_a_model_and_no_adapter(tmp_path, support_file, tiny_model_dir):
-    outcome = service.train_run(config(support_file, tiny_model_dir, method="full", learning_rate=1e-3, max_steps=6),
+    outcome = app_runs.train_run(config(support_file, tiny_model_dir, method="full", learning_rate=1e-3, max_steps=6),
                                 tmp_path / "run")
     assert (outcome.folder / "model" / "model.safetensors").is_file()
     assert not (outcome.folder / "adapter").exists()
@@ -110,19 +111,19 @@ def test_full_fine_tuning_writes_a_model_and_no_adapter(tmp_path, support_file, 
 
 
 def test_generate_batch_answers_every_prompt_in_order(tmp_path, support_file, tiny_model_dir, write_lines):
-    outcome = service.train_run(config(support_file, tiny_model_dir, max_steps=3), tmp_path / "run")
+    outcome = app_runs.train_run(config(support_file, tiny_model_dir, max_steps=3), tmp_path / "run")
     prompts = write_lines("prompts.jsonl", [{"prompt": "Where is my order?"}, {"prompt": "hello"}])
-    rows = service.generate_batch(str(outcome.folder), prompts, max_new_tokens=5)
+    rows = app_chat.generate_batch(str(outcome.folder), prompts, max_new_tokens=5)
     assert [r["line"] for r in rows] == [1, 2] and all(isinstance(r["answer"], str) for r in rows)
 
 
 def test_bf16_runs_train_the_decoder_under_autocast(tmp_path, support_file, tiny_model_dir, monkeypatch):
     """The answer-only loss calls the decoder directly, past accelerate's autocast on model.forward; its
-    Llama layers then run as train/fused_layer.py's one function each, whose products take bf16 inputs
+    Llama layers then run as engine/fused_layer.py's one function each, whose products take bf16 inputs
     (normed by the compiled kernels where they load, else by torch's operations)."""
     import torch
 
-    from anchortune.train import fused_layer, native
+    from anchortune.engine import fused_layer, native
 
     seen = []
     real_rms, real_native_rms = fused_layer._rms, native.rms_forward
@@ -139,7 +140,7 @@ def test_bf16_runs_train_the_decoder_under_autocast(tmp_path, support_file, tiny
 
     monkeypatch.setattr(fused_layer, "_rms", rms_and_watch)
     monkeypatch.setattr(native, "rms_forward", native_rms_and_watch)
-    service.train_run(config(support_file, tiny_model_dir, precision="bf16", max_steps=2, eval_every=2),
+    app_runs.train_run(config(support_file, tiny_model_dir, precision="bf16", max_steps=2, eval_every=2),
                       tmp_path / "run")
     training = [dtype for in_training, dtype in seen if in_training]
     assert training and set(training) == {torch.bfloat16}
@@ -151,7 +152,7 @@ def test_fused_layers_rotate_queries_and_keys_with_the_float32_tables(tmp_path, 
     layers get those tables too, not copies rounded to bf16 first (as a bf16 model's tables are)."""
     import torch
 
-    from anchortune.train import fused_layer, native
+    from anchortune.engine import fused_layer, native
 
     seen = []
     real_rotate, real_native_rotate = fused_layer._rotate, native.rotate
@@ -170,7 +171,7 @@ def test_fused_layers_rotate_queries_and_keys_with_the_float32_tables(tmp_path, 
 
     monkeypatch.setattr(fused_layer, "_rotate", rotate_and_watch)
     monkeypatch.setattr(native, "rotate", native_rotate_and_watch)
-    service.train_run(config(support_file, tiny_model_dir, precision="bf16", max_steps=2, eval_every=2),
+    app_runs.train_run(config(support_file, tiny_model_dir, precision="bf16", max_steps=2, eval_every=2),
                       tmp_path / "run")
     training = [tuple(rest) for in_training, *rest in seen if in_training]
     assert training and set(training) == {(torch.bfloat16, torch.float32, False)}
@@ -178,8 +179,8 @@ def test_fused_layers_rotate_queries_and_keys_with_the_float32_tables(tmp_path, 
 
 def test_gradient_checkpointing_trains_to_the_same_losses(tmp_path, support_file, tiny_model_dir):
     """Recomputing activations changes memory, not the numbers (fp32, same seed)."""
-    plain = service.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2), tmp_path / "a")
-    saved = service.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2,
+    plain = app_runs.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2), tmp_path / "a")
+    saved = app_runs.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2,
                                      gradient_checkpointing=True), tmp_path / "b")
     assert yaml.safe_load((saved.folder / "config.yaml").read_text())["gradient_checkpointing"] is True
     assert saved.summary["losses"]["tuned_valid"] == pytest.approx(plain.summary["losses"]["tuned_valid"], rel=1e-4)
@@ -188,9 +189,9 @@ def test_gradient_checkpointing_trains_to_the_same_losses(tmp_path, support_file
 
 def test_micro_batches_train_to_the_same_losses_as_whole_batches(tmp_path, support_file, tiny_model_dir):
     """A batch of 4 in micro-batches of 1 adds up to the gradient of the batch in one pass (fp32, same seed)."""
-    whole = service.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2, micro_batch_size=4),
+    whole = app_runs.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2, micro_batch_size=4),
                               tmp_path / "a")
-    micro = service.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2, micro_batch_size=1),
+    micro = app_runs.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2, micro_batch_size=1),
                               tmp_path / "b")
     rows = [[json.loads(l) for l in (o.folder / "metrics.jsonl").read_text().splitlines()] for o in (whole, micro)]
     train_losses = [[r["train_loss"] for r in rs if "train_loss" in r] for rs in rows]
@@ -200,7 +201,7 @@ def test_micro_batches_train_to_the_same_losses_as_whole_batches(tmp_path, suppo
 
 
 def test_the_final_step_is_evaluated_when_the_interval_does_not_reach_it(tmp_path, support_file, tiny_model_dir):
-    outcome = service.train_run(config(support_file, tiny_model_dir, max_steps=5, eval_every=2), tmp_path / "run")
+    outcome = app_runs.train_run(config(support_file, tiny_model_dir, max_steps=5, eval_every=2), tmp_path / "run")
     rows = [json.loads(l) for l in (outcome.folder / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "valid_loss" in r] == [2, 4, 5]
     assert (outcome.folder / "checkpoints" / "checkpoint-5").is_dir()
@@ -225,7 +226,7 @@ def test_bf16_runs_hold_frozen_weights_in_bf16_and_export_full_precision(tmp_pat
         return wrapped
 
     monkeypatch.setattr(engine, "wrap_lora", wrap_and_watch)
-    outcome = service.train_run(config(support_file, tiny_model_dir, precision="bf16", max_steps=2, eval_every=2,
+    outcome = app_runs.train_run(config(support_file, tiny_model_dir, precision="bf16", max_steps=2, eval_every=2,
                                        patience=0), tmp_path / "run")
     assert {dtype for training, dtype in seen if training} == {torch.bfloat16}
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
@@ -254,7 +255,7 @@ def test_a_training_hands_cached_pages_back_around_every_evaluation(tmp_path, su
     monkeypatch.setattr(allocator, "active", lambda: "libjemalloc.so.2")  # the page cache is jemalloc's part
     monkeypatch.setattr(allocator, "release", lambda: calls.append(1) or True)
     events = []
-    service.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2), tmp_path / "run",
+    app_runs.train_run(config(support_file, tiny_model_dir, max_steps=4, eval_every=2), tmp_path / "run",
                       on_event=events.append)
     evaluations = sum(1 for e in events if e.kind == "eval")
     assert evaluations >= 2 and len(calls) >= 2 * evaluations + 1  # before and after each, and at the end

@@ -23,35 +23,37 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from anchortune.errors import AnchortuneError, ConflictError, NotFoundError, TooLargeError
-from anchortune.studio import Studio
+from anchortune.app import jobs
+from anchortune.app.workspace import Workspace
 
 HERE = Path(__file__).parent
 OPEN_PATHS = ("/static/", "/login", "/healthz")
 COOKIE = "anchortune_token"
 
 
-def create_app(studio: Studio, workers: int = 1) -> FastAPI:
-    """The studio app over `studio`, with `workers` embedded worker threads."""
+def create_app(workspace: Workspace, workers: int = 1) -> FastAPI:
+    """The studio app over `workspace`, with `workers` embedded worker threads."""
     from anchortune.api import openai_chat, openai_files, openai_jobs, pages
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         stop = threading.Event()
         host = f"{socket.gethostname()}:{os.getpid()}"  # unique per process: leases tell workers apart by name
-        threads = [threading.Thread(target=studio.worker(name=f"{host}:embedded-{i}").run, args=(stop,),
+        threads = [threading.Thread(target=jobs.worker(workspace, name=f"{host}:embedded-{i}").run, args=(stop,),
                                     daemon=True, name=f"anchortune-worker-{i}") for i in range(workers)]
         for thread in threads:
             thread.start()
         yield
         stop.set()
+        workspace.checks.close()
 
     app = FastAPI(title="anchortune studio", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
-    app.state.studio = studio
+    app.state.workspace = workspace
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (openai_files, openai_jobs, openai_chat, pages):
         app.include_router(module.router)
-    app.middleware("http")(_guard(studio))
-    app.add_middleware(BodyLimit, limit=studio.config.max_upload_bytes + 64 * 1024)
+    app.middleware("http")(_guard(workspace))
+    app.add_middleware(BodyLimit, limit=workspace.config.max_upload_bytes + 64 * 1024)
     app.exception_handler(AnchortuneError)(_error_response)
 
     @app.get("/healthz", include_in_schema=False)
@@ -96,13 +98,13 @@ def _refused(message: str, code: str) -> JSONResponse:
                                    "code": code}}, status_code=403 if code == "cross_site_request" else 400)
 
 
-def _guard(studio: Studio):
+def _guard(workspace: Workspace):
     """Host allow-list, cross-site check of state-changing requests, bearer token (header or the login cookie)
     when the studio has one, upload size before reading."""
     from urllib.parse import urlsplit
 
     async def guard(request: Request, call_next):
-        allowed = studio.config.allowed_hosts
+        allowed = workspace.config.allowed_hosts
         if not host_allowed(request.headers.get("host", ""), allowed):
             return _refused(f"host '{request.headers.get('host', '')}' is not one this studio serves; start it with "
                             "--allowed-host NAME to add it", "host_not_allowed")
@@ -112,10 +114,10 @@ def _guard(studio: Studio):
                 return _refused(f"a {request.method} from '{origin}' is a cross-site request; it is refused",
                                 "cross_site_request")
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > studio.config.max_upload_bytes + 64 * 1024:
+        if length and length.isdigit() and int(length) > workspace.config.max_upload_bytes + 64 * 1024:
             return _error_response(request, TooLargeError(
-                f"request body over the upload limit of {studio.config.max_upload_bytes // (1024 * 1024)} MiB"))
-        token = studio.config.token
+                f"request body over the upload limit of {workspace.config.max_upload_bytes // (1024 * 1024)} MiB"))
+        token = workspace.config.token
         if token and not request.url.path.startswith(OPEN_PATHS):
             given = request.headers.get("authorization", "")
             given = given[7:] if given.lower().startswith("bearer ") else request.cookies.get(COOKIE, "")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
+from anchortune.app import chat, models
 from anchortune.errors import ConfigError
 
 router = APIRouter(prefix="/v1", tags=["models"])
@@ -30,12 +31,12 @@ class ChatRequest(BaseModel):
 
 @router.get("/models")
 def list_models(request: Request) -> dict:
-    return {"object": "list", "data": request.app.state.studio.models()}
+    return {"object": "list", "data": models.served_models(request.app.state.workspace)}
 
 
 @router.get("/models/{model_id:path}")
 def retrieve_model(request: Request, model_id: str) -> dict:
-    found = [m for m in request.app.state.studio.models() if m["id"] == model_id]
+    found = [m for m in models.served_models(request.app.state.workspace) if m["id"] == model_id]
     if not found:
         from anchortune.errors import NotFoundError
 
@@ -51,8 +52,8 @@ def chat_completions(request: Request, body: ChatRequest):
     limit = body.max_completion_tokens or body.max_tokens or 256
     if not 1 <= limit <= 4096:
         raise ConfigError("max_tokens: expected 1 to 4096")
-    pieces = request.app.state.studio.chat(body.model, body.messages, limit, body.temperature or 0.0,
-                                           body.top_p or 1.0)
+    pieces = chat.stream_reply(request.app.state.workspace, body.model, body.messages, limit,
+                               body.temperature or 0.0, body.top_p or 1.0)
     reply_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     if body.stream:
         return StreamingResponse(_chunks(pieces, reply_id, created, body.model, limit),

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
 from anchortune.api.shapes import checkpoint_object, event_object, job_object, page
+from anchortune.app import jobs
 
 router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine-tuning"])
 
@@ -41,38 +42,36 @@ def create_job(request: Request, body: JobRequest) -> dict:
     options = dict(body.options or {})
     if body.task:
         options["task"] = body.task
-    job = request.app.state.studio.create_job(body.model, body.training_file, body.validation_file, hyper,
-                                              body.suffix, body.seed, body.metadata, options)
+    job = jobs.create_job(request.app.state.workspace, body.model, body.training_file, body.validation_file, hyper,
+                          body.suffix, body.seed, body.metadata, options)
     return job_object(job)
 
 
 @router.get("")
 def list_jobs(request: Request, after: str | None = None, limit: int = 20) -> dict:
-    return page([job_object(j) for j in request.app.state.studio.store.jobs()], after, limit)
+    return page([job_object(j) for j in jobs.jobs(request.app.state.workspace)], after, limit)
 
 
 @router.get("/{job_id}")
 def retrieve_job(request: Request, job_id: str) -> dict:
-    return job_object(request.app.state.studio.job(job_id))
+    return job_object(jobs.job(request.app.state.workspace, job_id))
 
 
 @router.post("/{job_id}/cancel")
 def cancel_job(request: Request, job_id: str) -> dict:
-    return job_object(request.app.state.studio.cancel_job(job_id))
+    return job_object(jobs.cancel_job(request.app.state.workspace, job_id))
 
 
 @router.get("/{job_id}/events")
 def list_events(request: Request, job_id: str, after: str | None = None, limit: int = 20) -> dict:
-    studio = request.app.state.studio
-    studio.job(job_id)
     cursor = int(after.removeprefix("ftevent-")) if after and after.removeprefix("ftevent-").isdigit() else None
-    rows = [r for r in studio.store.events(job_id, after=cursor, limit=None, newest_first=True)
+    rows = [r for r in jobs.events(request.app.state.workspace, job_id, after=cursor, limit=None, newest_first=True)
             if r["type"] != "progress"]
     return page([event_object(r) for r in rows], None, limit)
 
 
 @router.get("/{job_id}/checkpoints")
 def list_checkpoints(request: Request, job_id: str, after: str | None = None, limit: int = 10) -> dict:
-    studio = request.app.state.studio
-    job = studio.job(job_id)
-    return page([checkpoint_object(r, job) for r in studio.store.checkpoints(job_id)], after, limit)
+    ws = request.app.state.workspace
+    job = jobs.job(ws, job_id)
+    return page([checkpoint_object(r, job) for r in jobs.checkpoints(ws, job_id)], after, limit)

@@ -17,8 +17,8 @@ from fastapi.templating import Jinja2Templates
 
 from anchortune.api import i18n
 from anchortune.api.openai_files import upload_chunks
-from anchortune.data.presets import load_preset
-from anchortune.jobs import states
+from anchortune.app import datasets, jobs, models
+from anchortune.app.jobs import states
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -43,14 +43,14 @@ def error_page(request: Request, message: str, status: int) -> HTMLResponse:
     return render(request, "error.html", status=status, message=message)
 
 
-def _studio(request: Request):
-    return request.app.state.studio
+def _ws(request: Request):
+    return request.app.state.workspace
 
 
 @router.get("/")
 def home(request: Request):
-    studio = _studio(request)
-    return render(request, "home.html", jobs=studio.store.jobs(limit=50), files=studio.store.files("fine-tune"))
+    ws = _ws(request)
+    return render(request, "home.html", jobs=jobs.jobs(ws, limit=50), files=datasets.files(ws, "fine-tune"))
 
 
 @router.get("/login")
@@ -64,7 +64,7 @@ def login(request: Request, token: str = Form(...), next: str = Form("/")):
 
     from anchortune.api.app import COOKIE
 
-    expected = _studio(request).config.token or ""
+    expected = _ws(request).config.token or ""
     if not secrets.compare_digest(token.encode(), expected.encode()):
         return render(request, "login.html", status=401, next=next, failed=True)
     target = next if next.startswith("/") and not next.startswith("//") else "/"
@@ -75,20 +75,20 @@ def login(request: Request, token: str = Form(...), next: str = Form("/")):
 
 @router.post("/datasets")
 def upload(request: Request, file: UploadFile = File(...), task: str = Form("custom")):
-    row = _studio(request).upload(file.filename or "upload.jsonl", upload_chunks(file))
+    row = datasets.upload(_ws(request), file.filename or "upload.jsonl", upload_chunks(file))
     return RedirectResponse(f"/datasets/{row['id']}?task={quote(task)}", status_code=303)
 
 
 @router.get("/datasets/{file_id}")
 def dataset(request: Request, file_id: str, task: str = "custom", model: str | None = None):
-    studio = _studio(request)
-    row = studio.file(file_id)
-    if row["examples"] >= studio.config.background_rows and studio.cached_quality(file_id, task, model) is None:
-        status = studio.quality_in_background(file_id, task, model)
+    ws = _ws(request)
+    row = datasets.file(ws, file_id)
+    if row["examples"] >= ws.config.background_rows and datasets.cached_quality(ws, file_id, task, model) is None:
+        status = datasets.quality_in_background(ws, file_id, task, model)
         if status["state"] != "done":
-            return render(request, "checking.html", file=row, status=status, task=task,
-                          model=model or studio.default_model())
-    report, points = studio.quality(file_id, task, model)
+            return render(request, "checking.html", file=row, check=status, task=task,
+                          model=model or models.default_model(ws))
+    report, points = datasets.quality(ws, file_id, task, model)
     by_line = {p.line: p for p in points}
     flagged: dict[int, list[dict]] = {}
     for finding in report["findings"]:
@@ -98,28 +98,28 @@ def dataset(request: Request, file_id: str, task: str = "custom", model: str | N
              "answer": by_line[line].answer if line in by_line else "", "findings": found}
             for line, found in sorted(flagged.items())[:SHOWN_FINDINGS]]
     return render(request, "dataset.html", file=row, report=report, rows=rows, flagged_total=len(flagged),
-                  task=task, model=model or studio.default_model(), models=studio.models())
+                  task=task, model=model or models.default_model(ws), models=models.served_models(ws))
 
 
 @router.get("/datasets/{file_id}/progress")
 def check_progress(request: Request, file_id: str, task: str = "custom", model: str | None = None):
     """How far the background quality check of a file has come (starting it when it is not running)."""
-    return JSONResponse(_studio(request).quality_in_background(file_id, task, model))
+    return JSONResponse(datasets.quality_in_background(_ws(request), file_id, task, model))
 
 
 @router.post("/datasets/{file_id}/fix")
 def fix(request: Request, file_id: str, task: str = Form("custom"), model: str = Form("")):
-    row = _studio(request).fix(file_id, task, model or None)
+    row = datasets.fix(_ws(request), file_id, task, model or None)
     return RedirectResponse(f"/datasets/{row['id']}?task={quote(task)}", status_code=303)
 
 
 @router.get("/new")
 def new_job(request: Request, file: str | None = None, task: str = "custom"):
-    studio = _studio(request)
-    bases = [m for m in studio.models() if not m["id"].startswith("ft:")]
-    presets = {name: load_preset(name).hyperparameters for name in TASKS}
-    return render(request, "new.html", files=studio.store.files("fine-tune"), chosen_file=file, task=task,
-                  bases=bases, default_model=studio.default_model(), presets=presets)
+    ws = _ws(request)
+    bases = [m for m in models.served_models(ws) if not m["id"].startswith("ft:")]
+    presets = {name: jobs.task_defaults(name) for name in TASKS}
+    return render(request, "new.html", files=datasets.files(ws, "fine-tune"), chosen_file=file, task=task,
+                  bases=bases, default_model=models.default_model(ws), presets=presets)
 
 
 @router.post("/jobs")
@@ -131,7 +131,7 @@ async def start_job(request: Request):
                    engine=form.get("engine") or "auto")
     if form.get("force"):
         options["force"] = True
-    job = await asyncio.to_thread(_studio(request).create_job, str(form.get("model") or ""),
+    job = await asyncio.to_thread(jobs.create_job, _ws(request), str(form.get("model") or ""),
                                   str(form.get("training_file") or ""), None, None, None, None, None, options)
     return RedirectResponse(f"/jobs/{job['id']}", status_code=303)
 
@@ -150,10 +150,10 @@ def _number(raw) -> float | int | None:
 
 @router.get("/jobs/{job_id}")
 def job_page(request: Request, job_id: str):
-    studio = _studio(request)
-    job = studio.job(job_id)
-    events = studio.store.events(job_id)
-    return render(request, "job.html", job=job, summary=studio.summary(job_id) if job["status"] == states.SUCCEEDED
+    ws = _ws(request)
+    job = jobs.job(ws, job_id)
+    events = jobs.events(ws, job_id)
+    return render(request, "job.html", job=job, summary=jobs.summary(ws, job_id) if job["status"] == states.SUCCEEDED
                   else None, final=job["status"] in states.FINAL,
                   boot={"job": job["id"], "status": job["status"], "after": events[-1]["id"] if events else 0,
                         "events": [_event_json(e) for e in events]})
@@ -161,15 +161,15 @@ def job_page(request: Request, job_id: str):
 
 @router.post("/jobs/{job_id}/cancel")
 def cancel(request: Request, job_id: str):
-    _studio(request).cancel_job(job_id)
+    jobs.cancel_job(_ws(request), job_id)
     return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
 
 @router.get("/jobs/{job_id}/stream")
 async def stream(request: Request, job_id: str, after: int = 0):
     """The job's events after `after` (or Last-Event-ID) as server-sent events, then its final status."""
-    studio = _studio(request)
-    studio.job(job_id)
+    ws = _ws(request)
+    jobs.job(ws, job_id)
     last = request.headers.get("last-event-id")
     cursor = int(last) if last and last.isdigit() else after
 
@@ -177,11 +177,11 @@ async def stream(request: Request, job_id: str, after: int = 0):
         nonlocal cursor
         status = None
         while not await request.is_disconnected():
-            rows = await asyncio.to_thread(studio.store.events, job_id, cursor, 500)
+            rows = await asyncio.to_thread(jobs.events, ws, job_id, cursor, 500)
             for row in rows:
                 cursor = row["id"]
                 yield f"id: {row['id']}\nevent: job\ndata: {json.dumps(_event_json(row))}\n\n"
-            job = await asyncio.to_thread(studio.store.job, job_id)
+            job = await asyncio.to_thread(jobs.job, ws, job_id)
             if job["status"] != status:
                 status = job["status"]
                 yield f"event: status\ndata: {json.dumps({'status': status})}\n\n"
@@ -199,7 +199,7 @@ def _event_json(row: dict) -> dict:
 
 @router.get("/jobs/{job_id}/download/{part}")
 def download(request: Request, job_id: str, part: str):
-    path = _studio(request).download(job_id, part)
+    path = jobs.download(_ws(request), job_id, part)
     return FileResponse(path, media_type="application/zip", filename=f"{job_id}-{part}.zip")
 
 
@@ -208,7 +208,8 @@ def report(request: Request, job_id: str):
     """The run's own HTML report, sandboxed: no scripts, nothing loaded from elsewhere."""
     from anchortune.errors import NotFoundError
 
-    path = _studio(request).run_folder(_studio(request).job(job_id)["id"]) / "report.html"
+    ws = _ws(request)
+    path = jobs.run_folder(ws, jobs.job(ws, job_id)["id"]) / "report.html"
     if not path.is_file():
         raise NotFoundError(f"job {job_id} has no report yet")
     return FileResponse(path, media_type="text/html", headers={
@@ -217,7 +218,7 @@ def report(request: Request, job_id: str):
 
 @router.get("/playground")
 def playground(request: Request, model: str | None = None):
-    studio = _studio(request)
-    tuned = [m for m in studio.models() if m["id"].startswith("ft:")]
+    ws = _ws(request)
+    tuned = [m for m in models.served_models(ws) if m["id"].startswith("ft:")]
     chosen = next((m for m in tuned if m["id"] == model), tuned[0] if tuned else None)
     return render(request, "playground.html", tuned=tuned, chosen=chosen)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from anchortune.jobs import states
-from anchortune.jobs.states import openai_status
+from anchortune.app.jobs import states
+
+openai_status = states.openai_status
 
 
 def file_object(row: dict) -> dict:

@@ -1,4 +1,4 @@
-"""The `anchortune` command: a few lines per command, each calling one service function.
+"""The `anchortune` command: a few lines per command, each calling one function of the application layer (app/).
 
 User mistakes (AnchortuneError) print as plain lines on stderr with a non-zero exit, never a traceback.
 """
@@ -15,10 +15,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from anchortune import service
+from anchortune.app import chat as app_chat
+from anchortune.app import datasets, runs
+from anchortune.app import models as app_models
 from anchortune.cli.progress import ProgressView
 from anchortune.config import RunConfig
-from anchortune.data.loading import CsvColumns
+from anchortune.app.datasets import CsvColumns
 from anchortune.errors import AnchortuneError
 
 app = typer.Typer(help="Fine-tune a small open language model for one job from anchor points.",
@@ -38,7 +40,7 @@ def models_list() -> None:
     """Show the built-in models with size, licence, source package and whether prepared."""
     table = Table("name", "model", "size", "licence", "package", "installed", "prepared")
     table.columns[0].no_wrap = True
-    for row in service.list_models():
+    for row in app_models.list_models():
         table.add_row(row.name + (" (default)" if row.default else ""), row.title, row.parameters, row.licence,
                       row.package, "yes" if row.installed else "no", "yes" if row.prepared else "no")
     console.print(table)
@@ -48,7 +50,7 @@ def models_list() -> None:
 def models_prepare(name: str = typer.Argument(..., help="Catalog name, local .gguf file or HF folder.")) -> None:
     """Turn a packaged GGUF into a cached safetensors folder (once)."""
     with console.status(f"preparing {name}"):
-        folder = service.prepare_model(name)
+        folder = app_models.prepare_model(name)
     console.print(f"{name}: ready in {folder}")
 
 
@@ -61,8 +63,8 @@ def validate(
     delimiter: Optional[str] = typer.Option(None, help=_help("delimiter")),
 ) -> None:
     """Read anchor points and report every format problem with file, line and field."""
-    points = service.read_anchor_points(data, CsvColumns(input_col, output_col, label_col, _delimiter(delimiter)))
-    facts = service.describe_data(points)
+    points = datasets.read_anchor_points(data, CsvColumns(input_col, output_col, label_col, _delimiter(delimiter)))
+    facts = datasets.describe_data(points)
     console.print(f"{data}: {facts['examples']} anchor points, {facts['multi_turn']} multi-turn, "
                   f"{len(facts['labels'])} labels")
 
@@ -84,10 +86,10 @@ def check(
     delimiter: Optional[str] = typer.Option(None, help=_help("delimiter")),
 ) -> None:
     """Judge anchor points before training: relevant, diverse, balanced, clear - with reasons and advice."""
-    points = service.read_anchor_points(data, CsvColumns(input_col, output_col, label_col, _delimiter(delimiter)))
+    points = datasets.read_anchor_points(data, CsvColumns(input_col, output_col, label_col, _delimiter(delimiter)))
     with console.status("checking anchor points"):
-        report = service.check_data(data, task, model, description, max_length=max_length, ifd=ifd, points=points)
-    written = service.write_quality_outputs(report, points, data.name, json_out, html_out, fix_out)
+        report = datasets.check_data(data, task, model, description, max_length=max_length, ifd=ifd, points=points)
+    written = datasets.write_quality_outputs(report, points, data.name, json_out, html_out, fix_out)
     _print_report(report)
     for kind, path in written.items():
         console.print(f"{kind}: {path}")
@@ -159,13 +161,13 @@ def train(
                           gradient_checkpointing=gradient_checkpointing or None)
     view = ProgressView(console)
     try:
-        outcome = service.train_run(cfg, out, resume=resume, on_event=view, force=force)
+        outcome = runs.train_run(cfg, out, resume=resume, on_event=view, force=force)
     finally:
         view.close()
     _print_outcome(outcome)
 
 
-def _print_outcome(outcome: service.RunOutcome) -> None:
+def _print_outcome(outcome: runs.RunOutcome) -> None:
     losses, training = outcome.summary["losses"], outcome.summary["training"]
     console.print(f"held-out answer loss: base {losses['base_valid']:.4f} -> tuned {losses['tuned_valid']:.4f} "
                   f"(best step {training['best_step']}, {training['tokens_per_s']:.0f} tokens/s, "
@@ -203,7 +205,7 @@ def evaluate(
 ) -> None:
     """Base versus tuned on held-out data with the task's metric, plus general retention."""
     with console.status("evaluating base and tuned model"):
-        result = service.evaluate_run(run, data, general_text, choices, limit)
+        result = runs.evaluate_run(run, data, general_text, choices, limit)
     base, tuned = result["models"]["base"], result["models"]["tuned"]
     table = Table("metric", "base", "tuned")
     for key, value in base.items():
@@ -227,7 +229,7 @@ def chat(
 ) -> None:
     """Talk to a model in the terminal (empty line or Ctrl-D ends)."""
     with console.status("loading model"):
-        session = service.open_chat(run_or_model, task)
+        session = app_chat.open_chat(run_or_model, task)
     history: list[dict] = []
     while True:
         try:
@@ -251,7 +253,7 @@ def generate(
     max_new_tokens: int = typer.Option(256, help="Longest answer in tokens."),
 ) -> None:
     """Answer a batch of prompts (batched, greedy) and write one JSON line per prompt."""
-    rows = service.generate_batch(run_or_model, prompts, task, max_new_tokens)
+    rows = app_chat.generate_batch(run_or_model, prompts, task, max_new_tokens)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     if out:
         out.write_text(text, encoding="utf-8")
@@ -267,7 +269,7 @@ def demo_data(
     n: Optional[int] = typer.Option(None, help="support: examples per intent; invoice: number of invoices."),
 ) -> None:
     """Write one of anchortune's own demo anchor-point sets."""
-    path = service.write_demo_data(kind, out, n)
+    path = datasets.write_demo_data(kind, out, n)
     console.print(f"demo set '{kind}' written to {path}")
 
 
@@ -277,28 +279,29 @@ def demo(out: Path = typer.Option(Path("runs/demo"), help="Run folder for the de
     import shutil
 
     data = out.parent / "demo-support.jsonl"
-    service.write_demo_data("support", data)
+    datasets.write_demo_data("support", data)
     if out.exists():
         shutil.rmtree(out)
     with console.status("preparing the default model"):
-        service.prepare_model(None)
+        app_models.prepare_model(None)
     cfg = RunConfig.build(data=str(data), task="support")
     view = ProgressView(console)
     try:
-        outcome = service.train_run(cfg, out, on_event=view)
+        outcome = runs.train_run(cfg, out, on_event=view)
     finally:
         view.close()
     _print_outcome(outcome)
 
 
-def _studio(data: Optional[Path], models: list[str], token: Optional[str] = None, allowed_hosts: tuple = ()):
-    from anchortune.studio import Studio, StudioConfig
+def _workspace(data: Optional[Path], models: list[str], token: Optional[str] = None, allowed_hosts: tuple = ()):
+    from anchortune.app.workspace import StudioConfig, Workspace
 
     named = {}
     for item in models:
         name, _, path = item.partition("=") if "=" in item else (Path(item).name, "", item)
         named[name] = path
-    return Studio(StudioConfig.from_env(data_dir=data, models=named, token=token, allowed_hosts=allowed_hosts or None))
+    return Workspace(StudioConfig.from_env(data_dir=data, models=named, token=token,
+                                           allowed_hosts=allowed_hosts or None))
 
 
 @app.command()
@@ -326,9 +329,9 @@ def serve(
         token = secrets.token_urlsafe(24)
         console.print(f"bound to {host}: requests need the bearer token [bold]{token}[/]", highlight=False)
     bound = () if host in ("0.0.0.0", "::", "") else (host,)  # a wildcard bind names no host of its own
-    studio = _studio(data, model, token, bound + tuple(allowed_host))
-    console.print(f"anchortune studio on http://{host}:{port}/ (data in {studio.data})", highlight=False)
-    uvicorn.run(create_app(studio, workers=workers), host=host, port=port, log_level="warning")
+    workspace = _workspace(data, model, token, bound + tuple(allowed_host))
+    console.print(f"anchortune studio on http://{host}:{port}/ (data in {workspace.data})", highlight=False)
+    uvicorn.run(create_app(workspace, workers=workers), host=host, port=port, log_level="warning")
 
 
 @app.command()
@@ -338,9 +341,12 @@ def worker(
     name: Optional[str] = typer.Option(None, help="Worker name in job records (default host:pid)."),
 ) -> None:
     """Run jobs from the studio's store until stopped (Ctrl-C); start as many as the machine carries."""
-    studio = _studio(data, model)
-    console.print(f"worker on {studio.store.url.split('://')[0]} store, data in {studio.data}", highlight=False)
-    studio.worker(name).run()
+    from anchortune.app import jobs
+
+    workspace = _workspace(data, model)
+    console.print(f"worker on {workspace.store.url.split('://')[0]} store, data in {workspace.data}",
+                  highlight=False)
+    jobs.worker(workspace, name).run()
 
 
 def _terminated(signum, frame) -> None:

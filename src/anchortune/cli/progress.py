@@ -5,8 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from anchortune.evaluate.balance import general_summary
-from anchortune.train.events import Event
+from anchortune.app.runs import Event, general_summary
 
 
 class ProgressView:

@@ -10,7 +10,7 @@ from anchortune.data.loading import CsvColumns, load_anchor_points
 from anchortune.data.presets import Preset, load_preset
 from anchortune.data.records import AnchorPoint
 from anchortune.errors import RunError
-from anchortune.export.run_folder import RunFolder
+from anchortune.run_folder import RunFolder
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 
@@ -23,10 +23,10 @@ def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: st
     from anchortune.evaluate import metrics as m
     from anchortune.evaluate import general, retention
     from anchortune.evaluate.generation import generate
-    from anchortune.evaluate.loss import answer_loss
+    from anchortune.engine.loss import answer_loss
     from anchortune.evaluate.probe import base_answers
     from anchortune.models.loading import load_model, load_tokenizer, load_tuned, resolve_model
-    from anchortune.train import precision
+    from anchortune.engine import precision
 
     cfg = folder.load_config()
     _check_inputs(folder, data, general_text, choices, limit)

@@ -74,8 +74,8 @@ def sequence_nlls(model, examples: list[dict], pad_id: int, precision: str = "fp
 
     import torch
 
-    from anchortune.evaluate.loss import autocast
-    from anchortune.train.collate import PadCollator
+    from anchortune.engine.loss import autocast
+    from anchortune.engine.collate import PadCollator
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     keeps_logits = "logits_to_keep" in inspect.signature(base.forward).parameters
@@ -114,7 +114,7 @@ def cloze_accuracy(model, examples: list[dict], pad_id: int, precision: str = "f
 def measure(model, material: GeneralSet, pad_id: int, batch_size: int, precision: str, engine_plan=None,
             engine: str = "auto") -> dict:
     """{"text_loss": ..., "cloze_accuracy": ...} of `model` (keys only for material that is there)."""
-    from anchortune.evaluate.loss import answer_loss
+    from anchortune.engine.loss import answer_loss
 
     scores = {}
     if material.text:

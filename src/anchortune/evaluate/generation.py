@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from anchortune.evaluate.loss import autocast
+from anchortune.engine.loss import autocast
 
 
 def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = 128,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from anchortune.evaluate.loss import autocast
+from anchortune.engine.loss import autocast
 
 
 def text_chunks(path: Path, tokenizer, chunk_tokens: int = 256, max_chunks: int = 32) -> list[dict]:

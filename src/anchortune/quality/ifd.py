@@ -12,7 +12,7 @@ import math
 from anchortune.data.presets import Preset
 from anchortune.data.records import AnchorPoint
 from anchortune.data.tokenize import encode
-from anchortune.evaluate.loss import autocast
+from anchortune.engine.loss import autocast
 
 
 def ifd_scores(model, tokenizer, preset: Preset, points: list[AnchorPoint], precision: str = "fp32",
@@ -30,7 +30,7 @@ def ifd_scores(model, tokenizer, preset: Preset, points: list[AnchorPoint], prec
 def _losses(model, tokenizer, preset, points, precision, max_length, batch_size) -> list[float]:
     import torch
 
-    from anchortune.train.collate import PadCollator
+    from anchortune.engine.collate import PadCollator
 
     examples, _ = encode(points, preset, tokenizer, max_length)
     by_line = {}

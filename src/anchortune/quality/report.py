@@ -53,6 +53,14 @@ class QualityReport:
                 "token_lengths": self.token_lengths, "counts": self.counts,
                 "findings": [f.to_json() for f in sorted(self.findings, key=lambda f: (f.line, f.code))]}
 
+    @classmethod
+    def from_json(cls, data: dict) -> "QualityReport":
+        """The report `to_json` wrote (a job's stored gate verdict handed to its training)."""
+        findings = [Finding(**{**f, "related": tuple(f.get("related", ()))}) for f in data["findings"]]
+        fields = ("examples", "task", "scores", "verdict", "reasons", "advice", "size", "groups", "group_kind",
+                  "effective_examples", "token_lengths")
+        return cls(findings=findings, counts=data.get("counts", {}), **{k: data[k] for k in fields})
+
     def summary(self) -> str:
         scores = ", ".join(f"{k} {v}" for k, v in self.scores.items())
         return f"{self.verdict} ({scores}); " + "; ".join(self.reasons)

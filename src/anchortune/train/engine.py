@@ -2,17 +2,17 @@
 
 Given a loaded model and tokenised examples, it trains with answer-only loss, bf16 autocast where the
 hardware has it, periodic evaluation, checkpoints, early stopping and restore of the best checkpoint.
-Each optimizer step trains on the examples a plain random sampler would give it (train/collate.py,
+Each optimizer step trains on the examples a plain random sampler would give it (engine/collate.py,
 StepSampler: with the same seed, the batches of TRL's or the Trainer's defaults), split into micro-
 batches of balanced token counts, each packed into one row without padding between examples, which
-attend only to themselves (train/packed_attention.py); the learning rate decays linearly, as the
+attend only to themselves (engine/packed_attention.py); the learning rate decays linearly, as the
 Trainer's default. At every evaluation it also measures retention: the loss on the general probe (see
 evaluate/probe.py) against the base model's. LoRA runs keep every checkpoint (a few MB each) and restore
 the one with the best balance of task gain and retention (evaluate/balance.py), not merely the lowest
 validation loss; full fine-tuning keeps two and restores the lowest validation loss. It reports through
 events (train/progress.py); it never prints, and it writes only checkpoints.
 
-Engines (RunConfig.engine, train/paths.py): each fast part runs only where its parity test proves it for the
+Engines (RunConfig.engine, engine/paths.py): each fast part runs only where its parity test proves it for the
 model and, under `auto`, where it is also faster on the device; everything else is plain transformers + PEFT.
 Against TRL's SFTTrainer and the standard engine: bench/results/train_throughput.md; what each kept or dropped
 change measured: bench/results/engine_history.md.
@@ -32,13 +32,14 @@ from transformers.trainer_callback import PrinterCallback
 from anchortune.config import RunConfig
 from anchortune.errors import RunError
 from anchortune.evaluate import balance
-from anchortune.evaluate.loss import answer_loss, answer_nll, autocast
-from anchortune.train import neftune, paths
-from anchortune.train import precision as precision_mod
-from anchortune.train.collate import PAD_MULTIPLE, PackCollator, StepSampler
+from anchortune.engine.loss import answer_loss, answer_nll, autocast
+from anchortune.engine import paths
+from anchortune.train import neftune
+from anchortune.engine import precision as precision_mod
+from anchortune.engine.collate import PAD_MULTIPLE, PackCollator, StepSampler
 from anchortune.train.events import EventSink
 from anchortune.train.kl import KLTerm
-from anchortune.train.page_cache import PageCache
+from anchortune.engine.page_cache import PageCache
 from anchortune.train.progress import ProgressCallback
 
 EVALS_PER_RUN = 8
@@ -206,7 +207,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
 
 
 def _trainer_class():
-    """Trainer whose loss runs the LM head at answer positions only (evaluate/loss.py), in packed micro-batches
+    """Trainer whose loss runs the LM head at answer positions only (engine/loss.py), in packed micro-batches
     drawn by StepSampler; the loss is summed over a batch's micro-batches and divided by its answer tokens,
     so the gradient equals that of the whole batch in one pass."""
     from transformers import Trainer
@@ -214,8 +215,8 @@ def _trainer_class():
     class AnswerLossTrainer(Trainer):
         steps = None  # the StepSampler: which examples make each step and its packed micro-batches
         noise = None  # NEFTune's hook state (train/neftune.py), told each row's example bounds
-        pages = None  # train/page_cache.py's PageCache: freed pages handed back around evaluations
-        plan = None  # train/paths.py's EnginePlan: which path each part of the loss takes
+        pages = None  # engine/page_cache.py's PageCache: freed pages handed back around evaluations
+        plan = None  # engine/paths.py's EnginePlan: which path each part of the loss takes
         kl = None  # train/kl.py's KLTerm, where the run keeps close to the base model on general text
         loss_is_scaled_for_ga = True  # compute_loss divides by the whole batch's answer tokens
 

@@ -2,7 +2,7 @@
 
 NEFTune (Jain et al., 2023) adds uniform noise in [-m, m] to the input embeddings while training, with
 m = alpha / sqrt(L * d) for a sequence of L tokens and embedding width d. transformers' hook takes L from
-the tensor's width, which for a packed row (train/collate.py, PackCollator) is the whole row: with two
+the tensor's width, which for a packed row (engine/collate.py, PackCollator) is the whole row: with two
 examples a row, each got about 1/sqrt(2) of the noise it would get alone, and less again in longer rows.
 Here the hook reads the row's example bounds (`cu_seq_lens_q`, set by the trainer before each forward
 through `bounds`) and scales each example's noise by its own length; a batch without bounds (padded rows)

@@ -14,7 +14,7 @@ from anchortune.config import RunConfig
 from anchortune.data.presets import Preset, load_preset
 from anchortune.data.records import AnchorPoint
 from anchortune.errors import RunError
-from anchortune.export.run_folder import RunFolder
+from anchortune.run_folder import RunFolder
 from anchortune.models.catalog import DEFAULT_MODEL
 from anchortune.train.events import Event, EventSink
 
@@ -26,11 +26,11 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
     """Split, encode, measure the base model, train, choose by balance, export; the run summary."""
     from anchortune.data.tokenize import encode
     from anchortune.evaluate import balance
-    from anchortune.evaluate.loss import answer_loss
+    from anchortune.engine.loss import answer_loss
     from anchortune.export.card import render
     from anchortune.export.merge import save_outputs
     from anchortune.models.loading import load_model, load_tokenizer, resolve_model
-    from anchortune.train import precision
+    from anchortune.engine import precision
     from anchortune.train.engine import fine_tune
 
     source = resolve_model(cfg.model)
@@ -118,8 +118,8 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
 
 
 def kernels_name(precision: str, engine=None) -> str:
-    """What ran the elementwise work of a bf16 CPU training (train/native.py): 'compiled' or 'torch (why)'."""
-    from anchortune.train import native
+    """What ran the elementwise work of a bf16 CPU training (engine/native.py): 'compiled' or 'torch (why)'."""
+    from anchortune.engine import native
 
     part = engine.parts.get("kernels") if engine is not None else None
     if part is not None and part.applies and not part.fast:
@@ -151,7 +151,7 @@ def _baseline(model, tokenizer, source, valid_set: list[dict], cfg: RunConfig, c
     and its loss on the general probe (its own answers: the answer style)."""
     from anchortune.data.tokenize import encode
     from anchortune.evaluate import balance, general
-    from anchortune.evaluate.loss import answer_loss
+    from anchortune.engine.loss import answer_loss
     from anchortune.evaluate.probe import base_answers
     from anchortune.train.engine import Baseline
 
@@ -204,7 +204,7 @@ def _scale_sweep(result, baseline, valid_set: list[dict], tokenizer, cfg: RunCon
     """The chosen LoRA checkpoint at smaller adapter scales: free blends between base and tuned."""
     from anchortune.evaluate import general
     from anchortune.evaluate.balance import Candidate
-    from anchortune.evaluate.loss import answer_loss
+    from anchortune.engine.loss import answer_loss
 
     if not hasattr(result.model, "merge_and_unload") or result.chosen is None or not valid_set:
         return []

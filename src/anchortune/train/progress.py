@@ -13,7 +13,7 @@ import time
 from transformers import TrainerCallback
 
 from anchortune.evaluate import balance
-from anchortune.evaluate.loss import answer_loss
+from anchortune.engine.loss import answer_loss
 from anchortune.train.events import Event, EventSink
 
 
@@ -25,7 +25,7 @@ class ProgressCallback(TrainerCallback):
     def __init__(self, sink: EventSink, precision: str, pad_id: int, baseline, batch_size: int,
                  history: list[dict], engine=None):
         self.sink = sink
-        self.engine = engine  # train/paths.py's EnginePlan of the run
+        self.engine = engine  # engine/paths.py's EnginePlan of the run
         self.precision = precision
         self.pad_id = pad_id
         self.baseline = baseline

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from anchortune.train.collate import PackCollator, PadCollator, StepSampler
+from anchortune.engine.collate import PackCollator, PadCollator, StepSampler
 
 
 def _micro_batches(sampler: StepSampler) -> list[list[int]]:

@@ -3,7 +3,7 @@
 transformers runs a decoder layer as ~60 small operations forward (two RMS norms of six operations each,
 the rotary embedding as slices, a negation, a concatenation, two products and a sum per tensor, casts, two
 residual sums, the SwiGLU product), each an autograd node with a backward of its own, and the grouped LoRA
-products (train/fused_lora.py) as further nodes between them. Here the whole layer is one function with a
+products (engine/fused_lora.py) as further nodes between them. Here the whole layer is one function with a
 hand-written backward over the same numbers: the queries and keys are rotated together, in one buffer, in
 float32 with the float32 rotary tables autocast multiplies them with, each rotated value rounded to bf16 once
 (the engine leaves the tables in float32 for these layers: tables rounded to bf16 first, as a bf16 model has
@@ -12,16 +12,16 @@ and took the kernel 32 us a layer against 18), the SwiGLU gradient is written st
 into one [tokens x 2 intermediate] buffer (no split gradient concatenated back), the norm gradients are formed
 in place, the SwiGLU product is formed again in backward from the kept gate and up projections (not kept: ~41
 MB less a micro-batch on the bench model), and the frozen and LoRA products and the per-example attention
-(train/packed_attention.py, `attend`) are those of the modules it stands in for. What it computes is what
+(engine/packed_attention.py, `attend`) are those of the modules it stands in for. What it computes is what
 the layer computes under bf16 autocast: norms in float32, products in bf16, a float32 residual stream.
-Where train/native.py's compiled kernels load (bf16 on a CPU), the elementwise groups (norms with their residual
+Where engine/native.py's compiled kernels load (bf16 on a CPU), the elementwise groups (norms with their residual
 sums, rotary, SwiGLU, and their gradients) run as one pass each; torch's operations elsewhere, with the same
 numbers up to the last bits. Measured against the layer's own forward and torch.compile of it:
 bench/results/engine_history.md and engine_parts.md.
 
 It stands in for a layer only where it knows the layer: Llama's (or Mistral's, which adds a sliding
 window) decoder layer with no biases, SiLU, RMS norms, LoRA on all seven projections grouped by
-train/fused_lora.py, a packed row (`cu_seq_lens_q`), no cache and no gradient checkpointing; any other call goes to the layer's own forward.
+engine/fused_lora.py, a packed row (`cu_seq_lens_q`), no cache and no gradient checkpointing; any other call goes to the layer's own forward.
 `fused_layers(model)` patches the layers' forward for a training's duration (inside `fused_lora.fused`).
 """
 
@@ -77,11 +77,11 @@ def _rotate_backward(grad, cos, sin, out):
 
 
 def _compiled(x, cos, sin, dtype, plan) -> bool:
-    """True when train/native.py's kernels can compute this call: loaded, CPU, bf16 products, float32
+    """True when engine/native.py's kernels can compute this call: loaded, CPU, bf16 products, float32
     residual stream and norm weights, contiguous rotary tables."""
     import torch
 
-    from anchortune.train import native
+    from anchortune.engine import native
 
     return dtype == torch.bfloat16 and x.dtype == torch.float32 and x.is_contiguous() \
         and cos.dtype == sin.dtype == torch.float32 and cos.is_contiguous() and sin.is_contiguous() \
@@ -112,9 +112,9 @@ class _Plan:
 def _function():
     import torch
 
-    from anchortune.train import native
-    from anchortune.train.fused_lora import lora_backward, lora_forward
-    from anchortune.train.packed_attention import attend, attend_backward
+    from anchortune.engine import native
+    from anchortune.engine.fused_lora import lora_backward, lora_forward
+    from anchortune.engine.packed_attention import attend, attend_backward
 
     class DecoderLayer(torch.autograd.Function):
         """h + attention(norm(h)), then + SwiGLU MLP(norm(.)), as transformers' Llama layer computes it."""
@@ -233,7 +233,7 @@ def _forward(layer, plan: _Plan, original):
                 position_embeddings=None, **kwargs):
         import torch
 
-        from anchortune.train.fused_lora import compute_dtype
+        from anchortune.engine.fused_lora import compute_dtype
 
         bounds = kwargs.get("cu_seq_lens_q")
         kwargs_cache = kwargs.get("past_key_values")
@@ -271,7 +271,7 @@ def known(layer) -> bool:
 def fused_layers(model, groups: dict):
     """Within this context the model's known decoder layers run as one function each on packed training rows.
 
-    `groups` maps a LoRA projection module to its train/fused_lora.py group (what `fused_lora.fused` yields)."""
+    `groups` maps a LoRA projection module to its engine/fused_lora.py group (what `fused_lora.fused` yields)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     decoder = base.get_decoder() if hasattr(base, "get_decoder") else None
     patched = []

@@ -14,7 +14,7 @@ import contextlib
 import threading
 
 from anchortune.data.tokenize import IGNORE
-from anchortune.train.collate import PAD_MULTIPLE, PackCollator, padded_width, token_rows
+from anchortune.engine.collate import PAD_MULTIPLE, PackCollator, padded_width, token_rows
 
 ROW_TOKENS = 1024  # tokens per packed evaluation row (rows of 2, 4 and 8 examples: 4, ~1k tokens, was fastest)
 # positions per LM-head product at most: [384 x 49k] logits, 38 MB in bf16. A call's positions are split into
@@ -38,7 +38,7 @@ def autocast(precision: str, device: str = "cpu"):
 def _linear_cross_entropy():
     import torch
 
-    from anchortune.train import native
+    from anchortune.engine import native
 
     class LinearCrossEntropy(torch.autograd.Function):
         """sum over rows of -log softmax(hidden @ weight.T)[target]; gradients made in forward, chunk by chunk."""
@@ -54,7 +54,7 @@ def _linear_cross_entropy():
             grad_h = torch.empty_like(hidden) if needs_h else None
             grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if needs_w else None
             buffer = _buffer("logits", w.shape[0], dtype, hidden.device)
-            # compiled kernel (train/native.py) where it can run; out-of-range targets take torch's path and its error
+            # compiled kernel (engine/native.py) where it can run; out-of-range targets take torch's path and its error
             fast = dtype == torch.bfloat16 and targets.dtype == torch.int64 and native.ready(hidden) \
                 and (targets.numel() == 0 or (int(targets.min()) >= 0 and int(targets.max()) < w.shape[0]))
             rows_in = _buffer("hidden", hidden.shape[1], dtype, hidden.device)
@@ -157,7 +157,7 @@ def answer_nll(model, input_ids, attention_mask, labels, fast_head: bool = True,
     (PackCollator: `packing` holds its position_ids and cu_seq_lens_q, and the model gets no attention mask).
 
     With `fast_head` the decoder's hidden states go through LinearCrossEntropy at the answer positions; without
-    it (train/paths.py: a head with a bias, soft-capped or scaled logits, or the standard engine) the model's own
+    it (engine/paths.py: a head with a bias, soft-capped or scaled logits, or the standard engine) the model's own
     forward computes its logits at those positions (transformers' `logits_to_keep`), whatever it does to them."""
     global _FUNCTION
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -199,7 +199,7 @@ def model_nll(model, input_ids, attention_mask, targets, keep, position_ids=None
 
 
 def release() -> None:
-    """Drop the cached head casts and this thread's buffers (train/paths.py calls it when a run leaves the
+    """Drop the cached head casts and this thread's buffers (engine/paths.py calls it when a run leaves the
     fast engine: nothing the engine keeps outlives its run)."""
     _CASTS.clear()
     for name in ("logits", "hidden"):
@@ -214,13 +214,13 @@ def answer_loss(model, examples: list[dict], pad_id: int, batch_size: int = 8, p
     The examples, sorted by length, are packed into rows of up to ROW_TOKENS tokens (PackCollator), each
     attending to itself only, as training sees them: no padding between examples (30 Bitext rows, 6.3k
     tokens, bench model: ~8.6 s in rows of up to 4 examples against ~9.7 s padded in batches of 8). Each part
-    computes as `engine_plan` says (train/paths.py; default: what `engine` picks for this model): per-example
-    attention (train/packed_attention.py) or transformers' own masks from the position ids, the fused LM
+    computes as `engine_plan` says (engine/paths.py; default: what `engine` picks for this model): per-example
+    attention (engine/packed_attention.py) or transformers' own masks from the position ids, the fused LM
     head or the model's own logits. `batch_size` is kept for callers that size evaluation by examples; rows
     are sized by tokens."""
     import torch
 
-    from anchortune.train import paths
+    from anchortune.engine import paths
 
     if not examples:
         return float("nan")

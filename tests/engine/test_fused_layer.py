@@ -7,8 +7,8 @@ import contextlib
 import pytest
 import torch
 
-from anchortune.train import fused_layer, fused_lora, packed_attention, precision
-from anchortune.train.collate import PackCollator
+from anchortune.engine import fused_layer, fused_lora, packed_attention, precision
+from anchortune.engine.collate import PackCollator
 
 ROW = PackCollator(0, 8)([{"input_ids": [5, 9, 11, 3, 7, 2], "labels": [-100, -100, 11, 3, 7, 2]},
                           {"input_ids": [4, 8, 15, 16, 1, 2, 3], "labels": [-100, 8, 15, 16, 1, 2, 3]}])
@@ -67,7 +67,7 @@ def test_under_bf16_autocast_fused_layers_stay_within_bf16_rounding(lora_model):
 
 
 def test_on_the_compiled_kernels_fused_layers_match_their_torch_operations(lora_model, monkeypatch):
-    from anchortune.train import native
+    from anchortune.engine import native
 
     native.reset()
     if native.library() is None:

@@ -1,4 +1,4 @@
-/* anchortune's fused elementwise kernels for the CPU training path (loaded by train/native.py).
+/* anchortune's fused elementwise kernels for the CPU training path (loaded by engine/native.py).
  *
  * Each function does in one pass over memory what the torch path does in several: the RMS norm with the
  * residual sum before it, its gradient with the residual gradient after it, the rotary embedding of the

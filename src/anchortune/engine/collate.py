@@ -60,7 +60,7 @@ class PackCollator:
 
     Each example keeps its own positions (position_ids restart at 0) and its own attention: the row's
     example boundaries go out as `cu_seq_lens_q` (cumulative lengths, the padding tail a segment of its
-    own), which train/packed_attention.py reads. The first label of every example is ignored, so no
+    own), which engine/packed_attention.py reads. The first label of every example is ignored, so no
     example is trained to predict the start of the next. attention_mask marks the real tokens (the
     Trainer counts them as tokens seen); the model is not given it."""
 

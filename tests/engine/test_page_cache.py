@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from anchortune import allocator
-from anchortune.train import page_cache
+from anchortune.engine import page_cache
 
 
 def test_the_cache_is_released_only_past_the_first_steps_peak_plus_slack(monkeypatch):

@@ -47,7 +47,7 @@ class PageCache(TrainerCallback):
             self.releases += 1
 
     def open(self) -> None:
-        """Freed pages kept mapped from now on (train/paths.py's `engaged` opens it as a run enters the engine)."""
+        """Freed pages kept mapped from now on (engine/paths.py's `engaged` opens it as a run enters the engine)."""
         allocator.keep_freed_pages(True)
 
     def on_train_begin(self, args, state, control, **kwargs):

@@ -14,7 +14,7 @@ trainable bias (PEFT's `bias="all"`) takes PEFT's own path.
 
 The frozen weight, the stacked A and the block-diagonal B of a group are cast and assembled once per
 optimizer step (`_Group.operands`, keyed on the adapter tensors' versions), not at every micro-batch. The
-same products (`lora_forward`, `lora_backward`) serve train/fused_layer.py, which computes whole decoder
+same products (`lora_forward`, `lora_backward`) serve engine/fused_layer.py, which computes whole decoder
 layers over these groups.
 
 It patches the forward of PEFT's LoRA modules in place while a training runs and puts everything back

@@ -7,8 +7,8 @@ import contextlib
 import pytest
 import torch
 
-from anchortune.train.collate import PadCollator
-from anchortune.train.fused_lora import fused
+from anchortune.engine.collate import PadCollator
+from anchortune.engine.fused_lora import fused
 
 
 def _loss_and_grads(model, context, bf16: bool = False):

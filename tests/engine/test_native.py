@@ -7,8 +7,8 @@ import contextlib
 import pytest
 import torch
 
-from anchortune.evaluate import loss as loss_mod
-from anchortune.train import fused_layer, native
+from anchortune.engine import loss as loss_mod
+from anchortune.engine import fused_layer, native
 
 BF16 = torch.bfloat16
 

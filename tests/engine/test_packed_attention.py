@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from anchortune.evaluate.loss import answer_nll
-from anchortune.train import packed_attention
-from anchortune.train.collate import PackCollator, PadCollator
+from anchortune.engine.loss import answer_nll
+from anchortune.engine import packed_attention
+from anchortune.engine.collate import PackCollator, PadCollator
 
 EXAMPLES = [{"input_ids": [5, 9, 11, 3, 7, 2], "labels": [-100, -100, 11, 3, 7, 2]},
             {"input_ids": [4, 8, 15, 16], "labels": [-100, 8, 15, 16]},

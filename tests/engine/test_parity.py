@@ -14,8 +14,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from anchortune.evaluate.loss import autocast
-from anchortune.train import paths
+from anchortune.engine.loss import autocast
+from anchortune.engine import paths
 from anchortune.train.engine import batch_nll
 
 FAMILIES = ["llama", "qwen2", "qwen3", "gemma3_text", "mistral", "phi3"]
@@ -70,7 +70,7 @@ def test_the_fused_decoder_layers_run_for_llama_and_mistral_only(parity):
 
 def test_qwen2_biases_reach_the_fused_projections(parity):
     """Before the fused projections added the frozen biases, Qwen2's logits differed from PEFT's by ~0.75."""
-    from anchortune.train import fused_lora
+    from anchortune.engine import fused_lora
 
     model = parity.lora(parity.qwen2)
     ids = torch.tensor([[5, 9, 11, 3, 7, 2]])
@@ -130,8 +130,8 @@ def test_auto_keeps_a_gpu_on_the_standard_path_and_fast_claims_only_device_agnos
 
 
 def test_leaving_the_engine_keeps_no_cache_and_no_patch(parity):
-    from anchortune.evaluate import loss as loss_mod
-    from anchortune.train import packed_attention
+    from anchortune.engine import loss as loss_mod
+    from anchortune.engine import packed_attention
 
     model = parity.lora(parity.llama)
     _loss_and_grads(parity, model, "fast", "bf16", True)

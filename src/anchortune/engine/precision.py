@@ -41,7 +41,7 @@ def rotary_in_compute_dtype(model):
     were rotated in float32 and cast back to bf16 for attention: twice the memory traffic and two casts
     per layer. In bf16 the rotation is what a bf16 model computes (step loop, bench model: ~+3 % trained
     tokens/s). Models without a `rotary_emb` module on their decoder are left as they are. Layers that
-    train/fused_layer.py runs as one function rotate in float32 themselves and get the float32 tables: the
+    engine/fused_layer.py runs as one function rotate in float32 themselves and get the float32 tables: the
     engine enters this context only where no layer is fused."""
     import torch
 

@@ -1,5 +1,5 @@
-"""A training run's events as stored job events: messages, metrics, checkpoints, throttled progress (the studio's
-workers hand it to `service.train_run` as its event sink)."""
+"""A training run's events as stored job events: messages, metrics, checkpoints, throttled progress (app/jobs.py
+hands it to `runs.train_run` as its event sink)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Attention for packed training rows: each example attends causally to itself only.
 
-A packed row (train/collate.py, PackCollator) holds several examples back to back; their bounds come
+A packed row (engine/collate.py, PackCollator) holds several examples back to back; their bounds come
 as `cu_seq_lens_q`. For each example the scores are one batched product per key/value head (the query heads
 that share it stacked: grouped-query attention without repeating keys) with the causal mask as its additive
 bias, put through a softmax and multiplied with the values; the scale is the score product's alpha, so the
@@ -8,7 +8,7 @@ query is kept as it came, with no scaled copy. The probabilities are kept for ba
 at most KEEP_BYTES (4 MiB: a Bitext row of two ~220-token examples holds
 ~2 MB a layer, ~55 MB over SmolLM2's 30 layers); above that the backward recomputes them from the saved
 queries, keys and values, so long rows keep nothing of size tokens x tokens. The score gradient comes
-from the fused softmax-backward kernel. Where train/native.py's kernels load (bf16 on a CPU), the score
+from the fused softmax-backward kernel. Where engine/native.py's kernels load (bf16 on a CPU), the score
 product and its softmax are one kernel that keeps the scores in float32 (as SDPA's flash kernel does), and
 so are the gradient's dp = g v^T and the softmax gradient; elsewhere the products run in the inputs'
 precision (bf16 under autocast, so bf16 scores, as transformers' eager attention has them) and the softmax in
@@ -18,19 +18,19 @@ caches a kernel per shape).
 Measured against SDPA with transformers' packed-sequence masks (the standard engine) and SDPA per example: the
 kernels' float32 scores are faster and as accurate as SDPA's (bench/results/engine_history.md, engine_parts.md).
 Sliding-window layers (Gemma 3, Mistral) mask segments longer than the window with torch's operations; soft-capped
-scores and attention sinks are refused (train/paths.py keeps such models on their own attention).
+scores and attention sinks are refused (engine/paths.py keeps such models on their own attention).
 
-`attend` and `attend_backward` are the forward and backward as plain functions: train/fused_layer.py calls them
+`attend` and `attend_backward` are the forward and backward as plain functions: engine/fused_layer.py calls them
 inside its decoder-layer function. `packed(model)` switches a model to this attention while a training or an
-evaluation (evaluate/loss.py, answer_loss) runs.
+evaluation (engine/loss.py, answer_loss) runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 
-from anchortune.train import native
-from anchortune.train.collate import padded_width
+from anchortune.engine import native
+from anchortune.engine.collate import padded_width
 
 NAME = "anchortune_packed"
 KEEP_BYTES = 4 * 2**20  # a layer keeps its probabilities for backward up to this size (Bitext rows: ~2 MB)
@@ -131,12 +131,12 @@ _MASKS: dict = {}  # causal (and window) biases by shape: cleared when a run lea
 
 
 def release() -> None:
-    """Drop the cached mask biases (train/paths.py calls it when a run leaves the fast engine)."""
+    """Drop the cached mask biases (engine/paths.py calls it when a run leaves the fast engine)."""
     _MASKS.clear()
 
 
 def _compiled(q, k) -> bool:
-    """True where train/native.py's causal attention kernels take these queries and keys: bf16 on a CPU,
+    """True where engine/native.py's causal attention kernels take these queries and keys: bf16 on a CPU,
     kernels loaded, key counts in their multiples (the segments' padded widths are)."""
     import torch
 
@@ -175,7 +175,7 @@ def attention(module, query, key, value, attention_mask, dropout: float = 0.0, s
     """transformers' attention interface: packed rows per segment, anything else through SDPA.
 
     What it does not compute (soft-capped scores, attention sinks) it refuses rather than ignores: the engine's
-    capability check (train/paths.py) keeps such models on transformers' own attention."""
+    capability check (engine/paths.py) keeps such models on transformers' own attention."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     unknown = [k for k in UNSUPPORTED if kwargs.get(k) is not None]

@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 ENGINES = ("auto", "fast", "standard")
 FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma3_text", "phi3")  # model types the parity tests cover
 PARTS = {  # part: what it is, as the run summary names it
-    "lora_projections": "LoRA projections reading one input as one product (train/fused_lora.py)",
-    "decoder_layers": "decoder layers as one function with a hand-written backward (train/fused_layer.py)",
-    "attention": "per-example attention over packed rows (train/packed_attention.py)",
-    "loss_head": "LM head at answer positions with a fused cross-entropy (evaluate/loss.py)",
-    "kernels": "compiled elementwise kernels (train/native.py)",
-    "frozen_bf16": "frozen linear weights held in bf16 while training (train/precision.py)",
-    "rotary_bf16": "rotary tables in bf16 for layers not fused (train/precision.py)",
-    "page_cache": "freed pages kept mapped while training (train/page_cache.py)",
+    "lora_projections": "LoRA projections reading one input as one product (engine/fused_lora.py)",
+    "decoder_layers": "decoder layers as one function with a hand-written backward (engine/fused_layer.py)",
+    "attention": "per-example attention over packed rows (engine/packed_attention.py)",
+    "loss_head": "LM head at answer positions with a fused cross-entropy (engine/loss.py)",
+    "kernels": "compiled elementwise kernels (engine/native.py)",
+    "frozen_bf16": "frozen linear weights held in bf16 while training (engine/precision.py)",
+    "rotary_bf16": "rotary tables in bf16 for layers not fused (engine/precision.py)",
+    "page_cache": "freed pages kept mapped while training (engine/page_cache.py)",
 }
 SOFTCAPS = ("attn_logit_softcapping",)  # config fields that change attention scores
 LOGIT_SCALES = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
@@ -148,7 +148,7 @@ def _part_refusal(name: str, model, precision: str, device: str, lora: bool, che
 
 
 def _layers_refusal(model, lora: bool, checkpointing: bool) -> str | None:
-    from anchortune.train import fused_layer
+    from anchortune.engine import fused_layer
 
     if not lora:
         return "full fine-tuning (the fused layers train LoRA adapters)"
@@ -175,7 +175,7 @@ def _head_refusal(model, config) -> str | None:
 
 
 def _kernels_refusal(precision: str, device: str) -> str | None:
-    from anchortune.train import native
+    from anchortune.engine import native
 
     if device != "cpu":
         return f"the kernels are CPU code ({device})"
@@ -204,9 +204,9 @@ def _reason_for(name: str, precision: str) -> str:
 def engaged(model, engine_plan: EnginePlan, training: bool = True, pages=None):
     """Within this context the model computes with the plan's fast parts; on leaving, every patch is undone, the
     caches the fast parts keep (LM-head casts and buffers, mask biases) are dropped and the allocator purges as
-    configured again (`pages`, train/page_cache.py's PageCache, where the plan keeps freed pages). Yields the
+    configured again (`pages`, engine/page_cache.py's PageCache, where the plan keeps freed pages). Yields the
     number of fused decoder layers. `training=False` enters what an evaluation uses only (attention, rotary)."""
-    from anchortune.train import fused_layer, fused_lora, packed_attention, precision
+    from anchortune.engine import fused_layer, fused_lora, packed_attention, precision
 
     with contextlib.ExitStack() as stack:
         _DEPTH[0] += 1
@@ -231,8 +231,8 @@ _DEPTH = [0]  # `engaged` contexts open (an evaluation inside a training nests o
 
 def _leave() -> None:
     """Leaving an `engaged` context: the outermost one drops the fast parts' caches."""
-    from anchortune.evaluate import loss
-    from anchortune.train import packed_attention
+    from anchortune.engine import loss
+    from anchortune.engine import packed_attention
 
     _DEPTH[0] -= 1
     if _DEPTH[0] == 0:

@@ -1,9 +1,9 @@
-"""Compiled kernels for the CPU training path: what it owns is building, loading and calling train/kernels.c.
+"""Compiled kernels for the CPU training path: what it owns is building, loading and calling engine/kernels.c.
 
 On 2 CPU cores the frozen products of a LoRA step run near the machine's matmul peak, and much of the rest
 is elementwise work that torch does as one pass per operation (an RMS norm is seven, its gradient nine,
 the SwiGLU gradient five over [tokens x 2 intermediate]), each writing a fresh tensor the allocator has to
-fault in. train/kernels.c does each of those groups in one pass. It is plain C with OpenMP and no torch
+fault in. engine/kernels.c does each of those groups in one pass. It is plain C with OpenMP and no torch
 headers: the machine's C compiler builds it in under a second on first use, with -march=native, into
 ANCHORTUNE_HOME/native (one file per source, compiler and CPU, written under a temporary name and renamed,
 so a failed or concurrent build leaves nothing half-written). It is loaded after torch, so its OpenMP calls
@@ -12,8 +12,8 @@ division or short rows use intrinsics (see kernels.c); built with -DAT_PORTABLE 
 loops, and the tests check both builds against torch.
 
 Where there is no compiler, the build fails, the library's self-check disagrees with torch, the tensors
-are not on the CPU in bf16, or ANCHORTUNE_NATIVE=off, `library()` is None and callers (train/fused_layer.py,
-evaluate/loss.py) run their torch operations instead; `describe()` says which and why.
+are not on the CPU in bf16, or ANCHORTUNE_NATIVE=off, `library()` is None and callers (engine/fused_layer.py,
+engine/loss.py) run their torch operations instead; `describe()` says which and why.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def _contiguous(*tensors) -> None:
 
 def rms_forward(x, weight, eps: float, residual=None):
     """(h, bf16(h * w / rms(h)), 1 / rms(h) [tokens, 1]) for h = x + residual (x float32 [tokens, hidden],
-    residual bf16 or None for h = x), as train/fused_layer.py's `_rms` after `torch.add`."""
+    residual bf16 or None for h = x), as engine/fused_layer.py's `_rms` after `torch.add`."""
     import torch
 
     _contiguous(x, weight, residual)
@@ -183,7 +183,7 @@ def rms_backward(grad, h, inv, weight, add=None, out=None, as_bf16: bool = False
 
 def rotate(rows, cos, sin, heads: int, dim: int):
     """Rotary embedding of `rows` [tokens, heads * dim] (a view with contiguous rows) for float32 cos and sin
-    [tokens, dim]: a new [tokens, heads, dim] tensor, as train/fused_layer.py's `_rotate`."""
+    [tokens, dim]: a new [tokens, heads, dim] tensor, as engine/fused_layer.py's `_rotate`."""
     import torch
 
     _contiguous(cos, sin)

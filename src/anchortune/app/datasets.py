@@ -1,0 +1,258 @@
+"""Anchor-point files: read, describe, check (the quality gate), write reports and cleaned sets, and a studio's
+uploads with their cached, possibly background, quality reports."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import shutil
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from anchortune.data.loading import CsvColumns, load_anchor_points
+from anchortune.data.presets import Preset, load_preset
+from anchortune.data.records import AnchorPoint
+from anchortune.errors import ConfigError, ConflictError, DataError, NotFoundError, TooLargeError
+from anchortune.jobs import states
+from anchortune.jobs.checks import DONE, CheckStatus
+from anchortune.jobs.store import new_id
+from anchortune.run_folder import RunFolder
+
+UPLOAD_SUFFIXES = (".jsonl", ".csv")
+DEMO_SETS = ("support", "invoice")
+
+
+def read_anchor_points(path: str | Path, columns: CsvColumns | None = None) -> list[AnchorPoint]:
+    """Anchor points from a file, or DataError listing every problem with file, line and field."""
+    return load_anchor_points(path, columns)
+
+
+def describe_data(points: list[AnchorPoint]) -> dict:
+    """Counts a person checks first: examples, turns, labels."""
+    labels = Counter(p.label for p in points if p.label is not None)
+    return {"examples": len(points), "multi_turn": sum(1 for p in points if len(p.messages) > 3),
+            "labels": dict(labels.most_common())}
+
+
+def check_data(path: str | Path, task: str = "custom", model: str | None = None, description: str | None = None,
+               columns: CsvColumns | None = None, max_length: int | None = None, ifd: bool = False,
+               points: list[AnchorPoint] | None = None, progress=None):
+    """The quality report for a file of anchor points (or for `points` already read from it); `progress(stage,
+    fraction)` hears how far it has come (gate.check)."""
+    from anchortune.models.loading import load_tokenizer, resolve_model
+    from anchortune.quality.embeddings import load_embedder, load_judge
+    from anchortune.quality.gate import check
+
+    preset = load_preset(task)
+    declared = list(preset.output.labels)
+    points = points if points is not None else load_anchor_points(path, columns)
+    preset = preset.resolved_for(points)
+    source = resolve_model(model)
+    tokenizer = load_tokenizer(source)
+    scorer = _ifd_scorer(source, tokenizer, preset) if ifd else None
+    judge = load_judge() if preset.output.format == "text" else None  # free-text answers compared by meaning
+    return check(points, preset, load_embedder(), tokenizer, max_length or preset.hyperparameters.max_length,
+                 description=description, declared_labels=declared, ifd=scorer, judge=judge, progress=progress)
+
+
+def _ifd_scorer(source, tokenizer, preset: Preset):
+    from anchortune.engine import precision
+    from anchortune.models.loading import load_model
+    from anchortune.quality.ifd import ifd_scores
+
+    model = load_model(source)
+    chosen = precision.choose("auto")
+    return lambda points: ifd_scores(model, tokenizer, preset, points, chosen)
+
+
+def write_quality_outputs(report, points: list[AnchorPoint], source: str, json_out: Path | None = None,
+                          html_out: Path | None = None, fix_out: Path | None = None) -> dict[str, Path]:
+    """Write the report as JSON and/or HTML and, with fix_out, the cleaned set, review file and changelog."""
+    from anchortune.data.loading import save_anchor_points
+    from anchortune.quality.fix import plan_fix
+    from anchortune.quality.html import render
+
+    written: dict[str, Path] = {}
+    if json_out:
+        RunFolder(json_out.parent).write_json(json_out, report.to_json())
+        written["json"] = json_out
+    if html_out:
+        RunFolder(html_out.parent).write_text(html_out, render(report, points, source))
+        written["html"] = html_out
+    if fix_out:
+        plan = plan_fix(points, report.findings)
+        review = fix_out.with_name(fix_out.stem + ".review.jsonl")
+        changelog = fix_out.with_name(fix_out.stem + ".changelog.jsonl")
+        save_anchor_points(plan.kept, fix_out)
+        save_anchor_points(plan.review, review)
+        RunFolder(fix_out.parent).write_text(changelog, "".join(json.dumps(c, ensure_ascii=False) + "\n"
+                                                                for c in plan.changelog))
+        written.update({"fixed": fix_out, "review": review, "changelog": changelog})
+    return written
+
+
+def write_demo_data(kind: str, out: str | Path, n: int | None = None) -> Path:
+    """Write one of the project's own demo sets (support conversations or synthetic invoices) as JSONL."""
+    from anchortune.data.demo_invoices import invoice_demo
+    from anchortune.data.demo_support import support_demo
+    from anchortune.data.loading import save_anchor_points
+
+    if kind not in DEMO_SETS:
+        raise ConfigError(f"unknown demo set '{kind}'; choose one of {', '.join(DEMO_SETS)}")
+    points = (support_demo(n) if n else support_demo()) if kind == "support" else invoice_demo(n or 200)
+    return save_anchor_points(points, out)
+
+
+# a studio's uploads ---------------------------------------------------------------------------------------------
+def upload(ws, filename: str, chunks: Iterable[bytes], purpose: str = "fine-tune") -> dict:
+    """Store an uploaded dataset under a safe name, check every line, register it; nothing kept on error."""
+    display = _display_name(filename)
+    suffix = Path(display).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise ConfigError(f"'{display}': expected a .jsonl or .csv file of anchor points")
+    if purpose not in ("fine-tune", "evals"):
+        raise ConfigError(f"purpose '{purpose}' is not supported; use 'fine-tune'")
+    file_id = new_id("file")
+    stored = ws.data / "files" / f"{file_id}{suffix}"
+    partial = stored.with_name(f".{file_id}.part{suffix}")  # read by its own suffix: a .csv is parsed as CSV
+    digest, size = hashlib.sha256(), 0
+    try:
+        with partial.open("wb") as handle:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > ws.config.max_upload_bytes:
+                    raise TooLargeError(f"'{display}' is larger than the upload limit of "
+                                        f"{ws.config.max_upload_bytes // (1024 * 1024)} MiB")
+                digest.update(chunk)
+                handle.write(chunk)
+        try:
+            points = load_anchor_points(partial)
+        except DataError as exc:  # the problems name the user's file, not the server's paths
+            raise DataError([dataclasses.replace(p, file=display) for p in exc.problems]) from None
+        partial.replace(stored)
+    finally:
+        partial.unlink(missing_ok=True)
+    return ws.store.add_file(id=file_id, filename=display, stored_name=stored.name, bytes=size,
+                             purpose=purpose, status="processed", examples=len(points), sha256=digest.hexdigest())
+
+
+def file(ws, file_id: str) -> dict:
+    row = ws.store.file(file_id)
+    if row is None:
+        raise NotFoundError(f"no file '{file_id}'")
+    return row
+
+
+def files(ws, purpose: str | None = None) -> list[dict]:
+    """The uploaded files, newest first (of one purpose, when given)."""
+    return ws.store.files(purpose)
+
+
+def file_path(ws, file_id: str) -> Path:
+    return ws.data / "files" / file(ws, file_id)["stored_name"]
+
+
+def delete_file(ws, file_id: str) -> dict:
+    row = file(ws, file_id)
+    active = [j["id"] for j in ws.store.jobs(statuses=(states.VALIDATING, states.QUEUED, states.RUNNING))
+              if file_id in (j["training_file"], j["validation_file"])]
+    if active:
+        raise ConflictError(f"file '{file_id}' is read by job {active[0]}, which has not finished")
+    ws.store.delete_file(file_id)
+    (ws.data / "files" / row["stored_name"]).unlink(missing_ok=True)
+    return row
+
+
+def quality(ws, file_id: str, task: str = "custom", model: str | None = None) -> tuple[dict, list]:
+    """The quality report for an uploaded file (cached per file, task and model) and its anchor points,
+    computed now when not cached."""
+    load_preset(task)  # an unknown task is a ConfigError before any work
+    points = load_anchor_points(file_path(ws, file_id))
+    cached = cached_quality(ws, file_id, task, model)
+    if cached is not None:
+        return cached, points
+    _check(ws, file_id, task, model or _default_model(ws), points)
+    return cached_quality(ws, file_id, task, model), points
+
+
+def cached_quality(ws, file_id: str, task: str = "custom", model: str | None = None) -> dict | None:
+    cache = _quality_cache(ws, file_id, task, model)
+    return json.loads(cache.read_text(encoding="utf-8")) if cache.is_file() else None
+
+
+def quality_in_background(ws, file_id: str, task: str = "custom", model: str | None = None) -> dict:
+    """Start (once) the quality check of an uploaded file on the studio's check thread; its progress:
+    state queued|running|done|failed, stage, fraction, error. Done at once when the report is cached."""
+    from anchortune.app.models import model_spec
+
+    load_preset(task)
+    file(ws, file_id)
+    model_id = model or _default_model(ws)
+    model_spec(ws, model_id)
+    key = _quality_cache(ws, file_id, task, model_id).name
+    if cached_quality(ws, file_id, task, model_id) is not None:
+        ws.checks.forget(key)
+        return CheckStatus(state=DONE, stage="done", fraction=1.0).to_json()
+    status = ws.checks.status(key)
+    if status is None or status.state == DONE:  # done but the cache is gone (the file was checked anew)
+        status = ws.checks.submit(key, lambda progress: _check(ws, file_id, task, model_id, None, progress))
+    return status.to_json()
+
+
+def fix(ws, file_id: str, task: str = "custom", model: str | None = None) -> dict:
+    """Apply the report's fix (drop defective rows, keep one of each duplicate) as a new uploaded file."""
+    from anchortune.app.models import model_spec
+
+    row = file(ws, file_id)
+    path = file_path(ws, file_id)
+    points = load_anchor_points(path)
+    report = check_data(path, task, model_spec(ws, model or _default_model(ws)), points=points)
+    work = ws.data / "reports" / f"fix-{file_id}"
+    fixed = work / (Path(row["filename"]).stem + ".fixed.jsonl")
+    try:
+        write_quality_outputs(report, points, row["filename"], fix_out=fixed)
+        return upload(ws, fixed.name, _chunks(fixed))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _check(ws, file_id: str, task: str, model_id: str, points: list | None, progress=None) -> None:
+    from anchortune.app.models import model_spec
+
+    path = file_path(ws, file_id)
+    if progress is not None:
+        progress("reading the anchor points", 0.0)
+    points = points if points is not None else load_anchor_points(path)
+    report = check_data(path, task, model_spec(ws, model_id), points=points, progress=progress)
+    cache = _quality_cache(ws, file_id, task, model_id)
+    RunFolder(cache.parent).write_json(cache, report.to_json())
+
+
+def _quality_cache(ws, file_id: str, task: str, model: str | None) -> Path:
+    return ws.data / "reports" / f"{file_id}.{task}.{_short_hash(model or _default_model(ws))}.json"
+
+
+def _default_model(ws) -> str:
+    from anchortune.app.models import default_model
+
+    return default_model(ws)
+
+
+def _display_name(filename: str) -> str:
+    """The user's file name without folders or odd characters (only ever shown, never used as a path)."""
+    name = Path(str(filename).replace("\\", "/")).name
+    name = re.sub(r"[^\w.\- ]", "_", name).strip(" .")[:120]
+    return name or "upload.jsonl"
+
+
+def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(size):
+            yield chunk
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -1,0 +1,126 @@
+"""Runs: fine-tune anchor points into a run folder (the quality gate first, or the verdict a job's validation
+stored), compare base and tuned on held-out points, and evaluate a finished run."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from anchortune.config import RunConfig
+from anchortune.data.loading import CsvColumns, load_anchor_points
+from anchortune.data.presets import load_preset
+from anchortune.data.records import AnchorPoint
+from anchortune.errors import QualityError, RunError
+from anchortune.run_folder import RunFolder
+from anchortune.evaluate.balance import general_summary  # noqa: F401  (for shells that show a run's progress)
+from anchortune.train.events import Event, EventSink, ignore
+
+SAMPLES = 3
+
+
+@dataclass
+class RunOutcome:
+    """What train_run hands back: where the run lies and its summary (as in summary.json)."""
+
+    folder: Path
+    summary: dict
+
+
+def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: EventSink = ignore,
+              force: bool = False, quality: dict | None = None) -> RunOutcome:
+    """Fine-tune from anchor points into `out`: validate, judge, split, train, compare, export, write the card.
+
+    The quality gate runs first, unless `quality` hands over the report a job's validation already made of
+    this data (one gate per job); a poor verdict stops the run (QualityError) unless `force`. With resume, the
+    config stored in `out` is used and training continues from its last checkpoint. A run that fails before
+    its first checkpoint removes the folder it created."""
+    from anchortune.quality.report import QualityReport
+
+    folder = RunFolder(out)
+    if resume:
+        cfg = folder.load_config()
+        for name in folder.drop_incomplete_checkpoints():
+            on_event(Event("warning", 0, {"message": f"removed {name}: its save was cut off"}))
+    elif not folder.is_fresh_target():
+        raise RunError(f"'{folder.root}' already exists and is not empty; choose another --out or pass --resume")
+    preset = load_preset(cfg.task)
+    points = load_anchor_points(cfg.data, CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col, cfg.delimiter))
+    preset = preset.resolved_for(points)
+    cfg = cfg.resolve(preset)
+    from anchortune.train.pipeline import run_training
+
+    report = None
+    if not resume:
+        report = _gate(cfg, points, on_event, force) if quality is None else QualityReport.from_json(quality)
+    created = not folder.root.exists()
+    try:
+        if report is not None:
+            _store_quality(folder, report, points, cfg.data)
+        summary = run_training(folder, cfg, preset, points, resume, on_event)
+        return RunOutcome(folder.root, summary)
+    except BaseException:
+        if created and not resume and folder.last_checkpoint_step() is None:
+            shutil.rmtree(folder.root, ignore_errors=True)
+        raise
+
+
+def _gate(cfg: RunConfig, points: list[AnchorPoint], on_event: EventSink, force: bool):
+    """Judge the anchor points before training; stop on a poor verdict unless forced."""
+    from anchortune.app.datasets import check_data
+
+    report = check_data(cfg.data, cfg.task, cfg.model, points=points, max_length=cfg.max_length)
+    on_event(Event("info", 0, {"message": f"anchor point quality: {report.summary()}"}))
+    if report.verdict == "poor":
+        if not force:
+            raise QualityError(report.reasons, report.advice)
+        on_event(Event("warning", 0, {"message": "quality verdict is poor; training anyway (--force)"}))
+    return report
+
+
+def _store_quality(folder: RunFolder, report, points: list[AnchorPoint], source: str) -> None:
+    from anchortune.app.datasets import write_quality_outputs
+
+    folder.root.mkdir(parents=True, exist_ok=True)
+    write_quality_outputs(report, points, Path(source).name, json_out=folder.root / "quality.json",
+                          html_out=folder.root / "quality.html")
+
+
+def compare_on(run: str | Path, points: list[AnchorPoint], samples: int = SAMPLES) -> dict:
+    """Base and tuned model of a run on held-out anchor points: answer loss and a few answers side by side."""
+    from anchortune.data.tokenize import encode
+    from anchortune.engine import precision
+    from anchortune.engine.loss import answer_loss
+    from anchortune.evaluate.generation import generate
+    from anchortune.models.loading import load_model, load_tokenizer, load_tuned, resolve_model
+
+    folder = RunFolder(run)
+    cfg = folder.load_config()
+    preset = load_preset(cfg.task).resolved_for(points)
+    chosen = precision.choose(cfg.precision)
+    result: dict = {"examples": len(points), "precision": chosen}
+    conversations = [preset.to_messages(p)[:-1] for p in points[:samples]]
+    base_source = resolve_model(cfg.model)
+    for name, source in (("base", base_source), ("tuned", folder.model)):
+        tokenizer = load_tokenizer(source)
+        model = load_model(source) if name == "base" else load_tuned(folder.root, base_source)
+        examples, report = encode(points, preset, tokenizer, cfg.max_length)
+        result[f"{name}_loss"] = answer_loss(model, examples, tokenizer.pad_token_id, cfg.batch_size, chosen,
+                                             engine=cfg.engine)
+        result[f"{name}_answers"] = generate(model, tokenizer, conversations, precision=chosen)
+        result["encoding"] = report.to_json()
+    result["samples"] = [{"line": p.line, "prompt": p.prompt, "reference": p.answer, "base": b, "tuned": t}
+                         for p, b, t in zip(points, result.pop("base_answers"), result.pop("tuned_answers"))]
+    return result
+
+
+def evaluate_run(run: str | Path, data: str | Path | None = None, general_text: str | Path | None = None,
+                 choices: str | Path | None = None, limit: int = 200) -> dict:
+    """Base against tuned on held-out anchor points with the task's metric, plus general retention.
+
+    Without `data`, the run's own validation split is used. Every input is checked before any generation.
+    Writes eval.json and eval.md into the run.
+    """
+    from anchortune.evaluate.evaluation import evaluate
+
+    return evaluate(RunFolder(run), data, general_text, choices, limit)
