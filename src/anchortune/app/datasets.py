@@ -15,10 +15,11 @@ from pathlib import Path
 from anchortune.data.loading import CsvColumns, load_anchor_points
 from anchortune.data.presets import Preset, load_preset
 from anchortune.data.records import AnchorPoint
-from anchortune.errors import ConfigError, ConflictError, DataError, NotFoundError, TooLargeError
+from anchortune.errors import ConfigError, ConflictError, DataError, TooLargeError
 from anchortune.jobs import states
 from anchortune.jobs.checks import DONE, CheckStatus
 from anchortune.jobs.store import new_id
+from anchortune.app.workspace import found
 from anchortune.run_folder import RunFolder
 
 UPLOAD_SUFFIXES = (".jsonl", ".csv")
@@ -140,10 +141,7 @@ def upload(ws, filename: str, chunks: Iterable[bytes], purpose: str = "fine-tune
 
 
 def file(ws, file_id: str) -> dict:
-    row = ws.store.file(file_id)
-    if row is None:
-        raise NotFoundError(f"no file '{file_id}'")
-    return row
+    return found(ws.store.file(file_id), f"no file '{file_id}'")
 
 
 def files(ws, purpose: str | None = None) -> list[dict]:

@@ -16,6 +16,7 @@ from anchortune.data.presets import load_preset
 from anchortune.errors import ConfigError, NotFoundError, QualityError
 from anchortune.jobs import states
 from anchortune.jobs.worker import JobContext, Worker
+from anchortune.app.workspace import found
 from anchortune.run_folder import RunFolder
 
 OPTION_KEYS = tuple(k for k in RunConfig.model_fields if k not in ("data", "model", "valid_data", "seed"))
@@ -50,10 +51,7 @@ def create_job(ws, model: str, training_file: str, validation_file: str | None =
 
 
 def job(ws, job_id: str) -> dict:
-    row = ws.store.job(job_id)
-    if row is None:
-        raise NotFoundError(f"no fine-tuning job '{job_id}'")
-    return row
+    return found(ws.store.job(job_id), f"no fine-tuning job '{job_id}'")
 
 
 def jobs(ws, limit: int | None = None) -> list[dict]:

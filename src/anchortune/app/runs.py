@@ -45,7 +45,10 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
     elif not folder.is_fresh_target():
         raise RunError(f"'{folder.root}' already exists and is not empty; choose another --out or pass --resume")
     preset = load_preset(cfg.task)
-    points = load_anchor_points(cfg.data, CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col, cfg.delimiter))
+    columns = CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col, cfg.delimiter)
+    points = load_anchor_points(cfg.data, columns)
+    if cfg.valid_data:  # every input read before the gate's and the training's minutes
+        load_anchor_points(cfg.valid_data, columns)
     preset = preset.resolved_for(points)
     cfg = cfg.resolve(preset)
     from anchortune.train.pipeline import run_training

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from anchortune import settings
+from anchortune.errors import NotFoundError
 from anchortune.jobs.checks import BackgroundChecks
 from anchortune.jobs.store import Store
 
@@ -36,6 +37,13 @@ class StudioConfig:
                   "token": settings.api_token(), "lease_s": settings.lease_seconds()}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def found(row: dict | None, missing: str) -> dict:
+    """A stored row, or the NotFoundError saying what is `missing`."""
+    if row is None:
+        raise NotFoundError(missing)
+    return row
 
 
 class Workspace:
