@@ -21,7 +21,7 @@ import numpy as np
 from anchortune.data.records import AnchorPoint
 from anchortune.quality.findings import Finding
 from anchortune.quality.neighbors import lower_fence
-from anchortune.quality.text import jaccard, normalise, question_words, same_question_words, shingles
+from anchortune.quality.text import hashed_jaccard, normalise, question_words, same_question_words, shingle_hashes
 
 NEAR = 0.85
 SAME_PROMPT = 0.8
@@ -52,11 +52,11 @@ def near_duplicates(points: list[AnchorPoint], neighbours: np.ndarray, skip: set
     """Later rows whose prompt+answer shingles overlap an earlier neighbour's by >= NEAR (not exact copies).
     For JSON answers the fields must also agree (numbers exactly, text up to typos): two receipts of one
     shop on different days are different examples, however alike their text."""
-    grams: dict[int, frozenset[str]] = {}
+    grams: dict[int, object] = {}
 
-    def gram(i: int) -> frozenset[str]:
+    def gram(i: int):
         if i not in grams:
-            grams[i] = shingles(points[i].prompt + "\n" + points[i].answer)
+            grams[i] = shingle_hashes(points[i].prompt + "\n" + points[i].answer)
         return grams[i]
     findings, flagged = [], set()
     for i, j in candidate_pairs(neighbours):
@@ -65,7 +65,7 @@ def near_duplicates(points: list[AnchorPoint], neighbours: np.ndarray, skip: set
         a, b = gram(i), gram(j)
         if min(len(a), len(b)) < NEAR * max(len(a), len(b)):  # Jaccard is at most the sizes' ratio
             continue
-        score = jaccard(a, b)
+        score = hashed_jaccard(a, b)
         if score >= NEAR and _reads_same(points[i].prompt, points[j].prompt) and (
                 fmt != "json" or _same_fields(points[i].answer, points[j].answer)):
             flagged.add(i)

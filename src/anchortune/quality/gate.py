@@ -22,6 +22,7 @@ from anchortune.quality.report import QualityReport, build_report
 from anchortune.quality.text import CharModel, garbled_reason, languages, looks_cut_off, vocabulary
 
 NEIGHBOURS = 10
+TOKEN_CHUNK = 2_000  # rows tokenised at a time for their lengths
 CHAR_SAMPLE = 10_000  # rows whose letters make the character model and its fence
 GARBLED_FENCE = 1.5  # Q1 - 1.5 IQR of the answers' character scores: letter sequences unlike the data's
 
@@ -49,8 +50,9 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
     invalid = invalid_outputs(points, preset, declared_labels or [])
     unreadable = {u.line for u in unclear if "empty" in u.message or "garbled" in u.message}
     step("looking for duplicates and contradictions", 0.2)
+    spread = centered(combined)  # computed once: 200 MB a copy at 200,000 rows
     if len(points) > 2:
-        _, near_idx = nearest(centered(combined), NEIGHBOURS)
+        _, near_idx = nearest(spread, NEIGHBOURS)
         _, prompt_idx = nearest(centered(vectors_p), 2 * NEIGHBOURS)
         findings += duplicates.near_duplicates(points, near_idx, {f.line for f in exact}, fmt)
         broken = unreadable | {f.line for f in invalid if f.severity == "error"}
@@ -65,7 +67,7 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
     findings += unclear + [f for f in off if f.line not in unreadable]
     findings += invalid
     findings += _personal_data(points, set(preset.quality.expected_personal_data))
-    groups, group_kind = balance.groups_of(points, centered(combined))
+    groups, group_kind = balance.groups_of(points, spread)
     findings += balance.template_answers(points, fmt, groups)
     if fmt == "text":
         step("detecting languages", 0.68)
@@ -77,7 +79,7 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
         findings += _not_conditioned(points, ifd(points))
     on_topic = description_vector is None or relevance.matches_description(combined, description_vector)
     return build_report(points, preset, findings, groups=groups, group_kind=group_kind,
-                        vendi=balance.vendi_score(centered(combined)), token_lengths=lengths,
+                        vendi=balance.vendi_score(spread), token_lengths=lengths,
                         max_length=max_length, relevance=relevance_scores, on_topic=on_topic)
 
 
@@ -175,9 +177,14 @@ def _language_mismatches(points: list[AnchorPoint]) -> list[Finding]:
 
 def _token_lengths(points: list[AnchorPoint], preset: Preset, tokenizer, max_length: int,
                    findings: list[Finding]) -> list[int]:
-    from anchortune.data.tokenize import encode
+    from anchortune.data.tokenize import EncodingReport, encode
 
-    _, report = encode(points, preset, tokenizer, max_length)
+    report = EncodingReport(max_length=max_length)
+    for start in range(0, len(points), TOKEN_CHUNK):  # by chunks: only the counts are kept, never the token ids
+        _, part = encode(points[start:start + TOKEN_CHUNK], preset, tokenizer, max_length)
+        report.lengths += part.lengths
+        report.truncated_lines += part.truncated_lines
+        report.dropped_lines += part.dropped_lines
     for line in report.truncated_lines:
         findings.append(Finding(line, "too_long", "warning", f"longer than {max_length} tokens: the end of the "
                                                              "answer would be cut off in training"))

@@ -28,6 +28,32 @@ def shingles(text: str, k: int = 5) -> frozenset[str]:
     return frozenset(flat[i:i + k] for i in range(len(flat) - k + 1))
 
 
+def shingle_hashes(text: str, k: int = 5):
+    """`shingles(text, k)` as a sorted array of distinct 32-bit hashes (numpy): ~2.4 KB for a 600-character text
+    where the set of strings takes ~50 KB, so the gate keeps every row's in memory at 200,000 rows. Two different
+    shingles share a hash with odds of 1 in 4 billion, which moves a Jaccard score by one element at most."""
+    import numpy as np
+
+    flat = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    codes = np.frombuffer(flat.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    if len(codes) < k:  # a text shorter than one shingle is one shingle
+        codes = np.concatenate([codes, np.zeros(k - len(codes), dtype=np.uint64)])
+    width = len(codes) - k + 1
+    hashed = np.zeros(width, dtype=np.uint64)
+    with np.errstate(over="ignore"):  # arithmetic modulo 2**64 is the rolling hash
+        for j in range(k):
+            hashed = hashed * np.uint64(0x100000001B3) + codes[j:j + width]
+    return np.unique((hashed ^ (hashed >> np.uint64(32))).astype(np.uint32))
+
+
+def hashed_jaccard(a, b) -> float:
+    """Jaccard similarity of two `shingle_hashes` arrays."""
+    import numpy as np
+
+    shared = len(np.intersect1d(a, b, assume_unique=True))
+    return shared / max(1, len(a) + len(b) - shared)
+
+
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     if not a and not b:
         return 1.0
