@@ -1,1 +1,1 @@
-"""The command line: thin Typer commands over service.py."""
+"""The command line: thin Typer commands over the application layer (app/)."""

@@ -1,6 +1,6 @@
 """The worker: claims jobs from the store, validates and runs them, keeps their lease alive.
 
-The work itself is injected (`validate` and `train` callables from the studio's application layer),
+The work itself is injected (`validate` and `train` callables from app/jobs.py),
 so this module knows the store and the life cycle, not how a model is trained. A heartbeat thread
 renews the lease every quarter of it (2 s at most) and notices cancellation; a job whose worker died (kill -9, power loss) is claimed by
 the next worker once its lease has run out and is trained on from its last checkpoint.

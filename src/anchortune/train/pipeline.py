@@ -1,7 +1,7 @@
 """One fine-tuning run end to end, inside its run folder: split and encode the anchor points, measure the
 base model (validation loss, general probe), train, choose the checkpoint and adapter scale by balance,
 diagnose, export adapter and merged model, write summary, report and model card. The quality gate and
-the folder's life cycle are the service's; this module does the work between them.
+the folder's life cycle are app.runs'; this module does the work between them.
 """
 
 from __future__ import annotations
