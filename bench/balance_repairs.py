@@ -138,8 +138,8 @@ def main() -> int:
                **measure(run, pick, material, base_model, tokenizer, precision)}
         row["heldout_gain"] = 1 - row["heldout_loss"] / base["heldout_loss"]
         row["wikitext_drift"] = row["wikitext_loss"] / base["wikitext_loss"] - 1
-        row["mmlu_drift"] = row["whole_loss"] / base["whole_loss"] - 1  # the gold answer written out, whole
-        row["mmlu_body_drift"] = row["body_loss"] / base["body_loss"] - 1  # its body, given how it started
+        row["mmlu_drift"] = row["mmlu_loss"] / base["mmlu_loss"] - 1  # the gold answer written out, whole
+        row["mmlu_body_drift"] = row["mmlu_body_loss"] / base["mmlu_body_loss"] - 1  # its body, given how it started
         rows.append(row)
         print(json.dumps(row), flush=True)
     machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
@@ -159,7 +159,7 @@ def markdown(result: dict) -> str:
              f"{result['options']}. Outside measures (standard engine): answer loss on {result['heldout_rows']} "
              f"Bitext support rows (base {base['heldout_loss']:.3f}), WikiText-2 loss (base "
              f"{base['wikitext_loss']:.3f}) and MMLU gold-answer loss, whole and its body (base "
-             f"{base['whole_loss']:.3f} / {base['body_loss']:.3f}).", "",
+             f"{base['mmlu_loss']:.3f} / {base['mmlu_body_loss']:.3f}).", "",
              "| repair | kept step x scale | held-out loss (gain) | WikiText drift | MMLU drift: whole / body | guard's "
              "general-text drift / cloze drop | training s | verdict |", "|---|---|---|---|---|---|---|---|"]
     for r in result["arms"]:
