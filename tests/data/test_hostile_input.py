@@ -204,3 +204,23 @@ def test_seeded_mutations_of_a_valid_file_end_in_the_projects_error_or_in_readab
             assert point.line >= 1
         outcomes["read"] += 1
     assert outcomes["refused"] > 20 and outcomes["read"] > 20, outcomes  # both ways out were taken
+
+
+@pytest.mark.parametrize("line,expected", [("null", "found NoneType"), ("[1, 2]", "found list"),
+                                           ('"text"', "found str"), ("12", "found int")])
+def test_a_line_that_is_json_but_no_object_is_named_not_skipped(tmp_path, line, expected):
+    path = tmp_path / "values.jsonl"
+    path.write_text(json.dumps(VALID[0]) + "\n" + line + "\n")
+    [problem] = problems(path)
+    assert problem.line == 2 and expected in problem.message
+
+
+def test_json_line_reads_any_value_and_names_what_it_cannot():
+    from anchortune.data import json_line
+
+    assert json_line.parse("null") == (None, None)  # a readable null is a value, not a failure
+    assert json_line.parse('{"a": [1, {"b": 2}]}') == ({"a": [1, {"b": 2}]}, None)
+    assert json_line.nesting('{"a": "[[[[", "b": [[1]]}') == 3  # brackets inside strings do not count
+    value, (field, message) = json_line.parse('{"x": 1, "deep": ' + "[" * 70 + "]" * 70 + "}")
+    assert value is None and field == "deep" and "71 levels" in message  # the outer object is a level too
+    assert json_line.text_problem("fine ✓") is None and "lone surrogate" in json_line.text_problem("a\ud800")

@@ -1,7 +1,9 @@
 """Reading and writing anchor-point files: the only data I/O in anchortune.
 
 Every problem in a file is collected (file, line, field, what was expected) and raised together as
-one DataError; a file with any problem yields nothing. Knows nothing about tasks or tokenizers.
+one DataError; a file with any problem yields nothing. Each JSON line is read by data/json_line.py (no input
+crashes it); this module turns the values into anchor points by their shape, and reads CSV by its delimiter.
+Knows nothing about tasks or tokenizers.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from anchortune.errors import DataError, Problem
+from anchortune.data import json_line
 from anchortune.data.records import AnchorPoint
+from anchortune.errors import DataError, Problem
 
 MAX_PROBLEMS = 200
 PROMPT_KEYS = ("prompt", "question", "text", "input")
@@ -83,8 +86,9 @@ def _load_jsonl(path: Path, raw: bytes) -> list[AnchorPoint]:
             errors.add(number, None, f"not valid UTF-8 (byte 0x{chunk[exc.start]:02x} at column {exc.start + 1}); "
                                      "save the file as UTF-8")
             continue
-        obj = _parse_json_line(text, number, errors)
-        if obj is None:
+        obj, problem = json_line.parse(text)
+        if problem:
+            errors.add(number, *problem)
             continue
         if not isinstance(obj, dict):
             errors.add(number, None, f"expected a JSON object, found {type(obj).__name__}")
@@ -107,73 +111,6 @@ def _load_jsonl(path: Path, raw: bytes) -> list[AnchorPoint]:
     return points
 
 
-MAX_DIGITS = 4300  # Python's own limit on converting digits to an int
-MAX_DEPTH = 64  # objects and lists inside one line, deeper than any anchor point needs
-
-
-def _parse_json_line(text: str, line: int, errors: _Collector) -> object | None:
-    """One line's JSON value, or None with the problem added: invalid JSON, numbers too long to read, nesting
-    too deep (checked before parsing: Python's parser would exhaust its stack)."""
-    depth = _nesting(text) if text.count("[") + text.count("{") > MAX_DEPTH else 0
-    if depth > MAX_DEPTH:
-        errors.add(line, _field_at(text, r"[\[{]"), f"nested {depth} levels deep; expected at most {MAX_DEPTH} "
-                                                      "levels of objects and lists")
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        errors.add(line, None, f"not valid JSON ({exc.msg} at column {exc.colno}); expected one JSON object per line")
-    except ValueError as exc:  # an integer longer than the conversion limit
-        errors.add(line, _field_at(text, r"-?\d{%d}" % (MAX_DIGITS + 1)),
-                   f"a number with more than {MAX_DIGITS} digits, which cannot be read ({exc}); expected text or a "
-                   "number of ordinary size")
-    except RecursionError:
-        errors.add(line, None, "nested too deeply to read")
-    return None
-
-
-def _nesting(text: str) -> int:
-    """The deepest nesting of objects and lists in a JSON text (brackets inside strings not counted)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
-
-
-def _field_at(text: str, value_pattern: str) -> str | None:
-    """The key whose value starts with `value_pattern` in a JSON text (for naming the field of a value that
-    cannot be parsed), or None."""
-    import re
-
-    match = re.search(r'"((?:[^"\\]|\\.)*)"\s*:\s*' + value_pattern, text)
-    return match.group(1) if match else None
-
-
-def _text_problem(value: str) -> str | None:
-    """Why a string cannot be text a tokenizer reads: a lone UTF-16 surrogate (JSON's "\\ud800" escape
-    without its pair), or None."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return (f"contains a lone surrogate escape (\\u{ord(value[exc.start]):04x} at character {exc.start + 1}), "
-                "half of a character: expected text; fix or remove the escape")
-    return None
-
-
 def _shape_of(obj: dict) -> str | None:
     if "messages" in obj:
         return "messages"
@@ -194,7 +131,7 @@ def _string(obj: dict, key: str, line: int, errors: _Collector, allow_object: bo
     value = obj.get(key)
     if isinstance(value, str) or (allow_object and isinstance(value, dict)):
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        problem = _text_problem(text)
+        problem = json_line.text_problem(text)
         if problem:
             errors.add(line, field or key, problem)
             return None
@@ -212,7 +149,7 @@ def _label(obj: dict, line: int, errors: _Collector) -> str | None:
             if isinstance(value, bool) or not isinstance(value, (str, int)):
                 errors.add(line, key, f"expected a string label, found a {type(value).__name__}")
                 return None
-            if isinstance(value, str) and (problem := _text_problem(value)):
+            if isinstance(value, str) and (problem := json_line.text_problem(value)):
                 errors.add(line, key, problem)
                 return None
             return str(value)
@@ -389,8 +326,9 @@ def read_prompts(path: str | Path) -> list[dict]:
     for number, text in enumerate(path.read_text(encoding="utf-8-sig", errors="replace").split("\n"), start=1):
         if not text.strip():
             continue
-        obj = _parse_json_line(text, number, errors)
-        if obj is None:
+        obj, problem = json_line.parse(text)
+        if problem:
+            errors.add(number, *problem)
             continue
         if isinstance(obj, dict) and "messages" in obj:
             roles = {r: r for r in ("system", "user", "assistant")}
