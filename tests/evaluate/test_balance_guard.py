@@ -76,6 +76,8 @@ def test_measures_the_base_model_fails_itself_are_left_out():
     ([2.0, 1.5, 1.2, 1.1, 1.09], "well tuned"),
     ([2.0, 1.2, 1.3, 1.5, 1.7], "overfitting"),
     ([2.15, 2.12, 2.1, 2.09, 2.08], "underfitting"),
+    ([2.1, 1.8, 1.5, 1.2, 0.9], "underfitting"),  # the last evaluation brought a quarter of the gain
+    ([1.2, 0.193, 0.145, 0.144, 0.136], "well tuned"),  # 5.6 % of the loss, 0.4 % of the gain: done
 ])
 def test_diagnosis_rules_on_hand_made_curves(valid, verdict):
     evals = [{"step": 10 * (i + 1), "valid_loss": v} for i, v in enumerate(valid)]
