@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed
 
 BROWSER := $(VENV)/.browser
 ALLOC := $(VENV)/.allocator
+EXPORT := $(VENV)/.export-tools
+LLAMA_CPP_PY := 0.3.36
+LLAMA_SDIST := $(VENV)/sdist/llama_cpp_python-$(LLAMA_CPP_PY).tar.gz
 
-.PHONY: setup allocator browser demo test test-fast bench clean
+.PHONY: setup allocator browser export-tools demo test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -42,10 +45,29 @@ $(ALLOC): $(STAMP)
 	fi
 	touch $(ALLOC)
 
+# GGUF export: llama.cpp's converter (convert_hf_to_gguf.py, its conversion package and gguf-py, pure Python)
+# unpacked from the pinned llama-cpp-python source release on PyPI into the environment, and llama-cpp-python
+# built from that same release (llama.cpp compiled for this machine: the q4_k_m quantiser and the parity gate).
+# The build is best effort: where it fails, GGUF exports are written but marked unchecked, and the parity
+# tests skip saying so.
+export-tools: $(EXPORT)
+
+$(EXPORT): $(STAMP)
+	mkdir -p $(VENV)/sdist $(VENV)/share/anchortune
+	[ -f $(LLAMA_SDIST) ] || $(BIN)/pip download -q --no-deps --no-binary :all: llama-cpp-python==$(LLAMA_CPP_PY) -d $(VENV)/sdist
+	rm -rf $(VENV)/share/anchortune/llama.cpp
+	tar xzf $(LLAMA_SDIST) -C $(VENV)/share/anchortune --strip-components=2 \
+		llama_cpp_python-$(LLAMA_CPP_PY)/vendor/llama.cpp/convert_hf_to_gguf.py \
+		llama_cpp_python-$(LLAMA_CPP_PY)/vendor/llama.cpp/conversion llama_cpp_python-$(LLAMA_CPP_PY)/vendor/llama.cpp/gguf-py
+	CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF" \
+		$(BIN)/pip install -q $(LLAMA_SDIST) \
+		|| echo "llama-cpp-python did not build here: GGUF exports are written but not checked against llama.cpp"
+	touch $(EXPORT)
+
 demo: setup allocator
 	$(BIN)/anchortune demo --out runs/demo
 
-test: setup browser allocator
+test: setup browser allocator export-tools
 	$(BIN)/python -m pytest -q
 
 test-fast: setup

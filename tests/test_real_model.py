@@ -29,11 +29,17 @@ def test_prepared_model_loads_without_gguf_flags_and_answers(prepared):
     assert "Paris" in answer
 
 
-def test_tuned_model_beats_base_on_held_out_demo_answers(prepared, tmp_path):
-    data = app_datasets.write_demo_data("support", tmp_path / "support.jsonl", n=6)
+@pytest.fixture(scope="module")
+def demo_run(prepared, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("real-demo")
+    data = app_datasets.write_demo_data("support", folder / "support.jsonl", n=6)
     cfg = RunConfig.build(data=str(data), task="support", max_steps=16, eval_every=8, batch_size=8, learning_rate=1e-3,
                           max_length=256, val_fraction=0.2)
-    outcome = app_runs.train_run(cfg, tmp_path / "run")
+    return app_runs.train_run(cfg, folder / "run")
+
+
+def test_tuned_model_beats_base_on_held_out_demo_answers(demo_run):
+    outcome = demo_run
     losses = outcome.summary["losses"]
     assert losses["tuned_valid"] < losses["base_valid"]
     checkpoints = [c for c in outcome.summary["balance"]["candidates"] if c["scale"] == 1.0]
@@ -58,3 +64,18 @@ def test_ifd_is_lower_for_an_answer_that_follows_from_its_prompt(prepared):
     scores = ifd_scores(load_model(prepared), load_tokenizer(prepared), load_preset("custom"), [fitting, unrelated])
     assert scores[0] < scores[1]
     assert scores[0] < 1.0
+
+
+def test_demo_run_exported_to_gguf_q8_0_answers_as_pytorch_does_in_llama_cpp(demo_run):
+    from anchortune.app import exports
+
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python did not build here (`make export-tools`)")
+    record = exports.export_run(demo_run.folder, "gguf", "q8_0", prompts=10)
+    parity = record["parity"]
+    print(f"GGUF q8_0 parity: {parity}")  # the figures for the closing note (pytest -s)
+    assert parity["prompts"] == 10
+    assert parity["template_mismatches"] == 0 and parity["token_mismatches"] == 0
+    assert parity["end_token_mismatches"] == []
+    assert parity["identical_answers"] >= 0.8, parity["samples"]
+    assert parity["loss_difference"] < 0.03
+    assert record["status"] == "passed", record["reason"]

@@ -73,3 +73,12 @@ def native_dir() -> Path:
 def c_compiler() -> str:
     """CC: the C compiler for the training kernels (default cc)."""
     return os.environ.get("CC") or "cc"
+
+
+def llama_cpp_dir() -> Path:
+    """ANCHORTUNE_LLAMA_CPP: a llama.cpp source folder holding convert_hf_to_gguf.py; default the one
+    `make export-tools` unpacks into this environment (share/anchortune/llama.cpp)."""
+    import sys
+
+    raw = os.environ.get("ANCHORTUNE_LLAMA_CPP")
+    return Path(raw).expanduser() if raw else Path(sys.prefix) / "share" / "anchortune" / "llama.cpp"

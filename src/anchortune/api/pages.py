@@ -203,6 +203,19 @@ def download(request: Request, job_id: str, part: str):
     return FileResponse(path, media_type="application/zip", filename=f"{job_id}-{part}.zip")
 
 
+@router.get("/jobs/{job_id}/exports")
+def export_list(request: Request, job_id: str):
+    """The exports made of a job's model, each with its parity record."""
+    return JSONResponse(jobs.export_records(_ws(request), job_id))
+
+
+@router.post("/jobs/{job_id}/exports")
+def export_model(request: Request, job_id: str, format: str = Form("gguf"), quant: str = Form("")):
+    """Export a finished job's model (merged, gguf or ollama) into its run folder; the record, with the parity
+    gate's verdict."""
+    return JSONResponse(jobs.export(_ws(request), job_id, format, quant or None))
+
+
 @router.get("/jobs/{job_id}/report")
 def report(request: Request, job_id: str):
     """The run's own HTML report, sandboxed: no scripts, nothing loaded from elsewhere."""

@@ -88,10 +88,23 @@ def summary(ws, job_id: str) -> dict | None:
 
 
 def download(ws, job_id: str, part: str) -> Path:
-    """A zip of a succeeded job's adapter or merged model, made once."""
-    if part not in ("adapter", "model"):
-        raise NotFoundError(f"no download '{part}'; choose adapter or model")
-    source = run_folder(ws, job(ws, job_id)["id"]) / part
+    """A zip of a succeeded job's adapter, merged model, or an export (served: the merged folder for
+    transformers and vLLM; gguf: q8_0 with its parity record; ollama: the GGUF and its Modelfile), made once."""
+    from anchortune.app import exports
+
+    parts = ("adapter", "model", "served", "gguf", "ollama")
+    if part not in parts:
+        raise NotFoundError(f"no download '{part}'; choose one of {', '.join(parts)}")
+    run = run_folder(ws, job(ws, job_id)["id"])
+    if part in ("served", "gguf", "ollama"):
+        if not (run / "model").is_dir():
+            raise NotFoundError(f"job {job_id} has no model to export (not finished)")
+        fmt = "merged" if part == "served" else part
+        source = run / "exports" / (fmt + (f"-{exports.DEFAULT_QUANT[fmt]}" if exports.DEFAULT_QUANT[fmt] else ""))
+        if not (source / "export.json").is_file():
+            export(ws, job_id, fmt)
+    else:
+        source = run / part
     if not source.is_dir():
         raise NotFoundError(f"job {job_id} has no {part} (not finished, or full fine-tuning has no adapter)")
     target = ws.data / "downloads" / f"{job_id}-{part}.zip"
@@ -100,6 +113,23 @@ def download(ws, job_id: str, part: str) -> Path:
         made = shutil.make_archive(str(staging), "zip", root_dir=source)
         Path(made).replace(target)
     return target
+
+
+def export(ws, job_id: str, fmt: str, quant: str | None = None) -> dict:
+    """Export a finished job's model into its run folder (app.exports.export_run); the record."""
+    from anchortune.app import exports
+
+    run = run_folder(ws, job(ws, job_id)["id"])
+    if not (run / "model").is_dir():
+        raise NotFoundError(f"job {job_id} has no model to export (not finished)")
+    return exports.export_run(run, fmt, quant)
+
+
+def export_records(ws, job_id: str) -> list[dict]:
+    """The exports made of a job's run, oldest first."""
+    from anchortune.app import exports
+
+    return exports.exports(run_folder(ws, job(ws, job_id)["id"]))
 
 
 # work for the worker ---------------------------------------------------------------------------------------------

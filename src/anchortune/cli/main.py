@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from anchortune.app import chat as app_chat
-from anchortune.app import datasets, runs
+from anchortune.app import datasets, exports, runs
 from anchortune.app import models as app_models
 from anchortune.cli.progress import ProgressView
 from anchortune.config import RunConfig
@@ -220,6 +220,40 @@ def evaluate(
         console.print(f"multiple choice: base {c['base_accuracy']:.1%}, tuned {c['tuned_accuracy']:.1%}, "
                       f"{c['right_to_wrong']} right-to-wrong flips")
     console.print(f"written: {Path(run) / 'eval.json'}, {Path(run) / 'eval.md'}")
+
+
+@app.command("export")
+def export(
+    run: Path = typer.Argument(..., help="A finished run folder."),
+    fmt: str = typer.Option("gguf", "--format", help="merged (safetensors for transformers / vLLM), gguf (llama.cpp, "
+                                                     "LM Studio) or ollama (GGUF + Modelfile)."),
+    quant: Optional[str] = typer.Option(None, help="f16, bf16, q8_0 or q4_k_m for gguf / ollama (default q8_0); "
+                                                   "f16 or bf16 for merged (default: as trained)."),
+    out: Optional[Path] = typer.Option(None, help="Folder to write (default RUN/exports/FORMAT-QUANT)."),
+    data: Optional[Path] = typer.Option(None, help="Held-out anchor points for the parity check (default: the "
+                                                   "run's validation split)."),
+    check: bool = typer.Option(True, "--check/--no-check", help="Replay held-out prompts through llama.cpp and "
+                                                                "PyTorch and compare (gguf, ollama)."),
+) -> None:
+    """Export a run's model for the tools people run models in, checked against PyTorch."""
+    with console.status(f"exporting {run} as {fmt}"):
+        record = exports.export_run(run, fmt, quant, out, data, check)
+    console.print(f"written: {record['folder']}")
+    parity = record.get("parity")
+    if parity and parity.get("identical_answers") is not None:
+        console.print(f"parity on {parity['prompts']} held-out prompts: {parity['identical_answers']:.0%} identical "
+                      f"greedy answers, answer loss {parity['loss_gguf']:.4f} (GGUF) against "
+                      f"{parity['loss_pytorch']:.4f} (PyTorch)")
+    if record["status"] == "failed":
+        err.print(f"export failed the parity check: {record['reason']}")
+        raise typer.Exit(1)
+    if record["status"] == "unchecked":
+        console.print(f"not checked: {record['reason']}")
+    elif record["status"] == "passed":
+        console.print(f"parity passed: {record['reason']}")
+    if fmt == "ollama":
+        console.print(f"run it: cd {record['folder']} && ollama create {Path(record['file']).stem} -f Modelfile "
+                      f"&& ollama run {Path(record['file']).stem}")
 
 
 @app.command()

@@ -1,0 +1,117 @@
+"""Exporting a finished run for the tools people run models in: one function for the CLI, the studio and its API.
+
+    merged   safetensors + tokenizer + chat template + generation config (transformers, vLLM, TGI load it as is)
+    gguf     one GGUF file (llama.cpp, LM Studio, Ollama), f16 / bf16 / q8_0 / q4_k_m, with the parity gate
+    ollama   the GGUF and a Modelfile: TEMPLATE, a stop per end token, the task's SYSTEM prompt
+
+Each export is written to a hidden folder beside its target and renamed into place, so a failed export leaves
+nothing. Its record (format, quantisation, files, the parity gate's findings, passed / failed / unchecked with
+the reason) goes into the export folder as export.json and into the run's exports.json, newest last.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+from anchortune.errors import RunError
+from anchortune.run_folder import RunFolder
+
+FORMATS = ("merged", "gguf", "ollama")
+DEFAULT_QUANT = {"merged": None, "gguf": "q8_0", "ollama": "q8_0"}
+PARITY_PROMPTS = 10
+
+
+def export_run(run: str | Path, fmt: str, quant: str | None = None, out: str | Path | None = None,
+               data: str | Path | None = None, check: bool = True, prompts: int = PARITY_PROMPTS) -> dict:
+    """Export the run's merged model as `fmt` into `out` (default RUN/exports/FORMAT[-QUANT]); the record."""
+    from anchortune.export import gguf, ollama, parity, served
+    from anchortune.export.merge import atomic_dir
+
+    folder = RunFolder(run)
+    cfg = folder.load_config()
+    if fmt not in FORMATS:
+        raise RunError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    quant = quant or DEFAULT_QUANT[fmt]
+    if fmt != "merged" and quant not in gguf.QUANTS:
+        raise RunError(f"unknown GGUF quantisation {quant!r}; choose one of {', '.join(gguf.QUANTS)}")
+    model_dir = folder.model
+    if not (model_dir / "config.json").is_file():
+        raise RunError(f"'{folder.root}' has no merged model (model/); the run did not finish")
+    preset, held = _task(folder, cfg, data)
+    target = Path(out) if out else folder.root / "exports" / (fmt + (f"-{quant}" if quant else ""))
+    if out and target.exists() and any(target.iterdir()):  # the default folder is replaced by a new export
+        raise RunError(f"'{target}' exists and is not empty; choose another --out")
+    name = _slug(f"anchortune-{cfg.task}-{folder.root.resolve().name}")
+    started = time.perf_counter()
+    record: dict = {"format": fmt, "quant": quant, "run": str(folder.root), "status": "written"}
+    with atomic_dir(target) as tmp:
+        if fmt == "merged":
+            record.update(served.write(model_dir, tmp, quant))
+        else:
+            gguf.converter()  # RunError naming the set-up step before any work
+            file = gguf.write(model_dir, tmp / f"{name}-{quant}.gguf", quant, name)
+            record["file"] = file.name
+            record["gguf"] = {k: v for k, v in gguf.metadata(file).items() if k != "chat_template"}
+            if fmt == "ollama":
+                tokenizer = _tokenizer(model_dir)
+                stops = [text for _, text in served.end_tokens(tokenizer, model_dir)]
+                fields = preset.output.fields if preset.output.format == "json" else None
+                (tmp / "Modelfile").write_text(ollama.modelfile(file.name, tokenizer, preset.system_text(),
+                                                                preset.user_template, stops, fields),
+                                               encoding="utf-8")
+                record["modelfile"] = "Modelfile"
+            if check:
+                result = parity.check(file, model_dir, [preset.to_messages(p) for p in held[:prompts]], quant)
+                record["parity"] = result.to_json()
+                record["status"] = {True: "passed", False: "failed", None: "unchecked"}[result.passed]
+                record["reason"] = result.reason
+            else:
+                record.update(status="unchecked", reason="the parity gate was skipped (--no-check)")
+        record["seconds"] = round(time.perf_counter() - started, 1)
+        (tmp / "export.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    record["folder"] = str(target)
+    _remember(folder, record)
+    return record
+
+
+def exports(run: str | Path) -> list[dict]:
+    """The run's export records, oldest first."""
+    path = RunFolder(run).root / "exports.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+
+
+def _remember(folder: RunFolder, record: dict) -> None:
+    kept = [r for r in exports(folder.root) if r.get("folder") != record["folder"]]
+    folder.write_json(folder.root / "exports.json", kept + [record])  # type: ignore[arg-type]
+
+
+def _task(folder: RunFolder, cfg, data):
+    """The task preset resolved as training resolved it, and the held-out anchor points (the run's validation
+    split, or `data`)."""
+    from anchortune.data.loading import CsvColumns, load_anchor_points
+    from anchortune.data.presets import load_preset
+    from anchortune.data.split import split
+
+    source = Path(cfg.data)
+    if not source.is_file():
+        if data is None:
+            raise RunError(f"the run's anchor points ({cfg.data}) are gone: the export needs them for the task's "
+                           "system prompt and the held-out check; pass --data with the same file")
+        source = Path(data)
+    points = load_anchor_points(source, CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col, cfg.delimiter))
+    preset = load_preset(cfg.task).resolved_for(points)
+    held = load_anchor_points(data) if data is not None else split(points, cfg.val_fraction, cfg.seed)[1]
+    return preset, held
+
+
+def _tokenizer(model_dir: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-") or "model"

@@ -1,0 +1,87 @@
+"""Writing a merged model as one GGUF file, and reading back what a GGUF carries for chat.
+
+The writer is llama.cpp's own converter (`convert_hf_to_gguf.py` with its `conversion` package and `gguf-py`),
+taken at set-up from the pinned llama-cpp-python source release on PyPI (`make export-tools`), so that every model
+family llama.cpp knows is written the way llama.cpp reads it: the tensor layout per architecture, the tokenizer and
+its pre-tokenizer, the special tokens and the chat template. It runs in a child process on this environment's
+Python. f16, bf16 and q8_0 come straight from the converter; q4_k_m is quantised from the f16 file by llama.cpp's
+`llama_model_quantize`, through llama-cpp-python where it is installed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from anchortune import settings
+from anchortune.errors import RunError
+
+CONVERTER_QUANTS = ("f16", "bf16", "q8_0")
+QUANTS = CONVERTER_QUANTS + ("q4_k_m",)
+_Q4_K_M = 15  # LLAMA_FTYPE_MOSTLY_Q4_K_M in llama.h
+
+
+def converter() -> Path:
+    """llama.cpp's convert_hf_to_gguf.py, or RunError saying how to install it."""
+    script = settings.llama_cpp_dir() / "convert_hf_to_gguf.py"
+    if not script.is_file():
+        raise RunError(f"llama.cpp's GGUF converter is not installed ({script} not found); run `make export-tools`, "
+                       "or set ANCHORTUNE_LLAMA_CPP to a llama.cpp source folder")
+    return script
+
+
+def write(model_dir: Path, target: Path, quant: str, name: str) -> Path:
+    """`target` (a .gguf file) written from the merged model folder at `quant`; atomic: a failed conversion
+    leaves nothing."""
+    if quant not in QUANTS:
+        raise RunError(f"unknown GGUF quantisation {quant!r}; choose one of {', '.join(QUANTS)}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".gguf.") as tmp:
+        first = Path(tmp) / ("model-f16.gguf" if quant == "q4_k_m" else target.name)
+        _convert(model_dir, first, "f16" if quant == "q4_k_m" else quant, name)
+        if quant == "q4_k_m":
+            quantised = Path(tmp) / target.name
+            quantise(first, quantised, _Q4_K_M)
+            first = quantised
+        first.replace(target)
+    return target
+
+
+def _convert(model_dir: Path, out: Path, outtype: str, name: str) -> None:
+    command = [sys.executable, str(converter()), str(model_dir), "--outtype", outtype, "--outfile", str(out),
+               "--model-name", name]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0 or not out.is_file():
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-6:])
+        raise RunError(f"llama.cpp's converter could not write {outtype} GGUF from {model_dir}:\n{tail}")
+
+
+def quantise(source: Path, target: Path, ftype: int) -> None:
+    """llama.cpp's quantiser through llama-cpp-python (RunError naming the install step where it is absent)."""
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise RunError("q4_k_m needs llama.cpp's quantiser from llama-cpp-python, which is not installed here; "
+                       "run `make export-tools` (it compiles llama.cpp), or export q8_0") from exc
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.nthread = 0
+    if llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), params) != 0 or not target.is_file():
+        raise RunError(f"llama.cpp could not quantise {source.name}")
+
+
+def metadata(path: Path) -> dict:
+    """What a GGUF carries for chat: architecture, chat template, BOS/EOS ids, file type, tensor count."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(str(path))
+    wanted = {"general.architecture": "architecture", "tokenizer.chat_template": "chat_template",
+              "tokenizer.ggml.bos_token_id": "bos_token_id", "tokenizer.ggml.eos_token_id": "eos_token_id",
+              "tokenizer.ggml.eot_token_id": "eot_token_id", "tokenizer.ggml.pre": "pre_tokenizer",
+              "general.file_type": "file_type", "general.name": "name"}
+    found = {label: reader.fields[key].contents() for key, label in wanted.items() if key in reader.fields}
+    found["tensors"] = len(reader.tensors)
+    found["tensor_types"] = sorted({t.tensor_type.name for t in reader.tensors})
+    return found

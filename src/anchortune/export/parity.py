@@ -1,0 +1,169 @@
+"""The parity gate of a GGUF export: the same held-out conversations through llama.cpp and through PyTorch.
+
+For each conversation (the run's held-out anchor points, framed by the task preset) it compares
+- the prompt: the GGUF's own chat template rendered by llama-cpp-python's Jinja formatter against transformers'
+  rendering, and the token ids llama.cpp makes of that text against the tokenizer's (template mismatches);
+- the end tokens: every token transformers stops at must be an end-of-generation token in llama.cpp;
+- the greedy answer: identical answers, and the share of answer tokens before the first difference;
+- the loss of the reference answer: mean negative log-likelihood per token under both, and its difference.
+An export whose answers disagree beyond the bound of its quantisation (BOUNDS), or that has any template or
+end-token mismatch, fails, with the reason. llama-cpp-python is optional (`make export-tools`); without it the
+gate says so and the export is marked unchecked, not passed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+# quantisation: (least share of identical greedy answers, most relative difference of the answer loss).
+# q8_0 keeps ~8.5 bits a weight: a 135M model's answer loss moves well under 1 %, and a long greedy answer may still
+# part at a near-tie; q4_k_m moves the loss a few percent and parts more often.
+BOUNDS = {"f16": (0.8, 0.01), "bf16": (0.7, 0.02), "q8_0": (0.7, 0.03), "q4_k_m": (0.3, 0.15)}
+
+
+@dataclass
+class Parity:
+    """What the gate found; `passed` is None where it could not run (`reason` says why)."""
+
+    quant: str
+    passed: bool | None
+    reason: str
+    prompts: int = 0
+    identical_answers: float | None = None
+    agreeing_tokens: float | None = None  # share of answer tokens before the first difference, averaged
+    loss_pytorch: float | None = None
+    loss_gguf: float | None = None
+    loss_difference: float | None = None  # relative, |gguf - pytorch| / pytorch
+    template_mismatches: int = 0
+    token_mismatches: int = 0
+    end_token_mismatches: list[str] = field(default_factory=list)
+    samples: list[dict] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def check(gguf_path: Path, model_dir: Path, conversations: list[list[dict]], quant: str,
+          max_new_tokens: int = 64, samples: int = 3) -> Parity:
+    """Replay `conversations` (each ending with the reference assistant answer) through both models."""
+    try:
+        import llama_cpp
+    except ImportError:
+        return Parity(quant, None, "llama-cpp-python is not installed here (`make export-tools` compiles it); the "
+                                   "GGUF was written but not checked")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from anchortune.export.served import end_tokens
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model.eval()
+    encoded = [_encode(tokenizer, c) for c in conversations]
+    n_ctx = max(len(p) + len(a) + max_new_tokens for p, a, _ in encoded) + 8
+    llm = llama_cpp.Llama(str(gguf_path), n_ctx=n_ctx, logits_all=True, verbose=False, n_threads=torch.get_num_threads())
+    result = Parity(quant, None, "", prompts=len(conversations))
+    meta = llm.metadata
+    template = meta.get("tokenizer.chat_template")
+    vocab = llm._model.vocab
+    for token_id, text in end_tokens(tokenizer, model_dir):
+        if not llama_cpp.llama_vocab_is_eog(vocab, token_id):
+            result.end_token_mismatches.append(text)
+    identical, agreeing, nll_t, nll_g, count = 0, 0.0, 0.0, 0.0, 0
+    stops = [i for i, _ in end_tokens(tokenizer, model_dir)]
+    for conversation, (prompt_ids, answer_ids, prompt_text) in zip(conversations, encoded):
+        if template is None or _render(llama_cpp, template, tokenizer, conversation[:-1]) != prompt_text:
+            result.template_mismatches += 1
+        if llm.tokenize(prompt_text.encode("utf-8"), add_bos=False, special=True) != prompt_ids:
+            result.token_mismatches += 1
+        with torch.inference_mode():
+            out = model.generate(torch.tensor([prompt_ids]), max_new_tokens=max_new_tokens, do_sample=False,
+                                 eos_token_id=stops, pad_token_id=tokenizer.pad_token_id)
+        mine = [t for t in out[0, len(prompt_ids):].tolist() if t not in stops]
+        theirs = _greedy(llm, llama_cpp, prompt_ids, max_new_tokens)
+        same = next((i for i, (a, b) in enumerate(zip(mine, theirs)) if a != b), min(len(mine), len(theirs)))
+        identical += mine == theirs
+        agreeing += same / max(1, len(mine), len(theirs))
+        t_sum, g_sum = _answer_nll(model, llm, prompt_ids, answer_ids)
+        nll_t, nll_g, count = nll_t + t_sum, nll_g + g_sum, count + len(answer_ids)
+        if len(result.samples) < samples:
+            result.samples.append({"prompt": conversation[-2]["content"][:200],
+                                   "pytorch": tokenizer.decode(mine, skip_special_tokens=True),
+                                   "gguf": tokenizer.decode(theirs, skip_special_tokens=True)})
+    llm.close()
+    n = max(1, len(conversations))
+    result.identical_answers, result.agreeing_tokens = identical / n, agreeing / n
+    result.loss_pytorch, result.loss_gguf = nll_t / max(1, count), nll_g / max(1, count)
+    result.loss_difference = abs(result.loss_gguf - result.loss_pytorch) / max(result.loss_pytorch, 1e-6)
+    result.passed, result.reason = _verdict(result)
+    return result
+
+
+def _verdict(r: Parity) -> tuple[bool, str]:
+    least, most = BOUNDS[r.quant]
+    failures = []
+    if r.template_mismatches:
+        failures.append(f"the GGUF's chat template frames {r.template_mismatches} of {r.prompts} prompts differently")
+    if r.token_mismatches:
+        failures.append(f"llama.cpp tokenises {r.token_mismatches} of {r.prompts} prompts differently")
+    if r.end_token_mismatches:
+        failures.append(f"llama.cpp does not stop at {', '.join(r.end_token_mismatches)}")
+    if r.identical_answers < least:
+        failures.append(f"{r.identical_answers:.0%} identical greedy answers (bound for {r.quant}: {least:.0%})")
+    if not math.isfinite(r.loss_difference) or r.loss_difference > most:
+        failures.append(f"answer loss {r.loss_gguf:.4f} against {r.loss_pytorch:.4f} in PyTorch, "
+                        f"{r.loss_difference:.1%} apart (bound for {r.quant}: {most:.0%})")
+    if failures:
+        return False, "; ".join(failures)
+    return True, (f"{r.identical_answers:.0%} identical greedy answers, {r.agreeing_tokens:.0%} of answer tokens "
+                  f"before a difference, answer loss {r.loss_difference:.2%} apart; template and end tokens match")
+
+
+def _encode(tokenizer, conversation: list[dict]) -> tuple[list[int], list[int], str]:
+    """(prompt ids, reference answer ids with its end, prompt text) as training frames the conversation."""
+    prompt = tokenizer.apply_chat_template(conversation[:-1], tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template(conversation, tokenize=False)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    full_ids = tokenizer(full, add_special_tokens=False)["input_ids"]
+    answer = full_ids[len(prompt_ids):] if full_ids[:len(prompt_ids)] == prompt_ids else \
+        tokenizer(full[len(prompt):], add_special_tokens=False)["input_ids"]
+    return prompt_ids, answer, prompt
+
+
+def _render(llama_cpp, template: str, tokenizer, messages: list[dict]) -> str:
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    formatter = Jinja2ChatFormatter(template=template, eos_token=tokenizer.eos_token or "",
+                                    bos_token=tokenizer.bos_token or "", add_generation_prompt=True)
+    return formatter(messages=messages).prompt
+
+
+def _greedy(llm, llama_cpp, prompt_ids: list[int], max_new_tokens: int) -> list[int]:
+    llm.reset()
+    produced: list[int] = []
+    vocab = llm._model.vocab
+    for token in llm.generate(prompt_ids, top_k=1, top_p=1.0, temp=0.0, repeat_penalty=1.0, reset=True):
+        if llama_cpp.llama_vocab_is_eog(vocab, token) or len(produced) >= max_new_tokens:
+            break
+        produced.append(token)
+    return produced
+
+
+def _answer_nll(model, llm, prompt_ids: list[int], answer_ids: list[int]) -> tuple[float, float]:
+    """Summed NLL of the answer tokens in PyTorch and in llama.cpp (all logits of one evaluation)."""
+    import numpy as np
+    import torch
+
+    ids = prompt_ids + answer_ids
+    with torch.inference_mode():
+        logits = model(torch.tensor([ids])).logits[0, len(prompt_ids) - 1:-1].float()
+    torch_nll = float(torch.nn.functional.cross_entropy(logits, torch.tensor(answer_ids), reduction="sum"))
+    llm.reset()
+    llm.eval(ids)
+    scores = np.asarray(llm.scores[len(prompt_ids) - 1:len(ids) - 1], dtype=np.float64)
+    top = scores.max(axis=1, keepdims=True)
+    log_z = (top[:, 0] + np.log(np.exp(scores - top).sum(axis=1)))
+    gguf_nll = float((log_z - scores[np.arange(len(answer_ids)), answer_ids]).sum())
+    return torch_nll, gguf_nll

@@ -1,0 +1,151 @@
+"""Exports of a tiny Llama run (random weights, SmolLM2's own tokenizer and chat template): merged, gguf, ollama;
+what each carries for chat, the parity gate where llama-cpp-python is built, and failures that leave nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from anchortune import settings
+from anchortune.app import exports
+from anchortune.app import runs as app_runs
+from anchortune.config import RunConfig
+from anchortune.data.demo_support import support_demo
+from anchortune.data.loading import save_anchor_points
+from anchortune.errors import RunError
+from anchortune.export import gguf, ollama, parity
+
+needs_converter = pytest.mark.skipif(not (settings.llama_cpp_dir() / "convert_hf_to_gguf.py").is_file(),
+                                     reason="llama.cpp's converter is not unpacked (`make export-tools`)")
+
+
+@pytest.fixture(scope="module")
+def smol_run(tmp_path_factory):
+    """A finished 4-step LoRA run of a 2-layer Llama with SmolLM2's tokenizer: llama.cpp's converter knows its
+    pre-tokenizer, which a tokenizer trained in a fixture would not have."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from anchortune.models.loading import load_tokenizer, resolve_model
+
+    folder = tmp_path_factory.mktemp("smol-tiny")
+    tokenizer = load_tokenizer(resolve_model(None))
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
+    LlamaForCausalLM(config).save_pretrained(folder / "base")
+    tokenizer.save_pretrained(folder / "base")
+    data = save_anchor_points(support_demo(n_per_intent=3), folder / "support.jsonl")
+    cfg = RunConfig.build(data=str(data), task="support", model=str(folder / "base"), batch_size=4, max_length=192,
+                          precision="fp32", max_steps=4, eval_every=2, patience=0, val_fraction=0.3,
+                          learning_rate=1e-3)
+    return app_runs.train_run(cfg, folder / "run", force=True).folder
+
+
+def test_merged_export_loads_in_transformers_with_template_end_tokens_and_no_private_keys(smol_run, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    record = exports.export_run(smol_run, "merged", "bf16", out=tmp_path / "served")
+    folder = tmp_path / "served"
+    config = json.loads((folder / "config.json").read_text())
+    assert not [k for k in config if k.startswith("_")] and config["use_cache"] is True
+    assert config["torch_dtype"] == config["dtype"] == "bfloat16" and "rope_theta" in config
+    tok_config = json.loads((folder / "tokenizer_config.json").read_text())
+    assert tok_config["tokenizer_class"] == "PreTrainedTokenizerFast" and "is_local" not in tok_config
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert end in json.loads((folder / "generation_config.json").read_text())["eos_token_id"]
+    assert record["end_tokens"] == ["<|im_end|>"] and (folder / "chat_template.jinja").is_file()
+    original = AutoTokenizer.from_pretrained(smol_run / "model")
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    assert tokenizer.apply_chat_template(chat, tokenize=False) == original.apply_chat_template(chat, tokenize=False)
+    served = AutoModelForCausalLM.from_pretrained(folder)
+    trained = AutoModelForCausalLM.from_pretrained(smol_run / "model", dtype=torch.float32)
+    ids = torch.tensor([tokenizer("Where is my order?")["input_ids"]])
+    with torch.inference_mode():
+        a, b = served(ids).logits.float(), trained(ids).logits
+    assert served.dtype == torch.bfloat16 and (a - b).abs().max() < 0.05 * b.abs().max()
+    assert json.loads((folder / "export.json").read_text())["status"] == "written"
+    assert exports.exports(smol_run)[-1]["folder"] == str(folder)
+
+
+@needs_converter
+@pytest.mark.parametrize("quant, tensor_type", [("f16", "F16"), ("bf16", "BF16"), ("q8_0", "Q8_0")])
+def test_gguf_export_carries_the_chat_template_and_end_token(smol_run, tmp_path, quant, tensor_type):
+    from transformers import AutoTokenizer
+
+    record = exports.export_run(smol_run, "gguf", quant, out=tmp_path / quant, check=False)
+    file = tmp_path / quant / record["file"]
+    meta = gguf.metadata(file)
+    tokenizer = AutoTokenizer.from_pretrained(smol_run / "model")
+    assert meta["architecture"] == "llama" and meta["pre_tokenizer"] == "smollm"
+    assert meta["chat_template"] == tokenizer.chat_template
+    assert meta["eos_token_id"] == tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert tensor_type in meta["tensor_types"]
+    assert record["status"] == "unchecked" and "--no-check" in record["reason"]
+
+
+@needs_converter
+def test_ollama_export_writes_template_stops_and_the_task_system_prompt(smol_run, tmp_path):
+    from anchortune.data.presets import load_preset
+
+    record = exports.export_run(smol_run, "ollama", "q8_0", out=tmp_path / "ollama", check=False)
+    text = (tmp_path / "ollama" / "Modelfile").read_text()
+    assert f"FROM ./{record['file']}" in text and (tmp_path / "ollama" / record["file"]).is_file()
+    assert 'PARAMETER stop "<|im_end|>"' in text
+    assert "<|im_start|>user\n{{ .Prompt }}<|im_end|>" in text and "<|im_start|>assistant\n{{ .Response }}" in text
+    assert f'SYSTEM """{load_preset("support").system_text()}"""' in text
+
+
+def test_ollama_template_renders_as_the_jinja_template_and_a_different_one_is_refused(smol_run):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smol_run / "model")
+    layout = ollama.layout_of(tokenizer.chat_template)
+    assert layout.name == "chatml" and ollama.check(tokenizer, layout, "Be brief.", "Ticket: {input}") is None
+    tokenizer.chat_template = tokenizer.chat_template.replace("'\n' + message['content']", "': ' + message['content']")
+    assert "renders" in ollama.check(tokenizer, layout, "Be brief.", "{input}")
+    with pytest.raises(RunError, match="would not match training"):
+        ollama.modelfile("m.gguf", tokenizer, "Be brief.", "{input}", ["<|im_end|>"])
+    tokenizer.chat_template = "{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}"
+    with pytest.raises(RunError, match="no Ollama template"):
+        ollama.modelfile("m.gguf", tokenizer, "", "{input}", ["</s>"])
+
+
+def test_an_export_that_cannot_convert_names_the_set_up_step_and_leaves_nothing(smol_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANCHORTUNE_LLAMA_CPP", str(tmp_path / "nowhere"))
+    before = exports.exports(smol_run)
+    with pytest.raises(RunError, match="make export-tools"):
+        exports.export_run(smol_run, "gguf", "q8_0", out=tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
+    assert exports.exports(smol_run) == before
+    with pytest.raises(RunError, match="choose one of merged, gguf, ollama"):
+        exports.export_run(smol_run, "onnx")
+    with pytest.raises(RunError, match="not 'q8_0'"):
+        exports.export_run(smol_run, "merged", "q8_0", out=tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+@needs_converter
+def test_parity_gate_finds_no_mismatch_on_a_faithful_export_and_fails_a_wrong_template(smol_run, tmp_path):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python did not build here (`make export-tools`)")
+    record = exports.export_run(smol_run, "gguf", "f16", out=tmp_path / "f16", prompts=4)
+    found = record["parity"]
+    assert found["prompts"] == 4 and found["template_mismatches"] == 0 and found["token_mismatches"] == 0
+    assert found["end_token_mismatches"] == [] and found["loss_difference"] < 0.01
+    # the same GGUF judged against a model whose chat template moved: every prompt is framed differently
+    moved = tmp_path / "moved"
+    shutil.copytree(smol_run / "model", moved)
+    config = json.loads((moved / "tokenizer_config.json").read_text())
+    template = (moved / "chat_template.jinja").read_text().replace("'<|im_start|>' + message['role'] + '\n'",
+                                                                     "'<|im_start|>' + message['role'] + ': '")
+    (moved / "chat_template.jinja").write_text(template)
+    (moved / "tokenizer_config.json").write_text(json.dumps(config))
+    conversations = [[{"role": "user", "content": "Where is my parcel?"}, {"role": "assistant", "content": "On its way."}]]
+    result = parity.check(tmp_path / "f16" / record["file"], moved, conversations, "f16")
+    assert result.passed is False and result.template_mismatches == 1 and "chat template" in result.reason
