@@ -76,6 +76,6 @@ def test_demo_run_exported_to_gguf_q8_0_answers_as_pytorch_does_in_llama_cpp(dem
     assert parity["prompts"] == 10
     assert parity["template_mismatches"] == 0 and parity["token_mismatches"] == 0
     assert parity["end_token_mismatches"] == []
-    assert parity["identical_answers"] >= 0.8, parity["samples"]
+    assert parity["same_top_token"] >= 0.95, parity["samples"]  # llama.cpp's next token is PyTorch's
     assert parity["loss_difference"] < 0.03
     assert record["status"] == "passed", record["reason"]

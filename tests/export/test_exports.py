@@ -15,35 +15,61 @@ from anchortune.config import RunConfig
 from anchortune.data.demo_support import support_demo
 from anchortune.data.loading import save_anchor_points
 from anchortune.errors import RunError
-from anchortune.export import gguf, ollama, parity
+from anchortune.export import gguf, ollama, parity, served
 
 needs_converter = pytest.mark.skipif(not (settings.llama_cpp_dir() / "convert_hf_to_gguf.py").is_file(),
                                      reason="llama.cpp's converter is not unpacked (`make export-tools`)")
 
 
-@pytest.fixture(scope="module")
-def smol_run(tmp_path_factory):
-    """A finished 4-step LoRA run of a 2-layer Llama with SmolLM2's tokenizer: llama.cpp's converter knows its
-    pre-tokenizer, which a tokenizer trained in a fixture would not have."""
+def _tiny(family: str):
+    """A 2-layer model of `family` with that family's real tokenizer and chat template (llama.cpp's converter
+    knows their pre-tokenizers; a tokenizer trained in a fixture it would not)."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM
 
     from anchortune.models.loading import load_tokenizer, resolve_model
 
-    folder = tmp_path_factory.mktemp("smol-tiny")
-    tokenizer = load_tokenizer(resolve_model(None))
+    tokenizer = load_tokenizer(resolve_model("smollm2-135m-instruct" if family == "llama" else "gemma-3-270m"))
+    ids = dict(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+               bos_token_id=tokenizer.bos_token_id, max_position_embeddings=1024)
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                         tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
-                         eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
-    LlamaForCausalLM(config).save_pretrained(folder / "base")
+    if family == "llama":
+        return LlamaForCausalLM(LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                            num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+                                            **ids)), tokenizer
+    # Gemma 3: sliding-window and global layers, the norm's +1, a 262k vocabulary
+    return Gemma3ForCausalLM(Gemma3TextConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                              num_attention_heads=4, num_key_value_heads=1, head_dim=16,
+                                              sliding_window=32, layer_types=["sliding_attention", "full_attention"],
+                                              **ids)), tokenizer
+
+
+def _run_folder(folder, family: str, train: bool):
+    """A finished run: trained for 4 LoRA steps, or (train=False, for the 262k-vocabulary Gemma, whose guard
+    measures alone take minutes on 2 cores) the tiny model written as the run's merged model beside its config."""
+    model, tokenizer = _tiny(family)
+    model.save_pretrained(folder / "base")
     tokenizer.save_pretrained(folder / "base")
     data = save_anchor_points(support_demo(n_per_intent=3), folder / "support.jsonl")
-    cfg = RunConfig.build(data=str(data), task="support", model=str(folder / "base"), batch_size=4, max_length=192,
+    cfg = RunConfig.build(data=str(data), task="support", model=str(folder / "base"), batch_size=2, max_length=128,
                           precision="fp32", max_steps=4, eval_every=2, patience=0, val_fraction=0.3,
                           learning_rate=1e-3)
-    return app_runs.train_run(cfg, folder / "run", force=True).folder
+    if train:
+        return app_runs.train_run(cfg, folder / "run", force=True).folder
+    model.save_pretrained(folder / "run" / "model")
+    tokenizer.save_pretrained(folder / "run" / "model")
+    (folder / "run" / "config.yaml").write_text(cfg.dump())
+    return folder / "run"
+
+
+@pytest.fixture(scope="module")
+def smol_run(tmp_path_factory):
+    return _run_folder(tmp_path_factory.mktemp("smol-tiny"), "llama", train=True)
+
+
+@pytest.fixture(scope="module")
+def gemma_run(tmp_path_factory):
+    return _run_folder(tmp_path_factory.mktemp("gemma-tiny"), "gemma3", train=False)
 
 
 def test_merged_export_loads_in_transformers_with_template_end_tokens_and_no_private_keys(smol_run, tmp_path):
@@ -138,6 +164,7 @@ def test_parity_gate_finds_no_mismatch_on_a_faithful_export_and_fails_a_wrong_te
     found = record["parity"]
     assert found["prompts"] == 4 and found["template_mismatches"] == 0 and found["token_mismatches"] == 0
     assert found["end_token_mismatches"] == [] and found["loss_difference"] < 0.01
+    assert found["same_top_token"] >= 0.99 and record["status"] == "passed", record["reason"]
     # the same GGUF judged against a model whose chat template moved: every prompt is framed differently
     moved = tmp_path / "moved"
     shutil.copytree(smol_run / "model", moved)
@@ -149,3 +176,28 @@ def test_parity_gate_finds_no_mismatch_on_a_faithful_export_and_fails_a_wrong_te
     conversations = [[{"role": "user", "content": "Where is my parcel?"}, {"role": "assistant", "content": "On its way."}]]
     result = parity.check(tmp_path / "f16" / record["file"], moved, conversations, "f16")
     assert result.passed is False and result.template_mismatches == 1 and "chat template" in result.reason
+
+
+@needs_converter
+def test_gemma3_exports_to_gguf_and_ollama_framed_as_training_framed_it(gemma_run, tmp_path):
+    from transformers import AutoTokenizer
+
+    from anchortune.models.catalog import CATALOG
+
+    # the tiny model's tokenizer is the catalog Gemma's, read from its GGUF: that GGUF's tokenizer travels
+    record = exports.export_run(gemma_run, "ollama", "f16", out=tmp_path / "gemma", prompts=2,
+                                tokenizer_gguf=CATALOG["gemma-3-270m"].gguf_path())
+    meta = gguf.metadata(tmp_path / "gemma" / record["file"])
+    tokenizer = AutoTokenizer.from_pretrained(gemma_run / "model")
+    assert meta["architecture"] == "gemma3" and meta["chat_template"] == tokenizer.chat_template
+    assert meta["add_bos_token"] is False  # training put no BOS in front of its prompts; llama.cpp must not either
+    assert meta["pre_tokenizer"] == "default" and record["tokenizer_from"] == CATALOG["gemma-3-270m"].gguf_path().name
+    text = (tmp_path / "gemma" / "Modelfile").read_text()
+    for stop in [t for _, t in served.end_tokens(tokenizer, gemma_run / "model")]:
+        assert f'PARAMETER stop "{stop}"' in text
+    if record["status"] == "unchecked":
+        assert "llama-cpp-python" in record["reason"]
+        pytest.skip("llama-cpp-python did not build here: the Gemma 3 parity half is unchecked")
+    found = record["parity"]
+    assert found["template_mismatches"] == 0 and found["token_mismatches"] == 0, found
+    assert found["end_token_mismatches"] == [] and found["loss_difference"] < 0.01, found

@@ -25,8 +25,12 @@ PARITY_PROMPTS = 10
 
 
 def export_run(run: str | Path, fmt: str, quant: str | None = None, out: str | Path | None = None,
-               data: str | Path | None = None, check: bool = True, prompts: int = PARITY_PROMPTS) -> dict:
-    """Export the run's merged model as `fmt` into `out` (default RUN/exports/FORMAT[-QUANT]); the record."""
+               data: str | Path | None = None, check: bool = True, prompts: int = PARITY_PROMPTS,
+               tokenizer_gguf: str | Path | None = None) -> dict:
+    """Export the run's merged model as `fmt` into `out` (default RUN/exports/FORMAT[-QUANT]); the record.
+
+    A GGUF carries the tokenizer of `tokenizer_gguf`, by default the GGUF the base model was read from (the
+    catalog's, or the user's .gguf file), so that llama.cpp tokenises as it did for the base model."""
     from anchortune.export import gguf, ollama, parity, served
     from anchortune.export.merge import atomic_dir
 
@@ -52,7 +56,9 @@ def export_run(run: str | Path, fmt: str, quant: str | None = None, out: str | P
             record.update(served.write(model_dir, tmp, quant))
         else:
             gguf.converter()  # RunError naming the set-up step before any work
-            file = gguf.write(model_dir, tmp / f"{name}-{quant}.gguf", quant, name)
+            source = Path(tokenizer_gguf) if tokenizer_gguf else _source_gguf(cfg.model)
+            file = gguf.write(model_dir, tmp / f"{name}-{quant}.gguf", quant, name, source)
+            record["tokenizer_from"] = source.name if source else "the merged model's tokenizer.json"
             record["file"] = file.name
             record["gguf"] = {k: v for k, v in gguf.metadata(file).items() if k != "chat_template"}
             if fmt == "ollama":
@@ -105,6 +111,18 @@ def _task(folder: RunFolder, cfg, data):
     preset = load_preset(cfg.task).resolved_for(points)
     held = load_anchor_points(data) if data is not None else split(points, cfg.val_fraction, cfg.seed)[1]
     return preset, held
+
+
+def _source_gguf(spec: str | None) -> Path | None:
+    """The GGUF file a run's base model was read from, if it was."""
+    from anchortune.models.catalog import CATALOG
+    from anchortune.models.loading import DEFAULT_MODEL
+
+    name = spec or DEFAULT_MODEL
+    if name in CATALOG:
+        return CATALOG[name].gguf_path()
+    path = Path(name).expanduser()
+    return path if path.is_file() and path.suffix.lower() == ".gguf" else None
 
 
 def _tokenizer(model_dir: Path):

@@ -32,21 +32,78 @@ def converter() -> Path:
     return script
 
 
-def write(model_dir: Path, target: Path, quant: str, name: str) -> Path:
-    """`target` (a .gguf file) written from the merged model folder at `quant`; atomic: a failed conversion
-    leaves nothing."""
+def write(model_dir: Path, target: Path, quant: str, name: str, tokenizer_from: Path | None = None) -> Path:
+    """`target` (a .gguf file) written from the merged model folder at `quant`, carrying the tokenizer of the
+    GGUF `tokenizer_from` where the base model came from one; atomic: a failed conversion leaves nothing."""
     if quant not in QUANTS:
         raise RunError(f"unknown GGUF quantisation {quant!r}; choose one of {', '.join(QUANTS)}")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".gguf.") as tmp:
         first = Path(tmp) / ("model-f16.gguf" if quant == "q4_k_m" else target.name)
         _convert(model_dir, first, "f16" if quant == "q4_k_m" else quant, name)
+        if tokenizer_from is not None:
+            adopt_tokenizer(first, tokenizer_from)
         if quant == "q4_k_m":
             quantised = Path(tmp) / target.name
             quantise(first, quantised, _Q4_K_M)
             first = quantised
+        match_training_framing(first)
         first.replace(target)
     return target
+
+
+def adopt_tokenizer(path: Path, source: Path) -> None:
+    """Replace the tokenizer a GGUF carries by the one of the GGUF the base model came from, keeping the chat
+    template: llama.cpp then tokenises exactly as it did for the base model. A base model read from GGUF has only
+    the tokenizer.json transformers made of it, which the converter may match to another family's pre-tokenizer
+    (Gemma 3's matches granite-embed-multi-311m, a Gemma 4 style that forces a BOS training never saw); the source
+    GGUF's own SentencePiece vocabulary is llama.cpp's native one. Rewritten through gguf-py's
+    copy_with_new_metadata into a sibling file, then renamed over `path`."""
+    import functools
+
+    from gguf import GGUFReader, GGUFValueType, GGUFWriter
+    from gguf.scripts import gguf_new_metadata as rewrite
+    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
+
+    if not getattr(rewrite.tqdm, "keywords", None):  # its progress bar, quietened here, not through the environment
+        rewrite.tqdm = functools.partial(rewrite.tqdm, disable=True)
+
+    exported, original = GGUFReader(str(path)), GGUFReader(str(source))
+    prefix = "tokenizer.ggml."
+    theirs = {k: f for k, f in original.fields.items() if k.startswith(prefix)}
+    rows = next((t.shape[-1] for t in exported.tensors if t.name == "token_embd.weight"), None)
+    tokens = len(theirs[prefix + "tokens"].data) if prefix + "tokens" in theirs else None
+    if tokens is None or rows is None or int(rows) != tokens:
+        raise RunError(f"the base model's GGUF {source.name} has {tokens} tokens, the exported model {rows}: its "
+                       "tokenizer cannot be carried over")
+    new = {}
+    for key, field in theirs.items():
+        kind = field.types[0]
+        new[key] = MetadataDetails(kind, field.contents(), sub_type=field.types[-1] if kind == GGUFValueType.ARRAY
+                                   else None)
+    drop = [k for k in exported.fields if k.startswith(prefix) and k not in theirs]
+    arch = exported.fields["general.architecture"].contents()
+    staged = path.with_name(path.name + ".tok")
+    writer = GGUFWriter(str(staged), arch=arch, endianess=exported.endianess)
+    copy_with_new_metadata(exported, writer, new, drop)
+    del exported
+    staged.replace(path)
+
+
+def match_training_framing(path: Path) -> bool:
+    """Training renders the chat template and tokenises it without adding special tokens, so a prompt starts with
+    BOS only where the template writes it. A GGUF whose tokenizer says add_bos_token (Gemma's does) would make
+    llama.cpp, Ollama and LM Studio put one more token in front of every prompt than training did: the flag is
+    turned off in place (as gguf-py's gguf_set_metadata does). True when it changed."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(str(path), "r+")
+    field = reader.fields.get("tokenizer.ggml.add_bos_token")
+    if field is None or not bool(field.parts[field.data[0]][0]):
+        return False
+    field.parts[field.data[0]][0] = False
+    reader.data.flush()
+    return True
 
 
 def _convert(model_dir: Path, out: Path, outtype: str, name: str) -> None:
@@ -80,7 +137,8 @@ def metadata(path: Path) -> dict:
     wanted = {"general.architecture": "architecture", "tokenizer.chat_template": "chat_template",
               "tokenizer.ggml.bos_token_id": "bos_token_id", "tokenizer.ggml.eos_token_id": "eos_token_id",
               "tokenizer.ggml.eot_token_id": "eot_token_id", "tokenizer.ggml.pre": "pre_tokenizer",
-              "general.file_type": "file_type", "general.name": "name"}
+              "tokenizer.ggml.add_bos_token": "add_bos_token", "general.file_type": "file_type",
+              "general.name": "name"}
     found = {label: reader.fields[key].contents() for key, label in wanted.items() if key in reader.fields}
     found["tensors"] = len(reader.tensors)
     found["tensor_types"] = sorted({t.tensor_type.name for t in reader.tensors})

@@ -93,7 +93,8 @@ def modelfile(gguf_name: str, tokenizer, system: str, user_template: str, stops:
              f"FROM ./{gguf_name}", "", f'TEMPLATE """{go_template(layout, user_template)}"""', ""]
     if system:
         lines += [f'SYSTEM """{system}"""', ""]
-    lines += [f'PARAMETER stop "{_quote(s)}"' for s in stops]
+    ends = list(dict.fromkeys(list(stops) + [layout.assistant[1].strip()]))  # the turn's end, token or not
+    lines += [f'PARAMETER stop "{_quote(s)}"' for s in ends if s]
     lines += ["PARAMETER temperature 0", f"PARAMETER num_ctx {context}"]
     if json_fields is not None:
         lines += ["", "# a JSON task: ask Ollama for JSON (API: \"format\": \"json\", or a schema with these fields; "

@@ -4,7 +4,11 @@ For each conversation (the run's held-out anchor points, framed by the task pres
 - the prompt: the GGUF's own chat template rendered by llama-cpp-python's Jinja formatter against transformers'
   rendering, and the token ids llama.cpp makes of that text against the tokenizer's (template mismatches);
 - the end tokens: every token transformers stops at must be an end-of-generation token in llama.cpp;
-- the greedy answer: identical answers, and the share of answer tokens before the first difference;
+- the greedy answer: identical answers, the share of answer tokens before the first difference, and (the gated
+  figure) how often llama.cpp's top token is PyTorch's along PyTorch's greedy answer, fed the same prefix: one
+  near-tie flipped by quantisation changes the rest of a long answer, so identical answers alone mostly measure
+  answer length (on the demo support run: f16 and f32 GGUF 100 % identical, q8_0 30 % identical over 64 tokens
+  with the answer loss 0.03 % apart);
 - the loss of the reference answer: mean negative log-likelihood per token under both, and its difference.
 An export whose answers disagree beyond the bound of its quantisation (BOUNDS), or that has any template or
 end-token mismatch, fails, with the reason. llama-cpp-python is optional (`make export-tools`); without it the
@@ -17,10 +21,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-# quantisation: (least share of identical greedy answers, most relative difference of the answer loss).
-# q8_0 keeps ~8.5 bits a weight: a 135M model's answer loss moves well under 1 %, and a long greedy answer may still
-# part at a near-tie; q4_k_m moves the loss a few percent and parts more often.
-BOUNDS = {"f16": (0.8, 0.01), "bf16": (0.7, 0.02), "q8_0": (0.7, 0.03), "q4_k_m": (0.3, 0.15)}
+# quantisation: (least share of same top tokens along the greedy answers, most relative difference of the answer
+# loss). f16 reproduces PyTorch's fp32 answers exactly on the demo run; q8_0 (~8.5 bits a weight, activations
+# quantised too) moves a 135M model's answer loss well under 1 %; q4_k_m moves it a few percent.
+BOUNDS = {"f16": (0.99, 0.01), "bf16": (0.97, 0.02), "q8_0": (0.95, 0.03), "q4_k_m": (0.85, 0.15)}
 
 
 @dataclass
@@ -33,6 +37,7 @@ class Parity:
     prompts: int = 0
     identical_answers: float | None = None
     agreeing_tokens: float | None = None  # share of answer tokens before the first difference, averaged
+    same_top_token: float | None = None  # llama.cpp's argmax = PyTorch's along PyTorch's greedy answers
     loss_pytorch: float | None = None
     loss_gguf: float | None = None
     loss_difference: float | None = None  # relative, |gguf - pytorch| / pytorch
@@ -71,18 +76,23 @@ def check(gguf_path: Path, model_dir: Path, conversations: list[list[dict]], qua
     for token_id, text in end_tokens(tokenizer, model_dir):
         if not llama_cpp.llama_vocab_is_eog(vocab, token_id):
             result.end_token_mismatches.append(text)
-    identical, agreeing, nll_t, nll_g, count = 0, 0.0, 0.0, 0.0, 0
+    identical, agreeing, nll_t, nll_g, count, same_top, positions = 0, 0.0, 0.0, 0.0, 0, 0, 0
     stops = [i for i, _ in end_tokens(tokenizer, model_dir)]
     for conversation, (prompt_ids, answer_ids, prompt_text) in zip(conversations, encoded):
         if template is None or _render(llama_cpp, template, tokenizer, conversation[:-1]) != prompt_text:
             result.template_mismatches += 1
-        if llm.tokenize(prompt_text.encode("utf-8"), add_bos=False, special=True) != prompt_ids:
+        # as llama.cpp frames a rendered prompt: BOS added where the GGUF says so, special tokens parsed
+        if llm.tokenize(prompt_text.encode("utf-8"), add_bos=True, special=True) != prompt_ids:
             result.token_mismatches += 1
         with torch.inference_mode():
             out = model.generate(torch.tensor([prompt_ids]), max_new_tokens=max_new_tokens, do_sample=False,
                                  eos_token_id=stops, pad_token_id=tokenizer.pad_token_id)
-        mine = [t for t in out[0, len(prompt_ids):].tolist() if t not in stops]
+        produced = out[0, len(prompt_ids):].tolist()
+        mine = [t for t in produced if t not in stops]
         theirs = _greedy(llm, llama_cpp, prompt_ids, max_new_tokens)
+        followed = _top_tokens(llm, prompt_ids, produced)
+        same_top += sum(a == b for a, b in zip(followed, produced))
+        positions += len(produced)
         same = next((i for i, (a, b) in enumerate(zip(mine, theirs)) if a != b), min(len(mine), len(theirs)))
         identical += mine == theirs
         agreeing += same / max(1, len(mine), len(theirs))
@@ -95,6 +105,7 @@ def check(gguf_path: Path, model_dir: Path, conversations: list[list[dict]], qua
     llm.close()
     n = max(1, len(conversations))
     result.identical_answers, result.agreeing_tokens = identical / n, agreeing / n
+    result.same_top_token = same_top / max(1, positions)
     result.loss_pytorch, result.loss_gguf = nll_t / max(1, count), nll_g / max(1, count)
     result.loss_difference = abs(result.loss_gguf - result.loss_pytorch) / max(result.loss_pytorch, 1e-6)
     result.passed, result.reason = _verdict(result)
@@ -110,15 +121,17 @@ def _verdict(r: Parity) -> tuple[bool, str]:
         failures.append(f"llama.cpp tokenises {r.token_mismatches} of {r.prompts} prompts differently")
     if r.end_token_mismatches:
         failures.append(f"llama.cpp does not stop at {', '.join(r.end_token_mismatches)}")
-    if r.identical_answers < least:
-        failures.append(f"{r.identical_answers:.0%} identical greedy answers (bound for {r.quant}: {least:.0%})")
+    if r.same_top_token < least:
+        failures.append(f"llama.cpp's top token is PyTorch's at {r.same_top_token:.1%} of the greedy answers' tokens "
+                        f"(bound for {r.quant}: {least:.0%})")
     if not math.isfinite(r.loss_difference) or r.loss_difference > most:
         failures.append(f"answer loss {r.loss_gguf:.4f} against {r.loss_pytorch:.4f} in PyTorch, "
                         f"{r.loss_difference:.1%} apart (bound for {r.quant}: {most:.0%})")
     if failures:
         return False, "; ".join(failures)
-    return True, (f"{r.identical_answers:.0%} identical greedy answers, {r.agreeing_tokens:.0%} of answer tokens "
-                  f"before a difference, answer loss {r.loss_difference:.2%} apart; template and end tokens match")
+    return True, (f"same top token at {r.same_top_token:.1%} of the greedy answers' tokens, "
+                  f"{r.identical_answers:.0%} identical answers ({r.agreeing_tokens:.0%} of tokens before a "
+                  f"difference), answer loss {r.loss_difference:.2%} apart; template and end tokens match")
 
 
 def _encode(tokenizer, conversation: list[dict]) -> tuple[list[int], list[int], str]:
@@ -149,6 +162,17 @@ def _greedy(llm, llama_cpp, prompt_ids: list[int], max_new_tokens: int) -> list[
             break
         produced.append(token)
     return produced
+
+
+def _top_tokens(llm, prompt_ids: list[int], answer: list[int]) -> list[int]:
+    """llama.cpp's most likely token at each position of `answer`, given the prompt and the answer before it."""
+    import numpy as np
+
+    if not answer:
+        return []
+    llm.reset()
+    llm.eval(prompt_ids + answer)
+    return np.asarray(llm.scores[len(prompt_ids) - 1:len(prompt_ids) + len(answer) - 1]).argmax(axis=1).tolist()
 
 
 def _answer_nll(model, llm, prompt_ids: list[int], answer_ids: list[int]) -> tuple[float, float]:
