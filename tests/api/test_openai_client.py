@@ -41,6 +41,19 @@ def test_files_jobs_models_and_chat_through_the_openai_client(live_server, suppo
     checkpoints = list(api.fine_tuning.jobs.checkpoints.list(job.id))
     assert [c.step_number for c in checkpoints] == [9, 6, 3] and checkpoints[0].metrics.valid_loss > 0
 
+    # exports of the finished job through the studio's API: the served (merged) folder as a zip with its record;
+    # a GGUF of the fixture's home-made tokenizer, which llama.cpp's converter does not know, is a clear 400
+    import httpx
+
+    made = httpx.post(f"{live_server.url}/jobs/{job.id}/exports", data={"format": "merged"}, timeout=120)
+    assert made.status_code == 200 and made.json()["status"] == "written", made.text
+    assert "config.json" in made.json()["files"] and "<|im_end|>" in made.json()["end_tokens"]
+    assert [r["format"] for r in httpx.get(f"{live_server.url}/jobs/{job.id}/exports").json()] == ["merged"]
+    zipped = httpx.get(f"{live_server.url}/jobs/{job.id}/download/served", timeout=120)
+    assert zipped.status_code == 200 and zipped.content[:2] == b"PK"
+    refused = httpx.post(f"{live_server.url}/jobs/{job.id}/exports", data={"format": "gguf"}, timeout=300)
+    assert refused.status_code == 400 and "converter" in refused.text and "Traceback" not in refused.text
+
     model_ids = [m.id for m in api.models.list()]
     assert "tiny" in model_ids and done.fine_tuned_model in model_ids
     question = [{"role": "user", "content": "Where is my order?"}]

@@ -201,3 +201,46 @@ def test_gemma3_exports_to_gguf_and_ollama_framed_as_training_framed_it(gemma_ru
     found = record["parity"]
     assert found["template_mismatches"] == 0 and found["token_mismatches"] == 0, found
     assert found["end_token_mismatches"] == [] and found["loss_difference"] < 0.01, found
+
+
+@needs_converter
+def test_the_export_command_prints_how_to_run_it_and_a_mistake_as_one_line(smol_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from anchortune.cli.main import app
+
+    runner = CliRunner()
+    done = runner.invoke(app, ["export", str(smol_run), "--format", "ollama", "--out", str(tmp_path / "o"),
+                               "--no-check"])
+    assert done.exit_code == 0, done.output
+    assert "ollama create" in done.output and "Modelfile" in done.output and "not checked" in done.output
+    import subprocess
+    import sys
+
+    wrong = subprocess.run([sys.executable, "-m", "anchortune", "export", str(smol_run), "--format", "onnx"],
+                           capture_output=True, text=True, timeout=300)
+    assert wrong.returncode != 0 and "choose one of merged, gguf, ollama" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+
+
+@needs_converter
+def test_q4_k_m_is_quantised_by_llama_cpp_or_refused_naming_the_install_step(smol_run, tmp_path, monkeypatch):
+    import sys
+
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        llama_cpp = None
+    if llama_cpp is not None:
+        record = exports.export_run(smol_run, "gguf", "q4_k_m", out=tmp_path / "q4", prompts=2)
+        meta = gguf.metadata(tmp_path / "q4" / record["file"])
+        assert meta["file_type"] == 15  # LLAMA_FTYPE_MOSTLY_Q4_K_M; rows of 64 are too short for k-quant blocks of
+        assert {"Q5_0", "Q8_0"} & set(meta["tensor_types"])  # 256, so llama.cpp falls back per tensor, as it does
+        found = record["parity"]
+        assert found["template_mismatches"] == 0 and found["token_mismatches"] == 0 and found["prompts"] == 2
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as where llama-cpp-python did not build
+    with pytest.raises(RunError, match="make export-tools"):
+        exports.export_run(smol_run, "gguf", "q4_k_m", out=tmp_path / "none")
+    assert not (tmp_path / "none").exists()
+    unchecked = exports.export_run(smol_run, "gguf", "q8_0", out=tmp_path / "q8")
+    assert unchecked["status"] == "unchecked" and "not installed" in unchecked["reason"]
