@@ -311,6 +311,8 @@ def markdown(rows: list[dict], machine: str) -> str:
     for r in rows:
         g = r["guard"]
         for label, drifts in ORACLES.items():
+            if not all(d in g for d in drifts):  # a row scored before this measure existed
+                continue
             j = judge(r, drifts)
             o = j["oracle"]
             lines.append(f"| {r['task']} | {r['metric']} | {r['base']['metric']:.3f} | {g['step']} x {g['scale']} | "
@@ -348,7 +350,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.render:
         stored = json.loads((args.out / "balance_calibration.json").read_text())
-        (args.out / "balance_calibration.md").write_text(markdown(stored["rows"], stored["machine"]))
+        note = f"\nRows: {stored['note']}.\n" if stored.get("note") else ""
+        (args.out / "balance_calibration.md").write_text(markdown(stored["rows"], stored["machine"]) + note)
         return 0
     scales = [float(s) for s in args.scales.split(",")]
     return over_tasks(args, "balance_calibration",
