@@ -52,14 +52,15 @@ $(ALLOC): $(STAMP)
 # tests skip saying so.
 export-tools: $(EXPORT)
 
-$(EXPORT): $(STAMP)
+$(EXPORT): | $(STAMP)
 	mkdir -p $(VENV)/sdist $(VENV)/share/anchortune
 	[ -f $(LLAMA_SDIST) ] || $(BIN)/pip download -q --no-deps --no-binary :all: llama-cpp-python==$(LLAMA_CPP_PY) -d $(VENV)/sdist
 	rm -rf $(VENV)/share/anchortune/llama.cpp
 	tar xzf $(LLAMA_SDIST) -C $(VENV)/share/anchortune --strip-components=2 \
 		llama_cpp_python-$(LLAMA_CPP_PY)/vendor/llama.cpp/convert_hf_to_gguf.py \
 		llama_cpp_python-$(LLAMA_CPP_PY)/vendor/llama.cpp/conversion llama_cpp_python-$(LLAMA_CPP_PY)/vendor/llama.cpp/gguf-py
-	CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF" \
+	$(BIN)/python -c "import llama_cpp; assert llama_cpp.__version__ == '$(LLAMA_CPP_PY)'" 2>/dev/null \
+		|| CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF" \
 		$(BIN)/pip install -q $(LLAMA_SDIST) \
 		|| echo "llama-cpp-python did not build here: GGUF exports are written but not checked against llama.cpp"
 	touch $(EXPORT)
