@@ -18,6 +18,7 @@ from rich.table import Table
 from anchortune.app import chat as app_chat
 from anchortune.app import datasets, exports, runs
 from anchortune.app import models as app_models
+from anchortune.cli import studio
 from anchortune.cli.progress import ProgressView
 from anchortune.config import RunConfig
 from anchortune.app.datasets import CsvColumns
@@ -327,60 +328,8 @@ def demo(out: Path = typer.Option(Path("runs/demo"), help="Run folder for the de
     _print_outcome(outcome)
 
 
-def _workspace(data: Optional[Path], models: list[str], token: Optional[str] = None, allowed_hosts: tuple = ()):
-    from anchortune.app.workspace import StudioConfig, Workspace
-
-    named = {}
-    for item in models:
-        name, _, path = item.partition("=") if "=" in item else (Path(item).name, "", item)
-        named[name] = path
-    return Workspace(StudioConfig.from_env(data_dir=data, models=named, token=token,
-                                           allowed_hosts=allowed_hosts or None))
-
-
-@app.command()
-def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback requires a bearer token."),
-    port: int = typer.Option(8000, help="Port to listen on."),
-    data: Optional[Path] = typer.Option(None, help="Studio data folder (default: ANCHORTUNE_DATA or HOME/studio)."),
-    token: Optional[str] = typer.Option(None, envvar="ANCHORTUNE_TOKEN", show_envvar=True,
-                                        help="Bearer token for the API and pages (made up and printed when "
-                                             "bound beyond loopback without one)."),
-    workers: int = typer.Option(1, min=0, help="Embedded worker threads (0: only separate `anchortune worker`s)."),
-    model: list[str] = typer.Option([], "--model", help="Offer a local model: PATH or NAME=PATH (repeatable)."),
-    allowed_host: list[str] = typer.Option([], "--allowed-host",
-                                           help="A host name requests may use besides loopback and the bound address "
-                                                "(a proxy's or the machine's name; '*': any). Repeatable."),
-) -> None:
-    """Start the studio: web UI, OpenAI-compatible API and an embedded worker."""
-    import secrets
-
-    import uvicorn
-
-    from anchortune.api.app import create_app, is_loopback
-
-    if not is_loopback(host) and not token:
-        token = secrets.token_urlsafe(24)
-        console.print(f"bound to {host}: requests need the bearer token [bold]{token}[/]", highlight=False)
-    bound = () if host in ("0.0.0.0", "::", "") else (host,)  # a wildcard bind names no host of its own
-    workspace = _workspace(data, model, token, bound + tuple(allowed_host))
-    console.print(f"anchortune studio on http://{host}:{port}/ (data in {workspace.data})", highlight=False)
-    uvicorn.run(create_app(workspace, workers=workers), host=host, port=port, log_level="warning")
-
-
-@app.command()
-def worker(
-    data: Optional[Path] = typer.Option(None, help="Studio data folder (the server's)."),
-    model: list[str] = typer.Option([], "--model", help="Local models the server offers: PATH or NAME=PATH."),
-    name: Optional[str] = typer.Option(None, help="Worker name in job records (default host:pid)."),
-) -> None:
-    """Run jobs from the studio's store until stopped (Ctrl-C); start as many as the machine carries."""
-    from anchortune.app import jobs
-
-    workspace = _workspace(data, model)
-    console.print(f"worker on {workspace.store.url.split('://')[0]} store, data in {workspace.data}",
-                  highlight=False)
-    jobs.worker(workspace, name).run()
+app.command()(studio.serve)
+app.command()(studio.worker)
 
 
 def _terminated(signum, frame) -> None:
