@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from outcomes import HEADLINE, load, over_tasks, pair, task_parser  # noqa: E402  (bench/outcomes.py's rows)
 
+from anchortune import settings  # noqa: E402
 from anchortune.app import runs as app_runs  # noqa: E402
 from anchortune.config import RunConfig  # noqa: E402
 from anchortune.data.loading import save_anchor_points  # noqa: E402
@@ -58,6 +59,7 @@ OPENING = 3  # content tokens that start an answer: a task's short answers move 
 MMLU_PARTS = ("mmlu", "mmlu_content", "mmlu_opening", "mmlu_body")
 OUTSIDE = ("wikitext", "mmlu_plain") + MMLU_PARTS
 RESAMPLES = 1000  # paired bootstrap of the held-out rows: the interval of the metric the guard lost
+SPLITS = 400  # random halvings of the held-out rows for the cross-fitted oracle
 
 
 def mmlu_points(shared: Path, count: int = 100) -> list[AnchorPoint]:
@@ -197,21 +199,58 @@ def bootstrap_lost(preset, held: list[AnchorPoint], guard: list[str], oracle: li
     return [lost[int(0.025 * RESAMPLES)], lost[int(0.975 * RESAMPLES) - 1]]
 
 
+def crossfit_lost(preset, held: list[AnchorPoint], row: dict, drifts: tuple, seed: int = 1) -> list[float] | None:
+    """The metric the guard lost against an oracle that cannot see the rows it is scored on: [mean, 2.5 %, 97.5 %]
+    over SPLITS random halvings of the held-out rows, the oracle picking its candidate (inside the bounds `drifts`)
+    by the metric on one half, both picks scored on the other. The plain oracle picks and is scored on the same rows,
+    so the best of nine noisy scores counts its own luck as the guard's loss (the winner's curse); None where the
+    candidates' answers were not stored."""
+    from anchortune.evaluate.balance import TEXT_BOUND
+
+    kept = [c for c in row["candidates"] if all(c.get(d, 0.0) <= TEXT_BOUND for d in drifts)] or row["candidates"]
+    if not all("outputs" in c for c in kept + [row["guard"]]):
+        return None
+    rng, order, lost = random.Random(seed), list(range(len(held))), []
+    if preset.output.format == "text":  # per-row ROUGE-L once: a half's score is their mean
+        from anchortune.evaluate import metrics
+
+        rows = {id(c): [metrics.rouge_l(o, p.answer) for o, p in zip(c["outputs"], held)] for c in kept + [row["guard"]]}
+        score = lambda c, idx: sum(rows[id(c)][i] for i in idx) / len(idx)  # noqa: E731
+    else:
+        score = lambda c, idx: headline(preset, [held[i] for i in idx], [c["outputs"][i] for i in idx])  # noqa: E731
+    for _ in range(SPLITS):
+        rng.shuffle(order)
+        pick, judge_on = order[:len(order) // 2], order[len(order) // 2:]
+        oracle = max(kept, key=lambda c: score(c, pick))
+        om, gm = score(oracle, judge_on), score(row["guard"], judge_on)
+        lost.append((om - gm) / om if om else 0.0)
+    lost.sort()
+    return [sum(lost) / len(lost), lost[int(0.025 * SPLITS)], lost[int(0.975 * SPLITS) - 1]]
+
+
+def held_out(name: str, shared: Path, seed: int) -> tuple:
+    """(preset, train rows, held-out rows) of a task as the bench draws them."""
+    from anchortune.data.presets import load_preset
+
+    preset_name, n_train, n_held = TASKS[name][:3]
+    points = load(name, shared)
+    random.Random(seed).shuffle(points)
+    train, held = points[:n_train], points[n_train:n_train + n_held]
+    return load_preset(preset_name).resolved_for(train), train, held
+
+
 def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float]) -> dict:
     import torch
     from peft import PeftModel, set_peft_model_state_dict
     from peft.helpers import rescale_adapter_scale
     from safetensors.torch import load_file
 
-    from anchortune.data.presets import load_preset
     from anchortune.evaluate import general
     from anchortune.models.loading import load_model, load_tokenizer, resolve_model
     from anchortune.engine.precision import choose
 
-    preset_name, n_train, n_held, options, new_tokens = TASKS[name]
-    points = load(name, shared)
-    random.Random(seed).shuffle(points)
-    train, held = points[:n_train], points[n_train:n_train + n_held]
+    preset_name, _, _, options, new_tokens = TASKS[name]
+    preset, train, held = held_out(name, shared, seed)
     renumber = lambda ps: [AnchorPoint(p.messages, i, p.label) for i, p in enumerate(ps, start=1)]  # noqa: E731
     train_file = save_anchor_points(renumber(train), work / f"{name}-train.jsonl")
     run = work / f"{name}-run"
@@ -225,7 +264,6 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
     precision = choose(cfg.precision)
     source = resolve_model(cfg.model)
     tokenizer = load_tokenizer(source)
-    preset = load_preset(preset_name).resolved_for(train)
     material = outside_material(shared, tokenizer)
     mine = general.general_set(tokenizer)
     base_model = load_model(source)
@@ -261,7 +299,9 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
     intervals = {label: bootstrap_lost(preset, held, guard["outputs"],  # what the guard lost against each oracle
                                        judge({"candidates": rows, "guard": guard}, drifts)["oracle"]["outputs"])
                  for label, drifts in ORACLES.items()}
-    return {"task": name, "lost_interval": intervals, "metric": HEADLINE[preset_name], "train_rows": len(train), "heldout_rows": len(held),
+    crossfit = {label: crossfit_lost(preset, held, {"candidates": rows, "guard": guard}, drifts)
+                for label, drifts in ORACLES.items()}
+    return {"task": name, "lost_interval": intervals, "crossfit": crossfit, "metric": HEADLINE[preset_name], "train_rows": len(train), "heldout_rows": len(held),
             "train_wall_s": train_wall, "base": base, "candidates": rows, "guard": guard,
             "verdict": summary["balance"]["diagnosis"], "chosen": chosen}
 
@@ -290,6 +330,11 @@ def interval(row: dict, label: str) -> str:
     return f" ({lo_hi[0]:.1%} to {lo_hi[1]:.1%})" if lo_hi else ""
 
 
+def crossfit(row: dict, label: str) -> str:
+    fit = row.get("crossfit", {}).get(label)
+    return f"{fit[0]:.1%} ({fit[1]:.1%} to {fit[2]:.1%})" if fit else "answers not stored"
+
+
 def markdown(rows: list[dict], machine: str) -> str:
     from anchortune.evaluate.balance import TEXT_BOUND
 
@@ -302,12 +347,15 @@ def markdown(rows: list[dict], machine: str) -> str:
              f"(how an answer starts and where it stops: a task's short answers move these) and the rest of the content "
              f"(the body: what the model knows, given how the answer started). Each oracle keeps the best task metric among the candidates whose named "
              f"drifts stay within {TEXT_BOUND:.0%} of the base model; 'metric lost' is the guard's shortfall "
-             f"against it, with the 95 % interval of {RESAMPLES} paired bootstrap resamples of the held-out rows.",
+             f"against it, with the 95 % interval of {RESAMPLES} paired bootstrap resamples of the held-out rows. "
+             f"That oracle picks and is scored on the same rows, so the luck of the best of nine noisy scores counts "
+             f"as the guard's loss; the cross-fitted oracle picks on a random half of the held-out rows and both picks "
+             f"are scored on the other half (mean and 95 % range over {SPLITS} halvings).",
              "",
              "| task | metric | base | guard: step x scale | guard metric | guard WikiText / MMLU plain / whole / body "
              "drift | oracle on | oracle: step x scale | oracle metric | metric lost (95 % interval) | "
-             "guard inside the oracle's bounds | verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "metric lost to the cross-fitted oracle | guard inside the oracle's bounds | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         g = r["guard"]
         for label, drifts in ORACLES.items():
@@ -320,7 +368,7 @@ def markdown(rows: list[dict], machine: str) -> str:
                          f"{g.get('mmlu_plain_drift', float('nan')):+.1%} / {g['mmlu_drift']:+.1%} / "
                          f"{g.get('mmlu_body_drift', float('nan')):+.1%} | {label} | "
                          f"{o['step']} x {o['scale']}{' (none inside)' if j['none_inside'] else ''} | "
-                         f"{o['metric']:.3f} | {j['metric_lost']:.1%}{interval(r, label)} | "
+                         f"{o['metric']:.3f} | {j['metric_lost']:.1%}{interval(r, label)} | {crossfit(r, label)} | "
                          f"{'yes' if j['guard_inside'] else 'no'} | {r['verdict']['verdict']} |")
     for r in rows:
         partial = (f"Partial: {len(r['candidates'])} of {r['partial']} candidates scored (the guard's pick and the "
@@ -350,6 +398,12 @@ def main() -> int:
     args = parser.parse_args()
     if args.render:
         stored = json.loads((args.out / "balance_calibration.json").read_text())
+        shared = settings.shared_data()
+        for r in stored["rows"]:  # rows stored before the cross-fitted oracle existed: computed from their answers
+            if "crossfit" not in r and shared.is_dir():
+                preset, _, held = held_out(r["task"], shared, args.seed)
+                r["crossfit"] = {label: crossfit_lost(preset, held, r, drifts) for label, drifts in ORACLES.items()}
+        (args.out / "balance_calibration.json").write_text(json.dumps(stored, indent=2))
         note = f"\nRows: {stored['note']}.\n" if stored.get("note") else ""
         (args.out / "balance_calibration.md").write_text(markdown(stored["rows"], stored["machine"]) + note)
         return 0
