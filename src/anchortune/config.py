@@ -74,6 +74,14 @@ class RunConfig(BaseModel):
                             "fast parts where they are also faster on this device; the run says which part took "
                             "which path and why).")
     seed: int = Field(42, description="Seed for the split, initialisation and data order.")
+    devices: int = Field(1, ge=1, description="Processes per machine training together, data-parallel: GPUs, or "
+                                              "CPU processes sharing the cores (train/distributed.py).")
+    nodes: int = Field(1, ge=1, description="Machines training together (each runs the same command with its "
+                                            "--node-rank and node 0's --master address).")
+    strategy: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="With more than one process: ddp (every process holds the whole model; LoRA's usual "
+                           "choice) or fsdp (FSDP2: parameters, gradients and optimizer state sharded across "
+                           "processes, for a model that does not fit one device).")
 
     @classmethod
     def build(cls, **values) -> "RunConfig":

@@ -28,21 +28,28 @@ class RunOutcome:
 
 
 def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: EventSink = ignore,
-              force: bool = False, quality: dict | None = None) -> RunOutcome:
+              force: bool = False, quality: dict | None = None, launch=None) -> RunOutcome:
     """Fine-tune from anchor points into `out`: validate, judge, split, train, compare, export, write the card.
 
     The quality gate runs first, unless `quality` hands over the report a job's validation already made of
     this data (one gate per job); a poor verdict stops the run (QualityError) unless `force`. With resume, the
     config stored in `out` is used and training continues from its last checkpoint. A run that fails before
-    its first checkpoint removes the folder it created."""
+    its first checkpoint removes the folder it created. A run on more than one process (cfg.devices x
+    cfg.nodes, or `launch`: train/distributed.py) is checked here (gate, preflight) and launched; its workers
+    come back here, where only rank 0 of node 0 writes."""
     from anchortune.quality.report import QualityReport
+    from anchortune.train import distributed
 
     folder = RunFolder(out)
+    launch = launch or distributed.Launch(cfg.devices, cfg.nodes)
+    writer = distributed.is_main() and launch.node_rank == 0  # the process whose files the run folder holds
     if resume:
         cfg = folder.load_config()
-        for name in folder.drop_incomplete_checkpoints():
-            on_event(Event("warning", 0, {"message": f"removed {name}: its save was cut off"}))
-    elif not folder.is_fresh_target():
+        launch = distributed.Launch(cfg.devices, cfg.nodes, launch.node_rank, launch.master)
+        if writer and not distributed.inside():
+            for name in folder.drop_incomplete_checkpoints():
+                on_event(Event("warning", 0, {"message": f"removed {name}: its save was cut off"}))
+    elif writer and not distributed.inside() and not folder.is_fresh_target():
         raise RunError(f"'{folder.root}' already exists and is not empty; choose another --out or pass --resume")
     preset = load_preset(cfg.task)
     columns = CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col, cfg.delimiter)
@@ -53,17 +60,28 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
     cfg = cfg.resolve(preset)
     from anchortune.train.pipeline import run_training
 
+    parent = launch.processes > 1 and not distributed.inside()
+    if not distributed.inside():
+        from anchortune.train import preflight
+
+        preflight.refuse_unfit(cfg, launch, on_event)
     report = None
-    if not resume:
-        report = _gate(cfg, points, on_event, force) if quality is None else QualityReport.from_json(quality)
+    if not resume and writer:
+        if not distributed.inside():
+            report = _gate(cfg, points, on_event, force) if quality is None else QualityReport.from_json(quality)
+        elif quality:  # a worker: the parent judged the data
+            report = QualityReport.from_json(quality)
     created = not folder.root.exists()
     try:
+        if parent:
+            summary = distributed.run(cfg, folder.root, resume, report.to_json() if report else None, launch, on_event)
+            return RunOutcome(folder.root, summary)
         if report is not None:
             _store_quality(folder, report, points, cfg.data)
         summary = run_training(folder, cfg, preset, points, resume, on_event)
         return RunOutcome(folder.root, summary)
     except BaseException:
-        if created and not resume and folder.last_checkpoint_step() is None:
+        if writer and created and not resume and folder.last_checkpoint_step() is None:
             shutil.rmtree(folder.root, ignore_errors=True)
         raise
 

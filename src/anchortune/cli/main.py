@@ -149,22 +149,35 @@ def train(
     kl_general: Optional[float] = typer.Option(None, "--kl-general", help=_help("kl_general")),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing",
                                                 help=_help("gradient_checkpointing")),
+    devices: int = typer.Option(1, help=_help("devices")),
+    nodes: int = typer.Option(1, help=_help("nodes")),
+    strategy: str = typer.Option("ddp", help=_help("strategy")),
+    node_rank: int = typer.Option(0, "--node-rank", help="This machine's number among --nodes (0 writes the run)."),
+    master: Optional[str] = typer.Option(None, help="host:port of node 0, where the machines of a multi-node run "
+                                                    "meet (chosen locally on one machine)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     force: bool = typer.Option(False, "--force", help="Train even when the quality gate calls the data poor."),
 ) -> None:
     """Fine-tune a model on anchor points and write adapter, merged model, metrics and model card."""
+    from anchortune.train.distributed import Launch
+
     cfg = RunConfig.build(data=str(data), task=task, model=model, method=method, epochs=epochs, max_steps=max_steps,
                           learning_rate=learning_rate, batch_size=batch_size, micro_batch_size=micro_batch_size,
                           max_length=max_length, lora_r=lora_r, eval_every=eval_every, patience=patience,
                           precision=precision, seed=seed, engine=engine, input_col=input_col, output_col=output_col,
                           label_col=label_col, delimiter=_delimiter(delimiter), profile=profile,
                           replay=replay, neftune=neftune, kl_general=kl_general,
-                          gradient_checkpointing=gradient_checkpointing or None)
+                          gradient_checkpointing=gradient_checkpointing or None, devices=devices, nodes=nodes,
+                          strategy=strategy)
     view = ProgressView(console)
     try:
-        outcome = runs.train_run(cfg, out, resume=resume, on_event=view, force=force)
+        outcome = runs.train_run(cfg, out, resume=resume, on_event=view, force=force,
+                                 launch=Launch(devices, nodes, node_rank, master))
     finally:
         view.close()
+    if not outcome.summary:
+        console.print(f"node {node_rank}: its workers finished; node 0 wrote the run")
+        return
     _print_outcome(outcome)
 
 

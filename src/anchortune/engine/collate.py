@@ -103,12 +103,20 @@ class StepSampler:
     draws, and the gradient of the step is the same however it is split. A last, smaller batch keeps
     its examples once each (fewer micro-batches when it has fewer examples than micro-batches).
     Sorting the epoch by length instead (transformers' group_by_length, or micro-batches of similar
-    length drawn across the epoch) trained to worse held-out losses (bench/train_throughput.py)."""
+    length drawn across the epoch) trained to worse held-out losses (bench/train_throughput.py).
 
-    def __init__(self, lengths: list[int], batch: int, micro_batches: int, seed: int):
+    Data parallel (`world` processes, this one `rank`): every process draws the same permutation, splits each
+    step into `micro_batches` x `world` groups and takes groups rank, rank + world, ...: the processes share the
+    step's examples, each the same number of micro-batches, and the gradients they average are the step's
+    (train/distributed.py). A last batch with fewer examples than processes is left out (a process cannot
+    train on nothing while the others wait for its gradient)."""
+
+    def __init__(self, lengths: list[int], batch: int, micro_batches: int, seed: int, rank: int = 0, world: int = 1):
         self.lengths = list(lengths)
         self.batch = batch
-        self.micro_batches = max(1, min(micro_batches, batch))
+        self.world = max(1, world)
+        self.rank = rank
+        self.micro_batches = max(1, min(micro_batches, batch // self.world))
         self.seed = seed
         self.epoch = 0
 
@@ -117,7 +125,7 @@ class StepSampler:
 
     def __len__(self) -> int:
         full, tail = divmod(len(self.lengths), self.batch)
-        return full * self.micro_batches + min(tail, self.micro_batches)
+        return full * self.micro_batches + min(tail // self.world, self.micro_batches)
 
     def __iter__(self):
         import torch
@@ -125,11 +133,16 @@ class StepSampler:
         order = torch.randperm(len(self.lengths), generator=torch.Generator().manual_seed(self.seed + self.epoch))
         order = order.tolist()
         for start in range(0, len(order), self.batch):
-            yield from self.split(order[start:start + self.batch])
+            yield from self.split(order[start:start + self.batch])[self.rank::self.world]
 
     def split(self, step: list[int]) -> list[list[int]]:
-        """A step's examples in micro-batches of balanced token counts, each in the step's order."""
-        groups: list[list[int]] = [[] for _ in range(min(self.micro_batches, len(step)))]
+        """A step's examples in micro-batches of balanced token counts, each in the step's order (for `world`
+        processes, a multiple of `world` of them; none where the step has fewer examples than processes)."""
+        count = min(self.micro_batches, len(step) // self.world) * self.world if self.world > 1 else \
+            min(self.micro_batches, len(step))
+        if count == 0:
+            return []
+        groups: list[list[int]] = [[] for _ in range(count)]
         tokens = [0] * len(groups)
         for i in sorted(step, key=lambda i: -self.lengths[i]):
             lightest = tokens.index(min(tokens))

@@ -160,19 +160,26 @@ def answer_nll(model, input_ids, attention_mask, labels, fast_head: bool = True,
     it (engine/paths.py: a head with a bias, soft-capped or scaled logits, or the standard engine) the model's own
     forward computes its logits at those positions (transformers' `logits_to_keep`), whatever it does to them."""
     global _FUNCTION
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inner = unwrap(model)
+    base = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
     head = base.get_output_embeddings()
     targets = labels[:, 1:]
     keep = targets != IGNORE
     if packing:
         attention_mask = None
-    if not fast_head or getattr(head, "bias", None) is not None:
+    if not fast_head or getattr(head, "bias", None) is not None or inner is not model:  # DDP: through its forward
         return model_nll(model, input_ids, attention_mask, targets, keep, packing.get("position_ids")), \
             int(keep.sum())
     hidden = base.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False,
                                 **packing).last_hidden_state
     _FUNCTION = _FUNCTION or _linear_cross_entropy()
     return _FUNCTION.apply(hidden[:, :-1][keep], head.weight, targets[keep]), int(keep.sum())
+
+
+def unwrap(model):
+    """The model inside torch's DistributedDataParallel wrapper (whose forward syncs the gradients, so the loss
+    goes through it), or the model itself."""
+    return model.module if type(model).__name__ == "DistributedDataParallel" else model
 
 
 def model_nll(model, input_ids, attention_mask, targets, keep, position_ids=None):
@@ -183,7 +190,8 @@ def model_nll(model, input_ids, attention_mask, targets, keep, position_ids=None
 
     import torch
 
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inner = unwrap(model)
+    base = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
     inputs = {"input_ids": input_ids, "use_cache": False}
     if position_ids is not None:
         inputs["position_ids"] = position_ids

@@ -34,7 +34,7 @@ from anchortune.errors import RunError
 from anchortune.evaluate import balance
 from anchortune.engine.loss import answer_loss, answer_nll, autocast
 from anchortune.engine import paths
-from anchortune.train import neftune
+from anchortune.train import distributed, neftune
 from anchortune.engine import precision as precision_mod
 from anchortune.engine.collate import PAD_MULTIPLE, PackCollator, StepSampler
 from anchortune.train.events import EventSink
@@ -124,10 +124,26 @@ def warmup_steps(cfg: RunConfig, total: int) -> int:
     return steps if steps >= 3 else 0
 
 
-def micro_batch(cfg: RunConfig, cuda: bool) -> int:
-    """Examples per forward pass: the largest divisor of the batch size up to the asked (or default) size."""
-    wanted = cfg.micro_batch_size or (cfg.batch_size if cuda else MICRO_BATCH_CPU)
-    return max(d for d in range(1, min(wanted, cfg.batch_size) + 1) if cfg.batch_size % d == 0)
+def micro_batch(cfg: RunConfig, cuda: bool, world: int = 1) -> int:
+    """Examples per forward pass: the largest divisor of a process's share of the batch (the whole batch on one
+    process) up to the asked (or default) size."""
+    if cfg.batch_size % world:
+        raise RunError(f"batch size {cfg.batch_size} does not split over {world} processes: choose a multiple of "
+                       f"{world} (--batch-size)")
+    share = cfg.batch_size // world
+    wanted = cfg.micro_batch_size or (share if cuda else MICRO_BATCH_CPU)
+    return max(d for d in range(1, min(wanted, share) + 1) if share % d == 0)
+
+
+def _parallel_args(cfg: RunConfig, world: int) -> dict:
+    """TrainingArguments for several processes: gloo between CPU processes (NCCL is the GPU default), every LoRA
+    weight used in each step (no search for unused ones), and FSDP2 where asked."""
+    if world == 1:
+        return {}
+    args = {"ddp_find_unused_parameters": False, **({} if _cuda() else {"ddp_backend": "gloo"})}
+    if cfg.strategy == "fsdp":
+        args.update(fsdp="full_shard auto_wrap", fsdp_config={"version": 2, "reshard_after_forward": True})
+    return args
 
 
 def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunConfig, checkpoints: Path,
@@ -143,18 +159,21 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     set_seed(cfg.seed)
     chosen = precision_mod.choose(cfg.precision)
     lora = cfg.method == "lora"
+    world, rank = distributed.world(), distributed.rank()
     if lora:
         model = wrap_lora(model, cfg)
-    plan = paths.plan(model, cfg.engine, chosen, lora, cfg.gradient_checkpointing, hold_frozen=base_source is not None,
-                      device="cuda" if _cuda() else "cpu")
+    # several processes: the standard engine (no fast part has a parity test under DDP or FSDP)
+    plan = paths.plan(model, cfg.engine if world == 1 else "standard", chosen, lora, cfg.gradient_checkpointing,
+                      hold_frozen=base_source is not None and world == 1, device="cuda" if _cuda() else "cpu")
     held = precision_mod.hold_frozen_linears(model, chosen) if plan.uses("frozen_bf16") else []
     total, every = plan_steps(len(train), cfg)
     has_valid = bool(valid)
     baseline = baseline or Baseline(float("nan"))
-    micro = micro_batch(cfg, _cuda())
+    micro = micro_batch(cfg, _cuda(), world)
+    per_process = cfg.batch_size // world
     args = TrainingArguments(
         output_dir=str(checkpoints), per_device_train_batch_size=micro,
-        gradient_accumulation_steps=cfg.batch_size // micro,
+        gradient_accumulation_steps=per_process // micro,
         per_device_eval_batch_size=cfg.batch_size, max_steps=total, learning_rate=cfg.learning_rate,
         lr_scheduler_type="linear", warmup_steps=warmup_steps(cfg, total), weight_decay=cfg.weight_decay,
         bf16=chosen == "bf16", use_cpu=not _cuda(), logging_steps=max(1, every // 2),
@@ -164,7 +183,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         greater_is_better=False, disable_tqdm=True, report_to=[], seed=cfg.seed, data_seed=cfg.seed,
         remove_unused_columns=False, dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding", log_level="error", prediction_loss_only=True,
-        **_checkpointing_args(cfg.gradient_checkpointing),
+        **_checkpointing_args(cfg.gradient_checkpointing), **_parallel_args(cfg, world),
     )
     progress = ProgressCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [], plan)
     pages = PageCache() if plan.uses("page_cache") else None
@@ -177,7 +196,8 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     trainer.plan = plan
     if lora and cfg.kl_general and baseline.kl_rows:
         trainer.kl = KLTerm(baseline.kl_rows, cfg.kl_general)
-    trainer.steps = StepSampler([len(e["input_ids"]) for e in train], cfg.batch_size, cfg.batch_size // micro, cfg.seed)
+    trainer.steps = StepSampler([len(e["input_ids"]) for e in train], cfg.batch_size, per_process // micro, cfg.seed,
+                                rank=rank, world=world)
     trainer.remove_callback(PrinterCallback)  # the engine reports through events only
     if resume and not _has_checkpoint(checkpoints):
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
@@ -189,6 +209,10 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     if held:  # a failed or cancelled run is dropped, so only a finished one reloads full precision
         precision_mod.restore_linears(model, held, base_source)
     state = trainer.state
+    if not distributed.is_main():  # rank 0 chooses, restores and exports
+        return TrainResult(model=trainer.model, precision=chosen, steps=state.global_step, max_steps=total,
+                           best_step=None, best_valid_loss=None, stopped_early=state.global_step < total,
+                           train_seconds=progress.busy, tokens_trained=progress.tokens_trained(state), engine=plan)
     candidates = [balance.Candidate(r["step"], r["valid_loss"], r.get("probe_loss"), text_loss=r.get("text_loss"),
                                     cloze_accuracy=r.get("cloze_accuracy")) for r in progress.evals]
     picked = None
@@ -233,7 +257,11 @@ def _trainer_class():
                 return super().get_train_dataloader()
             loader = DataLoader(self.train_dataset, batch_sampler=self.steps, collate_fn=self.data_collator,
                                 num_workers=0)
-            return self.accelerator.prepare(loader)
+            prepared = self.accelerator.prepare(loader)
+            shard = getattr(prepared, "batch_sampler", None)  # the StepSampler deals each process its share
+            if getattr(shard, "batch_sampler", None) is self.steps:  # already: accelerate's shard must pass all on
+                shard.num_processes, shard.process_index = 1, 0
+            return prepared
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
             """Validation loss per answer token, batches sorted by length under inference mode (the Trainer's
@@ -258,6 +286,8 @@ def _trainer_class():
             with autocast("bf16" if self.args.bf16 else "fp32", inputs["input_ids"].device.type):
                 nll, count = batch_nll(model, inputs, self.plan)
                 loss = nll / (num_items_in_batch if num_items_in_batch is not None else max(count, 1))
+                if num_items_in_batch is not None and self.args.average_tokens_across_devices:
+                    loss = loss * self.accelerator.num_processes  # the count is all processes'; DDP averages
                 if self.kl and model.training:  # one general window per micro-batch, the step's mean
                     loss = loss + self.kl(model) / self.args.gradient_accumulation_steps
             return (loss, {"loss": loss}) if return_outputs else loss

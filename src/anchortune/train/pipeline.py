@@ -16,7 +16,8 @@ from anchortune.data.records import AnchorPoint
 from anchortune.errors import RunError
 from anchortune.run_folder import RunFolder
 from anchortune.models.catalog import DEFAULT_MODEL
-from anchortune.train.events import Event, EventSink
+from anchortune.train import distributed
+from anchortune.train.events import Event, EventSink, ignore
 
 SAMPLES = 3
 
@@ -41,11 +42,13 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
     if not train_set:
         raise RunError(f"no training example keeps an answer token within {cfg.max_length} tokens; "
                        "raise --max-length or shorten the prompts")
-    folder.root.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        folder.write_text(folder.config, cfg.dump())
-    else:
-        folder.keep_metrics_until(folder.last_checkpoint_step() or 0)
+    writer = distributed.is_main()  # rank 0 writes the run folder; other ranks of a distributed run only train
+    if writer:
+        folder.root.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            folder.write_text(folder.config, cfg.dump())
+        else:
+            folder.keep_metrics_until(folder.last_checkpoint_step() or 0)
     for report, name in ((train_report, "training"), (valid_report, "validation")):
         if report.truncated_lines or report.dropped_lines:
             on_event(Event("warning", 0, {"message": f"{name} data: {report.summary()}"}))
@@ -63,8 +66,11 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
                                               f" (weight {cfg.kl_general})" if baseline.kl_rows else
                                    "KL term off: the base model answered none of the general prompts"}))
     history = folder.read_metrics() if resume else []
-    result = fine_tune(model, tokenizer, train_set, valid_set, cfg, folder.checkpoints, _recorder(folder, on_event),
+    result = fine_tune(model, tokenizer, train_set, valid_set, cfg, folder.checkpoints,
+                       _recorder(folder, on_event) if writer else ignore,
                        resume=resume, baseline=baseline, history=history, base_source=source)
+    if not writer:
+        return {}
     candidates = result.candidates + _scale_sweep(result, baseline, valid_set, tokenizer, cfg, chosen)
     picked, runners_up = balance.choose(balance.score(candidates, baseline.reference())) \
         if candidates else (None, [])

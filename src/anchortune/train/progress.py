@@ -14,6 +14,7 @@ from transformers import TrainerCallback
 
 from anchortune.evaluate import balance
 from anchortune.engine.loss import answer_loss
+from anchortune.train import distributed
 from anchortune.train.events import Event, EventSink
 
 
@@ -78,7 +79,7 @@ class ProgressCallback(TrainerCallback):
         drift on the general probe, each against the base model's."""
         from anchortune.evaluate import general
 
-        if model is None:
+        if model is None or not distributed.is_main():  # the guard's measures are rank 0's
             return {}
         row = {}
         base = self.baseline
