@@ -4,6 +4,7 @@ with the same global batch; only rank 0 writes; the launch refuses what cannot r
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,8 +18,8 @@ from anchortune.train.distributed import Launch
 
 
 def _common(support_file, tiny_model_dir, **extra) -> dict:
-    return dict(data=str(support_file), task="support", model=str(tiny_model_dir), batch_size=4, max_steps=6,
-                eval_every=3, engine="standard", precision="fp32", seed=0, learning_rate=5e-3, **extra)
+    return {**dict(data=str(support_file), task="support", model=str(tiny_model_dir), batch_size=4, max_steps=6,
+                   eval_every=3, engine="standard", precision="fp32", seed=0, learning_rate=5e-3), **extra}
 
 
 def _rows(run, kind: str) -> list[tuple[int, float]]:
@@ -26,11 +27,23 @@ def _rows(run, kind: str) -> list[tuple[int, float]]:
     return [(r["step"], r[kind]) for r in rows if kind in r]
 
 
-def test_two_processes_train_as_one_process_with_the_same_global_batch(tmp_path, support_file, tiny_model_dir):
-    one = train_run(RunConfig.build(**_common(support_file, tiny_model_dir)), tmp_path / "one", force=True)
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, tiny_model_dir):
+    """The same run on one process and on two (gloo), and the events of the second."""
+    from anchortune.data.demo_support import support_demo
+    from anchortune.data.loading import save_anchor_points
+
+    root = tmp_path_factory.mktemp("distributed")
+    data = save_anchor_points(support_demo(n_per_intent=3), root / "support.jsonl")
     events = []
-    two = train_run(RunConfig.build(**_common(support_file, tiny_model_dir, devices=2)), tmp_path / "two",
-                    force=True, on_event=events.append)
+    one = train_run(RunConfig.build(**_common(data, tiny_model_dir)), root / "one", force=True)
+    two = train_run(RunConfig.build(**_common(data, tiny_model_dir, devices=2)), root / "two", force=True,
+                    on_event=events.append)
+    return one, two, events, data
+
+
+def test_two_processes_train_as_one_process_with_the_same_global_batch(pair):
+    one, two, events, _ = pair
     first, second = (load_file(str(r.folder / "adapter" / "adapter_model.safetensors")) for r in (one, two))
     assert first.keys() == second.keys() and first
     moved = max((first[k] - second[k]).abs().max().item() for k in first)
@@ -80,3 +93,52 @@ def test_a_worker_failure_is_one_clear_error_and_leaves_no_half_written_run(tmp_
     assert "distributed training failed" in str(caught.value) and "answer token" in str(caught.value)
     assert "Traceback" not in str(caught.value)
     assert not (tmp_path / "failed").exists()
+
+
+class _Cancel(Exception):
+    pass
+
+
+def _workers() -> list[str]:
+    """Command lines of this machine's anchortune workers still alive."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            line = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        if "anchortune.train.distributed" in line:
+            found.append(line)
+    return found
+
+
+def test_a_cancelled_distributed_run_stops_the_launcher_and_every_worker(tmp_path, support_file, tiny_model_dir):
+    def cancel_at_the_first_training_row(event):
+        if event.kind == "train":
+            raise _Cancel
+
+    cfg = RunConfig.build(**_common(support_file, tiny_model_dir, devices=2, max_steps=400, eval_every=200))
+    with pytest.raises(_Cancel):
+        train_run(cfg, tmp_path / "cancelled", force=True, on_event=cancel_at_the_first_training_row)
+    assert _workers() == []
+    assert not (tmp_path / "cancelled" / "summary.json").exists()
+
+
+def test_a_distributed_run_cut_off_after_a_checkpoint_resumes_to_the_uninterrupted_adapter(tmp_path, pair,
+                                                                                          tiny_model_dir):
+    import shutil
+
+    one, two, _, data = pair
+    run = tmp_path / "two"
+    shutil.copytree(two.folder, run)
+    # what a crash after step 3's checkpoint leaves: that checkpoint, the config, the quality report, the metrics
+    for path in run.iterdir():
+        if path.name not in ("checkpoints", "config.yaml", "quality.json", "quality.html", "metrics.jsonl"):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    shutil.rmtree(run / "checkpoints" / "checkpoint-6")
+    resumed = train_run(RunConfig.build(**_common(data, tiny_model_dir, devices=2)), run, resume=True, force=True)
+    assert resumed.summary["training"]["steps"] == 6
+    first, second = (load_file(str(r.folder / "adapter" / "adapter_model.safetensors")) for r in (one, resumed))
+    assert max((first[k] - second[k]).abs().max().item() for k in first) < 1e-5
+    assert [s for s, _ in _rows(run, "valid_loss")] == [3, 6]
+    assert [s for s, _ in _rows(run, "train_loss")] == [1, 2, 3, 4, 5, 6]
