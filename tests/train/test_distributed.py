@@ -107,7 +107,7 @@ def _workers() -> list[str]:
             line = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except (OSError, ValueError):
             continue
-        if "anchortune.train.distributed" in line:
+        if "anchortune.app.launched" in line:
             found.append(line)
     return found
 

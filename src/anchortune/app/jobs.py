@@ -44,7 +44,7 @@ def create_job(ws, model: str, training_file: str, validation_file: str | None =
         raise ConfigError("suffix: up to 40 letters, digits, '-', '_' or '.'")
     fields = dict(model=model, task=task, training_file=training_file, validation_file=validation_file,
                   options=options, suffix=suffix, seed=42 if seed is None else int(seed))
-    _config(ws, fields)  # every option is validated now, not later in the worker
+    run_config(ws, fields)  # every option is validated now, not later in the worker
     job = ws.store.create_job(meta=metadata, **fields)
     ws.store.add_event(job["id"], "info", f"job created for model {model}")
     return job
@@ -133,9 +133,11 @@ def export_records(ws, job_id: str) -> list[dict]:
 
 
 # work for the worker ---------------------------------------------------------------------------------------------
-def worker(ws, name: str | None = None) -> Worker:
-    return Worker(ws.store, lambda ctx: validate_job(ws, ctx), lambda ctx: train_job(ws, ctx), ws.config.lease_s,
-                  name=name)
+def worker(ws, name: str | None = None, dispatch=None) -> Worker:
+    """A worker over the studio's store; with `dispatch` (app/ray_dispatch.py's RayDispatch) its trainings run
+    on a cluster, validation here."""
+    train = (lambda ctx: dispatch.train(ws, ctx)) if dispatch else (lambda ctx: train_job(ws, ctx))
+    return Worker(ws.store, lambda ctx: validate_job(ws, ctx), train, ws.config.lease_s, name=name)
 
 
 def validate_job(ws, ctx: JobContext) -> None:
@@ -145,7 +147,7 @@ def validate_job(ws, ctx: JobContext) -> None:
     from anchortune.app.models import prepare_model
 
     row = ctx.job
-    cfg = _config(ws, row)
+    cfg = run_config(ws, row)
     points = datasets.read_anchor_points(cfg.data)
     if cfg.valid_data:
         datasets.read_anchor_points(cfg.valid_data)
@@ -166,21 +168,37 @@ def train_job(ws, ctx: JobContext) -> dict:
 
     row = ctx.job
     folder = RunFolder(run_folder(ws, row["id"]))
-    last = folder.last_checkpoint_step() if folder.is_run() else None
+    resume = prepare_folder(ws, ctx, folder, folder.last_checkpoint_step() if folder.is_run() else None)
+    outcome = train_run(run_config(ws, row), folder.root, resume=resume,
+                        on_event=JobRecorder(ctx, ws.store), force=True, quality=stored_quality(ws, row["id"]))
+    return finished_fields(row, outcome.summary, folder.root)
+
+
+def prepare_folder(ws, ctx: JobContext, folder: RunFolder, last: int | None) -> bool:
+    """Ready a job's run folder for its (next) start: resume from the checkpoint at `last` (its later metrics
+    dropped), or clear what a start that died before its first checkpoint left; True to resume."""
     if last is not None:
-        ws.store.drop_metrics_after(row["id"], last)
+        ws.store.drop_metrics_after(ctx.job["id"], last)
         ctx.report("warning", f"resuming from the checkpoint at step {last} (the previous worker stopped)",
                    step=last)
-    elif folder.root.exists():
+        return True
+    if folder.root.exists():
         shutil.rmtree(folder.root)  # a start that died before its first checkpoint
-    stored = _stored_report(ws, row["id"])
-    quality = json.loads(stored.read_text(encoding="utf-8")) if stored.is_file() else None
-    outcome = train_run(_config(ws, row), folder.root, resume=last is not None,
-                        on_event=JobRecorder(ctx, ws.store), force=True, quality=quality)
-    training = outcome.summary["training"]
+    return False
+
+
+def stored_quality(ws, job_id: str) -> dict | None:
+    """The quality report validation stored for a job (None: the run judges the data itself)."""
+    stored = _stored_report(ws, job_id)
+    return json.loads(stored.read_text(encoding="utf-8")) if stored.is_file() else None
+
+
+def finished_fields(row: dict, summary: dict, run: Path) -> dict:
+    """The fields of a succeeded job: its model's name, the tokens trained, where the run lies."""
+    training = summary["training"]
     base = re.sub(r"[^A-Za-z0-9_.-]", "-", row["model"])[:40]
     return {"fine_tuned_model": f"ft:{base}:{row['suffix'] or ''}:{row['id']}",
-            "trained_tokens": int(training.get("tokens_trained") or 0), "run_dir": str(folder.root)}
+            "trained_tokens": int(training.get("tokens_trained") or 0), "run_dir": str(run)}
 
 
 def task_defaults(task: str):
@@ -192,7 +210,8 @@ def _stored_report(ws, job_id: str) -> Path:
     return ws.data / "reports" / f"{job_id}.quality.json"
 
 
-def _config(ws, row: dict) -> RunConfig:
+def run_config(ws, row: dict) -> RunConfig:
+    """A job's run config: its options, its files' paths, its model resolved."""
     from anchortune.app import datasets
     from anchortune.app.models import model_spec
 

@@ -14,6 +14,7 @@ from anchortune.data.records import AnchorPoint
 from anchortune.errors import QualityError, RunError
 from anchortune.run_folder import RunFolder
 from anchortune.evaluate.balance import general_summary  # noqa: F401  (for shells that show a run's progress)
+from anchortune.train.distributed import Launch  # noqa: F401  (the shells' name for a launch)
 from anchortune.train.events import Event, EventSink, ignore
 
 SAMPLES = 3

@@ -159,7 +159,6 @@ def train(
     force: bool = typer.Option(False, "--force", help="Train even when the quality gate calls the data poor."),
 ) -> None:
     """Fine-tune a model on anchor points and write adapter, merged model, metrics and model card."""
-    from anchortune.train.distributed import Launch
 
     cfg = RunConfig.build(data=str(data), task=task, model=model, method=method, epochs=epochs, max_steps=max_steps,
                           learning_rate=learning_rate, batch_size=batch_size, micro_batch_size=micro_batch_size,
@@ -172,7 +171,7 @@ def train(
     view = ProgressView(console)
     try:
         outcome = runs.train_run(cfg, out, resume=resume, on_event=view, force=force,
-                                 launch=Launch(devices, nodes, node_rank, master))
+                                 launch=runs.Launch(devices, nodes, node_rank, master))
     finally:
         view.close()
     if not outcome.summary:

@@ -57,11 +57,21 @@ def worker(
     data: Optional[Path] = typer.Option(None, help="Studio data folder (the server's)."),
     model: list[str] = typer.Option([], "--model", help="Local models the server offers: PATH or NAME=PATH."),
     name: Optional[str] = typer.Option(None, help="Worker name in job records (default host:pid)."),
+    ray: Optional[str] = typer.Option(None, help="Train each job on a Ray cluster: its dashboard address "
+                                                 "(http://HEAD:8265); the nodes must see the data folder at the "
+                                                 "same path."),
+    ray_python: str = typer.Option("python", help="The Python with anchortune on the Ray cluster's nodes."),
 ) -> None:
     """Run jobs from the studio's store until stopped (Ctrl-C); start as many as the machine carries."""
     from anchortune.app import jobs
 
     workspace = _workspace(data, model)
-    console.print(f"worker on {workspace.store.url.split('://')[0]} store, data in {workspace.data}",
-                  highlight=False)
-    jobs.worker(workspace, name).run()
+    dispatch = None
+    if ray:
+        from anchortune.app.ray_dispatch import RayDispatch
+
+        dispatch = RayDispatch(ray, ray_python)
+        dispatch.client()  # an unreachable cluster is said now, not at the first job
+    console.print(f"worker on {workspace.store.url.split('://')[0]} store, data in {workspace.data}"
+                  f"{', training on the Ray cluster at ' + ray if ray else ''}", highlight=False)
+    jobs.worker(workspace, name, dispatch).run()

@@ -6,7 +6,7 @@ MASTER_ADDR) that transformers' Trainer and accelerate read to run data-parallel
 path of their own, uses NCCL on GPUs and gloo on CPUs, and rendezvous across machines by a static master
 address or c10d. Ray Train's TorchTrainer (Axolotl's choice) would start the same DDP processes through a Ray
 cluster, and is worth it where a Ray cluster is already run: there, anchortune submits the whole `anchortune
-train` command as a Ray job (jobs/ray_dispatch.py) and this launcher runs inside it, so the training itself is
+train` command as a Ray job (app/ray_dispatch.py) and this launcher runs inside it, so the training itself is
 the same everywhere.
 
 A distributed run behaves as a single-process one (the parity test: tests/train/test_distributed.py): the
@@ -105,7 +105,7 @@ def run(cfg, out: Path, resume: bool, quality: dict | None, launch: Launch, on_e
     env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_process(launch.devices)),
            "TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE": "", "LOGLEVEL": "ERROR", "PYTHONWARNINGS": "ignore"}
     command = [sys.executable, "-m", "torch.distributed.run", *launch.torchrun_args(logs),
-               "-m", "anchortune.train.distributed", str(spec)]
+               "-m", "anchortune.app.launched", str(spec)]
     metrics = out / "metrics.jsonl"
     seen = len(metrics.read_text(encoding="utf-8").splitlines()) if resume and metrics.is_file() else 0
     on_event(Event("info", 0, {"message": f"training on {launch.processes} processes ({launch.devices} per machine "
@@ -171,26 +171,3 @@ def _first_error(logs: Path, launcher_err: str) -> str:
             return lines[-1]
     tail = [line for line in launcher_err.splitlines() if line.strip()]
     return tail[-1] if tail else "no worker wrote an error"
-
-
-def main(spec_path: str) -> int:
-    """A worker: the run of the spec on this rank (rank 0 writes the folder; the gate has run in the parent)."""
-    import torch
-
-    from anchortune.app.runs import train_run
-    from anchortune.config import RunConfig
-    from anchortune.errors import AnchortuneError
-
-    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    try:
-        train_run(RunConfig.build(**spec["config"]), spec["out"], resume=spec["resume"], force=True,
-                  quality=spec["quality"] or {})
-    except AnchortuneError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
