@@ -39,11 +39,15 @@ def pair(tmp_path_factory, tiny_model_dir):
     one = train_run(RunConfig.build(**_common(data, tiny_model_dir)), root / "one", force=True)
     two = train_run(RunConfig.build(**_common(data, tiny_model_dir, devices=2)), root / "two", force=True,
                     on_event=events.append)
-    return one, two, events, data
+    sharded = train_run(RunConfig.build(**_common(data, tiny_model_dir, devices=2, strategy="fsdp")), root / "fsdp",
+                        force=True)
+    return one, two, events, data, sharded
 
 
-def test_two_processes_train_as_one_process_with_the_same_global_batch(pair):
-    one, two, events, _ = pair
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_two_processes_train_as_one_process_with_the_same_global_batch(pair, strategy):
+    one, two, events, _, sharded = pair
+    two = two if strategy == "ddp" else sharded
     first, second = (load_file(str(r.folder / "adapter" / "adapter_model.safetensors")) for r in (one, two))
     assert first.keys() == second.keys() and first
     moved = max((first[k] - second[k]).abs().max().item() for k in first)
@@ -62,6 +66,7 @@ def test_two_processes_train_as_one_process_with_the_same_global_batch(pair):
     kinds = [e.kind for e in events]
     assert "eval" in kinds and kinds[-1] == "done"
     assert any("2 processes" in e.data.get("message", "") for e in events)
+    assert two.summary["training"]["engine"]["path"] == "standard"  # no fast part is proven under DDP or FSDP
 
 
 def test_the_step_sampler_deals_each_process_its_share_of_the_single_process_micro_batches():
@@ -128,7 +133,7 @@ def test_a_distributed_run_cut_off_after_a_checkpoint_resumes_to_the_uninterrupt
                                                                                           tiny_model_dir):
     import shutil
 
-    one, two, _, data = pair
+    one, two, _, data, _ = pair
     run = tmp_path / "two"
     shutil.copytree(two.folder, run)
     # what a crash after step 3's checkpoint leaves: that checkpoint, the config, the quality report, the metrics

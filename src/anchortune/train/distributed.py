@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -120,11 +121,13 @@ def run(cfg, out: Path, resume: bool, quality: dict | None, launch: Launch, on_e
         seen = _follow(metrics, seen, on_event)
     except BaseException:
         _stop(process)
+        shutil.rmtree(spec_dir, ignore_errors=True)
         raise
     launcher_err = process.stderr.read() if process.stderr else ""
     if process.returncode != 0:
         raise RunError(f"distributed training failed (exit {process.returncode}): {_first_error(logs, launcher_err)}; "
                        f"worker logs in {logs}")
+    shutil.rmtree(spec_dir, ignore_errors=True)  # a failed launch keeps its logs for the error's reader
     if launch.node_rank != 0:  # rank 0 lives on node 0 and wrote the run there
         return {}
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))

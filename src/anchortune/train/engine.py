@@ -142,7 +142,8 @@ def _parallel_args(cfg: RunConfig, world: int) -> dict:
         return {}
     args = {"ddp_find_unused_parameters": False, **({} if _cuda() else {"ddp_backend": "gloo"})}
     if cfg.strategy == "fsdp":
-        args.update(fsdp="full_shard auto_wrap", fsdp_config={"version": 2, "reshard_after_forward": True})
+        args.update(fsdp=True, fsdp_config={"version": 2, "reshard_after_forward": True,
+                                            "auto_wrap_policy": "TRANSFORMER_BASED_WRAP"})
     return args
 
 
