@@ -72,6 +72,22 @@ def test_resume_continues_from_the_last_checkpoint_without_gaps(tmp_path, suppor
     assert outcome.summary["training"]["steps"] == 12
 
 
+def test_a_run_cut_off_after_its_final_checkpoint_resumes_without_training_a_step_more(tmp_path, support_file,
+                                                                                     tiny_model_dir):
+    import shutil
+
+    first = app_runs.train_run(config(support_file, tiny_model_dir, max_steps=6), tmp_path / "run")
+    run = first.folder
+    for path in run.iterdir():  # a crash while exporting: every checkpoint written, no outputs
+        if path.name not in ("checkpoints", "config.yaml", "quality.json", "quality.html", "metrics.jsonl"):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    outcome = app_runs.train_run(RunConfig.build(data="ignored-on-resume"), run, resume=True)
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps[-1] == 6 and outcome.summary["training"]["steps"] == 6
+    assert outcome.summary["balance"]["chosen"] == first.summary["balance"]["chosen"]
+    assert (run / "adapter").is_dir() and (run / "summary.json").is_file()
+
+
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path, support_file, tiny_model_dir):
     def fail_on_start(event):
         if event.kind == "start":

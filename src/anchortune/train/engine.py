@@ -206,7 +206,11 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         stack.enter_context(paths.engaged(model, plan, pages=pages))  # every fast part, left on any exit
         noise = stack.enter_context(neftune.noise(model, cfg.neftune))
         trainer.noise = noise  # NEFTune per packed example (transformers' own hook would scale by the row)
-        trainer.train(resume_from_checkpoint=True if resume else None)
+        finished = _finished_checkpoint(checkpoints, total) if resume else None
+        if finished is None:
+            trainer.train(resume_from_checkpoint=True if resume else None)
+        else:  # cut off after its last save (while exporting): the Trainer would train a step past the end
+            _restore_finished(trainer, finished, lora)
     if held:  # a failed or cancelled run is dropped, so only a finished one reloads full precision
         precision_mod.restore_linears(model, held, base_source)
     state = trainer.state
@@ -313,6 +317,22 @@ def _load_adapter(model, checkpoint: Path) -> None:
     from safetensors.torch import load_file
 
     set_peft_model_state_dict(model, load_file(str(checkpoint / "adapter_model.safetensors")))
+
+
+def _finished_checkpoint(checkpoints: Path, total: int) -> Path | None:
+    """The complete checkpoint at the run's last step, where one exists."""
+    path = checkpoints / f"checkpoint-{total}"
+    return path if (path / "trainer_state.json").is_file() else None
+
+
+def _restore_finished(trainer, checkpoint: Path, lora: bool) -> None:
+    """Take a finished run's state from its last checkpoint: the Trainer's state (the steps, the best
+    checkpoint) and, for full fine-tuning, the best weights (a LoRA run loads the adapter it chooses)."""
+    from transformers import TrainerState
+
+    trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+    if not lora:
+        trainer._load_from_checkpoint(trainer.state.best_model_checkpoint or str(checkpoint))
 
 
 def _cuda() -> bool:
