@@ -29,6 +29,12 @@ class Problem:
         return f"{where}{field}: {self.message}"
 
 
+class DocumentError(AnchortuneError):
+    """Raw documents (for domain adaptation) that cannot be read or hold no usable text; names the file."""
+
+    exit_code = 2
+
+
 class DataError(AnchortuneError):
     """Anchor points that cannot be used; carries every problem found, not just the first."""
 

@@ -122,3 +122,26 @@ def test_progress_for_an_unknown_task_is_refused(make_studio, support_file, task
         file_id = datasets.upload(studio, "support.jsonl", [support_file.read_bytes()])["id"]
         response = httpx.get(f"{server.url}/datasets/{file_id}/progress", params={"task": task})
         assert response.status_code == 400 and "task" in response.json()["error"]["message"]
+
+
+def test_the_dataset_page_plans_how_much_data_is_enough(make_studio, support_file):
+    studio = make_studio()
+    params = {"task": "support", "model": "tiny"}
+    with LiveServer(studio) as server, httpx.Client(base_url=server.url, timeout=240) as http:
+        file_id = datasets.upload(studio, "support.jsonl", [support_file.read_bytes()])["id"]
+        page = http.get(f"/datasets/{file_id}", params=params)
+        assert 'id="plan-start"' in page.text and 'id="plan-curve"' not in page.text
+        started = http.post(f"/datasets/{file_id}/plan", data=params, follow_redirects=False)
+        assert started.status_code == 303 and started.headers["location"].endswith("#plan")
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            status = http.get(f"/datasets/{file_id}/plan/progress", params=params).json()
+            if status["state"] in ("done", "failed"):
+                break
+            time.sleep(0.5)
+        assert status["state"] == "done", status
+        page = http.get(f"/datasets/{file_id}", params=params)
+        assert 'id="plan-curve"' in page.text and 'id="plan-start"' not in page.text
+        assert page.text.count('class="predicted"') == 2 and 'id="plan-check"' in page.text
+        german = http.get(f"/datasets/{file_id}", params=params, headers={"Accept-Language": "de"})
+        assert "Wie viele Daten genügen" in german.text

@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from anchortune.api import i18n
 from anchortune.api.openai_files import upload_chunks
 from anchortune.app import datasets, jobs, models
+from anchortune.app import plan as app_plan
 from anchortune.app.jobs import states
 
 router = APIRouter(include_in_schema=False)
@@ -97,8 +98,23 @@ def dataset(request: Request, file_id: str, task: str = "custom", model: str | N
     rows = [{"line": line, "prompt": by_line[line].prompt if line in by_line else "",
              "answer": by_line[line].answer if line in by_line else "", "findings": found}
             for line, found in sorted(flagged.items())[:SHOWN_FINDINGS]]
+    model = model or models.default_model(ws)
+    plan, planning = app_plan.plan_state(ws, file_id, task, model)
     return render(request, "dataset.html", file=row, report=report, rows=rows, flagged_total=len(flagged),
-                  task=task, model=model or models.default_model(ws), models=models.served_models(ws))
+                  task=task, model=model, models=models.served_models(ws), plan=plan, planning=planning)
+
+
+@router.post("/datasets/{file_id}/plan")
+def start_plan(request: Request, file_id: str, task: str = Form("custom"), model: str = Form("")):
+    """Start the learning-curve plan of a file (app/plan.py) on the check thread; back to its page."""
+    app_plan.plan_in_background(_ws(request), file_id, task, model or None)
+    return RedirectResponse(f"/datasets/{file_id}?task={quote(task)}#plan", status_code=303)
+
+
+@router.get("/datasets/{file_id}/plan/progress")
+def plan_progress(request: Request, file_id: str, task: str = "custom", model: str | None = None):
+    """How far the plan of a file has come (starting it when it is not running)."""
+    return JSONResponse(app_plan.plan_in_background(_ws(request), file_id, task, model))
 
 
 @router.get("/datasets/{file_id}/progress")

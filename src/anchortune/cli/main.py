@@ -18,6 +18,8 @@ from rich.table import Table
 from anchortune.app import chat as app_chat
 from anchortune.app import datasets, exports, runs
 from anchortune.app import models as app_models
+from anchortune.cli import adapt as adapt_cli
+from anchortune.cli import plan as plan_cli
 from anchortune.cli import studio
 from anchortune.cli.progress import ProgressView
 from anchortune.config import RunConfig
@@ -232,6 +234,11 @@ def evaluate(
         c = result["choices"]
         console.print(f"multiple choice: base {c['base_accuracy']:.1%}, tuned {c['tuned_accuracy']:.1%}, "
                       f"{c['right_to_wrong']} right-to-wrong flips")
+    loop = result.get("next_to_write") or {}
+    if loop.get("suggestions"):
+        console.print(f"what to write next ({len(loop['failing'])} failing held-out items; {loop['rule']}):")
+        for suggestion in loop["suggestions"]:
+            console.print(f"- {suggestion}", highlight=False, markup=False)
     console.print(f"written: {Path(run) / 'eval.json'}, {Path(run) / 'eval.md'}")
 
 
@@ -340,6 +347,8 @@ def demo(out: Path = typer.Option(Path("runs/demo"), help="Run folder for the de
     _print_outcome(outcome)
 
 
+app.command()(adapt_cli.adapt)
+app.command()(plan_cli.plan)
 app.command()(studio.serve)
 app.command()(studio.worker)
 

@@ -96,11 +96,24 @@ def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: st
         label: {"line": points[i].line, "prompt": points[i].prompt, "reference": references[i],
                 "base": outputs["base"][i], "tuned": outputs["tuned"][i], "difference": diff}
         for label, (diff, i) in picks.items()}
+    result["next_to_write"] = _next_to_write(kind, preset, points, outputs["tuned"], references,
+                                             split(all_points or load_anchor_points(cfg.data), cfg.val_fraction,
+                                                   cfg.seed)[0])
     folder.write_json(folder.root / "eval.json", result)
     from anchortune.evaluate.report import render_eval_markdown
 
     folder.write_text(folder.root / "eval.md", render_eval_markdown(result))
     return result
+
+
+def _next_to_write(kind: str, preset: Preset, points, tuned: list[str], references: list[str], train) -> dict:
+    """The closed loop (evaluate/coverage.py): failing held-out items, their nearest anchor points, what to write."""
+    from anchortune.evaluate import coverage
+    from anchortune.evaluate import metrics as m
+    from anchortune.quality.embeddings import load_embedder
+
+    scores = [m.per_example(kind, t, r, preset.output.labels, preset.output.fields) for t, r in zip(tuned, references)]
+    return coverage.close_the_loop(kind, points, scores, train, load_embedder())
 
 
 def _tuned_tokenizer(folder: RunFolder) -> Path | None:

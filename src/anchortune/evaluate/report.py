@@ -158,4 +158,16 @@ def render_eval_markdown(result: dict) -> str:
     for label, ex in result.get("examples_side_by_side", {}).items():
         lines += ["", f"## {label} (line {ex['line']})", "", f"**Prompt:** {ex['prompt'][:500]}", "",
                   f"- reference: {ex['reference'][:400]}", f"- base: {ex['base'][:400]}", f"- tuned: {ex['tuned'][:400]}"]
+    loop = result.get("next_to_write")
+    if loop and loop["failing"]:
+        lines += ["", f"## What to write next ({len(loop['failing'])} failing held-out items; {loop['rule']})", ""]
+        lines += [f"- {s}" for s in loop["suggestions"]]
+        lines += ["", "| held-out line | score | nearest anchor points (line: similarity) | why |", "|---|---|---|---|"]
+        lines += [f"| {f['line']} | {f['score']:.2f} | "
+                  f"{_nearest(f['nearest'])} | "
+                  f"{f['why']} |" for f in loop["failing"][:20]]
     return "\n".join(lines) + "\n"
+
+
+def _nearest(nearest: list[dict]) -> str:
+    return ", ".join(f"{n['line']}: {n['similarity']:.2f}" for n in nearest)

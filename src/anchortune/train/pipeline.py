@@ -56,7 +56,7 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
                                           f"{train_report.summary()}"}))
     chosen = precision.choose(cfg.precision)
     model = load_model(source)
-    baseline = _baseline(model, tokenizer, source, valid_set, cfg, chosen)
+    baseline = measure_base(model, tokenizer, source, valid_set, cfg, chosen)
     on_event(Event("info", 0, {"message": f"base model: held-out answer loss {baseline.valid_loss:.4f}, "
                                           f"{_general_text(baseline)}"}))
     train_set = train_set + _replay(model, tokenizer, source, cfg, len(train_set), chosen)
@@ -67,7 +67,7 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
                                    "KL term off: the base model answered none of the general prompts"}))
     history = folder.read_metrics() if resume else []
     result = fine_tune(model, tokenizer, train_set, valid_set, cfg, folder.checkpoints,
-                       _recorder(folder, on_event) if writer else ignore,
+                       recorder(folder, on_event) if writer else ignore,
                        resume=resume, baseline=baseline, history=history, base_source=source)
     if not writer:
         return {}
@@ -152,7 +152,7 @@ def _held_out(points: list[AnchorPoint], cfg: RunConfig) -> tuple[list[AnchorPoi
     return split(points, cfg.val_fraction, cfg.seed)
 
 
-def _baseline(model, tokenizer, source, valid_set: list[dict], cfg: RunConfig, chosen: str):
+def measure_base(model, tokenizer, source, valid_set: list[dict], cfg: RunConfig, chosen: str):
     """The base model's validation loss, its general ability (general text, cloze items; evaluate/general.py)
     and its loss on the general probe (its own answers: the answer style)."""
     from anchortune.data.tokenize import encode
@@ -246,7 +246,7 @@ def _write_run_report(folder: RunFolder, summary: dict, metrics: list[dict]) -> 
     folder.write_text(folder.root / "report.md", render_markdown(summary))
 
 
-def _recorder(folder: RunFolder, on_event: EventSink) -> EventSink:
+def recorder(folder: RunFolder, on_event: EventSink) -> EventSink:
     """Pass events on and append train/eval rows to metrics.jsonl."""
 
     def record(event: Event) -> None:

@@ -1,0 +1,131 @@
+"""Domain adaptation: continued pretraining on a team's raw documents, with the balance guard watching general
+ability, into a run folder whose model `anchortune train --model RUN` starts from.
+
+The documents are read, cleaned, deduplicated and filtered (data/documents.py); whole documents are held out, and
+their loss (nats per token; perplexity is its exponential) is the validation loss the guard's gain is measured
+on, while general text and cloze items measure what the model keeps (evaluate/balance.py), exactly as in a task
+run. LoRA (the default) or full fine-tuning, every token a target, a low learning rate (ADAPT_LR: continued
+pretraining moves weights the base model was trained into; the task presets' rates are for a new answer format).
+The run folder holds what a task run holds (config.yaml, metrics.jsonl, checkpoints/, adapter/, model/,
+summary.json, README.md) plus `documents.json`, which documents trained and which were held out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+from anchortune.config import RunConfig
+from anchortune.errors import RunError
+from anchortune.run_folder import RunFolder
+from anchortune.train.events import Event, EventSink, ignore
+
+ADAPT_LR = 1e-4
+WINDOW = 256
+MAX_HELD_WINDOWS = 64  # held-out windows scored at every evaluation (the rest of the held-out text is unused)
+
+
+def adapt_run(documents: list[str | Path], out: str | Path, model: str | None = None, method: str = "lora",
+              epochs: float = 1.0, learning_rate: float | None = None, window: int = WINDOW, seed: int = 42,
+              on_event: EventSink = ignore) -> dict:
+    """Continued pretraining on `documents` into `out`; the run's summary. A run that fails before its first
+    checkpoint removes the folder it created."""
+    from anchortune.data.documents import read_corpus, split_documents, windows
+    from anchortune.data.presets import load_preset
+    from anchortune.engine import precision
+    from anchortune.evaluate import balance
+    from anchortune.export.merge import save_outputs
+    from anchortune.models.loading import load_model, load_tokenizer, resolve_model
+    from anchortune.train.engine import fine_tune
+    from anchortune.train.pipeline import measure_base, recorder
+
+    folder = RunFolder(out)
+    if not folder.is_fresh_target():
+        raise RunError(f"'{folder.root}' already exists and is not empty; choose another --out")
+    corpus = read_corpus(list(documents))
+    on_event(Event("info", 0, {"message": f"documents: {corpus.summary()}"}))
+    cfg = RunConfig.build(data=str(Path(documents[0])), task="custom", model=model, method=method, epochs=epochs,
+                          learning_rate=learning_rate or ADAPT_LR, max_length=window, seed=seed)
+    cfg = cfg.resolve(load_preset("custom"))
+    train_texts, held_texts = split_documents(corpus, seed)
+    if not held_texts:
+        raise RunError("domain adaptation needs at least two documents: one is held out to measure the domain "
+                       "perplexity on text the model never saw")
+    source = resolve_model(cfg.model)
+    tokenizer = load_tokenizer(source)
+    train_set = windows(train_texts, tokenizer, window)
+    held_set = windows(held_texts, tokenizer, window)[:MAX_HELD_WINDOWS]
+    if not train_set or not held_set:
+        raise RunError(f"too little text for windows of {window} tokens: {len(train_set)} to train on, "
+                       f"{len(held_set)} held out")
+    created = not folder.root.exists()
+    try:
+        folder.root.mkdir(parents=True, exist_ok=True)
+        folder.write_text(folder.config, cfg.dump())
+        names = sorted(corpus.documents)
+        held_names = [n for n in names if corpus.documents[n] in held_texts]
+        folder.write_json(folder.root / "documents.json", {"trained": [n for n in names if n not in held_names],
+                                                          "held_out": held_names, "empty": corpus.empty,
+                                                          "cleaning": corpus.summary()})
+        chosen = precision.choose(cfg.precision)
+        model_ = load_model(source)
+        baseline = measure_base(model_, tokenizer, source, held_set, cfg, chosen)
+        on_event(Event("info", 0, {"message": f"{len(train_set)} training and {len(held_set)} held-out windows of "
+                                              f"{window} tokens; base model: held-out domain loss "
+                                              f"{baseline.valid_loss:.4f} (perplexity "
+                                              f"{math.exp(baseline.valid_loss):.1f})"}))
+        result = fine_tune(model_, tokenizer, train_set, held_set, cfg, folder.checkpoints, recorder(folder, on_event),
+                           baseline=baseline, base_source=source)
+        picked = result.chosen
+        save_outputs(result.model, tokenizer, folder.root)
+        metrics = folder.read_metrics()
+        diagnosis = balance.diagnose([r for r in metrics if "train_loss" in r],
+                                     [r for r in metrics if "valid_loss" in r], baseline.valid_loss, picked, picked) \
+            if picked else None
+        tuned = picked.valid_loss if picked else baseline.valid_loss
+        summary = {
+            "kind": "domain adaptation", "base_model": cfg.model, "documents": len(corpus.documents),
+            "held_out_documents": len(held_names), "cleaning": corpus.summary(),
+            "windows": {"train": len(train_set), "held_out": len(held_set), "tokens": window},
+            "domain": {"base_loss": baseline.valid_loss, "tuned_loss": tuned,
+                       "base_perplexity": math.exp(baseline.valid_loss), "tuned_perplexity": math.exp(tuned)},
+            "general": {"base_text": baseline.measured.get("text_loss"),
+                        "tuned_text": picked.text_loss if picked else None,
+                        "base_cloze": baseline.measured.get("cloze_accuracy"),
+                        "tuned_cloze": picked.cloze_accuracy if picked else None},
+            "training": {"method": cfg.method, "precision": result.precision, "steps": result.steps,
+                         "best_step": picked.step if picked else None, "train_seconds": result.train_seconds,
+                         "tokens_trained": result.tokens_trained},
+            "balance": {"chosen": picked.to_json() if picked else None,
+                        "candidates": [c.to_json() for c in result.candidates],
+                        "diagnosis": diagnosis.to_json() if diagnosis else None},
+        }
+        folder.write_json(folder.summary, summary)
+        folder.write_text(folder.card, _card(summary))
+    except BaseException:
+        if created and folder.last_checkpoint_step() is None:
+            shutil.rmtree(folder.root, ignore_errors=True)
+        raise
+    on_event(Event("done", result.steps, {"base_valid": baseline.valid_loss, "tuned_valid": tuned}))
+    return summary
+
+
+def _card(summary: dict) -> str:
+    d, g = summary["domain"], summary["general"]
+    verdict = (summary["balance"]["diagnosis"] or {}).get("verdict", "not diagnosed")
+    general = (f"general-text loss {g['base_text']:.3f} -> {g['tuned_text']:.3f}"
+               if g.get("base_text") is not None and g.get("tuned_text") is not None else "general text not measured")
+    return "\n".join([
+        f"# Domain-adapted {summary['base_model'] or 'default model'}", "",
+        f"Continued pretraining on {summary['documents']} documents ({summary['cleaning']}); "
+        f"{summary['held_out_documents']} held out.", "",
+        f"- held-out domain perplexity: {d['base_perplexity']:.2f} -> {d['tuned_perplexity']:.2f}",
+        f"- {general}",
+        f"- verdict: {verdict}", "",
+        "Start a task from it: `anchortune train DATA --model THIS_FOLDER`.", ""])
+
+
+def read_summary(run: str | Path) -> dict:
+    return json.loads(RunFolder(run).summary.read_text(encoding="utf-8"))

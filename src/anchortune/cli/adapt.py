@@ -1,0 +1,45 @@
+"""The `adapt` command: continued pretraining on raw domain documents (app/adapt.py), the balance guard watching
+general ability; its run folder is a model `anchortune train --model RUN` starts from. Registered on the
+`anchortune` app by cli/main.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+console = Console(soft_wrap=True)
+
+
+def adapt(
+    documents: List[Path] = typer.Argument(..., help="Documents or folders: .txt, .md, .html, .pdf."),
+    model: Optional[str] = typer.Option(None, help="Catalog name, local folder or .gguf (default: the catalog's)."),
+    out: Path = typer.Option(Path("runs/adapted"), help="Run folder to create."),
+    method: str = typer.Option("lora", help="lora (an adapter, merged into model/) or full."),
+    epochs: float = typer.Option(1.0, help="Passes over the documents."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 1e-4)."),
+    window: int = typer.Option(256, help="Tokens per training window."),
+    seed: int = typer.Option(42, help="Seed of the held-out documents and the data order."),
+) -> None:
+    """Adapt a model to a domain's language from raw documents (continued pretraining)."""
+    from anchortune.app.adapt import adapt_run
+    from anchortune.cli.progress import ProgressView
+
+    view = ProgressView(console)
+    try:
+        summary = adapt_run(documents, out, model, method, epochs, lr, window, seed, on_event=view)
+    finally:
+        view.close()
+    d, g = summary["domain"], summary["general"]
+    console.print(f"held-out domain perplexity: {d['base_perplexity']:.2f} -> {d['tuned_perplexity']:.2f} "
+                  f"(loss {d['base_loss']:.4f} -> {d['tuned_loss']:.4f})", highlight=False)
+    if g.get("base_text") is not None and g.get("tuned_text") is not None:
+        console.print(f"general-text loss {g['base_text']:.4f} -> {g['tuned_text']:.4f} "
+                      f"({g['tuned_text'] / g['base_text'] - 1:+.1%})", highlight=False)
+    diagnosis = summary["balance"]["diagnosis"]
+    if diagnosis:
+        console.print(f"[bold]verdict: {diagnosis['verdict']}[/] - {diagnosis['reason']}", highlight=False)
+    console.print(f"run folder: {out}; start a task from it: anchortune train DATA --model {out}")
