@@ -21,10 +21,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from anchortune import settings
-from anchortune.app import datasets as app_datasets
-from anchortune.data.loading import save_anchor_points
-from anchortune.data.records import AnchorPoint
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from outcomes import shared_or_none  # noqa: E402
+
+from anchortune.app import datasets as app_datasets  # noqa: E402
+from anchortune.data.loading import save_anchor_points  # noqa: E402
+from anchortune.data.records import AnchorPoint  # noqa: E402
 
 TASKS = {  # name: (file under shared/, preset, rows)
     "support": ("support/bitext_customer_support.jsonl", "support", 240),
@@ -74,9 +77,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
-    shared = settings.shared_data()
-    if not shared.is_dir():
-        print(f"skipped: {shared} not found")
+    shared = shared_or_none()
+    if shared is None:
         return 0
     import torch
 

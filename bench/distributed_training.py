@@ -25,9 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from outcomes import load  # noqa: E402
+from outcomes import load, shared_or_none  # noqa: E402
 
-from anchortune import settings  # noqa: E402
 from anchortune.app import runs as app_runs  # noqa: E402
 from anchortune.config import RunConfig  # noqa: E402
 from anchortune.data.loading import save_anchor_points  # noqa: E402
@@ -42,9 +41,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
-    shared = settings.shared_data()
-    if not shared.is_dir():
-        print(f"skipped: {shared} not found")
+    shared = shared_or_none()
+    if shared is None:
         return 0
     import torch
     from safetensors.torch import load_file

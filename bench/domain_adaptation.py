@@ -26,9 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from outcomes import pair  # noqa: E402
+from outcomes import pair, shared_or_none  # noqa: E402
 
-from anchortune import settings  # noqa: E402
 
 DOC_CLAUSES = 25
 DOMAIN_TASKS = ("cuad_anti-assignment", "cuad_insurance", "unfair_tos")
@@ -78,9 +77,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
-    shared = settings.shared_data()
-    if not shared.is_dir():
-        print(f"skipped: {shared} not found")
+    shared = shared_or_none()
+    if shared is None:
         return 0
     import torch
 

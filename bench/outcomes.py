@@ -106,11 +106,19 @@ def task_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def over_tasks(args, stem: str, run_one, markdown) -> int:
-    """run_one(name, shared, work) for each task, the table printed after each; {stem}.json and .md written."""
+def shared_or_none() -> Path | None:
+    """../shared/datasets (or ANCHORTUNE_SHARED_DATA), or None after saying the bench is skipped without it."""
     shared = settings.shared_data()
     if not shared.is_dir():
         print(f"skipped: {shared} not found")
+        return None
+    return shared
+
+
+def over_tasks(args, stem: str, run_one, markdown) -> int:
+    """run_one(name, shared, work) for each task, the table printed after each; {stem}.json and .md written."""
+    shared = shared_or_none()
+    if shared is None:
         return 0
     import torch
 
