@@ -1,5 +1,6 @@
 """Training on several processes against one: the same run of the real model on 1 process, on 2 with DDP and on 2
-with FSDP2 (train/distributed.py), side by side in one script.
+with FSDP2 where there are two GPUs (train/distributed.py; accelerate runs FSDP on accelerators only), side by
+side in one script.
 
     python bench/distributed_training.py [--rows 64] [--steps 8] [--out bench/results]
 
@@ -32,7 +33,8 @@ from anchortune.config import RunConfig  # noqa: E402
 from anchortune.data.loading import save_anchor_points  # noqa: E402
 from anchortune.data.records import AnchorPoint  # noqa: E402
 
-SIDES = {"1 process": {}, "2 processes, DDP": {"devices": 2}, "2 processes, FSDP2": {"devices": 2, "strategy": "fsdp"}}
+SIDES = {"1 process": {}, "2 processes, DDP": {"devices": 2}}
+FSDP_SIDE = {"2 processes, FSDP2": {"devices": 2, "strategy": "fsdp"}}  # GPUs only: accelerate shards on accelerators
 
 
 def main() -> int:
@@ -53,7 +55,8 @@ def main() -> int:
     data = save_anchor_points([AnchorPoint(p.messages, i, p.label) for i, p in enumerate(points[:args.rows], 1)],
                               work / "support.jsonl")
     results = {}
-    for name, extra in SIDES.items():
+    sides = {**SIDES, **(FSDP_SIDE if torch.cuda.device_count() >= 2 else {})}
+    for name, extra in sides.items():
         cfg = RunConfig.build(data=str(data), task="support", max_steps=args.steps, eval_every=max(1, args.steps // 2),
                               batch_size=8, engine="standard", precision="fp32", seed=0, **extra)
         started = time.perf_counter()

@@ -80,7 +80,7 @@ class RunConfig(BaseModel):
                                             "--node-rank and node 0's --master address).")
     strategy: Literal["ddp", "fsdp"] = Field(
         "ddp", description="With more than one process: ddp (every process holds the whole model; LoRA's usual "
-                           "choice) or fsdp (FSDP2: parameters, gradients and optimizer state sharded across "
+                           "choice) or fsdp (FSDP2, GPUs only: parameters, gradients and optimizer state sharded across "
                            "processes, for a model that does not fit one device).")
 
     @classmethod

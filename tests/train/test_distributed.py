@@ -39,15 +39,12 @@ def pair(tmp_path_factory, tiny_model_dir):
     one = train_run(RunConfig.build(**_common(data, tiny_model_dir)), root / "one", force=True)
     two = train_run(RunConfig.build(**_common(data, tiny_model_dir, devices=2)), root / "two", force=True,
                     on_event=events.append)
-    sharded = train_run(RunConfig.build(**_common(data, tiny_model_dir, devices=2, strategy="fsdp")), root / "fsdp",
-                        force=True)
-    return one, two, events, data, sharded
+    return one, two, events, data
 
 
-@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_two_processes_train_as_one_process_with_the_same_global_batch(pair, strategy):
-    one, two, events, _, sharded = pair
-    two = two if strategy == "ddp" else sharded
+def test_two_processes_train_as_one_process_with_the_same_global_batch(pair):
+    one, two, events, _ = pair
+    strategy = "ddp"
     first, second = (load_file(str(r.folder / "adapter" / "adapter_model.safetensors")) for r in (one, two))
     assert first.keys() == second.keys() and first
     moved = max((first[k] - second[k]).abs().max().item() for k in first)
@@ -67,6 +64,10 @@ def test_two_processes_train_as_one_process_with_the_same_global_batch(pair, str
     assert "eval" in kinds and kinds[-1] == "done"
     assert any("2 processes" in e.data.get("message", "") for e in events)
     assert two.summary["training"]["engine"]["path"] == "standard"  # no fast part is proven under DDP or FSDP
+    parallel = two.summary["training"]["parallel"]
+    assert parallel["processes"] == 2 and parallel["strategy"] == strategy and parallel["fsdp"] == (strategy == "fsdp")
+    assert parallel["accelerate"] == "MULTI_CPU"
+    assert one.summary["training"]["parallel"]["processes"] == 1
 
 
 def test_the_step_sampler_deals_each_process_its_share_of_the_single_process_micro_batches():
@@ -80,6 +81,21 @@ def test_the_step_sampler_deals_each_process_its_share_of_the_single_process_mic
     assert sum(len(g) for g in dealt) == 12
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="FSDP2 shards across GPUs: needs two CUDA GPUs")
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_two_gpus_train_as_one_gpu_with_the_same_global_batch(tmp_path, support_file, tiny_model_dir, strategy):
+    one = train_run(RunConfig.build(**_common(support_file, tiny_model_dir)), tmp_path / "one", force=True)
+    two = train_run(RunConfig.build(**_common(support_file, tiny_model_dir, devices=2, strategy=strategy)),
+                    tmp_path / "two", force=True)
+    assert two.summary["training"]["parallel"]["fsdp"] == (strategy == "fsdp")
+    for kind in ("train_loss", "valid_loss"):
+        assert [v for _, v in _rows(two.folder, kind)] == pytest.approx([v for _, v in _rows(one.folder, kind)],
+                                                                         rel=1e-4)
+    first, second = (load_file(str(r.folder / "adapter" / "adapter_model.safetensors")) for r in (one, two))
+    assert max((first[k] - second[k]).abs().max().item() for k in first) < 1e-5
+
+
 def test_a_launch_that_cannot_run_here_is_refused_before_any_worker_starts(tmp_path, support_file, tiny_model_dir):
     cfg = RunConfig.build(**_common(support_file, tiny_model_dir, devices=3))
     with pytest.raises(RunError, match="does not split over 3 processes|CPU core of its own"):
@@ -89,6 +105,11 @@ def test_a_launch_that_cannot_run_here_is_refused_before_any_worker_starts(tmp_p
         train_run(RunConfig.build(**_common(support_file, tiny_model_dir, nodes=2)), tmp_path / "nodes",
                   force=True, launch=Launch(devices=1, nodes=2, node_rank=0, master="nowhere"))
     assert not (tmp_path / "nodes").exists()
+    if not torch.cuda.is_available():
+        with pytest.raises(RunError, match="shards a model across GPUs"):
+            train_run(RunConfig.build(**_common(support_file, tiny_model_dir, devices=2, strategy="fsdp")),
+                      tmp_path / "fsdp", force=True)
+        assert not (tmp_path / "fsdp").exists()
 
 
 def test_a_worker_failure_is_one_clear_error_and_leaves_no_half_written_run(tmp_path, support_file, tiny_model_dir):
@@ -133,7 +154,7 @@ def test_a_distributed_run_cut_off_after_a_checkpoint_resumes_to_the_uninterrupt
                                                                                           tiny_model_dir):
     import shutil
 
-    one, two, _, data, _ = pair
+    one, two, _, data = pair
     run = tmp_path / "two"
     shutil.copytree(two.folder, run)
     # what a crash after step 3's checkpoint leaves: that checkpoint, the config, the quality report, the metrics

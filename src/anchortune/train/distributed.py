@@ -16,7 +16,9 @@ a job that cannot fit before any worker starts; every worker trains on its share
 averages the gradients and divides the loss by the step's answer tokens of all processes together, so the
 losses and the adapter equal a single-process run with the same global batch; evaluation, the balance guard's
 measures, checkpoints and the run folder's files are rank 0's (global), the others only train. The workers take
-the standard engine (plain transformers + PEFT): the fast parts have no parity test under DDP.
+the standard engine (plain transformers + PEFT): the fast parts have no parity test under DDP. FSDP2
+(`--strategy fsdp`) is the Trainer's FSDP plugin, which accelerate applies on accelerators only: on CPU processes
+it is refused (train/preflight.py), and its parity test needs two GPUs.
 
 The parent follows rank 0's metrics.jsonl for progress events and reads summary.json at the end, so the CLI and
 the studio's worker see the same events as from a run in their own process. Worker logs go to a folder named in

@@ -62,6 +62,7 @@ class TrainResult:
     candidates: list = field(default_factory=list)
     chosen: object = None
     engine: paths.EnginePlan | None = None
+    parallel: dict = field(default_factory=dict)  # processes, strategy and what accelerate ran (several processes)
 
     @property
     def tokens_per_second(self) -> float:
@@ -214,10 +215,14 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     if held:  # a failed or cancelled run is dropped, so only a finished one reloads full precision
         precision_mod.restore_linears(model, held, base_source)
     state = trainer.state
+    parallel = {"processes": world, "strategy": cfg.strategy if world > 1 else "single",
+                "fsdp": bool(getattr(trainer, "is_fsdp_enabled", False)),
+                "accelerate": str(trainer.accelerator.distributed_type).rsplit(".", 1)[-1]}
     if not distributed.is_main():  # rank 0 chooses, restores and exports
         return TrainResult(model=trainer.model, precision=chosen, steps=state.global_step, max_steps=total,
                            best_step=None, best_valid_loss=None, stopped_early=state.global_step < total,
-                           train_seconds=progress.busy, tokens_trained=progress.tokens_trained(state), engine=plan)
+                           train_seconds=progress.busy, tokens_trained=progress.tokens_trained(state), engine=plan,
+                           parallel=parallel)
     candidates = [balance.Candidate(r["step"], r["valid_loss"], r.get("probe_loss"), text_loss=r.get("text_loss"),
                                     cloze_accuracy=r.get("cloze_accuracy")) for r in progress.evals]
     picked = None
@@ -232,7 +237,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
                        best_step=picked.step if picked else None,
                        best_valid_loss=picked.valid_loss if picked else None, stopped_early=state.global_step < total,
                        train_seconds=progress.busy, tokens_trained=progress.tokens_trained(state),
-                       candidates=candidates, chosen=picked, engine=plan)
+                       candidates=candidates, chosen=picked, engine=plan, parallel=parallel)
 
 
 def _trainer_class():

@@ -97,7 +97,7 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
                      "tokens_per_s": result.tokens_per_second, "allocator": allocator_name(),
                      "kernels": kernels_name(result.precision, result.engine),
                      "engine": result.engine.to_json() if result.engine else None,
-                     "kl_general": cfg.kl_general, "kl_rows": len(baseline.kl_rows)},
+                     "kl_general": cfg.kl_general, "kl_rows": len(baseline.kl_rows), "parallel": result.parallel},
         "losses": {"base_valid": baseline.valid_loss, "tuned_valid": tuned_loss,
                    "base_probe": baseline.probe_loss, "tuned_probe": picked.probe_loss if picked else None,
                    "base_text": baseline.measured.get("text_loss"), "tuned_text": picked.text_loss if picked else None,

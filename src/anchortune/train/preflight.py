@@ -126,6 +126,9 @@ def refuse_unfit(cfg, launch, on_event: EventSink = ignore, cuda: bool | None = 
     if cfg.batch_size % launch.processes:
         raise RunError(f"batch size {cfg.batch_size} does not split over {launch.processes} processes: choose a "
                        f"multiple of {launch.processes} (--batch-size)")
+    if launch.processes > 1 and cfg.strategy == "fsdp" and not cuda:
+        raise RunError("--strategy fsdp shards a model across GPUs (accelerate runs FSDP on accelerators only); "
+                       "CPU processes train with --strategy ddp")
     if launch.processes > 1 and cfg.kl_general:
         raise RunError("--kl-general runs two extra forwards of the model outside the loss, which DDP cannot "
                        "synchronise: train on one process, or use --replay against forgetting")
