@@ -45,10 +45,12 @@ def run_task(name: str, shared: Path, work: Path, seed: int) -> dict:
                               work / f"{name}.jsonl")
     result = plan_data(data, preset, seed=seed, on_event=lambda e: print(f"{name}: {e.data.get('message')}",
                                                                           flush=True))
-    return {"task": name, **result}
+    return {**result, "task": name, "preset": preset}
 
 
 def markdown(rows: list[dict], machine: str) -> str:
+    from anchortune.app.plan import reliability
+
     lines = ["# Data sufficiency: the learning curve's prediction against the measured loss", "",
              f"Machine: {machine}. Model: the catalog default (SmolLM2-135M-Instruct), LoRA, each preset's epochs; "
              "metric: held-out answer loss (nats per answer token) on the plan's own held-out split. 'Predicted' is "
@@ -66,8 +68,14 @@ def markdown(rows: list[dict], machine: str) -> str:
                      f"{'yes' if b['inside'] else 'no'} | {two['loss']:.4f} ({two['low']:.4f} to {two['high']:.4f}) | "
                      f"{four['loss']:.4f} ({four['low']:.4f} to {four['high']:.4f}) | {r['wall_s']:.0f} |")
     for r in rows:
-        lines += ["", f"## {r['task']}: what the plan says to write next", ""]
-        lines += [f"- {s['words']}" for s in r["suggestions"][:8]] or ["- no intent lags the whole set"]
+        lines += ["", f"## {r['task']}: the self-check and what the plan says to write next", "",
+                  f"Self-check: {r['backtest'].get('words') or reliability(r['backtest'])}.", ""]
+        lines += [f"- {s['words']}" for s in r["suggestions"][:8]] or [
+            "- no intent with at least 2 held-out rows lags the whole set"
+            + (f" ({len(r['labels_without_a_curve'])} intents have fewer held-out rows and no curve of their own)"
+               if r.get("labels_without_a_curve") else
+               f" ({len(r['labels'])} intents have held-out rows; with {r['held_out']} held-out rows over the "
+               "intents most have one, too few for a curve of their own)" if r["preset"] == "classification" else "")]
     return "\n".join(lines) + "\n"
 
 
@@ -76,7 +84,12 @@ def main() -> int:
     parser.add_argument("--tasks", default="support,banking77")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--render", action="store_true", help="Write the Markdown again from the stored JSON.")
     args = parser.parse_args()
+    if args.render:
+        stored = json.loads((args.out / "data_sufficiency.json").read_text())
+        (args.out / "data_sufficiency.md").write_text(markdown(stored["rows"], stored["machine"]))
+        return 0
     shared = shared_or_none()
     if shared is None:
         return 0

@@ -106,3 +106,51 @@ def test_an_unreachable_cluster_is_one_clear_error(tmp_path):
 
     with pytest.raises(RunError, match="cannot reach the Ray cluster at http://127.0.0.1:9"):
         RayDispatch("http://127.0.0.1:9").client()
+
+
+def test_a_worker_taking_over_follows_the_running_ray_job_and_resubmits_one_that_ended(tmp_path, tiny_model_dir,
+                                                                                       support_file, ray_head,
+                                                                                       wait_for):
+    from ray.job_submission import JobSubmissionClient
+
+    from anchortune.app.ray_dispatch import RayDispatch
+    from anchortune.jobs.worker import JobCancelled, JobContext, LeaseLost
+
+    ws = Workspace(StudioConfig(data_dir=tmp_path / "studio", models={"tiny": str(tiny_model_dir)}, lease_s=30))
+    job = _job(ws, support_file, max_steps=3000, eval_every=1000)
+    jobs.worker(ws, "validator").run_once()  # validation: the job is queued with its stored report
+    row = ws.store.job(job["id"])
+    dispatch, client = RayDispatch(ray_head, sys.executable, poll_s=0.3), JobSubmissionClient(ray_head)
+    first = JobContext(ws.store, row, "worker-a")
+    ended: dict[str, type] = {}
+
+    def follow(ctx):
+        try:
+            dispatch.train(ws, ctx)
+            ended[ctx.worker] = type(None)
+        except BaseException as exc:  # noqa: BLE001  (what ended the worker is the assertion)
+            ended[ctx.worker] = type(exc)
+
+    died = threading.Thread(target=follow, args=(first,), daemon=True)
+    died.start()
+    wait_for(lambda: str(client.get_job_status(f"anchortune-{job['id']}-1")) == "RUNNING", what="the Ray job")
+    first.lost.set()  # worker A is presumed dead: it stops following, the Ray job trains on
+    died.join(60)
+    assert str(client.get_job_status(f"anchortune-{job['id']}-1")) == "RUNNING"
+    second = JobContext(ws.store, row, "worker-b")
+    follows = threading.Thread(target=follow, args=(second,), daemon=True)
+    follows.start()
+    wait_for(lambda: any("following Ray job" in e["message"] for e in jobs.events(ws, job["id"])),
+             what="worker B attaching")
+    second.cancelled.set()
+    follows.join(60)
+    wait_for(lambda: str(client.get_job_status(f"anchortune-{job['id']}-1")) == "STOPPED", what="Ray's stop")
+    third = JobContext(ws.store, row, "worker-c")  # the Ray job has ended unfinished: submitted again
+    resumed = threading.Thread(target=follow, args=(third,), daemon=True)
+    resumed.start()
+    wait_for(lambda: str(client.get_job_status(f"anchortune-{job['id']}-2")) == "RUNNING", what="the resubmission")
+    third.cancelled.set()
+    resumed.join(60)
+    messages = [e["message"] for e in jobs.events(ws, job["id"])]
+    assert sum("submitted to the Ray cluster" in m for m in messages) == 2
+    assert ended == {"worker-a": LeaseLost, "worker-b": JobCancelled, "worker-c": JobCancelled}

@@ -80,6 +80,7 @@ def plan_data(data: str | Path, task: str = "custom", model: str | None = None, 
         point, low, high = sufficiency.bootstrap(sizes[:-1], [r for r in rows[:-1]], sizes[-1], seed=seed)
         backtest = {"from": sizes[:-1], "examples": sizes[-1], "predicted": point, "low": low, "high": high,
                     "measured": means[-1], "inside": low <= means[-1] <= high}
+        backtest["words"] = reliability(backtest)
     label_sizes, label_rows = _per_label(order, sizes, held_rows, rows)
     advice = sufficiency.suggestions(label_sizes, label_rows, means[-1])
     return {"task": preset.name, "model": cfg.model, "data": Path(data).name, "examples": len(points),
@@ -89,9 +90,25 @@ def plan_data(data: str | Path, task: str = "custom", model: str | None = None, 
             "predictions": predictions, "backtest": backtest,
             "labels": {label: {"examples": label_sizes[label][-1], "loss": sum(label_rows[label][-1]) /
                                len(label_rows[label][-1])} for label in label_rows if label_rows[label][-1]},
+            "labels_without_a_curve": sorted(label for label, r in label_rows.items()
+                                             if len(r[-1]) < sufficiency.MIN_ROWS),
             "suggestions": [{"label": s.label, "examples": s.examples, "loss": s.loss, "more": s.more,
                              "words": s.words()} for s in advice],
             "wall_s": time.perf_counter() - started}
+
+
+def reliability(check: dict) -> str:
+    """What the self-check says about the predictions, in words."""
+    if check["inside"]:
+        return (f"the curve fitted to {', '.join(map(str, check['from']))} examples predicted the loss at "
+                f"{check['examples']} within its interval: its predictions can be taken as they are")
+    faster = check["measured"] < check["low"]
+    return (f"the curve fitted to {', '.join(map(str, check['from']))} examples did not predict the loss at "
+            f"{check['examples']} (predicted {check['predicted']:.3f}, measured {check['measured']:.3f}): the data is "
+            + ("still in its small-data regime, where each doubling buys more than a power law says; take the "
+               "predicted gains as a lower bound" if faster else
+               "past the point where more of the same examples helps as the curve says; take the predicted gains as "
+               "an upper bound"))
 
 
 def nested_order(points: list[AnchorPoint], seed: int) -> list[AnchorPoint]:

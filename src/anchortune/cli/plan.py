@@ -48,14 +48,17 @@ def plan(
     if check:
         console.print(f"self-check: from {', '.join(map(str, check['from']))} examples the curve predicted "
                       f"{check['predicted']:.4f} ({check['low']:.4f} to {check['high']:.4f}) at {check['examples']}; "
-                      f"measured {check['measured']:.4f}", highlight=False)
+                      f"measured {check['measured']:.4f}: {check['words'].split(': ', 1)[-1]}", highlight=False)
     now, double = result["losses"][-1], result["predictions"][0]
     console.print(f"twice the data ({double['examples']} anchor points) is predicted to lower the held-out loss by "
                   f"{now - double['loss']:.4f} ({(now - double['loss']) / now:.1%})", highlight=False)
     for s in result["suggestions"]:
         console.print(f"- {s['words']}", highlight=False, markup=False)
     if not result["suggestions"] and result["labels"]:
-        console.print("every label is at or under the whole set's held-out loss: no label needs more examples first")
+        console.print("no label with at least 2 held-out rows lags the whole set's held-out loss")
+    if result.get("labels_without_a_curve"):
+        console.print(f"{len(result['labels_without_a_curve'])} labels have under 2 held-out rows and no curve of "
+                      "their own (more data, or a validation file, gives them one)")
     if out:
         out.write_text(json.dumps(result, indent=2), encoding="utf-8")
         console.print(f"written: {out}")
