@@ -19,6 +19,13 @@ from anchortune.app.workspace import StudioConfig, Workspace
 from anchortune.errors import RunError
 from anchortune.jobs import states
 
+
+def _status(client, submission: str) -> str | None:
+    try:
+        return str(client.get_job_status(submission))
+    except RuntimeError:  # not submitted yet
+        return None
+
 pytestmark = pytest.mark.ray_cluster
 
 
@@ -93,7 +100,7 @@ def test_a_cancel_in_the_studio_stops_the_ray_job(tmp_path, tiny_model_dir, supp
     thread.start()
     client = JobSubmissionClient(ray_head)
     wait_for(lambda: any("submitted to the Ray cluster" in e["message"] for e in jobs.events(ws, job["id"])) and
-             str(client.get_job_status(f"anchortune-{job['id']}-1")) == "RUNNING", what="the Ray job running")
+             _status(client, f"anchortune-{job['id']}-1") == "RUNNING", what="the Ray job running")
     jobs.cancel_job(ws, job["id"])
     thread.join(120)
     assert ws.store.job(job["id"])["status"] == states.CANCELLED
@@ -133,7 +140,7 @@ def test_a_worker_taking_over_follows_the_running_ray_job_and_resubmits_one_that
 
     died = threading.Thread(target=follow, args=(first,), daemon=True)
     died.start()
-    wait_for(lambda: str(client.get_job_status(f"anchortune-{job['id']}-1")) == "RUNNING", what="the Ray job")
+    wait_for(lambda: _status(client, f"anchortune-{job['id']}-1") == "RUNNING", what="the Ray job")
     first.lost.set()  # worker A is presumed dead: it stops following, the Ray job trains on
     died.join(60)
     assert str(client.get_job_status(f"anchortune-{job['id']}-1")) == "RUNNING"
@@ -148,7 +155,7 @@ def test_a_worker_taking_over_follows_the_running_ray_job_and_resubmits_one_that
     third = JobContext(ws.store, row, "worker-c")  # the Ray job has ended unfinished: submitted again
     resumed = threading.Thread(target=follow, args=(third,), daemon=True)
     resumed.start()
-    wait_for(lambda: str(client.get_job_status(f"anchortune-{job['id']}-2")) == "RUNNING", what="the resubmission")
+    wait_for(lambda: _status(client, f"anchortune-{job['id']}-2") == "RUNNING", what="the resubmission")
     third.cancelled.set()
     resumed.join(60)
     messages = [e["message"] for e in jobs.events(ws, job["id"])]

@@ -62,7 +62,7 @@ class RayDispatch:
         record = _record_path(ws, row["id"])
         previous = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
         recorder = JobRecorder(ctx, ws.store)
-        if previous and str(client.get_job_status(previous["submission_id"])) in LIVE:
+        if previous and _status(client, previous["submission_id"]) in LIVE:
             submission = previous["submission_id"]
             ctx.report("info", f"following Ray job {submission} (still running on the cluster)")
         else:
@@ -111,6 +111,14 @@ class RayDispatch:
         ctx.report("info", f"submitted to the Ray cluster at {self.address} as {submission}"
                            f"{' (resuming from step ' + str(last) + ')' if resume else ''}")
         return submission
+
+
+def _status(client, submission: str) -> str | None:
+    """A Ray job's status, or None where the cluster does not know it (restarted, or another cluster)."""
+    try:
+        return str(client.get_job_status(submission))
+    except RuntimeError:  # the Jobs API answers 404 as a RuntimeError
+        return None
 
 
 def _wants_gpus(cfg) -> bool:
