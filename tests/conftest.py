@@ -16,6 +16,19 @@ from anchortune.engine.collate import PackCollator, PadCollator
 
 
 @pytest.fixture(scope="session")
+def free_port():
+    """A function giving a loopback port nothing listens on now (for servers a test starts)."""
+    import socket
+
+    def pick() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    return pick
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer Llama (hidden 32) with a ChatML BPE tokenizer trained on the demo texts."""
     import torch

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,21 +28,15 @@ def _status(client, submission: str) -> str | None:
 pytestmark = pytest.mark.ray_cluster
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def ray_head():
+def ray_head(free_port):
     """A Ray head on loopback with its dashboard (the Jobs API), stopped afterwards."""
     pytest.importorskip("ray.job_submission", reason="Ray is not installed (pip install 'anchortune[cluster]')")
     ray = Path(sys.executable).with_name("ray")
     if not ray.is_file():
         pytest.skip(f"no ray command beside {sys.executable}")
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must stay short
-    port, dashboard = _free_port(), _free_port()
+    port, dashboard = free_port(), free_port()
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     started = subprocess.run([str(ray), "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
                               "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard), "--num-cpus", "2",

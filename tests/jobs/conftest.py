@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -12,14 +11,8 @@ from pathlib import Path
 import pytest
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
-def postgres_url():
+def postgres_url(free_port):
     """A URL to a fresh cluster listening on a unix socket only; stopped and removed afterwards."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
     if not found:
@@ -28,7 +21,7 @@ def postgres_url():
     as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     root = Path(tempfile.mkdtemp(prefix="anchortune-pg-"))
     root.chmod(0o777)
-    port = _free_port()
+    port = free_port()
     data = root / "data"
     run = lambda *args: subprocess.run([*as_user, *map(str, args)], check=True, capture_output=True)  # noqa: E731
     run(bin_dir / "initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
