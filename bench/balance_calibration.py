@@ -48,10 +48,13 @@ from anchortune.data.loading import save_anchor_points  # noqa: E402
 from anchortune.data.records import AnchorPoint  # noqa: E402
 
 TASKS = {  # name: (preset, train rows, held-out rows, run options, new tokens for held-out answers); each
-    # preset's own defaults (3 epochs, its learning rate and batch size)
-    "support": ("support", 200, 120, {}, 128),  # 120: on 30 rows ROUGE-L moved +-0.02 between neighbouring steps
-    "legal": ("legal", 200, 60, {}, 16),
-    "invoice": ("invoice", 100, 20, {}, 160),
+    # preset's own defaults (3 epochs, its learning rate and batch size). Held-out sizes: the oracle keeps the best
+    # of nine noisy scores, so with few rows its own luck counts as the guard's loss (on 120 support rows ROUGE-L
+    # moved +-0.01 between neighbouring steps and the oracle's pick beat the guard's by 5.1 %, 3.9 % cross-fitted):
+    # 300 rows where the data has them (SROIE: 450 in all, 100 for training)
+    "support": ("support", 200, 300, {}, 128),
+    "legal": ("legal", 200, 300, {}, 16),
+    "invoice": ("invoice", 100, 120, {}, 160),
 }
 
 
