@@ -12,6 +12,10 @@ pick) is scored by measures *outside* the guard:
 - loss on a larger general text (the WikiText-2 excerpt, 32 windows of 256 tokens) against the base model's;
 - loss on MMLU validation questions in plain text ('Question: ... Answer:' and the gold choice, only the choice
   scored, the cloze form of lm-evaluation-harness): knowledge asked the way the model was pretrained;
+- accuracy on a cloze set written here by code, apart from the guard's shipped items: 200 sentences from the
+  WikiText-2 excerpt's second half, the sentence's last long word against a word of its length from another
+  paragraph (LAMBADA-style), the sentence before as context. MMLU's own choices cannot serve: a 135M model picks
+  the gold one 26 % of the time (chance), so its choice losses say nothing it could forget;
 - loss on a held-out general instruction set judged against the base model's (MMLU validation questions with
   the gold answer written out, 100 items; a 135M model is at chance on the letters, but the loss moves), whole
   and on the gold content alone (the "The answer is X." format given, not scored), that content split into its
@@ -21,9 +25,10 @@ pick) is scored by measures *outside* the guard:
 all on transformers' own attention and head (the standard engine), not the engine that trained. The guard's own
 signals (shipped general text, cloze items, answer style) are reported beside them.
 An oracle with those outside measures keeps the candidate with the best task metric among those whose general
-losses stay within the guard's bound (TEXT_BOUND) of the base model's: on WikiText and MMLU in plain text (the
-general-ability bound), on WikiText and the MMLU answer body (knowledge asked in chat format), on WikiText and the whole MMLU answer (strict: the manner
-of answering counted as ability too), and on WikiText alone. The table reports, per task, the guard's choice, each
+measures stay within the guard's bounds of the base model's (losses TEXT_BOUND, cloze accuracy CLOZE_BOUND points):
+on WikiText and the WikiText cloze (the general-ability bound: both measures the base model passes), on WikiText and
+MMLU in plain text, on WikiText and the MMLU answer body (knowledge asked in chat format), on WikiText and the whole
+MMLU answer (strict: the manner of answering counted as ability too), and on WikiText alone. The table reports, per task, the guard's choice, each
 oracle's, and the task metric the guard gave up with its 95 % interval (a paired bootstrap of the held-out rows: the
 guard's and the oracle's answers to the same resampled rows). `--render` writes the Markdown again from the stored JSON.
 Writes bench/results/balance_calibration.{json,md}.
@@ -62,6 +67,8 @@ OPENING = 3  # content tokens that start an answer: a task's short answers move 
 MMLU_PARTS = ("mmlu", "mmlu_content", "mmlu_opening", "mmlu_body")
 OUTSIDE = ("wikitext", "mmlu_plain") + MMLU_PARTS
 RESAMPLES = 1000  # paired bootstrap of the held-out rows: the interval of the metric the guard lost
+CLOZE_CONTEXT = 48  # tokens of context before the cloze word
+CLOZE_ITEMS = 200  # the bench's own WikiText cloze: a binomial standard error of ~2 points at 0.9
 SPLITS = 400  # random halvings of the held-out rows for the cross-fitted oracle
 
 
@@ -97,7 +104,8 @@ def outside_material(shared: Path, tokenizer) -> dict:
         for part in MMLU_PARTS:
             parts[part].append([label if i in keep[part] else IGNORE for i, label in enumerate(row["labels"])])
     return {"wikitext": text_chunks(shared / "general" / "wikitext2_excerpt.txt", tokenizer, 256, 32),
-            "mmlu_plain": mmlu_plain(shared, tokenizer), "mmlu": mmlu, "mmlu_parts": parts}
+            "mmlu_plain": mmlu_plain(shared, tokenizer), "wiki_cloze": wiki_cloze(shared), "mmlu": mmlu,
+            "mmlu_parts": parts}
 
 
 def mmlu_plain(shared: Path, tokenizer, count: int = 100) -> list[dict]:
@@ -119,6 +127,72 @@ def mmlu_plain(shared: Path, tokenizer, count: int = 100) -> list[dict]:
     return examples
 
 
+def wiki_cloze(shared: Path, count: int = CLOZE_ITEMS, seed: int = 11) -> list[tuple[str, str, str]]:
+    """(context, right word, wrong word) items cut from the WikiText-2 excerpt's second half (the loss windows
+    read its start): a sentence's last long word against a word of about its length from another paragraph, with the
+    sentence before it as context (LAMBADA-style). Written here, by code, apart from the guard's shipped cloze items:
+    a multiple-choice measure of general ability that the base model passes and the guard never sees."""
+    import re
+
+    text = (shared / "general" / "wikitext2_excerpt.txt").read_text(encoding="utf-8", errors="replace")
+    text = text[len(text) // 2:]
+    for raw, clean in ((" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", "."), (" ,", ","), (" .", "."), (" ;", ";"),
+                       (" :", ":"), (" 's", "'s"), ("( ", "("), (" )", ")")):
+        text = text.replace(raw, clean)
+    paragraphs = [p.strip() for p in text.split("\n") if len(p.strip()) > 200 and not p.strip().startswith("=")]
+    words = [(i, w) for i, p in enumerate(paragraphs) for w in re.findall(r"[A-Za-z]{4,}", p)]
+    rng, items = random.Random(seed), []
+    for i, paragraph in enumerate(paragraphs):
+        sentences = [s.strip() for s in re.split(r"(?<=\.) ", paragraph) if s.strip()]
+        for before, sentence in zip([""] + sentences, sentences):
+            found = list(re.finditer(r"[A-Za-z]{4,}", sentence))
+            if len(sentence.split()) < 10 or not found or found[-1].start() < len(sentence) // 2:
+                continue
+            target = found[-1]
+            right = target.group()
+            near = [w for j, w in words if j != i and abs(len(w) - len(right)) <= 1 and w.lower() != right.lower()
+                    and w[0].isupper() == right[0].isupper()]
+            if not near:
+                continue
+            context = (before + " " + sentence[:target.start()]).strip()
+            items.append((context, right, rng.choice(near)))
+    rng.shuffle(items)
+    return items[:count]
+
+
+def cloze_accuracy(model, tokenizer, items: list[tuple[str, str, str]], precision: str) -> float:
+    """Share of `items` whose right word the model finds likelier than the wrong one (summed log-likelihood of the
+    word's tokens after the last CLOZE_CONTEXT tokens of the context). Padded on the left, so that the head runs
+    only over the words' positions."""
+    import torch
+
+    from anchortune.engine.loss import autocast
+
+    sequences = []
+    for context, right, wrong in items:
+        prompt = tokenizer(context, add_special_tokens=False)["input_ids"][-CLOZE_CONTEXT:]
+        for word in (right, wrong):
+            sequences.append((prompt, tokenizer(" " + word, add_special_tokens=False)["input_ids"]))
+    pad, sums = tokenizer.pad_token_id or 0, []
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode(), autocast(precision):
+        for start in range(0, len(sequences), 32):
+            chunk = sequences[start:start + 32]
+            width, keep = max(len(p) + len(e) for p, e in chunk), max(len(e) for _, e in chunk) + 1
+            ids = torch.tensor([[pad] * (width - len(p) - len(e)) + p + e for p, e in chunk])
+            mask = torch.tensor([[0] * (width - len(p) - len(e)) + [1] * (len(p) + len(e)) for p, e in chunk])
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                           use_cache=False, logits_to_keep=keep).logits.float()
+            logprobs = torch.log_softmax(logits[:, :-1], dim=-1)  # position j predicts token width - keep + j + 1
+            for row, (_, ending) in enumerate(chunk):
+                targets = ids[row, width - len(ending):]
+                picked = logprobs[row, keep - 1 - len(ending):].gather(-1, targets[:, None])
+                sums.append(-float(picked.sum()))
+    model.train(was_training)
+    return sum(sums[k] < sums[k + 1] for k in range(0, len(sums), 2)) / len(items)
+
+
 def outside(model, tokenizer, material: dict, precision: str) -> dict:
     """General losses measured outside the guard (standard engine); each MMLU part's mean loss per token from one
     forward of the model's own head over the answers."""
@@ -127,6 +201,7 @@ def outside(model, tokenizer, material: dict, precision: str) -> dict:
     pad = tokenizer.pad_token_id
     return {"wikitext_loss": answer_loss(model, material["wikitext"], pad, 8, precision, engine="standard"),
             "mmlu_plain_loss": answer_loss(model, material["mmlu_plain"], pad, 8, precision, engine="standard"),
+            "wiki_cloze_accuracy": cloze_accuracy(model, tokenizer, material["wiki_cloze"], precision),
             **{f"{part}_loss": loss for part, loss in part_losses(model, material["mmlu"], material["mmlu_parts"],
                                                                    pad, precision).items()}}
 
@@ -208,9 +283,7 @@ def crossfit_lost(preset, held: list[AnchorPoint], row: dict, drifts: tuple, see
     by the metric on one half, both picks scored on the other. The plain oracle picks and is scored on the same rows,
     so the best of nine noisy scores counts its own luck as the guard's loss (the winner's curse); None where the
     candidates' answers were not stored."""
-    from anchortune.evaluate.balance import TEXT_BOUND
-
-    kept = [c for c in row["candidates"] if all(c.get(d, 0.0) <= TEXT_BOUND for d in drifts)] or row["candidates"]
+    kept = [c for c in row["candidates"] if inside(c, drifts)] or row["candidates"]
     if not all("outputs" in c for c in kept + [row["guard"]]):
         return None
     rng, order, lost = random.Random(seed), list(range(len(held))), []
@@ -275,7 +348,7 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
             **general.measure(base_model, mine, tokenizer.pad_token_id, 8, precision, engine="standard")}
     model = PeftModel.from_pretrained(base_model, str(run / "adapter"))
     model.eval()
-    chosen = summary["balance"]["chosen"]
+    chosen, diagnosis = current_guard(run, summary)
     checkpoints = sorted((int(p.name.split("-")[1]), p) for p in (run / "checkpoints").glob("checkpoint-*"))
     grid = [(step, path, scale) for step, path in checkpoints for scale in scales]
     if not any(step == chosen["step"] and scale == chosen["scale"] for step, _, scale in grid):
@@ -291,6 +364,7 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
                    **outside(model, tokenizer, material, precision),
                    **general.measure(model, mine, tokenizer.pad_token_id, 8, precision, engine="standard")}
         row.update({f"{part}_drift": row[f"{part}_loss"] / base[f"{part}_loss"] - 1 for part in OUTSIDE})
+        row["wiki_cloze_drop"] = base["wiki_cloze_accuracy"] - row["wiki_cloze_accuracy"]
         row["guard_pick"] = step == chosen["step"] and scale == chosen["scale"]
         rows.append(row)
         if len(rows) == 1:
@@ -306,26 +380,59 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
                 for label, drifts in ORACLES.items()}
     return {"task": name, "lost_interval": intervals, "crossfit": crossfit, "metric": HEADLINE[preset_name], "train_rows": len(train), "heldout_rows": len(held),
             "train_wall_s": train_wall, "base": base, "candidates": rows, "guard": guard,
-            "verdict": summary["balance"]["diagnosis"], "chosen": chosen}
+            "verdict": diagnosis, "chosen": chosen,
+            "stored_choice": [summary["balance"]["chosen"]["step"], summary["balance"]["chosen"]["scale"]]}
 
 
-ORACLES = {"WikiText and MMLU in plain text": ("wikitext_drift", "mmlu_plain_drift"),
+def current_guard(run: Path, summary: dict) -> tuple[dict, dict]:
+    """The guard's choice and diagnosis as this checkout's evaluate/balance.py makes them from the run's stored
+    measures (a reused run folder may have been trained before the guard last changed): (chosen, diagnosis)."""
+    from dataclasses import fields
+
+    from anchortune.evaluate import balance
+
+    names = {f.name for f in fields(balance.Candidate)}
+    candidates = [balance.Candidate(**{k: v for k, v in c.items() if k in names})
+                  for c in summary["balance"]["candidates"]]
+    losses, used = summary["losses"], summary["losses"].get("general_measures_used", ["text", "cloze"])
+    base = balance.Reference(losses["base_valid"], losses.get("base_probe"),
+                             losses.get("base_text") if "text" in used else None,
+                             losses.get("base_cloze") if "cloze" in used else None)
+    picked, _ = balance.choose(balance.score(candidates, base))
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    full = next((c for c in candidates if c.step == picked.step and c.scale == 1.0), None)
+    diagnosis = balance.diagnose([r for r in metrics if "train_loss" in r], [r for r in metrics if "valid_loss" in r],
+                                 losses["base_valid"], picked, full)
+    return picked.to_json(), diagnosis.to_json()
+
+
+ORACLES = {"WikiText and the WikiText cloze (general ability)": ("wikitext_drift", "wiki_cloze_drop"),
+           "WikiText and MMLU in plain text": ("wikitext_drift", "mmlu_plain_drift"),
            "WikiText and MMLU answer body": ("wikitext_drift", "mmlu_body_drift"),
            "WikiText and MMLU whole answer": ("wikitext_drift", "mmlu_drift"),
            "WikiText alone": ("wikitext_drift",)}
 
 
-def judge(row: dict, drifts: tuple) -> dict:
-    """The oracle with the outside measures `drifts` (each within TEXT_BOUND of the base model), and the guard's
-    pick against it: the task metric lost, whether the pick is inside those bounds."""
-    from anchortune.evaluate.balance import TEXT_BOUND
+def bound(drift: str) -> float:
+    """How far a measure may move before the oracle counts it as general ability lost: the guard's own bounds
+    (loss ratios TEXT_BOUND, cloze points CLOZE_BOUND), applied to measures the guard does not use."""
+    from anchortune.evaluate.balance import CLOZE_BOUND, TEXT_BOUND
 
-    inside = lambda c: all(c.get(d, 0.0) <= TEXT_BOUND for d in drifts)  # noqa: E731  (older rows lack a column)
-    kept = [c for c in row["candidates"] if inside(c)]
+    return CLOZE_BOUND if drift.endswith("_drop") else TEXT_BOUND
+
+
+def inside(c: dict, drifts: tuple) -> bool:
+    return all(c.get(d, 0.0) <= bound(d) for d in drifts)  # older rows lack a column
+
+
+def judge(row: dict, drifts: tuple) -> dict:
+    """The oracle with the outside measures `drifts` (each within its `bound` of the base model), and the guard's
+    pick against it: the task metric lost, whether the pick is inside those bounds."""
+    kept = [c for c in row["candidates"] if inside(c, drifts)]
     oracle = max(kept or row["candidates"], key=lambda c: c["metric"])  # none inside: the best of all, marked
     guard = row["guard"]
     lost = (oracle["metric"] - guard["metric"]) / oracle["metric"] if oracle["metric"] else 0.0
-    return {"oracle": oracle, "metric_lost": lost, "guard_inside": inside(guard), "none_inside": not kept}
+    return {"oracle": oracle, "metric_lost": lost, "guard_inside": inside(guard, drifts), "none_inside": not kept}
 
 
 def interval(row: dict, label: str) -> str:
@@ -339,24 +446,27 @@ def crossfit(row: dict, label: str) -> str:
 
 
 def markdown(rows: list[dict], machine: str) -> str:
-    from anchortune.evaluate.balance import TEXT_BOUND
+    from anchortune.evaluate.balance import CLOZE_BOUND, TEXT_BOUND
 
     lines = ["# Balance guard calibration: the guard's choice against an oracle with outside measures", "",
              f"Machine: {machine}. Outside measures (standard engine): held-out task metric, WikiText-2 loss "
              f"(32 x 256 tokens), MMLU gold-answer loss in plain text (100 items as 'Question: ... Answer: <gold "
-             f"choice>', only the gold choice scored: knowledge asked the way the model was pretrained) and the same "
+             f"choice>', only the gold choice scored), accuracy on a WikiText cloze written by this bench ({CLOZE_ITEMS} "
+             f"sentences of the excerpt's second half, the last long word against one of its length from another "
+             f"paragraph; not the guard's items) and the same "
              f"items in the chat template (the answer written out as 'The answer is X. "
              f"...') against the base model, whole and split: its gold content's first {OPENING} tokens with the end token "
              f"(how an answer starts and where it stops: a task's short answers move these) and the rest of the content "
              f"(the body: what the model knows, given how the answer started). Each oracle keeps the best task metric among the candidates whose named "
-             f"drifts stay within {TEXT_BOUND:.0%} of the base model; 'metric lost' is the guard's shortfall "
+             f"measures stay within the guard's bounds of the base model ({TEXT_BOUND:.0%} on a loss, {100 * CLOZE_BOUND:.0f} "
+             f"points of cloze accuracy); 'metric lost' is the guard's shortfall "
              f"against it, with the 95 % interval of {RESAMPLES} paired bootstrap resamples of the held-out rows. "
              f"That oracle picks and is scored on the same rows, so the luck of the best of nine noisy scores counts "
              f"as the guard's loss; the cross-fitted oracle picks on a random half of the held-out rows and both picks "
              f"are scored on the other half (mean and 95 % range over {SPLITS} halvings).",
              "",
-             "| task | metric | base | guard: step x scale | guard metric | guard WikiText / MMLU plain / whole / body "
-             "drift | oracle on | oracle: step x scale | oracle metric | metric lost (95 % interval) | "
+             "| task | metric | base | guard: step x scale | guard metric | guard WikiText / WikiText cloze / MMLU plain / "
+             "whole / body drift | oracle on | oracle: step x scale | oracle metric | metric lost (95 % interval) | "
              "metric lost to the cross-fitted oracle | guard inside the oracle's bounds | verdict |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -368,6 +478,7 @@ def markdown(rows: list[dict], machine: str) -> str:
             o = j["oracle"]
             lines.append(f"| {r['task']} | {r['metric']} | {r['base']['metric']:.3f} | {g['step']} x {g['scale']} | "
                          f"{g['metric']:.3f} | {g['wikitext_drift']:+.1%} / "
+                         f"{-100 * g.get('wiki_cloze_drop', float('nan')):+.0f} pt / "
                          f"{g.get('mmlu_plain_drift', float('nan')):+.1%} / {g['mmlu_drift']:+.1%} / "
                          f"{g.get('mmlu_body_drift', float('nan')):+.1%} | {label} | "
                          f"{o['step']} x {o['scale']}{' (none inside)' if j['none_inside'] else ''} | "
@@ -377,19 +488,22 @@ def markdown(rows: list[dict], machine: str) -> str:
         partial = (f"Partial: {len(r['candidates'])} of {r['partial']} candidates scored (the guard's pick and the "
                    f"latest first) before the bench was stopped.") if r.get("partial") else ""
         lines += ["", f"## {r['task']}: every candidate", "", *([partial, ""] if partial else []),
-                  "| step x scale | task metric | WikiText drift | MMLU plain-text drift | MMLU drift: whole answer | "
-                  "gold content | its opening and end | its body | shipped text loss | cloze accuracy |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| step x scale | task metric | WikiText drift | WikiText cloze accuracy | MMLU plain-text drift | "
+                  "MMLU drift: whole answer | gold content | its opening and end | its body | shipped text loss | "
+                  "cloze accuracy |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for c in sorted(r["candidates"], key=lambda c: (c["step"], c["scale"])):
             lines.append(f"| {c['step']} x {c['scale']}{' (guard)' if c['guard_pick'] else ''} | {c['metric']:.3f} | "
-                         f"{c['wikitext_drift']:+.1%} | {c.get('mmlu_plain_drift', float('nan')):+.1%} | "
+                         f"{c['wikitext_drift']:+.1%} | {c.get('wiki_cloze_accuracy', float('nan')):.3f} | "
+                         f"{c.get('mmlu_plain_drift', float('nan')):+.1%} | "
                          f"{c['mmlu_drift']:+.1%} | "
                          f"{c.get('mmlu_content_drift', float('nan')):+.1%} | "
                          f"{c.get('mmlu_opening_drift', float('nan')):+.1%} | {c.get('mmlu_body_drift', float('nan')):+.1%} | "
                          f"{c.get('text_loss', float('nan')):.4f} | "
                          f"{c.get('cloze_accuracy') or 0:.2f} |")
         b = r["base"]
-        lines.append(f"| base | {b['metric']:.3f} | - | - | - | - | - | - | {b.get('text_loss', float('nan')):.4f} | "
+        lines.append(f"| base | {b['metric']:.3f} | - | {b.get('wiki_cloze_accuracy', float('nan')):.3f} | - | "
+                     f"- | - | - | - | {b.get('text_loss', float('nan')):.4f} | "
                      f"{b.get('cloze_accuracy') or 0:.2f} |")
     return "\n".join(lines) + "\n"
 
