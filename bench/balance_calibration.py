@@ -56,9 +56,9 @@ TASKS = {  # name: (preset, train rows, held-out rows, run options, new tokens f
     # preset's own defaults (3 epochs, its learning rate and batch size). Held-out sizes: the oracle keeps the best
     # of nine noisy scores, so with few rows its own luck counts as the guard's loss (on 120 support rows ROUGE-L
     # moved +-0.01 between neighbouring steps and the oracle's pick beat the guard's by 5.1 %, 3.9 % cross-fitted):
-    # 300 rows where answers are short or the data has them; invoice 40 (its answers are the longest: 160 tokens
-    # after an OCR text, the run's costliest generation on 2 cores)
-    "support": ("support", 200, 300, {}, 128),
+    # 300 rows where answers are short, 240 for support (128-token answers), invoice 40 (its answers are the
+    # longest: 160 tokens after an OCR text, the run's costliest generation on 2 cores)
+    "support": ("support", 200, 240, {}, 128),
     "legal": ("legal", 200, 300, {}, 16),
     "invoice": ("invoice", 100, 40, {}, 160),
 }
@@ -194,17 +194,32 @@ def cloze_accuracy(model, tokenizer, items: list[tuple[str, str, str]], precisio
     return sum(sums[k] < sums[k + 1] for k in range(0, len(sums), 2)) / len(items)
 
 
-def outside(model, tokenizer, material: dict, precision: str) -> dict:
+def outside(model, tokenizer, material: dict, precision: str, have: dict | None = None) -> dict:
     """General losses measured outside the guard (standard engine); each MMLU part's mean loss per token from one
-    forward of the model's own head over the answers."""
+    forward of the model's own head over the answers. `have`: measures an earlier scoring of the same weights
+    stored (they depend on the weights alone): only the missing ones are measured."""
     from anchortune.engine.loss import answer_loss
 
-    pad = tokenizer.pad_token_id
-    return {"wikitext_loss": answer_loss(model, material["wikitext"], pad, 8, precision, engine="standard"),
-            "mmlu_plain_loss": answer_loss(model, material["mmlu_plain"], pad, 8, precision, engine="standard"),
-            "wiki_cloze_accuracy": cloze_accuracy(model, tokenizer, material["wiki_cloze"], precision),
-            **{f"{part}_loss": loss for part, loss in part_losses(model, material["mmlu"], material["mmlu_parts"],
-                                                                   pad, precision).items()}}
+    pad, have = tokenizer.pad_token_id, have or {}
+    measures = {"wikitext_loss": lambda: answer_loss(model, material["wikitext"], pad, 8, precision, engine="standard"),
+                "mmlu_plain_loss": lambda: answer_loss(model, material["mmlu_plain"], pad, 8, precision,
+                                                       engine="standard"),
+                "wiki_cloze_accuracy": lambda: cloze_accuracy(model, tokenizer, material["wiki_cloze"], precision)}
+    found = {key: have[key] if key in have else measure() for key, measure in measures.items()}
+    parts = [f"{part}_loss" for part in MMLU_PARTS]
+    if all(key in have for key in parts):
+        return {**found, **{key: have[key] for key in parts}}
+    return {**found, **{f"{part}_loss": loss for part, loss in part_losses(model, material["mmlu"],
+                                                                         material["mmlu_parts"], pad, precision).items()}}
+
+
+def guard_measures(model, mine, pad_id: int, precision: str, have: dict | None = None) -> dict:
+    """The guard's own general measures (shipped text, cloze items) on the standard engine, or the stored ones."""
+    from anchortune.evaluate import general
+
+    if have and "text_loss" in have and "cloze_accuracy" in have:
+        return {"text_loss": have["text_loss"], "cloze_accuracy": have["cloze_accuracy"]}
+    return general.measure(model, mine, pad_id, 8, precision, engine="standard")
 
 
 def part_losses(model, rows: list[dict], parts: dict[str, list], pad_id: int, precision: str) -> dict[str, float]:
@@ -320,18 +335,15 @@ def held_out(name: str, shared: Path, seed: int) -> tuple:
     return load_preset(preset_name).resolved_for(train), train, held
 
 
-def stored_answers(path: Path | None, name: str, seed: int, n_train: int) -> dict:
-    """{(step, scale) or "base": answers} from an earlier results file's row for this task, drawn with the same seed
-    and training rows (so its held-out rows are the first of this draw's); {} where there is none."""
+def stored_rows(path: Path | None, name: str, seed: int, n_train: int) -> dict:
+    """{(step, scale) or "base": the stored row} from an earlier results file's row for this task, drawn with the
+    same seed and training rows (so its held-out rows are the first of this draw's); {} where there is none."""
     if path is None or not path.is_file():
         return {}
     row = next((r for r in json.loads(path.read_text())["rows"] if r["task"] == name), None)
     if row is None or row.get("seed", 0) != seed or row["train_rows"] != n_train:
         return {}
-    known = {(c["step"], c["scale"]): c["outputs"] for c in row["candidates"] if "outputs" in c}
-    if "outputs" in row["base"]:
-        known["base"] = row["base"]["outputs"]
-    return known
+    return {"base": row["base"], **{(c["step"], c["scale"]): c for c in row["candidates"]}}
 
 
 def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float], reuse: Path | None = None) -> dict:
@@ -362,10 +374,11 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
     material = outside_material(shared, tokenizer)
     mine = general.general_set(tokenizer)
     base_model = load_model(source)
-    known = stored_answers(reuse, name, seed, len(train))
-    base = {**task_metric(base_model, tokenizer, preset, held, new_tokens, precision, known.get("base")),
-            **outside(base_model, tokenizer, material, precision),
-            **general.measure(base_model, mine, tokenizer.pad_token_id, 8, precision, engine="standard")}
+    known = stored_rows(reuse, name, seed, len(train))
+    have = known.get("base", {})
+    base = {**task_metric(base_model, tokenizer, preset, held, new_tokens, precision, have.get("outputs")),
+            **outside(base_model, tokenizer, material, precision, have),
+            **guard_measures(base_model, mine, tokenizer.pad_token_id, precision, have)}
     model = PeftModel.from_pretrained(base_model, str(run / "adapter"))
     model.eval()
     chosen, diagnosis = current_guard(run, summary)
@@ -378,11 +391,12 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
     rows = []
     for step, path, scale in grid:
         set_peft_model_state_dict(model, load_file(str(path / "adapter_model.safetensors")))
+        have = known.get((step, scale), {})
         with rescale_adapter_scale(model, scale), torch.inference_mode(False):
             row = {"step": step, "scale": scale,
-                   **task_metric(model, tokenizer, preset, held, new_tokens, precision, known.get((step, scale))),
-                   **outside(model, tokenizer, material, precision),
-                   **general.measure(model, mine, tokenizer.pad_token_id, 8, precision, engine="standard")}
+                   **task_metric(model, tokenizer, preset, held, new_tokens, precision, have.get("outputs")),
+                   **outside(model, tokenizer, material, precision, have),
+                   **guard_measures(model, mine, tokenizer.pad_token_id, precision, have)}
         row.update({f"{part}_drift": row[f"{part}_loss"] / base[f"{part}_loss"] - 1 for part in OUTSIDE})
         row["wiki_cloze_drop"] = base["wiki_cloze_accuracy"] - row["wiki_cloze_accuracy"]
         row["guard_pick"] = step == chosen["step"] and scale == chosen["scale"]
@@ -398,7 +412,8 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
                  for label, drifts in ORACLES.items()}
     crossfit = {label: crossfit_lost(preset, held, {"candidates": rows, "guard": guard}, drifts)
                 for label, drifts in ORACLES.items()}
-    return {"task": name, "seed": seed, "reused_answers": len(known.get("base") or []), "lost_interval": intervals, "crossfit": crossfit, "metric": HEADLINE[preset_name], "train_rows": len(train), "heldout_rows": len(held),
+    return {"task": name, "seed": seed, "reused_answers": len(known.get("base", {}).get("outputs") or []),
+            "reused_measures": sorted({k for c in known.values() for k in c if k.endswith(("_loss", "_accuracy"))}), "lost_interval": intervals, "crossfit": crossfit, "metric": HEADLINE[preset_name], "train_rows": len(train), "heldout_rows": len(held),
             "train_wall_s": train_wall, "base": base, "candidates": rows, "guard": guard,
             "verdict": diagnosis, "chosen": chosen,
             "stored_choice": [summary["balance"]["chosen"]["step"], summary["balance"]["chosen"]["scale"]]}
@@ -507,9 +522,10 @@ def markdown(rows: list[dict], machine: str) -> str:
     for r in rows:
         partial = (f"Partial: {len(r['candidates'])} of {r['partial']} candidates scored (the guard's pick and the "
                    f"latest first) before the bench was stopped.") if r.get("partial") else ""
-        if r.get("reused_answers"):
-            partial += (f"{r['heldout_rows']} held-out rows; the answers to the first {r['reused_answers']} were stored "
-                        f"by an earlier scoring of the same checkpoints (greedy decoding) and taken from it.")
+        if r.get("reused_answers") or r.get("reused_measures"):
+            partial += (f"{r['heldout_rows']} held-out rows. Taken from an earlier scoring of the same checkpoints "
+                        f"(the same weights, greedy decoding): the answers to the first {r.get('reused_answers', 0)} "
+                        f"held-out rows and the measures {', '.join(r.get('reused_measures', [])) or 'none'}.")
         lines += ["", f"## {r['task']}: every candidate", "", *([partial, ""] if partial else []),
                   "| step x scale | task metric | WikiText drift | WikiText cloze accuracy | MMLU plain-text drift | "
                   "MMLU drift: whole answer | gold content | its opening and end | its body | shipped text loss | "
@@ -535,8 +551,9 @@ def main() -> int:
     parser = task_parser(__doc__.splitlines()[0])
     parser.add_argument("--scales", default="1.0,0.5")
     parser.add_argument("--render", action="store_true", help="Write the Markdown again from the stored JSON.")
-    parser.add_argument("--reuse", type=Path, help="An earlier balance_calibration.json: the answers it stored for "
-                                                   "the same checkpoints are taken, not generated again.")
+    parser.add_argument("--reuse", type=Path, help="An earlier balance_calibration.json: the answers and general "
+                                                   "measures it stored for the same checkpoints are taken, not "
+                                                   "generated and measured again.")
     args = parser.parse_args()
     if args.render:
         stored = json.loads((args.out / "balance_calibration.json").read_text())
