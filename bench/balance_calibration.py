@@ -14,8 +14,8 @@ pick) is scored by measures *outside* the guard:
   scored, the cloze form of lm-evaluation-harness): knowledge asked the way the model was pretrained;
 - accuracy on a cloze set written here by code, apart from the guard's shipped items: 200 sentences from the
   WikiText-2 excerpt's second half, the sentence's last long word against a word of its length from another
-  paragraph (LAMBADA-style), the sentence before as context. MMLU's own choices cannot serve: a 135M model picks
-  the gold one 26 % of the time (chance), so its choice losses say nothing it could forget;
+  paragraph (LAMBADA-style), the sentence before as context. MMLU's own choices cannot serve: a 135M model is at
+  chance on them (23 %, bench/results/general_baselines.md), so they say nothing it could forget;
 - loss on a held-out general instruction set judged against the base model's (MMLU validation questions with
   the gold answer written out, 100 items; a 135M model is at chance on the letters, but the loss moves), whole
   and on the gold content alone (the "The answer is X." format given, not scored), that content split into its
