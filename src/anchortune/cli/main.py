@@ -185,7 +185,8 @@ def train(
 def _print_outcome(outcome: runs.RunOutcome) -> None:
     losses, training = outcome.summary["losses"], outcome.summary["training"]
     console.print(f"held-out answer loss: base {losses['base_valid']:.4f} -> tuned {losses['tuned_valid']:.4f} "
-                  f"(best step {training['best_step']}, {training['tokens_per_s']:.0f} tokens/s, "
+                  f"({training.get('checkpoint') or 'best step ' + str(training['best_step'])}, "
+                  f"{training['tokens_per_s']:.0f} tokens/s, "
                   f"{training['precision']})")
     engine = training.get("engine")
     if engine:

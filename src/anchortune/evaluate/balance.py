@@ -58,6 +58,8 @@ UNDERFIT_GAIN = 0.10  # relative improvement of the valid loss below this: under
 # what each buys on a drifting run
 REPAIR = ("add self-replay (--replay 0.1: 10 % more rows), then a KL term to the base model (--kl-general 0.1: two "
           "more forwards over a short row per micro-batch), or lower --lr")
+AVERAGE_MARGIN = 0.01  # the average of the last checkpoints is kept while its validation loss is within this share
+# of the best checkpoint's (see choose)
 STILL_FALLING = 0.05  # the last evaluation still bought this share of the whole improvement: more to learn (a
 # share of the gain, not of the loss: a repaired demo run fell 0.144 -> 0.136, 5.6 % of the loss but 0.2 % of its
 # 3.6 of gain, and was called underfitting)
@@ -79,6 +81,7 @@ class Candidate:
     cloze_drop: float | None = None
     retention: float = 1.0
     balance: float = 0.0
+    averaged: list[int] | None = None  # the steps whose adapters it averages (train/averaging.py), or None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -150,10 +153,27 @@ def general_summary(row: dict) -> str:
     return ", " + ", ".join(parts) if parts else ""
 
 
+def checkpoint_words(step, averaged: list[int] | None = None) -> str:
+    """'step 69', or 'the average of steps 48, 56, 64 and 69' for an averaged candidate."""
+    if not averaged:
+        return f"step {step}"
+    return f"the average of steps {', '.join(map(str, averaged[:-1]))} and {averaged[-1]}"
+
+
 def choose(candidates: list[Candidate]) -> tuple[Candidate, list[Candidate]]:
     """The candidate with the best balance and runners-up; ties go to the larger gain, then the earlier
-    step, then the larger scale (all checkpoints past the bounds tie at 0: take the strongest)."""
+    step, then the larger scale (all checkpoints past the bounds tie at 0: take the strongest).
+
+    An average of the last checkpoints (train/averaging.py) goes first when it keeps at least the winner's
+    retention and its validation loss is within AVERAGE_MARGIN of the winner's: the validation loss cannot tell
+    such checkpoints apart, and the average's answers do not carry one checkpoint's wander."""
     ranked = sorted(candidates, key=lambda c: (-round(c.balance, 4), -round(c.gain, 4), c.step, -c.scale))
+    best = ranked[0]
+    average = next((c for c in ranked if c.averaged and c is not best and c.scale == 1.0), None)
+    if best.averaged is None and average is not None and average.retention >= best.retention \
+            and average.valid_loss <= (1 + AVERAGE_MARGIN) * best.valid_loss:
+        ranked.remove(average)
+        ranked.insert(0, average)
     return ranked[0], ranked[1:4]
 
 

@@ -78,6 +78,12 @@ STYLE = ("body{font:15px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:62r
          ".text{white-space:pre-wrap;max-width:26rem;font-size:13px;overflow-wrap:anywhere}")
 
 
+def _step(candidate: dict) -> str:
+    """A candidate's step, or 'mean of 48-69' for an average of checkpoints."""
+    averaged = candidate.get("averaged")
+    return f"mean of {averaged[0]}-{averaged[-1]}" if averaged else str(candidate["step"])
+
+
 def render_html(summary: dict, metrics: list[dict]) -> str:
     balance = summary.get("balance") or {}
     diagnosis = balance.get("diagnosis") or {}
@@ -88,7 +94,7 @@ def render_html(summary: dict, metrics: list[dict]) -> str:
              "cloze points": [(r["step"], -100 * r["cloze_drop"]) for r in metrics if r.get("cloze_drop") is not None]}
     drift = {k: v for k, v in drift.items() if v}
     rows = "".join(
-        f"<tr><td>{'chosen' if i == 0 else 'runner-up'}</td><td>{c['step']}</td><td>{c['scale']}</td>"
+        f"<tr><td>{'chosen' if i == 0 else 'runner-up'}</td><td>{_step(c)}</td><td>{c['scale']}</td>"
         f"<td>{c['valid_loss']:.4f}</td><td>{_pct(c.get('text_drift'))}</td><td>{_points(c.get('cloze_drop'))}</td>"
         f"<td>{c['drift']:+.1%}</td><td>{c['balance']:.3f}</td></tr>"
         for i, c in enumerate([balance["chosen"], *balance.get("runners_up", [])] if balance.get("chosen") else []))
@@ -130,7 +136,7 @@ def render_markdown(summary: dict) -> str:
         lines += ["| | step | adapter scale | validation loss | general text | cloze | answer style | balance |",
                   "|---|---|---|---|---|---|---|---|"]
         for i, c in enumerate([chosen, *balance.get("runners_up", [])]):
-            lines.append(f"| {'chosen' if i == 0 else 'runner-up'} | {c['step']} | {c['scale']} | "
+            lines.append(f"| {'chosen' if i == 0 else 'runner-up'} | {_step(c)} | {c['scale']} | "
                          f"{c['valid_loss']:.4f} | {_pct(c.get('text_drift'))} | {_points(c.get('cloze_drop'))} | "
                          f"{c['drift']:+.1%} | {c['balance']:.3f} |")
     lines += ["", "Plots: `report.html`. Curves: `metrics.jsonl`.", ""]

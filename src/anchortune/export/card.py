@@ -17,7 +17,8 @@ def render(summary: dict) -> str:
         f"- Task preset: `{summary['task']}` (metric: {summary['metric']})",
         f"- Method: {train['method']}, precision {train['precision']}, {train['steps']} of {train['max_steps']} steps"
         + (" (stopped early)" if train["stopped_early"] else ""),
-        f"- Chosen checkpoint: step {train['best_step']}, adapter scale {train.get('adapter_scale', 1.0)} "
+        f"- Chosen checkpoint: {train.get('checkpoint') or 'step ' + str(train['best_step'])}, "
+        f"adapter scale {train.get('adapter_scale', 1.0)} "
         f"(validation loss {_fmt(train['best_valid_loss'])}; chosen by balance of task gain and retention)",
         f"- Training throughput: {train['tokens_per_s']:.0f} trained tokens/s over {train['train_seconds']:.0f} s",
         "",

@@ -230,7 +230,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         balance.score(candidates, baseline.reference())
         picked, _ = balance.choose(candidates)
         if lora:
-            _load_adapter(trainer.model, checkpoints / f"checkpoint-{picked.step}")
+            load_adapter(trainer.model, checkpoints / f"checkpoint-{picked.step}")
         else:
             picked = next((c for c in candidates if c.step == _step_of(state.best_model_checkpoint)), picked)
     return TrainResult(model=trainer.model, precision=chosen, steps=state.global_step, max_steps=total,
@@ -316,7 +316,7 @@ def batch_nll(model, inputs: dict, plan: paths.EnginePlan | None):
                       plan is None or plan.uses("loss_head"), **packing)
 
 
-def _load_adapter(model, checkpoint: Path) -> None:
+def load_adapter(model, checkpoint: Path) -> None:
     """Put the LoRA weights of a saved checkpoint into the (PEFT) model."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file

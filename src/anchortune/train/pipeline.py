@@ -32,6 +32,7 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
     from anchortune.export.merge import save_outputs
     from anchortune.models.loading import load_model, load_tokenizer, resolve_model
     from anchortune.engine import precision
+    from anchortune.train import averaging
     from anchortune.train.engine import fine_tune
 
     source = resolve_model(cfg.model)
@@ -71,9 +72,14 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
                        resume=resume, baseline=baseline, history=history, base_source=source)
     if not writer:
         return {}
-    candidates = result.candidates + _scale_sweep(result, baseline, valid_set, tokenizer, cfg, chosen)
+    candidates = result.candidates + _scale_sweep(result, baseline, valid_set, tokenizer, cfg, chosen) \
+        + _average(result, baseline, valid_set, tokenizer, cfg, chosen, folder.checkpoints)
     picked, runners_up = balance.choose(balance.score(candidates, baseline.reference())) \
         if candidates else (None, [])
+    if picked is not None and picked.averaged:
+        averaging.load_average(result.model, folder.checkpoints, picked.averaged)
+        on_event(Event("info", result.steps, {"message": f"kept the average of the checkpoints at steps "
+                                                         f"{', '.join(map(str, picked.averaged))}"}))
     tuned_loss = picked.valid_loss if picked is not None and picked.valid_loss is not None else \
         answer_loss(result.model, valid_set, tokenizer.pad_token_id, cfg.batch_size, chosen, engine=cfg.engine)
     with _adapter_scale(result.model, picked.scale if picked else 1.0):
@@ -91,6 +97,8 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
                  "encoding_summary": train_report.summary()},
         "training": {"method": cfg.method, "precision": result.precision, "steps": result.steps,
                      "max_steps": result.max_steps, "best_step": picked.step if picked else None,
+                     "averaged_steps": picked.averaged if picked else None,
+                     "checkpoint": balance.checkpoint_words(picked.step, picked.averaged) if picked else None,
                      "adapter_scale": picked.scale if picked else 1.0,
                      "best_valid_loss": picked.valid_loss if picked else None, "stopped_early": result.stopped_early,
                      "train_seconds": result.train_seconds, "tokens_trained": result.tokens_trained,
@@ -208,24 +216,50 @@ SCALES = (0.25, 0.5, 0.75)
 
 def _scale_sweep(result, baseline, valid_set: list[dict], tokenizer, cfg: RunConfig, chosen: str) -> list:
     """The chosen LoRA checkpoint at smaller adapter scales: free blends between base and tuned."""
+    if not hasattr(result.model, "merge_and_unload") or result.chosen is None or not valid_set:
+        return []
+    candidates = []
+    for scale in SCALES:
+        with _adapter_scale(result.model, scale):
+            candidates.append(_candidate(result.model, result.chosen.step, baseline, valid_set, tokenizer, cfg,
+                                         chosen, scale=scale))
+    return candidates
+
+
+def _average(result, baseline, valid_set: list[dict], tokenizer, cfg: RunConfig, chosen: str,
+             checkpoints: Path) -> list:
+    """The average of the last checkpoints' adapters (train/averaging.py) as a candidate, measured as the
+    checkpoints were; the model is handed back holding the checkpoint it held before."""
+    from anchortune.train import averaging
+    from anchortune.train.engine import load_adapter
+
+    if not hasattr(result.model, "merge_and_unload") or result.chosen is None or not valid_set:
+        return []
+    steps = averaging.steps_to_average([c.step for c in result.candidates])
+    if not steps or not all((checkpoints / f"checkpoint-{s}" / averaging.ADAPTER_FILE).is_file() for s in steps):
+        return []
+    averaging.load_average(result.model, checkpoints, steps)
+    try:
+        return [_candidate(result.model, steps[-1], baseline, valid_set, tokenizer, cfg, chosen, averaged=steps)]
+    finally:
+        load_adapter(result.model, checkpoints / f"checkpoint-{result.chosen.step}")
+
+
+def _candidate(model, step: int, baseline, valid_set: list[dict], tokenizer, cfg: RunConfig, chosen: str,
+               scale: float = 1.0, averaged: list[int] | None = None):
+    """A balance candidate of the model as it stands: validation loss, answer style and general measures."""
     from anchortune.evaluate import general
     from anchortune.evaluate.balance import Candidate
     from anchortune.engine.loss import answer_loss
 
-    if not hasattr(result.model, "merge_and_unload") or result.chosen is None or not valid_set:
-        return []
-    candidates = []
     pad = tokenizer.pad_token_id
-    for scale in SCALES:
-        with _adapter_scale(result.model, scale):
-            valid = answer_loss(result.model, valid_set, pad, cfg.batch_size, chosen, engine=cfg.engine)
-            probe = answer_loss(result.model, baseline.probe, pad, cfg.batch_size, chosen, engine=cfg.engine) \
-                if baseline.probe else None
-            scores = general.measure(result.model, baseline.general, pad, cfg.batch_size, chosen,
-                                     engine=cfg.engine) if baseline.general else {}
-        candidates.append(Candidate(result.chosen.step, valid, probe, scale=scale, text_loss=scores.get("text_loss"),
-                                    cloze_accuracy=scores.get("cloze_accuracy")))
-    return candidates
+    valid = answer_loss(model, valid_set, pad, cfg.batch_size, chosen, engine=cfg.engine)
+    probe = answer_loss(model, baseline.probe, pad, cfg.batch_size, chosen, engine=cfg.engine) \
+        if baseline.probe else None
+    scores = general.measure(model, baseline.general, pad, cfg.batch_size, chosen, engine=cfg.engine) \
+        if baseline.general else {}
+    return Candidate(step, valid, probe, scale=scale, text_loss=scores.get("text_loss"),
+                     cloze_accuracy=scores.get("cloze_accuracy"), averaged=averaged)
 
 
 def _adapter_scale(model, scale: float):
