@@ -343,7 +343,8 @@ def stored_rows(path: Path | None, name: str, seed: int, n_train: int) -> dict:
     row = next((r for r in json.loads(path.read_text())["rows"] if r["task"] == name), None)
     if row is None or row.get("seed", 0) != seed or row["train_rows"] != n_train:
         return {}
-    return {"base": row["base"], **{(c["step"], c["scale"]): c for c in row["candidates"]}}
+    return {"base": row["base"], **{(c["step"], c["scale"], tuple(c["averaged"]) if c.get("averaged") else None): c
+                                    for c in row["candidates"]}}
 
 
 def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float], reuse: Path | None = None) -> dict:
@@ -355,6 +356,7 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
     from anchortune.evaluate import general
     from anchortune.models.loading import load_model, load_tokenizer, resolve_model
     from anchortune.engine.precision import choose
+    from anchortune.train import averaging
 
     preset_name, _, _, options, new_tokens = TASKS[name]
     preset, train, held = held_out(name, shared, seed)
@@ -379,32 +381,39 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
     base = {**task_metric(base_model, tokenizer, preset, held, new_tokens, precision, have.get("outputs")),
             **outside(base_model, tokenizer, material, precision, have),
             **guard_measures(base_model, mine, tokenizer.pad_token_id, precision, have)}
+    summary = with_average(run, summary)
     model = PeftModel.from_pretrained(base_model, str(run / "adapter"))
     model.eval()
     chosen, diagnosis = current_guard(run, summary)
     checkpoints = sorted((int(p.name.split("-")[1]), p) for p in (run / "checkpoints").glob("checkpoint-*"))
-    grid = [(step, path, scale) for step, path in checkpoints for scale in scales]
-    if not any(step == chosen["step"] and scale == chosen["scale"] for step, _, scale in grid):
-        grid.append((chosen["step"], run / "checkpoints" / f"checkpoint-{chosen['step']}", chosen["scale"]))
+    grid = [(step, None, scale) for step, _ in checkpoints for scale in scales]
+    grid += [(c["step"], tuple(c["averaged"]), 1.0) for c in summary["balance"]["candidates"] if c.get("averaged")]
+    picked = (chosen["step"], tuple(chosen["averaged"]) if chosen.get("averaged") else None, chosen["scale"])
+    if picked not in grid:
+        grid.append(picked)
     # the guard's pick first, then the latest checkpoints: a run cut short has scored what the table needs most
-    grid.sort(key=lambda g: (not (g[0] == chosen["step"] and g[2] == chosen["scale"]), -g[0], -g[2]))
+    grid.sort(key=lambda g: (g != picked, -g[0], g[1] is None, -g[2]))
     rows = []
-    for step, path, scale in grid:
-        set_peft_model_state_dict(model, load_file(str(path / "adapter_model.safetensors")))
-        have = known.get((step, scale), {})
+    for step, averaged, scale in grid:
+        if averaged:
+            averaging.load_average(model, run / "checkpoints", list(averaged))
+        else:
+            set_peft_model_state_dict(model, load_file(str(run / "checkpoints" / f"checkpoint-{step}" /
+                                                           "adapter_model.safetensors")))
+        have = known.get((step, scale, averaged), {})
         with rescale_adapter_scale(model, scale), torch.inference_mode(False):
-            row = {"step": step, "scale": scale,
+            row = {"step": step, "scale": scale, "averaged": list(averaged) if averaged else None,
                    **task_metric(model, tokenizer, preset, held, new_tokens, precision, have.get("outputs")),
                    **outside(model, tokenizer, material, precision, have),
                    **guard_measures(model, mine, tokenizer.pad_token_id, precision, have)}
         row.update({f"{part}_drift": row[f"{part}_loss"] / base[f"{part}_loss"] - 1 for part in OUTSIDE})
         row["wiki_cloze_drop"] = base["wiki_cloze_accuracy"] - row["wiki_cloze_accuracy"]
-        row["guard_pick"] = step == chosen["step"] and scale == chosen["scale"]
+        row["guard_pick"] = (step, averaged, scale) == picked
         rows.append(row)
         if len(rows) == 1:
             print(f"{name} base: {json.dumps({k: round(v, 4) for k, v in base.items() if isinstance(v, float)})}",
                   flush=True)
-        print(f"{name} step {step} x {scale}: {json.dumps({k: round(v, 4) for k, v in row.items() if isinstance(v, float)})}",
+        print(f"{name} {step_label(row)}: {json.dumps({k: round(v, 4) for k, v in row.items() if isinstance(v, float)})}",
               flush=True)
     guard = next(r for r in rows if r["guard_pick"])
     intervals = {label: bootstrap_lost(preset, held, guard["outputs"],  # what the guard lost against each oracle
@@ -416,7 +425,53 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
             "reused_measures": sorted({k for c in known.values() for k in c if k.endswith(("_loss", "_accuracy"))}), "lost_interval": intervals, "crossfit": crossfit, "metric": HEADLINE[preset_name], "train_rows": len(train), "heldout_rows": len(held),
             "train_wall_s": train_wall, "base": base, "candidates": rows, "guard": guard,
             "verdict": diagnosis, "chosen": chosen,
-            "stored_choice": [summary["balance"]["chosen"]["step"], summary["balance"]["chosen"]["scale"]]}
+            "stored_choice": [summary["balance"]["chosen"]["step"], summary["balance"]["chosen"]["scale"]],
+            "averaged": next((c for c in summary["balance"]["candidates"] if c.get("averaged")), None)}
+
+
+def with_average(run: Path, summary: dict) -> dict:
+    """The run's summary with the guard's averaged candidate (train/averaging.py) among its candidates: a run
+    trained before averaging existed gets it measured here by the pipeline's own code (the base model's
+    reference measures, then the average's validation loss, answer style and general measures on the run's
+    validation split), stored in the run folder as averaged_candidate.json."""
+    if any(c.get("averaged") for c in summary["balance"]["candidates"]):
+        return summary
+    stored = run / "averaged_candidate.json"
+    if not stored.is_file():
+        from peft import PeftModel
+
+        from anchortune.data.loading import load_anchor_points
+        from anchortune.data.presets import load_preset
+        from anchortune.data.tokenize import encode
+        from anchortune.engine.precision import choose
+        from anchortune.models.loading import load_model, load_tokenizer, resolve_model
+        from anchortune.train import averaging, pipeline
+
+        cfg = RunConfig.load(run / "config.yaml")
+        points = load_anchor_points(cfg.data)
+        preset = load_preset(cfg.task).resolved_for(points)
+        source, precision = resolve_model(cfg.model), choose(cfg.precision)
+        tokenizer = load_tokenizer(source)
+        valid_set, _ = encode(pipeline._held_out(points, cfg)[1], preset, tokenizer, cfg.max_length)
+        model = load_model(source)
+        baseline = pipeline.measure_base(model, tokenizer, source, valid_set, cfg, precision)
+        model = PeftModel.from_pretrained(model, str(run / "adapter"))
+        model.eval()
+        steps = averaging.steps_to_average([c["step"] for c in summary["balance"]["candidates"]
+                                            if c["scale"] == 1.0])
+        averaging.load_average(model, run / "checkpoints", steps)
+        candidate = pipeline._candidate(model, steps[-1], baseline, valid_set, tokenizer, cfg, precision,
+                                        averaged=steps)
+        stored.write_text(json.dumps(candidate.to_json(), indent=2))
+    summary = json.loads(json.dumps(summary))
+    summary["balance"]["candidates"].append(json.loads(stored.read_text()))
+    return summary
+
+
+def step_label(c: dict) -> str:
+    """'69 x 1.0', or 'mean 48-69 x 1.0' for the average of checkpoints."""
+    averaged = c.get("averaged")
+    return f"{'mean ' + str(averaged[0]) + '-' if averaged else ''}{c['step']} x {c['scale']}"
 
 
 def current_guard(run: Path, summary: dict) -> tuple[dict, dict]:
@@ -511,12 +566,12 @@ def markdown(rows: list[dict], machine: str) -> str:
                 continue
             j = judge(r, drifts)
             o = j["oracle"]
-            lines.append(f"| {r['task']} | {r['metric']} | {r['base']['metric']:.3f} | {g['step']} x {g['scale']} | "
+            lines.append(f"| {r['task']} | {r['metric']} | {r['base']['metric']:.3f} | {step_label(g)} | "
                          f"{g['metric']:.3f} | {g['wikitext_drift']:+.1%} / "
                          f"{-100 * g.get('wiki_cloze_drop', float('nan')):+.0f} pt / "
                          f"{g.get('mmlu_plain_drift', float('nan')):+.1%} / {g['mmlu_drift']:+.1%} / "
                          f"{g.get('mmlu_body_drift', float('nan')):+.1%} | {label} | "
-                         f"{o['step']} x {o['scale']}{' (none inside)' if j['none_inside'] else ''} | "
+                         f"{step_label(o)}{' (none inside)' if j['none_inside'] else ''} | "
                          f"{o['metric']:.3f} | {j['metric_lost']:.1%}{interval(r, label)} | {crossfit(r, label)} | "
                          f"{'yes' if j['guard_inside'] else 'no'} | {r['verdict']['verdict']} |")
     for r in rows:
@@ -531,8 +586,8 @@ def markdown(rows: list[dict], machine: str) -> str:
                   "MMLU drift: whole answer | gold content | its opening and end | its body | shipped text loss | "
                   "cloze accuracy |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for c in sorted(r["candidates"], key=lambda c: (c["step"], c["scale"])):
-            lines.append(f"| {c['step']} x {c['scale']}{' (guard)' if c['guard_pick'] else ''} | {c['metric']:.3f} | "
+        for c in sorted(r["candidates"], key=lambda c: (c["step"], bool(c.get("averaged")), c["scale"])):
+            lines.append(f"| {step_label(c)}{' (guard)' if c['guard_pick'] else ''} | {c['metric']:.3f} | "
                          f"{c['wikitext_drift']:+.1%} | {c.get('wiki_cloze_accuracy', float('nan')):.3f} | "
                          f"{c.get('mmlu_plain_drift', float('nan')):+.1%} | "
                          f"{c['mmlu_drift']:+.1%} | "
