@@ -6,8 +6,9 @@ that measures it does not use say are there?
 
 For each task (support: Bitext; legal: LegalBench overruling; invoice: SROIE receipts, from ../shared/datasets;
 rows drawn as bench/outcomes.py draws them) anchortune trains with its defaults and its guard keeps a
-checkpoint and adapter scale. Then every checkpoint of the run at every `--scales` value (and the guard's own
-pick) is scored by measures *outside* the guard:
+checkpoint and adapter scale. Then every checkpoint of the run at every `--scales` value, the guard's average of
+the last checkpoints (train/averaging.py; measured by the pipeline's own code for a run trained before the guard
+had it) and the guard's own pick are scored by measures *outside* the guard:
 - the task metric on held-out rows (generated answers: ROUGE-L, macro-F1, JSON field F1);
 - loss on a larger general text (the WikiText-2 excerpt, 32 windows of 256 tokens) against the base model's;
 - loss on MMLU validation questions in plain text ('Question: ... Answer:' and the gold choice, only the choice
