@@ -1,18 +1,50 @@
-"""Shared fixtures: a tiny random-weight Llama with a small BPE tokenizer, built in seconds, offline."""
+"""Shared fixtures: a tiny random-weight Llama with a small BPE tokenizer, built in seconds, offline.
+
+`make test` runs the suite in one pytest-xdist worker per core, a test file to a worker: each worker computes on
+one thread (two torch processes of two threads each on two cores wait on each other's OpenMP threads), and the
+caches the tests fill on first use (the catalog models prepared from their GGUF files, the distilled embedder)
+are filled once, before the workers start."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-import torch
+if os.environ.get("PYTEST_XDIST_WORKER"):  # before torch reads it
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
 
-from anchortune import settings
-from anchortune.data.demo_support import support_demo
-from anchortune.data.loading import save_anchor_points
-from anchortune.engine.collate import PackCollator, PadCollator
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from anchortune import settings  # noqa: E402
+from anchortune.data.demo_support import support_demo  # noqa: E402
+from anchortune.data.loading import save_anchor_points  # noqa: E402
+from anchortune.engine.collate import PackCollator, PadCollator  # noqa: E402
+
+
+SLOW_FILES = ("test_exports.py",)  # minutes on the tiny models too (a 262k-vocabulary GGUF export)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The files with real-model or other slow tests first, so that workers do not end on them one alone."""
+    slow = {item.path for item in items if item.get_closest_marker("real_model") or item.path.name in SLOW_FILES}
+    items.sort(key=lambda item: item.path not in slow)
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, in the controller: fill the shared caches before the workers race to fill them."""
+    if not getattr(config.option, "numprocesses", None) or hasattr(config, "workerinput"):
+        return
+    from anchortune.models.catalog import CATALOG
+    from anchortune.models.loading import resolve_model
+    from anchortune.quality.embeddings import load_embedder
+
+    for name, entry in CATALOG.items():
+        if entry.is_prepared() or entry.gguf_path() is not None:
+            resolve_model(name)
+    load_embedder()
 
 
 @pytest.fixture(scope="session")
