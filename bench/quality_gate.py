@@ -31,16 +31,19 @@ from anchortune.quality.text import normalise
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality_inject_b import inject_b  # noqa: E402  (the second injector, written apart from `inject`)
+from quality_split import PARTS, part_lines  # noqa: E402
 
 
-def load(path: Path) -> list[AnchorPoint]:
+def load(path: Path, part: str = "all") -> list[AnchorPoint]:
+    """The rows of `path` in `part` (quality_split: fit, held_out or all)."""
+    lines = part_lines(path, part)
     first = json.loads(path.open(encoding="utf-8").readline())
     if "ocr_text" in first:
         rows = [json.loads(l) for l in path.open(encoding="utf-8")]
         return [AnchorPoint(({"role": "user", "content": r["ocr_text"]},
                              {"role": "assistant", "content": json.dumps(r["fields"], ensure_ascii=False)}), i)
-                for i, r in enumerate(rows, 1)]
-    return app_datasets.read_anchor_points(path)
+                for i, r in enumerate(rows, 1) if i in lines]
+    return [p for p in app_datasets.read_anchor_points(path) if p.line in lines]
 
 
 LONG_NUMBER = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
@@ -217,6 +220,8 @@ def main() -> int:
     parser.add_argument("--no-labels", action="store_true", help="Drop labels/intents: judge free text alone.")
     parser.add_argument("--injector", choices=["a", "b", "both"], default="both",
                         help="a: the first injector (below); b: bench/quality_inject_b.py, written apart from it.")
+    parser.add_argument("--part", choices=PARTS, default="all",
+                        help="fit: the rows the gate's rules were fitted on; held_out: rows they never saw (quality_split).")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     if not args.data.is_file():
@@ -227,7 +232,7 @@ def main() -> int:
     from anchortune.quality.gate import check
 
     preset = load_preset(args.task)
-    clean = unique(load(args.data))
+    clean = unique(load(args.data, args.part))
     if args.no_labels:
         clean = [AnchorPoint(p.messages, p.line) for p in clean]
     resolved = preset.resolved_for(clean)

@@ -56,6 +56,11 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
         _, prompt_idx = nearest(centered(vectors_p), 2 * NEIGHBOURS)
         findings += duplicates.near_duplicates(points, near_idx, {f.line for f in exact}, fmt)
         broken = unreadable | {f.line for f in invalid if f.severity == "error"}
+        if fmt == "text":
+            step("looking for the same requests in other words", 0.3)
+            _, answer_idx = nearest(centered(vectors_a), NEIGHBOURS)
+            copies = {f.line for f in findings if f.code in ("exact_duplicate", "near_duplicate", "contradiction")}
+            findings += duplicates.reworded(points, answer_idx, copies | broken, judge, centered(vectors_p))
         step("judging answers to the same question", 0.35)
         findings += duplicates.contradictions(points, prompt_idx, centered(vectors_a), fmt, broken, judge)
     step("looking for off-task rows and personal data", 0.6)
