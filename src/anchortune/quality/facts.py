@@ -31,6 +31,7 @@ OPPOSITES = [("yes", "no"), ("free", "charged"), ("free", "paid"), ("free", "cha
              ("are", "aren't"), ("able", "unable"), ("with", "without"), ("enabled", "disabled"), ("on", "off")]
 OPPOSITE = {frozenset(pair) for pair in OPPOSITES}
 CONTEXT = 2  # words of context shown on each side of a differing span
+FACT_WORDS = 6  # the most words on either side of one differing stretch that can still be one changed fact
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,10 @@ def _tokens(text: str) -> list[tuple[str, int, int]]:
     out = []
     for m in TOKEN.finditer(text):
         token = m.group().casefold().replace("’", "'")
-        if token[0].isdigit():
+        if token.isdigit() and text[m.end():m.end() + 1] in (".", ")") and \
+                text[:m.start()].rstrip(" \t").endswith("\n") | (not text[:m.start()].strip()):
+            token = "<item>"  # a list's enumerator ("4. Next to the order"): numbering, not a fact
+        elif token[0].isdigit():
             before = text[max(0, m.start() - 2):m.start()]
             glued = (before[-1:].isalpha() or (before[-1:] in "-#" and before[:1].isalpha())
                      or text[m.end():m.end() + 1].isalpha())
@@ -74,9 +78,13 @@ def _plain(words: list[str]) -> set[str]:
 
 def _kind(left: list[str], right: list[str], given: frozenset[str] = frozenset()) -> str | None:
     """Why one differing stretch is a conflicting fact, or None for a rewording; numbers in `given` (the ones the
-    questions themselves carry, such as an order number echoed back) are not facts of the answer."""
+    questions themselves carry, such as an order number echoed back) are not facts of the answer. A fact changes in
+    place: a stretch longer than FACT_WORDS on either side is text rewritten or added, and a number on one side
+    only is information added, not contradicted."""
+    if max(len(left), len(right)) > FACT_WORDS:
+        return None
     digits_l, digits_r = _digits(left, given), _digits(right, given)
-    if digits_l != digits_r and (digits_l or digits_r):
+    if digits_l and digits_r and digits_l != digits_r:
         return "number"
     negated_l, negated_r = sum(w in NEGATIONS for w in left), sum(w in NEGATIONS for w in right)
     if negated_l != negated_r and _plain(left) == _plain(right):  # "not" added or dropped, nothing else changed

@@ -132,10 +132,10 @@ def owner(text: str, match: Match, repeated: int) -> tuple[str, str]:
        a receipt or letter prints its issuer), or on a line labelled as business contact data (Tel, Fax, Customer
        service, Sdn Bhd, GST Reg: anywhere on a short document line, just before the value in prose), is the
        organisation's, whatever device it names (a shop's 'MOBILE / WHATSAPP' line in its header is the shop's);
-    4. a phone number or e-mail on `repeated` >= 2 rows is an organisation's (published contact data repeats; a
+    4. an e-mail whose mailbox is a name (first.last) is a person's;
+    5. a phone number or e-mail on `repeated` >= 2 rows is an organisation's (published contact data repeats; a
        person's rarely does; a repeated IBAN is not contact data and needs a label);
-    5. a number on a line naming a personal device (mobile, cell, H/P) outside the header, or an e-mail whose
-       mailbox is a name (first.last), is a person's.
+    6. a number on a line naming a personal device (mobile, cell, H/P) outside the header is a person's.
     The caller (gate) also counts a value as the organisation's wherever the same document prints it as such.
     These hold on receipts the rules were not fitted on (bench/quality_gate.py, SROIE receipts 300-625)."""
     if match.kind in SECRETS or match.kind == "payment card number":
@@ -154,12 +154,12 @@ def owner(text: str, match: Match, repeated: int) -> tuple[str, str]:
     labelled = re.split(r"[.!?;]\s", line[:max(0, match.start - line_start)][-LABEL_REACH:])[-1]  # its own sentence
     if ORG_CONTEXT.search(around if len(line.strip()) <= DOCUMENT_LINE else labelled):
         return "organisation", f"it stands on a line of business contact data ('{line.strip()[:60]}')"
+    if mailbox and NAME_MAILBOX.match(mailbox):
+        return "person", f"'{mailbox}@' is a person's name"
     if repeated >= 2 and match.kind in ("phone number", "e-mail address"):
         return "organisation", f"the same value appears on {repeated} rows"
     if PERSON_DEVICE.search(around) and match.kind == "phone number":
         return "person", f"a personal device's number outside the issuer's header ('{line.strip()[:60]}')"
-    if mailbox and NAME_MAILBOX.match(mailbox):
-        return "person", f"'{mailbox}@' is a person's name"
     return "unknown", ""
 
 
