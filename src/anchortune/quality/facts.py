@@ -27,8 +27,7 @@ OPPOSITES = [("yes", "no"), ("free", "charged"), ("free", "paid"), ("free", "cha
              ("accept", "reject"), ("accept", "decline"), ("accepted", "rejected"), ("accepted", "declined"),
              ("increase", "decrease"), ("more", "less"), ("maximum", "minimum"), ("earliest", "latest"),
              ("open", "closed"), ("required", "optional"), ("mandatory", "optional"), ("eligible", "ineligible"),
-             ("can", "cannot"), ("will", "won't"), ("do", "don't"), ("does", "doesn't"), ("is", "isn't"),
-             ("are", "aren't"), ("able", "unable"), ("with", "without"), ("enabled", "disabled"), ("on", "off")]
+             ("able", "unable"), ("enabled", "disabled")]  # negated forms (can / cannot) are `_kind`'s negations
 OPPOSITE = {frozenset(pair) for pair in OPPOSITES}
 CONTEXT = 2  # words of context shown on each side of a differing span
 FACT_WORDS = 6  # the most words on either side of one differing stretch that can still be one changed fact

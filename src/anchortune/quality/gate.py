@@ -71,6 +71,10 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
     own_side = vectors_p if fmt == "json" else vectors_a
     off, relevance_scores = relevance.off_task(points, combined, own_side, description_vector)
     if fmt == "text":
+        seen = {f.line for f in off}
+        foreign = relevance.foreign_rows(points, centered(vectors_a), description, judge)
+        off += [f for f in foreign if f.line not in seen]
+    if fmt == "text":
         step("detecting languages", 0.65)
         mismatched = _language_mismatches(points)
         findings += mismatched
