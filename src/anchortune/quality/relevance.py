@@ -47,7 +47,7 @@ REFERENCE_ROWS = 500  # random rows the candidates are compared with by meaning
 JUDGE_NEIGHBOURS = 10
 JUDGE_CHARS = 200  # an answer's opening (~48 tokens) says what it is about, at half the cost of 96 tokens
 MEANING_FENCE = 1.0  # Q3 + this many IQR of the reference rows' own distances to their nearest rows
-MIN_ROWS = 100  # below this, one row's words are rare by chance
+MIN_ROWS = 200  # below this, one row's words are rare by chance (and 2 % of the rows is a handful)
 CONTENT_WORD = re.compile(r"[^\W\d_]{3,}")
 STOP = frozenset("the and for you your our with that this can will are was has have not from but any all its "
                  "they them their there here what when where which who how why also just may been into more "
@@ -60,8 +60,11 @@ def _to_centre(vectors: np.ndarray) -> np.ndarray:
 
 
 def _robust_z(values: np.ndarray) -> np.ndarray:
+    """(x - median) / IQR; where most values are equal (an IQR of 0: most answers without a rare word) the standard
+    deviation is the scale instead."""
     q1, median, q3 = np.percentile(values, [25, 50, 75])
-    return (values - median) / max(float(q3 - q1), 1e-8)
+    scale = float(q3 - q1) or float(np.std(values))
+    return (values - median) / max(scale, 1e-8)
 
 
 def matches_description(combined: np.ndarray, description: np.ndarray, seed: int = 0) -> bool:
