@@ -239,7 +239,7 @@ def _judged(points: list[AnchorPoint], pairs: list[tuple[int, int, float]], judg
 ANSWER_SAME = 0.9  # word-level likeness (facts.alike) of an answer kept or lightly reworded (fitted, see `reworded`)
 REWORDED_WORDS = 8  # answers shorter than this are too generic ("Yes, you can.") to call two rows one
 ANSWER_REUSE_STYLE = 0.15  # share of rows in reworded pairs above which answer reuse is the data's own style
-PROMPT_NULL = 95  # percentile of the judge's similarity between random prompts that a rewording must pass
+PROMPT_NULL = 75  # percentile of the judge's similarity between random prompts that a rewording must pass
 
 
 def reworded(points: list[AnchorPoint], answer_neighbours: np.ndarray, skip: set[int], judge=None,

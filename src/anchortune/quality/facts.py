@@ -1,5 +1,6 @@
 """What two answers to one request disagree on: the spans where two texts that say almost the same thing state a
-different fact (a number, an amount, a date, a duration, yes or no, a statement negated or turned to its opposite),
+different fact (a number, an amount or "free", a date, a duration, when something holds, yes or no, a statement negated or turned
+to its opposite),
 as opposed to a rewording. Pure functions over strings; knows nothing about rows, findings or embeddings.
 
 Word-level diff (difflib) of the two texts; each differing stretch is a conflict when it changes a number (digits
@@ -49,6 +50,8 @@ IDENTIFIER_DIGITS = 6  # a run of this many digits is a reference (order, phone,
 
 
 def _tokens(text: str) -> list[tuple[str, int, int]]:
+    for pattern, same in SAME_TIME:
+        text = pattern.sub(lambda m: same.ljust(len(m.group())), text)  # same length: places stay the text's
     """Lower-cased word, number and symbol tokens with their places; a number glued to letters ('BK-14126', 'A12')
     or a long digit run is an identifier, not a fact of the answer: it becomes the token '<id>'."""
     out = []
@@ -67,12 +70,35 @@ def _tokens(text: str) -> list[tuple[str, int, int]]:
     return out
 
 
-def _digits(words: list[str], given: frozenset[str]) -> list[str]:
-    return [d for w in words if any(c.isdigit() for c in w) and (d := re.sub(r"\D", "", w)) not in given]
+FREE = frozenset("free complimentary gratis".split())  # a price's opposite: "$15" against "free of charge"
+WHEN = frozenset("monday tuesday wednesday thursday friday saturday sunday weekdays weekends weekend daily weekly "
+                 "monthly office business working 24/7".split())  # when something holds: "Monday to Friday" / 24/7
+SAME_TIME = [(re.compile(r"(?i)\baround the clock\b|\b24 hours a day\b|\bday and night\b"), "24/7")]
+
+
+def _facts(words: list[str], given: frozenset[str]) -> list[str]:
+    """The fact-bearing words of a stretch: its numbers (as digits, less the questions' own), prices' opposites
+    (free) and when-words (weekdays, office hours, 24/7)."""
+    out = []
+    for w in words:
+        if w == "24/7" or w in FREE or w in WHEN:
+            out.append(w)
+        elif any(c.isdigit() for c in w) and (d := re.sub(r"\D", "", w)) not in given:
+            out.append(d)
+    return out
+
+
+def _stem(word: str) -> str:
+    """A crude singular / third person: 'applies' -> 'apply', 'charges' -> 'charge' (for 'does not apply')."""
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
 
 
 def _plain(words: list[str]) -> set[str]:
-    return {NEGATED_FORMS.get(w, w) for w in words} - NEGATIONS - AUXILIARIES
+    return {_stem(w) for w in {NEGATED_FORMS.get(w, w) for w in words} - NEGATIONS - AUXILIARIES}
 
 
 def _kind(left: list[str], right: list[str], given: frozenset[str] = frozenset()) -> str | None:
@@ -82,9 +108,9 @@ def _kind(left: list[str], right: list[str], given: frozenset[str] = frozenset()
     only is information added, not contradicted."""
     if max(len(left), len(right)) > FACT_WORDS:
         return None
-    digits_l, digits_r = _digits(left, given), _digits(right, given)
-    if digits_l and digits_r and digits_l != digits_r:
-        return "number"
+    facts_l, facts_r = _facts(left, given), _facts(right, given)
+    if facts_l and facts_r and facts_l != facts_r:
+        return "number" if any(f[0].isdigit() for f in facts_l + facts_r if f != "24/7") else "when"
     negated_l, negated_r = sum(w in NEGATIONS for w in left), sum(w in NEGATIONS for w in right)
     if negated_l != negated_r and _plain(left) == _plain(right):  # "not" added or dropped, nothing else changed
         return "negation"

@@ -49,21 +49,15 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
     step("looking for empty, garbled and cut-off answers", 0.05)
     unclear = _unclear_answers(points, fmt, getattr(embedder, "word_pieces", None))
     invalid = invalid_outputs(points, preset, declared_labels or [])
-    unreadable = {u.line for u in unclear if "empty" in u.message or "garbled" in u.message}
-    step("looking for duplicates and contradictions", 0.2)
+    step("detecting languages", 0.12)
+    mismatched = _language_mismatches(points) if fmt == "text" else []
+    # rows no other detector should judge by their wording: unreadable, or in another language than their question
+    unreadable = {u.line for u in unclear if "empty" in u.message or "garbled" in u.message} | {
+        f.line for f in mismatched}
     spread = centered(combined)  # computed once: 200 MB a copy at 200,000 rows
     if len(points) > 2:
-        _, near_idx = nearest(spread, NEIGHBOURS)
-        _, prompt_idx = nearest(centered(vectors_p), 2 * NEIGHBOURS)
-        findings += duplicates.near_duplicates(points, near_idx, {f.line for f in exact}, fmt)
         broken = unreadable | {f.line for f in invalid if f.severity == "error"}
-        if fmt == "text":
-            step("looking for the same requests in other words", 0.3)
-            _, answer_idx = nearest(centered(vectors_a), NEIGHBOURS)
-            copies = {f.line for f in findings if f.code in ("exact_duplicate", "near_duplicate", "contradiction")}
-            findings += duplicates.reworded(points, answer_idx, copies | broken, judge, centered(vectors_p))
-        step("judging answers to the same question", 0.35)
-        findings += duplicates.contradictions(points, prompt_idx, centered(vectors_a), fmt, broken, judge)
+        findings += _copies_and_conflicts(points, fmt, spread, vectors_p, vectors_a, exact, broken, judge, step)
     step("looking for off-task rows and personal data", 0.6)
     description_vector = embedder.embed([description])[0] if description else None
     # an extraction task's field values differ row by row by nature (every shop its own name): its documents say
@@ -72,14 +66,9 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
     off, relevance_scores = relevance.off_task(points, combined, own_side, description_vector)
     if fmt == "text":
         seen = {f.line for f in off}
-        foreign = relevance.foreign_rows(points, centered(vectors_a), description, judge)
-        off += [f for f in foreign if f.line not in seen]
-    if fmt == "text":
-        step("detecting languages", 0.65)
-        mismatched = _language_mismatches(points)
-        findings += mismatched
-        unreadable = unreadable | {f.line for f in mismatched}  # another language is why such a row stands apart
-    findings += unclear + [f for f in off if f.line not in unreadable]
+        off += [f for f in relevance.foreign_rows(points, centered(vectors_a), description, judge)
+                if f.line not in seen]
+    findings += mismatched + unclear + [f for f in off if f.line not in unreadable]
     findings += invalid
     findings += _personal_data(points, set(preset.quality.expected_personal_data))
     groups, group_kind = balance.groups_of(points, spread)
@@ -90,9 +79,26 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
         step("scoring instruction-following difficulty with the model", 0.9)
         findings += _not_conditioned(points, ifd(points))
     on_topic = description_vector is None or relevance.matches_description(combined, description_vector)
+    findings = list(dict.fromkeys(findings))  # a conflict two detectors both find is reported once
     return build_report(points, preset, findings, groups=groups, group_kind=group_kind,
                         vendi=balance.vendi_score(spread), token_lengths=lengths,
                         max_length=max_length, relevance=relevance_scores, on_topic=on_topic)
+
+
+def _copies_and_conflicts(points: list[AnchorPoint], fmt: str, spread: np.ndarray, vectors_p: np.ndarray,
+                          vectors_a: np.ndarray, exact: list[Finding], broken: set[int], judge, step) -> list[Finding]:
+    """Near duplicates (copies with typos, the same request in other words) and contradictions."""
+    step("looking for duplicates and contradictions", 0.2)
+    _, near_idx = nearest(spread, NEIGHBOURS)
+    _, prompt_idx = nearest(centered(vectors_p), 2 * NEIGHBOURS)
+    found = duplicates.near_duplicates(points, near_idx, {f.line for f in exact} | broken, fmt)
+    if fmt == "text":
+        step("looking for the same requests in other words", 0.3)
+        _, answer_idx = nearest(centered(vectors_a), NEIGHBOURS)
+        copies = {f.line for f in exact + found}
+        found += duplicates.reworded(points, answer_idx, copies | broken, judge, centered(vectors_p))
+    step("judging answers to the same question", 0.35)
+    return found + duplicates.contradictions(points, prompt_idx, centered(vectors_a), fmt, broken, judge)
 
 
 def _sample(n: int, size: int, seed: int = 0) -> list[int]:
