@@ -70,7 +70,8 @@ def near_duplicates(points: list[AnchorPoint], neighbours: np.ndarray, skip: set
             continue
         score = hashed_jaccard(a, b)
         if score >= NEAR and _reads_same(points[i].prompt, points[j].prompt) and (
-                fmt != "json" or _same_fields(points[i].answer, points[j].answer)):
+                fmt != "json" or _same_fields(points[i].answer, points[j].answer)
+                or same_document(points[i].prompt, points[j].prompt)):
             flagged.add(i)
             findings.append(fact_conflict(points[i], points[j], fmt) or Finding(
                 points[i].line, "near_duplicate", "warning", f"{score:.0%} the same as line {points[j].line}",
@@ -79,10 +80,12 @@ def near_duplicates(points: list[AnchorPoint], neighbours: np.ndarray, skip: set
 
 
 def fact_conflict(a: AnchorPoint, b: AnchorPoint, fmt: str) -> Finding | None:
-    """A contradiction finding when two answers to one request state a different fact (facts.conflicts), else None."""
+    """A contradiction finding when two answers to one request state a different fact (facts.conflicts), else None.
+    For one document read twice (JSON), any field that differs once case, spacing and punctuation are folded is a
+    conflict: a name spelt two ways is two labels for one thing."""
     if fmt == "label":
         return None
-    found = (facts.field_conflicts(a.answer, b.answer, _same_value) if fmt == "json"
+    found = (facts.field_conflicts(a.answer, b.answer, lambda x, y: normalise(x) == normalise(y)) if fmt == "json"
              else facts.conflicts(a.answer, b.answer, facts.given_numbers(a.prompt, b.prompt)))
     if not found:
         return None
@@ -163,7 +166,8 @@ def contradictions(points: list[AnchorPoint], prompt_neighbours: np.ndarray, ans
     judge does not see (static similarity above STATIC_SURE, or past JUDGED_ROWS) and runs without a judge use the
     static vectors' similarity below Q1 - 1.0 IQR of all same-question pairs' (recall 0.44 there)."""
     pairs = [(i, j, float(answers[i] @ answers[j])) for i, j in same_question_pairs(points, prompt_neighbours, fmt,
-                                                                                    skip)]
+                                                                                    skip)
+             if fmt != "json" or same_document(points[i].prompt, points[j].prompt)]  # one shop's receipts are many
     sims = np.array([sim for _, _, sim in pairs])
     fence = lower_fence(sims, 1.0) if len(sims) >= 20 else -1.0
     judged = _judged(points, pairs, judge) if judge is not None and fmt == "text" else None
@@ -309,3 +313,57 @@ def _same_request(points: list[AnchorPoint], pairs: list[tuple[int, int]], judge
     order = rng.permutation(len(at))
     null = float(np.percentile(np.einsum("ij,ij->i", vectors, vectors[order]), PROMPT_NULL))
     return lambda i, j: _reads_same(points[i].prompt, points[j].prompt) or float(vectors[at[i]] @ vectors[at[j]]) >= null
+
+
+OCR_DIGITS = str.maketrans({"O": "0", "o": "0", "D": "0", "I": "1", "l": "1", "|": "1", "S": "5", "s": "5", "B": "8",
+                            "Z": "2", "G": "6"})
+NUMBER_TOKEN = re.compile(r"[0-9OoDIl|SsBZG]*\d[0-9OoDIl|SsBZG.,:/-]*")
+SAME_NUMBERS = 0.8  # share of a document's numbers another must share to be the same document scanned again
+SAME_TEXT = 0.5  # and of its character 5-grams
+
+
+MOMENT = re.compile(r"(?i)\b\d{1,4}[./-]\d{1,2}[./-]\d{2,4}\b|\b\d{1,2}:\d{2}(?::\d{2})?\b|"
+                    r"\b\d{1,2}\s*(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\s*\d{2,4}\b")
+
+
+def _moments(text: str) -> set[str]:
+    """The dates and times of day a document prints (OCR look-alikes read as digits, separators dropped)."""
+    return {re.sub(r"[^0-9a-z]", "", m.group().lower()) for m in MOMENT.finditer(text.translate(OCR_DIGITS))}
+
+
+def _numbers(text: str) -> list[str]:
+    """A document's numbers in order, OCR look-alikes read as digits ('93.4O' -> '93.40')."""
+    return [re.sub(r"\D", "", t.translate(OCR_DIGITS)) for t in NUMBER_TOKEN.findall(text)]
+
+
+def same_document(a: str, b: str) -> bool:
+    """Two texts are one document scanned twice: the same numbers (amounts, dates, receipt numbers; multiset Jaccard
+    >= SAME_NUMBERS, OCR look-alikes read as digits) and much of the same text (5-gram Jaccard >= SAME_TEXT). Two
+    receipts of one shop share its header but never all of their amounts, dates and numbers."""
+    from collections import Counter
+
+    na, nb = Counter(_numbers(a)), Counter(_numbers(b))
+    if not na or not nb:
+        return False
+    ta, tb = _moments(a), _moments(b)
+    if not (ta <= tb or tb <= ta):  # another date or time of day: another purchase, however alike its items
+        return False
+    if sum((na & nb).values()) / max(1, sum((na | nb).values())) < SAME_NUMBERS:
+        return False
+    return hashed_jaccard(shingle_hashes(a), shingle_hashes(b)) >= SAME_TEXT
+
+
+def rescans(points: list[AnchorPoint], prompt_neighbours: np.ndarray, skip: set[int]) -> list[Finding]:
+    """The same document twice (JSON tasks): a near duplicate where the fields agree (up to typos), a contradiction
+    naming the fields that differ otherwise. Rows in `skip` are left alone."""
+    findings, flagged = [], set()
+    for i, j in candidate_pairs(prompt_neighbours):
+        if i in flagged or points[i].line in skip or points[j].line in skip:
+            continue
+        if not same_document(points[i].prompt, points[j].prompt):
+            continue
+        flagged.add(i)
+        findings.append(fact_conflict(points[i], points[j], "json") or Finding(
+            points[i].line, "near_duplicate", "warning", f"the same document as line {points[j].line} again (another "
+            "scan or copy) with the same fields", (points[j].line,)))
+    return findings

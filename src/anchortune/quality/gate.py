@@ -92,6 +92,8 @@ def _copies_and_conflicts(points: list[AnchorPoint], fmt: str, spread: np.ndarra
     _, near_idx = nearest(spread, NEIGHBOURS)
     _, prompt_idx = nearest(centered(vectors_p), 2 * NEIGHBOURS)
     found = duplicates.near_duplicates(points, near_idx, {f.line for f in exact} | broken, fmt)
+    if fmt == "json":
+        found += duplicates.rescans(points, prompt_idx, {f.line for f in exact + found} | broken)
     if fmt == "text":
         step("looking for the same requests in other words", 0.3)
         _, answer_idx = nearest(centered(vectors_a), NEIGHBOURS)

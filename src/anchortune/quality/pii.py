@@ -15,6 +15,8 @@ from dataclasses import dataclass
 EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ \t./-]?)?(?:\(\d{1,5}\)[ \t./-]?)?\d{1,5}(?:[ \t./-]?\d{2,8}){1,4}(?![\w-])")
 IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
+LINE = re.compile(r"[^\n]+")
+BARE_NUMBER = re.compile(r"(?<![\w/.:-])[A-Z]{0,2}\d{6,14}(?![\w/.:-])")  # 0196516569, M30642106 (not dates, amounts)
 CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 CARD_GROUPED = re.compile(r"^\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}$|^\d{4}([ -])\d{6}\2\d{5}$")
 CARD_CONTEXT = re.compile(r"(?i)\b(?:card|credit|debit|visa|master ?card|amex|american express|kredit|karte|cc)\b")
@@ -73,7 +75,7 @@ def _phone_ok(match: str) -> bool:
     digits = re.sub(r"\D", "", match)
     if not 9 <= len(digits) <= 15:
         return False
-    if re.fullmatch(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}", match.strip()):  # a date
+    if re.match(r"\d{1,4}[./-]\d{1,2}[./-]\d{2,4}\b", match.strip()):  # a date, or a date and a time
         return False
     return match.strip().startswith(("+", "(")) or bool(re.search(r"\d[\s./-]\d", match))
 
@@ -96,6 +98,15 @@ def find_matches(text: str) -> list[Match]:
     if not cards:
         found += [Match("phone number", m.group().strip(), m.start()) for m in PHONE.finditer(text)
                   if _phone_ok(m.group())]
+    taken = {m.start for m in found}
+    for line in LINE.finditer(text):  # on a line about a person, a bare number or a member's number is theirs
+        if not PERSON_CONTEXT.search(line.group()):
+            continue
+        for m in BARE_NUMBER.finditer(line.group()):
+            if line.start() + m.start() not in taken and not any(
+                    f.start <= line.start() + m.start() < f.start + len(f.value) for f in found):
+                kind = "phone number" if m.group().isdigit() and m.group()[0] in "0+" else "membership number"
+                found.append(Match(kind, m.group(), line.start() + m.start()))
     found += [Match(name, m.group(), m.start()) for name, pattern in SECRETS.items() for m in pattern.finditer(text)]
     return found
 
@@ -108,7 +119,7 @@ def find_personal_data(text: str) -> list[str]:
 PERSON_CONTEXT = re.compile(r"(?i)\b(?:my|me|mine|i'?m|i am|customer(?!\s*(?:service|care|support|hotline))|cust|member|"
                             r"membership|loyalty|client|patient|employee|guest|buyer|recipient|holder|card ?holder|"
                             r"bill to|ship to|deliver(?:y)? to|sold to|attn|attention|mr|mrs|ms|dr|name|private|"
-                            r"personal|home)\b")
+                            r"personal (?:e-?mail|phone|mobile|address|number|details)|home)\b")
 PERSON_DEVICE = re.compile(r"(?i)\b(?:mobile|cell|hp|h/p|handphone|whats ?apps?)\b")  # a shop prints these too
 ORG_CONTEXT = re.compile(r"(?i)\b(?:tel|fax|hotline|phone|website|www|sdn|bhd|ltd|limited|gmbh|inc|llc|plc|"
                          r"corp|co|company|reg|gst|vat|tax|branch|store|shop|outlet|office|headquarters|hq|"
