@@ -243,7 +243,7 @@ def _judged(points: list[AnchorPoint], pairs: list[tuple[int, int, float]], judg
 ANSWER_SAME = 0.9  # word-level likeness (facts.alike) of an answer kept or lightly reworded (fitted, see `reworded`)
 REWORDED_WORDS = 8  # answers shorter than this are too generic ("Yes, you can.") to call two rows one
 ANSWER_REUSE_STYLE = 0.15  # share of rows in reworded pairs above which answer reuse is the data's own style
-PROMPT_NULL = 75  # percentile of the judge's similarity between random prompts that a rewording must pass
+PROMPT_NULL = 90  # percentile of the judge's similarity between random prompts that a rewording must pass
 
 
 def reworded(points: list[AnchorPoint], answer_neighbours: np.ndarray, skip: set[int], judge=None,
@@ -252,49 +252,42 @@ def reworded(points: list[AnchorPoint], answer_neighbours: np.ndarray, skip: set
     >= ANSWER_SAME: the answer kept, or a few words swapped) under a question that means the same: the judge's
     (contextual MiniLM) similarity of the two prompts above the PROMPT_NULL-th percentile of random prompt pairs of
     the data (without a judge, `prompts`' static vectors, the same way). Two such rows teach one example twice: a
-    near duplicate; where the answers state a different fact, a contradiction (`fact_conflict`). Rows in `skip`
-    (already flagged as copies) are left alone. Free-text tasks only."""
+    near duplicate; where the answers state a different fact, a contradiction (`fact_conflict`). A data set that gives
+    one canonical answer to many phrasings (FAQ style: more than ANSWER_REUSE_STYLE of its rows share an answer) does
+    so by design: nothing is flagged there (its repeated questions with conflicting facts are `contradictions`'
+    work). Rows in `skip` (already flagged as copies) are left alone. Free-text tasks only."""
     grams: dict[int, object] = {}
 
     def gram(i: int):
         if i not in grams:
             grams[i] = shingle_hashes(points[i].answer)
         return grams[i]
-    candidates = []
+    candidates, rows, most = [], set(), ANSWER_REUSE_STYLE * len(points)
     for i, j in candidate_pairs(answer_neighbours):
         if points[i].line in skip or points[j].line in skip or _labelled_apart(points[i], points[j]):
             continue
         if min(len(points[i].answer.split()), len(points[j].answer.split())) < REWORDED_WORDS:
             continue
         a, b = gram(i), gram(j)
-        if min(len(a), len(b)) < 0.5 * max(len(a), len(b)) or hashed_jaccard(a, b) < 0.3:  # cheap bounds first
+        if min(len(a), len(b)) < 0.7 * max(len(a), len(b)) or hashed_jaccard(a, b) < 0.5:  # cheap bounds first
             continue
         if facts.alike(points[i].answer, points[j].answer) >= ANSWER_SAME:
             candidates.append((i, j))
+            rows |= {i, j}
+            if len(rows) > most:  # the data's own style: stop before the judge's work
+                return []
     if not candidates:
         return []
     same_request = _same_request(points, candidates, judge, prompts)
-    pairs = [(i, j) for i, j in candidates if same_request(i, j) and not facts.follow_questions(
-        points[i].answer, points[j].answer, points[i].prompt, points[j].prompt)]
-    # a data set that gives one canonical answer to many phrasings (FAQ style) does so by design: its rewordings are
-    # reported, not flagged; a set whose answers are otherwise each its own flags the few rows that repeat one
-    style = len({r for pair in pairs for r in pair}) > ANSWER_REUSE_STYLE * len(points)
     findings, flagged = [], set()
-    for i, j in pairs:
-        if i in flagged:
+    for i, j in candidates:
+        if i in flagged or not same_request(i, j) or facts.follow_questions(
+                points[i].answer, points[j].answer, points[i].prompt, points[j].prompt):
             continue
         flagged.add(i)
-        conflict = fact_conflict(points[i], points[j], "text")
-        if conflict:
-            findings.append(conflict)
-        elif style:
-            findings.append(Finding(points[i].line, "near_duplicate", "info", f"the same request as line "
-                                    f"{points[j].line} in other words, with the same answer, as this data often "
-                                    "gives one answer to several phrasings: kept", (points[j].line,)))
-        else:
-            findings.append(Finding(points[i].line, "near_duplicate", "warning", f"the same request as line "
-                                    f"{points[j].line} in other words, with the same answer: one example twice",
-                                    (points[j].line,)))
+        findings.append(fact_conflict(points[i], points[j], "text") or Finding(
+            points[i].line, "near_duplicate", "warning", f"the same request as line {points[j].line} in other words, "
+            "with the same answer: one example twice", (points[j].line,)))
     return findings
 
 

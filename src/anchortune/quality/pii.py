@@ -99,8 +99,9 @@ def find_matches(text: str) -> list[Match]:
         found += [Match("phone number", m.group().strip(), m.start()) for m in PHONE.finditer(text)
                   if _phone_ok(m.group())]
     taken = {m.start for m in found}
-    for line in LINE.finditer(text):  # on a line about a person, a bare number or a member's number is theirs
-        if not PERSON_CONTEXT.search(line.group()):
+    document = text.count("\n") >= HEADER_LINES  # a receipt or letter, not prose ('my order 3707955617')
+    for line in LINE.finditer(text if document else ""):  # a document's line about a person: its numbers are theirs
+        if len(line.group().strip()) > DOCUMENT_LINE or not PERSON_CONTEXT.search(line.group()):
             continue
         for m in BARE_NUMBER.finditer(line.group()):
             if line.start() + m.start() not in taken and not any(
