@@ -22,6 +22,7 @@ import numpy as np
 
 from anchortune.data.records import AnchorPoint
 from anchortune.quality import facts
+from anchortune.quality.documents import same_document
 from anchortune.quality.findings import Finding
 from anchortune.quality.neighbors import lower_fence
 from anchortune.quality.text import hashed_jaccard, normalise, question_words, same_question_words, shingle_hashes
@@ -73,10 +74,13 @@ def near_duplicates(points: list[AnchorPoint], neighbours: np.ndarray, skip: set
                 fmt != "json" or _same_fields(points[i].answer, points[j].answer)
                 or same_document(points[i].prompt, points[j].prompt)):
             flagged.add(i)
-            findings.append(fact_conflict(points[i], points[j], fmt) or Finding(
-                points[i].line, "near_duplicate", "warning", f"{score:.0%} the same as line {points[j].line}",
-                (points[j].line,)))
+            findings.append(_copy_or_conflict(points[i], points[j], fmt, f"{score:.0%} the same as line {points[j].line}"))
     return findings
+
+
+def _copy_or_conflict(a: AnchorPoint, b: AnchorPoint, fmt: str, why: str) -> Finding:
+    """`a` repeats `b`: a contradiction where their answers state a different fact, else a near duplicate (`why`)."""
+    return fact_conflict(a, b, fmt) or Finding(a.line, "near_duplicate", "warning", why, (b.line,))
 
 
 def fact_conflict(a: AnchorPoint, b: AnchorPoint, fmt: str) -> Finding | None:
@@ -285,9 +289,8 @@ def reworded(points: list[AnchorPoint], answer_neighbours: np.ndarray, skip: set
                 points[i].answer, points[j].answer, points[i].prompt, points[j].prompt):
             continue
         flagged.add(i)
-        findings.append(fact_conflict(points[i], points[j], "text") or Finding(
-            points[i].line, "near_duplicate", "warning", f"the same request as line {points[j].line} in other words, "
-            "with the same answer: one example twice", (points[j].line,)))
+        findings.append(_copy_or_conflict(points[i], points[j], "text", f"the same request as line {points[j].line} "
+                                          "in other words, with the same answer: one example twice"))
     return findings
 
 
@@ -308,44 +311,6 @@ def _same_request(points: list[AnchorPoint], pairs: list[tuple[int, int]], judge
     return lambda i, j: _reads_same(points[i].prompt, points[j].prompt) or float(vectors[at[i]] @ vectors[at[j]]) >= null
 
 
-OCR_DIGITS = str.maketrans({"O": "0", "o": "0", "D": "0", "I": "1", "l": "1", "|": "1", "S": "5", "s": "5", "B": "8",
-                            "Z": "2", "G": "6"})
-NUMBER_TOKEN = re.compile(r"[0-9OoDIl|SsBZG]*\d[0-9OoDIl|SsBZG.,:/-]*")
-SAME_NUMBERS = 0.8  # share of a document's numbers another must share to be the same document scanned again
-SAME_TEXT = 0.5  # and of its character 5-grams
-
-
-MOMENT = re.compile(r"(?i)\b\d{1,4}[./-]\d{1,2}[./-]\d{2,4}\b|\b\d{1,2}:\d{2}(?::\d{2})?\b|"
-                    r"\b\d{1,2}\s*(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\s*\d{2,4}\b")
-
-
-def _moments(text: str) -> set[str]:
-    """The dates and times of day a document prints (OCR look-alikes read as digits, separators dropped)."""
-    return {re.sub(r"[^0-9a-z]", "", m.group().lower()) for m in MOMENT.finditer(text.translate(OCR_DIGITS))}
-
-
-def _numbers(text: str) -> list[str]:
-    """A document's numbers in order, OCR look-alikes read as digits ('93.4O' -> '93.40')."""
-    return [re.sub(r"\D", "", t.translate(OCR_DIGITS)) for t in NUMBER_TOKEN.findall(text)]
-
-
-def same_document(a: str, b: str) -> bool:
-    """Two texts are one document scanned twice: the same numbers (amounts, dates, receipt numbers; multiset Jaccard
-    >= SAME_NUMBERS, OCR look-alikes read as digits) and much of the same text (5-gram Jaccard >= SAME_TEXT). Two
-    receipts of one shop share its header but never all of their amounts, dates and numbers."""
-    from collections import Counter
-
-    na, nb = Counter(_numbers(a)), Counter(_numbers(b))
-    if not na or not nb:
-        return False
-    ta, tb = _moments(a), _moments(b)
-    if not (ta <= tb or tb <= ta):  # another date or time of day: another purchase, however alike its items
-        return False
-    if sum((na & nb).values()) / max(1, sum((na | nb).values())) < SAME_NUMBERS:
-        return False
-    return hashed_jaccard(shingle_hashes(a), shingle_hashes(b)) >= SAME_TEXT
-
-
 def rescans(points: list[AnchorPoint], prompt_neighbours: np.ndarray, skip: set[int]) -> list[Finding]:
     """The same document twice (JSON tasks): a near duplicate where the fields agree (up to typos), a contradiction
     naming the fields that differ otherwise. Rows in `skip` are left alone."""
@@ -356,7 +321,6 @@ def rescans(points: list[AnchorPoint], prompt_neighbours: np.ndarray, skip: set[
         if not same_document(points[i].prompt, points[j].prompt):
             continue
         flagged.add(i)
-        findings.append(fact_conflict(points[i], points[j], "json") or Finding(
-            points[i].line, "near_duplicate", "warning", f"the same document as line {points[j].line} again (another "
-            "scan or copy) with the same fields", (points[j].line,)))
+        findings.append(_copy_or_conflict(points[i], points[j], "json", f"the same document as line {points[j].line} "
+                                          "again (another scan or copy) with the same fields"))
     return findings
