@@ -57,6 +57,7 @@ def bitext() -> list[AnchorPoint]:
 @pytest.mark.parametrize("ours,theirs,kind,spans", [
     ("You can return any item within 30 days of delivery.", "You can return any item within 14 days of delivery.",
      "number", ("30 days", "14 days")),
+    ("We are waiting for your refund of $309.", "We are waiting for your refund of $299.", "number", ("309", "299")),
     ("Shipping is free for orders over $50.", "Shipping is not free for orders over $50.", "negation", ("is free", "not free")),
     ("Yes, we deliver to Canada.", "No, we deliver to Canada.", "opposite", ("Yes", "No")),
     ("We offer gift wrapping at checkout.", "We do not offer gift wrapping at checkout.", "negation", ("We offer", "not offer")),
@@ -76,7 +77,7 @@ def test_a_changed_fact_is_found_with_the_words_that_differ(ours, theirs, kind, 
     ("Our team is here to help.", "Our team is here 24/7 to help.", ()),  # a number added, not changed
 ])
 def test_a_rewording_identifiers_numbering_and_the_questions_own_numbers_are_no_conflict(ours, theirs, questions):
-    assert facts.conflicts(ours, theirs, facts.given_numbers(*questions)) == []
+    assert facts.conflicts(ours, theirs, questions or ("", "")) == []
 
 
 def test_a_changed_fact_is_a_contradiction_naming_both_lines_and_spans_and_fix_sets_both_aside(embedder):

@@ -90,7 +90,7 @@ def fact_conflict(a: AnchorPoint, b: AnchorPoint, fmt: str) -> Finding | None:
     if fmt == "label":
         return None
     found = (facts.field_conflicts(a.answer, b.answer, lambda x, y: normalise(x) == normalise(y)) if fmt == "json"
-             else facts.conflicts(a.answer, b.answer, facts.given_numbers(a.prompt, b.prompt)))
+             else facts.conflicts(a.answer, b.answer, (a.prompt, b.prompt)))
     if not found:
         return None
     return Finding(a.line, "contradiction", "warning", f"the same question as line {b.line}, a conflicting answer: "
@@ -248,6 +248,8 @@ ANSWER_SAME = 0.9  # word-level likeness (facts.alike) of an answer kept or ligh
 REWORDED_WORDS = 8  # answers shorter than this are too generic ("Yes, you can.") to call two rows one
 ANSWER_REUSE_STYLE = 0.15  # share of rows in reworded pairs above which answer reuse is the data's own style
 PROMPT_NULL = 90  # percentile of the judge's similarity between random prompts that a rewording must pass
+SAME_ANSWER = 0.97  # an answer this alike is the same answer: its prompt need only pass the PROMPT_NULL_SAME-th
+PROMPT_NULL_SAME = 75  # (MiniLM scores "have a word with a live operator" / "speak with a human agent" at 0.31)
 
 
 def reworded(points: list[AnchorPoint], answer_neighbours: np.ndarray, skip: set[int], judge=None,
@@ -255,7 +257,8 @@ def reworded(points: list[AnchorPoint], answer_neighbours: np.ndarray, skip: set
     """The same request in other words: a later row whose answer is word for word almost an earlier one's (facts.alike
     >= ANSWER_SAME: the answer kept, or a few words swapped) under a question that means the same: the judge's
     (contextual MiniLM) similarity of the two prompts above the PROMPT_NULL-th percentile of random prompt pairs of
-    the data (without a judge, `prompts`' static vectors, the same way). Two such rows teach one example twice: a
+    the data, or the PROMPT_NULL_SAME-th where the answers are the same (SAME_ANSWER) (without a judge, `prompts`'
+    static vectors, the same way). Two such rows teach one example twice: a
     near duplicate; where the answers state a different fact, a contradiction (`fact_conflict`). A data set that gives
     one canonical answer to many phrasings (FAQ style: more than ANSWER_REUSE_STYLE of its rows share an answer) does
     so by design: nothing is flagged there (its repeated questions with conflicting facts are `contradictions`'
@@ -275,17 +278,17 @@ def reworded(points: list[AnchorPoint], answer_neighbours: np.ndarray, skip: set
         a, b = gram(i), gram(j)
         if min(len(a), len(b)) < 0.7 * max(len(a), len(b)) or hashed_jaccard(a, b) < 0.5:  # cheap bounds first
             continue
-        if facts.alike(points[i].answer, points[j].answer) >= ANSWER_SAME:
-            candidates.append((i, j))
+        if (likeness := facts.alike(points[i].answer, points[j].answer)) >= ANSWER_SAME:
+            candidates.append((i, j, likeness))
             rows |= {i, j}
             if len(rows) > most:  # the data's own style: stop before the judge's work
                 return []
     if not candidates:
         return []
-    same_request = _same_request(points, candidates, judge, prompts)
+    same_request = _same_request(points, [(i, j) for i, j, _ in candidates], judge, prompts)
     findings, flagged = [], set()
-    for i, j in candidates:
-        if i in flagged or not same_request(i, j) or facts.follow_questions(
+    for i, j, likeness in candidates:
+        if i in flagged or not same_request(i, j, likeness >= SAME_ANSWER) or facts.follow_questions(
                 points[i].answer, points[j].answer, points[i].prompt, points[j].prompt):
             continue
         flagged.add(i)
@@ -295,7 +298,8 @@ def reworded(points: list[AnchorPoint], answer_neighbours: np.ndarray, skip: set
 
 
 def _same_request(points: list[AnchorPoint], pairs: list[tuple[int, int]], judge, prompts: np.ndarray | None):
-    """A function (i, j) -> whether two rows' prompts mean the same, against random pairs of the data's prompts."""
+    """A function (i, j, same answer) -> whether two rows' prompts mean the same, against random pairs of the data's
+    prompts (PROMPT_NULL, or PROMPT_NULL_SAME for rows with the same answer)."""
     rows = sorted({r for pair in pairs for r in pair})
     rng = np.random.default_rng(0)
     reference = sorted(set(rng.choice(len(points), min(len(points), NULL_ROWS), replace=False).tolist()) - set(rows))
@@ -305,10 +309,11 @@ def _same_request(points: list[AnchorPoint], pairs: list[tuple[int, int]], judge
     elif prompts is not None:
         vectors = prompts[rows + reference]
     else:
-        return lambda i, j: _reads_same(points[i].prompt, points[j].prompt)
+        return lambda i, j, same: _reads_same(points[i].prompt, points[j].prompt)
     order = rng.permutation(len(at))
-    null = float(np.percentile(np.einsum("ij,ij->i", vectors, vectors[order]), PROMPT_NULL))
-    return lambda i, j: _reads_same(points[i].prompt, points[j].prompt) or float(vectors[at[i]] @ vectors[at[j]]) >= null
+    null, null_same = np.percentile(np.einsum("ij,ij->i", vectors, vectors[order]), [PROMPT_NULL, PROMPT_NULL_SAME])
+    return lambda i, j, same: _reads_same(points[i].prompt, points[j].prompt) or float(
+        vectors[at[i]] @ vectors[at[j]]) >= (null_same if same else null)
 
 
 def rescans(points: list[AnchorPoint], prompt_neighbours: np.ndarray, skip: set[int]) -> list[Finding]:

@@ -76,15 +76,15 @@ WHEN = frozenset("monday tuesday wednesday thursday friday saturday sunday weekd
 SAME_TIME = [(re.compile(r"(?i)\baround the clock\b|\b24 hours a day\b|\bday and night\b"), "24/7")]
 
 
-def _facts(words: list[str], given: frozenset[str]) -> list[str]:
-    """The fact-bearing words of a stretch: its numbers (as digits, less the questions' own), prices' opposites
-    (free) and when-words (weekdays, office hours, 24/7)."""
+def _facts(words: list[str]) -> list[str]:
+    """The fact-bearing words of a stretch: its numbers (as digits), prices' opposites (free) and when-words
+    (weekdays, office hours, 24/7)."""
     out = []
     for w in words:
         if w == "24/7" or w in FREE or w in WHEN:
             out.append(w)
-        elif any(c.isdigit() for c in w) and (d := re.sub(r"\D", "", w)) not in given:
-            out.append(d)
+        elif any(c.isdigit() for c in w):
+            out.append(re.sub(r"\D", "", w))
     return out
 
 
@@ -101,15 +101,18 @@ def _plain(words: list[str]) -> set[str]:
     return {_stem(w) for w in {NEGATED_FORMS.get(w, w) for w in words} - NEGATIONS - AUXILIARIES}
 
 
-def _kind(left: list[str], right: list[str], given: frozenset[str] = frozenset()) -> str | None:
-    """Why one differing stretch is a conflicting fact, or None for a rewording; numbers in `given` (the ones the
-    questions themselves carry, such as an order number echoed back) are not facts of the answer. A fact changes in
-    place: a stretch longer than FACT_WORDS on either side is text rewritten or added, and a number on one side
-    only is information added, not contradicted."""
+def _kind(left: list[str], right: list[str], given: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+          ) -> str | None:
+    """Why one differing stretch is a conflicting fact, or None for a rewording. Where each side's numbers are its own
+    question's (`given`: an order number echoed back, '$299' asked and answered), the answers follow two different
+    questions and do not conflict; a number one question asks and its answer changes ('$299' asked, '$309' answered
+    where another row answers '$299') does. A fact changes in place: a stretch longer than FACT_WORDS on either side
+    is text rewritten or added, and a number on one side only is information added, not contradicted."""
     if max(len(left), len(right)) > FACT_WORDS:
         return None
-    facts_l, facts_r = _facts(left, given), _facts(right, given)
-    if facts_l and facts_r and facts_l != facts_r:
+    facts_l, facts_r = _facts(left), _facts(right)
+    echoes = all(f in given[0] for f in facts_l if f[0].isdigit()) and all(f in given[1] for f in facts_r if f[0].isdigit())
+    if facts_l and facts_r and facts_l != facts_r and not (echoes and given[0] != given[1]):
         return "number" if any(f[0].isdigit() for f in facts_l + facts_r if f != "24/7") else "when"
     negated_l, negated_r = sum(w in NEGATIONS for w in left), sum(w in NEGATIONS for w in right)
     if negated_l != negated_r and _plain(left) == _plain(right):  # "not" added or dropped, nothing else changed
@@ -144,15 +147,16 @@ def follow_questions(ours: str, theirs: str, our_question: str, their_question: 
 
 
 def given_numbers(*texts: str) -> frozenset[str]:
-    """The numbers (as digit strings) the texts carry: pass the two questions to `conflicts`."""
+    """The numbers (as digit strings) the texts carry."""
     return frozenset(re.sub(r"\D", "", m.group()) for text in texts for m in TOKEN.finditer(text)
                      if m.group()[0].isdigit())
 
 
-def conflicts(ours: str, theirs: str, given: frozenset[str] = frozenset(), limit: int = 3) -> list[Conflict]:
+def conflicts(ours: str, theirs: str, questions: tuple[str, str] = ("", ""), limit: int = 3) -> list[Conflict]:
     """The facts on which `ours` and `theirs` differ (at most `limit`), first ones first; [] for a rewording.
-    Numbers in `given` (see `given_numbers`) are the questions' own and never a conflict."""
+    `questions`: the two answers' questions, whose own numbers each answer may echo (see `_kind`)."""
     a, b = _tokens(ours), _tokens(theirs)
+    given = (given_numbers(questions[0]), given_numbers(questions[1]))
     found: list[Conflict] = []
     matcher = SequenceMatcher(None, [t for t, _, _ in a], [t for t, _, _ in b], autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():

@@ -20,7 +20,8 @@ from anchortune.quality.neighbors import centered, lower_fence, nearest
 from anchortune.quality.output_format import invalid_outputs
 from anchortune.quality.pii import find_matches, owner
 from anchortune.quality.report import QualityReport, build_report
-from anchortune.quality.text import CharModel, garbled_reason, languages, looks_cut_off, vocabulary
+from anchortune.quality.text import (CharModel, confidence_in, garbled_reason, languages, looks_cut_off, vocabulary,
+                                     words)
 
 NEIGHBOURS = 10
 TOKEN_CHUNK = 2_000  # rows tokenised at a time for their lengths
@@ -50,10 +51,10 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
     unclear = _unclear_answers(points, fmt, getattr(embedder, "word_pieces", None))
     invalid = invalid_outputs(points, preset, declared_labels or [])
     step("detecting languages", 0.12)
-    mismatched = _language_mismatches(points) if fmt == "text" else []
+    garbled = {u.line for u in unclear if "empty" in u.message or "garbled" in u.message}
+    mismatched = [f for f in _language_mismatches(points) if f.line not in garbled] if fmt == "text" else []
     # rows no other detector should judge by their wording: unreadable, or in another language than their question
-    unreadable = {u.line for u in unclear if "empty" in u.message or "garbled" in u.message} | {
-        f.line for f in mismatched}
+    unreadable = garbled | {f.line for f in mismatched}
     spread = centered(combined)  # computed once: 200 MB a copy at 200,000 rows
     if len(points) > 2:
         broken = unreadable | {f.line for f in invalid if f.severity == "error"}
@@ -170,12 +171,19 @@ def _personal_data(points: list[AnchorPoint], expected: set[str]) -> list[Findin
             if whose != "organisation" and m.kind in ("phone number", "e-mail address") and _value_key(m.value) in issuers:
                 whose, why = "organisation", issuers[_value_key(m.value)]
             (people if whose == "person" else organisations if whose == "organisation" else unknown).append((m, why))
+        # a member or customer number alone names nobody: reported, and masked by many teams, but no warning
+        ids = [m for m, _ in people if m.kind == "membership number" and not _names_someone(text, m)]
+        people = [(m, why) for m, why in people if m not in ids]
         warn = people + [(m, why) for m, why in unknown if m.kind not in expected | {"phone number"}]
         if warn:
             kinds = ", ".join(dict.fromkeys(m.kind for m, _ in warn))
             why = warn[0][1] or "nothing marks it as published business contact data"
             findings.append(Finding(point.line, "personal_data", "warning",
                                     f"contains a person's {kinds} ({why}); remove or mask it before training"))
+        elif ids and not (organisations or unknown):
+            findings.append(Finding(point.line, "personal_data", "info",
+                                    f"contains a member or customer number ('{ids[0].value}'): it identifies a customer "
+                                    "but names nobody; kept (mask it where your policy asks)"))
         elif organisations or unknown:
             kinds = ", ".join(dict.fromkeys(m.kind for m, _ in organisations + unknown))
             why = organisations[0][1] if organisations else "a kind this task's documents carry"
@@ -185,37 +193,56 @@ def _personal_data(points: list[AnchorPoint], expected: set[str]) -> list[Findin
     return findings
 
 
+LABEL_WORDS = frozenset("member membership loyalty card no num number customer cust valued holder id acc account "
+                        "name".split())
+
+
+def _names_someone(text: str, match) -> bool:
+    """Whether the line of a member or customer number also carries a name: two words or more that are not its
+    label ('Member: FARAH HANIM / M30642106', not 'VALUED CUSTOMER: 1170086176')."""
+    start = text.rfind("\n", 0, match.start) + 1
+    end = text.find("\n", match.start)
+    line = text[start:end if end >= 0 else len(text)].replace(match.value, " ")
+    return len([w for w in re.findall(r"[^\W\d_]{2,}", line.casefold()) if w not in LABEL_WORDS]) >= 2
+
+
 def _value_key(value: str) -> str:
     return re.sub(r"[\s().-]", "", value).casefold()
 
 
 ANSWER_WORDS = 4  # an answer this long (a short sentence) tells its language; a prompt needs PROMPT_WORDS
 PROMPT_WORDS = 8  # short prompts full of typos and order numbers are often misread ('do udeliver to Toronto': it)
+NOT_ASKED = 0.05  # lingua's (fast) confidence in the question's language under which an answer is suspect
+CONFIRMED_NOT_ASKED = 0.3  # the accurate mode's, which spreads its confidence wider on a short text
 
 
 def _language_mismatches(points: list[AnchorPoint]) -> list[Finding]:
-    """Answers in another language than their question. Every answer of ANSWER_WORDS words or more is read (lingua's
-    fast mode screens, its accurate mode confirms); the question's language is the data's own (the answers' most
-    common), or the prompt's where a prompt of PROMPT_WORDS words or more clearly says another. An answer is
-    flagged when it is not in its question's language; a question in another language answered in that language is
-    not a mismatch."""
+    """Answers in another language than their question. The question's language is the data's own (the answers'
+    most common), or the prompt's where a prompt of PROMPT_WORDS words or more clearly says another. Every answer of
+    ANSWER_WORDS words or more is asked how likely it is in that language (lingua's fast mode screens under NOT_ASKED,
+    its accurate mode confirms under CONFIRMED_NOT_ASKED): then it is a mismatch, named by the language lingua finds most likely. A question in
+    another language answered in that language is not a mismatch."""
     answer_lang = languages([p.answer for p in points], min_words=ANSWER_WORDS)
     counts = Counter(lang for lang in answer_lang if lang)
     if not counts:
         return []
     own = counts.most_common(1)[0][0]
     prompt_lang = languages([p.prompt for p in points], min_words=PROMPT_WORDS)
-    suspects = [k for k, (la, lp) in enumerate(zip(answer_lang, prompt_lang))
-                if la and (la != own or (lp and lp != la))]
-    confirmed_a = languages([points[k].answer for k in suspects], min_words=ANSWER_WORDS, accurate=True)
-    confirmed_p = languages([points[k].prompt for k in suspects], min_words=PROMPT_WORDS, accurate=True)
+    other = [k for k, lp in enumerate(prompt_lang) if lp and lp != own]  # the fast mode's surprises, confirmed
+    for k, lp in zip(other, languages([points[k].prompt for k in other], min_words=PROMPT_WORDS, accurate=True)):
+        prompt_lang[k] = lp
+    asked = [lp or own for lp in prompt_lang]
+    readable = [k for k, p in enumerate(points) if len(words(p.answer)) >= ANSWER_WORDS]
+    screened = confidence_in([points[k].answer for k in readable], [asked[k] for k in readable])
+    suspects = [k for k, c in zip(readable, screened) if c < NOT_ASKED]
+    confirmed = confidence_in([points[k].answer for k in suspects], [asked[k] for k in suspects], accurate=True)
+    named = languages([points[k].answer for k in suspects], min_words=1, min_confidence=0.0)
     findings = []
-    for k, la, lp in zip(suspects, confirmed_a, confirmed_p):
-        asked = lp or own
-        if la and la != asked:
-            where = "the prompt is" if lp else "the questions here are"
+    for k, c, la in zip(suspects, confirmed, named):
+        if c < CONFIRMED_NOT_ASKED:
+            where = "the prompt is" if prompt_lang[k] else "the questions here are"
             findings.append(Finding(points[k].line, "language_mismatch", "warning",
-                                    f"{where} in '{asked}' but the answer in '{la}'"))
+                                    f"{where} in '{asked[k]}' but the answer in '{la or 'another language'}'"))
     return findings
 
 

@@ -130,6 +130,9 @@ ROLE_MAILBOX = re.compile(r"(?i)^(?:info|sales|support|contact|admin|enquir(?:y|
                           r"marketing|orders?|shop|store|hr|finance|invoice|invoices)\d*$")
 NAME_MAILBOX = re.compile(r"^[a-z]{2,}[._-][a-z]{2,}\d*$", re.IGNORECASE)
 HEADER_LINES = 12  # a document's first lines: where a receipt or letter prints its issuer
+BODY_START = re.compile(r"(?i)\b(?:date|receipt|invoice|bill|cashier|counter|table|qty|item|description|order|"
+                        r"doc(?:ument)? no|inv no|trans)\b|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
+FREE_MAIL = re.compile(r"(?i)@(?:gmail|googlemail|yahoo|hotmail|outlook|live|icloud|aol|gmx|web|proton(?:mail)?)\.")
 DOCUMENT_LINE = 60  # a line this short is a document's (a receipt's 'TEL: ...'); in prose only a label counts
 LABEL_REACH = 25  # characters before a value in prose where its label stands ('call our hotline 0800 ...')
 
@@ -146,7 +149,8 @@ def owner(text: str, match: Match, repeated: int) -> tuple[str, str]:
        organisation's, whatever device it names (a shop's 'MOBILE / WHATSAPP' line in its header is the shop's);
     4. an e-mail whose mailbox is a name (first.last) is a person's;
     5. a phone number or e-mail on `repeated` >= 2 rows is an organisation's (published contact data repeats; a
-       person's rarely does; a repeated IBAN is not contact data and needs a label);
+       person's rarely does; a repeated IBAN is not contact data and needs a label); an e-mail at a free mail
+       provider that does not repeat is a person's;
     6. a number on a line naming a personal device (mobile, cell, H/P) outside the header is a person's.
     The caller (gate) also counts a value as the organisation's wherever the same document prints it as such.
     These hold on receipts the rules were not fitted on (bench/quality_gate.py, SROIE receipts 300-625)."""
@@ -170,15 +174,25 @@ def owner(text: str, match: Match, repeated: int) -> tuple[str, str]:
         return "person", f"'{mailbox}@' is a person's name"
     if repeated >= 2 and match.kind in ("phone number", "e-mail address"):
         return "organisation", f"the same value appears on {repeated} rows"
+    if mailbox and FREE_MAIL.search(match.value):
+        return "person", "a private mailbox (a free mail provider) outside the issuer's header"
     if PERSON_DEVICE.search(around) and match.kind == "phone number":
         return "person", f"a personal device's number outside the issuer's header ('{line.strip()[:60]}')"
     return "unknown", ""
 
 
 def _in_header(text: str, position: int) -> bool:
-    """Whether `position` lies in a document's header: its first HEADER_LINES lines or its first third, whichever is
-    shorter, in a text of at least HEADER_LINES lines (prose has no header)."""
-    lines = text.count("\n") + 1
-    if lines < HEADER_LINES:
+    """Whether `position` lies in a document's header, where its issuer prints itself: the lines before the first
+    that speaks of a person (a customer or member line is not the issuer's) or starts the document's body (a
+    date, a receipt or bill number, the cashier, the items), and at most the first HEADER_LINES lines or the first
+    third, whichever is shorter, of a text of at least HEADER_LINES lines (prose has no header)."""
+    lines = text.split("\n")
+    if len(lines) < HEADER_LINES:
         return False
-    return text.count("\n", 0, position) < min(HEADER_LINES, lines // 3)
+    limit = min(HEADER_LINES, len(lines) // 3)
+    for k, line in enumerate(lines[:limit]):
+        words = EMAIL.sub(" ", line)  # 'SHOP@YAHOO.COM.MY' says nothing of a person
+        if k > 0 and (PERSON_CONTEXT.search(words) or BODY_START.search(words)):
+            limit = k
+            break
+    return text.count("\n", 0, position) < limit

@@ -40,13 +40,13 @@ from anchortune.quality.text import PLACEHOLDER
 
 RARE_SHARE = 0.02  # a word in fewer than this share of the answers is rare in the data
 NEIGHBOURHOOD = 50  # nearest answers a row's distance is measured to (a minority's rows must not vouch for each other)
-DOMAIN_FENCE = 2.0  # Q3 + this many IQR of the combined score makes a candidate the judge confirms
+DOMAIN_FENCE = 1.0  # Q3 + this many IQR of the combined score makes a candidate the judge confirms
 LONE_FENCE = 3.0  # the same, without a judge
 MAX_CANDIDATES = 800  # the judge's work is bounded on very large data
 REFERENCE_ROWS = 500  # random rows the candidates are compared with by meaning
 JUDGE_NEIGHBOURS = 10
 JUDGE_CHARS = 200  # an answer's opening (~48 tokens) says what it is about, at half the cost of 96 tokens
-MEANING_FENCE = 1.0  # Q3 + this many IQR of the reference rows' own distances to their nearest rows
+MEANING_FENCE = 1.75  # Q3 + this many IQR of the reference rows' own distances to their nearest rows
 MIN_ROWS = 200  # below this, one row's words are rare by chance (and 2 % of the rows is a handful)
 CONTENT_WORD = re.compile(r"[^\W\d_]{3,}")
 STOP = frozenset("the and for you your our with that this can will are was has have not from but any all its "
