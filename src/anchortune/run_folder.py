@@ -7,8 +7,9 @@
     RUN/model/            merged model, loads with AutoModelForCausalLM.from_pretrained
     RUN/summary.json      data summary, losses, timings, sample answers
     RUN/README.md         model card
-    RUN/data/             the anchor points the run was trained on, copied in, and their SHA-256 (sha256.json):
-                          config.yaml names them relative to the folder, so a moved or copied run still reads them
+    RUN/data/             the anchor points the run was trained on, copied in: config.yaml names them relative
+                          to the folder, so a moved or copied run still reads them
+    RUN/sha256.json       config.yaml and data/ sealed by their SHA-256 (a damaged or edited one is told apart)
 
 Every JSON file is written strictly (a NaN or infinity becomes null), and every file atomically. `check_finished`
 looks at every part a finished run holds (config, merged model, adapter, tokenizer, data) without loading a model,
@@ -29,7 +30,7 @@ from anchortune.config import RunConfig
 from anchortune.errors import RunError
 
 DATA_FIELDS = ("data", "valid_data")  # the config's anchor-point files, copied into RUN/data/
-SUMS = "sha256.json"
+SEAL = "sha256.json"  # config.yaml and the copied anchor points, by their SHA-256
 WEIGHTS = (".safetensors", ".bin")
 
 
@@ -83,47 +84,48 @@ class RunFolder:
         with self.metrics.open("a", encoding="utf-8") as handle:
             handle.write(json_text(row) + "\n")
 
-    def keep_inputs(self, cfg: RunConfig) -> RunConfig:
-        """Copy the run's anchor-point files into RUN/data/ (their SHA-256 into data/sha256.json); `cfg` naming
-        them relative to the folder, as config.yaml keeps them."""
-        updates, sums = {}, {}
+    def write_config(self, cfg: RunConfig) -> RunConfig:
+        """Start a run's folder: its anchor-point files copied into data/, config.yaml naming them relative to the
+        folder, and sha256.json sealing both (a truncated or edited config, a changed copy, is then told apart from
+        the run's own); the config as written."""
+        updates, sealed = {}, {}
         for field in DATA_FIELDS:
             source = getattr(cfg, field)
             if source is None:
                 continue
-            name = Path(source).name
-            if name in sums:  # training and validation files of the same name from two folders
-                name = f"{field}-{name}"
-            sums[name] = _copy(Path(source), self.root / "data" / name)
-            updates[field] = f"data/{name}"
-        if sums:
-            self.write_json(self.root / "data" / SUMS, sums)
-        return cfg.model_copy(update=updates)
+            name = f"data/{Path(source).name}"
+            if name in sealed:  # training and validation files of the same name from two folders
+                name = f"data/{field}-{Path(source).name}"
+            sealed[name] = _copy(Path(source), self.root / name)
+            updates[field] = name
+        kept = cfg.model_copy(update=updates)
+        self.write_text(self.config, kept.dump())
+        sealed[self.config.name] = _sha256(self.config)
+        self.write_json(self.root / SEAL, sealed)
+        return kept
 
     def check_finished(self) -> RunConfig:
         """The run's config once every part a finished run holds has been looked at, without loading a model:
-        config.yaml, the merged model (config, complete weights, tokenizer), the adapter where there is one and
-        the anchor points copied in. RunError naming the first missing or damaged file, and what to do."""
+        config.yaml and the anchor points copied in (against sha256.json), the merged model (config, complete
+        weights, tokenizer) and the adapter where there is one. RunError naming the first missing or damaged file,
+        and what to do."""
         cfg = self.load_config()
+        seal = self.root / SEAL
+        if seal.exists():
+            sealed = _json_file(seal)
+            if not isinstance(sealed, dict):
+                raise _damaged(seal, f"expected file names and their SHA-256, found {type(sealed).__name__}")
+            for name, digest in sealed.items():
+                path = self.root / str(name)
+                if not path.resolve().is_relative_to(self.root.resolve()):
+                    raise _damaged(seal, f"it names '{name}', outside the run folder")
+                if not path.is_file() or _sha256(path) != digest:
+                    raise _damaged(path, f"it is missing or changed since the run wrote it (its SHA-256 differs "
+                                         f"from {SEAL})")
         _check_model_folder(self.model, "model/config.json", "merged model")
         adapter = self.root / "adapter"
         if adapter.exists():  # evaluation reads it over the base model; the other readers take the merged model
             _check_model_folder(adapter, "adapter/adapter_config.json", "LoRA adapter")
-        sums_file = self.root / "data" / SUMS
-        if sums_file.exists():
-            sums = _json_file(sums_file)
-            if not isinstance(sums, dict):
-                raise _damaged(sums_file, f"expected file names and their SHA-256, found {type(sums).__name__}")
-            for name, digest in sums.items():
-                copy = sums_file.parent / Path(name).name
-                if not copy.is_file() or _sha256(copy) != digest:
-                    raise RunError(f"'{copy}' is missing or changed since training (its SHA-256 differs from "
-                                   f"data/{SUMS}): the run's anchor points are part of the run; restore them")
-            kept = {(sums_file.parent / Path(n).name).resolve() for n in sums}
-            for field in DATA_FIELDS:
-                if (value := getattr(cfg, field)) and Path(value).resolve() not in kept:
-                    raise _damaged(self.config, f"its {field} '{value}' is none of the anchor points the run "
-                                                f"keeps in data/")
         return cfg
 
     def read_metrics(self) -> list[dict]:
@@ -134,7 +136,7 @@ class RunFolder:
     def keep_metrics_until(self, step: int) -> None:
         """Drop metric rows after `step`, so a resumed run continues the curve without duplicates."""
         rows = [r for r in self.read_metrics() if r.get("step", 0) <= step]
-        self.write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in rows))
+        self.write_text(self.metrics, "".join(json_text(r) + "\n" for r in rows))
 
     def _checkpoint_dirs(self) -> list[Path]:
         return [p for p in self.checkpoints.glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()]

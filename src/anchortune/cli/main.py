@@ -368,6 +368,9 @@ def main() -> None:
     except AnchortuneError as exc:
         err.print(f"[red]error:[/] {_escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(stopping.EXIT_CODE)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if isinstance(exc, KeyboardInterrupt) or stopping.stopped():
+            err.print("interrupted")
+        if stopping.stopped():
+            stopping.finish()
+        sys.exit(stopping.EXIT_CODE if isinstance(exc, KeyboardInterrupt) else exc.code)

@@ -49,7 +49,7 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
     if writer:
         folder.root.mkdir(parents=True, exist_ok=True)
         if not resume:  # the anchor points go into the folder: the run reads them wherever it is moved
-            folder.write_text(folder.config, folder.keep_inputs(cfg).dump())
+            folder.write_config(cfg)
         else:
             folder.keep_metrics_until(folder.last_checkpoint_step() or 0)
     for report, name in ((train_report, "training"), (valid_report, "validation")):
