@@ -125,7 +125,6 @@ def _check_inputs(folder: RunFolder, data, general_text, choices, limit: int):
     """Every input of an evaluation, checked before the minutes of generation: the held-out data, the general text
     and the choices, then the whole run folder (config, merged model, adapter, tokenizer, its anchor points) and
     the base model; the run's config."""
-    from anchortune.data.loading import open_input
     from anchortune.errors import ConfigError
     from anchortune.evaluate import retention
     from anchortune.models.loading import resolve_model
@@ -135,7 +134,7 @@ def _check_inputs(folder: RunFolder, data, general_text, choices, limit: int):
     if data is not None:
         load_anchor_points(data)
     if general_text is not None:
-        open_input(Path(general_text)).close()
+        retention.general_text(Path(general_text))
     if choices is not None:
         retention.read_choices(Path(choices), limit)
     cfg = folder.check_finished()

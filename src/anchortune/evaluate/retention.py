@@ -9,15 +9,26 @@ from pathlib import Path
 from anchortune.engine.loss import autocast
 
 
+GENERAL_CHARS = 256 * 32 * 8  # the start of a general text that its windows can use (a token is rarely longer)
+
+
+def general_text(path: Path) -> str:
+    """The start of a plain-text file, as much as text_chunks can use; DataError for a file that cannot be read."""
+    from anchortune.data.loading import open_input
+    from anchortune.errors import DataError, Problem
+
+    try:
+        with open_input(path) as handle:
+            return handle.read(GENERAL_CHARS * 4).decode("utf-8", errors="replace")[:GENERAL_CHARS]
+    except OSError as exc:
+        raise DataError([Problem(str(path), 0, None, f"cannot be read: {exc.strerror or exc}")]) from None
+
+
 def text_chunks(path: Path, tokenizer, chunk_tokens: int = 256, max_chunks: int = 32) -> list[dict]:
     """Plain text cut into token windows, every token a target (for general-text loss); only the start of the file
     that the windows need is read. DataError for a file that cannot be read."""
-    from anchortune.data.loading import open_input
-
-    wanted = chunk_tokens * max_chunks * 8  # characters: a token is rarely longer
-    with open_input(path) as handle:
-        text = handle.read(wanted * 4).decode("utf-8", errors="replace")
-    ids = tokenizer(text[:wanted], add_special_tokens=False)["input_ids"]
+    text = general_text(path)
+    ids = tokenizer(text[: chunk_tokens * max_chunks * 8], add_special_tokens=False)["input_ids"]
     chunks = [ids[i:i + chunk_tokens] for i in range(0, len(ids) - chunk_tokens + 1, chunk_tokens)][:max_chunks]
     return [{"input_ids": c, "labels": list(c), "line": i} for i, c in enumerate(chunks, start=1)]
 
