@@ -68,7 +68,7 @@ TWISTS = {
     "validate": {"--delimiter": [",", ";", "tab", ";;"], "--input-col": ["prompt", "nope"]},
     "check": {"--task": ["support", "nope"], "--max-length": INTS + ["16", "1048577"], "--max-rows": INTS + ["5"],
               "--json": OUTPUTS, "--html": OUTPUTS, "--fix": OUTPUTS, "--model": ["@afolder", "@afile", "nope"]},
-    "train": {"--lr": FLOATS, "--epochs": FLOATS, "--batch-size": INTS + ["1025"], "--max-length": INTS + ["16"],
+    "train": {"--lr": FLOATS, "--epochs": FLOATS, "--batch-size": INTS + ["4097"], "--max-length": INTS + ["16"],
               "--seed": INTS, "--method": ["full", "qlora"], "--max-steps": ["0", "-1", "abc", "10000001"],
               "--out": ["@afile", "@full", "@afile/run", "@empty"], "--force": [""],
               "--model": ["@afolder", "@afile", "nope"]},
