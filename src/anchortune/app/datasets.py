@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from anchortune import scratch
 from anchortune.app.outputs import output_file, same_file
 from anchortune.config import expected
 from anchortune.data.loading import CsvColumns, load_anchor_points, sample_anchor_points
@@ -202,7 +203,7 @@ def upload(ws, filename: str, chunks: Iterable[bytes], purpose: str = "fine-tune
     partial = stored.with_name(f".{file_id}.part{suffix}")  # read by its own suffix: a .csv is parsed as CSV
     digest, size = hashlib.sha256(), 0
     try:
-        with partial.open("wb") as handle:
+        with scratch.pending(partial), partial.open("wb") as handle:
             for chunk in chunks:
                 size += len(chunk)
                 if size > ws.config.max_upload_bytes:
@@ -213,7 +214,7 @@ def upload(ws, filename: str, chunks: Iterable[bytes], purpose: str = "fine-tune
         try:
             points = load_anchor_points(partial)
         except DataError as exc:  # the problems name the user's file, not the server's paths
-            raise DataError([dataclasses.replace(p, file=display) for p in exc.problems]) from None
+            raise DataError([dataclasses.replace(p, file=display) for p in exc.problems], exc.total) from None
         partial.replace(stored)
     finally:
         partial.unlink(missing_ok=True)
