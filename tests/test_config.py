@@ -26,8 +26,10 @@ def test_explicit_options_win_over_the_profile():
     assert cfg.learning_rate == 1e-5 and cfg.lora_r == 3
 
 
-@pytest.mark.parametrize("values,field", [({"learning_rate": -1}, "learning_rate"), ({"profile": "wild"}, "profile"),
-                                          ({"delimiter": ";;"}, "delimiter"), ({"unknown": 1}, "unknown")])
+@pytest.mark.parametrize("values,field", [({"learning_rate": -1}, "--lr must be a finite number > 0, not -1"),
+                                          ({"profile": "wild"}, "--profile must be one of conservative"),
+                                          ({"delimiter": ";;"}, "--delimiter must be one character"),
+                                          ({"unknown": 1}, "unknown option 'unknown'")])
 def test_bad_options_name_their_field(values, field):
     with pytest.raises(ConfigError, match=field):
         RunConfig.build(data="d.jsonl", **values)

@@ -7,11 +7,14 @@ config.yaml written into a run folder is complete and repeats the run.
 from __future__ import annotations
 
 from pathlib import Path
+import types
+import typing
 from typing import TYPE_CHECKING, Literal
 
+import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from anchortune.errors import ConfigError
+from anchortune.errors import ConfigError, RunError
 
 if TYPE_CHECKING:  # the preset is handed in; config sits below data
     from anchortune.data.presets import Preset
@@ -22,12 +25,13 @@ PROFILES = {  # multipliers on the preset's defaults (explicit options always wi
     "balanced": {"rank": 1.0, "epochs": 1.0, "lr": 1.0},
     "aggressive": {"rank": 2.0, "epochs": 1.5, "lr": 1.5},
 }
+FLAGS = {"learning_rate": "--lr"}  # the command line's name of a field, where it is not --field-name
 
 
 class RunConfig(BaseModel):
     """Everything that decides a fine-tuning run."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
     data: str = Field(description="Anchor points: a JSONL or CSV file.")
     task: str = Field("custom", description="Task preset: support, legal, invoice, classification or custom.")
@@ -38,22 +42,22 @@ class RunConfig(BaseModel):
     delimiter: str | None = Field(None, min_length=1, max_length=1,
                                   description="CSV delimiter (default: whichever of , ; tab splits the header).")
     method: Literal["lora", "full"] = Field("lora", description="LoRA adapter on all linear layers, or full fine-tuning.")
-    epochs: float | None = Field(None, gt=0, description="Passes over the training split (preset default).")
-    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (overrides epochs).")
+    epochs: float | None = Field(None, gt=0, le=1000, description="Passes over the training split (preset default).")
+    max_steps: int | None = Field(None, gt=0, le=10_000_000, description="Stop after this many optimizer steps (overrides epochs).")
     learning_rate: float | None = Field(None, gt=0, description="Peak learning rate (preset default).")
-    batch_size: int | None = Field(None, gt=0, description="Examples per optimizer step (preset default).")
-    micro_batch_size: int | None = Field(None, gt=0, description="Examples per forward pass, on average: a batch "
+    batch_size: int | None = Field(None, gt=0, le=4096, description="Examples per optimizer step (preset default).")
+    micro_batch_size: int | None = Field(None, gt=0, le=4096, description="Examples per forward pass, on average: a batch "
                                          "trains as batch/micro-batch packed rows of balanced token counts whose "
                                          "gradients add up to the batch's, so results match while memory shrinks "
                                          "(default: 2 on CPU, the whole batch on a GPU).")
-    max_length: int | None = Field(None, ge=16, description="Context length in tokens; longer examples are truncated (counted).")
-    lora_r: int | None = Field(None, gt=0, description="LoRA rank (preset default).")
-    lora_alpha: int | None = Field(None, gt=0, description="LoRA scaling alpha (preset default).")
+    max_length: int | None = Field(None, ge=16, le=1_048_576, description="Context length in tokens; longer examples are truncated (counted).")
+    lora_r: int | None = Field(None, gt=0, le=4096, description="LoRA rank (preset default).")
+    lora_alpha: int | None = Field(None, gt=0, le=65_536, description="LoRA scaling alpha (preset default).")
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA path (off by default: on 2 CPU cores it cost ~40% of step time).")
     valid_data: str | None = Field(None, description="Held-out anchor points in their own file (instead of a split).")
     val_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of anchor points held out for validation.")
-    eval_every: int | None = Field(None, gt=0, description="Evaluate and checkpoint every N steps (default: ~8 per run).")
-    patience: int = Field(3, ge=0, description="Early stopping: evaluations without improvement before stopping (0: off).")
+    eval_every: int | None = Field(None, gt=0, le=10_000_000, description="Evaluate and checkpoint every N steps (default: ~8 per run).")
+    patience: int = Field(3, ge=0, le=1_000_000, description="Early stopping: evaluations without improvement before stopping (0: off).")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming the learning rate up (none when that is under 3 steps).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     profile: Literal["conservative", "balanced", "aggressive"] = Field(
@@ -73,10 +77,10 @@ class RunConfig(BaseModel):
                             "(anchortune's own parts wherever a parity test proves them for the model) or auto (the "
                             "fast parts where they are also faster on this device; the run says which part took "
                             "which path and why).")
-    seed: int = Field(42, description="Seed for the split, initialisation and data order.")
-    devices: int = Field(1, ge=1, description="Processes per machine training together, data-parallel: GPUs, or "
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed for the split, initialisation and data order.")
+    devices: int = Field(1, ge=1, le=1024, description="Processes per machine training together, data-parallel: GPUs, or "
                                               "CPU processes sharing the cores (train/distributed.py).")
-    nodes: int = Field(1, ge=1, description="Machines training together (each runs the same command with its "
+    nodes: int = Field(1, ge=1, le=1024, description="Machines training together (each runs the same command with its "
                                             "--node-rank and node 0's --master address).")
     strategy: Literal["ddp", "fsdp"] = Field(
         "ddp", description="With more than one process: ddp (every process holds the whole model; LoRA's usual "
@@ -85,11 +89,12 @@ class RunConfig(BaseModel):
 
     @classmethod
     def build(cls, **values) -> "RunConfig":
-        """Validate user values into a config, turning pydantic's errors into one ConfigError."""
+        """Validate user values into a config, turning pydantic's errors into one ConfigError that names each
+        option by its flag and says what it takes (`--lr must be a finite number > 0, not inf`)."""
         try:
             return cls(**{k: v for k, v in values.items() if v is not None})
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(_problem(e) for e in exc.errors())
             raise ConfigError(f"invalid run options: {problems}") from None
 
     def resolve(self, preset: Preset) -> "RunConfig":
@@ -103,11 +108,64 @@ class RunConfig(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> "RunConfig":
+        """The config a run folder keeps; RunError naming the file when it is unreadable, not YAML or not a
+        run's options (truncated, emptied, overwritten)."""
         import yaml
 
-        return cls.build(**yaml.safe_load(path.read_text(encoding="utf-8")))
+        damaged = f"'{path}' is damaged: the run's config cannot be read"
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RunError(f"{damaged} ({reason}); restore it or train again") from None
+        if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
+            raise RunError(f"{damaged} (expected the run's options, one per line, found "
+                           f"{type(values).__name__ if values is not None else 'nothing'}); restore it or train again")
+        try:
+            return cls.build(**values)
+        except ConfigError as exc:
+            raise RunError(f"{damaged} ({exc}); restore it or train again") from None
 
     def dump(self) -> str:
         import yaml
 
         return yaml.safe_dump(self.model_dump(), sort_keys=False, allow_unicode=True)
+
+
+def flag(field: str) -> str:
+    """The command-line flag of a config field."""
+    return FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def expected(field: str) -> str:
+    """What a config field takes, in words: 'a finite number > 0', 'a whole number >= 16 and <= 1048576',
+    'one of lora, full'."""
+    info = RunConfig.model_fields[field]
+    kind = info.annotation
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    if typing.get_origin(kind) is Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(kind)))
+    if kind is bool:
+        return "true or false"
+    if kind is str:
+        return "one character" if field == "delimiter" else "text"
+    bounds = []
+    for rule in info.metadata:
+        for name, sign in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+            if isinstance(rule, getattr(annotated_types, name.capitalize())):
+                bounds.append(f"{sign} {getattr(rule, name):g}" if kind is float else f"{sign} {getattr(rule, name)}")
+    noun = "a finite number" if kind is float else "a whole number"
+    return " and ".join([f"{noun} {bounds[0]}" if bounds else noun, *bounds[1:]])
+
+
+def _problem(error: dict) -> str:
+    """One pydantic error in the words of the command line."""
+    field = str(error["loc"][0]) if error["loc"] else ""
+    if error["type"] == "extra_forbidden":
+        return f"unknown option '{field}'"
+    if field not in RunConfig.model_fields:
+        return f"{field}: {error['msg']}"
+    given = error.get("input")
+    shown = f", not {given!r}" if isinstance(given, str) else f", not {given}" if given is not None else ""
+    return f"{flag(field)} must be {expected(field)}{shown}"

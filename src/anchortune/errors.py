@@ -41,14 +41,15 @@ class DataError(AnchortuneError):
     exit_code = 2
     shown = 20
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], total: int | None = None):
+        """`problems` as kept (a reader keeps the first few hundred); `total`, when larger, how many it found."""
         self.problems = list(problems)
+        self.total = max(total or 0, len(self.problems))
         lines = [str(p) for p in self.problems[: self.shown]]
-        more = len(self.problems) - self.shown
+        more = self.total - min(self.shown, len(self.problems))
         if more > 0:
             lines.append(f"... and {more} more problem(s)")
-        count = len(self.problems)
-        head = f"{count} problem(s) in the anchor points; nothing was imported:"
+        head = f"{self.total} problem(s) in the anchor points; nothing was imported:"
         super().__init__("\n".join([head, *lines]))
 
 

@@ -107,10 +107,10 @@ def test_eval_of_a_run_without_its_model_fails_before_any_generation(tmp_path, s
         raise AssertionError("generation started before the inputs were checked")
 
     monkeypatch.setattr(generation, "generate", no_generation)
-    with pytest.raises(RunError, match="no tuned model"):
+    with pytest.raises(RunError, match="no merged model"):
         app_runs.evaluate_run(run)
     result = run_cli("eval", str(run))
-    assert result.returncode == RunError.exit_code and "no tuned model" in result.stderr
+    assert result.returncode == RunError.exit_code and "no merged model" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (run / "eval.json").exists()
 
@@ -127,7 +127,7 @@ def test_eval_checks_its_other_inputs_first(tmp_path, support_file, tiny_model_d
     (run / "config.yaml").write_text(RunConfig.build(data=str(support_file), task="support",
                                                      model=str(tiny_model_dir)).dump())
     monkeypatch.setattr(generation, "generate", lambda *a, **k: pytest.fail("generation before input checks"))
-    with pytest.raises(RunError, match="general text"):
+    with pytest.raises(DataError, match="missing.txt: file not found"):
         app_runs.evaluate_run(run, general_text=tmp_path / "missing.txt")
     bad = tmp_path / "held_out.jsonl"
     bad.write_text('{"prompt": "x"}\n')

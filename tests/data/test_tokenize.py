@@ -36,3 +36,21 @@ def test_long_examples_are_truncated_or_dropped_and_counted(tiny_tokenizer):
     assert report.truncated_lines == [2] and report.dropped_lines == [3]
     assert all(len(e["input_ids"]) <= 64 for e in examples)
     assert "1 truncated to 64 tokens (lines 2)" in report.summary() and "1 dropped" in report.summary()
+
+
+def test_a_conversation_the_chat_template_refuses_names_its_line(tiny_tokenizer):
+    import copy
+
+    import pytest
+
+    from anchortune.errors import DataError
+
+    strict = copy.deepcopy(tiny_tokenizer)  # a template like Gemma's: roles must alternate, the user's first
+    strict.chat_template = ("{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+                            "{{ raise_exception('roles must alternate user/assistant') }}{% endif %}"
+                            "{{ m['role'] + ': ' + m['content'] + '\n' }}{% endfor %}")
+    twice = AnchorPoint(({"role": "user", "content": "a"}, {"role": "user", "content": "b"},
+                         {"role": "assistant", "content": "c"}), 7)
+    with pytest.raises(DataError, match="line 7, field 'messages': the model's chat template refuses this "
+                                        "conversation \\(roles must alternate"):
+        encode([point("q", "a"), twice], load_preset("custom"), strict, 512)

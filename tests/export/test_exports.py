@@ -14,7 +14,7 @@ from anchortune.app import runs as app_runs
 from anchortune.config import RunConfig
 from anchortune.data.demo_support import support_demo
 from anchortune.data.loading import save_anchor_points
-from anchortune.errors import RunError
+from anchortune.errors import ConfigError, RunError
 from anchortune.export import gguf, ollama, parity, served
 
 needs_converter = pytest.mark.skipif(not (settings.llama_cpp_dir() / "convert_hf_to_gguf.py").is_file(),
@@ -142,9 +142,9 @@ def test_an_export_that_cannot_convert_names_the_set_up_step_and_leaves_nothing(
         exports.export_run(smol_run, "gguf", "q8_0", out=tmp_path / "out")
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
     assert exports.exports(smol_run) == before
-    with pytest.raises(RunError, match="choose one of merged, gguf, ollama"):
+    with pytest.raises(ConfigError, match="choose one of merged, gguf, ollama"):
         exports.export_run(smol_run, "onnx")
-    with pytest.raises(RunError, match="not 'q8_0'"):
+    with pytest.raises(ConfigError, match="not 'q8_0'"):
         exports.export_run(smol_run, "merged", "q8_0", out=tmp_path / "m")
     assert not (tmp_path / "m").exists()
 

@@ -157,9 +157,11 @@ def test_a_distributed_run_cut_off_after_a_checkpoint_resumes_to_the_uninterrupt
     one, two, _, data = pair
     run = tmp_path / "two"
     shutil.copytree(two.folder, run)
-    # what a crash after step 3's checkpoint leaves: that checkpoint, the config, the quality report, the metrics
+    # what a crash after step 3's checkpoint leaves: that checkpoint, the config and data, the quality report, the
+    # metrics
     for path in run.iterdir():
-        if path.name not in ("checkpoints", "config.yaml", "quality.json", "quality.html", "metrics.jsonl"):
+        if path.name not in ("checkpoints", "config.yaml", "data", "sha256.json", "quality.json", "quality.html",
+                             "metrics.jsonl"):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     shutil.rmtree(run / "checkpoints" / "checkpoint-6")
     resumed = train_run(RunConfig.build(**_common(data, tiny_model_dir, devices=2)), run, resume=True, force=True)

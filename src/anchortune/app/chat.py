@@ -3,15 +3,19 @@ streamed replies from a pool of loaded chat models (the three used last, one loc
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from anchortune.app.outputs import output_file
 from anchortune.data.presets import Preset, load_preset
-from anchortune.errors import ConfigError
+from anchortune.errors import ConfigError, DataError, Problem
 from anchortune.run_folder import RunFolder
+
+CHARS_PER_TOKEN = 4  # about, in the languages the presets serve: a message this many times the context cannot fit
 
 
 @dataclass
@@ -24,8 +28,15 @@ class Chat:
     precision: str
 
     def reply(self, history: list[dict], max_new_tokens: int = 256) -> str:
-        from anchortune.evaluate.generation import generate
+        """The answer to a conversation whose last turn is the user's; ConfigError for a message that cannot fit the
+        model's context (the conversation's earlier turns are cut from the front to fit)."""
+        from anchortune.evaluate.generation import context_length, generate
 
+        context = context_length(self.model)
+        said = len(history[-1]["content"]) if history else 0
+        if context and said > CHARS_PER_TOKEN * context:
+            raise ConfigError(f"the message is {said:,} characters; the model reads {context:,} tokens (about "
+                              f"{CHARS_PER_TOKEN * context:,} characters): shorten it")
         return generate(self.model, self.tokenizer, [self.preset.frame(history)], max_new_tokens,
                         precision=self.precision)[0]
 
@@ -36,24 +47,51 @@ def open_chat(spec: str, task: str | None = None) -> Chat:
     from anchortune.models.loading import load_model, load_tokenizer, resolve_model
 
     folder = RunFolder(spec)
-    run_task = folder.load_config().task if folder.is_run() else None
+    run_task = folder.check_finished().task if folder.is_run() else None  # every part looked at before loading
     preset = load_preset(task or run_task or "custom")
     source = resolve_model(spec)
     return Chat(load_model(source), load_tokenizer(source), preset, precision.choose("auto"))
 
 
-def generate_batch(spec: str, prompts_file: str | Path, task: str | None = None,
-                   max_new_tokens: int = 256) -> list[dict]:
-    """Answers for every prompt in a JSONL file (prompt/messages shapes), in file order."""
+def generate_batch(spec: str, prompts_file: str | Path, task: str | None = None, max_new_tokens: int = 256,
+                   out: str | Path | None = None) -> list[dict]:
+    """Answers for every prompt in a JSONL file (prompt/messages shapes), in file order; with `out`, also written
+    there as JSONL (atomically; never onto the prompts file). Every prompt must fit the model's context with room
+    for the answer (DataError naming each that does not), checked before any answer is generated."""
     from anchortune.data.loading import read_prompts
-    from anchortune.evaluate.generation import generate
+    from anchortune.evaluate.generation import context_length, generate
 
+    if max_new_tokens < 1:
+        raise ConfigError(f"--max-new-tokens must be a whole number >= 1, not {max_new_tokens}")
+    if out is not None:
+        out = output_file(out, "--out", inputs=[prompts_file])
     prompts = read_prompts(prompts_file)
     chat = open_chat(spec, task)
     conversations = [chat.preset.frame(item["messages"]) for item in prompts]
+    _check_fit(chat, prompts, conversations, max_new_tokens, context_length(chat.model), str(prompts_file))
     answers = generate(chat.model, chat.tokenizer, conversations, max_new_tokens, precision=chat.precision)
-    return [{"line": item["line"], "prompt": item["messages"][-1]["content"], "answer": a}
+    rows = [{"line": item["line"], "prompt": item["messages"][-1]["content"], "answer": a}
             for item, a in zip(prompts, answers)]
+    if out is not None:
+        RunFolder(out.parent).write_text(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return rows
+
+
+def _check_fit(chat: Chat, prompts: list[dict], conversations: list[list[dict]], max_new_tokens: int,
+               context: int | None, source: str) -> None:
+    if not context:
+        return
+    room = context - max_new_tokens
+    if room < 1:
+        raise ConfigError(f"--max-new-tokens {max_new_tokens} leaves no room for a prompt: the model reads "
+                          f"{context:,} tokens")
+    texts = [chat.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+    lengths = [len(ids) for ids in chat.tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
+    too_long = [Problem(source, item["line"], None, f"the prompt is {n:,} tokens; the model reads {context:,}, "
+                                                    f"{max_new_tokens:,} of them for the answer: shorten it")
+                for item, n in zip(prompts, lengths) if n > room]
+    if too_long:
+        raise DataError(too_long)
 
 
 def stream_reply(ws, model_id: str, messages: list[dict], max_tokens: int = 256, temperature: float = 0.0,

@@ -16,7 +16,8 @@ import re
 import time
 from pathlib import Path
 
-from anchortune.errors import RunError
+from anchortune.app.outputs import output_folder
+from anchortune.errors import ConfigError, RunError
 from anchortune.run_folder import RunFolder
 
 FORMATS = ("merged", "gguf", "ollama")
@@ -35,12 +36,16 @@ def export_run(run: str | Path, fmt: str, quant: str | None = None, out: str | P
     from anchortune.export.merge import atomic_dir
 
     folder = RunFolder(run)
-    cfg = folder.load_config()
     if fmt not in FORMATS:
-        raise RunError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise ConfigError(f"--format {fmt!r} is not an export format: choose one of {', '.join(FORMATS)}")
     quant = quant or DEFAULT_QUANT[fmt]
-    if fmt != "merged" and quant not in gguf.QUANTS:
-        raise RunError(f"unknown GGUF quantisation {quant!r}; choose one of {', '.join(gguf.QUANTS)}")
+    allowed = tuple(served.DTYPES) if fmt == "merged" else gguf.QUANTS
+    if quant is not None and quant not in allowed:
+        raise ConfigError(f"--quant must be one of {', '.join(allowed)} for --format {fmt}, not {quant!r}")
+    if out is not None:
+        output_folder(out, "--out")
+    cfg = folder.check_finished()  # every part of the run looked at before any work
+    exports(folder.root)  # and the record of earlier exports, which this one joins
     model_dir = folder.model
     if not (model_dir / "config.json").is_file():
         raise RunError(f"'{folder.root}' has no merged model (model/); the run did not finish")
@@ -77,7 +82,7 @@ def export_run(run: str | Path, fmt: str, quant: str | None = None, out: str | P
             else:
                 record.update(status="unchecked", reason="the parity gate was skipped (--no-check)")
         record["seconds"] = round(time.perf_counter() - started, 1)
-        (tmp / "export.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        RunFolder(tmp).write_json(tmp / "export.json", record)
     record["folder"] = str(target)
     _remember(folder, record)
     return record
@@ -86,7 +91,15 @@ def export_run(run: str | Path, fmt: str, quant: str | None = None, out: str | P
 def exports(run: str | Path) -> list[dict]:
     """The run's export records, oldest first."""
     path = RunFolder(run).root / "exports.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    if not path.is_file():
+        return []
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        records = None
+    if not isinstance(records, list):
+        raise RunError(f"'{path}' is damaged: expected the run's export records; restore or remove it")
+    return records
 
 
 def _remember(folder: RunFolder, record: dict) -> None:

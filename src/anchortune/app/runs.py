@@ -7,11 +7,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from anchortune import scratch
+from anchortune.app.outputs import output_folder
 from anchortune.config import RunConfig
 from anchortune.data.loading import CsvColumns, load_anchor_points
 from anchortune.data.presets import load_preset
 from anchortune.data.records import AnchorPoint
-from anchortune.errors import QualityError, RunError
+from anchortune.data.split import MIN_EXAMPLES
+from anchortune.errors import AnchortuneError, DataError, Problem, QualityError, RunError
 from anchortune.run_folder import RunFolder
 from anchortune.evaluate.balance import general_summary  # noqa: F401  (for shells that show a run's progress)
 from anchortune.train.distributed import Launch  # noqa: F401  (the shells' name for a launch)
@@ -34,8 +37,10 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
 
     The quality gate runs first, unless `quality` hands over the report a job's validation already made of
     this data (one gate per job); a poor verdict stops the run (QualityError) unless `force`. With resume, the
-    config stored in `out` is used and training continues from its last checkpoint. A run that fails before
-    its first checkpoint removes the folder it created. A run on more than one process (cfg.devices x
+    config stored in `out` is used and training continues from its last checkpoint. A new run that fails for a
+    reason (an AnchortuneError: diverged, too little data) removes the folder it created; one stopped before its
+    first checkpoint too, and one stopped later keeps its complete checkpoints for --resume (never a half-saved
+    one). A run on more than one process (cfg.devices x
     cfg.nodes, or `launch`: train/distributed.py) is checked here (gate, preflight) and launched; its workers
     come back here, where only rank 0 of node 0 writes."""
     from anchortune.quality.report import QualityReport
@@ -44,6 +49,8 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
     folder = RunFolder(out)
     launch = launch or distributed.Launch(cfg.devices, cfg.nodes)
     writer = distributed.is_main() and launch.node_rank == 0  # the process whose files the run folder holds
+    if writer and not distributed.inside():
+        output_folder(folder.root, "--out")
     if resume:
         cfg = folder.load_config()
         launch = distributed.Launch(cfg.devices, cfg.nodes, launch.node_rank, launch.master)
@@ -57,6 +64,10 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
     points = load_anchor_points(cfg.data, columns)
     if cfg.valid_data:  # every input read before the gate's and the training's minutes
         load_anchor_points(cfg.valid_data, columns)
+    elif len(points) < MIN_EXAMPLES:
+        raise DataError([Problem(cfg.data, 0, None, f"{len(points)} anchor point(s) are too few to hold out a "
+                                                    f"validation split: at least {MIN_EXAMPLES} are needed (one of them "
+                                                    "held out to measure the tuned model on)")])
     preset = preset.resolved_for(points)
     cfg = cfg.resolve(preset)
     from anchortune.train.pipeline import run_training
@@ -72,19 +83,40 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
             report = _gate(cfg, points, on_event, force) if quality is None else QualityReport.from_json(quality)
         elif quality:  # a worker: the parent judged the data
             report = QualityReport.from_json(quality)
-    created = not folder.root.exists()
-    try:
-        if parent:
-            summary = distributed.run(cfg, folder.root, resume, report.to_json() if report else None, launch, on_event)
+    new = writer and not resume and folder.is_fresh_target()  # what this run writes is all the folder holds
+    existed = folder.root.exists()
+    with scratch.pending(lambda: _leave(folder, new, existed, failed=False)):
+        try:
+            if parent:
+                summary = distributed.run(cfg, folder.root, resume, report.to_json() if report else None, launch,
+                                          on_event)
+                return RunOutcome(folder.root, summary)
+            if report is not None:
+                _store_quality(folder, report, points, cfg.data)
+            summary = run_training(folder, cfg, preset, points, resume, on_event)
             return RunOutcome(folder.root, summary)
-        if report is not None:
-            _store_quality(folder, report, points, cfg.data)
-        summary = run_training(folder, cfg, preset, points, resume, on_event)
-        return RunOutcome(folder.root, summary)
-    except BaseException:
-        if writer and created and not resume and folder.last_checkpoint_step() is None:
+        except AnchortuneError:
+            if writer:
+                _leave(folder, new, existed, failed=True)
+            raise
+        except BaseException:
+            if writer:
+                _leave(folder, new, existed, failed=False)
+            raise
+
+
+def _leave(folder: RunFolder, new: bool, existed: bool, failed: bool) -> None:
+    """Clean up after a run that did not finish: a new run's folder goes (an --out that existed empty is emptied)
+    when the run failed for a reason (nothing in it can be resumed) or was stopped before its first complete
+    checkpoint; otherwise only checkpoints whose save was cut off go, and --resume continues from the rest."""
+    if new and (failed or folder.last_checkpoint_step() is None):
+        if not existed:
             shutil.rmtree(folder.root, ignore_errors=True)
-        raise
+        elif folder.root.is_dir():
+            for child in folder.root.iterdir():
+                scratch.remove(child)
+    elif folder.root.is_dir():
+        folder.drop_incomplete_checkpoints()
 
 
 def _gate(cfg: RunConfig, points: list[AnchorPoint], on_event: EventSink, force: bool):

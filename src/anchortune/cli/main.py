@@ -6,7 +6,6 @@ User mistakes (AnchortuneError) print as plain lines on stderr with a non-zero e
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -20,7 +19,7 @@ from anchortune.app import datasets, exports, runs
 from anchortune.app import models as app_models
 from anchortune.cli import adapt as adapt_cli
 from anchortune.cli import plan as plan_cli
-from anchortune.cli import studio
+from anchortune.cli import stopping, studio
 from anchortune.cli.progress import ProgressView
 from anchortune.config import RunConfig
 from anchortune.app.datasets import CsvColumns
@@ -82,6 +81,9 @@ def check(
     html_out: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
     fix_out: Optional[Path] = typer.Option(None, "--fix", help="Write a cleaned dataset here (+ review, changelog)."),
     max_length: Optional[int] = typer.Option(None, help=_help("max_length")),
+    max_rows: int = typer.Option(datasets.MAX_ROWS, help="Judge at most this many rows: a larger file is read line "
+                                                         "by line and judged on a seeded sample (every row's format "
+                                                         "is still checked)."),
     ifd: bool = typer.Option(False, "--ifd", help="Also score whether answers follow from prompts (base model, slower)."),
     input_col: Optional[str] = typer.Option(None, help=_help("input_col")),
     output_col: Optional[str] = typer.Option(None, help=_help("output_col")),
@@ -89,10 +91,10 @@ def check(
     delimiter: Optional[str] = typer.Option(None, help=_help("delimiter")),
 ) -> None:
     """Judge anchor points before training: relevant, diverse, balanced, clear - with reasons and advice."""
-    points = datasets.read_anchor_points(data, CsvColumns(input_col, output_col, label_col, _delimiter(delimiter)))
+    columns = CsvColumns(input_col, output_col, label_col, _delimiter(delimiter))
     with console.status("checking anchor points"):
-        report = datasets.check_data(data, task, model, description, max_length=max_length, ifd=ifd, points=points)
-    written = datasets.write_quality_outputs(report, points, data.name, json_out, html_out, fix_out)
+        report, written = datasets.check_file(data, task, model, description, columns, max_length, ifd,
+                                              json_out, html_out, fix_out, max_rows)
     _print_report(report)
     for kind, path in written.items():
         console.print(f"{kind}: {path}")
@@ -293,9 +295,12 @@ def chat(
             break
         if not text.strip():
             break
-        history.append({"role": "user", "content": text})
-        answer = session.reply(history)
-        history.append({"role": "assistant", "content": answer})
+        try:
+            answer = session.reply(history + [{"role": "user", "content": text}])
+        except AnchortuneError as exc:  # a message that cannot be answered: say why, keep the conversation
+            err.print(f"[red]not sent:[/] {_escape(str(exc))}", highlight=False)
+            continue
+        history += [{"role": "user", "content": text}, {"role": "assistant", "content": answer}]
         console.print("[bold]model>[/] " + _escape(answer), highlight=False)
 
 
@@ -308,13 +313,11 @@ def generate(
     max_new_tokens: int = typer.Option(256, help="Longest answer in tokens."),
 ) -> None:
     """Answer a batch of prompts (batched, greedy) and write one JSON line per prompt."""
-    rows = app_chat.generate_batch(run_or_model, prompts, task, max_new_tokens)
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    rows = app_chat.generate_batch(run_or_model, prompts, task, max_new_tokens, out)
     if out:
-        out.write_text(text, encoding="utf-8")
         console.print(f"{len(rows)} answers written to {out}")
     else:
-        sys.stdout.write(text)
+        sys.stdout.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 @app.command("demo-data")
@@ -354,21 +357,20 @@ app.command()(studio.serve)
 app.command()(studio.worker)
 
 
-def _terminated(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    """Console-script entry point: run the app, turning user errors into readable lines."""
+    """Console-script entry point: run the app, turning user errors into readable lines (exit codes: README)."""
     from anchortune import allocator
 
     allocator.reexec()  # once, before any work: jemalloc where the machine has it
-    signal.signal(signal.SIGTERM, _terminated)  # a SIGTERM unwinds like Ctrl-C: a run cleans up what it made
+    stopping.install()  # SIGTERM and SIGINT unwind like Ctrl-C, and end the process within 2 s in any case
     try:
         app()
     except AnchortuneError as exc:
         err.print(f"[red]error:[/] {_escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if isinstance(exc, KeyboardInterrupt) or stopping.stopped():
+            err.print("interrupted")
+        if stopping.stopped():
+            stopping.finish()
+        sys.exit(stopping.EXIT_CODE if isinstance(exc, KeyboardInterrupt) else exc.code)

@@ -117,6 +117,6 @@ PRESET_NAMES = ("support", "legal", "invoice", "classification", "custom")
 def load_preset(name: str) -> Preset:
     """The preset shipped under that name; ConfigError naming the choices otherwise."""
     if name not in PRESET_NAMES:
-        raise ConfigError(f"unknown task '{name}'; choose one of {', '.join(PRESET_NAMES)}")
+        raise ConfigError(f"--task {name!r} is not a task preset: choose one of {', '.join(PRESET_NAMES)}")
     text = resources.files("anchortune.data.task_presets").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
     return Preset.model_validate(yaml.safe_load(text))

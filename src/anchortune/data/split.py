@@ -7,6 +7,8 @@ from collections import defaultdict
 
 from anchortune.data.records import AnchorPoint
 
+MIN_EXAMPLES = 4  # for a run that splits its data: three to train on and one held out to measure the tuned model
+
 
 def split(points: list[AnchorPoint], fraction: float, seed: int) -> tuple[list[AnchorPoint], list[AnchorPoint]]:
     """(train, validation): about `fraction` of each label group held out, at least one example overall.

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from anchortune.data.presets import Preset
 from anchortune.data.records import AnchorPoint
+from anchortune.errors import DataError, Problem
 
 IGNORE = -100
 
@@ -70,7 +71,17 @@ def encode(points: list[AnchorPoint], preset: Preset, tokenizer, max_length: int
     report = EncodingReport(max_length=max_length)
     if not points:
         return [], report
-    rendered = [answer_spans(preset.to_messages(p), tokenizer) for p in points]
+    from jinja2 import TemplateError
+
+    rendered, refused = [], []
+    for point in points:
+        try:
+            rendered.append(answer_spans(preset.to_messages(point), tokenizer))
+        except (TemplateError, ValueError, TypeError, KeyError, IndexError) as exc:  # what templates raise
+            refused.append(Problem("anchor points", point.line, "messages",
+                                   f"the model's chat template refuses this conversation ({exc})"))
+    if refused:
+        raise DataError(refused)
     batch = tokenizer([text for text, _ in rendered], add_special_tokens=False, return_offsets_mapping=True)
     examples = []
     for point, (_, spans), ids, offsets in zip(points, rendered, batch["input_ids"], batch["offset_mapping"]):

@@ -28,8 +28,7 @@ def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: st
     from anchortune.models.loading import load_model, load_tokenizer, load_tuned, resolve_model
     from anchortune.engine import precision
 
-    cfg = folder.load_config()
-    _check_inputs(folder, data, general_text, choices, limit)
+    cfg = _check_inputs(folder, data, general_text, choices, limit)
     all_points = load_anchor_points(cfg.data, CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col, cfg.delimiter)) \
         if data is None else None
     points = load_anchor_points(data) if data is not None else split(all_points, cfg.val_fraction, cfg.seed)[1]
@@ -122,27 +121,28 @@ def _tuned_tokenizer(folder: RunFolder) -> Path | None:
                  if any((where / name).is_file() for name in TOKENIZER_FILES)), None)
 
 
-def _check_inputs(folder: RunFolder, data, general_text, choices, limit: int) -> None:
-    """Every input of an evaluation, checked before the minutes of generation: the run's tuned model (adapter or
-    merged model, and a tokenizer for it), the base model, the held-out data, the general text and the choices."""
+def _check_inputs(folder: RunFolder, data, general_text, choices, limit: int):
+    """Every input of an evaluation, checked before the minutes of generation: the held-out data, the general text
+    and the choices, then the whole run folder (config, merged model, adapter, tokenizer, its anchor points) and
+    the base model; the run's config."""
+    from anchortune.errors import ConfigError
     from anchortune.evaluate import retention
     from anchortune.models.loading import resolve_model
 
-    adapter = folder.root / "adapter"
-    has_adapter = (adapter / "adapter_config.json").is_file()
-    if not has_adapter and not (folder.model / "config.json").is_file():
-        raise RunError(f"'{folder.root}' has no tuned model to evaluate: neither adapter/adapter_config.json nor "
-                       "model/config.json (did the run finish? `anchortune train --resume` completes it)")
+    if limit < 1:
+        raise ConfigError(f"--limit must be a whole number >= 1, not {limit}")
+    if data is not None:
+        load_anchor_points(data)
+    if general_text is not None:
+        retention.general_text(Path(general_text))
+    if choices is not None:
+        retention.read_choices(Path(choices), limit)
+    cfg = folder.check_finished()
     if _tuned_tokenizer(folder) is None:
         raise RunError(f"'{folder.root}' has no tokenizer for its tuned model in model/ or adapter/ "
                        "(did the run finish? `anchortune train --resume` completes it)")
-    resolve_model(folder.load_config().model)
-    if data is not None:
-        load_anchor_points(data)
-    if general_text is not None and not Path(general_text).is_file():
-        raise RunError(f"general text '{general_text}' not found")
-    if choices is not None:
-        retention.read_choices(Path(choices), limit)
+    resolve_model(cfg.model)
+    return cfg
 
 
 def _task_scores(kind: str, outputs: list[str], references: list[str], preset: Preset,

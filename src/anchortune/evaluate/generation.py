@@ -1,4 +1,8 @@
-"""Batched greedy generation with a KV cache: left-padded batches of similar length, answers in input order."""
+"""Batched greedy generation with a KV cache: left-padded batches of similar length, answers in input order.
+
+A prompt longer than the model's context less the answer's tokens keeps its end (the question and the turn marker):
+the model never gets more positions than it was built for, whatever a file holds.
+"""
 
 from __future__ import annotations
 
@@ -15,16 +19,17 @@ def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: 
     texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     answers: list[str] = [""] * len(texts)
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
+    side, cut = tokenizer.padding_side, tokenizer.truncation_side
+    tokenizer.padding_side = tokenizer.truncation_side = "left"
     device = next(model.parameters()).device
     stop = _stop_ids(model, tokenizer)
+    fit = _prompt_room(model, max_new_tokens)
     model.eval()
     try:
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
             batch = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True,
-                              add_special_tokens=False).to(device)
+                              add_special_tokens=False, **fit).to(device)
             with torch.inference_mode(), autocast(precision, device.type):
                 out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=stop)
@@ -32,8 +37,20 @@ def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: 
             for i, row in zip(chunk, new):
                 answers[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
     finally:
-        tokenizer.padding_side = side
+        tokenizer.padding_side, tokenizer.truncation_side = side, cut
     return answers
+
+
+def context_length(model) -> int | None:
+    """The positions the model was built for (None where its config does not say)."""
+    value = getattr(model.config, "max_position_embeddings", None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def _prompt_room(model, max_new_tokens: int) -> dict:
+    """Tokenizer arguments that cut a prompt (from the left) to the context less the answer's tokens."""
+    context = context_length(model)
+    return {"truncation": True, "max_length": max(1, context - max_new_tokens)} if context else {}
 
 
 def _stop_ids(model, tokenizer) -> list[int]:
@@ -62,7 +79,13 @@ def stream(model, tokenizer, conversation: list[dict], max_new_tokens: int = 256
 
     text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
     device = next(model.parameters()).device
-    batch = tokenizer([text], return_tensors="pt", add_special_tokens=False).to(device)
+    cut = tokenizer.truncation_side
+    tokenizer.truncation_side = "left"
+    try:
+        batch = tokenizer([text], return_tensors="pt", add_special_tokens=False,
+                          **_prompt_room(model, max_new_tokens)).to(device)
+    finally:
+        tokenizer.truncation_side = cut
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
     sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else \
         {"do_sample": False}

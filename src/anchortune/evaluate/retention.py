@@ -4,42 +4,76 @@ items that flip from right to wrong. Models and tokenizers come in; nothing is l
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from anchortune.engine.loss import autocast
 
 
+GENERAL_CHARS = 256 * 32 * 8  # the start of a general text that its windows can use (a token is rarely longer)
+
+
+def general_text(path: Path) -> str:
+    """The start of a plain-text file, as much as text_chunks can use; DataError for a file that cannot be read."""
+    from anchortune.data.loading import open_input
+    from anchortune.errors import DataError, Problem
+
+    try:
+        with open_input(path) as handle:
+            return handle.read(GENERAL_CHARS * 4).decode("utf-8", errors="replace")[:GENERAL_CHARS]
+    except OSError as exc:
+        raise DataError([Problem(str(path), 0, None, f"cannot be read: {exc.strerror or exc}")]) from None
+
+
 def text_chunks(path: Path, tokenizer, chunk_tokens: int = 256, max_chunks: int = 32) -> list[dict]:
-    """Plain text cut into token windows, every token a target (for general-text loss)."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    """Plain text cut into token windows, every token a target (for general-text loss); only the start of the file
+    that the windows need is read. DataError for a file that cannot be read."""
+    text = general_text(path)
     ids = tokenizer(text[: chunk_tokens * max_chunks * 8], add_special_tokens=False)["input_ids"]
     chunks = [ids[i:i + chunk_tokens] for i in range(0, len(ids) - chunk_tokens + 1, chunk_tokens)][:max_chunks]
     return [{"input_ids": c, "labels": list(c), "line": i} for i, c in enumerate(chunks, start=1)]
 
 
+MAX_ITEM_CHARS = 8_000  # a question with its choices: a paragraph, not a document
+
+
 def read_choices(path: Path, limit: int) -> list[dict]:
-    """Multiple-choice items: JSONL with question, choices (list) and answer (a letter); DataError naming
-    every bad line. Lines split on newlines only: JSON strings may hold other line separators."""
+    """Multiple-choice items: JSONL with question, choices (a list of 2 to 4 texts) and answer (a letter of a
+    choice); DataError naming every bad line. Lines split on newlines only: JSON strings may hold other line
+    separators."""
+    from anchortune.data.json_line import parse
+    from anchortune.data.loading import text_lines
     from anchortune.errors import DataError, Problem
 
     items, problems = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(str(path), number, None, f"not valid JSON ({exc.msg})"))
-            continue
-        missing = [k for k in ("question", "choices", "answer") if k not in item]
-        if missing:
-            problems.append(Problem(str(path), number, missing[0], "expected question, choices and answer"))
+    for number, line in text_lines(path):
+        item, problem = parse(line)
+        why = _choice_problem(item) if problem is None else problem
+        if why is not None:
+            problems.append(Problem(str(path), number, *why))
             continue
         items.append(item)
     if problems:
         raise DataError(problems)
     return items[:limit]
+
+
+def _choice_problem(item) -> tuple[str | None, str] | None:
+    """(field, what is wrong) with a multiple-choice item, or None."""
+    if not isinstance(item, dict):
+        return None, f"expected a JSON object with question, choices and answer, found {type(item).__name__}"
+    missing = [k for k in ("question", "choices", "answer") if k not in item]
+    if missing:
+        return missing[0], "expected question, choices and answer"
+    choices = item["choices"]
+    if not isinstance(item["question"], str):
+        return "question", "expected a string"
+    if not isinstance(choices, list) or not 2 <= len(choices) <= 4 or not all(isinstance(c, str) for c in choices):
+        return "choices", "expected a list of 2 to 4 strings"
+    if len(item["question"]) + sum(map(len, choices)) > MAX_ITEM_CHARS:
+        return "question", f"longer than {MAX_ITEM_CHARS:,} characters with its choices; expected a short question"
+    if item["answer"] not in list("ABCD"[: len(choices)]):
+        return "answer", f"expected one of the letters {', '.join('ABCD'[: len(choices)])}, found {item['answer']!r:.40}"
+    return None
 
 
 def choice_answers(model, tokenizer, items: list[dict], precision: str = "fp32") -> list[str]:

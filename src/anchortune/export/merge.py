@@ -12,6 +12,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from anchortune import scratch
+
 
 @contextmanager
 def atomic_dir(target: Path):
@@ -20,10 +22,11 @@ def atomic_dir(target: Path):
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     tmp.chmod(0o755)
     try:
-        yield tmp
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        with scratch.pending(tmp):  # removed even if the process is ended mid-write (cli/stopping.py)
+            yield tmp
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -18,7 +18,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
-from anchortune import settings
+from anchortune import scratch, settings
 from anchortune.errors import ModelError
 from anchortune.models.catalog import CATALOG, DEFAULT_MODEL
 
@@ -105,7 +105,7 @@ def _convert_gguf(gguf: Path, target: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     tmp.chmod(0o755)
     try:
-        with _quiet_transformers():
+        with scratch.pending(tmp), _quiet_transformers():
             tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
             quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
             config = quantised.config

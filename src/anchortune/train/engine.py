@@ -76,6 +76,18 @@ def plan_steps(n_train: int, cfg: RunConfig) -> tuple[int, int]:
     return total, cfg.eval_every or max(1, total // EVALS_PER_RUN)
 
 
+def nonfinite_weights(model) -> tuple[int, int]:
+    """(weights that are NaN or infinite, all weights) of a model: a diverged training leaves the first above 0."""
+    import torch
+
+    bad = total = 0
+    with torch.no_grad():
+        for param in model.parameters():
+            bad += int((~torch.isfinite(param)).sum())
+            total += param.numel()
+    return bad, total
+
+
 def wrap_lora(model, cfg: RunConfig):
     """The model with a LoRA adapter on every linear layer of its transformer blocks."""
     from peft import LoraConfig, get_peft_model
@@ -185,6 +197,7 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         greater_is_better=False, disable_tqdm=True, report_to=[], seed=cfg.seed, data_seed=cfg.seed,
         remove_unused_columns=False, dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding", log_level="error", prediction_loss_only=True,
+        logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (the default hides it in the window's mean)
         **_checkpointing_args(cfg.gradient_checkpointing), **_parallel_args(cfg, world),
     )
     progress = ProgressCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [], plan)
@@ -212,6 +225,10 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
             trainer.train(resume_from_checkpoint=True if resume else None)
         else:  # cut off after its last save (while exporting): the Trainer would train a step past the end
             _restore_finished(trainer, finished, lora)
+    if progress.diverged:
+        step, which, value = progress.diverged
+        raise RunError(f"training diverged: the {which} was {value} at step {step} (learning rate "
+                       f"{cfg.learning_rate:g}); nothing of it can be kept: lower --lr and train again")
     if held:  # a failed or cancelled run is dropped, so only a finished one reloads full precision
         precision_mod.restore_linears(model, held, base_source)
     state = trainer.state

@@ -7,13 +7,14 @@ the folder's life cycle are app.runs'; this module does the work between them.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from pathlib import Path
 
 from anchortune.config import RunConfig
 from anchortune.data.presets import Preset, load_preset
 from anchortune.data.records import AnchorPoint
-from anchortune.errors import RunError
+from anchortune.errors import ModelError, RunError
 from anchortune.run_folder import RunFolder
 from anchortune.models.catalog import DEFAULT_MODEL
 from anchortune.train import distributed
@@ -33,21 +34,22 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
     from anchortune.models.loading import load_model, load_tokenizer, resolve_model
     from anchortune.engine import precision
     from anchortune.train import averaging
-    from anchortune.train.engine import fine_tune
+    from anchortune.train.engine import fine_tune, nonfinite_weights
 
     source = resolve_model(cfg.model)
     tokenizer = load_tokenizer(source)
     train_points, valid_points = _held_out(points, cfg)
     train_set, train_report = encode(train_points, preset, tokenizer, cfg.max_length)
     valid_set, valid_report = encode(valid_points, preset, tokenizer, cfg.max_length)
-    if not train_set:
-        raise RunError(f"no training example keeps an answer token within {cfg.max_length} tokens; "
-                       "raise --max-length or shorten the prompts")
+    for examples, name, given in ((train_set, "training", train_points), (valid_set, "validation", valid_points)):
+        if not examples:
+            raise RunError(f"none of the {len(given)} {name} examples keeps an answer token within {cfg.max_length} "
+                           "tokens; raise --max-length or shorten the prompts")
     writer = distributed.is_main()  # rank 0 writes the run folder; other ranks of a distributed run only train
     if writer:
         folder.root.mkdir(parents=True, exist_ok=True)
-        if not resume:
-            folder.write_text(folder.config, cfg.dump())
+        if not resume:  # the anchor points go into the folder: the run reads them wherever it is moved
+            folder.write_config(cfg)
         else:
             folder.keep_metrics_until(folder.last_checkpoint_step() or 0)
     for report, name in ((train_report, "training"), (valid_report, "validation")):
@@ -58,6 +60,9 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
     chosen = precision.choose(cfg.precision)
     model = load_model(source)
     baseline = measure_base(model, tokenizer, source, valid_set, cfg, chosen)
+    if not math.isfinite(baseline.valid_loss):
+        raise ModelError(f"the base model '{cfg.model or DEFAULT_MODEL}' gives a held-out loss of "
+                         f"{baseline.valid_loss}: its weights are damaged")
     on_event(Event("info", 0, {"message": f"base model: held-out answer loss {baseline.valid_loss:.4f}, "
                                           f"{_general_text(baseline)}"}))
     train_set = train_set + _replay(model, tokenizer, source, cfg, len(train_set), chosen)
@@ -72,6 +77,10 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
                        resume=resume, baseline=baseline, history=history, base_source=source)
     if not writer:
         return {}
+    bad, total = nonfinite_weights(result.model)
+    if bad:
+        raise RunError(f"training diverged: {bad:,} of {total:,} weights are NaN or infinite (learning rate "
+                       f"{cfg.learning_rate:g}); nothing of it can be kept: lower --lr and train again")
     candidates = result.candidates + _scale_sweep(result, baseline, valid_set, tokenizer, cfg, chosen) \
         + _average(result, baseline, valid_set, tokenizer, cfg, chosen, folder.checkpoints)
     picked, runners_up = balance.choose(balance.score(candidates, baseline.reference())) \

@@ -27,7 +27,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from anchortune.errors import RunError
+from anchortune.errors import ModelError, RunError
 from anchortune.train.events import Event, EventSink, ignore
 
 ACTIVATION_BYTES = 34
@@ -70,9 +70,12 @@ def shape(source) -> dict:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(str(source))
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
+    try:
+        config = AutoConfig.from_pretrained(str(source))
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # what transformers raises for a bad config
+        raise ModelError(f"could not read the model's config in '{source}': {exc}") from None
     linears = [m for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and "lm_head" not in name]
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     return {"parameters": sum(p.numel() for p in model.parameters()), "layers": text.num_hidden_layers,

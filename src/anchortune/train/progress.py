@@ -8,6 +8,7 @@ engine later chooses the best-balanced checkpoint from (evaluate/balance.py).
 
 from __future__ import annotations
 
+import math
 import time
 
 from transformers import TrainerCallback
@@ -37,6 +38,7 @@ class ProgressCallback(TrainerCallback):
         self.tokens_at_start = 0
         self.step_started = 0.0
         self.steps_done = 0
+        self.diverged: tuple[int, str, float] | None = None  # (step, which loss, its value) once one is not finite
 
     def tokens_trained(self, state) -> int:
         return int(state.num_input_tokens_seen) - self.tokens_at_start
@@ -62,6 +64,10 @@ class ProgressCallback(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
+        for key, name in (("loss", "training loss"), ("eval_loss", "validation loss")):
+            if key in logs and not math.isfinite(logs[key]) and self.diverged is None:
+                self.diverged = (state.global_step, name, logs[key])
+                control.should_training_stop = True  # nothing after a NaN can be kept
         speed = self.tokens_trained(state) / self.busy if self.busy else 0.0
         if "loss" in logs:
             row = {"train_loss": logs["loss"], "learning_rate": logs.get("learning_rate"), "epoch": logs.get("epoch"),
