@@ -38,33 +38,33 @@ class RunConfig(BaseModel):
     delimiter: str | None = Field(None, min_length=1, max_length=1,
                                   description="CSV delimiter (default: whichever of , ; tab splits the header).")
     method: Literal["lora", "full"] = Field("lora", description="LoRA adapter on all linear layers, or full fine-tuning.")
-    epochs: float | None = Field(None, gt=0, description="Passes over the training split (preset default).")
-    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps (overrides epochs).")
-    learning_rate: float | None = Field(None, gt=0, description="Peak learning rate (preset default).")
-    batch_size: int | None = Field(None, gt=0, description="Examples per optimizer step (preset default).")
-    micro_batch_size: int | None = Field(None, gt=0, description="Examples per forward pass, on average: a batch "
+    epochs: float | None = Field(None, gt=0, le=1000, description="Passes over the training split (preset default).")
+    max_steps: int | None = Field(None, gt=0, le=10_000_000, description="Stop after this many optimizer steps (overrides epochs).")
+    learning_rate: float | None = Field(None, gt=0, le=1, description="Peak learning rate (preset default).")
+    batch_size: int | None = Field(None, gt=0, le=65536, description="Examples per optimizer step (preset default).")
+    micro_batch_size: int | None = Field(None, gt=0, le=65536, description="Examples per forward pass, on average: a batch "
                                          "trains as batch/micro-batch packed rows of balanced token counts whose "
                                          "gradients add up to the batch's, so results match while memory shrinks "
                                          "(default: 2 on CPU, the whole batch on a GPU).")
-    max_length: int | None = Field(None, ge=16, description="Context length in tokens; longer examples are truncated (counted).")
-    lora_r: int | None = Field(None, gt=0, description="LoRA rank (preset default).")
-    lora_alpha: int | None = Field(None, gt=0, description="LoRA scaling alpha (preset default).")
+    max_length: int | None = Field(None, ge=16, le=1_048_576, description="Context length in tokens; longer examples are truncated (counted).")
+    lora_r: int | None = Field(None, gt=0, le=4096, description="LoRA rank (preset default).")
+    lora_alpha: int | None = Field(None, gt=0, le=65536, description="LoRA scaling alpha (preset default).")
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA path (off by default: on 2 CPU cores it cost ~40% of step time).")
     valid_data: str | None = Field(None, description="Held-out anchor points in their own file (instead of a split).")
     val_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of anchor points held out for validation.")
-    eval_every: int | None = Field(None, gt=0, description="Evaluate and checkpoint every N steps (default: ~8 per run).")
-    patience: int = Field(3, ge=0, description="Early stopping: evaluations without improvement before stopping (0: off).")
+    eval_every: int | None = Field(None, gt=0, le=10_000_000, description="Evaluate and checkpoint every N steps (default: ~8 per run).")
+    patience: int = Field(3, ge=0, le=1000, description="Early stopping: evaluations without improvement before stopping (0: off).")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming the learning rate up (none when that is under 3 steps).")
-    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    weight_decay: float = Field(0.0, ge=0, le=10, description="AdamW weight decay.")
     profile: Literal["conservative", "balanced", "aggressive"] = Field(
         "balanced", description="Rank, epochs and learning rate: conservative (half rank, 2/3 epochs, half rate), "
                                 "balanced (the preset's) or aggressive (double rank, 1.5x epochs and rate).")
     replay: float = Field(0.0, ge=0, le=1, description="Add this share of general replay samples (the base model's "
                                                        "own answers to general prompts) against forgetting.")
-    kl_general: float = Field(0.0, ge=0, description="Weight of a KL term that keeps the tuned model's next-token "
+    kl_general: float = Field(0.0, ge=0, le=100, description="Weight of a KL term that keeps the tuned model's next-token "
                                                      "distributions on general text close to the base model's (LoRA "
                                                      "only; e.g. 0.1; two extra forwards per micro-batch).")
-    neftune: float | None = Field(None, gt=0, description="NEFTune noise alpha on the embeddings (e.g. 5).")
+    neftune: float | None = Field(None, gt=0, le=1000, description="NEFTune noise alpha on the embeddings (e.g. 5).")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward: about half the "
                                                             "memory for about a quarter more time.")
     precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="bf16 autocast where the CPU/GPU supports it, else fp32.")
@@ -74,9 +74,9 @@ class RunConfig(BaseModel):
                             "fast parts where they are also faster on this device; the run says which part took "
                             "which path and why).")
     seed: int = Field(42, description="Seed for the split, initialisation and data order.")
-    devices: int = Field(1, ge=1, description="Processes per machine training together, data-parallel: GPUs, or "
+    devices: int = Field(1, ge=1, le=4096, description="Processes per machine training together, data-parallel: GPUs, or "
                                               "CPU processes sharing the cores (train/distributed.py).")
-    nodes: int = Field(1, ge=1, description="Machines training together (each runs the same command with its "
+    nodes: int = Field(1, ge=1, le=4096, description="Machines training together (each runs the same command with its "
                                             "--node-rank and node 0's --master address).")
     strategy: Literal["ddp", "fsdp"] = Field(
         "ddp", description="With more than one process: ddp (every process holds the whole model; LoRA's usual "
@@ -90,7 +90,8 @@ class RunConfig(BaseModel):
             return cls(**{k: v for k, v in values.items() if v is not None})
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"invalid run options: {problems}") from None
+            first = exc.errors()[0]["loc"] if exc.errors() else ()
+            raise ConfigError(f"invalid run options: {problems}", param=".".join(map(str, first)) or None) from None
 
     def resolve(self, preset: Preset) -> "RunConfig":
         """A copy with every open hyperparameter filled from the preset, shaped by the profile."""

@@ -1,5 +1,5 @@
 """A studio's state: its configuration, data folder (files/, runs/, reports/, downloads/), store, loaded chat
-models and background checks. State only: what a user does with it lives in the resource modules beside this one.
+models, background checks and download builds. State only: what a user does with it lives in the resource modules beside this one.
 """
 
 from __future__ import annotations
@@ -39,6 +39,19 @@ class StudioConfig:
         return cls(**values)
 
 
+def own_addresses() -> tuple[str, ...]:
+    """This machine's own host names and addresses (what a studio bound to every address is reached by)."""
+    import socket
+
+    names = {socket.gethostname(), socket.getfqdn()}
+    for name in list(names):
+        try:
+            names.update(info[4][0] for info in socket.getaddrinfo(name, None))
+        except OSError:
+            pass
+    return tuple(sorted(n for n in names if n and n not in ("localhost",)))
+
+
 def found(row: dict | None, missing: str) -> dict:
     """A stored row, or the NotFoundError saying what is `missing`."""
     if row is None:
@@ -47,7 +60,7 @@ def found(row: dict | None, missing: str) -> dict:
 
 
 class Workspace:
-    """One studio's store, data folder, pool of chat models and background quality checks."""
+    """One studio's store, data folder, pool of chat models, background quality checks and download builds."""
 
     def __init__(self, config: StudioConfig):
         from anchortune.app.chat import ChatPool
@@ -60,6 +73,7 @@ class Workspace:
         self.store = Store(config.database_url) if config.database_url else Store.sqlite(self.data / "anchortune.db")
         self.chats = ChatPool()
         self.checks = BackgroundChecks()
+        self.builds = BackgroundChecks()  # downloads and exports, built one at a time beside the checks
 
     def _clear_stale_uploads(self, older_than_s: float = 3600.0) -> None:
         """Remove what uploads killed while being written or checked left behind (a process that shares this

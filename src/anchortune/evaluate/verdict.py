@@ -73,7 +73,7 @@ class AnswerCheck:
     answers: int
     base: float
     tuned: float
-    baseline: dict  # {"name", "detail", "score"}
+    baseline: dict  # {"name", "detail", "score", "words"}
     agree: dict  # {"base", "tuned", "baseline"}: answers agreeing with their reference
     agree_rule: float
     over_base: dict
@@ -114,7 +114,9 @@ def check_answers(kind: str, held: list[AnchorPoint], tuned: list[str], base: li
               "base": base[i], "baseline": shortcut.answers[i], "score": tuned_scores[i],
               "agrees": tuned_scores[i] >= rule} for i in order[:WORST]]
     mean = lambda s: sum(s) / len(s) if s else 0.0  # noqa: E731
-    return AnswerCheck(kind, METRIC[kind], len(held), mean(base_scores), mean(tuned_scores), shortcut.to_json(),
+    found = shortcut.to_json()
+    found["words"] = baseline_words(found)
+    return AnswerCheck(kind, METRIC[kind], len(held), mean(base_scores), mean(tuned_scores), found,
                        agree, rule, paired_gain(tuned_scores, base_scores), paired_gain(tuned_scores, shortcut.scores),
                        worst)
 
