@@ -127,12 +127,11 @@ def _guard(workspace: Workspace):
         allowed = workspace.config.allowed_hosts
         host = request.headers.get("host", "")
         if not host_allowed(host, allowed):
-            return _refused(request, f"host '{host}' is not one this studio serves; start it with "
-                                     "--allowed-host NAME to add it", "host_not_allowed")
+            return _refused(request, say("e_host_not_allowed", host=host), "host_not_allowed")
         if request.method not in SAFE_METHODS:
             origin = request.headers.get("origin") or request.headers.get("referer")
             if origin is not None and not same_origin(origin, host, allowed):
-                return _refused(request, f"a {request.method} from '{origin}' is a cross-site request; it is refused",
+                return _refused(request, say("e_cross_site", method=request.method, origin=origin),
                                 "cross_site_request")
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > workspace.config.max_upload_bytes + 64 * 1024:

@@ -163,6 +163,7 @@ def validate_job(ws, ctx: JobContext) -> None:
     prepare_model(cfg.model)
     report = datasets.check_data(cfg.data, cfg.task, cfg.model, points=points, max_length=cfg.max_length)
     RunFolder(ws.data / "reports").write_json(_stored_report(ws, row["id"]), report.to_json())
+    datasets.remember_quality(ws, row["training_file"], row["task"], row["model"], report.to_json())
     ctx.report("warning" if report.verdict != "good" else "info", quality_line(report.to_json()),
                data={"verdict": report.verdict, "scores": report.scores})
     if report.verdict == "poor" and not row["options"].get("force"):

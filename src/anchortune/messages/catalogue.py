@@ -22,6 +22,11 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # placeholders whose values are the user's own text (labels, file names, prompts): shown as they are, never translated
 RAW = frozenset({"label", "labels", "top", "text", "tail", "name", "model", "file", "prompt", "answer", "fields",
                  "id", "job", "host", "origin", "detail", "others", "lp", "la", "method"})
+# placeholders that hold one number (no space in it): '{loss} (near chance' cannot swallow the text after it
+NUMBERS = frozenset({"loss", "accuracy", "value", "share", "step", "max", "ratio", "times", "final", "best", "drift",
+                     "points", "bound", "gain", "before", "after", "tuned", "base", "trivial", "agree", "wrong",
+                     "closed", "score", "fence", "pos", "total", "limit", "needed", "n", "k", "scale", "healthy",
+                     "weight", "line", "better", "memory", "weights", "state", "activations", "available"})
 _BULLET = re.compile(r"^(\s*(?:(?:[-*•]|\d+\.)\s+)?)(.*?)(\s*)$", re.S)
 
 
@@ -70,8 +75,8 @@ def _patterns() -> list[tuple[re.Pattern, str, str]]:
             parts.append(re.escape(english[last:match.start()]))
             name = match.group(1)
             final = match.end() == len(english)  # only a sentence's last value may hold '; ' (joined reasons)
-            parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)" if final else
-                         f"(?P<{name}>(?:(?!; ).)+?)")
+            parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>[^\\s;]+?)" if name in NUMBERS else
+                         f"(?P<{name}>.+?)" if final else f"(?P<{name}>(?:(?!; ).)+?)")
             seen.add(name)
             last = match.end()
         parts.append(re.escape(english[last:]))
@@ -118,10 +123,27 @@ def _one(text: str, lang: str) -> str:
     for separator in ("; ", ", "):
         if separator in text:
             parts = text.split(separator)
-            translated = [_one(p, lang) for p in parts]
+            translated = _joined(parts, separator, lang)
             if translated != parts:
                 return separator.join(translated)
     return localise_numbers(text, lang)
+
+
+def _joined(parts: list[str], separator: str, lang: str) -> list[str]:
+    """Each part translated, where the longest run of parts that is one sentence (a sentence may hold the
+    separator itself: '36 examples; the support task needs ...') is taken whole."""
+    out, i = [], 0
+    while i < len(parts):
+        for j in range(len(parts), i + 1, -1):
+            run = separator.join(parts[i:j])
+            if _match(run) or run in terms():
+                out.append(_one(run, lang))
+                i = j
+                break
+        else:
+            out.append(_one(parts[i], lang))
+            i += 1
+    return out
 
 
 def untranslated(text: str) -> list[str]:

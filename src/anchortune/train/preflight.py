@@ -76,7 +76,7 @@ class Estimate:
                    state=f"{self.state / GIB:.1f}", activations=f"{self.activations / GIB:.1f}",
                    available=f"{self.available / GIB:.1f}", device=self.device, time=_duration(self.seconds),
                    training=_duration(self.training_s), evaluations=_duration(self.evaluations_s),
-                   final=_duration(self.final_s), tokens=f"{self.tokens:,}")
+                   final_eval=_duration(self.final_s), tokens=f"{self.tokens:,}")
 
 
 def shape(source) -> dict:
