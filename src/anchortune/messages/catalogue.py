@@ -21,7 +21,7 @@ LANGUAGES = ("en", "de")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # placeholders whose values are the user's own text (labels, file names, prompts): shown as they are, never translated
 RAW = frozenset({"label", "labels", "top", "text", "tail", "name", "model", "file", "prompt", "answer", "fields",
-                 "id", "job", "host", "origin", "detail", "others", "lp", "la", "method"})
+                 "id", "job", "host", "origin", "detail", "others", "other", "lp", "la", "method", "names"})
 # placeholders that hold one number (no space in it): '{loss} (near chance' cannot swallow the text after it
 NUMBERS = frozenset({"loss", "accuracy", "value", "share", "step", "max", "ratio", "times", "final", "best", "drift",
                      "points", "bound", "gain", "before", "after", "tuned", "base", "trivial", "agree", "wrong",
@@ -68,7 +68,7 @@ def _patterns() -> list[tuple[re.Pattern, str, str]]:
     for key, entry in sentences().items():
         english = entry["en"]
         literal = _PLACEHOLDER.sub("", english)
-        if len(literal.replace(" ", "")) < 6:  # '{a}: {b}' would match any text: not a sentence
+        if not matchable(english):  # '{a}: {b}' would match any text: not a sentence
             continue
         parts, last, seen = [], 0, set()
         for match in _PLACEHOLDER.finditer(english):
@@ -82,6 +82,11 @@ def _patterns() -> list[tuple[re.Pattern, str, str]]:
         parts.append(re.escape(english[last:]))
         out.append((re.compile("^" + "".join(parts) + "$", re.S), key, literal))
     return sorted(out, key=lambda item: -len(item[2]))
+
+
+def matchable(english: str) -> bool:
+    """Whether a template has words enough to be found in a text (labels like 'step {step}' are used by key)."""
+    return len(_PLACEHOLDER.sub("", english).replace(" ", "")) >= 6
 
 
 def _match(text: str) -> tuple[str, dict] | None:
@@ -109,9 +114,6 @@ def _one(text: str, lang: str) -> str:
     words = terms()
     if text in words:
         return words[text]
-    stripped = text.rstrip(".")
-    if stripped != text and stripped:
-        return _one(stripped, lang) + text[len(stripped):]
     if text[:1].isupper() and text[:1].lower() + text[1:] in words:
         found = words[text[:1].lower() + text[1:]]
         return found[:1].upper() + found[1:]
@@ -120,6 +122,9 @@ def _one(text: str, lang: str) -> str:
         key, values = matched
         german = template(key, lang).format(**{k: v if k in RAW else _one(v, lang) for k, v in values.items()})
         return german[:1].upper() + german[1:] if text[:1].isupper() else german
+    stripped = text.rstrip(".")
+    if stripped != text and stripped:
+        return _one(stripped, lang) + text[len(stripped):]
     for separator in ("; ", ", "):
         if separator in text:
             parts = text.split(separator)

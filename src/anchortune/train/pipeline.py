@@ -67,7 +67,7 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
             folder.keep_metrics_until(folder.last_checkpoint_step() or 0)
     for report, name in ((train_report, "training"), (valid_report, "validation")):
         if report.truncated_lines or report.dropped_lines:
-            on_event(Event("warning", 0, {"message": say("log_data_warning", part=name, summary=report.summary())}))
+            on_event(Event("warning", 0, {"message": say(f"log_data_warning_{name}", summary=report.summary())}))
     on_event(Event("info", 0, {"message": say("log_examples", train=len(train_set), valid=len(valid_set),
                                               summary=train_report.summary())}))
     chosen = precision.choose(cfg.precision)
