@@ -7,8 +7,9 @@ host and port as the Host header names them, or an allowed host: a page of anoth
 port is another site, and its form post is refused); the bearer token where one is set; the upload size before
 reading. Errors are OpenAI's envelope everywhere (api/errors.py).
 
-Embedded workers (threads) start with the app and stop with it; a job they leave unfinished is
-resumed by the next worker once its lease runs out.
+Embedded workers (threads) start with the app and stop with it, at a lower CPU priority than the threads that
+answer requests (EMBEDDED_NICE), so the pages and the API stay quick while a job trains on the same cores; a job
+they leave unfinished is resumed by the next worker once its lease runs out.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from anchortune.app.workspace import Workspace
 from anchortune.messages import say
 
 HERE = Path(__file__).parent
+EMBEDDED_NICE = 10  # embedded workers train at a lower CPU priority: requests are served first (bench/studio_load.py)
 OPEN_PATHS = ("/static/", "/login", "/healthz")
 COOKIE = "anchortune_token"
 
@@ -43,8 +45,8 @@ def create_app(workspace: Workspace, workers: int = 1) -> FastAPI:
     async def lifespan(app: FastAPI):
         stop = threading.Event()
         host = f"{socket.gethostname()}:{os.getpid()}"  # unique per process: leases tell workers apart by name
-        threads = [threading.Thread(target=jobs.worker(workspace, name=f"{host}:embedded-{i}").run, args=(stop,),
-                                    daemon=True, name=f"anchortune-worker-{i}") for i in range(workers)]
+        threads = [threading.Thread(target=jobs.worker(workspace, name=f"{host}:embedded-{i}", nice=EMBEDDED_NICE).run,
+                                    args=(stop,), daemon=True, name=f"anchortune-worker-{i}") for i in range(workers)]
         for thread in threads:
             thread.start()
         yield

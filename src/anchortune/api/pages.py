@@ -80,7 +80,7 @@ def home(request: Request, status: str | None = None, task: str | None = None, m
     ws = _ws(request)
     found = jobs.overview(ws, status, task, model, q, int(page) if page.isdigit() else 1)
     return render(request, "home.html", overview=found, files=datasets.files(ws, "fine-tune"),
-                  studio=retention.studio_sizes(ws))
+                  studio={"total": retention.recorded_bytes(ws)})
 
 
 @router.get("/login")
@@ -144,13 +144,19 @@ def start_plan(request: Request, file_id: str, task: str = Form("custom"), model
 @router.get("/datasets/{file_id}/plan/progress")
 def plan_progress(request: Request, file_id: str, task: str = "custom", model: str | None = None):
     """How far the plan of a file has come (starting it when it is not running)."""
-    return JSONResponse(app_plan.plan_in_background(_ws(request), file_id, task, model))
+    return JSONResponse(_said(app_plan.plan_in_background(_ws(request), file_id, task, model), language(request)))
 
 
 @router.get("/datasets/{file_id}/progress")
 def check_progress(request: Request, file_id: str, task: str = "custom", model: str | None = None):
     """How far the background quality check of a file has come (starting it when it is not running)."""
-    return JSONResponse(datasets.quality_in_background(_ws(request), file_id, task, model))
+    return JSONResponse(_said(datasets.quality_in_background(_ws(request), file_id, task, model), language(request)))
+
+
+def _said(status: dict, lang: str) -> dict:
+    """A background task's status with its stage and error in the page's language."""
+    return {**status, "stage": messages.translate(status.get("stage") or "", lang),
+            "error": messages.translate(status.get("error") or "", lang)}
 
 
 @router.post("/datasets/{file_id}/fix")

@@ -142,11 +142,11 @@ def summary(ws, job_id: str) -> dict | None:
 
 
 # work for the worker ---------------------------------------------------------------------------------------------
-def worker(ws, name: str | None = None, dispatch=None) -> Worker:
+def worker(ws, name: str | None = None, dispatch=None, nice: int = 0) -> Worker:
     """A worker over the studio's store; with `dispatch` (app/ray_dispatch.py's RayDispatch) its trainings run
-    on a cluster, validation here."""
+    on a cluster, validation here; `nice` lowers its CPU priority (a studio's embedded workers)."""
     train = (lambda ctx: dispatch.train(ws, ctx)) if dispatch else (lambda ctx: train_job(ws, ctx))
-    return Worker(ws.store, lambda ctx: validate_job(ws, ctx), train, ws.config.lease_s, name=name)
+    return Worker(ws.store, lambda ctx: validate_job(ws, ctx), train, ws.config.lease_s, name=name, nice=nice)
 
 
 def validate_job(ws, ctx: JobContext) -> None:

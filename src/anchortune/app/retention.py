@@ -100,6 +100,13 @@ def studio_sizes(ws) -> dict:
     return parts
 
 
+def recorded_bytes(ws) -> int:
+    """The studio's size as recorded, cheap enough for every overview: the runs' sizes kept in the store when
+    their jobs finished, and the download cache (one folder, no walk)."""
+    downloads = sum(p.stat().st_size for p in (ws.data / "downloads").glob("*.zip") if p.is_file())
+    return ws.store.disk_bytes() + downloads
+
+
 def bound_downloads(ws, keep: Path | None = None) -> list[str]:
     """Delete the zips used longest ago until the cache fits its bound (`keep`, the zip just built, stays);
     the names removed."""

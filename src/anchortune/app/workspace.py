@@ -15,6 +15,9 @@ from anchortune.jobs.checks import BackgroundChecks
 from anchortune.jobs.store import Store
 
 
+BACKGROUND_NICE = 10  # checks and builds run at a lower CPU priority than the threads that answer requests
+
+
 @dataclass
 class StudioConfig:
     """How one studio is set up; `models` maps extra model ids to local folders or files."""
@@ -72,8 +75,8 @@ class Workspace:
         self._clear_stale_uploads()
         self.store = Store(config.database_url) if config.database_url else Store.sqlite(self.data / "anchortune.db")
         self.chats = ChatPool()
-        self.checks = BackgroundChecks()
-        self.builds = BackgroundChecks()  # downloads and exports, built one at a time beside the checks
+        self.checks = BackgroundChecks(nice=BACKGROUND_NICE)
+        self.builds = BackgroundChecks(nice=BACKGROUND_NICE)  # downloads and exports, one at a time beside the checks
 
     def _clear_stale_uploads(self, older_than_s: float = 3600.0) -> None:
         """Remove what uploads killed while being written or checked left behind (a process that shares this

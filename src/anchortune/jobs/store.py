@@ -133,6 +133,12 @@ class Store:
         with self.session() as s:
             return {status: n for status, n in s.execute(select(JobRow.status, func.count()).group_by(JobRow.status))}
 
+    def disk_bytes(self) -> int:
+        """The bytes finished jobs keep, as recorded when they finished (what the overview shows without walking
+        the data folder)."""
+        with self.session() as s:
+            return int(s.scalar(select(func.coalesce(func.sum(JobRow.disk_bytes), 0))) or 0)
+
     def job_facets(self) -> dict[str, list[str]]:
         """The tasks and base models jobs were made with (what the overview's filters offer)."""
         with self.session() as s:

@@ -61,7 +61,8 @@ class Worker:
     """One worker loop over a store; `run` until `stop` is set (or once, for tests and scripts)."""
 
     def __init__(self, store: Store, validate: Validate, train: Train, lease_s: float, name: str | None = None,
-                 poll_s: float = 1.0):
+                 poll_s: float = 1.0, nice: int = 0):
+        self.nice = nice  # run at this much lower CPU priority (an embedded worker yields to the server's requests)
         self.store = store
         self.validate = validate
         self.train = train
@@ -71,6 +72,8 @@ class Worker:
 
     def run(self, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
+        if self.nice:
+            lower_priority(self.nice)
         while not stop.is_set():
             if not self.run_once():
                 stop.wait(self.poll_s)
@@ -132,3 +135,14 @@ class Worker:
                 ctx.lost.set()
             elif job["cancel_requested"]:
                 ctx.cancelled.set()
+
+
+def lower_priority(steps: int) -> None:
+    """Lower this thread's CPU priority by `steps` nice levels (Linux keeps one per thread, and the threads it starts,
+    torch's compute threads among them, inherit it), so that a studio's requests are served first while it trains.
+    Where the platform has no per-thread priority, nothing changes."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps))
+    except (AttributeError, OSError):
+        pass

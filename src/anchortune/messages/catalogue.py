@@ -21,12 +21,13 @@ LANGUAGES = ("en", "de")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # placeholders whose values are the user's own text (labels, file names, prompts): shown as they are, never translated
 RAW = frozenset({"label", "labels", "top", "text", "tail", "name", "model", "file", "prompt", "answer", "fields",
-                 "id", "job", "host", "origin", "detail", "others", "other", "lp", "la", "method", "names"})
+                 "id", "job", "host", "origin", "detail", "others", "other", "lp", "la", "method", "names", "words"})
 # placeholders that hold one number (no space in it): '{loss} (near chance' cannot swallow the text after it
 NUMBERS = frozenset({"loss", "accuracy", "value", "share", "step", "max", "ratio", "times", "final", "best", "drift",
                      "points", "bound", "gain", "before", "after", "tuned", "base", "trivial", "agree", "wrong",
                      "closed", "score", "fence", "pos", "total", "limit", "needed", "n", "k", "scale", "healthy",
-                     "weight", "line", "better", "memory", "weights", "state", "activations", "available"})
+                     "weight", "line", "better", "memory", "weights", "state", "activations", "available",
+                     "other_line", "alike", "pair", "fit", "random", "distance"})
 _BULLET = re.compile(r"^(\s*(?:(?:[-*•]|\d+\.)\s+)?)(.*?)(\s*)$", re.S)
 
 
