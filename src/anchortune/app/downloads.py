@@ -150,7 +150,7 @@ def records(ws, job_id: str) -> list[dict]:
 def export(ws, job_id: str, fmt: str, quant: str | None = None) -> dict:
     """Export a finished job's model (merged, gguf, ollama) into its run folder in the background; the build's
     status (GET the exports for the record with the parity gate's verdict)."""
-    from anchortune.app import exports, retention  # noqa: F401
+    from anchortune.app import exports
 
     if fmt not in exports.FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(exports.FORMATS)}", param="format")

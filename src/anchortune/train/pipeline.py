@@ -1,6 +1,6 @@
 """One fine-tuning run end to end, inside its run folder: split and encode the anchor points, measure the
 base model (validation loss, general probe), train, choose the checkpoint and adapter scale by balance,
-diagnose, answer the held-out prompts with base and tuned model and judge the answers (evaluate/verdict.py),
+diagnose, answer the held-out prompts with base and tuned model and judge the answers (train/held_out.py),
 export adapter and merged model, write summary, report and model card. The quality gate and the folder's life
 cycle are app.runs'; this module does the work between them.
 
@@ -22,12 +22,10 @@ from anchortune.errors import RunError
 from anchortune.messages import say
 from anchortune.run_folder import RunFolder
 from anchortune.models.catalog import DEFAULT_MODEL
-from anchortune.train import distributed
+from anchortune.train import distributed, held_out
 from anchortune.train.events import Event, EventSink, ignore
 
 SAMPLES = 3
-ANSWER_ROWS = 64  # held-out prompts the verdict's answers are generated for (the first ones of the split)
-NEW_TOKENS = {"label": 16, "json": 160, "text": 160}
 STAGES = ("base_eval", "training", "final_eval", "answers", "merging")
 
 
@@ -83,8 +81,9 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
                                    if baseline.kl_rows else say("log_kl_off")}))
     history = folder.read_metrics() if resume else []
     stage(on_event, "training")
-    held = valid_points[:ANSWER_ROWS]
-    later = after_training(len(held), preset.output.format, sum(len(e["input_ids"]) for e in valid_set))
+    held = valid_points[:held_out.ANSWER_ROWS]
+    later = held_out.after_training(len(held), preset.output.format, len(SCALES) + 1,
+                                    sum(len(e["input_ids"]) for e in valid_set))
     result = fine_tune(model, tokenizer, train_set, valid_set, cfg, folder.checkpoints,
                        recorder(folder, on_event) if writer else ignore,
                        resume=resume, baseline=baseline, history=history, base_source=source,
@@ -111,11 +110,11 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
     with _adapter_scale(result.model, picked.scale if picked else 1.0):
         stage(on_event, "answers", result.steps, later(result.eval_seconds, answers_only=True)
               if result.eval_seconds else None)
-        answers = held_out_answers(result.model, tokenizer, source, preset, held, chosen, result.steps, on_event)
+        answers = held_out.answers(result.model, tokenizer, source, preset, held, chosen, result.steps, on_event)
         stage(on_event, "merging", result.steps)
         save_outputs(result.model, tokenizer, folder.root, scale=picked.scale if picked else 1.0)
-    check, verdict = judge_answers(preset, held, answers, train_points,
-                                   diagnosis.to_json() if diagnosis else None) if held else (None, None)
+    check, verdict = held_out.judge(preset, held, answers, train_points,
+                                    diagnosis.to_json() if diagnosis else None) if held else (None, None)
     samples = [{"line": p.line, "prompt": p.prompt, "reference": p.answer, "base": b, "tuned": t}
                for p, b, t in zip(held[:SAMPLES], answers["base"], answers["tuned"])]
     summary = {
@@ -244,22 +243,6 @@ def _replay_rows(model, tokenizer, source, chosen: str) -> list[dict]:
 
 
 SCALES = (0.25, 0.5, 0.75)
-DECODE_STEP_S = 0.03  # the least one step of batched generation takes on a CPU (a 135M model, batch 8)
-
-
-def after_training(rows: int, kind: str, valid_tokens: int):
-    """A function: one evaluation's mean seconds -> the seconds a run needs after its last step (the final
-    evaluation: the adapter scales and the average measured as a checkpoint is; the held-out answers of base and
-    tuned model: batches x new tokens x a decoding step, from the evaluation's cost per token), or with
-    `answers_only` the answers alone. Rough, as the preflight's estimate is."""
-    import math
-
-    def estimate(mean_eval_s: float, answers_only: bool = False) -> float:
-        step = max(DECODE_STEP_S, ANSWER_BATCH * mean_eval_s / max(1, valid_tokens))
-        answers = 2 * math.ceil(rows / ANSWER_BATCH) * NEW_TOKENS[kind] * step
-        return answers if answers_only else (len(SCALES) + 1) * mean_eval_s + answers
-
-    return estimate
 
 
 def _ticker(on_event: EventSink, step: int, parts: int):
@@ -355,49 +338,3 @@ def recorder(folder: RunFolder, on_event: EventSink) -> EventSink:
         on_event(event)
 
     return record
-
-
-def held_out_answers(model, tokenizer, source, preset: Preset, points: list[AnchorPoint], precision: str,
-                     step: int = 0, on_event: EventSink = ignore) -> dict[str, list[str]]:
-    """The tuned and the base model's answers to the held-out prompts (the adapter switched off for base; a full
-    fine-tune loads the base model again), in batches, each reported as progress of the 'answers' stage."""
-    import time
-
-    from anchortune.evaluate.generation import generate
-    from anchortune.models.loading import load_model
-
-    conversations = [preset.to_messages(p)[:-1] for p in points]
-    new_tokens = NEW_TOKENS[preset.output.format]
-    started, total = time.perf_counter(), 2 * len(conversations)
-    out: dict[str, list[str]] = {"tuned": [], "base": []}
-
-    def answer(target, name: str) -> None:
-        for start in range(0, len(conversations), ANSWER_BATCH):
-            out[name] += generate(target, tokenizer, conversations[start:start + ANSWER_BATCH], new_tokens,
-                                  precision=precision)
-            done = len(out["tuned"]) + len(out["base"])
-            spent = time.perf_counter() - started
-            on_event(Event("progress", step, {"stage": "answers", "fraction": done / total,
-                                              "eta_s": spent / done * (total - done)}))
-
-    answer(model, "tuned")
-    if hasattr(model, "disable_adapter"):
-        with model.disable_adapter():
-            answer(model, "base")
-    else:
-        answer(load_model(source), "base")
-    return out
-
-
-ANSWER_BATCH = 8
-
-
-def judge_answers(preset: Preset, held: list[AnchorPoint], answers: dict, train: list[AnchorPoint],
-                  diagnosis: dict | None):
-    """The answer check and the verdict (evaluate/verdict.py); nearest anchor points by the gate's embedding."""
-    from anchortune.evaluate import verdict
-    from anchortune.quality.embeddings import load_embedder
-
-    check = verdict.check_answers(preset.output.format, held, answers["tuned"], answers["base"], train,
-                                  preset.output.labels, preset.output.fields, load_embedder().embed)
-    return check, verdict.decide(check, diagnosis)
