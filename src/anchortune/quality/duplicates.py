@@ -3,11 +3,13 @@
 Exact: the same prompt and answer once Unicode forms, case, punctuation and spacing are folded (text.normalise:
 what a reader sees as the same text). Near: character 5-gram Jaccard of prompt + answer >= 0.85 (the MinHash rule
 of SemHash/datatrove, computed exactly on embedding-neighbour candidates instead of hashed), and prompts that read
-the same (edit-similarity >= 0.8): two different questions that share one long answer are rephrasings worth
-keeping, not duplicates. Contradiction: the same question asked twice (equal once folded, or up to typos, numbers
-and filler words, see text.same_question) with conflicting answers: different labels, different JSON field
-values, or free-text answers that mean different things (see `contradictions`). The later line is flagged, or
-for free text the answer that fits the question worse; `related` names the other.
+the same (edit-similarity >= 0.8); or the same request in other words (`reworded`): an answer word for word almost
+the same as an earlier one's, under a question that means the same by the contextual judge. Contradiction: the same
+question asked twice (equal once folded, or up to typos, numbers and filler words, see text.same_question; or in
+other words, as above) with conflicting answers: different labels, different JSON field values, a fact changed in
+an otherwise equal answer (facts.conflicts: a number, a negation, yes/no), or free-text answers that mean different
+things (see `contradictions`). A contradiction names both lines and the words that differ. The later line is
+flagged, or for free text the answer that fits the question worse; `related` names the other.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from difflib import SequenceMatcher
 import numpy as np
 
 from anchortune.data.records import AnchorPoint
+from anchortune.quality import facts
+from anchortune.quality.documents import same_document
 from anchortune.quality.findings import Finding
 from anchortune.quality.neighbors import lower_fence
 from anchortune.quality.text import hashed_jaccard, normalise, question_words, same_question_words, shingle_hashes
@@ -67,11 +71,30 @@ def near_duplicates(points: list[AnchorPoint], neighbours: np.ndarray, skip: set
             continue
         score = hashed_jaccard(a, b)
         if score >= NEAR and _reads_same(points[i].prompt, points[j].prompt) and (
-                fmt != "json" or _same_fields(points[i].answer, points[j].answer)):
+                fmt != "json" or _same_fields(points[i].answer, points[j].answer)
+                or same_document(points[i].prompt, points[j].prompt)):
             flagged.add(i)
-            findings.append(Finding(points[i].line, "near_duplicate", "warning",
-                                    f"{score:.0%} the same as line {points[j].line}", (points[j].line,)))
+            findings.append(_copy_or_conflict(points[i], points[j], fmt, f"{score:.0%} the same as line {points[j].line}"))
     return findings
+
+
+def _copy_or_conflict(a: AnchorPoint, b: AnchorPoint, fmt: str, why: str) -> Finding:
+    """`a` repeats `b`: a contradiction where their answers state a different fact, else a near duplicate (`why`)."""
+    return fact_conflict(a, b, fmt) or Finding(a.line, "near_duplicate", "warning", why, (b.line,))
+
+
+def fact_conflict(a: AnchorPoint, b: AnchorPoint, fmt: str) -> Finding | None:
+    """A contradiction finding when two answers to one request state a different fact (facts.conflicts), else None.
+    For one document read twice (JSON), any field that differs once case, spacing and punctuation are folded is a
+    conflict: a name spelt two ways is two labels for one thing."""
+    if fmt == "label":
+        return None
+    found = (facts.field_conflicts(a.answer, b.answer, lambda x, y: normalise(x) == normalise(y)) if fmt == "json"
+             else facts.conflicts(a.answer, b.answer, facts.given_numbers(a.prompt, b.prompt)))
+    if not found:
+        return None
+    return Finding(a.line, "contradiction", "warning", f"the same question as line {b.line}, a conflicting answer: "
+                   + "; ".join(c.describe(a.line, b.line) for c in found), (b.line,))
 
 
 def _reads_same(a: str, b: str) -> bool:
@@ -101,16 +124,13 @@ def _json_fields(text: str) -> dict | None:
 def _conflict(a: AnchorPoint, b: AnchorPoint, fmt: str, answer_sim: float, fence: float) -> str | None:
     """Why two answers to near-identical prompts conflict, or None."""
     if a.label is not None and b.label is not None and a.label != b.label:
-        return f"label '{a.label}' where line {b.line} says '{b.label}'"
+        return f"line {a.line}: label '{a.label}' — line {b.line}: label '{b.label}'"
     if fmt == "label":
-        return (f"answer '{a.answer.strip()}' where line {b.line} says '{b.answer.strip()}'"
+        return (f"line {a.line}: '{a.answer.strip()}' — line {b.line}: '{b.answer.strip()}'"
                 if normalise(a.answer) != normalise(b.answer) else None)
     if fmt == "json":
-        fa, fb = _json_fields(a.answer), _json_fields(b.answer)
-        if fa is None or fb is None:
-            return None
-        differ = [k for k in fa if k in fb and not _same_value(str(fa[k]), str(fb[k]))]
-        return f"field(s) {', '.join(differ)} differ from line {b.line}" if differ else None
+        found = facts.field_conflicts(a.answer, b.answer, _same_value)
+        return "; ".join(c.describe(a.line, b.line) for c in found) if found else None
     if answer_sim < fence:
         return f"its answer is unrelated to line {b.line}'s answer to almost the same prompt"
     return None
@@ -150,13 +170,20 @@ def contradictions(points: list[AnchorPoint], prompt_neighbours: np.ndarray, ans
     judge does not see (static similarity above STATIC_SURE, or past JUDGED_ROWS) and runs without a judge use the
     static vectors' similarity below Q1 - 1.0 IQR of all same-question pairs' (recall 0.44 there)."""
     pairs = [(i, j, float(answers[i] @ answers[j])) for i, j in same_question_pairs(points, prompt_neighbours, fmt,
-                                                                                    skip)]
+                                                                                    skip)
+             if fmt != "json" or same_document(points[i].prompt, points[j].prompt)]  # one shop's receipts are many
     sims = np.array([sim for _, _, sim in pairs])
     fence = lower_fence(sims, 1.0) if len(sims) >= 20 else -1.0
     judged = _judged(points, pairs, judge) if judge is not None and fmt == "text" else None
     findings, flagged = [], set()
     for i, j, sim in pairs:
         if i in flagged or j in flagged:
+            continue
+        if fmt == "text" and not _labelled_apart(points[i], points[j]) and \
+                facts.alike(points[i].answer, points[j].answer) >= FACT_ALIKE and \
+                (finding := fact_conflict(points[i], points[j], fmt)):
+            flagged.add(i)
+            findings.append(finding)
             continue
         verdict = judged(i, j) if judged is not None and not _labelled_apart(points[i], points[j]) else False
         reason = _conflict(points[i], points[j], fmt, sim, fence) if verdict is False else verdict
@@ -170,6 +197,7 @@ def contradictions(points: list[AnchorPoint], prompt_neighbours: np.ndarray, ans
     return findings
 
 
+FACT_ALIKE = 0.6  # two answers this alike word for word say the same thing: a changed fact between them conflicts
 PAIR_NULL, FIT_NULL = 90, 95  # percentiles of the random-pair references (see `contradictions`)
 JUDGED_ROWS = 4000  # rows the judge embeds at most (~1,200 on 4,000 Bitext rows; ~40 s on 2 cores), least alike first
 NULL_ROWS = 200  # random rows of the data beside the judged ones: the references' sample
@@ -214,3 +242,85 @@ def _judged(points: list[AnchorPoint], pairs: list[tuple[int, int, float]], judg
                 f"answers to different questions here) and fits the question no better than a random answer "
                 f"({min(fit_i, fit_j):.2f}, random {fit_null:.2f})", (worse, better))
     return judge_pair
+
+
+ANSWER_SAME = 0.9  # word-level likeness (facts.alike) of an answer kept or lightly reworded (fitted, see `reworded`)
+REWORDED_WORDS = 8  # answers shorter than this are too generic ("Yes, you can.") to call two rows one
+ANSWER_REUSE_STYLE = 0.15  # share of rows in reworded pairs above which answer reuse is the data's own style
+PROMPT_NULL = 90  # percentile of the judge's similarity between random prompts that a rewording must pass
+
+
+def reworded(points: list[AnchorPoint], answer_neighbours: np.ndarray, skip: set[int], judge=None,
+             prompts: np.ndarray | None = None) -> list[Finding]:
+    """The same request in other words: a later row whose answer is word for word almost an earlier one's (facts.alike
+    >= ANSWER_SAME: the answer kept, or a few words swapped) under a question that means the same: the judge's
+    (contextual MiniLM) similarity of the two prompts above the PROMPT_NULL-th percentile of random prompt pairs of
+    the data (without a judge, `prompts`' static vectors, the same way). Two such rows teach one example twice: a
+    near duplicate; where the answers state a different fact, a contradiction (`fact_conflict`). A data set that gives
+    one canonical answer to many phrasings (FAQ style: more than ANSWER_REUSE_STYLE of its rows share an answer) does
+    so by design: nothing is flagged there (its repeated questions with conflicting facts are `contradictions`'
+    work). Rows in `skip` (already flagged as copies) are left alone. Free-text tasks only."""
+    grams: dict[int, object] = {}
+
+    def gram(i: int):
+        if i not in grams:
+            grams[i] = shingle_hashes(points[i].answer)
+        return grams[i]
+    candidates, rows, most = [], set(), ANSWER_REUSE_STYLE * len(points)
+    for i, j in candidate_pairs(answer_neighbours):
+        if points[i].line in skip or points[j].line in skip or _labelled_apart(points[i], points[j]):
+            continue
+        if min(len(points[i].answer.split()), len(points[j].answer.split())) < REWORDED_WORDS:
+            continue
+        a, b = gram(i), gram(j)
+        if min(len(a), len(b)) < 0.7 * max(len(a), len(b)) or hashed_jaccard(a, b) < 0.5:  # cheap bounds first
+            continue
+        if facts.alike(points[i].answer, points[j].answer) >= ANSWER_SAME:
+            candidates.append((i, j))
+            rows |= {i, j}
+            if len(rows) > most:  # the data's own style: stop before the judge's work
+                return []
+    if not candidates:
+        return []
+    same_request = _same_request(points, candidates, judge, prompts)
+    findings, flagged = [], set()
+    for i, j in candidates:
+        if i in flagged or not same_request(i, j) or facts.follow_questions(
+                points[i].answer, points[j].answer, points[i].prompt, points[j].prompt):
+            continue
+        flagged.add(i)
+        findings.append(_copy_or_conflict(points[i], points[j], "text", f"the same request as line {points[j].line} "
+                                          "in other words, with the same answer: one example twice"))
+    return findings
+
+
+def _same_request(points: list[AnchorPoint], pairs: list[tuple[int, int]], judge, prompts: np.ndarray | None):
+    """A function (i, j) -> whether two rows' prompts mean the same, against random pairs of the data's prompts."""
+    rows = sorted({r for pair in pairs for r in pair})
+    rng = np.random.default_rng(0)
+    reference = sorted(set(rng.choice(len(points), min(len(points), NULL_ROWS), replace=False).tolist()) - set(rows))
+    at = {row: k for k, row in enumerate(rows + reference)}
+    if judge is not None:
+        vectors = judge.embed([points[r].prompt for r in rows + reference])
+    elif prompts is not None:
+        vectors = prompts[rows + reference]
+    else:
+        return lambda i, j: _reads_same(points[i].prompt, points[j].prompt)
+    order = rng.permutation(len(at))
+    null = float(np.percentile(np.einsum("ij,ij->i", vectors, vectors[order]), PROMPT_NULL))
+    return lambda i, j: _reads_same(points[i].prompt, points[j].prompt) or float(vectors[at[i]] @ vectors[at[j]]) >= null
+
+
+def rescans(points: list[AnchorPoint], prompt_neighbours: np.ndarray, skip: set[int]) -> list[Finding]:
+    """The same document twice (JSON tasks): a near duplicate where the fields agree (up to typos), a contradiction
+    naming the fields that differ otherwise. Rows in `skip` are left alone."""
+    findings, flagged = [], set()
+    for i, j in candidate_pairs(prompt_neighbours):
+        if i in flagged or points[i].line in skip or points[j].line in skip:
+            continue
+        if not same_document(points[i].prompt, points[j].prompt):
+            continue
+        flagged.add(i)
+        findings.append(_copy_or_conflict(points[i], points[j], "json", f"the same document as line {points[j].line} "
+                                          "again (another scan or copy) with the same fields"))
+    return findings

@@ -1,7 +1,8 @@
 """A cleaned copy of the anchor points: what --fix writes, and the changelog that says why for every row.
 
 Dropped: exact duplicates, empty answers, later members of near-duplicate groups. Set aside for a
-person to review: contradictions, off-task rows, invalid outputs. Everything else is kept as it is.
+person to review: contradictions (both rows of each: which fact is right is the person's call, never the fix's),
+off-task rows, invalid outputs. Everything else is kept as it is. Findings at info level change nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ class FixPlan:
 def plan_fix(points: list[AnchorPoint], findings: list[Finding]) -> FixPlan:
     by_line: dict[int, list[Finding]] = {}
     for f in findings:
+        if not f.at_least("warning"):
+            continue
         by_line.setdefault(f.line, []).append(f)
+        if f.code == "contradiction":  # the other side of a conflict goes to review as well
+            for other in f.related:
+                by_line.setdefault(other, []).append(f)
     kept, review, changelog = [], [], []
     for point in points:
         own = by_line.get(point.line, [])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -48,39 +49,58 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
     step("looking for empty, garbled and cut-off answers", 0.05)
     unclear = _unclear_answers(points, fmt, getattr(embedder, "word_pieces", None))
     invalid = invalid_outputs(points, preset, declared_labels or [])
-    unreadable = {u.line for u in unclear if "empty" in u.message or "garbled" in u.message}
-    step("looking for duplicates and contradictions", 0.2)
+    step("detecting languages", 0.12)
+    mismatched = _language_mismatches(points) if fmt == "text" else []
+    # rows no other detector should judge by their wording: unreadable, or in another language than their question
+    unreadable = {u.line for u in unclear if "empty" in u.message or "garbled" in u.message} | {
+        f.line for f in mismatched}
     spread = centered(combined)  # computed once: 200 MB a copy at 200,000 rows
     if len(points) > 2:
-        _, near_idx = nearest(spread, NEIGHBOURS)
-        _, prompt_idx = nearest(centered(vectors_p), 2 * NEIGHBOURS)
-        findings += duplicates.near_duplicates(points, near_idx, {f.line for f in exact}, fmt)
         broken = unreadable | {f.line for f in invalid if f.severity == "error"}
-        step("judging answers to the same question", 0.35)
-        findings += duplicates.contradictions(points, prompt_idx, centered(vectors_a), fmt, broken, judge)
+        findings += _copies_and_conflicts(points, fmt, spread, vectors_p, vectors_a, exact, broken, judge, step)
     step("looking for off-task rows and personal data", 0.6)
     description_vector = embedder.embed([description])[0] if description else None
     # an extraction task's field values differ row by row by nature (every shop its own name): its documents say
     # what a row is about
     own_side = vectors_p if fmt == "json" else vectors_a
     off, relevance_scores = relevance.off_task(points, combined, own_side, description_vector)
-    findings += unclear + [f for f in off if f.line not in unreadable]
+    if fmt == "text":
+        seen = {f.line for f in off}
+        off += [f for f in relevance.foreign_rows(points, centered(vectors_a), description, judge)
+                if f.line not in seen]
+    findings += mismatched + unclear + [f for f in off if f.line not in unreadable]
     findings += invalid
     findings += _personal_data(points, set(preset.quality.expected_personal_data))
     groups, group_kind = balance.groups_of(points, spread)
     findings += balance.template_answers(points, fmt, groups)
-    if fmt == "text":
-        step("detecting languages", 0.68)
-        findings += _language_mismatches(points)
     step("counting tokens", 0.78)
     lengths = _token_lengths(points, preset, tokenizer, max_length, findings) if tokenizer is not None else []
     if ifd is not None:
         step("scoring instruction-following difficulty with the model", 0.9)
         findings += _not_conditioned(points, ifd(points))
     on_topic = description_vector is None or relevance.matches_description(combined, description_vector)
+    findings = list(dict.fromkeys(findings))  # a conflict two detectors both find is reported once
     return build_report(points, preset, findings, groups=groups, group_kind=group_kind,
                         vendi=balance.vendi_score(spread), token_lengths=lengths,
                         max_length=max_length, relevance=relevance_scores, on_topic=on_topic)
+
+
+def _copies_and_conflicts(points: list[AnchorPoint], fmt: str, spread: np.ndarray, vectors_p: np.ndarray,
+                          vectors_a: np.ndarray, exact: list[Finding], broken: set[int], judge, step) -> list[Finding]:
+    """Near duplicates (copies with typos, the same request in other words) and contradictions."""
+    step("looking for duplicates and contradictions", 0.2)
+    _, near_idx = nearest(spread, NEIGHBOURS)
+    _, prompt_idx = nearest(centered(vectors_p), 2 * NEIGHBOURS)
+    found = duplicates.near_duplicates(points, near_idx, {f.line for f in exact} | broken, fmt)
+    if fmt == "json":
+        found += duplicates.rescans(points, prompt_idx, {f.line for f in exact + found} | broken)
+    if fmt == "text":
+        step("looking for the same requests in other words", 0.3)
+        _, answer_idx = nearest(centered(vectors_a), NEIGHBOURS)
+        copies = {f.line for f in exact + found}
+        found += duplicates.reworded(points, answer_idx, copies | broken, judge, centered(vectors_p))
+    step("judging answers to the same question", 0.35)
+    return found + duplicates.contradictions(points, prompt_idx, centered(vectors_a), fmt, broken, judge)
 
 
 def _sample(n: int, size: int, seed: int = 0) -> list[int]:
@@ -142,8 +162,13 @@ def _personal_data(points: list[AnchorPoint], expected: set[str]) -> list[Findin
     findings = []
     for row, (point, text, found) in enumerate(zip(points, texts, matches)):
         people, organisations, unknown = [], [], []
-        for m in found:
-            whose, why = owner(text, m, len(rows_with[_value_key(m.value)]))
+        judged = [(m, *owner(text, m, len(rows_with[_value_key(m.value)]))) for m in found]
+        # a value the document prints as its issuer's somewhere (a header's 'TEL ..., 012-...') is the issuer's
+        # wherever else it prints it ('H/P: 012-...' further down)
+        issuers = {_value_key(m.value): why for m, whose, why in judged if whose == "organisation"}
+        for m, whose, why in judged:
+            if whose != "organisation" and m.kind in ("phone number", "e-mail address") and _value_key(m.value) in issuers:
+                whose, why = "organisation", issuers[_value_key(m.value)]
             (people if whose == "person" else organisations if whose == "organisation" else unknown).append((m, why))
         warn = people + [(m, why) for m, why in unknown if m.kind not in expected | {"phone number"}]
         if warn:
@@ -164,15 +189,34 @@ def _value_key(value: str) -> str:
     return re.sub(r"[\s().-]", "", value).casefold()
 
 
+ANSWER_WORDS = 4  # an answer this long (a short sentence) tells its language; a prompt needs PROMPT_WORDS
+PROMPT_WORDS = 8  # short prompts full of typos and order numbers are often misread ('do udeliver to Toronto': it)
+
+
 def _language_mismatches(points: list[AnchorPoint]) -> list[Finding]:
-    prompt_lang = languages([p.prompt for p in points], min_words=8)
-    known = [(p, lp) for p, lp in zip(points, prompt_lang) if lp]
-    answer_lang = languages([p.answer for p, _ in known], min_words=6)
-    suspects = [p for (p, lp), la in zip(known, answer_lang) if la and lp != la]
-    confirmed_p = languages([p.prompt for p in suspects], min_words=8, accurate=True)
-    confirmed_a = languages([p.answer for p in suspects], min_words=6, accurate=True)
-    return [Finding(p.line, "language_mismatch", "warning", f"the prompt is in '{lp}' but the answer in '{la}'")
-            for p, lp, la in zip(suspects, confirmed_p, confirmed_a) if lp and la and lp != la]
+    """Answers in another language than their question. Every answer of ANSWER_WORDS words or more is read (lingua's
+    fast mode screens, its accurate mode confirms); the question's language is the data's own (the answers' most
+    common), or the prompt's where a prompt of PROMPT_WORDS words or more clearly says another. An answer is
+    flagged when it is not in its question's language; a question in another language answered in that language is
+    not a mismatch."""
+    answer_lang = languages([p.answer for p in points], min_words=ANSWER_WORDS)
+    counts = Counter(lang for lang in answer_lang if lang)
+    if not counts:
+        return []
+    own = counts.most_common(1)[0][0]
+    prompt_lang = languages([p.prompt for p in points], min_words=PROMPT_WORDS)
+    suspects = [k for k, (la, lp) in enumerate(zip(answer_lang, prompt_lang))
+                if la and (la != own or (lp and lp != la))]
+    confirmed_a = languages([points[k].answer for k in suspects], min_words=ANSWER_WORDS, accurate=True)
+    confirmed_p = languages([points[k].prompt for k in suspects], min_words=PROMPT_WORDS, accurate=True)
+    findings = []
+    for k, la, lp in zip(suspects, confirmed_a, confirmed_p):
+        asked = lp or own
+        if la and la != asked:
+            where = "the prompt is" if lp else "the questions here are"
+            findings.append(Finding(points[k].line, "language_mismatch", "warning",
+                                    f"{where} in '{asked}' but the answer in '{la}'"))
+    return findings
 
 
 def _token_lengths(points: list[AnchorPoint], preset: Preset, tokenizer, max_length: int,

@@ -13,8 +13,10 @@ import re
 from dataclasses import dataclass
 
 EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
-PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s./-]?)?(?:\(\d{1,5}\)[\s./-]?)?\d{1,5}(?:[\s./-]?\d{2,8}){1,4}(?![\w-])")
+PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ \t./-]?)?(?:\(\d{1,5}\)[ \t./-]?)?\d{1,5}(?:[ \t./-]?\d{2,8}){1,4}(?![\w-])")
 IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
+LINE = re.compile(r"[^\n]+")
+BARE_NUMBER = re.compile(r"(?<![\w/.:-])[A-Z]{0,2}\d{6,14}(?![\w/.:-])")  # 0196516569, M30642106 (not dates, amounts)
 CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 CARD_GROUPED = re.compile(r"^\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}$|^\d{4}([ -])\d{6}\2\d{5}$")
 CARD_CONTEXT = re.compile(r"(?i)\b(?:card|credit|debit|visa|master ?card|amex|american express|kredit|karte|cc)\b")
@@ -73,7 +75,7 @@ def _phone_ok(match: str) -> bool:
     digits = re.sub(r"\D", "", match)
     if not 9 <= len(digits) <= 15:
         return False
-    if re.fullmatch(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}", match.strip()):  # a date
+    if re.match(r"\d{1,4}[./-]\d{1,2}[./-]\d{2,4}\b", match.strip()):  # a date, or a date and a time
         return False
     return match.strip().startswith(("+", "(")) or bool(re.search(r"\d[\s./-]\d", match))
 
@@ -96,6 +98,16 @@ def find_matches(text: str) -> list[Match]:
     if not cards:
         found += [Match("phone number", m.group().strip(), m.start()) for m in PHONE.finditer(text)
                   if _phone_ok(m.group())]
+    taken = {m.start for m in found}
+    document = text.count("\n") >= HEADER_LINES  # a receipt or letter, not prose ('my order 3707955617')
+    for line in LINE.finditer(text if document else ""):  # a document's line about a person: its numbers are theirs
+        if len(line.group().strip()) > DOCUMENT_LINE or not PERSON_CONTEXT.search(line.group()):
+            continue
+        for m in BARE_NUMBER.finditer(line.group()):
+            if line.start() + m.start() not in taken and not any(
+                    f.start <= line.start() + m.start() < f.start + len(f.value) for f in found):
+                kind = "phone number" if m.group().isdigit() and m.group()[0] in "0+" else "membership number"
+                found.append(Match(kind, m.group(), line.start() + m.start()))
     found += [Match(name, m.group(), m.start()) for name, pattern in SECRETS.items() for m in pattern.finditer(text)]
     return found
 
@@ -105,9 +117,12 @@ def find_personal_data(text: str) -> list[str]:
     return list(dict.fromkeys(m.kind for m in find_matches(text)))
 
 
-PERSON_CONTEXT = re.compile(r"(?i)\b(?:my|me|mine|i'?m|i am|customer(?!\s*(?:service|care|support|hotline))|member|client|patient|employee|bill to|"
-                            r"ship to|attn|attention|mr|mrs|ms|dr|name|private|personal|home|mobile|cell)\b")
-ORG_CONTEXT = re.compile(r"(?i)\b(?:tel|fax|hotline|phone|e-?mail|website|www|sdn|bhd|ltd|limited|gmbh|inc|llc|plc|"
+PERSON_CONTEXT = re.compile(r"(?i)\b(?:my|me|mine|i'?m|i am|customer(?!\s*(?:service|care|support|hotline))|cust|member|"
+                            r"membership|loyalty|client|patient|employee|guest|buyer|recipient|holder|card ?holder|"
+                            r"bill to|ship to|deliver(?:y)? to|sold to|attn|attention|mr|mrs|ms|dr|name|private|"
+                            r"personal (?:e-?mail|phone|mobile|address|number|details)|home)\b")
+PERSON_DEVICE = re.compile(r"(?i)\b(?:mobile|cell|hp|h/p|handphone|whats ?apps?)\b")  # a shop prints these too
+ORG_CONTEXT = re.compile(r"(?i)\b(?:tel|fax|hotline|phone|website|www|sdn|bhd|ltd|limited|gmbh|inc|llc|plc|"
                          r"corp|co|company|reg|gst|vat|tax|branch|store|shop|outlet|office|headquarters|hq|"
                          r"enquir(?:y|ies)|customer (?:service|care)|care line)\b")
 ROLE_MAILBOX = re.compile(r"(?i)^(?:info|sales|support|contact|admin|enquir(?:y|ies)|service|services|hello|office|"
@@ -120,16 +135,21 @@ LABEL_REACH = 25  # characters before a value in prose where its label stands ('
 
 
 def owner(text: str, match: Match, repeated: int) -> tuple[str, str]:
-    """('person' | 'organisation' | 'unknown', why) for one value found in `text`.
-
-    In this order: a card number or secret is a person's; an e-mail to a role mailbox (info@, sales@) an
-    organisation's; a value on a line that speaks of a person (my, customer, member, bill to, Mr/Ms, mobile) a
-    person's; on a line labelled as business contact data (Tel, Fax, E-mail, Customer service, Sdn Bhd, GST Reg:
-    anywhere on a short document line, just before the value in prose, where 'our company' says nothing about
-    the value) or in a document's first HEADER_LINES lines (its issuer's header) an organisation's; an e-mail
-    whose mailbox is a name (first.last) a person's; a phone number or e-mail on `repeated` >= 2 rows an
-    organisation's (published contact data repeats; a person's rarely does; a repeated IBAN is not contact data
-    and needs a label)."""
+    """('person' | 'organisation' | 'unknown', why) for one value found in `text`, from the evidence a reader uses,
+    strongest first:
+    1. a card number or secret is a person's; an e-mail to a role mailbox (info@, sales@) an organisation's;
+    2. a value on a line that names a person or their role (my, customer, member, holder, bill/ship/deliver to,
+       Mr/Ms, name, home) is a person's;
+    3. a value in a document's header (its first HEADER_LINES lines, or its first third, whichever is shorter: where
+       a receipt or letter prints its issuer), or on a line labelled as business contact data (Tel, Fax, Customer
+       service, Sdn Bhd, GST Reg: anywhere on a short document line, just before the value in prose), is the
+       organisation's, whatever device it names (a shop's 'MOBILE / WHATSAPP' line in its header is the shop's);
+    4. an e-mail whose mailbox is a name (first.last) is a person's;
+    5. a phone number or e-mail on `repeated` >= 2 rows is an organisation's (published contact data repeats; a
+       person's rarely does; a repeated IBAN is not contact data and needs a label);
+    6. a number on a line naming a personal device (mobile, cell, H/P) outside the header is a person's.
+    The caller (gate) also counts a value as the organisation's wherever the same document prints it as such.
+    These hold on receipts the rules were not fitted on (bench/quality_gate.py, SROIE receipts 300-625)."""
     if match.kind in SECRETS or match.kind == "payment card number":
         return "person", "a card number or secret is never published contact data"
     line_start = text.rfind("\n", 0, match.start) + 1
@@ -141,13 +161,24 @@ def owner(text: str, match: Match, repeated: int) -> tuple[str, str]:
         return "organisation", f"'{mailbox}@' is a role mailbox"
     if PERSON_CONTEXT.search(around):
         return "person", f"it stands on a line about a person ('{line.strip()[:60]}')"
+    if _in_header(text, match.start):
+        return "organisation", "it stands in the document's header, where its issuer is printed"
     labelled = re.split(r"[.!?;]\s", line[:max(0, match.start - line_start)][-LABEL_REACH:])[-1]  # its own sentence
     if ORG_CONTEXT.search(around if len(line.strip()) <= DOCUMENT_LINE else labelled):
         return "organisation", f"it stands on a line of business contact data ('{line.strip()[:60]}')"
-    if text.count("\n") >= HEADER_LINES and text.count("\n", 0, match.start) < HEADER_LINES:
-        return "organisation", "it stands in the document's header, where its issuer is printed"
     if mailbox and NAME_MAILBOX.match(mailbox):
         return "person", f"'{mailbox}@' is a person's name"
     if repeated >= 2 and match.kind in ("phone number", "e-mail address"):
         return "organisation", f"the same value appears on {repeated} rows"
+    if PERSON_DEVICE.search(around) and match.kind == "phone number":
+        return "person", f"a personal device's number outside the issuer's header ('{line.strip()[:60]}')"
     return "unknown", ""
+
+
+def _in_header(text: str, position: int) -> bool:
+    """Whether `position` lies in a document's header: its first HEADER_LINES lines or its first third, whichever is
+    shorter, in a text of at least HEADER_LINES lines (prose has no header)."""
+    lines = text.count("\n") + 1
+    if lines < HEADER_LINES:
+        return False
+    return text.count("\n", 0, position) < min(HEADER_LINES, lines // 3)
