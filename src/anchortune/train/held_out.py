@@ -1,5 +1,5 @@
 """The held-out answers a run ends with: the tuned and the base model answer the held-out prompts (ANSWER_ROWS of
-them, NEW_TOKENS each), the answers are judged against their references and a trivial baseline
+them, up to NEW_TOKENS each, fewer where every reference is shorter), the answers are judged against their references and a trivial baseline
 (evaluate/verdict.py), and how long that takes is estimated beforehand from the evaluations' pace, so the run's
 time left counts it. Knows nothing about the run folder or the store.
 """
@@ -31,8 +31,15 @@ def after_training(rows: int, kind: str, evaluations: int, valid_tokens: int):
     return estimate
 
 
+def new_tokens(tokenizer, kind: str, points: list[AnchorPoint]) -> int:
+    """Tokens an answer may take: NEW_TOKENS for the task's kind, or 1.5x the longest reference answer (and 16
+    more) where that is less: an answer far longer than every reference agrees with none of them anyway."""
+    longest = max((len(tokenizer(p.answer, add_special_tokens=False)["input_ids"]) for p in points), default=0)
+    return min(NEW_TOKENS[kind], int(1.5 * longest) + 16)
+
+
 def answers(model, tokenizer, source, preset: Preset, points: list[AnchorPoint], precision: str,
-                     step: int = 0, on_event: EventSink = ignore) -> dict[str, list[str]]:
+            step: int = 0, on_event: EventSink = ignore) -> dict[str, list[str]]:
     """The tuned and the base model's answers to the held-out prompts (the adapter switched off for base; a full
     fine-tune loads the base model again), in batches, each reported as progress of the 'answers' stage."""
     import time
@@ -41,13 +48,13 @@ def answers(model, tokenizer, source, preset: Preset, points: list[AnchorPoint],
     from anchortune.models.loading import load_model
 
     conversations = [preset.to_messages(p)[:-1] for p in points]
-    new_tokens = NEW_TOKENS[preset.output.format]
+    limit = new_tokens(tokenizer, preset.output.format, points)
     started, total = time.perf_counter(), 2 * len(conversations)
     out: dict[str, list[str]] = {"tuned": [], "base": []}
 
     def answer(target, name: str) -> None:
         for start in range(0, len(conversations), ANSWER_BATCH):
-            out[name] += generate(target, tokenizer, conversations[start:start + ANSWER_BATCH], new_tokens,
+            out[name] += generate(target, tokenizer, conversations[start:start + ANSWER_BATCH], limit,
                                   precision=precision)
             done = len(out["tuned"]) + len(out["base"])
             spent = time.perf_counter() - started
