@@ -2,7 +2,7 @@
 idle versus while a job trains, after a burst of jobs.
 
     python bench/studio_load.py [--clients 20] [--seconds 40] [--interval 0.25] [--model NAME] [--burst 60]
-                                [--tag NAME] [--beside OTHER.json] [--out bench/results]
+                                [--tag NAME] [--beside OTHER.json ...] [--out bench/results]
 
 Starts `anchortune serve` (one embedded worker) on a free loopback port over a fresh data folder, uploads the
 project's support demo set, creates and cancels a burst of `--burst` jobs (the overview must still reach every
@@ -132,7 +132,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="Catalog name or NAME=PATH (default: the catalog default).")
     parser.add_argument("--burst", type=int, default=60, help="Jobs created and cancelled before the load.")
     parser.add_argument("--tag", default="", help="Names this run's result files (studio_load_TAG.*).")
-    parser.add_argument("--beside", type=Path, default=None, help="Another run's JSON, written side by side.")
+    parser.add_argument("--beside", type=Path, nargs="*", default=[], help="Other runs' JSON, written side by side.")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
 
@@ -194,7 +194,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     name = f"studio_load_{args.tag}" if args.tag else "studio_load"
     (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    runs = [result] + ([json.loads(args.beside.read_text())] if args.beside else [])
+    runs = [result] + [json.loads(path.read_text()) for path in args.beside]
     (args.out / f"{name}.md").write_text(markdown(runs))
     print(markdown(runs))
 
