@@ -181,4 +181,21 @@ def load_tuned(run_root: Path, base_source: Path | str):
     return model
 
 
+def load_checkpoint(checkpoint: Path, base_source: Path | str):
+    """A training checkpoint for conversation: the LoRA adapter saved there over the base model, or a full
+    fine-tune's weights."""
+    checkpoint = Path(checkpoint)
+    if not (checkpoint / "adapter_config.json").is_file():
+        return load_model(checkpoint)
+    from peft import PeftModel
+
+    try:
+        with _quiet_transformers():
+            model = PeftModel.from_pretrained(load_model(base_source), str(checkpoint))
+    except Exception as exc:
+        raise ModelError(f"could not load the checkpoint '{checkpoint.name}': {exc}") from exc
+    model.eval()
+    return model
+
+
 logging.getLogger("transformers.modeling_gguf_pytorch_utils").setLevel(logging.ERROR)

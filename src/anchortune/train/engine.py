@@ -58,15 +58,18 @@ class TrainResult:
     best_valid_loss: float | None
     stopped_early: bool
     train_seconds: float
-    tokens_trained: int
+    tokens_trained: int  # over the whole run, the steps before a resume included
     candidates: list = field(default_factory=list)
     chosen: object = None
     engine: paths.EnginePlan | None = None
     parallel: dict = field(default_factory=dict)  # processes, strategy and what accelerate ran (several processes)
+    tokens_this_start: int = 0  # trained since this start (a resumed run's share), the base of tokens/s
+    eval_seconds: float | None = None  # one evaluation's mean duration (validation loss and general measures)
+    final_eval_s: float | None = None  # the final evaluation's estimate (the candidates measured after training)
 
     @property
     def tokens_per_second(self) -> float:
-        return self.tokens_trained / self.train_seconds if self.train_seconds else 0.0
+        return self.tokens_this_start / self.train_seconds if self.train_seconds else 0.0
 
 
 def plan_steps(n_train: int, cfg: RunConfig) -> tuple[int, int]:
@@ -162,12 +165,15 @@ def _parallel_args(cfg: RunConfig, world: int) -> dict:
 
 def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunConfig, checkpoints: Path,
               on_event: EventSink, resume: bool = False, baseline: Baseline | None = None,
-              history: list[dict] | None = None, base_source: str | Path | None = None) -> TrainResult:
+              history: list[dict] | None = None, base_source: str | Path | None = None,
+              after_training=None) -> TrainResult:
     """Train `model` (LoRA-wrapped here when cfg.method is lora) and restore its best-balanced checkpoint.
 
     `history` holds the evaluation rows of an interrupted run being resumed. With `base_source` (the
     folder the base model came from), a bf16 LoRA run holds the frozen linear weights in bf16 while it
-    trains (what autocast computes with anyway) and reloads them in full precision afterwards."""
+    trains (what autocast computes with anyway) and reloads them in full precision afterwards.
+    `after_training(mean evaluation seconds)` estimates the seconds the run needs after its last step (the ETA of
+    the whole run adds them)."""
     from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
 
     set_seed(cfg.seed)
@@ -200,7 +206,8 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
         logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (the default hides it in the window's mean)
         **_checkpointing_args(cfg.gradient_checkpointing), **_parallel_args(cfg, world),
     )
-    progress = ProgressCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [], plan)
+    progress = ProgressCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [], plan,
+                                after_training=after_training, evals_left=lambda step: _evals_left(step, total, every))
     pages = PageCache() if plan.uses("page_cache") else None
     callbacks = [progress] + ([pages] if pages else [])
     if has_valid and cfg.patience:
@@ -238,8 +245,8 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     if not distributed.is_main():  # rank 0 chooses, restores and exports
         return TrainResult(model=trainer.model, precision=chosen, steps=state.global_step, max_steps=total,
                            best_step=None, best_valid_loss=None, stopped_early=state.global_step < total,
-                           train_seconds=progress.busy, tokens_trained=progress.tokens_trained(state), engine=plan,
-                           parallel=parallel)
+                           train_seconds=progress.busy, tokens_trained=int(state.num_input_tokens_seen), engine=plan,
+                           parallel=parallel, tokens_this_start=progress.tokens_trained(state))
     candidates = [balance.Candidate(r["step"], r["valid_loss"], r.get("probe_loss"), text_loss=r.get("text_loss"),
                                     cloze_accuracy=r.get("cloze_accuracy")) for r in progress.evals]
     picked = None
@@ -253,8 +260,10 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
     return TrainResult(model=trainer.model, precision=chosen, steps=state.global_step, max_steps=total,
                        best_step=picked.step if picked else None,
                        best_valid_loss=picked.valid_loss if picked else None, stopped_early=state.global_step < total,
-                       train_seconds=progress.busy, tokens_trained=progress.tokens_trained(state),
-                       candidates=candidates, chosen=picked, engine=plan, parallel=parallel)
+                       train_seconds=progress.busy, tokens_trained=int(state.num_input_tokens_seen),
+                       candidates=candidates, chosen=picked, engine=plan, parallel=parallel,
+                       tokens_this_start=progress.tokens_trained(state), eval_seconds=progress.mean_eval_s(),
+                       final_eval_s=progress.final_eval_s())
 
 
 def _trainer_class():
@@ -355,6 +364,11 @@ def _restore_finished(trainer, checkpoint: Path, lora: bool) -> None:
     trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
     if not lora:
         trainer._load_from_checkpoint(trainer.state.best_model_checkpoint or str(checkpoint))
+
+
+def _evals_left(step: int, total: int, every: int) -> int:
+    """Evaluations still to come after `step` (every `every` steps, and at the last)."""
+    return len({s for s in range(step + 1, total + 1) if s % every == 0} | ({total} if step < total else set()))
 
 
 def _cuda() -> bool:

@@ -1,7 +1,12 @@
 """One fine-tuning run end to end, inside its run folder: split and encode the anchor points, measure the
 base model (validation loss, general probe), train, choose the checkpoint and adapter scale by balance,
-diagnose, export adapter and merged model, write summary, report and model card. The quality gate and
-the folder's life cycle are app.runs'; this module does the work between them.
+diagnose, answer the held-out prompts with base and tuned model and judge the answers (train/held_out.py),
+export adapter and merged model, write summary, report and model card. The quality gate and the folder's life
+cycle are app.runs'; this module does the work between them.
+
+Each phase is announced as a stage event (STAGES: evaluating the base model, training, final evaluation,
+generating held-out answers, merging) with its estimated seconds, and reports its progress, so a page never
+shows a training ETA of 0 s while minutes of evaluation remain.
 """
 
 from __future__ import annotations
@@ -15,12 +20,20 @@ from anchortune.config import RunConfig
 from anchortune.data.presets import Preset, load_preset
 from anchortune.data.records import AnchorPoint
 from anchortune.errors import ModelError, RunError
+from anchortune.messages import say
 from anchortune.run_folder import RunFolder
 from anchortune.models.catalog import DEFAULT_MODEL
-from anchortune.train import distributed
+from anchortune.train import distributed, held_out
 from anchortune.train.events import Event, EventSink, ignore
 
 SAMPLES = 3
+STAGES = ("base_eval", "training", "final_eval", "answers", "merging")
+
+
+def stage(on_event: EventSink, name: str, step: int = 0, eta_s: float | None = None) -> None:
+    """Announce the run's next phase (a STAGES name) with its estimated seconds, where known."""
+    on_event(Event("stage", step, {"stage": name, "index": STAGES.index(name) + 1, "of": len(STAGES),
+                                   "eta_s": eta_s, "message": say("log_stage", stage=say(f"stage_{name}"))}))
 
 
 def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list[AnchorPoint], resume: bool,
@@ -54,50 +67,65 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
             folder.keep_metrics_until(folder.last_checkpoint_step() or 0)
     for report, name in ((train_report, "training"), (valid_report, "validation")):
         if report.truncated_lines or report.dropped_lines:
-            on_event(Event("warning", 0, {"message": f"{name} data: {report.summary()}"}))
-    on_event(Event("info", 0, {"message": f"{len(train_set)} training and {len(valid_set)} validation examples; "
-                                          f"{train_report.summary()}"}))
+            on_event(Event("warning", 0, {"message": say(f"log_data_warning_{name}", summary=report.summary())}))
+    on_event(Event("info", 0, {"message": say("log_examples", train=len(train_set), valid=len(valid_set),
+                                              summary=train_report.summary())}))
     chosen = precision.choose(cfg.precision)
     model = load_model(source)
+    stage(on_event, "base_eval")
     baseline = measure_base(model, tokenizer, source, valid_set, cfg, chosen)
     if not math.isfinite(baseline.valid_loss):
         raise ModelError(f"the base model '{cfg.model or DEFAULT_MODEL}' gives a held-out loss of "
                          f"{baseline.valid_loss}: its weights are damaged")
-    on_event(Event("info", 0, {"message": f"base model: held-out answer loss {baseline.valid_loss:.4f}, "
-                                          f"{_general_text(baseline)}"}))
+    on_event(Event("info", 0, {"message": say("log_base_model", loss=f"{baseline.valid_loss:.4f}",
+                                              general=_general_text(baseline))}))
     train_set = train_set + _replay(model, tokenizer, source, cfg, len(train_set), chosen)
     if cfg.kl_general:
         baseline.kl_rows = _replay_rows(model, tokenizer, source, chosen)
-        on_event(Event("info", 0, {"message": f"KL term to the base model on {len(baseline.kl_rows)} general answers"
-                                              f" (weight {cfg.kl_general})" if baseline.kl_rows else
-                                   "KL term off: the base model answered none of the general prompts"}))
+        on_event(Event("info", 0, {"message": say("log_kl", n=len(baseline.kl_rows), weight=cfg.kl_general)
+                                   if baseline.kl_rows else say("log_kl_off")}))
     history = folder.read_metrics() if resume else []
+    stage(on_event, "training")
+    held = valid_points[:held_out.ANSWER_ROWS]
+    later = held_out.after_training(len(held), preset.output.format, len(SCALES) + 1,
+                                    sum(len(e["input_ids"]) for e in valid_set))
     result = fine_tune(model, tokenizer, train_set, valid_set, cfg, folder.checkpoints,
                        recorder(folder, on_event) if writer else ignore,
-                       resume=resume, baseline=baseline, history=history, base_source=source)
+                       resume=resume, baseline=baseline, history=history, base_source=source,
+                       after_training=later)
     if not writer:
         return {}
     bad, total = nonfinite_weights(result.model)
     if bad:
         raise RunError(f"training diverged: {bad:,} of {total:,} weights are NaN or infinite (learning rate "
                        f"{cfg.learning_rate:g}); nothing of it can be kept: lower --lr and train again")
-    candidates = result.candidates + _scale_sweep(result, baseline, valid_set, tokenizer, cfg, chosen) \
-        + _average(result, baseline, valid_set, tokenizer, cfg, chosen, folder.checkpoints)
+    measured = (result.eval_seconds or 0.0) * (len(SCALES) + 1)
+    stage(on_event, "final_eval", result.steps, measured if result.eval_seconds else None)
+    tick = _ticker(on_event, result.steps, len(SCALES) + 1)
+    candidates = result.candidates + _scale_sweep(result, baseline, valid_set, tokenizer, cfg, chosen, tick) \
+        + _average(result, baseline, valid_set, tokenizer, cfg, chosen, folder.checkpoints, tick)
     picked, runners_up = balance.choose(balance.score(candidates, baseline.reference())) \
         if candidates else (None, [])
     if picked is not None and picked.averaged:
         averaging.load_average(result.model, folder.checkpoints, picked.averaged)
-        on_event(Event("info", result.steps, {"message": f"kept the average of the checkpoints at steps "
-                                                         f"{', '.join(map(str, picked.averaged))}"}))
+        on_event(Event("info", result.steps, {"message": say("log_kept_average",
+                                                             steps=", ".join(map(str, picked.averaged)))}))
     tuned_loss = picked.valid_loss if picked is not None and picked.valid_loss is not None else \
         answer_loss(result.model, valid_set, tokenizer.pad_token_id, cfg.batch_size, chosen, engine=cfg.engine)
-    with _adapter_scale(result.model, picked.scale if picked else 1.0):
-        samples = _samples(result.model, tokenizer, preset, valid_points or train_points, chosen)
-        save_outputs(result.model, tokenizer, folder.root, scale=picked.scale if picked else 1.0)
     metrics = folder.read_metrics()
     full = next((c for c in candidates if picked and c.step == picked.step and c.scale == 1.0), None)
     diagnosis = balance.diagnose([r for r in metrics if "train_loss" in r], [r for r in metrics if "valid_loss" in r],
                                  baseline.valid_loss, picked, full) if picked else None
+    with _adapter_scale(result.model, picked.scale if picked else 1.0):
+        stage(on_event, "answers", result.steps, later(result.eval_seconds, answers_only=True)
+              if result.eval_seconds else None)
+        answers = held_out.answers(result.model, tokenizer, source, preset, held, chosen, result.steps, on_event)
+        stage(on_event, "merging", result.steps)
+        save_outputs(result.model, tokenizer, folder.root, scale=picked.scale if picked else 1.0)
+    check, verdict = held_out.judge(preset, held, answers, train_points,
+                                    diagnosis.to_json() if diagnosis else None) if held else (None, None)
+    samples = [{"line": p.line, "prompt": p.prompt, "reference": p.answer, "base": b, "tuned": t}
+               for p, b, t in zip(held[:SAMPLES], answers["base"], answers["tuned"])]
     summary = {
         "task": preset.name, "metric": preset.metric, "base_model": cfg.model or DEFAULT_MODEL,
         "data": {"file": Path(cfg.data).name, "examples": len(points), "train": len(train_set),
@@ -111,7 +139,7 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
                      "adapter_scale": picked.scale if picked else 1.0,
                      "best_valid_loss": picked.valid_loss if picked else None, "stopped_early": result.stopped_early,
                      "train_seconds": result.train_seconds, "tokens_trained": result.tokens_trained,
-                     "tokens_per_s": result.tokens_per_second, "allocator": allocator_name(),
+                     "tokens_this_start": result.tokens_this_start, "tokens_per_s": result.tokens_per_second, "allocator": allocator_name(),
                      "kernels": kernels_name(result.precision, result.engine),
                      "engine": result.engine.to_json() if result.engine else None,
                      "kl_general": cfg.kl_general, "kl_rows": len(baseline.kl_rows), "parallel": result.parallel},
@@ -125,6 +153,8 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
         "balance": {"chosen": picked.to_json() if picked else None, "runners_up": [c.to_json() for c in runners_up],
                     "candidates": [c.to_json() for c in candidates],
                     "diagnosis": diagnosis.to_json() if diagnosis else None},
+        "answers": check.to_json() if check else None,
+        "verdict": verdict.to_json() if verdict else None,
         "samples": samples,
     }
     quality_file = folder.root / "quality.json"
@@ -134,8 +164,9 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
     folder.write_json(folder.summary, summary)
     _write_run_report(folder, summary, metrics)
     folder.write_text(folder.card, render(summary))
-    if diagnosis:
-        on_event(Event("info", result.steps, {"message": f"verdict: {diagnosis.verdict} - {diagnosis.reason}"}))
+    if verdict or diagnosis:
+        said = verdict or diagnosis
+        on_event(Event("info", result.steps, {"message": say("log_verdict", verdict=said.verdict, reason=said.reason)}))
     on_event(Event("done", result.steps, {"base_valid": baseline.valid_loss, "tuned_valid": tuned_loss}))
     return summary
 
@@ -193,14 +224,14 @@ def _general_text(baseline) -> str:
     """The base model's general ability in words, saying which measures it fails itself (and so cannot lose)."""
     scores, parts = baseline.measured, []
     if "text_loss" in scores:
-        parts.append(f"general-text loss {scores['text_loss']:.3f}" + ("" if baseline.text_loss is not None
-                                                                       else " (near chance: not used)"))
+        parts.append(say("log_general_text_loss" if baseline.text_loss is not None else "log_general_text_loss_unused",
+                         loss=f"{scores['text_loss']:.3f}"))
     if scores.get("cloze_accuracy") is not None:
-        parts.append(f"cloze accuracy {scores['cloze_accuracy']:.0%}" + ("" if baseline.cloze_accuracy is not None
-                                                                         else " (near chance: not used)"))
+        parts.append(say("log_cloze_accuracy" if baseline.cloze_accuracy is not None else "log_cloze_accuracy_unused",
+                         accuracy=f"{scores['cloze_accuracy']:.0%}"))
     if baseline.probe_loss:
-        parts.append(f"answer-style probe loss {baseline.probe_loss:.4f}")
-    return ", ".join(parts) or "no general measure"
+        parts.append(say("log_probe_loss", loss=f"{baseline.probe_loss:.4f}"))
+    return ", ".join(parts) or say("log_no_general")
 
 
 def _replay(model, tokenizer, source, cfg: RunConfig, n_train: int, chosen: str) -> list[dict]:
@@ -223,7 +254,23 @@ def _replay_rows(model, tokenizer, source, chosen: str) -> list[dict]:
 SCALES = (0.25, 0.5, 0.75)
 
 
-def _scale_sweep(result, baseline, valid_set: list[dict], tokenizer, cfg: RunConfig, chosen: str) -> list:
+def _ticker(on_event: EventSink, step: int, parts: int):
+    """A function to call after each of `parts` measurements of the final evaluation: its progress event."""
+    import time
+
+    started, done = time.perf_counter(), [0]
+
+    def tick() -> None:
+        done[0] += 1
+        spent = time.perf_counter() - started
+        on_event(Event("progress", step, {"stage": "final_eval", "fraction": min(1.0, done[0] / parts),
+                                          "eta_s": spent / done[0] * max(0, parts - done[0])}))
+
+    return tick
+
+
+def _scale_sweep(result, baseline, valid_set: list[dict], tokenizer, cfg: RunConfig, chosen: str,
+                 tick=lambda: None) -> list:
     """The chosen LoRA checkpoint at smaller adapter scales: free blends between base and tuned."""
     if not hasattr(result.model, "merge_and_unload") or result.chosen is None or not valid_set:
         return []
@@ -232,11 +279,12 @@ def _scale_sweep(result, baseline, valid_set: list[dict], tokenizer, cfg: RunCon
         with _adapter_scale(result.model, scale):
             candidates.append(_candidate(result.model, result.chosen.step, baseline, valid_set, tokenizer, cfg,
                                          chosen, scale=scale))
+        tick()
     return candidates
 
 
 def _average(result, baseline, valid_set: list[dict], tokenizer, cfg: RunConfig, chosen: str,
-             checkpoints: Path) -> list:
+             checkpoints: Path, tick=lambda: None) -> list:
     """The average of the last checkpoints' adapters (train/averaging.py) as a candidate, measured as the
     checkpoints were; the model is handed back holding the checkpoint it held before."""
     from anchortune.train import averaging
@@ -252,6 +300,7 @@ def _average(result, baseline, valid_set: list[dict], tokenizer, cfg: RunConfig,
         return [_candidate(result.model, steps[-1], baseline, valid_set, tokenizer, cfg, chosen, averaged=steps)]
     finally:
         load_adapter(result.model, checkpoints / f"checkpoint-{result.chosen.step}")
+        tick()
 
 
 def _candidate(model, step: int, baseline, valid_set: list[dict], tokenizer, cfg: RunConfig, chosen: str,
@@ -298,19 +347,3 @@ def recorder(folder: RunFolder, on_event: EventSink) -> EventSink:
         on_event(event)
 
     return record
-
-
-def _samples(model, tokenizer, preset: Preset, points: list[AnchorPoint], precision: str) -> list[dict]:
-    """Base and tuned answers to the first few held-out prompts (the adapter switched off for base)."""
-    from anchortune.evaluate.generation import generate
-
-    chosen = points[:SAMPLES]
-    conversations = [preset.to_messages(p)[:-1] for p in chosen]
-    tuned = generate(model, tokenizer, conversations, precision=precision)
-    if hasattr(model, "disable_adapter"):
-        with model.disable_adapter():
-            base = generate(model, tokenizer, conversations, precision=precision)
-    else:
-        base = ["(full fine-tuning: base answers are in `anchortune eval`)"] * len(chosen)
-    return [{"line": p.line, "prompt": p.prompt, "reference": p.answer, "base": b, "tuned": t}
-            for p, b, t in zip(chosen, base, tuned)]
