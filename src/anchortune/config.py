@@ -86,6 +86,14 @@ class RunConfig(BaseModel):
         "ddp", description="With more than one process: ddp (every process holds the whole model; LoRA's usual "
                            "choice) or fsdp (FSDP2, GPUs only: parameters, gradients and optimizer state sharded across "
                            "processes, for a model that does not fit one device).")
+    track: Literal["none", "tensorboard", "mlflow"] = Field(
+        "none", description="Experiment tracking: tensorboard (event files in RUN/tensorboard/) or mlflow (a SQLite "
+                            "store under the data folder, or --tracking-uri): curves, settings, the gate's scores, the "
+                            "guard's choice, the verdict and the report (pip install 'anchortune[track]').")
+    tracking_uri: str | None = Field(None, min_length=1, max_length=2000,
+                                     description="Where --track mlflow writes: a tracking server (http://...) or store "
+                                                 "(default: MLFLOW_TRACKING_URI, else sqlite in the data folder's "
+                                                 "mlflow/); credentials go in MLFLOW_TRACKING_USERNAME / _PASSWORD.")
 
     @classmethod
     def build(cls, **values) -> "RunConfig":

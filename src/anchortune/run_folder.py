@@ -9,7 +9,9 @@
     RUN/README.md         model card
     RUN/data/             the anchor points the run was trained on, copied in: config.yaml names them relative
                           to the folder, so a moved or copied run still reads them
+                          with the `--fix` changelog a training file came out of (FILE.changelog.jsonl beside it)
     RUN/sha256.json       config.yaml and data/ sealed by their SHA-256 (a damaged or edited one is told apart)
+    RUN/tracking.json     where `--track` writes the run (tracking/): TensorBoard's RUN/tensorboard/, or MLflow's run
 
 Every JSON file is written strictly (a NaN or infinity becomes null), and every file atomically. `check_finished`
 looks at every part a finished run holds (config, merged model, adapter, tokenizer, data) without loading a model,
@@ -30,6 +32,7 @@ from anchortune.config import RunConfig
 from anchortune.errors import RunError
 
 DATA_FIELDS = ("data", "valid_data")  # the config's anchor-point files, copied into RUN/data/
+CHANGELOG = ".changelog.jsonl"  # `check --fix OUT` writes OUT's changelog beside it as OUT-STEM + CHANGELOG
 SEAL = "sha256.json"  # config.yaml and the copied anchor points, by their SHA-256
 WEIGHTS = (".safetensors", ".bin")
 
@@ -85,9 +88,9 @@ class RunFolder:
             handle.write(json_text(row) + "\n")
 
     def write_config(self, cfg: RunConfig) -> RunConfig:
-        """Start a run's folder: its anchor-point files copied into data/, config.yaml naming them relative to the
-        folder, and sha256.json sealing both (a truncated or edited config, a changed copy, is then told apart from
-        the run's own); the config as written."""
+        """Start a run's folder: its anchor-point files (and the training file's --fix changelog) copied into data/,
+        config.yaml naming them relative to the folder, and sha256.json sealing both (a truncated or edited config, a
+        changed copy, is then told apart from the run's own); the config as written."""
         updates, sealed = {}, {}
         for field in DATA_FIELDS:
             source = getattr(cfg, field)
@@ -98,9 +101,12 @@ class RunFolder:
                 name = f"data/{field}-{Path(source).name}"
             sealed[name] = _copy(Path(source), self.root / name)
             updates[field] = name
+            changelog = changelog_of(Path(source))
+            if field == "data" and changelog.is_file():  # the --fix changelog the anchor points came out of
+                sealed[str(changelog_of(Path(name)))] = _copy(changelog, changelog_of(self.root / name))
         kept = cfg.model_copy(update=updates)
         self.write_text(self.config, kept.dump())
-        sealed[self.config.name] = _sha256(self.config)
+        sealed[self.config.name] = sha256(self.config)
         self.write_json(self.root / SEAL, sealed)
         return kept
 
@@ -119,7 +125,7 @@ class RunFolder:
                 path = self.root / str(name)
                 if not path.resolve().is_relative_to(self.root.resolve()):
                     raise _damaged(seal, f"it names '{name}', outside the run folder")
-                if not path.is_file() or _sha256(path) != digest:
+                if not path.is_file() or sha256(path) != digest:
                     raise _damaged(path, f"it is missing or changed since the run wrote it (its SHA-256 differs "
                                          f"from {SEAL})")
         _check_model_folder(self.model, "model/config.json", "merged model")
@@ -157,6 +163,11 @@ class RunFolder:
         return [p.name for p in broken]
 
 
+def changelog_of(data: Path) -> Path:
+    """The `--fix` changelog written beside a cleaned file of anchor points (it need not exist)."""
+    return data.with_name(data.stem + CHANGELOG)
+
+
 def json_text(value, indent: int | None = None) -> str:
     """JSON every reader takes: a NaN or an infinity (a diverged loss, the mean of nothing) is written as null."""
     return json.dumps(_finite(value), indent=indent, ensure_ascii=False, allow_nan=False)
@@ -191,7 +202,8 @@ def _copy(source: Path, target: Path) -> str:
     return digest.hexdigest()
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
+    """A file's SHA-256 in hex (what `sha256sum` prints), read in pieces."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 20):

@@ -6,6 +6,7 @@ ANCHORTUNE_DATA      the studio's uploads, runs and SQLite file (default HOME/st
 ANCHORTUNE_DATABASE_URL  another database for the studio (e.g. postgresql+psycopg://...)
 ANCHORTUNE_TOKEN     bearer token for the studio's API and pages
 ANCHORTUNE_LEASE_S   seconds without a worker heartbeat before a running job is taken over
+MLFLOW_TRACKING_URI  where `--track mlflow` writes when --tracking-uri is not given (default: DATA/mlflow/)
 ANCHORTUNE_NATIVE    'off' (or 0) keeps training on torch's own operations (no compiled kernels)
 CC                   the C compiler that builds the training kernels (default cc)
 """
@@ -53,6 +54,11 @@ def database_url() -> str | None:
 def api_token() -> str | None:
     """ANCHORTUNE_TOKEN: the bearer token the studio asks for (required when bound beyond loopback)."""
     return os.environ.get("ANCHORTUNE_TOKEN") or None
+
+
+def mlflow_tracking_uri() -> str | None:
+    """MLFLOW_TRACKING_URI: MLflow's own variable for its tracking server or store (anchortune's default when set)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or None
 
 
 def lease_seconds() -> float:

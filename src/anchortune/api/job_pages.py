@@ -1,7 +1,8 @@
 """A job's pages and actions in the web UI: the live run (stages, time left per stage and for the run, warnings,
 curves, log, by server-sent events), the result (the verdict in the team's terms over the loss-based evidence,
-every number explained), downloads built in the background with progress, the full report in the page's language,
-the poor-data path (reasons, report, Apply the fix, train anyway), cancel and delete with its size on disk.
+every number explained, the data it learned from), downloads built in the background with progress, the full report
+in the page's language, the poor-data path (reasons, report, Apply the fix, train anyway), cancel and delete with its
+size on disk.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from anchortune import messages
 from anchortune.api.errors import wants_html
 from anchortune.api.pages import language, render
-from anchortune.app import downloads, jobs, reports, retention
+from anchortune.app import downloads, jobs, reports, retention, tracking
 from anchortune.app.jobs import states
 
 router = APIRouter(include_in_schema=False)
@@ -35,6 +36,7 @@ def job_page(request: Request, job_id: str):
     summary = jobs.summary(ws, job_id) if job["status"] == states.SUCCEEDED else None
     poor = jobs.stored_quality(ws, job_id) if (job["error"] or {}).get("code") == "poor_data" else None
     return render(request, "job.html", job=job, summary=summary, final=job["status"] in states.FINAL, poor=poor,
+                  lineage=tracking.job_lineage(ws, job, summary),
                   downloads=downloads.statuses(ws, job_id) if summary else [],
                   sizes=retention.job_sizes(ws, job_id) if job["status"] in states.FINAL else None,
                   boot={"job": job["id"], "status": job["status"], "after": events[-1]["id"] if events else 0,

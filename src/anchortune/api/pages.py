@@ -1,5 +1,6 @@
-"""The web UI's pages: overview (paging, filters, search), upload and quality report, new fine-tune, playground,
-settings, sign-in and the error page; a job's own pages are job_pages.py.
+"""The web UI's pages: overview (paging, filters, search), upload and quality report (with the runs trained on the
+data), new fine-tune, runs compared side by side, playground, settings, sign-in and the error page; a job's own pages
+are job_pages.py.
 
 Pages are Jinja2 templates with autoescaping on, so every piece of dataset text is shown as text; the
 scripts in static/ write text with textContent only. Every page renders in the request's language: the labels
@@ -14,20 +15,21 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from anchortune import messages
 from anchortune.api import i18n
 from anchortune.api.openai_files import upload_chunks
-from anchortune.app import datasets, jobs, models, retention
+from anchortune.app import datasets, jobs, models, retention, tracking
 from anchortune.app import plan as app_plan
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 TASKS = ("support", "legal", "invoice", "classification", "custom")
 SHOWN_FINDINGS = 200
+TRACKING_BACKENDS = ("none", "tensorboard", "mlflow")
 
 
 def language(request: Request) -> str:
@@ -41,6 +43,7 @@ def helpers(lang: str) -> dict:
             "num": lambda value, digits=2, percent=False, sign=False: messages.format_number(
                 value, lang, digits, percent, sign),
             "size": lambda n: messages.localise_numbers(retention.human_bytes(int(n or 0)), lang),
+            "plain": lambda value: messages.localise_numbers(str(value), lang) if value is not None else "–",
             "when": lambda at: time.strftime("%Y-%m-%d %H:%M", time.localtime(int(at or 0)))}
 
 
@@ -131,7 +134,7 @@ def dataset(request: Request, file_id: str, task: str = "custom", model: str | N
     plan, planning = app_plan.plan_state(ws, file_id, task, model)
     return render(request, "dataset.html", file=row, report=report, rows=rows, flagged_total=len(flagged),
                   task=task, model=model, models=models.served_models(ws), plan=plan, planning=planning,
-                  codes={f["code"] for f in report["findings"]})
+                  codes={f["code"] for f in report["findings"]}, trained=tracking.runs_on_file(ws, file_id))
 
 
 @router.post("/datasets/{file_id}/plan")
@@ -186,7 +189,7 @@ async def start_job(request: Request):
     options = {k: _number(form.get(k)) for k in ("epochs", "learning_rate", "batch_size", "micro_batch_size",
                                                  "max_length", "lora_r", "replay", "max_steps", "eval_every")}
     options.update(task=form.get("task") or "custom", profile=form.get("profile") or "balanced",
-                   engine=form.get("engine") or "auto")
+                   engine=form.get("engine") or "auto", track=form.get("track") or None)
     if form.get("force"):  # the form's explicit "train anyway" on a poor verdict
         options["force"] = True
     job = await asyncio.to_thread(jobs.create_job, _ws(request), str(form.get("model") or ""),
@@ -216,13 +219,30 @@ def playground(request: Request, model: str | None = None):
 
 @router.get("/settings")
 def settings_page(request: Request, saved: str = ""):
-    """What the studio keeps on disk: retention of checkpoints, the download cache's bound, the sizes."""
+    """What the studio keeps on disk (retention of checkpoints, the download cache's bound, the sizes) and where new
+    jobs are tracked (app/tracking.py)."""
     ws = _ws(request)
     return render(request, "settings.html", settings=retention.settings(ws), studio=retention.studio_sizes(ws),
-                  keep=retention.KEEP, saved=bool(saved))
+                  keep=retention.KEEP, saved=bool(saved), tracking=tracking.settings(ws),
+                  backends=TRACKING_BACKENDS)
 
 
 @router.post("/settings")
-def save_settings(request: Request, keep_checkpoints: str = Form(...), download_cache_mb: str = Form(...)):
+def save_settings(request: Request, keep_checkpoints: str = Form(...), download_cache_mb: str = Form(...),
+                  track: str = Form("none"), tracking_uri: str = Form("")):
+    tracking.save_settings(_ws(request), track, tracking_uri)
     retention.save_settings(_ws(request), keep_checkpoints, download_cache_mb)
     return RedirectResponse("/settings?saved=1", status_code=303)
+
+
+@router.get("/compare")
+def compare(request: Request, job: list[str] = Query(default=[])):
+    """Finished jobs side by side (data version, settings, curves, task metric, general ability, verdict): a page
+    for a browser, the comparison as JSON for any other client."""
+    from anchortune.api.errors import wants_html
+
+    ws = _ws(request)
+    result = tracking.compare_jobs(ws, job)
+    if not wants_html(request):
+        return JSONResponse(result)
+    return render(request, "compare.html", result=result, plot=tracking.curves(result, language(request)))

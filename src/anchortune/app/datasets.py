@@ -28,7 +28,7 @@ from anchortune.jobs import states
 from anchortune.jobs.checks import DONE, CheckStatus
 from anchortune.jobs.store import new_id
 from anchortune.app.workspace import found
-from anchortune.run_folder import RunFolder
+from anchortune.run_folder import RunFolder, changelog_of
 
 MAX_ROWS = 200_000  # rows the gate judges (~3 GB, ~10 minutes on 2 cores: bench/results/quality_scale.md)
 UPLOAD_SUFFIXES = (".jsonl", ".csv")
@@ -123,7 +123,7 @@ def _note_sample(report, judged: int, rows: int) -> None:
 
 def _fix_files(fix_out: Path) -> tuple[Path, Path]:
     """The review file and the changelog written beside a cleaned set."""
-    return fix_out.with_name(fix_out.stem + ".review.jsonl"), fix_out.with_name(fix_out.stem + ".changelog.jsonl")
+    return fix_out.with_name(fix_out.stem + ".review.jsonl"), changelog_of(fix_out)
 
 
 def _check_outputs(source: Path, json_out: Path | None, html_out: Path | None, fix_out: Path | None) -> None:
@@ -243,6 +243,7 @@ def delete_file(ws, file_id: str) -> dict:
         raise ConflictError(f"file '{file_id}' is read by job {active[0]}, which has not finished")
     ws.store.delete_file(file_id)
     (ws.data / "files" / row["stored_name"]).unlink(missing_ok=True)
+    changelog_of(ws.data / "files" / row["stored_name"]).unlink(missing_ok=True)
     return row
 
 
@@ -290,7 +291,8 @@ def quality_in_background(ws, file_id: str, task: str = "custom", model: str | N
 
 
 def fix(ws, file_id: str, task: str = "custom", model: str | None = None) -> dict:
-    """Apply the report's fix (drop defective rows, keep one of each duplicate) as a new uploaded file."""
+    """Apply the report's fix (drop defective rows, keep one of each duplicate) as a new uploaded file, its changelog
+    kept beside it (a run on it records the changelog in its lineage)."""
     from anchortune.app.models import model_spec
 
     row = file(ws, file_id)
@@ -301,7 +303,9 @@ def fix(ws, file_id: str, task: str = "custom", model: str | None = None) -> dic
     fixed = work / (Path(row["filename"]).stem + ".fixed.jsonl")
     try:
         write_quality_outputs(report, points, row["filename"], fix_out=fixed)
-        return upload(ws, fixed.name, _chunks(fixed))
+        made = upload(ws, fixed.name, _chunks(fixed))
+        changelog_of(fixed).replace(changelog_of(file_path(ws, made["id"])))  # kept: a run records where it came from
+        return made
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

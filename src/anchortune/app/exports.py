@@ -6,7 +6,8 @@
 
 Each export is written to a hidden folder beside its target and renamed into place, so a failed export leaves
 nothing. Its record (format, quantisation, files, the parity gate's findings, passed / failed / unchecked with
-the reason) goes into the export folder as export.json and into the run's exports.json, newest last.
+the reason, and its source: the run and the data it learned from, by SHA-256) goes into the export folder as
+export.json and into the run's exports.json, newest last.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def export_run(run: str | Path, fmt: str, quant: str | None = None, out: str | P
         raise RunError(f"'{target}' exists and is not empty; choose another --out")
     name = _slug(f"anchortune-{cfg.task}-{folder.root.resolve().name}")
     started = time.perf_counter()
-    record: dict = {"format": fmt, "quant": quant, "run": str(folder.root), "status": "written"}
+    record: dict = {"format": fmt, "quant": quant, "run": str(folder.root), "status": "written",
+                    "source": _source(folder)}
     with atomic_dir(target) as tmp:
         if fmt == "merged":
             record.update(served.write(model_dir, tmp, quant))
@@ -100,6 +102,15 @@ def exports(run: str | Path) -> list[dict]:
     if not isinstance(records, list):
         raise RunError(f"'{path}' is damaged: expected the run's export records; restore or remove it")
     return records
+
+
+def _source(folder: RunFolder) -> dict:
+    """What the exported model came from: the run (its folder's name: a studio job's id), the data it learned from
+    (tracking/lineage.py: file, SHA-256, rows, gate verdict, --fix changelog) and where the run is tracked."""
+    from anchortune import tracking
+    from anchortune.tracking import lineage
+
+    return {"run": folder.root.resolve().name, **lineage.of_run(folder.root), "tracking": tracking.where(folder.root)}
 
 
 def _remember(folder: RunFolder, record: dict) -> None:

@@ -18,11 +18,13 @@ from anchortune.data.presets import PRESET_NAMES, load_preset
 from anchortune.errors import ConfigError, QualityError, StateError
 from anchortune.jobs import states
 from anchortune.jobs.worker import JobContext, Worker
+from anchortune.app import tracking
 from anchortune.app.workspace import found
 from anchortune.messages import say
 from anchortune.run_folder import RunFolder
 
-OPTION_KEYS = tuple(k for k in RunConfig.model_fields if k not in ("data", "model", "valid_data", "seed"))
+# a job's run options; its tracking URI is the studio's (app/tracking.py), never a request's
+OPTION_KEYS = tuple(k for k in RunConfig.model_fields if k not in ("data", "model", "valid_data", "seed", "tracking_uri"))
 
 
 def create_job(ws, model: str, training_file: str, validation_file: str | None = None,
@@ -43,11 +45,12 @@ def create_job(ws, model: str, training_file: str, validation_file: str | None =
     task = options.pop("task", None) or "custom"
     load_preset(task)  # an unknown task is refused here, with its name, not later by the worker
     options.update(_hyperparameters(hyperparameters or {}, task))
+    options = tracking.job_options(ws, options)  # the studio's tracking backend where the job names none
     if suffix is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{0,40}", suffix):
         raise ConfigError("suffix: up to 40 letters, digits, '-', '_' or '.'")
     fields = dict(model=model, task=task, training_file=training_file, validation_file=validation_file,
                   options=options, suffix=suffix, seed=42 if seed is None else int(seed))
-    run_config(ws, fields)  # every option is validated now, not later in the worker
+    tracking.require(run_config(ws, fields))  # every option is validated now (its backend installed), not later
     job = ws.store.create_job(meta=metadata, **fields)
     ws.store.add_event(job["id"], "info", say("log_created", model=model))
     return job
@@ -242,7 +245,8 @@ def run_config(ws, row: dict) -> RunConfig:
     options = {k: v for k, v in row["options"].items() if k != "force"}
     valid = str(datasets.file_path(ws, row["validation_file"])) if row["validation_file"] else None
     return RunConfig.build(data=str(datasets.file_path(ws, row["training_file"])), task=row["task"],
-                           model=model_spec(ws, row["model"]), valid_data=valid, seed=row["seed"], **options)
+                           model=model_spec(ws, row["model"]), valid_data=valid, seed=row["seed"],
+                           tracking_uri=tracking.tracking_uri(ws, options.get("track") or "none"), **options)
 
 
 def _hyperparameters(values: dict, task: str) -> dict:
@@ -257,13 +261,17 @@ def _hyperparameters(values: dict, task: str) -> dict:
             out["batch_size"] = int(_positive(key, value, limit=4096, whole=True))
         elif key == "learning_rate_multiplier":
             out["learning_rate"] = load_preset(task).hyperparameters.learning_rate * _positive(key, value, limit=1000)
+        elif key == "track":  # experiment tracking (app/tracking.py), a hyperparameter as engine is
+            if value not in ("none", "tensorboard", "mlflow"):
+                raise ConfigError(say("e_track_choice", text=value), param="hyperparameters.track")
+            out["track"] = value
         elif key == "engine":
             if value not in ("auto", "fast", "standard"):
                 raise ConfigError(f"hyperparameters.engine: expected auto, fast or standard, got {value!r}")
             out["engine"] = value
         else:
             raise ConfigError(f"hyperparameters.{key} is not supported; use n_epochs, batch_size, "
-                              "learning_rate_multiplier or engine")
+                              "learning_rate_multiplier, engine or track")
     return out
 
 

@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from anchortune import scratch
+from anchortune import scratch, tracking
 from anchortune.app.outputs import output_folder
 from anchortune.config import RunConfig
 from anchortune.data.loading import CsvColumns, load_anchor_points
@@ -42,7 +42,8 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
     first checkpoint too, and one stopped later keeps its complete checkpoints for --resume (never a half-saved
     one). A run on more than one process (cfg.devices x
     cfg.nodes, or `launch`: train/distributed.py) is checked here (gate, preflight) and launched; its workers
-    come back here, where only rank 0 of node 0 writes."""
+    come back here, where only rank 0 of node 0 writes. With cfg.track, the process that writes the run folder
+    tracks the run (tracking/: its events as they come, its facts once it is done)."""
     from anchortune.quality.report import QualityReport
     from anchortune.train import distributed
 
@@ -59,6 +60,8 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
                 on_event(Event("warning", 0, {"message": f"removed {name}: its save was cut off"}))
     elif writer and not distributed.inside() and not folder.is_fresh_target():
         raise RunError(f"'{folder.root}' already exists and is not empty; choose another --out or pass --resume")
+    if not distributed.inside():
+        tracking.require(cfg)  # an optional backend that is missing, before any work
     preset = load_preset(cfg.task)
     columns = CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col, cfg.delimiter)
     points = load_anchor_points(cfg.data, columns)
@@ -85,15 +88,18 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
             report = QualityReport.from_json(quality)
     new = writer and not resume and folder.is_fresh_target()  # what this run writes is all the folder holds
     existed = folder.root.exists()
+    tell = lambda kind, message: on_event(Event(kind, 0, {"message": message}))  # noqa: E731
     with scratch.pending(lambda: _leave(folder, new, existed, failed=False)):
         try:
-            if parent:
-                summary = distributed.run(cfg, folder.root, resume, report.to_json() if report else None, launch,
-                                          on_event)
-                return RunOutcome(folder.root, summary)
-            if report is not None:
+            if report is not None and not parent:
                 _store_quality(folder, report, points, cfg.data)
-            summary = run_training(folder, cfg, preset, points, resume, on_event)
+            with tracking.track(cfg, folder.root, resume, tell, active=writer and not distributed.inside()) as tracked:
+                if parent:
+                    summary = distributed.run(cfg, folder.root, resume, report.to_json() if report else None, launch,
+                                              tracked.sink(on_event))
+                else:
+                    summary = run_training(folder, cfg, preset, points, resume, tracked.sink(on_event))
+                tracked.finish(summary, folder.root)
             return RunOutcome(folder.root, summary)
         except AnchortuneError:
             if writer:

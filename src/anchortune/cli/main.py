@@ -17,7 +17,9 @@ from rich.table import Table
 from anchortune.app import chat as app_chat
 from anchortune.app import datasets, exports, runs
 from anchortune.app import models as app_models
+from anchortune.app import tracking as app_tracking
 from anchortune.cli import adapt as adapt_cli
+from anchortune.cli import compare_view
 from anchortune.cli import plan as plan_cli
 from anchortune.cli import stopping, studio
 from anchortune.cli.progress import ProgressView
@@ -159,6 +161,8 @@ def train(
     node_rank: int = typer.Option(0, "--node-rank", help="This machine's number among --nodes (0 writes the run)."),
     master: Optional[str] = typer.Option(None, help="host:port of node 0, where the machines of a multi-node run "
                                                     "meet (chosen locally on one machine)."),
+    track: str = typer.Option("none", help=_help("track")),
+    tracking_uri: Optional[str] = typer.Option(None, help=_help("tracking_uri")),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     force: bool = typer.Option(False, "--force", help="Train even when the quality gate calls the data poor."),
 ) -> None:
@@ -171,7 +175,7 @@ def train(
                           label_col=label_col, delimiter=_delimiter(delimiter), profile=profile,
                           replay=replay, neftune=neftune, kl_general=kl_general,
                           gradient_checkpointing=gradient_checkpointing or None, devices=devices, nodes=nodes,
-                          strategy=strategy)
+                          strategy=strategy, track=track, tracking_uri=tracking_uri)
     view = ProgressView(console)
     try:
         outcome = runs.train_run(cfg, out, resume=resume, on_event=view, force=force,
@@ -217,6 +221,19 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
+
+
+@app.command()
+def compare(
+    runs: list[Path] = typer.Argument(..., help="Two or more finished run folders; the first is the reference."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole comparison as JSON."),
+) -> None:
+    """Put finished runs side by side: data version, settings, curves, task metric, general ability, verdict."""
+    result = app_tracking.compare_runs(runs)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        return
+    compare_view.show(console, result)
 
 
 @app.command("eval")

@@ -36,6 +36,7 @@ def render(summary: dict) -> str:
     if data.get("labels"):
         top = ", ".join(f"{k} ({v})" for k, v in list(data["labels"].items())[:12])
         lines.append(f"- Labels / intents ({len(data['labels'])}): {top}")
+    lines += _lineage(summary.get("lineage"))
     diagnosis = (summary.get("balance") or {}).get("diagnosis")
     verdict = summary.get("verdict") or diagnosis
     if verdict:
@@ -70,6 +71,24 @@ def render(summary: dict) -> str:
               "model = AutoModelForCausalLM.from_pretrained('model')",
               "tokenizer = AutoTokenizer.from_pretrained('model')", "```", ""]
     return "\n".join(lines)
+
+
+def _lineage(lineage: dict | None) -> list[str]:
+    """The data lineage section (tracking/lineage.py): which file, by SHA-256, how many rows, the gate's verdict,
+    the --fix changelog it came from."""
+    if not lineage:
+        return []
+    data, gate, fix, valid = lineage["data"], lineage.get("gate"), lineage.get("fix"), lineage.get("validation")
+    rows = f", {data['rows']} rows" if data.get("rows") is not None else ""
+    lines = ["", "## Data lineage", "",
+             f"- Anchor points: `{data['file']}`{rows}, SHA-256 `{data['sha256']}` (`sha256sum` prints the same)"]
+    if valid:
+        lines.append(f"- Validation file: `{valid['file']}`, SHA-256 `{valid['sha256']}`")
+    lines.append(f"- Quality gate verdict: {gate['verdict']}" if gate else "- Quality gate: not judged")
+    if fix:
+        lines.append(f"- Cleaned by `anchortune check --fix`: changelog `{fix['changelog']}` (SHA-256 `{fix['sha256']}`)"
+                     f", {fix['dropped']} rows dropped, {fix['set_aside']} set aside for review")
+    return lines
 
 
 def _pct(value) -> str:

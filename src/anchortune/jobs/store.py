@@ -122,6 +122,15 @@ class Store:
         with self.session() as s:
             return [_plain(r) for r in s.scalars(query)]
 
+    def jobs_trained_on(self, file_ids: list[str]) -> list[dict]:
+        """The jobs whose training file is one of `file_ids`, newest first."""
+        if not file_ids:
+            return []
+        query = select(JobRow).where(JobRow.training_file.in_(file_ids)) \
+            .order_by(JobRow.created_at.desc(), JobRow.id.desc())
+        with self.session() as s:
+            return [_plain(r) for r in s.scalars(query)]
+
     def count_jobs(self, statuses: tuple[str, ...] = (), task: str | None = None, model: str | None = None,
                    search: str | None = None) -> int:
         query = self._filtered(select(func.count()).select_from(JobRow), statuses, task, model, search)

@@ -1,8 +1,8 @@
 """One fine-tuning run end to end, inside its run folder: split and encode the anchor points, measure the
 base model (validation loss, general probe), train, choose the checkpoint and adapter scale by balance,
 diagnose, answer the held-out prompts with base and tuned model and judge the answers (train/held_out.py),
-export adapter and merged model, write summary, report and model card. The quality gate and the folder's life
-cycle are app.runs'; this module does the work between them.
+export adapter and merged model, write summary (with the data's lineage: tracking/lineage.py), report and model
+card. The quality gate and the folder's life cycle are app.runs'; this module does the work between them.
 
 Each phase is announced as a stage event (STAGES: evaluating the base model, training, final evaluation,
 generating held-out answers, merging) with its estimated seconds, and reports its progress, so a page never
@@ -23,6 +23,7 @@ from anchortune.errors import ModelError, RunError
 from anchortune.messages import say
 from anchortune.run_folder import RunFolder
 from anchortune.models.catalog import DEFAULT_MODEL
+from anchortune.tracking import lineage
 from anchortune.train import distributed, held_out
 from anchortune.train.events import Event, EventSink, ignore
 
@@ -161,6 +162,7 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
     if quality_file.is_file():
         stored = json.loads(quality_file.read_text(encoding="utf-8"))
         summary["quality"] = {k: stored[k] for k in ("verdict", "scores", "reasons", "advice", "counts")}
+    summary["lineage"] = lineage.describe(folder.root, len(points), len(valid_points) if cfg.valid_data else None)
     folder.write_json(folder.summary, summary)
     _write_run_report(folder, summary, metrics)
     folder.write_text(folder.card, render(summary))
