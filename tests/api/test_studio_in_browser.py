@@ -355,6 +355,7 @@ def _pages(studio) -> list[str]:
             f"/datasets/{studio.clean_file}?task=classification", f"/datasets/{studio.poor_file}?task=classification",
             f"/jobs/{studio.trained}", f"/jobs/{studio.legal}", f"/jobs/{studio.support}", f"/jobs/{studio.running}",
             f"/jobs/{studio.poor}", f"/jobs/{studio.legal}/report", f"/jobs/{studio.trained}/report", "/settings",
+            f"/compare?job={studio.trained}&job={studio.legal}",
             "/playground", "/login", "/jobs/ftjob-missing", "/no/such/page"]
 
 

@@ -32,7 +32,7 @@ def show(console, result: dict) -> None:
     row("task metric", [_metric(r["task_metric"]) for r in runs])
     row("general text loss", [f"{_value(r['general']['base_text'])} -> {_value(r['general']['tuned_text'])}"
                               for r in runs])
-    row("cloze accuracy", [f"{_value(r['general']['base_cloze'])} -> {_value(r['general']['tuned_cloze'])}"
+    row("cloze accuracy", [f"{_percent(r['general']['base_cloze'])} -> {_percent(r['general']['tuned_cloze'])}"
                            for r in runs])
     row("verdict", [r["verdict"]["verdict"] or "–" for r in runs])
     row("guard", [r["verdict"]["guard"] or "–" for r in runs])
@@ -55,6 +55,10 @@ def _value(value) -> str:
     if value is None:
         return "–"
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _percent(value) -> str:
+    return f"{value:.0%}" if value is not None else "–"
 
 
 def _metric(metric: dict) -> str:

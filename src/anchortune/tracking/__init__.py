@@ -105,7 +105,7 @@ class Tracked:
         def record(event) -> None:
             on_event(event)
             values = facts.step_metrics(event.kind, event.data)
-            if values:
+            if values and self.writer is not None:  # None: the backend failed earlier and was left
                 self.last_step = max(self.last_step, event.step)
                 self._safely(self.writer.metrics, event.step, values)
 
