@@ -66,7 +66,7 @@ def test_a_backend_failing_mid_run_is_said_once_and_the_run_goes_on():
     assert writer.closed == ["FAILED"]
 
 
-def test_a_resumed_run_purges_its_tensorboard_steps_after_the_checkpoint(tmp_path):
+def test_a_resumed_run_purges_its_tensorboard_steps_after_the_checkpoint(tmp_path, track_extra):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from anchortune.tracking.tensorboard import TensorBoardWriter

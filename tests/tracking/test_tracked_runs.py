@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -44,7 +46,7 @@ def _rows(points) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def tracked(tmp_path_factory, tiny_model_dir):
+def tracked(tmp_path_factory, tiny_model_dir, track_extra):
     from anchortune.app import datasets, jobs
     from anchortune.app import tracking as app_tracking
     from anchortune.app.workspace import StudioConfig, Workspace
@@ -149,6 +151,30 @@ def test_compare_shows_both_data_hashes_and_the_task_metric_difference(tracked):
     assert result["runs"][0]["data"]["rows"] == 38 and result["runs"][1]["data"]["rows"] == 36
     alone = CliRunner().invoke(app, ["compare", a])  # main() prints it as one line
     assert isinstance(alone.exception, ConfigError) and "at least two runs, not 1" in str(alone.exception)
+
+
+def test_compare_speaks_german_from_the_catalogue(tracked):
+    from typer.testing import CliRunner
+
+    from anchortune.cli.main import app
+    from anchortune.errors import ConfigError
+    from anchortune.messages import format_number, untranslated
+
+    a, b = str(tracked.run(tracked.a)), str(tracked.run(tracked.b))
+    difference = tracked.summary(tracked.b)["answers"]["tuned"] - tracked.summary(tracked.a)["answers"]["tuned"]
+    shown = CliRunner().invoke(app, ["compare", a, b, "--lang", "de"], terminal_width=400)
+    assert shown.exit_code == 0, shown.output
+    assert f"Daten von {a}: sha256 {tracked.v1['sha256']}" in shown.output
+    assert f"Daten von {b}: sha256 {tracked.v2['sha256']}" in shown.output
+    assert f"Aufgabenmetrik ROUGE-L von {b} gegenüber {a}: {format_number(difference, 'de', 4, sign=True)}" \
+        in shown.output
+    assert "2 entfernt, 0" in shown.output and "beiseitegelegt" in shown.output  # the table may wrap a cell
+    assert "Einstellungen der Läufe sind gleich" in shown.output
+    for english in ("data file", "task metric", "general text loss", "cloze accuracy", "tracked in", "dropped"):
+        assert english not in shown.output
+    assert untranslated(shown.output) == []
+    wrong = CliRunner().invoke(app, ["compare", a, b, "--lang", "fr"])
+    assert isinstance(wrong.exception, ConfigError) and "expected en or de" in str(wrong.exception)
 
 
 def _client(ws):
@@ -275,3 +301,75 @@ def test_a_resumed_run_continues_its_mlflow_run(tracked):
     again.close("FINISHED")
     history = MlflowClient(uri).get_metric_history(again.run_id, "train/loss")
     assert [(m.step, m.value) for m in history] == [(1, 2.0), (2, 1.5)]
+
+
+# the studio in headless Chromium (as tests/api/test_studio_in_browser.py drives it) -------------------------------
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).is_file():
+        pytest.fail("chromium is not installed; `make test` installs Debian's chromium and chromium-driver")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-sync",
+            "--disable-component-update", "--no-first-run", "--disable-default-apps"])
+        yield browser
+        browser.close()
+
+
+def _text(tab) -> str:
+    """What a person reads, without the data's own text (hashes, file names, run names)."""
+    return tab.evaluate("""() => { const body = document.body.cloneNode(true);
+        body.querySelectorAll('.mono, .filename, .hash, code, script, #compare th a').forEach(e => e.remove());
+        return body.innerText; }""")
+
+
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_in_the_browser_two_runs_picked_on_the_overview_are_compared_by_data_version(tracked, chromium, lang):
+    from anchortune.messages import format_number, untranslated
+
+    from ..api.conftest import LiveServer
+
+    context = chromium.new_context(locale={"en": "en-GB", "de": "de-DE"}[lang], viewport={"width": 1200, "height": 900})
+    tab, errors = context.new_page(), []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    sha = {tracked.a: tracked.v1["sha256"], tracked.b: tracked.v2["sha256"]}
+    try:
+        with LiveServer(tracked.ws, workers=0) as server:
+            tab.goto(server.url + "/")
+            for job in (tracked.a, tracked.b):
+                tab.check(f'input.compare-pick[value="{job}"]')
+            tab.click("#compare-selected")
+            tab.wait_for_url("**/compare?**")
+            first, second = parse_qs(urlsplit(tab.url).query)["job"]  # the overview's order: newest first
+            assert {first, second} == {tracked.a, tracked.b}
+            assert [h.strip() for h in tab.locator("#cmp-sha256 td.hash").all_inner_texts()] == [sha[first],
+                                                                                                  sha[second]]
+            difference = tracked.summary(second)["answers"]["tuned"] - tracked.summary(first)["answers"]["tuned"]
+            cells = [c.strip() for c in tab.locator("#cmp-difference td").all_inner_texts()]
+            assert cells[1:] == ["–", format_number(difference, lang, 4, sign=True)] and difference != 0
+            assert tab.locator("#compare-curves polyline").count() == 2
+            assert tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # the hashes wrap
+            text = _text(tab)
+            assert ("Difference against the first run" if lang == "en" else "Unterschied zum ersten Lauf") in text
+            if lang == "de":
+                assert untranslated(text) == [] and "Data version" not in text
+
+            tab.goto(f"{server.url}/datasets/{tracked.v2['id']}?task=support")  # the runs trained on this version
+            assert tab.locator("#trained-runs tr[data-job]").evaluate_all("rows => rows.map(r => r.dataset.job)") \
+                == [tracked.b]
+            tab.locator(f'#trained-runs tr[data-job="{tracked.b}"] a').click()
+            tab.wait_for_url(f"**/jobs/{tracked.b}")
+            assert tab.locator("#lineage-sha256").inner_text().strip() == tracked.v2["sha256"]
+            fix = tab.locator("#lineage-fix").inner_text()
+            assert ("2 rows dropped, 0 set aside for review" if lang == "en" else
+                    "2 Zeilen entfernt, 0 zur Prüfung beiseitegelegt") in fix
+            if lang == "de":
+                assert untranslated(_text(tab)) == [] and "Herkunft der Daten" in _text(tab)
+    finally:
+        context.close()
+    assert errors == []

@@ -25,7 +25,8 @@ from anchortune.cli import stopping, studio
 from anchortune.cli.progress import ProgressView
 from anchortune.config import RunConfig
 from anchortune.app.datasets import CsvColumns
-from anchortune.errors import AnchortuneError
+from anchortune.errors import AnchortuneError, ConfigError
+from anchortune.messages import LANGUAGES, say
 
 app = typer.Typer(help="Fine-tune a small open language model for one job from anchor points.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -227,13 +228,16 @@ def _escape(text: str) -> str:
 def compare(
     runs: list[Path] = typer.Argument(..., help="Two or more finished run folders; the first is the reference."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole comparison as JSON."),
+    lang: str = typer.Option("en", "--lang", help="The table's language: en or de."),
 ) -> None:
     """Put finished runs side by side: data version, settings, curves, task metric, general ability, verdict."""
+    if lang not in LANGUAGES:
+        raise ConfigError(say("e_lang_choice", text=lang), param="lang")
     result = app_tracking.compare_runs(runs)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
         return
-    compare_view.show(console, result)
+    compare_view.show(console, result, lang)
 
 
 @app.command("eval")
