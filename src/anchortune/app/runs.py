@@ -47,6 +47,10 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
     from anchortune.train import distributed
 
     folder = RunFolder(out)
+    if (folder.load_config() if resume and folder.is_run() else cfg).objective != "supervised":
+        from anchortune.app.preference_run import train_preference  # preference pairs: DPO or ORPO
+
+        return train_preference(cfg, out, resume, on_event, force, quality)
     launch = launch or distributed.Launch(cfg.devices, cfg.nodes)
     writer = distributed.is_main() and launch.node_rank == 0  # the process whose files the run folder holds
     if writer and not distributed.inside():
