@@ -74,6 +74,8 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
                                                     "held out to measure the tuned model on)")])
     preset = preset.resolved_for(points)
     cfg = cfg.resolve(preset)
+    if any(p.tools for p in points):  # a template that drops tool calls is refused before the gate's minutes
+        _refuse_tool_template(cfg)
     from anchortune.train.pipeline import run_training
 
     parent = launch.processes > 1 and not distributed.inside()
@@ -107,6 +109,15 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
             if writer:
                 _leave(folder, new, existed, failed=False)
             raise
+
+
+def _refuse_tool_template(cfg: RunConfig) -> None:
+    from anchortune.data import chat_templates
+    from anchortune.models.catalog import DEFAULT_MODEL
+    from anchortune.models.loading import load_tokenizer, resolve_model
+
+    tokenizer = chat_templates.use(load_tokenizer(resolve_model(cfg.model)), cfg.chat_template)
+    chat_templates.refuse_unrenderable(tokenizer, cfg.model or DEFAULT_MODEL)
 
 
 def _leave(folder: RunFolder, new: bool, existed: bool, failed: bool) -> None:
