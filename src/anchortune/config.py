@@ -56,7 +56,7 @@ class RunConfig(BaseModel):
                                       "model whose own template cannot render tool calls (default: the model's own).")
     epochs: float | None = Field(None, gt=0, le=1000, description="Passes over the training split (preset default).")
     max_steps: int | None = Field(None, gt=0, le=10_000_000, description="Stop after this many optimizer steps (overrides epochs).")
-    learning_rate: float | None = Field(None, gt=0, le=1, description="Peak learning rate (preset default).")
+    learning_rate: float | None = Field(None, gt=0, description="Peak learning rate (preset default).")
     batch_size: int | None = Field(None, gt=0, le=4096, description="Examples per optimizer step (preset default).")
     micro_batch_size: int | None = Field(None, gt=0, le=4096, description="Examples per forward pass, on average: a batch "
                                          "trains as batch/micro-batch packed rows of balanced token counts whose "
