@@ -52,8 +52,7 @@ def train_preference(cfg: RunConfig, out: str | Path, resume: bool = False, on_e
     pairs = load_pairs(cfg.data)
     valid = load_pairs(cfg.valid_data) if cfg.valid_data else None
     if valid is None and len(pairs) < MIN_EXAMPLES:
-        raise DataError([Problem(cfg.data, 0, None, f"{len(pairs)} preference pair(s) are too few to hold out some: "
-                                                    f"at least {MIN_EXAMPLES} are needed")])
+        raise DataError([Problem(cfg.data, 0, None, say("e_too_few_pairs", n=len(pairs), least=MIN_EXAMPLES))])
     cfg = cfg.resolve(preset)
     report = None
     if not resume:
@@ -76,6 +75,34 @@ def train_preference(cfg: RunConfig, out: str | Path, resume: bool = False, on_e
             raise
 
 
+def is_pair_file(path: str | Path) -> bool:
+    """Whether a file holds preference pairs (its first row's shape), so a command reads it as pairs."""
+    from anchortune.data.pairs import looks_like_pairs
+
+    return looks_like_pairs(path)
+
+
+def read_pairs(path: str | Path) -> list:
+    """The preference pairs of a file, or DataError naming every problem by line and field."""
+    from anchortune.data.pairs import load_pairs
+
+    return load_pairs(path)
+
+
+def check_pairs_file(path: str | Path, task: str = "custom", model: str | None = None, max_length: int | None = None,
+                     json_out: Path | None = None, html_out: Path | None = None):
+    """`anchortune check` on preference pairs: the outputs checked first, the pairs judged, the reports written;
+    (report, written files). The cleaned set (--fix) is written for anchor points only."""
+    from anchortune.app.datasets import _check_outputs, write_quality_outputs
+
+    path = Path(path)
+    _check_outputs(path, json_out, html_out, None)
+    pairs = read_pairs(path)
+    report = check_pair_data(path, task, model, pairs, max_length)
+    return report, write_quality_outputs(report, [p.side("chosen") for p in pairs], path.name, json_out=json_out,
+                                         html_out=html_out)
+
+
 def check_pair_data(path: str | Path, task: str = "custom", model: str | None = None, pairs=None,
                     max_length: int | None = None, progress=None):
     """The quality report of a file of preference pairs (quality/pairs.py), tokens counted for `model`."""
@@ -95,11 +122,11 @@ def check_pair_data(path: str | Path, task: str = "custom", model: str | None = 
 
 def _gate(cfg: RunConfig, pairs, on_event: EventSink, force: bool):
     report = check_pair_data(cfg.data, cfg.task, cfg.model, pairs, cfg.max_length)
-    on_event(Event("info", 0, {"message": f"preference pair quality: {report.summary()}"}))
+    on_event(Event("info", 0, {"message": say("log_pair_quality_short", summary=report.summary())}))
     if report.verdict == "poor":
         if not force:
             raise QualityError(report.reasons, report.advice)
-        on_event(Event("warning", 0, {"message": "quality verdict is poor; training anyway (--force)"}))
+        on_event(Event("warning", 0, {"message": say("log_quality_forced")}))
     return report
 
 
