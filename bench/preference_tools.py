@@ -47,10 +47,23 @@ def machine() -> dict:
             "native_bf16": precision.cpu_has_bf16(), "torch": torch.__version__}
 
 
-def sample_lines(path: Path, n: int, seed: int) -> list[str]:
+def sample_lines(path: Path, n: int, seed: int, max_chars: int | None = None) -> list[str]:
+    """A seeded sample of a file's rows; with `max_chars`, only rows of at most that many characters of text (the
+    sizes this machine allows, said in the results)."""
     lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if max_chars:
+        lines = [line for line in lines if len(_text(json.loads(line))) <= max_chars]
     random.Random(seed).shuffle(lines)
     return lines[:n]
+
+
+def _text(row) -> str:
+    """The text of a row's messages (its contents), for the length filter."""
+    if isinstance(row, dict):
+        return "".join(_text(v) for k, v in row.items() if k != "id")
+    if isinstance(row, list):
+        return "".join(_text(v) for v in row)
+    return row if isinstance(row, str) else ""
 
 
 def wikitext_losses(run: Path, wikitext: Path) -> dict:
@@ -74,12 +87,14 @@ def run_part(part: str, args, work: Path, shared: Path) -> dict:
         folder = shared / "preference"
         train = work / "hh_train_sample.jsonl"
         held = work / "hh_test_sample.jsonl"
-        train.write_text("\n".join(sample_lines(folder / "hh_harmless_base_train.jsonl", args.pairs, args.seed)) + "\n")
-        held.write_text("\n".join(sample_lines(folder / "hh_harmless_base_test.jsonl", args.held_pairs, args.seed))
-                        + "\n")
+        train.write_text("\n".join(sample_lines(folder / "hh_harmless_base_train.jsonl", args.pairs, args.seed,
+                                                args.pair_chars)) + "\n")
+        held.write_text("\n".join(sample_lines(folder / "hh_harmless_base_test.jsonl", args.held_pairs, args.seed,
+                                               args.pair_chars)) + "\n")
         options = dict(objective=part, max_length=args.pair_length, beta=args.beta, learning_rate=args.pair_lr,
-                       epochs=args.pair_epochs)
-        sizes = {"train_pairs": args.pairs, "held_out_pairs": args.held_pairs}
+                       epochs=args.pair_epochs, max_steps=args.pair_steps, batch_size=args.pair_batch,
+                       eval_every=args.pair_steps)
+        sizes = {"train_pairs": args.pairs, "held_out_pairs": args.held_pairs, "max_chars_per_pair": args.pair_chars}
     else:
         folder = shared / "tools"
         train = work / "bfcl_train_sample.jsonl"
@@ -87,8 +102,10 @@ def run_part(part: str, args, work: Path, shared: Path) -> dict:
         train.write_text("\n".join(sample_lines(folder / "bfcl_train.jsonl", args.tool_rows, args.seed)) + "\n")
         held.write_text("\n".join(sample_lines(folder / "bfcl_test.jsonl", args.held_tools, args.seed)) + "\n")
         options = dict(chat_template="chatml-tools", max_length=args.tool_length, learning_rate=args.tool_lr,
-                       epochs=args.tool_epochs)
+                       epochs=args.tool_epochs, max_steps=args.tool_steps, batch_size=args.tool_batch,
+                       eval_every=args.tool_steps)
         sizes = {"train_conversations": args.tool_rows, "held_out_conversations": args.held_tools}
+    options = {k: v for k, v in options.items() if v is not None}
     cfg = RunConfig.build(data=str(train), valid_data=str(held), model=MODEL, seed=args.seed, **options)
     out = work / f"run-{part}"
     started, load = time.perf_counter(), os.getloadavg()[0]
@@ -100,8 +117,9 @@ def run_part(part: str, args, work: Path, shared: Path) -> dict:
     result = {"part": part, "model": MODEL, "settings": {**options, **sizes, "seed": args.seed,
                                                           "resolved": {k: v for k, v in RunConfig.load(
                                                               out / "config.yaml").model_dump().items()
-                                                              if k in ("epochs", "learning_rate", "batch_size",
-                                                                       "lora_r", "beta", "max_length")}},
+                                                              if k in ("epochs", "max_steps", "learning_rate",
+                                                                       "batch_size", "lora_r", "beta", "max_length",
+                                                                       "precision")}},
               "machine": machine(), "load_average_start": round(load, 2), "load_average_end":
                   round(os.getloadavg()[0], 2), "wall_s": round(wall, 1),
               "train_seconds": summary["training"]["train_seconds"], "steps": summary["training"]["steps"],
@@ -180,6 +198,11 @@ def main() -> int:
     parser.add_argument("--pair-length", type=int, default=256)
     parser.add_argument("--pair-lr", type=float, default=None)
     parser.add_argument("--pair-epochs", type=float, default=None)
+    parser.add_argument("--pair-chars", type=int, default=None, help="only pairs of at most this many characters")
+    parser.add_argument("--pair-steps", type=int, default=None)
+    parser.add_argument("--pair-batch", type=int, default=None)
+    parser.add_argument("--tool-steps", type=int, default=None)
+    parser.add_argument("--tool-batch", type=int, default=None)
     parser.add_argument("--beta", type=float, default=0.1)
     parser.add_argument("--tool-rows", type=int, default=240)
     parser.add_argument("--held-tools", type=int, default=120)
