@@ -44,7 +44,8 @@ def machine() -> dict:
                 if line.startswith("model name")), platform.processor())
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "native_bf16": precision.cpu_has_bf16(), "torch": torch.__version__}
+            "native_bf16": precision.cpu_has_bf16(), "torch": torch.__version__,
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
 
 
 def sample_lines(path: Path, n: int, seed: int, max_chars: int | None = None) -> list[str]:
@@ -149,7 +150,8 @@ def markdown(results: dict) -> str:
         lines += [f"## {part.upper()}: hh-rlhf harmless-base pairs", "",
                   f"{r['settings']['train_pairs']} training pairs, {p['pairs']} held-out pairs (test file), settings "
                   f"{json.dumps(r['settings']['resolved'])}; {r['steps']} steps, {r['train_seconds']:.0f} s training, "
-                  f"{r['wall_s']:.0f} s wall; {m['cpu']}, {m['cores']} cores, torch {m['torch']}, load average "
+                  f"{r['wall_s']:.0f} s wall; {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch thread(s), torch "
+                  f"{m['torch']}, load average "
                   f"{r['load_average_start']} -> {r['load_average_end']}. Reference: {r.get('training_reference')}.",
                   "", "| | base | tuned |", "|---|---|---|",
                   f"| held-out preference accuracy | {pct(p['base']['preference_accuracy'])} | "
@@ -163,6 +165,13 @@ def markdown(results: dict) -> str:
             w = r["wikitext"]
             lines.append(f"| WikiText-2 excerpt loss ({w['windows']} windows) | {w['base']:.4f} | {w['tuned']:.4f} "
                          f"({w['change']:+.2%}) |")
+        text_change = losses["tuned_text"] / losses["base_text"] - 1
+        wiki_change = (r.get("wikitext") or {}).get("change")
+        worst = max(abs(text_change), abs(wiki_change or 0.0))
+        raised = p["tuned"]["preference_accuracy"] > p["base"]["preference_accuracy"]
+        lines += ["", f"Against the issue's bar: held-out preference accuracy {'raised' if raised else 'NOT raised'} over "
+                      f"the base; general-text loss {'within' if worst <= 0.05 else 'OUTSIDE'} 5 % "
+                      f"(largest change {worst:.2%})."]
         low, high = p["accuracy_gain_interval"]
         lines += ["", f"Accuracy gain {100 * p['accuracy_gain']:+.1f} points (95 % paired-bootstrap interval "
                       f"{100 * low:+.1f} to {100 * high:+.1f}); {p['wrong_to_right']} pairs turned right, "
@@ -175,18 +184,23 @@ def markdown(results: dict) -> str:
                   f"{r['settings']['train_conversations']} training conversations, {t['examples']} held-out (test "
                   f"file), `--chat-template chatml-tools`, settings {json.dumps(r['settings']['resolved'])}; "
                   f"{r['steps']} steps, {r['train_seconds']:.0f} s training, {r['wall_s']:.0f} s wall; {m['cpu']}, "
-                  f"{m['cores']} cores, load average {r['load_average_start']} -> {r['load_average_end']}.", "",
+                  f"{m['cores']} cores, {m['torch_threads']} torch thread(s), load average {r['load_average_start']} -> {r['load_average_end']}.", "",
                   "| | base | tuned |", "|---|---|---|"]
         for key, name in (("tool_name_accuracy", "tool-name accuracy"), ("argument_exact_match", "argument exact match"),
                           ("schema_validity", "schema validity of the calls made"),
                           ("plain_text_when_no_tool", "plain text where no tool is needed")):
             lines.append(f"| {name} | {pct(t['base'][key])} | {pct(t['tuned'][key])} |")
+        better = [k for k in ("tool_name_accuracy", "argument_exact_match")
+                  if (t["tuned"][k] or 0) > (t["base"][k] or 0)]
         lines += [f"| calls made | {t['base']['calls_made']} | {t['tuned']['calls_made']} |",
                   f"| shipped general-text loss | {r['losses']['base_text']:.4f} | {r['losses']['tuned_text']:.4f} |",
                   "", f"Argument exact-match gain {100 * t['exact_gain']['mean']:+.1f} points (95 % interval "
                       f"{100 * t['exact_gain']['low']:+.1f} to {100 * t['exact_gain']['high']:+.1f}). Verdict: "
                       f"**{r['verdict']['verdict']}** (balance guard: {(r['diagnosis'] or {}).get('verdict')}). "
-                      f"{r['verdict']['reason']}", ""]
+                      f"{r['verdict']['reason']}", "",
+                  f"Against the issue's bar: {', '.join(k.replace('_', ' ') for k in better) or 'neither'} raised over "
+                  f"the base ({'both' if len(better) == 2 else 'NOT both'} of tool-name accuracy and argument exact "
+                  f"match).", ""]
     return "\n".join(lines)
 
 

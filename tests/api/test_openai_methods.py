@@ -42,7 +42,7 @@ def test_a_dpo_job_is_created_with_method_and_reports_it_back(live_server, dpo_f
     assert job.id in [j.id for j in api.fine_tuning.jobs.list() if j.method.type == "dpo"]
 
     events = list(api.fine_tuning.jobs.list_events(job.id, limit=200))
-    created = events[-1]  # the oldest: the job's creation, with its method
+    created = next(e for e in events if e.message == "job created for model tiny")  # with its method
     assert created.data["method"]["type"] == "dpo" and created.data["method"]["dpo"]["hyperparameters"]["beta"] == 0.25
     assert any("preference pair quality" in e.message for e in events)
     metrics = [e.data for e in events if e.type == "metrics" and "valid_loss" in e.data]
