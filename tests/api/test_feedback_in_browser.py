@@ -20,17 +20,18 @@ def test_a_thumbs_down_and_an_edit_make_a_preference_row_that_trains(make_studio
     problems: list[str] = []
     with LiveServer(make_studio()) as server:
         ws = server.workspace
-        # a tuned model to talk to: a short supervised job through the application layer
+        # a tuned model to talk to: a short supervised job through the application layer (the random model, and
+        # one trained for a step or two, answer with nothing but special tokens; after a dozen steps it says a line)
         anchors = datasets.upload(ws, "support.jsonl", [support_file.read_bytes()])["id"]
-        first = jobs.create_job(ws, "tiny", anchors, options={**FAST, "task": "support", "max_steps": 2,
-                                                              "eval_every": 2, "force": True})
+        first = jobs.create_job(ws, "tiny", anchors, options={**FAST, "task": "support", "max_steps": 12,
+                                                              "eval_every": 12, "force": True})
         done = wait_for(lambda: (j := ws.store.job(first["id"]))["status"] in states.FINAL and j, 600, "the first job",
                         every=0.5)
         assert done["status"] == states.SUCCEEDED, done["error"]
         for prompt, good, bad in EARLIER:  # the team's earlier corrections
             feedback.record(ws, prompt, bad, good, "down")
 
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page = browser.new_page(viewport={"width": 1200, "height": 900}, bypass_csp=True)  # for wait_for_function
         page.on("pageerror", lambda exc: problems.append(str(exc)))
         page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
         page.goto(server.url + "/playground?lang=en")
@@ -39,12 +40,16 @@ def test_a_thumbs_down_and_an_edit_make_a_preference_row_that_trains(make_studio
         page.click("#send")
         page.wait_for_selector("#feedback:not([hidden])", timeout=120_000)
         tuned = page.inner_text("#tuned-answer")
+        assert tuned.strip(), "the tuned model said nothing: no answer to judge"
         assert page.input_value("#edited") == tuned  # the editor starts from the tuned answer
         page.click("#thumbs-down")
         page.fill("#edited", CORRECTION)
         shot(page, "8-playground-feedback")
         page.click("#save-edit")
-        page.wait_for_function("document.getElementById('feedback-count').textContent === '4'")
+        page.wait_for_function("document.getElementById('feedback-count').textContent === '4' || "
+                               "!document.getElementById('feedback-error').hidden")
+        assert page.is_hidden("#feedback-error"), page.inner_text("#feedback-error")
+        assert page.inner_text("#feedback-count") == "4", problems
         assert page.is_hidden("#feedback")
 
         page.click("#review-feedback")  # review and check: the dataset page of the pairs collected
