@@ -141,14 +141,19 @@ def markdown(results: dict) -> str:
     pct = lambda v: "-" if v is None else f"{100 * v:.1f} %"  # noqa: E731
     lines = ["# Preference tuning and tool-calling SFT on the packaged model", "",
              "`bench/preference_tools.py`, SmolLM2-135M-Instruct, through `anchortune train` (gate, balance guard). "
-             "Each part on the machine named beside it; the load average is the shared machine's (other work ran).", ""]
+             "Each part on the machine named beside it; the load average is the shared machine's (other work ran). "
+             "Sizes (rows, held-out rows, steps, length) are what a shared 2-core CPU allows, stated per part; run with "
+             "OMP_NUM_THREADS=1 (on the oversubscribed machine two threads per process made small operations ~50x "
+             "slower). Small held-out sets: read the intervals, not only the point estimates.", ""]
     for part in ("dpo", "orpo"):
         if part not in results:
             continue
         r = results[part]
         p, losses, m = r["preference"], r["losses"], r["machine"]
         lines += [f"## {part.upper()}: hh-rlhf harmless-base pairs", "",
-                  f"{r['settings']['train_pairs']} training pairs, {p['pairs']} held-out pairs (test file), settings "
+                  f"{r['settings']['train_pairs']} training pairs, {p['pairs']} held-out pairs (test file)"
+                  + (f", pairs of at most {r['settings']['max_chars_per_pair']} characters"
+                     if r["settings"].get("max_chars_per_pair") else "") + ", settings "
                   f"{json.dumps(r['settings']['resolved'])}; {r['steps']} steps, {r['train_seconds']:.0f} s training, "
                   f"{r['wall_s']:.0f} s wall; {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch thread(s), torch "
                   f"{m['torch']}, load average "
