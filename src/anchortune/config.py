@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # the preset is handed in; config sits below data
     from anchortune.data.presets import Preset
 
 
+PREFERENCE = {"epochs": 1 / 3, "lr": 0.25}  # a preference run's multipliers on the preset's defaults: DPO moves a model
+# further per step than demonstrations do (the calibration in bench/results/preference_tools.md)
 PROFILES = {  # multipliers on the preset's defaults (explicit options always win)
     "conservative": {"rank": 0.5, "epochs": 2 / 3, "lr": 0.5},
     "balanced": {"rank": 1.0, "epochs": 1.0, "lr": 1.0},
@@ -42,6 +44,16 @@ class RunConfig(BaseModel):
     delimiter: str | None = Field(None, min_length=1, max_length=1,
                                   description="CSV delimiter (default: whichever of , ; tab splits the header).")
     method: Literal["lora", "full"] = Field("lora", description="LoRA adapter on all linear layers, or full fine-tuning.")
+    objective: Literal["supervised", "dpo", "orpo"] = Field(
+        "supervised", description="What the run learns from: supervised (each anchor point's answers, tool calls "
+                                  "included), dpo (preference pairs: the chosen answer over the rejected one, the base "
+                                  "model as the reference through the disabled LoRA adapter) or orpo (preference pairs, "
+                                  "no reference: the chosen answers' loss plus an odds-ratio term).")
+    beta: float = Field(0.1, gt=0, le=10, description="Preference runs: DPO's beta (higher keeps the tuned model closer "
+                                                      "to the base model) or ORPO's lambda (the odds-ratio term's weight).")
+    chat_template: str | None = Field(None, min_length=1, description="The chat template conversations are rendered "
+                                      "with: a .jinja file, or chatml-tools (ChatML with tools and <tool_call> tags) for a "
+                                      "model whose own template cannot render tool calls (default: the model's own).")
     epochs: float | None = Field(None, gt=0, le=1000, description="Passes over the training split (preset default).")
     max_steps: int | None = Field(None, gt=0, le=10_000_000, description="Stop after this many optimizer steps (overrides epochs).")
     learning_rate: float | None = Field(None, gt=0, description="Peak learning rate (preset default).")
@@ -109,7 +121,9 @@ class RunConfig(BaseModel):
     def resolve(self, preset: Preset) -> "RunConfig":
         """A copy with every open hyperparameter filled from the preset, shaped by the profile."""
         hp = preset.hyperparameters
-        factor = PROFILES[self.profile]
+        factor = dict(PROFILES[self.profile])
+        if self.objective != "supervised":
+            factor.update(epochs=factor["epochs"] * PREFERENCE["epochs"], lr=factor["lr"] * PREFERENCE["lr"])
         defaults = {"epochs": hp.epochs * factor["epochs"], "learning_rate": hp.learning_rate * factor["lr"],
                     "lora_r": max(4, int(hp.lora_r * factor["rank"])), "lora_alpha": max(8, int(hp.lora_alpha * factor["rank"])),
                     "batch_size": hp.batch_size, "max_length": hp.max_length}

@@ -1,7 +1,9 @@
 """/v1/fine_tuning/jobs: create, list, retrieve, cancel, events and checkpoints, as OpenAI's API has them.
 
 anchortune's own run options (task, profile, replay, max_steps, ...) ride along as `task` and
-`options` in the body (the openai client's `extra_body`).
+`options` in the body (the openai client's `extra_body`). `method` is OpenAI's: {"type": "supervised" | "dpo",
+"dpo": {"hyperparameters": {"beta", "n_epochs", ...}}}; a DPO job's file must hold preference pairs (a 400 naming
+line and field where it does not).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from anchortune.api.shapes import checkpoint_object, event_object, job_object, p
 from anchortune.app import jobs
 
 router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine-tuning"])
+METHODS = ("supervised", "dpo", "orpo")  # OpenAI's method types (orpo: anchortune's reference-free preference variant)
 
 
 class JobRequest(BaseModel):
@@ -33,13 +36,17 @@ class JobRequest(BaseModel):
 @router.post("")
 def create_job(request: Request, body: JobRequest) -> dict:
     hyper = dict(body.hyperparameters or {})
-    method = body.method or {}
-    if method.get("type", "supervised") != "supervised":
-        from anchortune.errors import ConfigError
-
-        raise ConfigError(f"method '{method.get('type')}' is not supported; anchortune tunes supervised")
-    hyper.update(((method.get("supervised") or {}).get("hyperparameters")) or {})
     options = dict(body.options or {})
+    method = body.method or {}
+    kind = method.get("type", "supervised")
+    if kind not in METHODS:
+        from anchortune.errors import ConfigError
+        from anchortune.messages import say
+
+        raise ConfigError(say("e_method", method=str(kind)[:40]), param="method.type")
+    hyper.update(((method.get(kind) or {}).get("hyperparameters")) or {})
+    if kind != "supervised":
+        options["objective"] = kind
     if body.task:
         options["task"] = body.task
     job = jobs.create_job(request.app.state.workspace, body.model, body.training_file, body.validation_file, hyper,

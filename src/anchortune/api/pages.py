@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from anchortune import messages
 from anchortune.api import i18n
 from anchortune.api.openai_files import upload_chunks
-from anchortune.app import datasets, jobs, models, retention, tracking
+from anchortune.app import datasets, feedback, jobs, models, retention, tracking
 from anchortune.app import plan as app_plan
 
 router = APIRouter(include_in_schema=False)
@@ -30,6 +30,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 TASKS = ("support", "legal", "invoice", "classification", "custom")
 SHOWN_FINDINGS = 200
 TRACKING_BACKENDS = ("none", "tensorboard", "mlflow")
+METHODS = ("supervised", "dpo", "orpo")  # the new-job form's methods (OpenAI's types, and the reference-free one)
 
 
 def language(request: Request) -> str:
@@ -134,7 +135,8 @@ def dataset(request: Request, file_id: str, task: str = "custom", model: str | N
     plan, planning = app_plan.plan_state(ws, file_id, task, model)
     return render(request, "dataset.html", file=row, report=report, rows=rows, flagged_total=len(flagged),
                   task=task, model=model, models=models.served_models(ws), plan=plan, planning=planning,
-                  codes={f["code"] for f in report["findings"]}, trained=tracking.runs_on_file(ws, file_id))
+                  codes={f["code"] for f in report["findings"]}, pairs=datasets.pairs_of(ws, file_id),
+                  trained=tracking.runs_on_file(ws, file_id))
 
 
 @router.post("/datasets/{file_id}/plan")
@@ -169,7 +171,7 @@ def fix(request: Request, file_id: str, task: str = Form("custom"), model: str =
 
 
 @router.get("/new")
-def new_job(request: Request, file: str | None = None, task: str = "custom"):
+def new_job(request: Request, file: str | None = None, task: str = "custom", method: str | None = None):
     """The new fine-tune form; where the chosen data's report is already known and poor, its reasons, the report,
     Apply the fix, and an explicit 'train anyway'."""
     ws = _ws(request)
@@ -178,7 +180,10 @@ def new_job(request: Request, file: str | None = None, task: str = "custom"):
     files = datasets.files(ws, "fine-tune")
     chosen = file if any(f["id"] == file for f in files) else None
     known = datasets.cached_quality(ws, chosen, task if task in TASKS else "custom") if chosen else None
-    return render(request, "new.html", files=files, chosen_file=chosen, task=task, bases=bases,
+    if method not in METHODS:  # a file of preference pairs is trained by preference, anchor points by demonstration
+        method = "dpo" if chosen and datasets.pairs_of(ws, chosen, limit=0) is not None else "supervised"
+    return render(request, "new.html", files=files, chosen_file=chosen, task=task, bases=bases, method=method,
+                  methods=METHODS,
                   default_model=models.default_model(ws), presets=presets,
                   poor=known if known and known["verdict"] == "poor" else None)
 
@@ -187,7 +192,9 @@ def new_job(request: Request, file: str | None = None, task: str = "custom"):
 async def start_job(request: Request):
     form = await request.form()
     options = {k: _number(form.get(k)) for k in ("epochs", "learning_rate", "batch_size", "micro_batch_size",
-                                                 "max_length", "lora_r", "replay", "max_steps", "eval_every")}
+                                                 "max_length", "lora_r", "replay", "max_steps", "eval_every", "beta")}
+    if form.get("method") in METHODS[1:]:  # dpo or orpo: the form's method (supervised is the default)
+        options["objective"] = form.get("method")
     options.update(task=form.get("task") or "custom", profile=form.get("profile") or "balanced",
                    engine=form.get("engine") or "auto", track=form.get("track") or None)
     if form.get("force"):  # the form's explicit "train anyway" on a poor verdict
@@ -214,7 +221,23 @@ def playground(request: Request, model: str | None = None):
     ws = _ws(request)
     tuned = [m for m in models.served_models(ws) if m["id"].startswith("ft:")]
     chosen = next((m for m in tuned if m["id"] == model), tuned[0] if tuned else None)
-    return render(request, "playground.html", tuned=tuned, chosen=chosen)
+    return render(request, "playground.html", tuned=tuned, chosen=chosen, collected=feedback.count(ws))
+
+
+@router.post("/playground/feedback")
+async def playground_feedback(request: Request):
+    """A judgement of a playground answer (JSON: prompt, answer, other, rating up|down, edited): a preference pair
+    in the studio's feedback collection; how many it holds."""
+    body = await request.json()
+    found = feedback.record(_ws(request), **{k: body.get(k) for k in ("prompt", "answer", "other", "rating", "edited")})
+    return JSONResponse({"pairs": found["pairs"], "pair": found["pair"]})
+
+
+@router.post("/playground/feedback/dataset")
+def feedback_dataset(request: Request):
+    """The feedback collection as an uploaded dataset of pairs: its page, to review, check and train on."""
+    row = feedback.snapshot(_ws(request))
+    return RedirectResponse(f"/datasets/{row['id']}", status_code=303)
 
 
 @router.get("/settings")

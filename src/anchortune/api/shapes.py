@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from anchortune.app.jobs import states
+from anchortune.app.jobs import method_of, states
 
 openai_status = states.openai_status
 
@@ -15,14 +15,14 @@ def file_object(row: dict) -> dict:
 
 def job_object(job: dict) -> dict:
     options = job["options"] or {}
-    hyper = {"n_epochs": options.get("epochs", "auto"), "batch_size": options.get("batch_size", "auto"),
-             "learning_rate_multiplier": "auto" if "learning_rate" not in options else options["learning_rate"]}
+    method = method_of(options)
+    hyper = {k: v for k, v in method[method["type"]]["hyperparameters"].items() if k != "beta"}
     return {
         "id": job["id"], "object": "fine_tuning.job", "created_at": job["created_at"], "model": job["model"],
         "status": openai_status(job["status"]), "training_file": job["training_file"],
         "validation_file": job["validation_file"], "fine_tuned_model": job["fine_tuned_model"],
         "finished_at": job["finished_at"], "error": job["error"], "hyperparameters": hyper,
-        "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}},
+        "method": method,
         "organization_id": "anchortune", "result_files": [], "seed": job["seed"],
         "trained_tokens": job["trained_tokens"], "estimated_finish": job["estimated_finish"],
         "integrations": [], "metadata": job["meta"], "suffix": job["suffix"], "task": job["task"],
@@ -40,7 +40,7 @@ def checkpoint_object(row: dict, job: dict) -> dict:
     prefix = job["fine_tuned_model"] or f"ft:{job['model']}::{job['id']}"
     return {"id": f"ftckpt-{row['id']}", "object": "fine_tuning.job.checkpoint", "created_at": row["created_at"],
             "fine_tuned_model_checkpoint": f"{prefix}:ckpt-step-{row['step']}", "fine_tuning_job_id": job["id"],
-            "metrics": row["metrics"], "step_number": row["step"]}
+            "metrics": row["metrics"], "step_number": row["step"], "method": method_of(job["options"] or {})["type"]}
 
 
 def page(items: list[dict], after: str | None, limit: int) -> dict:

@@ -212,7 +212,7 @@ def upload(ws, filename: str, chunks: Iterable[bytes], purpose: str = "fine-tune
                 digest.update(chunk)
                 handle.write(chunk)
         try:
-            points = load_anchor_points(partial)
+            points = read_pairs(partial) if is_pair_file(partial) else load_anchor_points(partial)
         except DataError as exc:  # the problems name the user's file, not the server's paths
             raise DataError([dataclasses.replace(p, file=display) for p in exc.problems], exc.total) from None
         partial.replace(stored)
@@ -220,6 +220,34 @@ def upload(ws, filename: str, chunks: Iterable[bytes], purpose: str = "fine-tune
         partial.unlink(missing_ok=True)
     return ws.store.add_file(id=file_id, filename=display, stored_name=stored.name, bytes=size,
                              purpose=purpose, status="processed", examples=len(points), sha256=digest.hexdigest())
+
+
+def is_pair_file(path: str | Path) -> bool:
+    """Whether a file holds preference pairs (data/pairs.py reads them), not anchor points."""
+    from anchortune.data.pairs import looks_like_pairs
+
+    return looks_like_pairs(path)
+
+
+def read_pairs(path: str | Path) -> list:
+    from anchortune.data.pairs import load_pairs
+
+    return load_pairs(path)
+
+
+def _rows_of(path: Path) -> list[AnchorPoint]:
+    """A file's rows as anchor points: each pair's chosen side for a file of preference pairs."""
+    return [p.side("chosen") for p in read_pairs(path)] if is_pair_file(path) else load_anchor_points(path)
+
+
+def pairs_of(ws, file_id: str, limit: int = 200) -> list[dict] | None:
+    """The preference pairs of an uploaded file to review (line, prompt, chosen, rejected), or None for anchor
+    points."""
+    path = file_path(ws, file_id)
+    if not is_pair_file(path):
+        return None
+    return [{"line": p.line, "prompt": p.question, "chosen": p.chosen_text, "rejected": p.rejected_text}
+            for p in read_pairs(path)[:limit]]
 
 
 def file(ws, file_id: str) -> dict:
@@ -251,7 +279,7 @@ def quality(ws, file_id: str, task: str = "custom", model: str | None = None) ->
     """The quality report for an uploaded file (cached per file, task and model) and its anchor points,
     computed now when not cached."""
     load_preset(task)  # an unknown task is a ConfigError before any work
-    points = load_anchor_points(file_path(ws, file_id))
+    points = _rows_of(file_path(ws, file_id))
     cached = cached_quality(ws, file_id, task, model)
     if cached is not None:
         return cached, points
@@ -316,8 +344,13 @@ def _check(ws, file_id: str, task: str, model_id: str, points: list | None, prog
     path = file_path(ws, file_id)
     if progress is not None:
         progress("reading the anchor points", 0.0)
-    points = points if points is not None else load_anchor_points(path)
-    report = check_data(path, task, model_spec(ws, model_id), points=points, progress=progress)
+    if is_pair_file(path):  # preference pairs: their own gate (quality/pairs.py)
+        from anchortune.app.preference_run import check_pair_data
+
+        report = check_pair_data(path, task, model_spec(ws, model_id), progress=progress)
+    else:
+        points = points if points is not None else load_anchor_points(path)
+        report = check_data(path, task, model_spec(ws, model_id), points=points, progress=progress)
     cache = _quality_cache(ws, file_id, task, model_id)
     RunFolder(cache.parent).write_json(cache, report.to_json())
 

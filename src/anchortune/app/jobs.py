@@ -7,6 +7,7 @@ what is kept on disk: app/retention.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -50,10 +51,47 @@ def create_job(ws, model: str, training_file: str, validation_file: str | None =
         raise ConfigError("suffix: up to 40 letters, digits, '-', '_' or '.'")
     fields = dict(model=model, task=task, training_file=training_file, validation_file=validation_file,
                   options=options, suffix=suffix, seed=42 if seed is None else int(seed))
-    tracking.require(run_config(ws, fields))  # every option is validated now (its backend installed), not later
+    cfg = run_config(ws, fields)  # every option is validated now (its backend installed), not later in the worker
+    tracking.require(cfg)
+    _check_shape(ws, cfg, training_file, validation_file)
     job = ws.store.create_job(meta=metadata, **fields)
-    ws.store.add_event(job["id"], "info", say("log_created", model=model))
+    ws.store.add_event(job["id"], "info", say("log_created", model=model),
+                       data={"method": method_of(options)})
     return job
+
+
+def method_of(options: dict) -> dict:
+    """A job's method as OpenAI's API writes it: {"type": "supervised" | "dpo", "<type>": {"hyperparameters"}}
+    (anchortune's reference-free variant as type "orpo")."""
+    kind = options.get("objective", "supervised")
+    hyper = {"n_epochs": options.get("epochs", "auto"), "batch_size": options.get("batch_size", "auto"),
+             "learning_rate_multiplier": "auto" if "learning_rate" not in options else options["learning_rate"]}
+    if kind != "supervised":
+        hyper["beta"] = options.get("beta", "auto")
+    return {"type": kind, kind: {"hyperparameters": hyper}}
+
+
+def _check_shape(ws, cfg: RunConfig, training_file: str, validation_file: str | None) -> None:
+    """The files fit the method: preference pairs for dpo and orpo, anchor points for supervised; a DataError naming
+    line and field (or a ConfigError naming the file) now, not in the worker."""
+    from anchortune.app import datasets
+    from anchortune.errors import DataError
+
+    for param, file_id in (("training_file", training_file), ("validation_file", validation_file)):
+        if not file_id:
+            continue
+        path, name = datasets.file_path(ws, file_id), datasets.file(ws, file_id)["filename"]
+        pairs = datasets.is_pair_file(path)
+        if cfg.objective == "supervised" and pairs:
+            raise ConfigError(say("e_pairs_for_supervised", file=name), param=param)
+        if cfg.objective != "supervised":
+            try:
+                datasets.read_pairs(path)
+            except DataError as exc:
+                problems = [dataclasses.replace(p, file=name) for p in exc.problems]
+                error = DataError(problems, exc.total)
+                error.param = param
+                raise error from None
 
 
 def job(ws, job_id: str) -> dict:
@@ -160,14 +198,24 @@ def validate_job(ws, ctx: JobContext) -> None:
 
     row = ctx.job
     cfg = run_config(ws, row)
-    points = datasets.read_anchor_points(cfg.data)
-    if cfg.valid_data:
-        datasets.read_anchor_points(cfg.valid_data)
-    prepare_model(cfg.model)
-    report = datasets.check_data(cfg.data, cfg.task, cfg.model, points=points, max_length=cfg.max_length)
+    if cfg.objective != "supervised":  # preference pairs: their own reader and gate
+        from anchortune.app.preference_run import check_pair_data
+
+        pairs = datasets.read_pairs(cfg.data)
+        if cfg.valid_data:
+            datasets.read_pairs(cfg.valid_data)
+        prepare_model(cfg.model)
+        report = check_pair_data(cfg.data, cfg.task, cfg.model, pairs, cfg.max_length)
+    else:
+        points = datasets.read_anchor_points(cfg.data)
+        if cfg.valid_data:
+            datasets.read_anchor_points(cfg.valid_data)
+        prepare_model(cfg.model)
+        report = datasets.check_data(cfg.data, cfg.task, cfg.model, points=points, max_length=cfg.max_length)
     RunFolder(ws.data / "reports").write_json(_stored_report(ws, row["id"]), report.to_json())
     datasets.remember_quality(ws, row["training_file"], row["task"], row["model"], report.to_json())
-    ctx.report("warning" if report.verdict != "good" else "info", quality_line(report.to_json()),
+    ctx.report("warning" if report.verdict != "good" else "info",
+               quality_line(report.to_json(), "log_quality" if cfg.objective == "supervised" else "log_pair_quality"),
                data={"verdict": report.verdict, "scores": report.scores})
     if report.verdict == "poor" and not row["options"].get("force"):
         raise QualityError(report.reasons, report.advice, override=None)  # the job page offers "train anyway"
@@ -175,10 +223,11 @@ def validate_job(ws, ctx: JobContext) -> None:
         ctx.report("warning", say("log_quality_forced"))
 
 
-def quality_line(report: dict) -> str:
-    """The log line of a quality verdict: 'anchor point quality: fair (relevance 80, ...); reasons'."""
+def quality_line(report: dict, key: str = "log_quality") -> str:
+    """The log line of a quality verdict: 'anchor point quality: fair (relevance 80, ...); reasons' (preference pair
+    quality with key log_pair_quality)."""
     scores = ", ".join(say(f"q_score_{k}", value=v) for k, v in report["scores"].items())
-    return say("log_quality", verdict=report["verdict"], scores=scores, reasons="; ".join(report["reasons"]))
+    return say(key, verdict=report["verdict"], scores=scores, reasons="; ".join(report["reasons"]))
 
 
 def train_job(ws, ctx: JobContext) -> dict:
@@ -265,13 +314,15 @@ def _hyperparameters(values: dict, task: str) -> dict:
             if value not in ("none", "tensorboard", "mlflow"):
                 raise ConfigError(say("e_track_choice", text=value), param="hyperparameters.track")
             out["track"] = value
+        elif key == "beta":
+            out["beta"] = _positive(key, value, limit=10)
         elif key == "engine":
             if value not in ("auto", "fast", "standard"):
                 raise ConfigError(f"hyperparameters.engine: expected auto, fast or standard, got {value!r}")
             out["engine"] = value
         else:
             raise ConfigError(f"hyperparameters.{key} is not supported; use n_epochs, batch_size, "
-                              "learning_rate_multiplier, engine or track")
+                              "learning_rate_multiplier, beta (dpo), engine or track")
     return out
 
 

@@ -48,6 +48,10 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
     from anchortune.train import distributed
 
     folder = RunFolder(out)
+    if (folder.load_config() if resume and folder.is_run() else cfg).objective != "supervised":
+        from anchortune.app.preference_run import train_preference  # preference pairs: DPO or ORPO
+
+        return train_preference(cfg, out, resume, on_event, force, quality)
     launch = launch or distributed.Launch(cfg.devices, cfg.nodes)
     writer = distributed.is_main() and launch.node_rank == 0  # the process whose files the run folder holds
     if writer and not distributed.inside():
@@ -73,6 +77,8 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
                                                     "held out to measure the tuned model on)")])
     preset = preset.resolved_for(points)
     cfg = cfg.resolve(preset)
+    if any(p.tools for p in points):  # a template that drops tool calls is refused before the gate's minutes
+        _refuse_tool_template(cfg)
     from anchortune.train.pipeline import run_training
 
     parent = launch.processes > 1 and not distributed.inside()
@@ -109,6 +115,15 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
             if writer:
                 _leave(folder, new, existed, failed=False)
             raise
+
+
+def _refuse_tool_template(cfg: RunConfig) -> None:
+    from anchortune.data import chat_templates
+    from anchortune.models.catalog import DEFAULT_MODEL
+    from anchortune.models.loading import load_tokenizer, resolve_model
+
+    tokenizer = chat_templates.use(load_tokenizer(resolve_model(cfg.model)), cfg.chat_template)
+    chat_templates.refuse_unrenderable(tokenizer, cfg.model or DEFAULT_MODEL)
 
 
 def _leave(folder: RunFolder, new: bool, existed: bool, failed: bool) -> None:

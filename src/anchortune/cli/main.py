@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from anchortune.app import chat as app_chat
-from anchortune.app import datasets, exports, runs
+from anchortune.app import datasets, exports, preference_run, runs
 from anchortune.app import models as app_models
 from anchortune.app import tracking as app_tracking
 from anchortune.cli import adapt as adapt_cli
@@ -67,7 +67,10 @@ def validate(
     label_col: Optional[str] = typer.Option(None, help=_help("label_col")),
     delimiter: Optional[str] = typer.Option(None, help=_help("delimiter")),
 ) -> None:
-    """Read anchor points and report every format problem with file, line and field."""
+    """Read anchor points (or preference pairs) and report every format problem with file, line and field."""
+    if preference_run.is_pair_file(data):
+        console.print(f"{data}: {len(preference_run.read_pairs(data))} preference pairs")
+        return
     points = datasets.read_anchor_points(data, CsvColumns(input_col, output_col, label_col, _delimiter(delimiter)))
     facts = datasets.describe_data(points)
     console.print(f"{data}: {facts['examples']} anchor points, {facts['multi_turn']} multi-turn, "
@@ -96,8 +99,11 @@ def check(
     """Judge anchor points before training: relevant, diverse, balanced, clear - with reasons and advice."""
     columns = CsvColumns(input_col, output_col, label_col, _delimiter(delimiter))
     with console.status("checking anchor points"):
-        report, written = datasets.check_file(data, task, model, description, columns, max_length, ifd,
-                                              json_out, html_out, fix_out, max_rows)
+        if preference_run.is_pair_file(data) and fix_out is None:  # preference pairs: their own gate
+            report, written = preference_run.check_pairs_file(data, task, model, max_length, json_out, html_out)
+        else:
+            report, written = datasets.check_file(data, task, model, description, columns, max_length, ifd,
+                                                  json_out, html_out, fix_out, max_rows)
     _print_report(report)
     for kind, path in written.items():
         console.print(f"{kind}: {path}")
@@ -134,6 +140,9 @@ def train(
     model: Optional[str] = typer.Option(None, help=_help("model")),
     out: Path = typer.Option(Path("runs/latest"), help="Run folder to create (or continue with --resume)."),
     method: str = typer.Option("lora", help=_help("method")),
+    objective: str = typer.Option("supervised", help=_help("objective")),
+    beta: Optional[float] = typer.Option(None, help=_help("beta")),
+    chat_template: Optional[str] = typer.Option(None, "--chat-template", help=_help("chat_template")),
     epochs: Optional[float] = typer.Option(None, help=_help("epochs")),
     max_steps: Optional[int] = typer.Option(None, help=_help("max_steps")),
     learning_rate: Optional[float] = typer.Option(None, "--lr", help=_help("learning_rate")),
@@ -169,7 +178,8 @@ def train(
 ) -> None:
     """Fine-tune a model on anchor points and write adapter, merged model, metrics and model card."""
 
-    cfg = RunConfig.build(data=str(data), task=task, model=model, method=method, epochs=epochs, max_steps=max_steps,
+    cfg = RunConfig.build(data=str(data), task=task, model=model, method=method, objective=objective, beta=beta,
+                          chat_template=chat_template, epochs=epochs, max_steps=max_steps,
                           learning_rate=learning_rate, batch_size=batch_size, micro_batch_size=micro_batch_size,
                           max_length=max_length, lora_r=lora_r, eval_every=eval_every, patience=patience,
                           precision=precision, seed=seed, engine=engine, input_col=input_col, output_col=output_col,
@@ -210,12 +220,30 @@ def _print_outcome(outcome: runs.RunOutcome) -> None:
         if loss and loss is not diagnosis:
             console.print(f"the losses beneath (balance guard): {loss['verdict']} - {_escape(loss['reason'])}",
                           highlight=False)
+    for line in result_lines(outcome.summary):
+        console.print(line, highlight=False, markup=False)
     for sample in outcome.summary["samples"]:
         console.rule(f"line {sample['line']}")
         console.print(f"[bold]prompt:[/] {sample['prompt']}", markup=True, highlight=False)
         console.print("[bold]base:[/]  " + _escape(sample["base"]), highlight=False)
         console.print("[bold]tuned:[/] " + _escape(sample["tuned"]), highlight=False)
     console.print(f"run folder: {outcome.folder}")
+
+
+def result_lines(found: dict) -> list[str]:
+    """A preference or tool-calling run's own measures, base -> tuned, one line each."""
+    lines = []
+    if (p := found.get("preference")) and p.get("pairs"):
+        lines.append(f"held-out preference accuracy ({p['pairs']} pairs): base {p['base']['preference_accuracy']:.1%} "
+                     f"-> tuned {p['tuned']['preference_accuracy']:.1%}; reward accuracy "
+                     f"{p['tuned']['reward_accuracy']:.1%}, reward margin {p['tuned']['reward_margin']:.3f}")
+    if (t := found.get("tool_calls")) and t.get("examples"):
+        for key in ("tool_name_accuracy", "argument_exact_match", "schema_validity", "plain_text_when_no_tool"):
+            base, tuned = t["base"][key], t["tuned"][key]
+            shown = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
+            lines.append(f"{key.replace('_', ' ')} ({t['examples']} held-out conversations): base {shown(base)} -> "
+                         f"tuned {shown(tuned)}")
+    return lines
 
 
 def _escape(text: str) -> str:
@@ -254,16 +282,19 @@ def evaluate(
     base, tuned = result["models"]["base"], result["models"]["tuned"]
     table = Table("metric", "base", "tuned")
     for key, value in base.items():
-        if isinstance(value, (int, float)):
+        if isinstance(value, (int, float)) and isinstance(tuned.get(key), (int, float)):
             table.add_row(key, f"{value:.4f}", f"{tuned[key]:.4f}")
     console.print(table)
     if result.get("verdict"):
-        v, a = result["verdict"], result["answers"]
+        v, a = result["verdict"], result.get("answers")
         console.print(f"[bold]verdict: {v['verdict']}[/] - {_escape(v['reason'])}", highlight=False)
-        console.print(f"{a['metric']}: tuned {a['tuned']:.3f}, base {a['base']:.3f}, trivial baseline "
-                      f"({_escape(a['baseline']['words'])}) {a['baseline']['score']:.3f}; {a['agree']['tuned']} of "
-                      f"{a['answers']} held-out answers agree with the reference", highlight=False)
+        if a:
+            console.print(f"{a['metric']}: tuned {a['tuned']:.3f}, base {a['base']:.3f}, trivial baseline "
+                          f"({_escape(a['baseline']['words'])}) {a['baseline']['score']:.3f}; {a['agree']['tuned']} of "
+                          f"{a['answers']} held-out answers agree with the reference", highlight=False)
         console.print(f"next: {_escape(v['advice'])}", highlight=False)
+    for line in result_lines(result):
+        console.print(line, highlight=False, markup=False)
     for key, change in result.get("retention", {}).items():
         amount = f"{change:+.0f} points" if key.endswith("_points") else f"{change:+.1%}"
         console.print(f"{key}: {amount} against the base model")

@@ -5,7 +5,8 @@ one DataError; a file with any problem yields nothing. Files are read line by li
 not the file: a line longer than MAX_LINE_BYTES is a problem of its own and is never held whole, and a path that is
 no regular readable file (a folder, a device, a pipe, a file the system refuses) is named as such. Each JSON line
 is read by data/json_line.py (no input crashes it); this module turns the values into anchor points by their
-shape, and reads CSV by its delimiter. Knows nothing about tasks or tokenizers.
+shape (a conversation with tools and tool calls: data/tool_calls.py), and reads CSV by its delimiter. Preference
+pairs have their own reader (data/pairs.py). Knows nothing about tasks or tokenizers.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from anchortune import scratch
-from anchortune.data import json_line
+from anchortune.data import json_line, tool_calls
 from anchortune.data.records import AnchorPoint
 from anchortune.errors import DataError, Problem
 
@@ -179,8 +180,10 @@ def _read_jsonl(path: Path, handle: BinaryIO) -> Iterator[AnchorPoint]:
             continue
         shape = _shape_of(obj)
         if shape is None:
+            pairs = " (chosen and rejected answers are preference pairs: train them with --objective dpo or orpo)" \
+                if {"chosen", "rejected"} <= set(obj) or "preferred_output" in obj else ""
             errors.add(number, None, "no known shape: expected 'messages', 'conversations', 'prompt'/'completion', "
-                                     f"'instruction'/'output' or 'text'/'label'; found keys {sorted(obj)[:20]}")
+                                     f"'instruction'/'output' or 'text'/'label'; found keys {sorted(obj)[:20]}{pairs}")
             continue
         if first_shape is None:
             first_shape = (shape, number)
@@ -308,6 +311,8 @@ def _parse_turns(turns: object, field: str, role_key: str, text_key: str, roles:
 
 
 def _parse_messages(obj: dict, line: int, errors: _Collector) -> AnchorPoint | None:
+    if tool_calls.is_tool_conversation(obj):
+        return tool_calls.parse(obj, line, errors)
     roles = {r: r for r in ("system", "user", "assistant")}
     messages = _parse_turns(obj.get("messages"), "messages", "role", "content", roles, line, errors)
     return None if messages is None else AnchorPoint(tuple(messages), line, _label(obj, line, errors))

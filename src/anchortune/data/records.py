@@ -1,10 +1,40 @@
-"""The anchor point record every file shape is normalised into; knows nothing about files or tokens."""
+"""The anchor point record every file shape is normalised into; knows nothing about files or tokens.
+
+A tool-calling conversation is an anchor point too: its assistant turns may carry `tool_calls` (arguments held as
+JSON objects, the form chat templates render), `tool` turns hold results, and `tools` the functions offered
+(data/tool_calls.py reads them).
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 ROLES = ("system", "user", "assistant")
+
+
+def call_text(calls: list[dict]) -> str:
+    """Tool calls as one line each, `name({"arg": value})`: how a person (and the gate's text detectors) reads
+    what an assistant turn that calls tools says."""
+    return "\n".join(f"{c['function']['name']}({json.dumps(c['function'].get('arguments') or {}, ensure_ascii=False, sort_keys=True)})"
+                     for c in calls)
+
+
+def message_text(message: dict) -> str:
+    """What a turn says: its content, then its tool calls as text."""
+    parts = [message.get("content") or ""]
+    if message.get("tool_calls"):
+        parts.append(call_text(message["tool_calls"]))
+    return "\n".join(p for p in parts if p)
+
+
+def message_json(message: dict) -> dict:
+    """A turn as OpenAI's chat format writes it: tool-call arguments as a JSON string."""
+    out = dict(message)
+    if message.get("tool_calls"):
+        out["tool_calls"] = [{**c, "function": {**c["function"], "arguments": json.dumps(
+            c["function"].get("arguments") or {}, ensure_ascii=False)}} for c in message["tool_calls"]]
+    return out
 
 
 @dataclass(frozen=True)
@@ -12,13 +42,16 @@ class AnchorPoint:
     """One example: a conversation whose assistant turns are what the model learns.
 
     `line` is the 1-based line (JSONL) or row (CSV, header = line 1) it came from, so every later
-    finding can point back to it. `label` is the class or intent when the data names one.
+    finding can point back to it. `label` is the class or intent when the data names one. `tools` are the
+    functions the conversation offers the model (OpenAI's `{"type": "function", "function": {...}}`), empty for
+    a plain conversation.
     """
 
-    messages: tuple[dict[str, str], ...]
+    messages: tuple[dict, ...]
     line: int
     label: str | None = None
     meta: dict[str, str] = field(default_factory=dict, compare=False)
+    tools: tuple[dict, ...] = field(default=(), compare=False)
 
     @property
     def prompt(self) -> str:
@@ -28,12 +61,19 @@ class AnchorPoint:
 
     @property
     def answer(self) -> str:
-        """The final assistant turn (what a single-turn example answers)."""
-        answers = [m["content"] for m in self.messages if m["role"] == "assistant"]
-        return answers[-1] if answers else ""
+        """The final assistant turn (what a single-turn example answers); its tool calls as text."""
+        answers = [m for m in self.messages if m["role"] == "assistant"]
+        return message_text(answers[-1]) if answers else ""
+
+    @property
+    def final_turn(self) -> dict | None:
+        """The final assistant turn itself (content and tool calls), or None."""
+        return next((m for m in reversed(self.messages) if m["role"] == "assistant"), None)
 
     def to_json(self) -> dict:
-        out: dict = {"messages": [dict(m) for m in self.messages]}
+        out: dict = {"messages": [message_json(m) for m in self.messages]}
+        if self.tools:
+            out["tools"] = [dict(t) for t in self.tools]
         if self.label is not None:
             out["label"] = self.label
         return out

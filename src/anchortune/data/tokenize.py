@@ -50,16 +50,19 @@ def _lines(lines: list[int], shown: int = 10) -> str:
     return text + (f", ... {len(lines) - shown} more" if len(lines) > shown else "")
 
 
-def answer_spans(messages: list[dict[str, str]], tokenizer) -> tuple[str, list[tuple[int, int]]]:
-    """The rendered conversation and the character spans of its assistant turns (end marker included)."""
-    full = tokenizer.apply_chat_template(messages, tokenize=False)
+def answer_spans(messages: list[dict], tokenizer, tools: list[dict] | None = None
+                 ) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the character spans of its assistant turns (end marker included; an assistant
+    turn's tool calls too, as the template writes them, with `tools` offered in the render)."""
+    render = {"tools": tools} if tools else {}
+    full = tokenizer.apply_chat_template(messages, tokenize=False, **render)
     spans = []
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        prefix = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)
+        prefix = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True, **render)
         last = i == len(messages) - 1
-        upto = full if last else tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
+        upto = full if last else tokenizer.apply_chat_template(messages[: i + 1], tokenize=False, **render)
         if full.startswith(upto) and upto.startswith(prefix):
             spans.append((len(prefix), len(upto)))
     return full, spans
@@ -76,7 +79,7 @@ def encode(points: list[AnchorPoint], preset: Preset, tokenizer, max_length: int
     rendered, refused = [], []
     for point in points:
         try:
-            rendered.append(answer_spans(preset.to_messages(point), tokenizer))
+            rendered.append(answer_spans(preset.to_messages(point), tokenizer, list(point.tools)))
         except (TemplateError, ValueError, TypeError, KeyError, IndexError) as exc:  # what templates raise
             refused.append(Problem("anchor points", point.line, "messages",
                                    f"the model's chat template refuses this conversation ({exc})"))

@@ -18,9 +18,19 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 
 def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: str | Path | None = None,
              choices: str | Path | None = None, limit: int = 200) -> dict:
-    """Base against tuned on held-out anchor points (default: the run's validation split); eval.json/.md."""
+    """Base against tuned on held-out anchor points (default: the run's validation split); eval.json/.md. A
+    preference run is evaluated on held-out pairs (evaluate/pair_evaluation.py); a tool-calling run's calls are
+    measured as calls (evaluate/tool_calls.py)."""
+    if folder.is_run() and folder.load_config().objective != "supervised":
+        from anchortune.evaluate.pair_evaluation import evaluate_pairs
+
+        return evaluate_pairs(folder, data, general_text, limit)
+    import json
+
+    from anchortune.data import chat_templates
     from anchortune.data.split import split
     from anchortune.data.tokenize import encode
+    from anchortune.evaluate import tool_calls
     from anchortune.evaluate import metrics as m
     from anchortune.evaluate import general, retention
     from anchortune.evaluate.generation import generate
@@ -46,10 +56,19 @@ def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: st
                     str(data) if data else "the run's validation split", "models": {}}
     outputs: dict[str, list[str]] = {}
     probe_points = None
+    tools = [list(p.tools) or None for p in points]
+    tool_answers: dict[str, list[str]] = {}
+    general_answers: dict[str, list[str]] = {}
     for name, source in models.items():
         tokenizer = load_tokenizer(source if name == "base" else _tuned_tokenizer(folder))
+        if name == "base":
+            tokenizer = chat_templates.use(tokenizer, cfg.chat_template)
         model = load_model(source) if name == "base" else load_tuned(folder.root, base_source)
-        outputs[name] = generate(model, tokenizer, conversations, max_new_tokens=new_tokens, precision=chosen)
+        outputs[name] = generate(model, tokenizer, conversations, max_new_tokens=new_tokens, precision=chosen,
+                                 tools=tools)
+        if any(tools):
+            tool_answers[name] = tool_calls.held_out_answers(model, tokenizer, points, preset.frame, chosen)
+            general_answers[name] = tool_calls.general_answers(model, tokenizer, points, preset.frame, chosen)
         scores = _task_scores(kind, outputs[name], references, preset, points)
         encoded, _ = encode(points, preset, tokenizer, cfg.max_length)
         scores["answer_loss"] = answer_loss(model, encoded, tokenizer.pad_token_id, cfg.batch_size, chosen,
@@ -100,6 +119,13 @@ def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: st
     result["next_to_write"] = _next_to_write(kind, preset, points, outputs["tuned"], references, train_points)
     check, verdict = _verdict(kind, preset, points, outputs, train_points, folder)
     result["answers"], result["verdict"] = check.to_json(), verdict.to_json()
+    if tool_answers:  # a tool-calling run: its calls, and the verdict they support
+        result["tool_calls"] = tool_calls.compare(points, tool_answers, general_answers)
+        for name in models:
+            result["models"][name].update({k: v for k, v in result["tool_calls"][name].items()
+                                           if isinstance(v, float)})
+        summary = json.loads(folder.summary.read_text(encoding="utf-8")) if folder.summary.is_file() else {}
+        result["verdict"] = tool_calls.decide(result["tool_calls"], (summary.get("balance") or {}).get("diagnosis"))
     folder.write_json(folder.root / "eval.json", result)
     from anchortune.evaluate.report import render_eval_markdown
 

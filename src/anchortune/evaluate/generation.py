@@ -10,13 +10,16 @@ from anchortune.engine.loss import autocast
 
 
 def generate(model, tokenizer, conversations: list[list[dict]], max_new_tokens: int = 128,
-             batch_size: int = 8, precision: str = "fp32") -> list[str]:
-    """The model's answer to each conversation (which ends with a user turn)."""
+             batch_size: int = 8, precision: str = "fp32", tools: list[list[dict] | None] | None = None) -> list[str]:
+    """The model's answer to each conversation (which ends with a user or tool turn); `tools`, per conversation, the
+    functions the template offers the model."""
     import torch
 
     if not conversations:
         return []
-    texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+    offered = tools or [None] * len(conversations)
+    texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True, **({"tools": t} if t else {}))
+             for c, t in zip(conversations, offered)]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     answers: list[str] = [""] * len(texts)
     side, cut = tokenizer.padding_side, tokenizer.truncation_side

@@ -210,6 +210,9 @@ def render_markdown(summary: dict) -> str:
         lines += [f"- line {w['line']}: {w['prompt'][:200]} -> {w['tuned'][:200]} (reference: {w['reference'][:200]})"
                   for w in answers.get("worst", [])]
         lines += [""]
+    from anchortune.export.card import preference_lines, tool_lines
+
+    lines += [*preference_lines(summary.get("preference")), *tool_lines(summary.get("tool_calls")), ""]
     lines += [f"Loss-based evidence (the balance guard): {diagnosis.get('verdict', 'no verdict')}. "
               f"{diagnosis.get('reason', '')}", ""]
     if chosen:
@@ -229,15 +232,20 @@ def render_eval_markdown(result: dict) -> str:
     keys = [k for k, v in base.items() if isinstance(v, (int, float))]
     lines = [f"# Evaluation: {result['task']} on {result['examples']} held-out examples ({result['source']})", ""]
     if result.get("verdict"):
-        v, a = result["verdict"], result["answers"]
-        lines += [f"**Verdict: {v['verdict']}.** {v['reason']}", "", v["answers"], "", f"Next: {v['advice']}", "",
-                  f"| {a['metric']} | held-out answers | agree with the reference |", "|---|---|---|",
+        v = result["verdict"]
+        lines += [f"**Verdict: {v['verdict']}.** {v['reason']}", "", v["answers"], "", f"Next: {v['advice']}", ""]
+    if result.get("answers"):
+        a = result["answers"]
+        lines += [f"| {a['metric']} | held-out answers | agree with the reference |", "|---|---|---|",
                   f"| tuned | {a['tuned']:.3f} | {a['agree']['tuned']} of {a['answers']} |",
                   f"| base | {a['base']:.3f} | {a['agree']['base']} of {a['answers']} |",
                   f"| trivial baseline: {a['baseline']['words']} | {a['baseline']['score']:.3f} | "
                   f"{a['agree']['baseline']} of {a['answers']} |", ""]
+    from anchortune.export.card import preference_lines, tool_lines
+
+    lines += [*preference_lines(result.get("preference")), *tool_lines(result.get("tool_calls")), ""]
     lines += ["| metric | base | tuned |", "|---|---|---|"]
-    lines += [f"| {k} | {base[k]:.4f} | {tuned[k]:.4f} |" for k in keys]
+    lines += [f"| {k} | {base[k]:.4f} | {tuned[k]:.4f} |" for k in keys if isinstance(tuned.get(k), (int, float))]
     for field, value in tuned.get("field_exact", {}).items():
         lines.append(f"| exact {field} | {base['field_exact'][field]:.3f} | {value:.3f} |")
     if result.get("retention"):

@@ -46,6 +46,7 @@ def render(summary: dict) -> str:
         lines += ["", f"Next: {verdict['advice']}. Full report with plots: `report.html` (`report.md`)."]
     if diagnosis and verdict is not diagnosis:
         lines += ["", f"The losses beneath (balance guard): {diagnosis['verdict']}; {diagnosis['reason']}."]
+    lines += preference_lines(summary.get("preference")) + tool_lines(summary.get("tool_calls"))
     lines += [
         "",
         "## Held-out answer loss",
@@ -89,6 +90,31 @@ def _lineage(lineage: dict | None) -> list[str]:
         lines.append(f"- Cleaned by `anchortune check --fix`: changelog `{fix['changelog']}` (SHA-256 `{fix['sha256']}`)"
                      f", {fix['dropped']} rows dropped, {fix['set_aside']} set aside for review")
     return lines
+def preference_lines(found: dict | None) -> list[str]:
+    """The held-out preferences of a preference run, base against tuned (evaluate/preference.py)."""
+    if not found or not found.get("pairs"):
+        return []
+    base, tuned = found["base"], found["tuned"]
+    low, high = found["accuracy_gain_interval"]
+    return ["", f"## Held-out preferences ({found['pairs']} pairs)", "",
+            "| model | preference accuracy | reward accuracy | reward margin |", "|---|---|---|---|",
+            f"| base | {_pct(base['preference_accuracy'])} | - | 0 |",
+            f"| tuned | {_pct(tuned['preference_accuracy'])} | {_pct(tuned['reward_accuracy'])} | "
+            f"{tuned['reward_margin']:.3f} |", "",
+            f"Accuracy gain {100 * found['accuracy_gain']:+.0f} points (95 % interval {100 * low:+.0f} to "
+            f"{100 * high:+.0f}); {found['wrong_to_right']} pairs turned right, {found['right_to_wrong']} wrong."]
+
+
+def tool_lines(found: dict | None) -> list[str]:
+    """The held-out tool calls of a tool-calling run, base against tuned (evaluate/tool_calls.py)."""
+    if not found or not found.get("examples"):
+        return []
+    rows = [f"| {name} | {_pct(m.get('tool_name_accuracy'))} | {_pct(m.get('argument_exact_match'))} | "
+            f"{_pct(m.get('schema_validity'))} | {_pct(m.get('plain_text_when_no_tool'))} |"
+            for name, m in (("base", found["base"]), ("tuned", found["tuned"]))]
+    return ["", f"## Held-out tool calls ({found['examples']} conversations)", "",
+            "| model | tool name | arguments exact | schema valid | plain text where no tool is needed |",
+            "|---|---|---|---|---|", *rows]
 
 
 def _pct(value) -> str:

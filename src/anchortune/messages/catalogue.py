@@ -27,7 +27,8 @@ NUMBERS = frozenset({"loss", "accuracy", "value", "share", "step", "max", "ratio
                      "points", "bound", "gain", "before", "after", "tuned", "base", "trivial", "agree", "wrong",
                      "closed", "score", "fence", "pos", "total", "limit", "needed", "n", "k", "scale", "healthy",
                      "weight", "line", "better", "memory", "weights", "state", "activations", "available",
-                     "other_line", "alike", "pair", "fit", "random", "distance"})
+                     "other_line", "alike", "pair", "fit", "random", "distance", "reward", "margin", "low", "high", "name_tuned", "name_base", "valid", "plain",
+                     "plain_base"})
 _BULLET = re.compile(r"^(\s*(?:(?:[-*•]|\d+\.)\s+)?)(.*?)(\s*)$", re.S)
 
 

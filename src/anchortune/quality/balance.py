@@ -56,13 +56,14 @@ def normalised_entropy(distribution: dict[str, float]) -> float:
 def template_answers(points: list[AnchorPoint], fmt: str, groups: list[str]) -> list[Finding]:
     """One answer (digits ignored) reused for several different prompts across different intents, labels
     or clusters (free-text tasks). The same answer to rephrasings of one question is fine; the same
-    answer to unrelated questions teaches the model to ignore the question."""
+    answer to unrelated questions teaches the model to ignore the question. A tool call is an action, not a
+    template: the same call with other values is how a tool is used (quality/tool_data.py judges calls)."""
     if fmt != "text" or len(points) < 5:
         return []
     by_answer: dict[str, list[int]] = defaultdict(list)
     for i, point in enumerate(points):
         key = re.sub(r"\d+", "0", normalise(point.answer))
-        if key:
+        if key and not (point.final_turn or {}).get("tool_calls"):
             by_answer[key].append(i)
     minimum = max(3, math.ceil(0.01 * len(points)))
     findings = []

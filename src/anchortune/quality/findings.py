@@ -19,6 +19,12 @@ CODES = {
     "personal_data": "contains personal data or a secret",
     "template_answer": "one answer reused for many different prompts",
     "language_mismatch": "the answer is in another language than the prompt",
+    "invalid_tool_call": "a tool call whose arguments break its tool's schema",
+    "unused_tool": "a tool offered but never called in the data",
+    "needless_tool_call": "a tool call the conversation never asked for",
+    "empty_side": "a preference pair with an empty answer",
+    "identical_sides": "a preference pair whose two answers are the same",
+    "rejected_better": "the rejected answer passes a check of the task the chosen one fails",
 }
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from anchortune.data.presets import Preset
 from anchortune.data.records import AnchorPoint
-from anchortune.quality import balance, duplicates, relevance
+from anchortune.quality import balance, duplicates, relevance, tool_data
 from anchortune.quality.findings import Finding
 from anchortune.quality.neighbors import centered, lower_fence, nearest
 from anchortune.quality.output_format import invalid_outputs
@@ -32,10 +32,13 @@ GARBLED_FENCE = 1.5  # Q1 - 1.5 IQR of the answers' character scores: letter seq
 def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, max_length: int = 512,
           description: str | None = None, declared_labels: list[str] | None = None,
           ifd: Callable[[list[AnchorPoint]], list[float]] | None = None, judge=None,
-          progress: Callable[[str, float], None] | None = None) -> QualityReport:
+          progress: Callable[[str, float], None] | None = None,
+          extra: Callable[[list[Finding]], list[Finding]] | None = None) -> QualityReport:
     """The quality report for `points` under `preset` (labels/fields already resolved); `judge`
     (embeddings.Judge) decides by meaning whether two answers to one question conflict; `progress(stage,
-    fraction)` hears how far the check has come (fractions of the work measured on 20,000 rows)."""
+    fraction)` hears how far the check has come (fractions of the work measured on 20,000 rows); `extra` turns the
+    findings into those to report (preference pairs: quality/pairs.py). Tool-calling data gets its own checks
+    (quality/tool_data.py)."""
     step = progress or (lambda stage, fraction: None)
     step("embedding prompts and answers", 0.0)
     prompts = [p.prompt for p in points]
@@ -80,7 +83,8 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
         step("scoring instruction-following difficulty with the model", 0.9)
         findings += _not_conditioned(points, ifd(points))
     on_topic = description_vector is None or relevance.matches_description(combined, description_vector)
-    findings = list(dict.fromkeys(findings))  # a conflict two detectors both find is reported once
+    findings += tool_data.findings(points)
+    findings = list(dict.fromkeys(extra(findings) if extra else findings))  # a conflict found twice is reported once
     return build_report(points, preset, findings, groups=groups, group_kind=group_kind,
                         vendi=balance.vendi_score(spread), token_lengths=lengths,
                         max_length=max_length, relevance=relevance_scores, on_topic=on_topic)

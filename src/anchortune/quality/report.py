@@ -22,7 +22,8 @@ from anchortune.data.records import AnchorPoint
 from anchortune.quality.balance import normalised_entropy, shares
 from anchortune.quality.findings import CODES, Finding
 
-UNCLEAR_CODES = ("unclear_answer", "contradiction", "invalid_output", "language_mismatch")
+UNCLEAR_CODES = ("unclear_answer", "contradiction", "invalid_output", "language_mismatch", "invalid_tool_call",
+                 "needless_tool_call", "empty_side", "identical_sides", "rejected_better")
 
 
 @dataclass
@@ -184,7 +185,13 @@ def advice(findings: list[Finding], group_shares: dict[str, float], group_kind: 
         "personal_data": "mask personal data or secrets in {n} row(s) (lines {lines})",
         "language_mismatch": "answer in the prompt's language in {n} row(s) (lines {lines})",
         "too_long": "{n} row(s) exceed {limit} tokens (lines {lines}): shorten them or raise --max-length",
+        "pairs": "fix {n} pair(s) with an empty or repeated side, a contradiction or a better rejected answer "
+                 "(lines {lines})",
+        "tools": "fix {n} tool call(s) that break their schema or come out of the blue, and call every offered tool "
+                 "somewhere (lines {lines})",
     }
+    by_code["pairs"] = [f for c in ("empty_side", "identical_sides", "rejected_better") for f in by_code[c]]
+    by_code["tools"] = [f for c in ("invalid_tool_call", "needless_tool_call", "unused_tool") for f in by_code[c]]
     ranked = sorted(texts, key=lambda c: -len(by_code[c]))
     for code in ranked:
         if by_code[code]:

@@ -66,6 +66,7 @@ class TrainResult:
     tokens_this_start: int = 0  # trained since this start (a resumed run's share), the base of tokens/s
     eval_seconds: float | None = None  # one evaluation's mean duration (validation loss and general measures)
     final_eval_s: float | None = None  # the final evaluation's estimate (the candidates measured after training)
+    reference: str | None = None  # a preference run's reference model (train/preference.py)
 
     @property
     def tokens_per_second(self) -> float:

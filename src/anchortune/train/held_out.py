@@ -1,7 +1,8 @@
 """The held-out answers a run ends with: the tuned and the base model answer the held-out prompts (ANSWER_ROWS of
 them, up to NEW_TOKENS each, fewer where every reference is shorter), the answers are judged against their references and a trivial baseline
 (evaluate/verdict.py), and how long that takes is estimated beforehand from the evaluations' pace, so the run's
-time left counts it. Knows nothing about the run folder or the store.
+time left counts it. Conversations that offer tools are answered with their tools offered, and a tool-calling run's
+calls are measured and judged as calls (evaluate/tool_calls.py). Knows nothing about the run folder or the store.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def answers(model, tokenizer, source, preset: Preset, points: list[AnchorPoint],
     def answer(target, name: str) -> None:
         for start in range(0, len(conversations), ANSWER_BATCH):
             out[name] += generate(target, tokenizer, conversations[start:start + ANSWER_BATCH], limit,
-                                  precision=precision)
+                                  precision=precision,
+                                  tools=[list(p.tools) or None for p in points[start:start + ANSWER_BATCH]])
             done = len(out["tuned"]) + len(out["base"])
             spent = time.perf_counter() - started
             on_event(Event("progress", step, {"stage": "answers", "fraction": done / total,
@@ -69,6 +71,34 @@ def answers(model, tokenizer, source, preset: Preset, points: list[AnchorPoint],
         answer(load_model(source), "base")
     return out
 
+
+
+def tool_call_check(model, tokenizer, source, preset: Preset, held: list[AnchorPoint], answers: dict,
+                    precision: str, diagnosis: dict | None) -> tuple[dict, dict]:
+    """A tool-calling run's held-out calls, base against tuned (evaluate/tool_calls.py: the answers above, and the
+    general questions asked with the tools offered), and the verdict they support."""
+    from anchortune.evaluate import tool_calls
+    from anchortune.models.loading import load_model
+
+    final = all(tool_calls.scored_turn(p) == max(i for i, m in enumerate(p.messages) if m["role"] == "assistant")
+                for p in held)  # the answers above were asked where the calls are: reused
+
+    def ask(target) -> tuple[list[str], list[str]]:
+        said = answers_to(target) if not final else None
+        return said, tool_calls.general_answers(target, tokenizer, held, preset.frame, precision)
+
+    def answers_to(target) -> list[str]:
+        return tool_calls.held_out_answers(target, tokenizer, held, preset.frame, precision)
+
+    found = {"tuned": ask(model)}
+    if hasattr(model, "disable_adapter"):
+        with model.disable_adapter():
+            found["base"] = ask(model)
+    else:
+        found["base"] = ask(load_model(source))
+    asked = {name: said if said is not None else answers[name] for name, (said, _) in found.items()}
+    comparison = tool_calls.compare(held, asked, {name: general for name, (_, general) in found.items()})
+    return comparison, tool_calls.decide(comparison, diagnosis)
 
 
 def judge(preset: Preset, held: list[AnchorPoint], answers: dict, train: list[AnchorPoint],

@@ -24,6 +24,7 @@ from anchortune.messages import say
 from anchortune.run_folder import RunFolder
 from anchortune.models.catalog import DEFAULT_MODEL
 from anchortune.tracking import lineage
+from anchortune.data import chat_templates
 from anchortune.train import distributed, held_out
 from anchortune.train.events import Event, EventSink, ignore
 
@@ -51,7 +52,10 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
     from anchortune.train.engine import fine_tune, nonfinite_weights
 
     source = resolve_model(cfg.model)
-    tokenizer = load_tokenizer(source)
+    tokenizer = chat_templates.use(load_tokenizer(source), cfg.chat_template)
+    tool_run = any(p.tools for p in points)
+    if tool_run:  # assistant turns with their tool calls, rendered whole by the template, or refused
+        chat_templates.refuse_unrenderable(tokenizer, cfg.model or DEFAULT_MODEL)
     train_points, valid_points = _held_out(points, cfg)
     train_set, train_report = encode(train_points, preset, tokenizer, cfg.max_length)
     valid_set, valid_report = encode(valid_points, preset, tokenizer, cfg.max_length)
@@ -121,10 +125,14 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
         stage(on_event, "answers", result.steps, later(result.eval_seconds, answers_only=True)
               if result.eval_seconds else None)
         answers = held_out.answers(result.model, tokenizer, source, preset, held, chosen, result.steps, on_event)
+        tools, tool_verdict = held_out.tool_call_check(result.model, tokenizer, source, preset, held, answers, chosen,
+                                                       diagnosis.to_json() if diagnosis else None) \
+            if tool_run and held else (None, None)
         stage(on_event, "merging", result.steps)
         save_outputs(result.model, tokenizer, folder.root, scale=picked.scale if picked else 1.0)
     check, verdict = held_out.judge(preset, held, answers, train_points,
                                     diagnosis.to_json() if diagnosis else None) if held else (None, None)
+    verdict = tool_verdict or verdict  # a tool-calling run is judged by its calls
     samples = [{"line": p.line, "prompt": p.prompt, "reference": p.answer, "base": b, "tuned": t}
                for p, b, t in zip(held[:SAMPLES], answers["base"], answers["tuned"])]
     summary = {
@@ -155,7 +163,8 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
                     "candidates": [c.to_json() for c in candidates],
                     "diagnosis": diagnosis.to_json() if diagnosis else None},
         "answers": check.to_json() if check else None,
-        "verdict": verdict.to_json() if verdict else None,
+        "tool_calls": tools,
+        "verdict": (verdict if isinstance(verdict, dict) else verdict.to_json()) if verdict else None,
         "samples": samples,
     }
     quality_file = folder.root / "quality.json"
@@ -167,8 +176,9 @@ def run_training(folder: RunFolder, cfg: RunConfig, preset: Preset, points: list
     _write_run_report(folder, summary, metrics)
     folder.write_text(folder.card, render(summary))
     if verdict or diagnosis:
-        said = verdict or diagnosis
-        on_event(Event("info", result.steps, {"message": say("log_verdict", verdict=said.verdict, reason=said.reason)}))
+        said = summary["verdict"] or diagnosis.to_json()
+        on_event(Event("info", result.steps, {"message": say("log_verdict", verdict=said["verdict"],
+                                                             reason=said["reason"])}))
     on_event(Event("done", result.steps, {"base_valid": baseline.valid_loss, "tuned_valid": tuned_loss}))
     return summary
 

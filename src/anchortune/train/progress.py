@@ -5,7 +5,8 @@ The Trainer calls it back; it keeps the time spent in training steps (evaluation
 run's training time and the base of its tokens/s, and the time each evaluation takes, so the time left it
 reports counts the evaluations still to come (`eta_s`, the training stage) and, with `after_training`, the final
 evaluation and the held-out answers after the last step (`eta_total_s`). The evaluation rows it gathers are the candidates the
-engine later chooses the best-balanced checkpoint from (evaluate/balance.py).
+engine later chooses the best-balanced checkpoint from (evaluate/balance.py); a preference run's rows carry TRL's
+reward accuracy and margin on the held-out pairs too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from anchortune.engine.loss import answer_loss
 from anchortune.messages import say
 from anchortune.train import distributed
 from anchortune.train.events import Event, EventSink
+
+
+PREFERENCE_LOGS = {"eval_rewards/accuracies": "reward_accuracy", "eval_rewards/margins": "reward_margin"}  # TRL's
 
 
 class ProgressCallback(TrainerCallback):
@@ -100,7 +104,8 @@ class ProgressCallback(TrainerCallback):
             self.trains.append({"step": state.global_step, **row})
             self.sink(Event("train", state.global_step, row))
         if "eval_loss" in logs:
-            row = {"valid_loss": logs["eval_loss"], "epoch": logs.get("epoch"), **self._retention(kwargs.get("model"))}
+            row = {"valid_loss": logs["eval_loss"], "epoch": logs.get("epoch"), **self._retention(kwargs.get("model")),
+                   **{name: logs[key] for key, name in PREFERENCE_LOGS.items() if key in logs}}
             self.evals = [r for r in self.evals if r["step"] < state.global_step] + [{"step": state.global_step, **row}]
             self.sink(Event("eval", state.global_step, row))
             self._warn(state.global_step)

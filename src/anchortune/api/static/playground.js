@@ -1,4 +1,5 @@
-// The playground: one message to the base and the tuned model, answers streamed side by side (textContent only).
+// The playground: one message to the base and the tuned model, answers streamed side by side (textContent only);
+// then 👍 / 👎 / an edited answer, each saved as a preference pair (app/feedback.py).
 "use strict";
 (function () {
   const form = document.getElementById("chat-form");
@@ -41,6 +42,43 @@
     target.dataset.done = "1";
   }
 
+  // feedback: 👍, 👎 and an edited answer, each a preference pair in the studio's feedback collection
+  const box = document.getElementById("feedback"), editor = document.getElementById("editor");
+  const edited = document.getElementById("edited"), problem = document.getElementById("feedback-error");
+  let shown = null;  // {prompt, answer, other}: what the two models answered last
+
+  async function judge(rating, correction) {
+    problem.hidden = true;
+    const response = await fetch("/playground/feedback", {
+      method: "POST", headers: { "Content-Type": "application/json" }, credentials: "same-origin",
+      body: JSON.stringify({ ...shown, rating: rating, edited: correction || null }) });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      problem.textContent = (body.error && body.error.message) || response.statusText;
+      problem.hidden = false;
+      return;
+    }
+    const status = document.getElementById("feedback-status");
+    document.getElementById("feedback-count").textContent = String(body.pairs);
+    status.dataset.count = String(body.pairs);
+    document.getElementById("review-feedback").disabled = false;
+    box.hidden = true;
+    editor.hidden = true;
+  }
+  document.getElementById("thumbs-up").addEventListener("click", () => judge("up"));
+  document.getElementById("thumbs-down").addEventListener("click", () => {  // then: edit, or save as it is
+    editor.hidden = false;
+    editor.dataset.rating = "down";
+    edited.focus();
+  });
+  document.getElementById("edit-answer").addEventListener("click", () => {
+    editor.hidden = false;
+    editor.dataset.rating = "down";
+    edited.focus();
+  });
+  document.getElementById("save-edit").addEventListener("click", () =>
+    judge(editor.dataset.rating || "down", edited.value));
+
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const message = document.getElementById("message").value;
@@ -48,9 +86,16 @@
     const baseOut = document.getElementById("base-answer"), tunedOut = document.getElementById("tuned-answer");
     delete baseOut.dataset.done; delete tunedOut.dataset.done;
     document.getElementById("send").disabled = true;
+    box.hidden = true;
+    editor.hidden = true;
     try {
       await ask(base, message, baseOut);
       await ask(tuned, message, tunedOut);
+      if (tunedOut.dataset.done) {
+        shown = { prompt: message, answer: tunedOut.textContent, other: baseOut.dataset.done ? baseOut.textContent : null };
+        edited.value = tunedOut.textContent;
+        box.hidden = false;
+      }
     } finally {
       document.getElementById("send").disabled = false;
     }
