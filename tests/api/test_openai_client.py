@@ -139,8 +139,10 @@ def test_files_jobs_models_and_chat_through_the_openai_client(live_server, suppo
     cancelled = api.fine_tuning.jobs.cancel(pass_through.id)
     assert cancelled.status in ("running", "cancelled")
     assert wait_for(lambda: api.fine_tuning.jobs.retrieve(pass_through.id).status == "cancelled", timeout=60)
-    said = [e.message for e in api.fine_tuning.jobs.list_events(pass_through.id, limit=100)]
-    assert said.count("job cancelled") == 1
+    # the worker moves the job to cancelled, then writes the event: a reader may come between the two
+    said = lambda: [e.message for e in api.fine_tuning.jobs.list_events(pass_through.id, limit=100)]  # noqa: E731
+    wait_for(lambda: "job cancelled" in said(), timeout=30, what="the job cancelled event")
+    assert said().count("job cancelled") == 1
     with pytest.raises(openai.BadRequestError):
         api.fine_tuning.jobs.cancel(pass_through.id)
     listed = api.fine_tuning.jobs.list(limit=1)
