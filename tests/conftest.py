@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -260,3 +261,24 @@ def parity():
     """The parity tests' helpers: tiny LoRA models by family, their rows (packed or padded), gradient error."""
     return SimpleNamespace(families=FAMILIES, lora=_lora, row=_row, error=_error, gemma3=_gemma3, llama=_llama,
                            qwen2=_qwen2, window=WINDOW)
+
+
+
+# headless Chromium for the studio's browser tests (Debian's chromium, driven by Playwright) -----------------------
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """A headless Chromium for the browser tests of one module; a clear failure where `make test` did not install
+    it."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).is_file():
+        pytest.fail("chromium is not installed; `make test` installs Debian's chromium and chromium-driver")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-sync",
+            "--disable-component-update", "--no-first-run", "--disable-default-apps"])
+        yield browser
+        browser.close()

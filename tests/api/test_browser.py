@@ -7,14 +7,12 @@ Dataset text containing markup must show as text on every page and never run.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from .conftest import LiveServer
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 PROMPT = "Where is my parcel? <script>window.__pwned = 1</script>"
 HOSTILE = {"messages": [{"role": "user", "content": PROMPT}, {"role": "assistant", "content":
@@ -23,17 +21,9 @@ HOSTILE = {"messages": [{"role": "user", "content": PROMPT}, {"role": "assistant
 
 
 @pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).is_file():
-        pytest.fail("chromium is not installed; `make test` installs Debian's chromium and chromium-driver")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-sync",
-            "--disable-component-update", "--no-first-run", "--disable-default-apps"])
-        yield browser
-        browser.close()
+def browser(chromium):
+    """The module's headless Chromium (tests/conftest.py)."""
+    return chromium
 
 
 def shot(page, name: str) -> None:

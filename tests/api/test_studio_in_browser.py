@@ -22,7 +22,6 @@ import pytest
 
 from .conftest import FAST, LiveServer
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LANGS = ("en", "de")
 
 
@@ -185,20 +184,6 @@ def studio(tmp_path_factory, tiny_model_dir):
         burst.append(job["id"])
     with LiveServer(ws, workers=0) as server:
         yield Studio(server, ws, trained, legal, support, running, poor, burst, clean, poor_file, support_file)
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).is_file():
-        pytest.fail("chromium is not installed; `make test` installs Debian's chromium and chromium-driver")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-sync",
-            "--disable-component-update", "--no-first-run", "--disable-default-apps"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(params=LANGS)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -304,21 +303,6 @@ def test_a_resumed_run_continues_its_mlflow_run(tracked):
 
 
 # the studio in headless Chromium (as tests/api/test_studio_in_browser.py drives it) -------------------------------
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).is_file():
-        pytest.fail("chromium is not installed; `make test` installs Debian's chromium and chromium-driver")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-sync",
-            "--disable-component-update", "--no-first-run", "--disable-default-apps"])
-        yield browser
-        browser.close()
 
 
 def _text(tab) -> str:

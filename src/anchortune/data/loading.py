@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 from anchortune import scratch
 from anchortune.data import json_line, tool_calls
-from anchortune.data.records import AnchorPoint
+from anchortune.data.records import AnchorPoint, missing_turn
 from anchortune.errors import DataError, Problem
 
 MAX_PROBLEMS = 200  # problems kept (and counted beyond)
@@ -157,9 +157,10 @@ def _skip_line(handle: BinaryIO) -> int:
     return skipped
 
 
-def _read_jsonl(path: Path, handle: BinaryIO) -> Iterator[AnchorPoint]:
-    errors = _Collector(str(path))
-    first_shape: tuple[str, int] | None = None
+def json_objects(path: Path, handle: BinaryIO, errors: "_Collector", each: str) -> Iterator[tuple[int, dict]]:
+    """The JSON objects of a JSON Lines file with their line numbers, blank lines skipped; a line that is not UTF-8,
+    not JSON or not an object is named in `errors` and skipped, and so is an empty file (`each`: what a line holds,
+    "one example")."""
     any_text = False
     for number, chunk in _lines(path, handle, errors):
         if not chunk.strip():
@@ -178,6 +179,15 @@ def _read_jsonl(path: Path, handle: BinaryIO) -> Iterator[AnchorPoint]:
         if not isinstance(obj, dict):
             errors.add(number, None, f"expected a JSON object, found {type(obj).__name__}")
             continue
+        yield number, obj
+    if not any_text and not errors.total:
+        errors.add(0, None, f"the file is empty; expected {each} per line")
+
+
+def _read_jsonl(path: Path, handle: BinaryIO) -> Iterator[AnchorPoint]:
+    errors = _Collector(str(path))
+    first_shape: tuple[str, int] | None = None
+    for number, obj in json_objects(path, handle, errors, "one example"):
         shape = _shape_of(obj)
         if shape is None:
             pairs = " (chosen and rejected answers are preference pairs: train them with --objective dpo or orpo)" \
@@ -194,8 +204,6 @@ def _read_jsonl(path: Path, handle: BinaryIO) -> Iterator[AnchorPoint]:
         point = _PARSERS[shape](obj, number, errors)
         if point is not None and not errors.total:
             yield point
-    if not any_text and not errors.total:
-        errors.add(0, None, "the file is empty; expected one example per line")
     errors.raise_if_any()
 
 
@@ -296,11 +304,8 @@ def _parse_turns(turns: object, field: str, role_key: str, text_key: str, roles:
         if content is None:
             return None
         messages.append({"role": role, "content": content})
-    if need_answer and not any(m["role"] == "assistant" for m in messages):
-        errors.add(line, field, "the conversation has no assistant answer to learn from")
-        return None
-    if not any(m["role"] == "user" for m in messages):
-        errors.add(line, field, "the conversation has no user turn")
+    if lacking := missing_turn(messages, need_answer):
+        errors.add(line, field, lacking)
         return None
     first = next(i for i, m in enumerate(messages) if m["role"] != "system")
     if messages[first]["role"] == "assistant":  # chat templates render turns after a user's, or refuse

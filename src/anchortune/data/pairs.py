@@ -22,7 +22,7 @@ from pathlib import Path
 
 from anchortune import scratch
 from anchortune.data import json_line, tool_calls
-from anchortune.data.loading import _Collector, _lines, open_input
+from anchortune.data.loading import _Collector, _lines, json_objects, open_input
 from anchortune.data.records import AnchorPoint, message_json, message_text
 from anchortune.errors import DataError
 
@@ -101,25 +101,8 @@ def iter_pairs(path: str | Path) -> Iterator[PreferencePair]:
     path = Path(path)
     errors = _Collector(str(path))
     first: tuple[str, int] | None = None
-    any_text = False
     with open_input(path) as handle:
-        for number, chunk in _lines(path, handle, errors):
-            if not chunk.strip():
-                continue
-            any_text = True
-            try:
-                text = chunk.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                errors.add(number, None, f"not valid UTF-8 (byte 0x{chunk[exc.start]:02x} at column {exc.start + 1});"
-                                         " save the file as UTF-8")
-                continue
-            obj, problem = json_line.parse(text)
-            if problem:
-                errors.add(number, *problem)
-                continue
-            if not isinstance(obj, dict):
-                errors.add(number, None, f"expected a JSON object, found {type(obj).__name__}")
-                continue
+        for number, obj in json_objects(path, handle, errors, "one preference pair"):
             shape = shape_of(obj)
             if shape is None:
                 errors.add(number, None, f"no preference pair: expected {SHAPES['openai']}, {SHAPES['explicit']} or "
@@ -134,8 +117,6 @@ def iter_pairs(path: str | Path) -> Iterator[PreferencePair]:
             pair = _PARSERS[shape](obj, number, errors)
             if pair is not None and not errors.total:
                 yield pair
-    if not any_text and not errors.total:
-        errors.add(0, None, "the file is empty; expected one preference pair per line")
     errors.raise_if_any()
 
 

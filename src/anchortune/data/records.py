@@ -37,6 +37,16 @@ def message_json(message: dict) -> dict:
     return out
 
 
+def missing_turn(messages: list[dict], need_answer: bool) -> str | None:
+    """What a conversation lacks to be learned from (an assistant answer where one is needed, a user turn), or
+    None."""
+    if need_answer and not any(m["role"] == "assistant" for m in messages):
+        return "the conversation has no assistant answer to learn from"
+    if not any(m["role"] == "user" for m in messages):
+        return "the conversation has no user turn"
+    return None
+
+
 @dataclass(frozen=True)
 class AnchorPoint:
     """One example: a conversation whose assistant turns are what the model learns.

@@ -12,7 +12,7 @@ import json
 import re
 
 from anchortune.data import json_line
-from anchortune.data.records import AnchorPoint
+from anchortune.data.records import AnchorPoint, missing_turn
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # OpenAI's rule for a function name
 ROLES = ("system", "user", "assistant", "tool")
@@ -93,11 +93,8 @@ def parse_turns(value, field: str, tools: list[dict], line: int, errors, need_an
         if message is None:
             return None
         messages.append(message)
-    if need_answer and not any(m["role"] == "assistant" for m in messages):
-        errors.add(line, field, "the conversation has no assistant answer to learn from")
-        return None
-    if not any(m["role"] == "user" for m in messages):
-        errors.add(line, field, "the conversation has no user turn")
+    if lacking := missing_turn(messages, need_answer):
+        errors.add(line, field, lacking)
         return None
     first = next(i for i, m in enumerate(messages) if m["role"] != "system")
     if messages[first]["role"] != "user":
