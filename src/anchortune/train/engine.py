@@ -248,12 +248,8 @@ def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunCo
                            best_step=None, best_valid_loss=None, stopped_early=state.global_step < total,
                            train_seconds=progress.busy, tokens_trained=int(state.num_input_tokens_seen), engine=plan,
                            parallel=parallel, tokens_this_start=progress.tokens_trained(state))
-    candidates = [balance.Candidate(r["step"], r["valid_loss"], r.get("probe_loss"), text_loss=r.get("text_loss"),
-                                    cloze_accuracy=r.get("cloze_accuracy")) for r in progress.evals]
-    picked = None
-    if candidates:
-        balance.score(candidates, baseline.reference())
-        picked, _ = balance.choose(candidates)
+    candidates, picked = guard_choice(progress.evals, baseline)
+    if picked:
         if lora:
             load_adapter(trainer.model, checkpoints / f"checkpoint-{picked.step}")
         else:
@@ -341,6 +337,17 @@ def batch_nll(model, inputs: dict, plan: paths.EnginePlan | None):
                and (fast_attention or k == "position_ids")}
     return answer_nll(model, inputs["input_ids"], inputs["attention_mask"], inputs["labels"],
                       plan is None or plan.uses("loss_head"), **packing)
+
+
+def guard_choice(evals: list[dict], baseline) -> tuple[list, "balance.Candidate | None"]:
+    """The balance guard's candidates from a run's evaluations (scored against the base) and the checkpoint it
+    keeps; ([], None) before any evaluation."""
+    candidates = [balance.Candidate(r["step"], r["valid_loss"], r.get("probe_loss"), text_loss=r.get("text_loss"),
+                                    cloze_accuracy=r.get("cloze_accuracy")) for r in evals]
+    if not candidates:
+        return [], None
+    balance.score(candidates, baseline.reference())
+    return candidates, balance.choose(candidates)[0]
 
 
 def load_adapter(model, checkpoint: Path) -> None:

@@ -22,7 +22,7 @@ from anchortune.config import RunConfig
 from anchortune.errors import ConfigError, RunError
 from anchortune.evaluate import balance
 from anchortune.train.engine import (Baseline, TrainResult, _checkpointing_args, _cuda, _evals_left, _has_checkpoint,
-                                     load_adapter, micro_batch, plan_steps, warmup_steps)
+                                     guard_choice, load_adapter, micro_batch, plan_steps, warmup_steps)
 from anchortune.train.events import Event, EventSink
 from anchortune.train.progress import ProgressCallback
 
@@ -101,12 +101,8 @@ def preference_tune(model, tokenizer, train_rows: list[dict], valid_rows: list[d
         step, which, value = progress.diverged
         raise RunError(f"training diverged: the {which} was {value} at step {step} (learning rate "
                        f"{cfg.learning_rate:g}); nothing of it can be kept: lower --lr and train again")
-    candidates = [balance.Candidate(r["step"], r["valid_loss"], None, text_loss=r.get("text_loss"),
-                                    cloze_accuracy=r.get("cloze_accuracy")) for r in progress.evals]
-    picked = None
-    if candidates:
-        balance.score(candidates, baseline.reference())
-        picked, _ = balance.choose(candidates)
+    candidates, picked = guard_choice(progress.evals, baseline)
+    if picked:
         if lora:
             load_adapter(trainer.model, checkpoints / f"checkpoint-{picked.step}")
         else:
