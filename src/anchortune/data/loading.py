@@ -477,14 +477,19 @@ def _sniff_delimiter(text: str, default: str) -> str:
 
 def save_anchor_points(points: Iterable[AnchorPoint], path: str | Path) -> Path:
     """Write anchor points as chat-shaped JSONL, atomically: the file appears whole or not at all."""
+    return write_jsonl((point.to_json() for point in points), path)
+
+
+def write_jsonl(records: Iterable[dict], path: str | Path) -> Path:
+    """Write one JSON object a line, atomically: the file appears whole or not at all."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with scratch.pending(tmp):
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                for point in points:
-                    handle.write(json.dumps(point.to_json(), ensure_ascii=False) + "\n")
+                for record in records:
+                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except BaseException:

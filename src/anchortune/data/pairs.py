@@ -14,15 +14,12 @@ ones are read as they are: the gate judges them (quality/pairs.py). Knows nothin
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from anchortune import scratch
 from anchortune.data import json_line, tool_calls
-from anchortune.data.loading import _Collector, _lines, json_objects, open_input
+from anchortune.data.loading import _Collector, _lines, json_objects, open_input, write_jsonl
 from anchortune.data.records import AnchorPoint, message_json, message_text
 from anchortune.errors import DataError
 
@@ -219,17 +216,4 @@ _PARSERS = {"openai": _parse_openai, "explicit": _parse_explicit, "implicit": _p
 
 def save_pairs(pairs: Iterable[PreferencePair], path: str | Path) -> Path:
     """Write pairs as explicit conversational JSONL (prompt turns, one chosen and one rejected turn), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with scratch.pending(tmp):
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                for pair in pairs:
-                    handle.write(json.dumps(pair.to_json(), ensure_ascii=False) + "\n")
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    return path
+    return write_jsonl((pair.to_json() for pair in pairs), path)
