@@ -23,12 +23,12 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from anchortune.errors import AnchortuneError, ConflictError, NotFoundError, TooLargeError
+from anchortune.api.pages import COOKIE, error_page
 from anchortune.app import jobs
 from anchortune.app.workspace import Workspace
 
 HERE = Path(__file__).parent
 OPEN_PATHS = ("/static/", "/login", "/healthz")
-COOKIE = "anchortune_token"
 
 
 def create_app(workspace: Workspace, workers: int = 1) -> FastAPI:
@@ -192,8 +192,6 @@ def _error_response(request: Request, exc: AnchortuneError):
     status = 404 if isinstance(exc, NotFoundError) else 409 if isinstance(exc, ConflictError) else \
         413 if isinstance(exc, TooLargeError) else 400
     if _wants_html(request):
-        from anchortune.api.pages import error_page
-
         return error_page(request, str(exc), status)
     return JSONResponse({"error": {"message": str(exc), "type": "invalid_request_error", "param": None,
                                    "code": exc.__class__.__name__}}, status_code=status)

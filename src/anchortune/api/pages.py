@@ -20,11 +20,12 @@ from anchortune.api.openai_files import upload_chunks
 from anchortune.app import datasets, jobs, models
 from anchortune.app import plan as app_plan
 from anchortune.app.jobs import states
+from anchortune.config import TASKS
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-TASKS = ("support", "legal", "invoice", "classification", "custom")
 SHOWN_FINDINGS = 200
+COOKIE = "anchortune_token"  # the login page sets it; api/app.py's token check reads it
 
 
 def render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
@@ -62,8 +63,6 @@ def login_form(request: Request, next: str = "/"):
 @router.post("/login")
 def login(request: Request, token: str = Form(...), next: str = Form("/")):
     import secrets
-
-    from anchortune.api.app import COOKIE
 
     expected = _ws(request).config.token or ""
     if not secrets.compare_digest(token.encode(), expected.encode()):

@@ -20,6 +20,9 @@ from anchortune.app.workspace import found
 from anchortune.run_folder import RunFolder
 
 OPTION_KEYS = tuple(k for k in RunConfig.model_fields if k not in ("data", "model", "valid_data", "seed"))
+# kept in a job's options as the client sent them, and no run option: the gate's override, and OpenAI's learning-rate
+# multiplier (the task preset's rate times it, made a rate when the job's run config is built)
+WIRE_OPTIONS = ("force", "learning_rate_multiplier")
 
 
 def create_job(ws, model: str, training_file: str, validation_file: str | None = None,
@@ -39,7 +42,7 @@ def create_job(ws, model: str, training_file: str, validation_file: str | None =
         raise ConfigError(f"unknown option(s): {', '.join(unknown)}; allowed: {', '.join(OPTION_KEYS)}, force")
     task = options.pop("task", None) or "custom"
     load_preset(task)  # an unknown task is refused here, with its name, not later by the worker
-    options.update(_hyperparameters(hyperparameters or {}, task))
+    options.update(_hyperparameters(hyperparameters or {}))
     if suffix is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{0,40}", suffix):
         raise ConfigError("suffix: up to 40 letters, digits, '-', '_' or '.'")
     fields = dict(model=model, task=task, training_file=training_file, validation_file=validation_file,
@@ -90,19 +93,19 @@ def summary(ws, job_id: str) -> dict | None:
 def download(ws, job_id: str, part: str) -> Path:
     """A zip of a succeeded job's adapter, merged model, or an export (served: the merged folder for
     transformers and vLLM; gguf: q8_0 with its parity record; ollama: the GGUF and its Modelfile), made once."""
-    from anchortune.app import exports
+    from anchortune.recipes import export as exports
 
-    parts = ("adapter", "model", "served", "gguf", "ollama")
+    parts = ("adapter", "model") + tuple(f.download for f in exports.FORMATS)
     if part not in parts:
         raise NotFoundError(f"no download '{part}'; choose one of {', '.join(parts)}")
     run = run_folder(ws, job(ws, job_id)["id"])
-    if part in ("served", "gguf", "ollama"):
+    fmt = next((f for f in exports.FORMATS if f.download == part), None)
+    if fmt is not None:
         if not (run / "model").is_dir():
             raise NotFoundError(f"job {job_id} has no model to export (not finished)")
-        fmt = "merged" if part == "served" else part
-        source = run / "exports" / (fmt + (f"-{exports.DEFAULT_QUANT[fmt]}" if exports.DEFAULT_QUANT[fmt] else ""))
+        source = run / "exports" / (fmt.name + (f"-{fmt.default_quant}" if fmt.default_quant else ""))
         if not (source / "export.json").is_file():
-            export(ws, job_id, fmt)
+            export(ws, job_id, fmt.name)
     else:
         source = run / part
     if not source.is_dir():
@@ -116,8 +119,8 @@ def download(ws, job_id: str, part: str) -> Path:
 
 
 def export(ws, job_id: str, fmt: str, quant: str | None = None) -> dict:
-    """Export a finished job's model into its run folder (app.exports.export_run); the record."""
-    from anchortune.app import exports
+    """Export a finished job's model into its run folder (recipes/export.py); the record."""
+    from anchortune.recipes import export as exports
 
     run = run_folder(ws, job(ws, job_id)["id"])
     if not (run / "model").is_dir():
@@ -127,7 +130,7 @@ def export(ws, job_id: str, fmt: str, quant: str | None = None) -> dict:
 
 def export_records(ws, job_id: str) -> list[dict]:
     """The exports made of a job's run, oldest first."""
-    from anchortune.app import exports
+    from anchortune.recipes import export as exports
 
     return exports.exports(run_folder(ws, job(ws, job_id)["id"]))
 
@@ -164,7 +167,7 @@ def train_job(ws, ctx: JobContext) -> dict:
     """Train with the report validation stored (or resume from the last checkpoint after a worker died); the
     fields of the succeeded job."""
     from anchortune.app.recorder import JobRecorder
-    from anchortune.app.runs import train_run
+    from anchortune.recipes.task_run import train_run
 
     row = ctx.job
     folder = RunFolder(run_folder(ws, row["id"]))
@@ -215,13 +218,27 @@ def run_config(ws, row: dict) -> RunConfig:
     from anchortune.app import datasets
     from anchortune.app.models import model_spec
 
-    options = {k: v for k, v in row["options"].items() if k != "force"}
+    options = {k: v for k, v in row["options"].items() if k not in WIRE_OPTIONS}
+    multiplier = row["options"].get("learning_rate_multiplier")
+    if multiplier is not None:
+        options["learning_rate"] = load_preset(row["task"]).hyperparameters.learning_rate * multiplier
     valid = str(datasets.file_path(ws, row["validation_file"])) if row["validation_file"] else None
     return RunConfig.build(data=str(datasets.file_path(ws, row["training_file"])), task=row["task"],
                            model=model_spec(ws, row["model"]), valid_data=valid, seed=row["seed"], **options)
 
 
-def _hyperparameters(values: dict, task: str) -> dict:
+def hyperparameters(row: dict) -> dict:
+    """A job's hyperparameters in OpenAI's words, as its client sent them ("auto" where it left the preset's
+    choice; a rate given as anchortune's absolute learning_rate shows as its multiple of the preset's)."""
+    options = row["options"] or {}
+    multiplier = options.get("learning_rate_multiplier", "auto")
+    if multiplier == "auto" and "learning_rate" in options:
+        multiplier = options["learning_rate"] / load_preset(row["task"]).hyperparameters.learning_rate
+    return {"n_epochs": options.get("epochs", "auto"), "batch_size": options.get("batch_size", "auto"),
+            "learning_rate_multiplier": multiplier}
+
+
+def _hyperparameters(values: dict) -> dict:
     """OpenAI's hyperparameters as run options ("auto" leaves the preset's choice)."""
     out = {}
     for key, value in values.items():
@@ -232,7 +249,7 @@ def _hyperparameters(values: dict, task: str) -> dict:
         elif key == "batch_size":
             out["batch_size"] = int(_positive(key, value, limit=4096, whole=True))
         elif key == "learning_rate_multiplier":
-            out["learning_rate"] = load_preset(task).hyperparameters.learning_rate * _positive(key, value, limit=1000)
+            out["learning_rate_multiplier"] = _positive(key, value, limit=1000)
         elif key == "engine":
             if value not in ("auto", "fast", "standard"):
                 raise ConfigError(f"hyperparameters.engine: expected auto, fast or standard, got {value!r}")
