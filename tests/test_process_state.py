@@ -55,3 +55,28 @@ def test_the_engine_keeps_no_cache_in_a_module():
 
     assert not any(hasattr(module, name) for module in (loss, packed_attention)
                    for name in ("_CASTS", "_BUFFERS", "_MASKS", "release"))
+
+
+def test_accelerates_state_is_each_threads_own():
+    """transformers' Trainer resets accelerate's state when it is set up and flips GradientState.sync_gradients at
+    every micro-batch (the optimizer's step reads it): a Trainer in another thread must not see either."""
+    import threading
+
+    from anchortune import libraries
+
+    libraries.configure()
+    from accelerate.state import AcceleratorState, GradientState
+
+    GradientState()._set_sync_gradients(True)
+    seen = {}
+
+    def other_trainer() -> None:
+        AcceleratorState._reset_state(reset_partial_state=True)  # what TrainingArguments does
+        state = GradientState()
+        state._set_sync_gradients(False)
+        seen["sync"] = state.sync_gradients
+
+    worker = threading.Thread(target=other_trainer)
+    worker.start()
+    worker.join()
+    assert seen == {"sync": False} and GradientState().sync_gradients is True

@@ -18,11 +18,27 @@ from anchortune.jobs import states
 from anchortune.train.session import RunSession
 
 OPTIONS = {"task": "support", "max_steps": 2, "eval_every": 2, "batch_size": 4, "precision": "fp32",
-           "learning_rate": 3e-3, "patience": 0, "max_length": 128, "force": True}
+           "learning_rate": 3e-3, "patience": 0, "max_length": 128, "val_fraction": 0.25, "force": True}
 
 
 def _adapter(ws, job_id: str) -> dict:
     return load_file(str(jobs.run_folder(ws, job_id) / "adapter" / "adapter_model.safetensors"))
+
+
+def _lighter_runs(monkeypatch) -> None:
+    """Less of what a run measures besides training (two general windows, eight cloze items, probe answers of eight
+    tokens, no sample answers, no adapter-scale sweep): the same work for the runs alone and at once, in a fraction
+    of the time."""
+    from anchortune.evaluate import general, probe
+    from anchortune.recipes import task_run
+    from anchortune.train import choice
+
+    full = general.general_set
+    monkeypatch.setattr(general, "general_set", lambda tokenizer, max_chunks=2: general.GeneralSet(
+        full(tokenizer, max_chunks).text, full(tokenizer).cloze[:8]))
+    monkeypatch.setattr(probe, "ANSWER_TOKENS", 8)
+    monkeypatch.setattr(task_run, "_samples", lambda *args, **kwargs: [])
+    monkeypatch.setattr(choice, "SCALES", ())
 
 
 def _finish(ws, job_ids: list[str], name: str) -> None:
@@ -35,10 +51,11 @@ def _finish(ws, job_ids: list[str], name: str) -> None:
 
 def test_two_jobs_training_at_once_give_the_adapters_each_gives_alone(tmp_path, tiny_model_dir, monkeypatch):
     ws = Workspace(StudioConfig(data_dir=tmp_path / "studio", models={"tiny": str(tiny_model_dir)}, lease_s=60))
-    data = save_anchor_points(support_demo(n_per_intent=1)[:16], tmp_path / "support.jsonl")
+    data = save_anchor_points(support_demo(n_per_intent=2), tmp_path / "support.jsonl")
     file_id = datasets.upload(ws, "support.jsonl", [data.read_bytes()])["id"]
     report = datasets.check_data(data, task="support", model=str(tiny_model_dir))
     monkeypatch.setattr(datasets, "check_data", lambda *args, **kwargs: report)  # the same verdict, judged once
+    _lighter_runs(monkeypatch)
 
     def create(seed: int) -> str:
         return jobs.create_job(ws, "tiny", file_id, seed=seed, options=dict(OPTIONS))["id"]
