@@ -23,7 +23,8 @@ def test_the_learning_rate_multiplier_round_trips_and_trains_as_a_multiple(live_
     assert again["hyperparameters"] == sent and again["method"]["supervised"]["hyperparameters"] == sent
     cfg = jobs.run_config(ws, ws.store.job(created["id"]))
     assert cfg.learning_rate == pytest.approx(2 * load_preset("support").hyperparameters.learning_rate)
-    plain = httpx.post(f"{live_server.url}/v1/fine_tuning/jobs", json={"model": "tiny", "training_file": file_id}).json()
+    plain = httpx.post(f"{live_server.url}/v1/fine_tuning/jobs",
+                       json={"model": "tiny", "training_file": file_id}).json()
     assert plain["hyperparameters"] == {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto"}
 
 

@@ -255,9 +255,9 @@ def export(
     out: Optional[Path] = typer.Option(None, help="Folder to write (default RUN/exports/FORMAT-QUANT)."),
     data: Optional[Path] = typer.Option(None, help="Held-out anchor points for the parity check (default: the "
                                                    "run's validation split)."),
-    check: bool = typer.Option(True, "--check/--no-check", help="Replay held-out prompts through llama.cpp and "
-                                                                "PyTorch and compare ("
-                                                                + ", ".join(f.name for f in runs.FORMATS if f.gguf) + ")."),
+    check: bool = typer.Option(True, "--check/--no-check",
+                               help="Replay held-out prompts through llama.cpp and PyTorch and compare ("
+                                    + ", ".join(f.name for f in runs.FORMATS if f.gguf) + ")."),
 ) -> None:
     """Export a run's model for the tools people run models in, checked against PyTorch."""
     with console.status(f"exporting {run} as {fmt}"):

@@ -151,8 +151,8 @@ def _cast(weight, dtype):
     held = casts.get(id(weight))
     if held is None or held[0]() is not weight or held[1] != weight._version or held[2] != dtype:
         casts.clear()  # one head at a time: the model being trained or evaluated
-        held = casts[id(weight)] = (weakref.ref(weight), weight._version, dtype,
-                                    torch.empty(weight.shape[::-1], dtype=dtype, device=weight.device).copy_(weight.detach().T).T)
+        copy = torch.empty(weight.shape[::-1], dtype=dtype, device=weight.device).copy_(weight.detach().T).T
+        held = casts[id(weight)] = (weakref.ref(weight), weight._version, dtype, copy)
     return held[3]
 
 

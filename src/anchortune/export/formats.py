@@ -1,6 +1,7 @@
 """The export formats, declared once: each by its --format name, the module of this package that writes it, the
-quantisations it takes and its default, the studio's download name, whether it writes a GGUF (which the parity gate
-checks), and its words for --help. The command line, the studio's downloads and the export recipe (recipes/export.py) read this list.
+quantisations it takes and its default, the studio's download name, whether it writes a GGUF (which the parity
+gate checks), and its words for --help. The command line, the studio's downloads and the export recipe
+(recipes/export.py) read this list.
 
 A new format is its module, with `export(source: Source, folder: Path, quant) -> dict` (write the format's files
 into the empty `folder`; the fields it adds to the export's record, a GGUF it wrote named as `file`), plus one line
@@ -37,7 +38,7 @@ class Format:
     quants: tuple[str, ...]
     default_quant: str | None  # None: as trained
     download: str  # the studio's download of it
-    gguf: bool  # writes a GGUF: it carries the base model's GGUF tokenizer, the parity gate checks it (export/parity.py)
+    gguf: bool  # writes a GGUF: it carries the base model's GGUF tokenizer, export/parity.py checks it
     words: str  # what it is for, in --help
 
     def writer(self):

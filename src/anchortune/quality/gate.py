@@ -1,6 +1,6 @@
 """Running every detector over a set of anchor points and assembling the report.
 
-The embedder and tokenizer are passed in (app.datasets loads them); this module only computes.
+The embedder and tokenizer are passed in (the check recipe, recipes/check.py, loads them); this module only computes.
 """
 
 from __future__ import annotations

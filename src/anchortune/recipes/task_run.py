@@ -88,8 +88,8 @@ def _anchor_points(session: RunSession) -> tuple[Preset, list[AnchorPoint]]:
         load_anchor_points(cfg.valid_data, columns)
     elif len(points) < MIN_EXAMPLES:
         raise DataError([Problem(cfg.data, 0, None, f"{len(points)} anchor point(s) are too few to hold out a "
-                                                    f"validation split: at least {MIN_EXAMPLES} are needed (one of them "
-                                                    "held out to measure the tuned model on)")])
+                                                    f"validation split: at least {MIN_EXAMPLES} are needed (one of "
+                                                    "them held out to measure the tuned model on)")])
     preset = preset.resolved_for(points)
     session.resolve(preset)
     return preset, points
