@@ -1,14 +1,18 @@
-"""Studio load benchmark: 20 concurrent clients polling job events and listing jobs, idle versus while a job trains.
+"""Studio load benchmark: 20 concurrent clients listing jobs, reading a job's events and opening the overview page,
+idle versus while a job trains, after a burst of jobs.
 
-    python bench/studio_load.py [--clients 20] [--seconds 40] [--interval 0.25] [--model NAME] [--out bench/results]
+    python bench/studio_load.py [--clients 20] [--seconds 40] [--interval 0.25] [--model NAME] [--burst 60]
+                                [--tag NAME] [--beside OTHER.json ...] [--out bench/results]
 
-Starts `anchortune serve` (one embedded worker) on a free loopback port over a fresh data folder,
-uploads the project's support demo set, and runs the same client load twice in this one script:
-(a) baseline, the server idle; (b) while a fine-tuning job of the real default model trains in the
-server's embedded worker. Each client alternates GET /v1/fine_tuning/jobs and
-GET /v1/fine_tuning/jobs/{id}/events every `interval` seconds. Reports per phase and endpoint:
-requests, errors, requests/s, p50/p95/p99/max latency. The job is cancelled afterwards.
-Traffic goes to 127.0.0.1 only and the loops stop by themselves.
+Starts `anchortune serve` (one embedded worker) on a free loopback port over a fresh data folder, uploads the
+project's support demo set, creates and cancels a burst of `--burst` jobs (the overview must still reach every
+one), and runs the same client load twice in this one script: (a) baseline, the server idle; (b) while a
+fine-tuning job of the real default model trains in the server's embedded worker. Each client cycles through
+GET /v1/fine_tuning/jobs, GET /v1/fine_tuning/jobs/{id}/events and GET / (the overview page) every `interval`
+seconds. Reports per phase and endpoint: requests, errors, requests/s, p50/p95/p99/max latency, and the machine's
+load average around each phase (other programs on the machine show there). The job is cancelled afterwards.
+Traffic goes to 127.0.0.1 only and the loops stop by themselves. Run it once per source tree (PYTHONPATH names
+the tree the server runs) with `--tag`, and `--beside` the other run's JSON to write both side by side.
 """
 
 from __future__ import annotations
@@ -41,12 +45,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
 
 
+ENDPOINTS = ("list_jobs", "events", "overview")
+
+
 async def client(base: str, job_id: str, until: float, interval: float, samples: dict) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         turn = 0
         while time.monotonic() < until:
-            name, path = (("list_jobs", "/v1/fine_tuning/jobs?limit=20") if turn % 2 == 0 else
-                          ("events", f"/v1/fine_tuning/jobs/{job_id}/events?limit=20"))
+            name, path = (("list_jobs", "/v1/fine_tuning/jobs?limit=20"),
+                          ("events", f"/v1/fine_tuning/jobs/{job_id}/events?limit=20"),
+                          ("overview", "/"))[turn % 3]
             started = time.perf_counter()
             try:
                 response = await http.get(path)
@@ -59,7 +67,8 @@ async def client(base: str, job_id: str, until: float, interval: float, samples:
 
 
 def load(base: str, job_id: str, clients: int, seconds: float, interval: float) -> dict:
-    samples: dict[str, list] = {"list_jobs": [], "events": []}
+    samples: dict[str, list] = {name: [] for name in ENDPOINTS}
+    before = loadavg()
     until = time.monotonic() + seconds
 
     async def run() -> None:
@@ -79,7 +88,23 @@ def load(base: str, job_id: str, clients: int, seconds: float, interval: float) 
                   "errors": sum(v["errors"] for k, v in out.items() if k != "all"),
                   "p50_ms": round(percentile(every, 0.5), 1), "p95_ms": round(percentile(every, 0.95), 1),
                   "max_ms": round(max(every), 1)}
+    out["load_average"] = {"before": before, "after": loadavg()}
     return out
+
+
+def loadavg() -> list[float]:
+    """The machine's 1-, 5- and 15-minute load averages (what else runs shows here)."""
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def others() -> list[str]:
+    """The busiest processes on the machine that are not this bench's server (name and CPU share)."""
+    try:
+        out = subprocess.run(["ps", "-eo", "pcpu,comm", "--sort=-pcpu", "--no-headers"], capture_output=True,
+                             text=True, timeout=10).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [" ".join(line.split()) for line in out[:6]]
 
 
 def wait(predicate, timeout: float, what: str):
@@ -105,6 +130,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40)
     parser.add_argument("--interval", type=float, default=0.25)
     parser.add_argument("--model", default=None, help="Catalog name or NAME=PATH (default: the catalog default).")
+    parser.add_argument("--burst", type=int, default=60, help="Jobs created and cancelled before the load.")
+    parser.add_argument("--tag", default="", help="Names this run's result files (studio_load_TAG.*).")
+    parser.add_argument("--beside", type=Path, nargs="*", default=[], help="Other runs' JSON, written side by side.")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
 
@@ -131,6 +159,11 @@ def main() -> None:
         # (a) baseline: a job created and cancelled at once gives the clients events to read, server idle
         http.post(f"/v1/fine_tuning/jobs/{job_id}/cancel")
         wait(lambda: http.get(f"/v1/fine_tuning/jobs/{job_id}").json()["status"] == "cancelled", 120, "cancel")
+        for _ in range(args.burst):  # a burst of jobs, cancelled: the list pages through them
+            made = http.post("/v1/fine_tuning/jobs", json={"model": model, "training_file": file_id,
+                                                           "task": "support"}).json()["id"]
+            http.post(f"/v1/fine_tuning/jobs/{made}/cancel")
+        machine_before = others()
         baseline = load(base, job_id, args.clients, args.seconds, args.interval)
 
         job = http.post("/v1/fine_tuning/jobs", json={"model": model, "training_file": file_id, "task": "support",
@@ -141,7 +174,9 @@ def main() -> None:
              900, "training to start")
         started = time.time()
         training = load(base, job_id, args.clients, args.seconds, args.interval)
+        machine_after = others()
         state = http.get(f"/v1/fine_tuning/jobs/{job_id}").json()["status"]
+        listed = _walk(http)
         progress = [e["data"]["step"] for e in http.get(f"/v1/fine_tuning/jobs/{job_id}/events?limit=100").json()
                     ["data"] if e["type"] == "metrics"]
         http.post(f"/v1/fine_tuning/jobs/{job_id}/cancel")
@@ -150,14 +185,33 @@ def main() -> None:
         server.wait(30)
         shutil.rmtree(work, ignore_errors=True)
 
-    result = {"machine": machine(), "clients": args.clients, "seconds": args.seconds, "interval_s": args.interval,
+    result = {"machine": machine(), "tag": args.tag, "clients": args.clients, "seconds": args.seconds,
+              "interval_s": args.interval, "burst": args.burst, "jobs_listed_by_the_api_cursor": listed,
               "model": model, "job_status_during_load": state, "training_seconds_under_load": round(time.time() - started),
-              "metrics_events_during_load": len(progress),
+              "metrics_events_during_load": len(progress), "busiest_processes": {"before": machine_before,
+                                                                                  "after": machine_after},
               "last_logged_step": max(progress, default=0), "baseline_idle": baseline, "while_training": training}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "studio_load.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "studio_load.md").write_text(markdown(result))
-    print(markdown(result))
+    name = f"studio_load_{args.tag}" if args.tag else "studio_load"
+    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    runs = [result] + [json.loads(path.read_text()) for path in args.beside]
+    (args.out / f"{name}.md").write_text(markdown(runs))
+    print(markdown(runs))
+
+
+def _walk(http) -> int:
+    """How many jobs the API's cursor reaches, page by page (the old studio listed them all in one answer)."""
+    seen, after = set(), None
+    for _ in range(100):
+        page = http.get("/v1/fine_tuning/jobs", params={"limit": 20, **({"after": after} if after else {})}).json()
+        ids = [j["id"] for j in page["data"]]
+        if not ids or set(ids) <= seen:
+            break
+        seen |= set(ids)
+        after = ids[-1]
+        if not page.get("has_more"):
+            break
+    return len(seen)
 
 
 def _up(base: str) -> bool:
@@ -167,19 +221,29 @@ def _up(base: str) -> bool:
         return False
 
 
-def markdown(result: dict) -> str:
-    lines = [f"# Studio load: {result['clients']} clients, {result['seconds']:.0f} s per phase, "
-             f"one request per {result['interval_s']} s each", "", f"Machine: {result['machine']}.",
-             f"Training job: {result['model']} (status during load: {result['job_status_during_load']}; "
-             f"{result['metrics_events_during_load']} metrics events logged, up to step {result['last_logged_step']}).",
-             "",
-             "| phase | endpoint | requests | errors | req/s | p50 ms | p95 ms | p99 ms | max ms |",
-             "|---|---|---|---|---|---|---|---|---|"]
+def markdown(runs: list[dict]) -> str:
+    first = runs[0]
+    lines = [f"# Studio load: {first['clients']} clients, {first['seconds']:.0f} s per phase, one request per "
+             f"{first['interval_s']} s each, after a burst of {first.get('burst', 0)} cancelled jobs", "",
+             f"Machine: {first['machine']}.", ""]
+    for result in runs:
+        lines.append(f"- {result.get('tag') or 'this run'}: training job {result['model']} (status during load: "
+                     f"{result['job_status_during_load']}; {result['metrics_events_during_load']} metrics events, up "
+                     f"to step {result['last_logged_step']}); the API's cursor reached "
+                     f"{result.get('jobs_listed_by_the_api_cursor', '?')} jobs; load average before/after the "
+                     f"phases: idle {result['baseline_idle'].get('load_average')}, training "
+                     f"{result['while_training'].get('load_average')}; busiest processes meanwhile: "
+                     f"{'; '.join(result.get('busiest_processes', {}).get('after', [])[:4])}")
+    lines += ["", "| run | phase | endpoint | requests | errors | req/s | p50 ms | p95 ms | p99 ms | max ms |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for phase, key in (("idle (baseline)", "baseline_idle"), ("while training", "while_training")):
-        for endpoint in ("list_jobs", "events"):
-            r = result[key][endpoint]
-            lines.append(f"| {phase} | {endpoint} | {r['requests']} | {r['errors']} | {r['requests_per_s']} | "
-                         f"{r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['max_ms']} |")
+        for endpoint in ENDPOINTS:
+            for result in runs:
+                r = result[key].get(endpoint)
+                if r:
+                    lines.append(f"| {result.get('tag') or '-'} | {phase} | {endpoint} | {r['requests']} | "
+                                 f"{r['errors']} | {r['requests_per_s']} | {r['p50_ms']} | {r['p95_ms']} | "
+                                 f"{r['p99_ms']} | {r['max_ms']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -58,16 +58,16 @@ class RunConfig(BaseModel):
     eval_every: int | None = Field(None, gt=0, le=10_000_000, description="Evaluate and checkpoint every N steps (default: ~8 per run).")
     patience: int = Field(3, ge=0, le=1_000_000, description="Early stopping: evaluations without improvement before stopping (0: off).")
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps spent warming the learning rate up (none when that is under 3 steps).")
-    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    weight_decay: float = Field(0.0, ge=0, le=10, description="AdamW weight decay.")
     profile: Literal["conservative", "balanced", "aggressive"] = Field(
         "balanced", description="Rank, epochs and learning rate: conservative (half rank, 2/3 epochs, half rate), "
                                 "balanced (the preset's) or aggressive (double rank, 1.5x epochs and rate).")
     replay: float = Field(0.0, ge=0, le=1, description="Add this share of general replay samples (the base model's "
                                                        "own answers to general prompts) against forgetting.")
-    kl_general: float = Field(0.0, ge=0, description="Weight of a KL term that keeps the tuned model's next-token "
+    kl_general: float = Field(0.0, ge=0, le=100, description="Weight of a KL term that keeps the tuned model's next-token "
                                                      "distributions on general text close to the base model's (LoRA "
                                                      "only; e.g. 0.1; two extra forwards per micro-batch).")
-    neftune: float | None = Field(None, gt=0, description="NEFTune noise alpha on the embeddings (e.g. 5).")
+    neftune: float | None = Field(None, gt=0, le=1000, description="NEFTune noise alpha on the embeddings (e.g. 5).")
     gradient_checkpointing: bool = Field(False, description="Recompute activations in backward: about half the "
                                                             "memory for about a quarter more time.")
     precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="bf16 autocast where the CPU/GPU supports it, else fp32.")
@@ -94,7 +94,8 @@ class RunConfig(BaseModel):
             return cls(**{k: v for k, v in values.items() if v is not None})
         except ValidationError as exc:
             problems = "; ".join(_problem(e) for e in exc.errors())
-            raise ConfigError(f"invalid run options: {problems}") from None
+            first = exc.errors()[0]["loc"] if exc.errors() else ()
+            raise ConfigError(f"invalid run options: {problems}", param=".".join(map(str, first)) or None) from None
 
     def resolve(self, preset) -> "RunConfig":
         """A copy with every open hyperparameter filled from the task preset (data/presets.py's Preset, handed in:

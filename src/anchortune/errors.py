@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 
 class AnchortuneError(Exception):
-    """A problem the user can fix (bad input, missing model, bad option)."""
+    """A problem the user can fix (bad input, missing model, bad option); `code` names its kind on the wire (the
+    `code` of an OpenAI-style error, a failed job's error code)."""
 
     exit_code = 1
+    code = "invalid_request"
 
 
 @dataclass(frozen=True)
@@ -33,12 +35,14 @@ class DocumentError(AnchortuneError):
     """Raw documents (for domain adaptation) that cannot be read or hold no usable text; names the file."""
 
     exit_code = 2
+    code = "invalid_document"
 
 
 class DataError(AnchortuneError):
     """Anchor points that cannot be used; carries every problem found, not just the first."""
 
     exit_code = 2
+    code = "invalid_file"
     shown = 20
 
     def __init__(self, problems: list[Problem], total: int | None = None):
@@ -57,28 +61,37 @@ class ModelError(AnchortuneError):
     """A model that cannot be found, prepared or loaded."""
 
     exit_code = 3
+    code = "model_unavailable"
 
 
 class ConfigError(AnchortuneError):
-    """An option or config value that is not allowed."""
+    """An option or config value that is not allowed; `param` names the field where one is to blame."""
 
     exit_code = 2
+    code = "invalid_value"
+
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.param = param
 
 
 class RunError(AnchortuneError):
     """A run folder that is missing, incomplete or cannot be resumed."""
 
     exit_code = 4
+    code = "run_error"
 
 
 class QualityError(AnchortuneError):
-    """Anchor points judged poor by the quality gate; training did not start."""
+    """Anchor points judged poor by the quality gate; training did not start. `override` says how to train anyway
+    (the command line's flag; the studio offers a button instead and leaves it out)."""
 
     exit_code = 5
+    code = "poor_data"
 
-    def __init__(self, reasons: list[str], advice: list[str]):
+    def __init__(self, reasons: list[str], advice: list[str], override: str | None = "--force trains anyway"):
         self.reasons, self.advice = reasons, advice
-        lines = ["the anchor points look poor; training did not start (--force trains anyway):"]
+        lines = [f"the anchor points look poor; training did not start{f' ({override})' if override else ''}:"]
         lines += [f"  - {r}" for r in reasons] + ["what to do:"] + [f"  {i}. {a}" for i, a in enumerate(advice, 1)]
         super().__init__("\n".join(lines))
 
@@ -87,15 +100,25 @@ class NotFoundError(AnchortuneError):
     """A file, job or model id the studio does not know."""
 
     exit_code = 6
+    code = "not_found"
 
 
 class ConflictError(AnchortuneError):
     """An action the current state does not allow (deleting a file a running job reads)."""
 
     exit_code = 7
+    code = "conflict"
 
 
 class TooLargeError(AnchortuneError):
     """An upload over the studio's size limit."""
 
     exit_code = 8
+    code = "file_too_large"
+
+
+class StateError(AnchortuneError):
+    """An action a job's state does not allow any more (cancelling a job that finished): refused, nothing done."""
+
+    exit_code = 7
+    code = "invalid_state"

@@ -103,6 +103,8 @@ def test_upload_report_start_curves_result_playground(make_studio, browser, supp
         assert "Held-out answer loss" in page.inner_text("#metrics")
         assert page.locator("#chart polyline").count() >= 2
         assert_inert(page)
+        page.click("#build-adapter")  # built in the background: the page shows its progress, then the link
+        page.wait_for_selector("#download-adapter", timeout=60_000)
         adapter = page.request.get(server.url + page.get_attribute("#download-adapter", "href"))
         assert adapter.status == 200 and adapter.body()[:2] == b"PK"
         shot(page, "4-result")

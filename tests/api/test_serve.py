@@ -20,7 +20,7 @@ def serve(tmp_path, host: str, model_dir) -> tuple[subprocess.Popen, int, str]:
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1", "ANCHORTUNE_TOKEN": ""})
     banner = ""
-    while "anchortune studio on" not in banner:
+    while "anchortune studio on" not in banner or (host != "127.0.0.1" and "served under" not in banner):
         line = process.stdout.readline()
         if not line:
             raise AssertionError(banner)
@@ -63,6 +63,12 @@ def test_any_other_address_requires_the_printed_token(tmp_path, tiny_model_dir):
         assert httpx.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert httpx.get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{port}/new", headers={"accept": "text/html"}).status_code == 303
+        import socket
+
+        own = socket.gethostname()  # a wildcard bind serves the machine's own name, and says which names it serves
+        assert "served under these names" in banner and own in banner and "--allowed-host" in banner
+        assert httpx.get(url, headers={"Authorization": f"Bearer {token}", "Host": f"{own}:{port}"}).status_code == 200
+        assert httpx.get(url, headers={"Authorization": f"Bearer {token}", "Host": "other.example"}).status_code == 400
     finally:
         stop(process)
     process, port, banner = serve(tmp_path, "0.0.0.0", tiny_model_dir)  # each start makes a new one

@@ -35,3 +35,12 @@ def test_invoice_gold_values_are_written_in_the_document():
     for point in invoice_demo(50):
         gold = json.loads(point.answer)
         assert all(value in point.prompt for value in gold.values()), gold
+
+
+def test_the_readme_counts_the_support_demo_as_it_is():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    points = support_demo()
+    said = re.search(r"support\s+answers of a fictional shop \((\d+) examples, (\d+) intents\)", readme)
+    assert said and (int(said.group(1)), int(said.group(2))) == (len(points), len({p.label for p in points}))

@@ -34,9 +34,9 @@ def job(store: Store) -> dict:
 
 
 def test_the_schema_is_migrated_to_the_newest_revision_once(store):
-    assert store.revision() == "0002"
+    assert store.revision() == "0003"
     again = Store(store.url)  # a second open (another process) finds it current
-    assert again.revision() == "0002"
+    assert again.revision() == "0003"
 
 
 def test_a_bad_database_url_is_a_clear_error():
@@ -183,8 +183,36 @@ def test_a_database_made_by_the_first_revision_is_migrated(tmp_path):
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
     store = Store(url)
-    assert store.revision() == "0002"
+    assert store.revision() == "0003"
     j = job(store)
     first = store.add_event(j["id"], "info", "one", type="metrics", step=4)
     store.drop_metrics_after(j["id"], 2)
     assert store.add_event(j["id"], "info", "two") > first
+
+
+def test_jobs_page_newest_first_with_filters_search_and_a_cursor(store):
+    """The overview's and the API's listing: 60 jobs in a burst, every one reachable page by page."""
+    made = []
+    for i in range(60):
+        row = store.create_job(model="m" if i % 2 else "other", task="support" if i % 3 else "legal",
+                               training_file="file-1", validation_file=None, options={}, seed=1,
+                               suffix="shop" if i == 7 else None)
+        made.append(row["id"])
+    store.move(made[7], states.CANCELLED)
+    pages = [store.jobs(limit=25, offset=o) for o in (0, 25, 50)]
+    assert [len(p) for p in pages] == [25, 25, 10] and {j["id"] for p in pages for j in p} == set(made)
+    walked, after = [], None
+    while True:
+        chunk = store.jobs(limit=7, after=after)
+        walked += [j["id"] for j in chunk]
+        if len(chunk) < 7:
+            break
+        after = chunk[-1]["id"]
+    assert walked == [j["id"] for p in pages for j in p]  # the cursor walks the same order, none twice
+    assert store.count_jobs(statuses=(states.CANCELLED,)) == 1 and store.job_counts()[states.VALIDATING] == 59
+    assert {j["id"] for j in store.jobs(task="legal", model="other")} == \
+        {made[i] for i in range(60) if i % 3 == 0 and i % 2 == 0}
+    assert [j["id"] for j in store.jobs(search="SHOP")] == [made[7]]
+    assert [j["id"] for j in store.jobs(search=made[13][-10:])] == [made[13]]
+    assert store.jobs(search="%") == [] and store.job_facets() == {"task": ["legal", "support"], "model": ["m", "other"]}
+    assert store.delete_job(made[0]) and store.job(made[0]) is None and store.count_jobs() == 59

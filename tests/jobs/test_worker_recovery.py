@@ -63,4 +63,7 @@ def test_kill_9_mid_run_then_a_new_worker_resumes_without_a_gap(tmp_path, tiny_m
     assert eval_steps == list(range(4, 121, 4))
     stored = [e["data"]["step"] for e in events if e["type"] == "metrics" and "valid_loss" in e["data"]]
     assert stored == eval_steps
-    assert [c["step"] for c in studio.store.checkpoints(job_id)] == eval_steps[::-1]
+    chosen = jobs.summary(studio, job_id)["training"]["best_step"]  # retention keeps the chosen one and the last
+    assert [c["step"] for c in studio.store.checkpoints(job_id)] == sorted({chosen, 120}, reverse=True)
+    assert done["trained_tokens"] == json.loads((data / "runs" / job_id / "checkpoints" / "checkpoint-120" /
+                                                 "trainer_state.json").read_text())["num_input_tokens_seen"]

@@ -46,8 +46,19 @@ def test_training_writes_a_complete_run_folder(tmp_path, support_file, tiny_mode
     assert saved["learning_rate"] == 3e-3 and saved["lora_r"] == 16 and saved["task"] == "support"
     card = (run / "README.md").read_text()
     assert "Base model" in card and "Held-out answer loss" in card and "Before and after" in card
-    assert {e.kind for e in events} >= {"start", "progress", "train", "eval", "done"}
+    assert {e.kind for e in events} >= {"start", "stage", "progress", "train", "eval", "done"}
+    stages = [e.data["stage"] for e in events if e.kind == "stage"]
+    assert stages == ["base_eval", "training", "final_eval", "answers", "merging"]  # every phase named, in order
+    after_first_eval = [e for e in events[next(i for i, e in enumerate(events) if e.kind == "eval"):]
+                        if e.kind == "progress" and e.data.get("stage") == "training"]
+    assert after_first_eval and all(e.data["eta_total_s"] >= e.data["eta_s"] for e in after_first_eval)
+    last_step = [e for e in events if e.kind == "progress" and e.data.get("stage") == "training"][-1]
+    assert last_step.data["eta_s"] == 0 and last_step.data["eta_total_s"] > 0  # the steps are done, the run is not
     assert len(outcome.summary["samples"]) == 3
+    answers, verdict = outcome.summary["answers"], outcome.summary["verdict"]
+    assert answers["answers"] == 9 and answers["metric"] == "ROUGE-L" and answers["baseline"]["words"]
+    assert verdict["loss_verdict"] == outcome.summary["balance"]["diagnosis"]["verdict"]
+    assert verdict["verdict"] != "well tuned"  # a 2-layer random model's answers beat no shortcut
 
 
 def test_resume_continues_from_the_last_checkpoint_without_gaps(tmp_path, support_file, tiny_model_dir):
@@ -70,6 +81,11 @@ def test_resume_continues_from_the_last_checkpoint_without_gaps(tmp_path, suppor
                   if "valid_loss" in l]
     assert eval_steps == [3, 6, 9, 12]
     assert outcome.summary["training"]["steps"] == 12
+    seen = {step: json.loads((run / "checkpoints" / f"checkpoint-{step}" / "trainer_state.json").read_text())
+            ["num_input_tokens_seen"] for step in (6, 12)}
+    training = outcome.summary["training"]
+    assert training["tokens_trained"] == seen[12]  # the steps before the resume count too
+    assert training["tokens_this_start"] == seen[12] - seen[6] > 0
 
 
 def test_a_run_cut_off_after_its_final_checkpoint_resumes_without_training_a_step_more(tmp_path, support_file,

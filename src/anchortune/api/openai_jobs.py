@@ -6,7 +6,7 @@ anchortune's own run options (task, profile, replay, max_steps, ...) ride along 
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from anchortune.api.shapes import checkpoint_object, event_object, job_object, page
@@ -48,8 +48,9 @@ def create_job(request: Request, body: JobRequest) -> dict:
 
 
 @router.get("")
-def list_jobs(request: Request, after: str | None = None, limit: int = 20) -> dict:
-    return page([job_object(j) for j in jobs.jobs(request.app.state.workspace)], after, limit)
+def list_jobs(request: Request, after: str | None = None, limit: int = Query(20, ge=1, le=100)) -> dict:
+    rows = [job_object(j) for j in jobs.jobs(request.app.state.workspace, limit=limit + 1, after=after)]
+    return page(rows, None, limit)
 
 
 @router.get("/{job_id}")
@@ -63,15 +64,17 @@ def cancel_job(request: Request, job_id: str) -> dict:
 
 
 @router.get("/{job_id}/events")
-def list_events(request: Request, job_id: str, after: str | None = None, limit: int = 20) -> dict:
+def list_events(request: Request, job_id: str, after: str | None = None,
+                limit: int = Query(20, ge=1, le=1000)) -> dict:
     cursor = int(after.removeprefix("ftevent-")) if after and after.removeprefix("ftevent-").isdigit() else None
-    rows = [r for r in jobs.events(request.app.state.workspace, job_id, after=cursor, limit=None, newest_first=True)
-            if r["type"] != "progress"]
+    rows = jobs.events(request.app.state.workspace, job_id, after=cursor, limit=limit + 1, newest_first=True,
+                       skip_types=("progress",))
     return page([event_object(r) for r in rows], None, limit)
 
 
 @router.get("/{job_id}/checkpoints")
-def list_checkpoints(request: Request, job_id: str, after: str | None = None, limit: int = 10) -> dict:
+def list_checkpoints(request: Request, job_id: str, after: str | None = None,
+                     limit: int = Query(10, ge=1, le=1000)) -> dict:
     ws = request.app.state.workspace
     job = jobs.job(ws, job_id)
     return page([checkpoint_object(r, job) for r in jobs.checkpoints(ws, job_id)], after, limit)

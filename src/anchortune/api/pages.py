@@ -1,25 +1,28 @@
-"""The web UI's pages: overview, upload and quality report, new fine-tune, live run and result, playground.
+"""The web UI's pages: overview (paging, filters, search), upload and quality report, new fine-tune, playground,
+settings, sign-in and the error page; a job's own pages are job_pages.py.
 
 Pages are Jinja2 templates with autoescaping on, so every piece of dataset text is shown as text; the
-scripts in static/ write text with textContent only. Live updates come as server-sent events.
+scripts in static/ write text with textContent only. Every page renders in the request's language: the labels
+from locales/, every generated sentence (verdicts, reasons, advice, log lines, errors) through the generated-
+message catalogue (anchortune.messages: `tr`), numbers the language's way (`num`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import time
 from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from anchortune import messages
 from anchortune.api import i18n
 from anchortune.api.openai_files import upload_chunks
-from anchortune.app import datasets, jobs, models
+from anchortune.app import datasets, jobs, models, retention
 from anchortune.app import plan as app_plan
-from anchortune.app.jobs import states
 from anchortune.config import TASKS
 
 router = APIRouter(include_in_schema=False)
@@ -28,17 +31,39 @@ SHOWN_FINDINGS = 200
 COOKIE = "anchortune_token"  # the login page sets it; api/app.py's token check reads it
 
 
-def render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
-    lang = i18n.choose(request.query_params.get("lang"), request.cookies.get(i18n.COOKIE),
+def language(request: Request) -> str:
+    return i18n.choose(request.query_params.get("lang"), request.cookies.get(i18n.COOKIE),
                        request.headers.get("accept-language"))
+
+
+def helpers(lang: str) -> dict:
+    """What templates write generated text and numbers with, in `lang`."""
+    return {"tr": lambda text: messages.translate(str(text), lang) if text is not None else "",
+            "num": lambda value, digits=2, percent=False, sign=False: messages.format_number(
+                value, lang, digits, percent, sign),
+            "size": lambda n: messages.localise_numbers(retention.human_bytes(int(n or 0)), lang),
+            "when": lambda at: time.strftime("%Y-%m-%d %H:%M", time.localtime(int(at or 0)))}
+
+
+def render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+    lang = language(request)
     t = i18n.catalog(lang)
-    response = templates.TemplateResponse(request, name, {"t": t, "lang": lang, "tasks": TASKS, **context},
+    response = templates.TemplateResponse(request, name, {"t": t, "lang": lang, "tasks": TASKS, **helpers(lang),
+                                                          "query": _lang_free(request), **context},
                                           status_code=status)
     if request.query_params.get("lang") in i18n.LANGUAGES:
         response.set_cookie(i18n.COOKIE, lang, samesite="strict", max_age=365 * 86400)
     response.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
                                                    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'")
     return response
+
+
+def _lang_free(request: Request) -> str:
+    """The page's query without ?lang=, for the language links (a filtered overview stays filtered)."""
+    from urllib.parse import urlencode
+
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return urlencode(kept) + "&" if kept else ""
 
 
 def error_page(request: Request, message: str, status: int) -> HTMLResponse:
@@ -50,9 +75,13 @@ def _ws(request: Request):
 
 
 @router.get("/")
-def home(request: Request):
+def home(request: Request, status: str | None = None, task: str | None = None, model: str | None = None,
+         q: str | None = None, page: str = "1"):
+    """The overview: a page of the jobs (filters, search, paging; the active ones always), the anchor points."""
     ws = _ws(request)
-    return render(request, "home.html", jobs=jobs.jobs(ws, limit=50), files=datasets.files(ws, "fine-tune"))
+    found = jobs.overview(ws, status, task, model, q, int(page) if page.isdigit() else 1)
+    return render(request, "home.html", overview=found, files=datasets.files(ws, "fine-tune"),
+                  studio={"total": retention.recorded_bytes(ws)})
 
 
 @router.get("/login")
@@ -66,7 +95,7 @@ def login(request: Request, token: str = Form(...), next: str = Form("/")):
 
     expected = _ws(request).config.token or ""
     if not secrets.compare_digest(token.encode(), expected.encode()):
-        return render(request, "login.html", status=401, next=next, failed=True)
+        return render(request, "login.html", status=401, next=next if next.startswith("/") else "/", failed=True)
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=30 * 86400)
@@ -100,7 +129,8 @@ def dataset(request: Request, file_id: str, task: str = "custom", model: str | N
     model = model or models.default_model(ws)
     plan, planning = app_plan.plan_state(ws, file_id, task, model)
     return render(request, "dataset.html", file=row, report=report, rows=rows, flagged_total=len(flagged),
-                  task=task, model=model, models=models.served_models(ws), plan=plan, planning=planning)
+                  task=task, model=model, models=models.served_models(ws), plan=plan, planning=planning,
+                  codes={f["code"] for f in report["findings"]})
 
 
 @router.post("/datasets/{file_id}/plan")
@@ -113,13 +143,19 @@ def start_plan(request: Request, file_id: str, task: str = Form("custom"), model
 @router.get("/datasets/{file_id}/plan/progress")
 def plan_progress(request: Request, file_id: str, task: str = "custom", model: str | None = None):
     """How far the plan of a file has come (starting it when it is not running)."""
-    return JSONResponse(app_plan.plan_in_background(_ws(request), file_id, task, model))
+    return JSONResponse(_said(app_plan.plan_in_background(_ws(request), file_id, task, model), language(request)))
 
 
 @router.get("/datasets/{file_id}/progress")
 def check_progress(request: Request, file_id: str, task: str = "custom", model: str | None = None):
     """How far the background quality check of a file has come (starting it when it is not running)."""
-    return JSONResponse(datasets.quality_in_background(_ws(request), file_id, task, model))
+    return JSONResponse(_said(datasets.quality_in_background(_ws(request), file_id, task, model), language(request)))
+
+
+def _said(status: dict, lang: str) -> dict:
+    """A background task's status with its stage and error in the page's language."""
+    return {**status, "stage": messages.translate(status.get("stage") or "", lang),
+            "error": messages.translate(status.get("error") or "", lang)}
 
 
 @router.post("/datasets/{file_id}/fix")
@@ -130,11 +166,17 @@ def fix(request: Request, file_id: str, task: str = Form("custom"), model: str =
 
 @router.get("/new")
 def new_job(request: Request, file: str | None = None, task: str = "custom"):
+    """The new fine-tune form; where the chosen data's report is already known and poor, its reasons, the report,
+    Apply the fix, and an explicit 'train anyway'."""
     ws = _ws(request)
     bases = [m for m in models.served_models(ws) if not m["id"].startswith("ft:")]
     presets = {name: jobs.task_defaults(name) for name in TASKS}
-    return render(request, "new.html", files=datasets.files(ws, "fine-tune"), chosen_file=file, task=task,
-                  bases=bases, default_model=models.default_model(ws), presets=presets)
+    files = datasets.files(ws, "fine-tune")
+    chosen = file if any(f["id"] == file for f in files) else None
+    known = datasets.cached_quality(ws, chosen, task if task in TASKS else "custom") if chosen else None
+    return render(request, "new.html", files=files, chosen_file=chosen, task=task, bases=bases,
+                  default_model=models.default_model(ws), presets=presets,
+                  poor=known if known and known["verdict"] == "poor" else None)
 
 
 @router.post("/jobs")
@@ -144,7 +186,7 @@ async def start_job(request: Request):
                                                  "max_length", "lora_r", "replay", "max_steps", "eval_every")}
     options.update(task=form.get("task") or "custom", profile=form.get("profile") or "balanced",
                    engine=form.get("engine") or "auto")
-    if form.get("force"):
+    if form.get("force"):  # the form's explicit "train anyway" on a poor verdict
         options["force"] = True
     job = await asyncio.to_thread(jobs.create_job, _ws(request), str(form.get("model") or ""),
                                   str(form.get("training_file") or ""), None, None, None, None, None, options)
@@ -159,89 +201,8 @@ def _number(raw) -> float | int | None:
     try:
         value = float(str(raw).replace(",", "."))
     except ValueError:
-        raise ConfigError(f"'{raw}' is not a number") from None
+        raise ConfigError(messages.say("e_not_a_number", text=raw)) from None
     return int(value) if value.is_integer() and "." not in str(raw) and "e" not in str(raw).lower() else value
-
-
-@router.get("/jobs/{job_id}")
-def job_page(request: Request, job_id: str):
-    ws = _ws(request)
-    job = jobs.job(ws, job_id)
-    events = jobs.events(ws, job_id)
-    return render(request, "job.html", job=job, summary=jobs.summary(ws, job_id) if job["status"] == states.SUCCEEDED
-                  else None, final=job["status"] in states.FINAL,
-                  boot={"job": job["id"], "status": job["status"], "after": events[-1]["id"] if events else 0,
-                        "events": [_event_json(e) for e in events]})
-
-
-@router.post("/jobs/{job_id}/cancel")
-def cancel(request: Request, job_id: str):
-    jobs.cancel_job(_ws(request), job_id)
-    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
-
-
-@router.get("/jobs/{job_id}/stream")
-async def stream(request: Request, job_id: str, after: int = 0):
-    """The job's events after `after` (or Last-Event-ID) as server-sent events, then its final status."""
-    ws = _ws(request)
-    jobs.job(ws, job_id)
-    last = request.headers.get("last-event-id")
-    cursor = int(last) if last and last.isdigit() else after
-
-    async def events():
-        nonlocal cursor
-        status = None
-        while not await request.is_disconnected():
-            rows = await asyncio.to_thread(jobs.events, ws, job_id, cursor, 500)
-            for row in rows:
-                cursor = row["id"]
-                yield f"id: {row['id']}\nevent: job\ndata: {json.dumps(_event_json(row))}\n\n"
-            job = await asyncio.to_thread(jobs.job, ws, job_id)
-            if job["status"] != status:
-                status = job["status"]
-                yield f"event: status\ndata: {json.dumps({'status': status})}\n\n"
-            if status in states.FINAL and not rows:
-                return
-            await asyncio.sleep(0.5)
-
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-
-
-def _event_json(row: dict) -> dict:
-    return {"id": row["id"], "level": states.event_level(row["level"]), "type": row["type"], "message": row["message"],
-            "step": row["step"], "data": row["data"] or {}, "at": row["created_at"]}
-
-
-@router.get("/jobs/{job_id}/download/{part}")
-def download(request: Request, job_id: str, part: str):
-    path = jobs.download(_ws(request), job_id, part)
-    return FileResponse(path, media_type="application/zip", filename=f"{job_id}-{part}.zip")
-
-
-@router.get("/jobs/{job_id}/exports")
-def export_list(request: Request, job_id: str):
-    """The exports made of a job's model, each with its parity record."""
-    return JSONResponse(jobs.export_records(_ws(request), job_id))
-
-
-@router.post("/jobs/{job_id}/exports")
-def export_model(request: Request, job_id: str, format: str = Form("gguf"), quant: str = Form("")):
-    """Export a finished job's model (merged, gguf or ollama) into its run folder; the record, with the parity
-    gate's verdict."""
-    return JSONResponse(jobs.export(_ws(request), job_id, format, quant or None))
-
-
-@router.get("/jobs/{job_id}/report")
-def report(request: Request, job_id: str):
-    """The run's own HTML report, sandboxed: no scripts, nothing loaded from elsewhere."""
-    from anchortune.errors import NotFoundError
-
-    ws = _ws(request)
-    path = jobs.run_folder(ws, jobs.job(ws, job_id)["id"]) / "report.html"
-    if not path.is_file():
-        raise NotFoundError(f"job {job_id} has no report yet")
-    return FileResponse(path, media_type="text/html", headers={
-        "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"})
 
 
 @router.get("/playground")
@@ -250,3 +211,17 @@ def playground(request: Request, model: str | None = None):
     tuned = [m for m in models.served_models(ws) if m["id"].startswith("ft:")]
     chosen = next((m for m in tuned if m["id"] == model), tuned[0] if tuned else None)
     return render(request, "playground.html", tuned=tuned, chosen=chosen)
+
+
+@router.get("/settings")
+def settings_page(request: Request, saved: str = ""):
+    """What the studio keeps on disk: retention of checkpoints, the download cache's bound, the sizes."""
+    ws = _ws(request)
+    return render(request, "settings.html", settings=retention.settings(ws), studio=retention.studio_sizes(ws),
+                  keep=retention.KEEP, saved=bool(saved))
+
+
+@router.post("/settings")
+def save_settings(request: Request, keep_checkpoints: str = Form(...), download_cache_mb: str = Form(...)):
+    retention.save_settings(_ws(request), keep_checkpoints, download_cache_mb)
+    return RedirectResponse("/settings?saved=1", status_code=303)

@@ -42,15 +42,33 @@ class Chat:
 
 
 def open_chat(spec: str, task: str | None = None) -> Chat:
-    """A run folder (its merged model and task) or any model spec, loaded for conversation."""
+    """A run folder (its merged model and task), one of its checkpoints (RUN/checkpoints/checkpoint-N: the adapter
+    saved there over the base model, or a full fine-tune's weights), or any model spec, loaded for conversation."""
     from anchortune.engine import precision
-    from anchortune.models.loading import load_model, load_tokenizer, resolve_model
+    from anchortune.models.loading import load_checkpoint, load_model, load_tokenizer, resolve_model
 
+    path = Path(spec)
+    if path.parent.name == "checkpoints" and path.name.startswith("checkpoint-") and RunFolder(path.parent.parent).is_run():
+        run = RunFolder(path.parent.parent)
+        cfg = run.load_config()
+        base = resolve_model(cfg.model)
+        preset = load_preset(task or cfg.task).resolved_for(_points(cfg))
+        return Chat(load_checkpoint(path, base), load_tokenizer(base), preset, precision.choose("auto"))
     folder = RunFolder(spec)
     run_task = folder.check_finished().task if folder.is_run() else None  # every part looked at before loading
     preset = load_preset(task or run_task or "custom")
     source = resolve_model(spec)
     return Chat(load_model(source), load_tokenizer(source), preset, precision.choose("auto"))
+
+
+def _points(cfg) -> list:
+    """A run's anchor points where its file is still there (the preset's labels come from them), else none."""
+    from anchortune.data.loading import CsvColumns, load_anchor_points
+
+    try:
+        return load_anchor_points(cfg.data, CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col, cfg.delimiter))
+    except Exception:  # noqa: BLE001 - the labels only shape the system prompt
+        return []
 
 
 def generate_batch(spec: str, prompts_file: str | Path, task: str | None = None, max_new_tokens: int = 256,
@@ -99,7 +117,7 @@ def stream_reply(ws, model_id: str, messages: list[dict], max_tokens: int = 256,
     """A studio's reply to a conversation, streamed in pieces; the generator returns (prompt, completion) tokens."""
     from anchortune.app.models import model_spec
 
-    check_messages(messages)
+    messages = plain_messages(messages)
     spec = model_spec(ws, model_id)
     ws.chats.get(spec)  # load (or fail) before the first piece is promised
     return ws.chats.stream(spec, messages, max_tokens, temperature, top_p)
@@ -136,13 +154,34 @@ class ChatPool:
         return counts
 
 
-def check_messages(messages: list[dict]) -> None:
-    """A chat request's messages: roles system/user/assistant with string content, the user's last."""
+def plain_messages(messages: list[dict]) -> list[dict]:
+    """A chat request's messages as {role, content} with string content: a list of content parts (OpenAI's
+    [{"type": "text", "text": ...}]) joined; the developer role read as system. ConfigError naming the message
+    otherwise: roles system/developer/user/assistant, text parts only, the user's message last."""
     if not messages or not isinstance(messages, list):
-        raise ConfigError("messages: expected a non-empty list of {role, content}")
+        raise ConfigError("messages: expected a non-empty list of {role, content}", param="messages")
+    out = []
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") \
-                or not isinstance(m.get("content"), str):
-            raise ConfigError(f"messages[{i}]: expected role system/user/assistant and string content")
-    if messages[-1]["role"] != "user":
-        raise ConfigError("messages: the last message must be the user's")
+        role = m.get("role") if isinstance(m, dict) else None
+        if role not in ("system", "developer", "user", "assistant"):
+            raise ConfigError(f"messages[{i}].role: expected system, developer, user or assistant",
+                              param=f"messages[{i}].role")
+        content = m.get("content")
+        if isinstance(content, list):
+            kinds = [p.get("type") if isinstance(p, dict) else None for p in content]
+            if any(k != "text" or not isinstance(p.get("text"), str) for k, p in zip(kinds, content)):
+                raise ConfigError(f"messages[{i}].content: only text parts are supported (a model here reads no "
+                                  "images, audio or files)", param=f"messages[{i}].content")
+            content = "".join(p["text"] for p in content)
+        if not isinstance(content, str):
+            raise ConfigError(f"messages[{i}].content: expected a string or a list of text parts",
+                              param=f"messages[{i}].content")
+        out.append({"role": "system" if role == "developer" else role, "content": content})
+    if out[-1]["role"] != "user":
+        raise ConfigError("messages: the last message must be the user's", param="messages")
+    return out
+
+
+def check_messages(messages: list[dict]) -> None:
+    """A chat request's messages are ones `plain_messages` reads (ConfigError otherwise)."""
+    plain_messages(messages)

@@ -126,6 +126,13 @@ def cached_quality(ws, file_id: str, task: str = "custom", model: str | None = N
     return json.loads(cache.read_text(encoding="utf-8")) if cache.is_file() else None
 
 
+def remember_quality(ws, file_id: str, task: str, model: str | None, report: dict) -> None:
+    """Keep a report a job's validation made of an uploaded file, as the dataset page would have (the new-job form
+    then knows the verdict before the next start)."""
+    cache = _quality_cache(ws, file_id, task, model)
+    RunFolder(cache.parent).write_json(cache, report)
+
+
 def quality_in_background(ws, file_id: str, task: str = "custom", model: str | None = None) -> dict:
     """Start (once) the quality check of an uploaded file on the studio's check thread; its progress:
     state queued|running|done|failed, stage, fraction, error. Done at once when the report is cached."""

@@ -1,7 +1,9 @@
-"""Fine-tuning jobs of a studio: create (every option validated at once), look up, cancel, their run folders and
-downloads, and the work a worker does for one: validate (read, resolve the model, the quality gate, its report
+"""Fine-tuning jobs of a studio: create (every option validated at once), look up and page through (filters and
+search), cancel (a finished job refuses, as OpenAI's API does), train anyway after a poor verdict, delete with
+their files, and the work a worker does for one: validate (read, resolve the model, the quality gate, its report
 stored) and train (handed that stored report: one gate per job; resumed from the last checkpoint after a worker
-died)."""
+died, or restarted, said as a warning, when it died before the first). Downloads and exports: app/downloads.py;
+what is kept on disk: app/retention.py."""
 
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ import shutil
 from pathlib import Path
 
 from anchortune.config import RunConfig
-from anchortune.data.presets import load_preset
-from anchortune.errors import ConfigError, NotFoundError, QualityError
+from anchortune.data.presets import PRESET_NAMES, load_preset
+from anchortune.errors import ConfigError, QualityError, StateError
 from anchortune.jobs import states
 from anchortune.jobs.worker import JobContext, Worker
 from anchortune.app.workspace import found
+from anchortune.messages import say
 from anchortune.run_folder import RunFolder
 
 OPTION_KEYS = tuple(k for k in RunConfig.model_fields if k not in ("data", "model", "valid_data", "seed"))
@@ -49,23 +52,45 @@ def create_job(ws, model: str, training_file: str, validation_file: str | None =
                   options=options, suffix=suffix, seed=42 if seed is None else int(seed))
     run_config(ws, fields)  # every option is validated now, not later in the worker
     job = ws.store.create_job(meta=metadata, **fields)
-    ws.store.add_event(job["id"], "info", f"job created for model {model}")
+    ws.store.add_event(job["id"], "info", say("log_created", model=model))
     return job
 
 
 def job(ws, job_id: str) -> dict:
-    return found(ws.store.job(job_id), f"no fine-tuning job '{job_id}'")
+    return found(ws.store.job(job_id), say("e_no_job", id=job_id))
 
 
-def jobs(ws, limit: int | None = None) -> list[dict]:
-    """The jobs, newest first."""
-    return ws.store.jobs(limit=limit)
+def jobs(ws, limit: int | None = None, after: str | None = None) -> list[dict]:
+    """The jobs, newest first (at most `limit`, after the job `after`)."""
+    return ws.store.jobs(limit=limit, after=after)
 
 
-def events(ws, job_id: str, after: int = 0, limit: int | None = None, newest_first: bool = False) -> list[dict]:
-    """A job's events after the id `after`."""
+PAGE = 25  # jobs per overview page
+
+
+def overview(ws, status: str | None = None, task: str | None = None, model: str | None = None,
+             search: str | None = None, page: int = 1, per_page: int = PAGE) -> dict:
+    """One page of the jobs, newest first, filtered by status, task and base model and searched (id, model, tuned
+    model, suffix); the page count, every status's count, what the filters can choose, and the active jobs (not
+    finished) whatever the page, so no job is ever out of reach."""
+    chosen = {"status": status if status in states.NEXT else None, "task": task if task in PRESET_NAMES else None,
+              "model": model or None, "q": (search or "").strip()[:100] or None}
+    where = dict(statuses=(chosen["status"],) if chosen["status"] else (), task=chosen["task"], model=chosen["model"],
+                 search=chosen["q"])
+    total = ws.store.count_jobs(**where)
+    pages = max(1, math.ceil(total / per_page))
+    page = min(max(1, page), pages)
+    active = ws.store.jobs(limit=20, statuses=(states.VALIDATING, states.QUEUED, states.RUNNING))
+    return {"jobs": ws.store.jobs(limit=per_page, offset=(page - 1) * per_page, **where), "total": total,
+            "page": page, "pages": pages, "per_page": per_page, "counts": ws.store.job_counts(),
+            "facets": ws.store.job_facets(), "filters": chosen, "active": active}
+
+
+def events(ws, job_id: str, after: int = 0, limit: int | None = None, newest_first: bool = False,
+           skip_types: tuple[str, ...] = ()) -> list[dict]:
+    """A job's events after the id `after` (without the types in `skip_types`)."""
     job(ws, job_id)
-    return ws.store.events(job_id, after=after, limit=limit, newest_first=newest_first)
+    return ws.store.events(job_id, after=after, limit=limit, newest_first=newest_first, skip_types=skip_types)
 
 
 def checkpoints(ws, job_id: str) -> list[dict]:
@@ -74,10 +99,39 @@ def checkpoints(ws, job_id: str) -> list[dict]:
 
 
 def cancel_job(ws, job_id: str) -> dict:
-    job(ws, job_id)
+    """Cancel a job that has not finished (at once, or at its worker's next beat); a finished one refuses."""
+    before = job(ws, job_id)
+    if before["status"] in states.FINAL:
+        raise StateError(say("e_job_finished", id=job_id, status=before["status"]))
     row = ws.store.request_cancel(job_id)
+    if row["status"] in states.FINAL and row["status"] != states.CANCELLED:  # it finished meanwhile
+        raise StateError(say("e_job_finished", id=job_id, status=row["status"]))
     if row["status"] == states.CANCELLED:
-        ws.store.add_event(job_id, "info", "job cancelled")
+        ws.store.add_event(job_id, "info", say("log_cancelled"))
+    return row
+
+
+def train_anyway(ws, job_id: str) -> dict:
+    """A new job like one that stopped on a poor quality verdict, told to train anyway (the person confirmed it)."""
+    row = job(ws, job_id)
+    if row["status"] != states.FAILED or (row["error"] or {}).get("code") != QualityError.code:
+        raise StateError(f"job {job_id} did not stop on the quality verdict; nothing to train anyway")
+    options = {**row["options"], "force": True, "task": row["task"]}
+    return create_job(ws, row["model"], row["training_file"], row["validation_file"], None, row["suffix"],
+                      row["seed"], row["meta"], options)
+
+
+def delete_job(ws, job_id: str) -> dict:
+    """Remove a finished job with everything it keeps on disk (run folder, stored report, built downloads)."""
+    from anchortune.app import retention
+
+    row = job(ws, job_id)
+    if row["status"] not in states.FINAL:
+        raise StateError(say("e_delete_active", id=job_id))
+    shutil.rmtree(run_folder(ws, job_id), ignore_errors=True)
+    _stored_report(ws, job_id).unlink(missing_ok=True)
+    retention.forget_downloads(ws, job_id)
+    ws.store.delete_job(job_id)
     return row
 
 
@@ -90,57 +144,12 @@ def summary(ws, job_id: str) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def download(ws, job_id: str, part: str) -> Path:
-    """A zip of a succeeded job's adapter, merged model, or an export (served: the merged folder for
-    transformers and vLLM; gguf: q8_0 with its parity record; ollama: the GGUF and its Modelfile), made once."""
-    from anchortune.recipes import export as exports
-
-    parts = ("adapter", "model") + tuple(f.download for f in exports.FORMATS)
-    if part not in parts:
-        raise NotFoundError(f"no download '{part}'; choose one of {', '.join(parts)}")
-    run = run_folder(ws, job(ws, job_id)["id"])
-    fmt = next((f for f in exports.FORMATS if f.download == part), None)
-    if fmt is not None:
-        if not (run / "model").is_dir():
-            raise NotFoundError(f"job {job_id} has no model to export (not finished)")
-        source = run / "exports" / (fmt.name + (f"-{fmt.default_quant}" if fmt.default_quant else ""))
-        if not (source / "export.json").is_file():
-            export(ws, job_id, fmt.name)
-    else:
-        source = run / part
-    if not source.is_dir():
-        raise NotFoundError(f"job {job_id} has no {part} (not finished, or full fine-tuning has no adapter)")
-    target = ws.data / "downloads" / f"{job_id}-{part}.zip"
-    if not target.is_file():
-        staging = ws.data / "downloads" / f".{job_id}-{part}"
-        made = shutil.make_archive(str(staging), "zip", root_dir=source)
-        Path(made).replace(target)
-    return target
-
-
-def export(ws, job_id: str, fmt: str, quant: str | None = None) -> dict:
-    """Export a finished job's model into its run folder (recipes/export.py); the record."""
-    from anchortune.recipes import export as exports
-
-    run = run_folder(ws, job(ws, job_id)["id"])
-    if not (run / "model").is_dir():
-        raise NotFoundError(f"job {job_id} has no model to export (not finished)")
-    return exports.export_run(run, fmt, quant)
-
-
-def export_records(ws, job_id: str) -> list[dict]:
-    """The exports made of a job's run, oldest first."""
-    from anchortune.recipes import export as exports
-
-    return exports.exports(run_folder(ws, job(ws, job_id)["id"]))
-
-
 # work for the worker ---------------------------------------------------------------------------------------------
-def worker(ws, name: str | None = None, dispatch=None) -> Worker:
+def worker(ws, name: str | None = None, dispatch=None, nice: int = 0) -> Worker:
     """A worker over the studio's store; with `dispatch` (app/ray_dispatch.py's RayDispatch) its trainings run
-    on a cluster, validation here."""
+    on a cluster, validation here; `nice` lowers its CPU priority (a studio's embedded workers)."""
     train = (lambda ctx: dispatch.train(ws, ctx)) if dispatch else (lambda ctx: train_job(ws, ctx))
-    return Worker(ws.store, lambda ctx: validate_job(ws, ctx), train, ws.config.lease_s, name=name)
+    return Worker(ws.store, lambda ctx: validate_job(ws, ctx), train, ws.config.lease_s, name=name, nice=nice)
 
 
 def validate_job(ws, ctx: JobContext) -> None:
@@ -157,10 +166,19 @@ def validate_job(ws, ctx: JobContext) -> None:
     prepare_model(cfg.model)
     report = datasets.check_data(cfg.data, cfg.task, cfg.model, points=points, max_length=cfg.max_length)
     RunFolder(ws.data / "reports").write_json(_stored_report(ws, row["id"]), report.to_json())
-    ctx.report("warning" if report.verdict != "good" else "info", f"anchor point quality: {report.summary()}",
+    datasets.remember_quality(ws, row["training_file"], row["task"], row["model"], report.to_json())
+    ctx.report("warning" if report.verdict != "good" else "info", quality_line(report.to_json()),
                data={"verdict": report.verdict, "scores": report.scores})
     if report.verdict == "poor" and not row["options"].get("force"):
-        raise QualityError(report.reasons, report.advice)
+        raise QualityError(report.reasons, report.advice, override=None)  # the job page offers "train anyway"
+    if report.verdict == "poor":
+        ctx.report("warning", say("log_quality_forced"))
+
+
+def quality_line(report: dict) -> str:
+    """The log line of a quality verdict: 'anchor point quality: fair (relevance 80, ...); reasons'."""
+    scores = ", ".join(say(f"q_score_{k}", value=v) for k, v in report["scores"].items())
+    return say("log_quality", verdict=report["verdict"], scores=scores, reasons="; ".join(report["reasons"]))
 
 
 def train_job(ws, ctx: JobContext) -> dict:
@@ -169,12 +187,15 @@ def train_job(ws, ctx: JobContext) -> dict:
     from anchortune.app.recorder import JobRecorder
     from anchortune.recipes.task_run import train_run
 
+    from anchortune.app import retention
+
     row = ctx.job
     folder = RunFolder(run_folder(ws, row["id"]))
     resume = prepare_folder(ws, ctx, folder, folder.last_checkpoint_step() if folder.is_run() else None)
     outcome = train_run(run_config(ws, row), folder.root, resume=resume,
                         on_event=JobRecorder(ctx, ws.store), force=True, quality=stored_quality(ws, row["id"]))
-    return finished_fields(row, outcome.summary, folder.root)
+    retention.after_success(ws, ctx, outcome.summary)
+    return {**finished_fields(row, outcome.summary, folder.root), "disk_bytes": retention.folder_bytes(folder.root)}
 
 
 def prepare_folder(ws, ctx: JobContext, folder: RunFolder, last: int | None) -> bool:
@@ -182,11 +203,14 @@ def prepare_folder(ws, ctx: JobContext, folder: RunFolder, last: int | None) -> 
     dropped), or clear what a start that died before its first checkpoint left; True to resume."""
     if last is not None:
         ws.store.drop_metrics_after(ctx.job["id"], last)
-        ctx.report("warning", f"resuming from the checkpoint at step {last} (the previous worker stopped)",
-                   step=last)
+        ctx.report("warning", say("log_resuming", step=last), step=last, data={"resumed_from": last})
         return True
-    if folder.root.exists():
-        shutil.rmtree(folder.root)  # a start that died before its first checkpoint
+    started_before = any(e["type"] in ("metrics", "progress") for e in ws.store.events(ctx.job["id"], limit=None))
+    if folder.root.exists() or started_before:  # a start that died before its first checkpoint
+        shutil.rmtree(folder.root, ignore_errors=True)
+        ws.store.drop_metrics_after(ctx.job["id"], 0)
+        ws.store.drop_progress(ctx.job["id"])
+        ctx.report("warning", say("log_restarting"), data={"restarted": True})
     return False
 
 

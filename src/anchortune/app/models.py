@@ -1,12 +1,15 @@
 """Models: the built-in catalog with install and preparation state, preparing one, and the model ids a studio
-serves (catalog, configured folders, tuned models of succeeded jobs) with what each id loads."""
+serves (catalog, configured folders, tuned models of succeeded jobs, their listed checkpoints) with what each id
+loads."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from anchortune.errors import NotFoundError
+from anchortune.messages import say
 from anchortune.jobs import states
 from anchortune.models.catalog import CATALOG, DEFAULT_MODEL
 
@@ -50,10 +53,31 @@ def served_models(ws) -> list[dict]:
     return rows
 
 
+CHECKPOINT = re.compile(r"^(?P<prefix>ft:.*):(?P<job>ftjob-[0-9a-f]+):ckpt-step-(?P<step>\d+)$")
+
+
+def served_model(ws, model_id: str) -> dict:
+    """One model id the studio serves, OpenAI-shaped: a listed one, or a listed checkpoint of a job."""
+    found = [m for m in served_models(ws) if m["id"] == model_id]
+    if found:
+        return found[0]
+    checkpoint = CHECKPOINT.match(model_id)
+    if checkpoint:
+        model_spec(ws, model_id)  # NotFoundError when the job does not list it or its files are gone
+        job = ws.store.job(checkpoint["job"])
+        return {"id": model_id, "object": "model", "created": job["created_at"], "owned_by": "anchortune",
+                "parent": job["model"], "job": job["id"]}
+    raise NotFoundError(say("e_unknown_model", model=model_id))
+
+
 def model_spec(ws, model_id: str) -> str:
-    """What a model id loads: a configured folder, a tuned job's run folder, or the catalog name."""
+    """What a model id loads: a configured folder, a tuned job's run folder, one of its checkpoints (the ids its
+    checkpoint list names, ':ckpt-step-N' appended), or the catalog name."""
     if model_id in ws.config.models:
         return ws.config.models[model_id]
+    checkpoint = CHECKPOINT.match(model_id)
+    if checkpoint:
+        return _checkpoint_spec(ws, model_id, checkpoint["job"], int(checkpoint["step"]))
     if model_id.startswith("ft:"):
         job = ws.store.job(model_id.rsplit(":", 1)[-1])
         if job is None or job["status"] != states.SUCCEEDED or job["fine_tuned_model"] != model_id:
@@ -61,4 +85,14 @@ def model_spec(ws, model_id: str) -> str:
         return job["run_dir"]
     if model_id in CATALOG:
         return model_id
-    raise NotFoundError(f"unknown model '{model_id}'; GET /v1/models lists the ones this studio serves")
+    raise NotFoundError(say("e_unknown_model", model=model_id))
+
+
+def _checkpoint_spec(ws, model_id: str, job_id: str, step: int) -> str:
+    """A job's checkpoint folder, when the job lists that checkpoint and its files are still there."""
+    job = ws.store.job(job_id)
+    listed = job is not None and any(c["step"] == step for c in ws.store.checkpoints(job_id))
+    folder = ws.data / "runs" / job_id / "checkpoints" / f"checkpoint-{step}"
+    if not listed or not folder.is_dir():
+        raise NotFoundError(f"no checkpoint model '{model_id}' (removed after the job succeeded, or never saved)")
+    return str(folder)

@@ -86,11 +86,15 @@ class RayDispatch:
             raise JobCancelled(row["id"])
         if status != "SUCCEEDED":
             raise RunError(f"Ray job {submission} {status.lower()}: {_last_line(client.get_job_logs(submission))}")
+        from anchortune.app import retention
+        from anchortune.messages import say
+
         summary = json.loads(folder.summary.read_text(encoding="utf-8"))
-        diagnosis = (summary.get("balance") or {}).get("diagnosis")
-        if diagnosis:
-            ctx.report("info", f"verdict: {diagnosis['verdict']} - {diagnosis['reason']}")
-        return jobs.finished_fields(row, summary, folder.root)
+        said = summary.get("verdict") or (summary.get("balance") or {}).get("diagnosis")
+        if said:
+            ctx.report("info", say("log_verdict", verdict=said["verdict"], reason=said["reason"]))
+        retention.after_success(ws, ctx, summary)
+        return {**jobs.finished_fields(row, summary, folder.root), "disk_bytes": retention.folder_bytes(folder.root)}
 
     def _submit(self, client, ws, ctx: JobContext, folder, record: Path, attempt: int) -> str:
         from anchortune.app import jobs

@@ -1,5 +1,5 @@
 """A studio's state: its configuration, data folder (files/, runs/, reports/, downloads/), store, loaded chat
-models and background checks. State only: what a user does with it lives in the resource modules beside this one.
+models, background checks and download builds. State only: what a user does with it lives in the resource modules beside this one.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from anchortune import settings
 from anchortune.errors import NotFoundError
 from anchortune.jobs.checks import BackgroundChecks
 from anchortune.jobs.store import Store
+
+
+BACKGROUND_NICE = 10  # checks and builds run at a lower CPU priority than the threads that answer requests
 
 
 @dataclass
@@ -39,6 +42,19 @@ class StudioConfig:
         return cls(**values)
 
 
+def own_addresses() -> tuple[str, ...]:
+    """This machine's own host names and addresses (what a studio bound to every address is reached by)."""
+    import socket
+
+    names = {socket.gethostname(), socket.getfqdn()}
+    for name in list(names):
+        try:
+            names.update(info[4][0] for info in socket.getaddrinfo(name, None))
+        except OSError:
+            pass
+    return tuple(sorted(n for n in names if n and n not in ("localhost",)))
+
+
 def found(row: dict | None, missing: str) -> dict:
     """A stored row, or the NotFoundError saying what is `missing`."""
     if row is None:
@@ -47,7 +63,7 @@ def found(row: dict | None, missing: str) -> dict:
 
 
 class Workspace:
-    """One studio's store, data folder, pool of chat models and background quality checks."""
+    """One studio's store, data folder, pool of chat models, background quality checks and download builds."""
 
     def __init__(self, config: StudioConfig):
         from anchortune.app.chat import ChatPool
@@ -59,7 +75,8 @@ class Workspace:
         self._clear_stale_uploads()
         self.store = Store(config.database_url) if config.database_url else Store.sqlite(self.data / "anchortune.db")
         self.chats = ChatPool()
-        self.checks = BackgroundChecks()
+        self.checks = BackgroundChecks(nice=BACKGROUND_NICE)
+        self.builds = BackgroundChecks(nice=BACKGROUND_NICE)  # downloads and exports, one at a time beside the checks
 
     def _clear_stale_uploads(self, older_than_s: float = 3600.0) -> None:
         """Remove what uploads killed while being written or checked left behind (a process that shares this

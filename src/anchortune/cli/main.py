@@ -195,10 +195,16 @@ def _print_outcome(outcome: runs.RunOutcome) -> None:
         fast = [n.replace("_", " ") for n, p in engine["parts"].items() if p["path"] == "fast"]
         console.print(f"engine: {engine['requested']} -> {engine['path']} path ({', '.join(fast) or 'no part'} fast)",
                       highlight=False, markup=False)
-    diagnosis = (outcome.summary.get("balance") or {}).get("diagnosis")
+    diagnosis = outcome.summary.get("verdict") or (outcome.summary.get("balance") or {}).get("diagnosis")
     if diagnosis:
         console.print(f"[bold]verdict: {diagnosis['verdict']}[/] - {_escape(diagnosis['reason'])}", highlight=False)
+        if diagnosis.get("answers") and diagnosis["answers"] != diagnosis["reason"]:
+            console.print(_escape(diagnosis["answers"]), highlight=False)
         console.print(f"next: {_escape(diagnosis['advice'])}", highlight=False)
+        loss = (outcome.summary.get("balance") or {}).get("diagnosis")
+        if loss and loss is not diagnosis:
+            console.print(f"the losses beneath (balance guard): {loss['verdict']} - {_escape(loss['reason'])}",
+                          highlight=False)
     for sample in outcome.summary["samples"]:
         console.rule(f"line {sample['line']}")
         console.print(f"[bold]prompt:[/] {sample['prompt']}", markup=True, highlight=False)
@@ -230,6 +236,13 @@ def evaluate(
         if isinstance(value, (int, float)):
             table.add_row(key, f"{value:.4f}", f"{tuned[key]:.4f}")
     console.print(table)
+    if result.get("verdict"):
+        v, a = result["verdict"], result["answers"]
+        console.print(f"[bold]verdict: {v['verdict']}[/] - {_escape(v['reason'])}", highlight=False)
+        console.print(f"{a['metric']}: tuned {a['tuned']:.3f}, base {a['base']:.3f}, trivial baseline "
+                      f"({_escape(a['baseline']['words'])}) {a['baseline']['score']:.3f}; {a['agree']['tuned']} of "
+                      f"{a['answers']} held-out answers agree with the reference", highlight=False)
+        console.print(f"next: {_escape(v['advice'])}", highlight=False)
     for key, change in result.get("retention", {}).items():
         amount = f"{change:+.0f} points" if key.endswith("_points") else f"{change:+.1%}"
         console.print(f"{key}: {amount} against the base model")

@@ -1,4 +1,5 @@
-"""Rendering training events in the terminal: a Rich progress bar with tokens/s and ETA, eval lines."""
+"""Rendering training events in the terminal: a Rich progress bar with tokens/s and ETA while the steps run, eval
+lines, and a line for each later stage (final evaluation, held-out answers, merging) with its estimate."""
 
 from __future__ import annotations
 
@@ -30,7 +31,13 @@ class ProgressView:
             self.task = self.progress.add_task("train", total=data["max_steps"], completed=event.step,
                                                speed=0.0, loss="-")
             self.progress.start()
-        elif event.kind == "progress" and self.progress:
+        elif event.kind == "stage":
+            if data["stage"] not in ("base_eval", "training"):
+                self.close()  # the steps are done; what follows has its own line and estimate
+            if data["stage"] != "training":
+                eta = f" (~{data['eta_s']:.0f} s)" if data.get("eta_s") else ""
+                self._print(f"[bold]{data['message']}[/]{eta}")
+        elif event.kind == "progress" and self.progress and data.get("stage", "training") == "training":
             self.progress.update(self.task, completed=event.step, speed=data["tokens_per_s"])
         elif event.kind == "train" and self.progress:
             self.progress.update(self.task, loss=f"{data['train_loss']:.3f}")

@@ -47,9 +47,16 @@ def serve(
     if not is_loopback(host) and not token:
         token = secrets.token_urlsafe(24)
         console.print(f"bound to {host}: requests need the bearer token [bold]{token}[/]", highlight=False)
-    bound = () if host in ("0.0.0.0", "::", "") else (host,)  # a wildcard bind names no host of its own
+    from anchortune.app.workspace import own_addresses
+
+    wildcard = host in ("0.0.0.0", "::", "")
+    bound = own_addresses() if wildcard else (host,)  # a wildcard bind serves the machine's own names
     workspace = _workspace(data, model, token, bound + tuple(allowed_host))
     console.print(f"anchortune studio on http://{host}:{port}/ (data in {workspace.data})", highlight=False)
+    if not is_loopback(host):
+        names = ", ".join(workspace.config.allowed_hosts) or "loopback only"
+        console.print(f"served under these names: {names}; a name people reach it by otherwise (a proxy's, a DNS "
+                      "name) needs --allowed-host NAME", highlight=False)
     uvicorn.run(create_app(workspace, workers=workers), host=host, port=port, log_level="warning")
 
 

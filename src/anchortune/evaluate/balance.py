@@ -54,6 +54,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from anchortune.messages import say
+
 TEXT_BOUND = 0.05  # general-text loss this much above the base model's: forgetting
 CLOZE_BOUND = 0.08  # cloze accuracy this many points under the base model's: forgetting
 CLOZE_INFORMATIVE = 0.65  # a base model under this cloze accuracy is too close to chance (0.5) to lose any
@@ -63,8 +65,7 @@ RATIO_WARN, RATIO_SEVERE = 1.2, 2.0  # valid/train loss ratio
 UNDERFIT_GAIN = 0.10  # relative improvement of the valid loss below this: underfitting
 # the repairs in order of cost (the adapter-scale sweep, free, has run already); bench/balance_repairs.py measures
 # what each buys on a drifting run
-REPAIR = ("add self-replay (--replay 0.1: 10 % more rows), then a KL term to the base model (--kl-general 0.1: two "
-          "more forwards over a short row per micro-batch), or lower --lr")
+REPAIR = "advice_repair"  # a catalogue message (anchortune.messages)
 AVERAGE_MARGIN = 0.01  # the average of the last checkpoints is kept while its validation loss is within this share
 # of the best checkpoint's (see choose)
 STILL_FALLING = 0.05  # the last evaluation still bought this share of the whole improvement: more to learn (a
@@ -96,10 +97,9 @@ class Candidate:
     def forgot(self) -> str | None:
         """What shows forgetting at this candidate (the number against its bound), or None."""
         if self.text_drift is not None and self.text_drift > TEXT_BOUND:
-            return f"loss on general text rose {self.text_drift:.1%} over the base model (bound {TEXT_BOUND:.0%})"
+            return say("forgot_text", drift=f"{self.text_drift:.1%}", bound=f"{TEXT_BOUND:.0%}")
         if self.cloze_drop is not None and self.cloze_drop > CLOZE_BOUND:
-            return (f"general cloze accuracy fell {100 * self.cloze_drop:.0f} points under the base model's "
-                    f"(bound {100 * CLOZE_BOUND:.0f})")
+            return say("forgot_cloze", points=f"{100 * self.cloze_drop:.0f}", bound=f"{100 * CLOZE_BOUND:.0f}")
         return None
 
 
@@ -152,19 +152,19 @@ def general_summary(row: dict) -> str:
     """', general text +1.2%, cloze -1 points, answer style +9.0%' for an evaluation row (the parts it has)."""
     parts = []
     if row.get("text_drift") is not None:
-        parts.append(f"general text {row['text_drift']:+.1%}")
+        parts.append(say("summary_text", drift=f"{row['text_drift']:+.1%}"))
     if row.get("cloze_drop") is not None:
-        parts.append(f"cloze {-100 * row['cloze_drop']:+.0f} points")
+        parts.append(say("summary_cloze", points=f"{-100 * row['cloze_drop']:+.0f}"))
     if row.get("drift") is not None:
-        parts.append(f"answer style {row['drift']:+.1%}")
+        parts.append(say("summary_style", drift=f"{row['drift']:+.1%}"))
     return ", " + ", ".join(parts) if parts else ""
 
 
 def checkpoint_words(step, averaged: list[int] | None = None) -> str:
     """'step 69', or 'the average of steps 48, 56, 64 and 69' for an averaged candidate."""
     if not averaged:
-        return f"step {step}"
-    return f"the average of steps {', '.join(map(str, averaged[:-1]))} and {averaged[-1]}"
+        return say("step_words", step=step)
+    return say("average_words", steps=", ".join(map(str, averaged[:-1])), last=averaged[-1])
 
 
 def choose(candidates: list[Candidate]) -> tuple[Candidate, list[Candidate]]:
@@ -210,45 +210,38 @@ def diagnose(train_rows: list[dict], eval_rows: list[dict], base_valid: float, c
     last_train = _train_near(train_rows, eval_rows[-1]["step"]) if eval_rows else None
     ratio = final / last_train if last_train else None
     if valid and final > OVERFIT_FINAL * best:
-        signals.append(f"final validation loss {final:.3f} is {final / best:.2f}x the best {best:.3f}")
+        signals.append(say("signal_final_loss", final=f"{final:.3f}", times=f"{final / best:.2f}", best=f"{best:.3f}"))
     if ratio and ratio > RATIO_SEVERE:
-        signals.append(f"validation/training loss ratio {ratio:.1f} (healthy below {RATIO_WARN})")
+        signals.append(say("signal_ratio", ratio=f"{ratio:.1f}", healthy=RATIO_WARN))
     if rising_while_training_falls(train_rows, eval_rows):
-        signals.append("validation loss rose at the last evaluations while training loss fell")
+        signals.append(say("signal_rising"))
     if signals:
-        kept = f"; the earlier step {chosen.step} was kept" if chosen.step != eval_rows[-1]["step"] else ""
-        return Diagnosis("overfitting", "; ".join(signals) + kept,
-                         "add varied anchor points, lower --epochs or --lr, or use --profile conservative", signals)
+        kept = "; " + say("signal_kept_earlier", step=chosen.step) if chosen.step != eval_rows[-1]["step"] else ""
+        return Diagnosis("overfitting", "; ".join(signals) + kept, say("advice_overfitting"), signals)
     lost = chosen.forgot()
     if lost:
-        return Diagnosis("forgetting", lost, REPAIR, signals)
+        return Diagnosis("forgetting", lost, say(REPAIR), signals)
     lost_at_full = full_strength.forgot() if full_strength is not None and chosen.scale < 1 else None
     if lost_at_full:
-        return Diagnosis("forgetting", f"at full strength the adapter's {lost_at_full}; the blend at scale "
-                                       f"{chosen.scale} handed back stays inside the bounds and keeps "
-                                       f"{chosen.gain:.0%} of the task gain",
-                         REPAIR + " to keep more of the gain",
-                         signals)
+        return Diagnosis("forgetting", say("forgot_at_full", lost=lost_at_full, scale=chosen.scale,
+                                           gain=f"{chosen.gain:.0%}"),
+                         say("advice_repair_gain"), signals)
     gain = (base_valid - best) / base_valid if base_valid > 0 else 0.0
     last_share = (valid[-2] - valid[-1]) / (base_valid - valid[-1]) if len(valid) >= 2 and base_valid > valid[-1] \
         else 0.0
     if gain < UNDERFIT_GAIN or (last_share > STILL_FALLING and chosen.step == eval_rows[-1]["step"]):
-        why = (f"validation loss improved only {gain:.1%} over the base model" if gain < UNDERFIT_GAIN else
-               f"validation loss was still falling at the end: the last evaluation ({valid[-2]:.3f} -> "
-               f"{valid[-1]:.3f}) brought {last_share:.0%} of the whole improvement")
-        return Diagnosis("underfitting", why, "train longer (--epochs), raise --lr, or use --profile aggressive",
-                         signals)
+        why = (say("underfit_gain", gain=f"{gain:.1%}") if gain < UNDERFIT_GAIN else
+               say("underfit_falling", before=f"{valid[-2]:.3f}", after=f"{valid[-1]:.3f}", share=f"{last_share:.0%}"))
+        return Diagnosis("underfitting", why, say("advice_underfitting"), signals)
     chosen_gain = (base_valid - chosen.valid_loss) / base_valid if base_valid > 0 else 0.0
-    blend = (f"; at full strength the adapter lost more general ability, so it is blended in at scale {chosen.scale}"
-             if chosen.scale < 1 else "")
+    blend = "; " + say("blend_note", scale=chosen.scale) if chosen.scale < 1 else ""
     general = "; ".join(part for part in (
-        f"general-text loss {chosen.text_drift:+.1%}" if chosen.text_drift is not None else "",
-        f"cloze accuracy {-100 * chosen.cloze_drop:+.0f} points" if chosen.cloze_drop is not None else "")
-        if part) or "no general measure the base model passes"
-    return Diagnosis("well tuned", f"validation loss {base_valid:.3f} -> {chosen.valid_loss:.3f} "
-                                   f"({chosen_gain:.0%} better), {general}, answer style drift "
-                                   f"{chosen.drift:+.1%}{blend}",
-                     "try it in the playground and on real questions; keep the held-out set for later runs", signals)
+        say("general_text_change", drift=f"{chosen.text_drift:+.1%}") if chosen.text_drift is not None else "",
+        say("cloze_change", points=f"{-100 * chosen.cloze_drop:+.0f}") if chosen.cloze_drop is not None else "")
+        if part) or say("no_general_measure")
+    return Diagnosis("well tuned", say("loss_well_tuned", base=f"{base_valid:.3f}", tuned=f"{chosen.valid_loss:.3f}",
+                                       better=f"{chosen_gain:.0%}", drift=f"{chosen.drift:+.1%}") + "; " + general
+                     + blend, say("advice_well"), signals)
 
 
 def _train_near(train_rows: list[dict], step: int) -> float | None:

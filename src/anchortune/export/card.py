@@ -37,9 +37,14 @@ def render(summary: dict) -> str:
         top = ", ".join(f"{k} ({v})" for k, v in list(data["labels"].items())[:12])
         lines.append(f"- Labels / intents ({len(data['labels'])}): {top}")
     diagnosis = (summary.get("balance") or {}).get("diagnosis")
-    if diagnosis:
-        lines += ["", f"## Verdict: {diagnosis['verdict']}", "", diagnosis["reason"] + ".", "",
-                  f"Next: {diagnosis['advice']}. Full report with plots: `report.html` (`report.md`)."]
+    verdict = summary.get("verdict") or diagnosis
+    if verdict:
+        lines += ["", f"## Verdict: {verdict['verdict']}", "", verdict["reason"] + "."]
+        if verdict.get("answers") and verdict["answers"] != verdict["reason"]:
+            lines += ["", verdict["answers"] + "."]
+        lines += ["", f"Next: {verdict['advice']}. Full report with plots: `report.html` (`report.md`)."]
+    if diagnosis and verdict is not diagnosis:
+        lines += ["", f"The losses beneath (balance guard): {diagnosis['verdict']}; {diagnosis['reason']}."]
     lines += [
         "",
         "## Held-out answer loss",

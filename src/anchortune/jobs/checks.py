@@ -36,8 +36,12 @@ class CheckStatus:
 class BackgroundChecks:
     """Functions run one at a time on one thread; each key's latest status."""
 
-    def __init__(self):
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quality-check")
+    def __init__(self, nice: int = 0):
+        from anchortune.jobs.worker import lower_priority
+
+        # at a lower CPU priority than the threads that answer requests, as the embedded workers train
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quality-check",
+                                        initializer=(lambda: lower_priority(nice)) if nice else None)
         self._lock = threading.Lock()
         self._status: dict[str, CheckStatus] = {}
 

@@ -1,11 +1,11 @@
-"""The studio's tables as SQLAlchemy mappings: uploaded files, jobs, their events and checkpoints.
+"""The studio's tables as SQLAlchemy mappings: uploaded files, jobs, their events and checkpoints, settings.
 
 The schema itself is created and changed only by the Alembic migrations beside this module.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -33,6 +33,7 @@ class JobRow(Base):
     """One fine-tuning job and its life cycle; `options` holds the run options the user chose."""
 
     __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_created_at_id", "created_at", "id"),)
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     model: Mapped[str] = mapped_column(String(255))
@@ -55,6 +56,7 @@ class JobRow(Base):
     heartbeat_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    disk_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # its folders' size, once finished
 
 
 class EventRow(Base):
@@ -83,3 +85,11 @@ class CheckpointRow(Base):
     step: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[int] = mapped_column(Integer)
     metrics: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class SettingRow(Base):
+    """One studio setting (retention of checkpoints, the download cache's bound) by name."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON)

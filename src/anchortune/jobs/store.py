@@ -1,4 +1,4 @@
-"""The studio's store over SQLAlchemy: files, jobs, events and checkpoints as plain dicts.
+"""The studio's store over SQLAlchemy: files, jobs, events, checkpoints and settings as plain dicts.
 
 SQLite (WAL, busy timeout) by default, any SQLAlchemy URL otherwise (PostgreSQL via psycopg). The
 schema is brought to the newest Alembic revision when a store opens. Claiming a job is one
@@ -17,7 +17,7 @@ from sqlalchemy.orm import sessionmaker
 
 from anchortune.errors import ConfigError
 from anchortune.jobs import states
-from anchortune.jobs.schema import CheckpointRow, EventRow, FileRow, JobRow
+from anchortune.jobs.schema import CheckpointRow, EventRow, FileRow, JobRow, SettingRow
 
 
 def new_id(prefix: str) -> str:
@@ -102,14 +102,69 @@ class Store:
         with self.session() as s:
             return _plain(s.get(JobRow, job_id))
 
-    def jobs(self, limit: int | None = None, statuses: tuple[str, ...] = ()) -> list[dict]:
-        query = select(JobRow).order_by(JobRow.created_at.desc(), JobRow.id.desc())
-        if statuses:
-            query = query.where(JobRow.status.in_(statuses))
+    def jobs(self, limit: int | None = None, statuses: tuple[str, ...] = (), offset: int = 0, task: str | None = None,
+             model: str | None = None, search: str | None = None, after: str | None = None) -> list[dict]:
+        """Jobs newest first, filtered (status, task, base model, text in id, model, tuned model or suffix), a page
+        of them (`offset`, `limit`, or the ones after the job `after`)."""
+        query = self._filtered(select(JobRow), statuses, task, model, search)
+        if after:
+            with self.session() as s:
+                anchor = s.get(JobRow, after)
+            if anchor is None:
+                return []
+            query = query.where(or_(JobRow.created_at < anchor.created_at,
+                                    (JobRow.created_at == anchor.created_at) & (JobRow.id < anchor.id)))
+        query = query.order_by(JobRow.created_at.desc(), JobRow.id.desc())
+        if offset:
+            query = query.offset(offset)
         if limit:
             query = query.limit(limit)
         with self.session() as s:
             return [_plain(r) for r in s.scalars(query)]
+
+    def count_jobs(self, statuses: tuple[str, ...] = (), task: str | None = None, model: str | None = None,
+                   search: str | None = None) -> int:
+        query = self._filtered(select(func.count()).select_from(JobRow), statuses, task, model, search)
+        with self.session() as s:
+            return s.scalar(query) or 0
+
+    def job_counts(self) -> dict[str, int]:
+        """How many jobs each status has."""
+        with self.session() as s:
+            return {status: n for status, n in s.execute(select(JobRow.status, func.count()).group_by(JobRow.status))}
+
+    def disk_bytes(self) -> int:
+        """The bytes finished jobs keep, as recorded when they finished (what the overview shows without walking
+        the data folder)."""
+        with self.session() as s:
+            return int(s.scalar(select(func.coalesce(func.sum(JobRow.disk_bytes), 0))) or 0)
+
+    def job_facets(self) -> dict[str, list[str]]:
+        """The tasks and base models jobs were made with (what the overview's filters offer)."""
+        with self.session() as s:
+            return {"task": sorted(s.scalars(select(JobRow.task).distinct())),
+                    "model": sorted(s.scalars(select(JobRow.model).distinct()))}
+
+    @staticmethod
+    def _filtered(query, statuses, task, model, search):
+        if statuses:
+            query = query.where(JobRow.status.in_(statuses))
+        if task:
+            query = query.where(JobRow.task == task)
+        if model:
+            query = query.where(JobRow.model == model)
+        if search:
+            like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(or_(*(column.ilike(like, escape="\\") for column in
+                                      (JobRow.id, JobRow.model, JobRow.fine_tuned_model, JobRow.suffix))))
+        return query
+
+    def delete_job(self, job_id: str) -> bool:
+        """Remove a job with its events and checkpoints."""
+        with self.session.begin() as s:
+            s.execute(delete(EventRow).where(EventRow.job_id == job_id))
+            s.execute(delete(CheckpointRow).where(CheckpointRow.job_id == job_id))
+            return s.execute(delete(JobRow).where(JobRow.id == job_id)).rowcount == 1
 
     def move(self, job_id: str, target: str, **fields) -> bool:
         """Change a job's status if its life cycle allows it (atomic); other fields change with it."""
@@ -180,9 +235,11 @@ class Store:
         return row.id
 
     def events(self, job_id: str, after: int | None = None, limit: int | None = None,
-               newest_first: bool = False) -> list[dict]:
+               newest_first: bool = False, skip_types: tuple[str, ...] = ()) -> list[dict]:
         """Events of a job; `after` is an event id (older ones when newest first, newer ones otherwise)."""
         query = select(EventRow).where(EventRow.job_id == job_id)
+        if skip_types:
+            query = query.where(EventRow.type.not_in(skip_types))
         if after is not None:
             query = query.where(EventRow.id < after if newest_first else EventRow.id > after)
         query = query.order_by(EventRow.id.desc() if newest_first else EventRow.id)
@@ -198,6 +255,16 @@ class Store:
                                              EventRow.step > step))
             s.execute(delete(CheckpointRow).where(CheckpointRow.job_id == job_id, CheckpointRow.step > step))
 
+    def drop_progress(self, job_id: str) -> None:
+        """Forget a job's progress events (a restart from step 0 reports its own)."""
+        with self.session.begin() as s:
+            s.execute(delete(EventRow).where(EventRow.job_id == job_id, EventRow.type == "progress"))
+
+    def drop_checkpoints(self, job_id: str, steps: list[int]) -> None:
+        """Forget checkpoints whose files were removed (retention), so every listed one can be loaded."""
+        with self.session.begin() as s:
+            s.execute(delete(CheckpointRow).where(CheckpointRow.job_id == job_id, CheckpointRow.step.in_(steps)))
+
     def add_checkpoint(self, job_id: str, step: int, metrics: dict) -> None:
         with self.session.begin() as s:
             s.add(CheckpointRow(job_id=job_id, step=step, created_at=int(time.time()), metrics=metrics))
@@ -206,6 +273,17 @@ class Store:
         query = select(CheckpointRow).where(CheckpointRow.job_id == job_id).order_by(CheckpointRow.step.desc())
         with self.session() as s:
             return [_plain(r) for r in s.scalars(query)]
+
+
+    # settings ----------------------------------------------------------------------------------------------
+    def settings(self) -> dict:
+        with self.session() as s:
+            return {row.key: row.value for row in s.scalars(select(SettingRow))}
+
+    def put_settings(self, values: dict) -> None:
+        with self.session.begin() as s:
+            for key, value in values.items():
+                s.merge(SettingRow(key=key, value=value))
 
 
 def _engine_options(url: str) -> dict:

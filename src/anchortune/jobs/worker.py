@@ -19,6 +19,7 @@ from typing import Callable
 from anchortune.errors import AnchortuneError
 from anchortune.jobs import states
 from anchortune.jobs.store import Store
+from anchortune.messages import say
 
 log = logging.getLogger("anchortune.worker")
 
@@ -60,7 +61,8 @@ class Worker:
     """One worker loop over a store; `run` until `stop` is set (or once, for tests and scripts)."""
 
     def __init__(self, store: Store, validate: Validate, train: Train, lease_s: float, name: str | None = None,
-                 poll_s: float = 1.0):
+                 poll_s: float = 1.0, nice: int = 0):
+        self.nice = nice  # run at this much lower CPU priority (an embedded worker yields to the server's requests)
         self.store = store
         self.validate = validate
         self.train = train
@@ -70,6 +72,8 @@ class Worker:
 
     def run(self, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
+        if self.nice:
+            lower_priority(self.nice)
         while not stop.is_set():
             if not self.run_once():
                 stop.wait(self.poll_s)
@@ -94,22 +98,22 @@ class Worker:
         job_id = ctx.job["id"]
         try:
             if ctx.job["status"] == states.VALIDATING:
-                ctx.report("info", "validating the training data")
+                ctx.report("info", say("log_validating"))
                 self.validate(ctx)
                 self.store.move(job_id, states.QUEUED, worker=None)
-                self.store.add_event(job_id, "info", "data valid; job queued")
+                self.store.add_event(job_id, "info", say("log_queued"))
                 return  # the next claim (by any worker) starts it
             self._run(ctx)
         except JobCancelled:
-            self.store.move(job_id, states.CANCELLED)
-            self.store.add_event(job_id, "info", "job cancelled")
+            if self.store.move(job_id, states.CANCELLED):
+                self.store.add_event(job_id, "info", say("log_cancelled"))
         except LeaseLost:
             log.warning("job %s was taken over by another worker", job_id)
         except AnchortuneError as exc:
-            self._fail(job_id, exc.__class__.__name__, str(exc))
+            self._fail(job_id, exc.code, str(exc))
         except Exception as exc:  # a bug or an environment failure: the job fails, the worker lives on
             log.exception("job %s failed", job_id)
-            self._fail(job_id, "internal_error", f"{exc.__class__.__name__}: {exc}")
+            self._fail(job_id, "internal_error", say("e_internal", detail=f"{exc.__class__.__name__}: {exc}"))
 
     def _run(self, ctx: JobContext) -> None:
         job_id = ctx.job["id"]
@@ -118,7 +122,7 @@ class Worker:
             self.store.move(job_id, states.RUNNING, started_at=int(time.time()))
         result = self.train(ctx)
         if self.store.move(job_id, states.SUCCEEDED, **result):
-            self.store.add_event(job_id, "info", "job succeeded")
+            self.store.add_event(job_id, "info", say("log_succeeded"))
 
     def _fail(self, job_id: str, code: str, message: str) -> None:
         self.store.move(job_id, states.FAILED, error={"code": code, "message": message, "param": None})
@@ -131,3 +135,14 @@ class Worker:
                 ctx.lost.set()
             elif job["cancel_requested"]:
                 ctx.cancelled.set()
+
+
+def lower_priority(steps: int) -> None:
+    """Lower this thread's CPU priority by `steps` nice levels (Linux keeps one per thread, and the threads it starts,
+    torch's compute threads among them, inherit it), so that a studio's requests are served first while it trains.
+    Where the platform has no per-thread priority, nothing changes."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps))
+    except (AttributeError, OSError):
+        pass

@@ -147,3 +147,19 @@ def load_tuned(run_root: Path, base_source: Path | str):
     model.eval()
     return model
 
+
+def load_checkpoint(checkpoint: Path, base_source: Path | str):
+    """A training checkpoint for conversation: the LoRA adapter saved there over the base model, or a full
+    fine-tune's weights."""
+    checkpoint = Path(checkpoint)
+    if not (checkpoint / "adapter_config.json").is_file():
+        return load_model(checkpoint)
+    from peft import PeftModel
+
+    try:
+        model = PeftModel.from_pretrained(load_model(base_source), str(checkpoint))
+    except Exception as exc:
+        raise ModelError(f"could not load the checkpoint '{checkpoint.name}': {exc}") from exc
+    model.eval()
+    return model
+

@@ -199,6 +199,7 @@ def contradictions(points: list[AnchorPoint], prompt_neighbours: np.ndarray, ans
 
 FACT_ALIKE = 0.6  # two answers this alike word for word say the same thing: a changed fact between them conflicts
 PAIR_NULL, FIT_NULL = 90, 95  # percentiles of the random-pair references (see `contradictions`)
+SWAP_MARGIN = 0.1  # how much better the other row's answer must fit the question than its own
 JUDGED_ROWS = 4000  # rows the judge embeds at most (~1,200 on 4,000 Bitext rows; ~40 s on 2 cores), least alike first
 NULL_ROWS = 200  # random rows of the data beside the judged ones: the references' sample
 STATIC_SURE = 0.6  # static similarity above which two answers are alike without asking the judge
@@ -238,6 +239,11 @@ def _judged(points: list[AnchorPoint], pairs: list[tuple[int, int, float]], judg
         if alike >= pair_null or min(fit_i, fit_j) >= fit_null:
             return None
         worse, better = (i, j) if fit_i <= fit_j else (j, i)
+        # the other row's answer must fit this question clearly better than its own: two differently worded answers
+        # to one request fit it about equally (Bitext's refund answers), an answer pasted from another request not
+        swapped = float(prompts[at[worse]] @ answers[at[better]]) - min(fit_i, fit_j)
+        if swapped < SWAP_MARGIN:
+            return None
         return (f"its answer means something else (answer similarity {alike:.2f}, under the {pair_null:.2f} of "
                 f"answers to different questions here) and fits the question no better than a random answer "
                 f"({min(fit_i, fit_j):.2f}, random {fit_null:.2f})", (worse, better))

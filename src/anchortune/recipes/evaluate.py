@@ -1,7 +1,8 @@
 """The evaluation of a finished run (`anchortune eval`): base against tuned on held-out anchor points with the
-task's metric, general retention (probe, general text, multiple-choice flips), and the best, worst and typical
-example; and `compare_on`, base and tuned side by side on a few points. Every model is scored through a run
-session (train/session.py), the door into the engine.
+task's metric, beside the strongest trivial baseline (evaluate/baselines.py) and with the verdict those answers
+support (evaluate/verdict.py), general retention (probe, general text, multiple-choice flips), and the best, worst
+and typical example; and `compare_on`, base and tuned side by side on a few points. Every model is scored through a
+run session (train/session.py), the door into the engine.
 """
 
 from __future__ import annotations
@@ -101,14 +102,29 @@ def _evaluate(session, folder: RunFolder, data, general_text, choices, limit: in
         label: {"line": points[i].line, "prompt": points[i].prompt, "reference": references[i],
                 "base": outputs["base"][i], "tuned": outputs["tuned"][i], "difference": diff}
         for label, (diff, i) in picks.items()}
-    result["next_to_write"] = _next_to_write(kind, preset, points, outputs["tuned"], references,
-                                             split(all_points or load_anchor_points(cfg.data), cfg.val_fraction,
-                                                   cfg.seed)[0])
+    train_points = split(all_points or load_anchor_points(cfg.data), cfg.val_fraction, cfg.seed)[0]
+    result["next_to_write"] = _next_to_write(kind, preset, points, outputs["tuned"], references, train_points)
+    check, verdict = _verdict(kind, preset, points, outputs, train_points, folder)
+    result["answers"], result["verdict"] = check.to_json(), verdict.to_json()
     folder.write_json(folder.root / "eval.json", result)
     from anchortune.evaluate.report import render_eval_markdown
 
     folder.write_text(folder.root / "eval.md", render_eval_markdown(result))
     return result
+
+
+def _verdict(kind: str, preset: Preset, points, outputs: dict, train, folder: RunFolder):
+    """The answers against a trivial baseline and the verdict (evaluate/verdict.py), the run's loss-based diagnosis
+    beneath where its summary has one."""
+    import json
+
+    from anchortune.evaluate import verdict
+    from anchortune.quality.embeddings import load_embedder
+
+    check = verdict.check_answers(kind, points, outputs["tuned"], outputs["base"], train, preset.output.labels,
+                                  preset.output.fields, load_embedder().embed)
+    summary = json.loads(folder.summary.read_text(encoding="utf-8")) if folder.summary.is_file() else {}
+    return check, verdict.decide(check, (summary.get("balance") or {}).get("diagnosis"))
 
 
 def _next_to_write(kind: str, preset: Preset, points, tuned: list[str], references: list[str], train) -> dict:

@@ -5,8 +5,13 @@ validation hands over the report it stored (one gate per job), and a poor verdic
 preflight refuses a run that cannot fit (train/preflight.py). A run on several processes is launched from here
 (train/distributed.py) and each of its workers comes back through recipes/launched.py to `train_worker`; otherwise
 it trains here: split and encode, measure the base model, train, choose the checkpoint and adapter scale by
-balance, diagnose, export adapter and merged model, write summary, report and model card. The run session
-(train/session.py) resolves the model, owns the folder and is the door into the engine.
+balance, diagnose, answer the held-out prompts with base and tuned model and judge the answers (train/held_out.py),
+export adapter and merged model, write summary, report and model card. The run session (train/session.py) resolves
+the model, owns the folder and is the door into the engine.
+
+Each phase is announced as a stage event (STAGES: evaluating the base model, training, final evaluation,
+generating held-out answers, merging) with its estimated seconds, and reports its progress, so a page never
+shows a training ETA of 0 s while minutes of evaluation remain.
 """
 
 from __future__ import annotations
@@ -23,14 +28,22 @@ from anchortune.data.presets import Preset, load_preset
 from anchortune.data.records import AnchorPoint
 from anchortune.data.split import MIN_EXAMPLES
 from anchortune.errors import DataError, ModelError, Problem, QualityError, RunError
+from anchortune.messages import say
 from anchortune.models.catalog import DEFAULT_MODEL
 from anchortune.run_folder import RunFolder
-from anchortune.train import distributed
+from anchortune.train import distributed, held_out
 from anchortune.train.events import Event, EventSink, ignore
 from anchortune.train.session import RunSession
 
 SAMPLES = 3
 LAUNCHED = "anchortune.recipes.launched"  # what each process of a distributed run runs (`python -m`)
+STAGES = ("base_eval", "training", "final_eval", "answers", "merging")
+
+
+def stage(on_event: EventSink, name: str, step: int = 0, eta_s: float | None = None) -> None:
+    """Announce the run's next phase (a STAGES name) with its estimated seconds, where known."""
+    on_event(Event("stage", step, {"stage": name, "index": STAGES.index(name) + 1, "of": len(STAGES),
+                                   "eta_s": eta_s, "message": say("log_stage", stage=say(f"stage_{name}"))}))
 
 
 @dataclass
@@ -136,58 +149,77 @@ def _train(session: RunSession, preset: Preset, points: list[AnchorPoint], repor
             folder.keep_metrics_until(folder.last_checkpoint_step() or 0)
     for encoding, name in ((train_report, "training"), (valid_report, "validation")):
         if encoding.truncated_lines or encoding.dropped_lines:
-            emit(Event("warning", 0, {"message": f"{name} data: {encoding.summary()}"}))
-    emit(Event("info", 0, {"message": f"{len(train_set)} training and {len(valid_set)} validation examples; "
-                                     f"{train_report.summary()}"}))
+            emit(Event("warning", 0, {"message": say(f"log_data_warning_{name}", summary=encoding.summary())}))
+    emit(Event("info", 0, {"message": say("log_examples", train=len(train_set), valid=len(valid_set),
+                                          summary=train_report.summary())}))
     model = session.load_model()
+    stage(emit, "base_eval")
     baseline = session.baseline(model, valid_set)
     if not math.isfinite(baseline.valid_loss):
         raise ModelError(f"the base model '{cfg.model or DEFAULT_MODEL}' gives a held-out loss of "
                          f"{baseline.valid_loss}: its weights are damaged")
-    emit(Event("info", 0, {"message": f"base model: held-out answer loss {baseline.valid_loss:.4f}, "
-                                     f"{_general_text(baseline)}"}))
+    emit(Event("info", 0, {"message": say("log_base_model", loss=f"{baseline.valid_loss:.4f}",
+                                          general=_general_text(baseline))}))
     train_set = train_set + _replay(session, model, len(train_set))
     if cfg.kl_general:
         baseline.kl_rows = _replay_rows(session, model)
-        emit(Event("info", 0, {"message": f"KL term to the base model on {len(baseline.kl_rows)} general answers"
-                                         f" (weight {cfg.kl_general})" if baseline.kl_rows else
-                               "KL term off: the base model answered none of the general prompts"}))
+        emit(Event("info", 0, {"message": say("log_kl", n=len(baseline.kl_rows), weight=cfg.kl_general)
+                               if baseline.kl_rows else say("log_kl_off")}))
     history = folder.read_metrics() if session.resume else []
+    stage(emit, "training")
+    held = valid_points[:held_out.ANSWER_ROWS]
+    finals = len(choice.SCALES) + 1  # the final evaluation: the adapter scales and the average
+    later = held_out.after_training(len(held), preset.output.format, finals,
+                                    sum(len(e["input_ids"]) for e in valid_set))
     result = session.fine_tune(model, train_set, valid_set, baseline=baseline, history=history,
-                               resume=session.resume)
+                               resume=session.resume, after_training=later)
     if not session.writer:
         return {}
     bad, total = nonfinite_weights(result.model)
     if bad:
         raise RunError(f"training diverged: {bad:,} of {total:,} weights are NaN or infinite (learning rate "
                        f"{cfg.learning_rate:g}); nothing of it can be kept: lower --lr and train again")
-    candidates = result.candidates + choice.more_candidates(session, result, baseline, valid_set, folder.checkpoints)
+    stage(emit, "final_eval", result.steps, result.eval_seconds * finals if result.eval_seconds else None)
+    tick = _ticker(emit, result.steps, finals)
+    candidates = result.candidates + choice.more_candidates(session, result, baseline, valid_set, folder.checkpoints,
+                                                            tick)
     picked, runners_up = balance.choose(balance.score(candidates, baseline.reference())) \
         if candidates else (None, [])
     if picked is not None and picked.averaged:
         averaging.load_average(result.model, folder.checkpoints, picked.averaged)
-        emit(Event("info", result.steps, {"message": f"kept the average of the checkpoints at steps "
-                                                    f"{', '.join(map(str, picked.averaged))}"}))
+        emit(Event("info", result.steps, {"message": say("log_kept_average",
+                                                         steps=", ".join(map(str, picked.averaged)))}))
     tuned_loss = picked.valid_loss if picked is not None and picked.valid_loss is not None else \
         session.answer_loss(result.model, valid_set)
-    scale = picked.scale if picked else 1.0
-    with choice.adapter_scale(result.model, scale):
-        samples = _samples(result.model, tokenizer, preset, valid_points or train_points, session.precision)
-        save_outputs(result.model, tokenizer, folder.root, scale=scale)
     metrics = folder.read_metrics()
     full = next((c for c in candidates if picked and c.step == picked.step and c.scale == 1.0), None)
     diagnosis = balance.diagnose([r for r in metrics if "train_loss" in r], [r for r in metrics if "valid_loss" in r],
                                  baseline.valid_loss, picked, full) if picked else None
+    scale = picked.scale if picked else 1.0
+    with choice.adapter_scale(result.model, scale):
+        stage(emit, "answers", result.steps, later(result.eval_seconds, answers_only=True)
+              if result.eval_seconds else None)
+        answers = held_out.answers(result.model, tokenizer, session.source, preset, held, session.precision,
+                                   result.steps, emit)
+        stage(emit, "merging", result.steps)
+        save_outputs(result.model, tokenizer, folder.root, scale=scale)
+    check, verdict = held_out.judge(preset, held, answers, train_points,
+                                    diagnosis.to_json() if diagnosis else None) if held else (None, None)
+    samples = [{"line": p.line, "prompt": p.prompt, "reference": p.answer, "base": b, "tuned": t}
+               for p, b, t in zip(held[:SAMPLES], answers["base"], answers["tuned"])]
     summary = _summary(cfg, preset, points, (train_set, valid_set), (train_report, valid_report), result, baseline,
                        (picked, runners_up, candidates, diagnosis), tuned_loss, samples)
+    summary["answers"] = check.to_json() if check else None
+    summary["verdict"] = verdict.to_json() if verdict else None
     quality_file = folder.root / "quality.json"
     if quality_file.is_file():
         stored = json.loads(quality_file.read_text(encoding="utf-8"))
         summary["quality"] = {k: stored[k] for k in ("verdict", "scores", "reasons", "advice", "counts")}
     _write_run_report(folder, summary, metrics)
     session.finish(summary, render(summary))
-    if diagnosis:
-        emit(Event("info", result.steps, {"message": f"verdict: {diagnosis.verdict} - {diagnosis.reason}"}))
+    if verdict or diagnosis:
+        said = verdict or diagnosis
+        emit(Event("info", result.steps, {"message": say("log_verdict", verdict=said.verdict, reason=said.reason)}))
     emit(Event("done", result.steps, {"base_valid": baseline.valid_loss, "tuned_valid": tuned_loss}))
     return summary
 
@@ -210,7 +242,8 @@ def _summary(cfg: RunConfig, preset: Preset, points, sets, encodings, result, ba
                      "adapter_scale": picked.scale if picked else 1.0,
                      "best_valid_loss": picked.valid_loss if picked else None, "stopped_early": result.stopped_early,
                      "train_seconds": result.train_seconds, "tokens_trained": result.tokens_trained,
-                     "tokens_per_s": result.tokens_per_second, "allocator": allocator_name(),
+                     "tokens_this_start": result.tokens_this_start, "tokens_per_s": result.tokens_per_second,
+                     "allocator": allocator_name(),
                      "kernels": kernels_name(result.precision, result.engine),
                      "engine": result.engine.to_json() if result.engine else None,
                      "kl_general": cfg.kl_general, "kl_rows": len(baseline.kl_rows), "parallel": result.parallel},
@@ -274,14 +307,14 @@ def _general_text(baseline) -> str:
     """The base model's general ability in words, saying which measures it fails itself (and so cannot lose)."""
     scores, parts = baseline.measured, []
     if "text_loss" in scores:
-        parts.append(f"general-text loss {scores['text_loss']:.3f}" + ("" if baseline.text_loss is not None
-                                                                       else " (near chance: not used)"))
+        parts.append(say("log_general_text_loss" if baseline.text_loss is not None else "log_general_text_loss_unused",
+                         loss=f"{scores['text_loss']:.3f}"))
     if scores.get("cloze_accuracy") is not None:
-        parts.append(f"cloze accuracy {scores['cloze_accuracy']:.0%}" + ("" if baseline.cloze_accuracy is not None
-                                                                         else " (near chance: not used)"))
+        parts.append(say("log_cloze_accuracy" if baseline.cloze_accuracy is not None else "log_cloze_accuracy_unused",
+                         accuracy=f"{scores['cloze_accuracy']:.0%}"))
     if baseline.probe_loss:
-        parts.append(f"answer-style probe loss {baseline.probe_loss:.4f}")
-    return ", ".join(parts) or "no general measure"
+        parts.append(say("log_probe_loss", loss=f"{baseline.probe_loss:.4f}"))
+    return ", ".join(parts) or say("log_no_general")
 
 
 def _replay(session: RunSession, model, n_train: int) -> list[dict]:
@@ -309,17 +342,17 @@ def _write_run_report(folder: RunFolder, summary: dict, metrics: list[dict]) -> 
     folder.write_text(folder.root / "report.md", render_markdown(summary))
 
 
-def _samples(model, tokenizer, preset: Preset, points: list[AnchorPoint], precision: str) -> list[dict]:
-    """Base and tuned answers to the first few held-out prompts (the adapter switched off for base)."""
-    from anchortune.evaluate.generation import generate
 
-    chosen = points[:SAMPLES]
-    conversations = [preset.to_messages(p)[:-1] for p in chosen]
-    tuned = generate(model, tokenizer, conversations, precision=precision)
-    if hasattr(model, "disable_adapter"):
-        with model.disable_adapter():
-            base = generate(model, tokenizer, conversations, precision=precision)
-    else:
-        base = ["(full fine-tuning: base answers are in `anchortune eval`)"] * len(chosen)
-    return [{"line": p.line, "prompt": p.prompt, "reference": p.answer, "base": b, "tuned": t}
-            for p, b, t in zip(chosen, base, tuned)]
+def _ticker(on_event: EventSink, step: int, parts: int):
+    """A function to call after each of `parts` measurements of the final evaluation: its progress event."""
+    import time
+
+    started, done = time.perf_counter(), [0]
+
+    def tick() -> None:
+        done[0] += 1
+        spent = time.perf_counter() - started
+        on_event(Event("progress", step, {"stage": "final_eval", "fraction": min(1.0, done[0] / parts),
+                                          "eta_s": spent / done[0] * max(0, parts - done[0])}))
+
+    return tick

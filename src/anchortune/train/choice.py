@@ -12,24 +12,26 @@ from pathlib import Path
 SCALES = (0.25, 0.5, 0.75)
 
 
-def more_candidates(session, result, baseline, valid_set: list[dict], checkpoints: Path) -> list:
-    """The scale sweep and the average of a finished LoRA run (none for full fine-tuning or without a choice)."""
+def more_candidates(session, result, baseline, valid_set: list[dict], checkpoints: Path, tick=lambda: None) -> list:
+    """The scale sweep and the average of a finished LoRA run (none for full fine-tuning or without a choice);
+    `tick()` is called after each measurement (the final evaluation's progress)."""
     if not hasattr(result.model, "merge_and_unload") or result.chosen is None or not valid_set:
         return []
-    return _scale_sweep(session, result, baseline, valid_set) + _average(session, result, baseline, valid_set,
-                                                                         checkpoints)
+    return _scale_sweep(session, result, baseline, valid_set, tick) + _average(session, result, baseline, valid_set,
+                                                                               checkpoints, tick)
 
 
-def _scale_sweep(session, result, baseline, valid_set: list[dict]) -> list:
+def _scale_sweep(session, result, baseline, valid_set: list[dict], tick) -> list:
     """The chosen LoRA checkpoint at smaller adapter scales."""
     candidates = []
     for scale in SCALES:
         with adapter_scale(result.model, scale):
             candidates.append(session.candidate(result.model, result.chosen.step, baseline, valid_set, scale=scale))
+        tick()
     return candidates
 
 
-def _average(session, result, baseline, valid_set: list[dict], checkpoints: Path) -> list:
+def _average(session, result, baseline, valid_set: list[dict], checkpoints: Path, tick) -> list:
     """The average of the last checkpoints' adapters as a candidate; the model is handed back holding the checkpoint
     it held before."""
     from anchortune.train import averaging
@@ -43,6 +45,7 @@ def _average(session, result, baseline, valid_set: list[dict], checkpoints: Path
         return [session.candidate(result.model, steps[-1], baseline, valid_set, averaged=steps)]
     finally:
         load_adapter(result.model, checkpoints / f"checkpoint-{result.chosen.step}")
+        tick()
 
 
 def adapter_scale(model, scale: float):

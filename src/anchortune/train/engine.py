@@ -63,15 +63,18 @@ class TrainResult:
     best_valid_loss: float | None
     stopped_early: bool
     train_seconds: float
-    tokens_trained: int
+    tokens_trained: int  # over the whole run, the steps before a resume included
     candidates: list = field(default_factory=list)
     chosen: object = None
     engine: paths.EnginePlan | None = None
     parallel: dict = field(default_factory=dict)  # processes, strategy and what accelerate ran (several processes)
+    tokens_this_start: int = 0  # trained since this start (a resumed run's share), the base of tokens/s
+    eval_seconds: float | None = None  # one evaluation's mean duration (validation loss and general measures)
+    final_eval_s: float | None = None  # the final evaluation's estimate (the candidates measured after training)
 
     @property
     def tokens_per_second(self) -> float:
-        return self.tokens_trained / self.train_seconds if self.train_seconds else 0.0
+        return self.tokens_this_start / self.train_seconds if self.train_seconds else 0.0
 
 
 def plan_steps(n_train: int, cfg: RunConfig) -> tuple[int, int]:
@@ -187,11 +190,12 @@ class StepCount(TrainerCallback):
 
 class Training:
     """One training, built before the engine is entered: the Trainer with its plan, sampler and hooks; `run` inside
-    the engine (train/session.py enters it), `result` after it is left."""
+    the engine (train/session.py enters it), `result` after it is left. `after_training(mean evaluation seconds)`
+    estimates the seconds the run needs after its last step (the progress events' ETA of the whole run)."""
 
     def __init__(self, model, tokenizer, train: list[dict], valid: list[dict], cfg: RunConfig, checkpoints: Path,
                  on_event: EventSink, plan: paths.EnginePlan, context=None, baseline: Baseline | None = None,
-                 history: list[dict] | None = None):
+                 history: list[dict] | None = None, after_training=None):
         from transformers import EarlyStoppingCallback, TrainingArguments
 
         world, rank = distributed.world(), distributed.rank()
@@ -218,8 +222,10 @@ class Training:
             logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (the default hides it in the window's mean)
             **_checkpointing_args(cfg.gradient_checkpointing), **_parallel_args(cfg, world),
         )
+        total = self.total
         self.progress = ProgressCallback(on_event, self.precision, tokenizer.pad_token_id, self.baseline,
-                                         cfg.batch_size, history or [], plan)
+                                         cfg.batch_size, history or [], plan, after_training=after_training,
+                                         evals_left=lambda step: _evals_left(step, total, every))
         self.pages = PageCache() if plan.uses("page_cache") else None
         callbacks = [self.progress, StepCount(context)] + ([self.pages] if self.pages else [])
         if has_valid and cfg.patience:
@@ -260,7 +266,8 @@ class Training:
                     "accelerate": str(trainer.accelerator.distributed_type).rsplit(".", 1)[-1]}
         facts = dict(model=trainer.model, precision=self.precision, steps=state.global_step, max_steps=self.total,
                      stopped_early=state.global_step < self.total, train_seconds=progress.busy,
-                     tokens_trained=progress.tokens_trained(state), engine=self.plan, parallel=parallel)
+                     tokens_trained=int(state.num_input_tokens_seen), engine=self.plan, parallel=parallel,
+                     tokens_this_start=progress.tokens_trained(state))
         if not distributed.is_main():  # rank 0 chooses, restores and exports
             return TrainResult(best_step=None, best_valid_loss=None, **facts)
         candidates = [balance.Candidate(r["step"], r["valid_loss"], r.get("probe_loss"), text_loss=r.get("text_loss"),
@@ -275,7 +282,8 @@ class Training:
                 picked = next((c for c in candidates if c.step == _step_of(state.best_model_checkpoint)), picked)
         return TrainResult(best_step=picked.step if picked else None,
                            best_valid_loss=picked.valid_loss if picked else None, candidates=candidates,
-                           chosen=picked, **facts)
+                           chosen=picked, eval_seconds=progress.mean_eval_s(), final_eval_s=progress.final_eval_s(),
+                           **facts)
 
 
 class AnswerLossTrainer(Trainer):
@@ -372,6 +380,11 @@ def _restore_finished(trainer, checkpoint: Path, lora: bool) -> None:
     trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
     if not lora:
         trainer._load_from_checkpoint(trainer.state.best_model_checkpoint or str(checkpoint))
+
+
+def _evals_left(step: int, total: int, every: int) -> int:
+    """Evaluations still to come after `step` (every `every` steps, and at the last)."""
+    return len({s for s in range(step + 1, total + 1) if s % every == 0} | ({total} if step < total else set()))
 
 
 def _cuda() -> bool:

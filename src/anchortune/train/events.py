@@ -10,7 +10,7 @@ from typing import Callable, Literal
 class Event:
     """One thing that happened: `kind` says which; `data` holds its numbers."""
 
-    kind: Literal["start", "progress", "train", "eval", "info", "warning", "done"]
+    kind: Literal["start", "stage", "progress", "train", "eval", "info", "warning", "done"]
     step: int
     data: dict = field(default_factory=dict)
 

@@ -17,7 +17,11 @@ WARN_SHARE of it, warned.
 Time: model FLOPs (6 x parameters per trained token, the convention of MFU) at CPU_FLOPS_PER_CORE per core
 (SmolLM2-135M, standard engine, bf16, 2 cores: 210 trained tokens/s, bench/results/train_throughput.md) or
 GPU_FLOPS per GPU (an assumed 30 % of a current data-centre GPU's bf16 peak), over the processes; rough, within
-a factor of ~3, said as such.
+a factor of ~3, said as such. The whole run, not only its steps: the evaluations (the base model's, one every
+eval_every steps and at the end: a forward pass, 2 x parameters per token, over the held-out rows and
+GENERAL_TOKENS of general material), the final evaluation (the adapter scales and the average, one evaluation
+each) and the held-out answers (base and tuned, ANSWER_TOKENS each, at GENERATION_SHARE of the training rate:
+batched decoding uses the matrix units less well), plus LOAD_S for loading and saving the model.
 """
 
 from __future__ import annotations
@@ -37,6 +41,11 @@ WARN_SHARE = 0.8
 CPU_FLOPS_PER_CORE = 6 * 134.5e6 * 210 / 2  # ~85 GFLOP/s: 210 tokens/s of a 135M model on 2 cores
 GPU_FLOPS = 0.3 * 1e15  # 30 % of ~1 PFLOP/s bf16 dense
 GIB = 2**30
+GENERAL_TOKENS = 9000  # the general text, 100 two-way cloze items and the answer-style probe, per evaluation
+FINAL_EVALUATIONS = 4  # three adapter scales and the average of the last checkpoints (train/choice.py)
+ANSWER_ROWS, ANSWER_TOKENS = 64, 160  # the verdict's held-out answers (train/held_out.py), at most
+GENERATION_SHARE = 0.3
+LOAD_S = 20.0
 
 
 @dataclass
@@ -51,17 +60,23 @@ class Estimate:
     per_device: float
     available: float
     device: str
-    seconds: float
+    seconds: float  # the whole run: training, evaluations, final evaluation, answers, loading
     tokens: int
+    training_s: float = 0.0
+    evaluations_s: float = 0.0
+    final_s: float = 0.0
 
     def fits(self) -> bool:
         return self.per_device <= self.available
 
     def describe(self) -> str:
-        return (f"preflight: ~{self.per_device / GIB:.1f} GiB per device (weights {self.weights / GIB:.1f}, "
-                f"training state {self.state / GIB:.1f}, activations {self.activations / GIB:.1f}) of "
-                f"{self.available / GIB:.1f} GiB on {self.device}; ~{_duration(self.seconds)} for ~{self.tokens:,} "
-                f"trained tokens (rough, within ~3x)")
+        from anchortune.messages import say
+
+        return say("log_preflight", memory=f"{self.per_device / GIB:.1f}", weights=f"{self.weights / GIB:.1f}",
+                   state=f"{self.state / GIB:.1f}", activations=f"{self.activations / GIB:.1f}",
+                   available=f"{self.available / GIB:.1f}", device=self.device, time=_duration(self.seconds),
+                   training=_duration(self.training_s), evaluations=_duration(self.evaluations_s),
+                   final_eval=_duration(self.final_s), tokens=f"{self.tokens:,}")
 
 
 def shape(source) -> dict:
@@ -84,7 +99,7 @@ def shape(source) -> dict:
 
 
 def estimate(cfg, processes: int, devices: int, n_train: int, mean_tokens: float, model_shape: dict,
-             cuda: bool | None = None) -> Estimate:
+             cuda: bool | None = None, n_valid: int = 0) -> Estimate:
     """The estimate for a resolved config on `processes` processes, `devices` of them on this machine."""
     import torch
 
@@ -105,11 +120,16 @@ def estimate(cfg, processes: int, devices: int, n_train: int, mean_tokens: float
     activations = tokens * model_shape["layers"] * model_shape["hidden"] * kept + tokens * model_shape["vocabulary"] * 8
     per_device = weights + state + activations + OVERHEAD_BYTES
     available, device = _device_memory(cuda, devices)
-    steps, _ = plan_steps(n_train, cfg)
+    steps, every = plan_steps(n_train, cfg)
     trained = int(steps * cfg.batch_size * mean_tokens)
     rate = (GPU_FLOPS if cuda else CPU_FLOPS_PER_CORE * (os.cpu_count() or 1) / max(1, devices)) * processes
+    training = 6 * parameters * trained / rate
+    one_eval = 2 * parameters * (n_valid * mean_tokens + GENERAL_TOKENS) / rate if n_valid else 0.0
+    evaluations = (math.ceil(steps / every) + 1) * one_eval
+    answers = 2 * min(n_valid, ANSWER_ROWS) * ANSWER_TOKENS * 2 * parameters / (GENERATION_SHARE * rate)
+    final = FINAL_EVALUATIONS * one_eval + answers
     return Estimate(parameters, trainable, weights, state, activations, per_device, available, device,
-                    6 * parameters * trained / rate, trained)
+                    training + evaluations + final + LOAD_S, trained, training, evaluations, final)
 
 
 def refuse_unfit(cfg, launch, on_event: EventSink = ignore, cuda: bool | None = None) -> Estimate:
@@ -142,14 +162,18 @@ def refuse_unfit(cfg, launch, on_event: EventSink = ignore, cuda: bool | None = 
     mean_tokens = min(cfg.max_length, sum(len(tokenizer(" ".join(m["content"] for m in p.messages)).input_ids)
                                           for p in sample) / max(1, len(sample)))
     n_train = max(1, round(len(points) * (1 - cfg.val_fraction))) if not cfg.valid_data else len(points)
-    found = estimate(cfg, launch.processes, launch.devices, n_train, mean_tokens, shape(source), cuda)
+    n_valid = len(points) - n_train if not cfg.valid_data else \
+        len(load_anchor_points(cfg.valid_data, CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col, cfg.delimiter)))
+    found = estimate(cfg, launch.processes, launch.devices, n_train, mean_tokens, shape(source), cuda, n_valid)
     on_event(Event("info", 0, {"message": found.describe()}))
     if not found.fits():
         raise RunError(f"this run does not fit: {found.describe()[len('preflight: '):]}. "
                        f"{_advice(cfg, launch)}")
     if found.per_device > WARN_SHARE * found.available:
-        on_event(Event("warning", 0, {"message": f"the run needs {found.per_device / found.available:.0%} of a "
-                                                 f"device's memory: {_advice(cfg, launch)}"}))
+        from anchortune.messages import say
+
+        on_event(Event("warning", 0, {"message": say("log_preflight_memory", share=f"{found.per_device / found.available:.0%}",
+                                                     advice=_advice(cfg, launch))}))
     return found
 
 

@@ -2,7 +2,9 @@
 with retention on the general probe, and overfitting or forgetting warnings as they happen.
 
 The Trainer calls it back; it keeps the time spent in training steps (evaluation excluded), which is the
-run's training time and the base of its tokens/s. The evaluation rows it gathers are the candidates the
+run's training time and the base of its tokens/s, and the time each evaluation takes, so the time left it
+reports counts the evaluations still to come (`eta_s`, the training stage) and, with `after_training`, the final
+evaluation and the held-out answers after the last step (`eta_total_s`). The evaluation rows it gathers are the candidates the
 engine later chooses the best-balanced checkpoint from (evaluate/balance.py).
 """
 
@@ -15,6 +17,7 @@ from transformers import TrainerCallback
 
 from anchortune.evaluate import balance
 from anchortune.engine.loss import answer_loss
+from anchortune.messages import say
 from anchortune.train import distributed
 from anchortune.train.events import Event, EventSink
 
@@ -25,7 +28,7 @@ class ProgressCallback(TrainerCallback):
     `baseline` is what the base model scored (train/engine.py, Baseline): its general probe and probe loss."""
 
     def __init__(self, sink: EventSink, precision: str, pad_id: int, baseline, batch_size: int,
-                 history: list[dict], engine=None):
+                 history: list[dict], engine=None, after_training=None, evals_left=None):
         self.sink = sink
         self.engine = engine  # engine/paths.py's EnginePlan of the run
         self.precision = precision
@@ -39,6 +42,10 @@ class ProgressCallback(TrainerCallback):
         self.step_started = 0.0
         self.steps_done = 0
         self.diverged: tuple[int, str, float] | None = None  # (step, which loss, its value) once one is not finite
+        self.after_training = after_training  # mean evaluation seconds -> seconds needed after the last step
+        self.evals_left = evals_left or (lambda step: 0)  # step -> evaluations still to come
+        self.eval_s: list[float] = []
+        self.step_ended = 0.0
 
     def tokens_trained(self, state) -> int:
         return int(state.num_input_tokens_seen) - self.tokens_at_start
@@ -53,14 +60,32 @@ class ProgressCallback(TrainerCallback):
         self.step_started = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.busy += time.perf_counter() - self.step_started
+        self.step_ended = time.perf_counter()
+        self.busy += self.step_ended - self.step_started
         if state.global_step >= state.max_steps and args.eval_strategy != "no":
             control.should_evaluate = control.should_save = True  # the final weights are a candidate too
         self.steps_done += 1
         speed = self.tokens_trained(state) / self.busy if self.busy else 0.0
-        eta = (state.max_steps - state.global_step) * self.busy / self.steps_done
-        self.sink(Event("progress", state.global_step, {"max_steps": state.max_steps, "tokens_per_s": speed,
-                                                        "eta_s": eta}))
+        evals = self.evals_left(state.global_step) if args.eval_strategy != "no" else 0
+        eta = (state.max_steps - state.global_step) * self.busy / self.steps_done + evals * (self.mean_eval_s() or 0.0)
+        after = self.final_eval_s()
+        self.sink(Event("progress", state.global_step, {
+            "stage": "training", "max_steps": state.max_steps, "tokens_per_s": speed, "eta_s": eta,
+            "fraction": state.global_step / max(1, state.max_steps),
+            "eta_total_s": eta + after if after is not None else None}))
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        if self.step_ended:
+            self.eval_s.append(time.perf_counter() - self.step_ended)
+
+    def mean_eval_s(self) -> float | None:
+        """One evaluation's mean duration so far (None before the first)."""
+        return sum(self.eval_s) / len(self.eval_s) if self.eval_s else None
+
+    def final_eval_s(self) -> float | None:
+        """Seconds the run needs after its last step, estimated from the evaluations so far (None before one)."""
+        mean = self.mean_eval_s()
+        return self.after_training(mean) if mean is not None and self.after_training else None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
@@ -105,9 +130,8 @@ class ProgressCallback(TrainerCallback):
         """Warnings as they happen: overfitting and forgetting signals at this evaluation."""
         last = self.evals[-1]
         if balance.rising_while_training_falls(self.trains, self.evals):
-            self.sink(Event("warning", step, {"message": f"overfitting: validation loss rose to {last['valid_loss']:.3f} "
-                                                         "over the last evaluations while training loss fell"}))
+            self.sink(Event("warning", step, {"message": say("log_warn_overfitting", loss=f"{last['valid_loss']:.3f}")}))
         lost = balance.Candidate(step, last["valid_loss"], None, text_drift=last.get("text_drift"),
                                  cloze_drop=last.get("cloze_drop")).forgot()
         if lost:
-            self.sink(Event("warning", step, {"message": f"forgetting: {lost}"}))
+            self.sink(Event("warning", step, {"message": say("log_warn_forgetting", lost=lost)}))

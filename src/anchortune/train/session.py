@@ -212,12 +212,14 @@ class RunSession:
                          cloze_accuracy=scores.get("cloze_accuracy"), averaged=averaged)
 
     def fine_tune(self, model, train: list[dict], valid: list[dict], baseline=None, history: list[dict] | None = None,
-                  resume: bool = False, checkpoints: Path | None = None, hold_frozen: bool = True):
+                  resume: bool = False, checkpoints: Path | None = None, hold_frozen: bool = True,
+                  after_training=None):
         """Train `model` (LoRA-wrapped here when the config says lora) inside every part of the engine its plan
         chose, and restore its best-balanced checkpoint (train/engine.py); the TrainResult. `history` holds the
         evaluation rows of an interrupted run being resumed. With `hold_frozen`, a bf16 LoRA run holds the frozen
         linear weights in bf16 while it trains and reloads them in full precision afterwards. Several processes
-        take the standard engine (no fast part has a parity test under DDP or FSDP)."""
+        take the standard engine (no fast part has a parity test under DDP or FSDP). `after_training(mean evaluation
+        seconds)` estimates the seconds the run needs after its last step (the ETA of the whole run adds them)."""
         from anchortune.engine import paths
         from anchortune.engine.engaged import engaged
         from anchortune.train import distributed
@@ -232,7 +234,7 @@ class RunSession:
                           device="cuda" if _cuda() else "cpu")
         checkpoints = checkpoints or self.folder.checkpoints
         training = Training(model, self.tokenizer, train, valid, cfg, checkpoints, self.recorder(), plan,
-                            self.context, baseline, history)
+                            self.context, baseline, history, after_training)
         with engaged(model, plan, self.context, pages=training.pages, base_source=self.source):
             training.run(resume)
         return training.result()

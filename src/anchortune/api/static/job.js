@@ -1,5 +1,7 @@
-// The live run page: events arrive as server-sent events; progress, curves, warnings and log update in place.
-// Every piece of text is written with textContent, so data can never become markup.
+// The live run page: events arrive as server-sent events; the stage (evaluating the base model, training, final
+// evaluation, held-out answers, merging), its time left and the whole run's, curves, warnings and log update in place.
+// Numbers are written the page language's way. Every piece of text is written with textContent, so data can never
+// become markup.
 "use strict";
 (function () {
   const boot = JSON.parse(document.getElementById("boot").textContent);
@@ -14,22 +16,39 @@
     return el;
   }
 
+  const lang = document.documentElement.lang;
+  const number = (v, digits) => Number(v).toLocaleString(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
   function seconds(s) {
-    if (!isFinite(s)) return "–";
+    if (s === null || s === undefined || !isFinite(s)) return strings.estimating;
     const m = Math.floor(s / 60), r = Math.round(s % 60);
-    return m > 0 ? m + " min " + r + " s" : r + " s";
+    return m > 0 ? m + " " + strings.unit_min + " " + r + " " + strings.unit_s : Math.max(1, r) + " " + strings.unit_s;
+  }
+
+  function progress(d) {
+    if (d.stage) {
+      document.getElementById("stage").textContent = boot.stages[d.stage] || d.stage;
+      document.getElementById("stage").dataset.stage = d.stage;
+      if (d.index) document.getElementById("stage-index").textContent = "(" + d.index + "/" + d.of + ")";
+    }
+    if (d.max_steps) {
+      document.getElementById("step").textContent = d.step;
+      document.getElementById("max-steps").textContent = d.max_steps;
+    }
+    if (d.tokens_per_s) document.getElementById("speed").textContent = number(d.tokens_per_s, 0);
+    document.getElementById("eta").textContent = seconds(d.eta_s);
+    const total = d.eta_total_s !== undefined && d.eta_total_s !== null ? d.eta_total_s :
+                  (d.stage && d.stage !== "training" ? d.eta_s : null);
+    document.getElementById("eta-total").textContent = seconds(total);
+    const bar = document.getElementById("progress");
+    bar.max = 1; bar.value = d.fraction !== undefined ? d.fraction : (d.max_steps ? d.step / d.max_steps : 0);
   }
 
   function handle(ev) {
     const d = ev.data || {};
     if (d.max_steps) maxSteps = d.max_steps;
     if (ev.type === "progress") {
-      document.getElementById("step").textContent = d.step;
-      document.getElementById("max-steps").textContent = d.max_steps;
-      document.getElementById("eta").textContent = seconds(d.eta_s);
-      document.getElementById("speed").textContent = Math.round(d.tokens_per_s || 0);
-      const bar = document.getElementById("progress");
-      bar.max = d.max_steps; bar.value = d.step;
+      progress(d);
       return;
     }
     if (ev.type === "metrics") {
@@ -70,9 +89,9 @@
       return el;
     };
     add("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" });
-    add("text", { x: 2, y: y(ymax) + 4, class: "tick" }, ymax.toFixed(2));
-    add("text", { x: 2, y: y(ymin) + 4, class: "tick" }, ymin.toFixed(2));
-    add("text", { x: W - R + 4, y: yd(dmax) + 4, class: "tick" }, "+" + dmax.toFixed(0) + "%");
+    add("text", { x: 2, y: y(ymax) + 4, class: "tick" }, number(ymax, 2));
+    add("text", { x: 2, y: y(ymin) + 4, class: "tick" }, number(ymin, 2));
+    add("text", { x: W - R + 4, y: yd(dmax) + 4, class: "tick" }, "+" + number(dmax, 0) + "%");
     add("text", { x: W - R + 4, y: yd(0) + 4, class: "tick" }, "0%");
     add("text", { x: W - R - 10, y: H - 8, class: "tick" }, String(xmax));
     const line = (points, cls, fy) => {
@@ -89,7 +108,11 @@
 
   boot.events.forEach(handle);
   const final = ["succeeded", "failed", "cancelled"];
-  if (final.includes(boot.status)) return;
+  if (final.includes(boot.status)) {
+    document.getElementById("eta").textContent = "–";
+    document.getElementById("eta-total").textContent = "–";
+    return;
+  }
   const source = new EventSource("/jobs/" + boot.job + "/stream?after=" + boot.after);
   source.addEventListener("job", e => handle(JSON.parse(e.data)));
   source.addEventListener("status", e => {
