@@ -27,17 +27,16 @@ def _adapter(ws, job_id: str) -> dict:
 
 def _lighter_runs(monkeypatch) -> None:
     """Less of what a run measures besides training (two general windows, eight cloze items, probe answers of eight
-    tokens, no sample answers, no adapter-scale sweep): the same work for the runs alone and at once, in a fraction
+    tokens, no held-out answers, no adapter-scale sweep): the same work for the runs alone and at once, in a fraction
     of the time."""
     from anchortune.evaluate import general, probe
-    from anchortune.recipes import task_run
-    from anchortune.train import choice
+    from anchortune.train import choice, held_out
 
     full = general.general_set
     monkeypatch.setattr(general, "general_set", lambda tokenizer, max_chunks=2: general.GeneralSet(
         full(tokenizer, max_chunks).text, full(tokenizer).cloze[:8]))
     monkeypatch.setattr(probe, "ANSWER_TOKENS", 8)
-    monkeypatch.setattr(task_run, "_samples", lambda *args, **kwargs: [])
+    monkeypatch.setattr(held_out, "ANSWER_ROWS", 0)
     monkeypatch.setattr(choice, "SCALES", ())
 
 
