@@ -9,16 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 import types
 import typing
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from anchortune.errors import ConfigError, RunError
-
-if TYPE_CHECKING:  # the preset is handed in; config sits below data
-    from anchortune.data.presets import Preset
-
 
 PREFERENCE = {"epochs": 1 / 3, "lr": 0.25}  # a preference run's multipliers on the preset's defaults: DPO moves a model
 # further per step than demonstrations do (the calibration in bench/results/preference_tools.md)
@@ -28,6 +24,9 @@ PROFILES = {  # multipliers on the preset's defaults (explicit options always wi
     "aggressive": {"rank": 2.0, "epochs": 1.5, "lr": 1.5},
 }
 FLAGS = {"learning_rate": "--lr"}  # the command line's name of a field, where it is not --field-name
+# The task presets, one YAML file each in data/task_presets/ (a new task: its file and its name here); the command
+# line, the studio's form and the preset loader read this list
+TASKS = ("support", "legal", "invoice", "classification", "custom")
 
 
 class RunConfig(BaseModel):
@@ -36,7 +35,7 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
     data: str = Field(description="Anchor points: a JSONL or CSV file.")
-    task: str = Field("custom", description="Task preset: support, legal, invoice, classification or custom.")
+    task: str = Field("custom", description=f"Task preset: {', '.join(TASKS[:-1])} or {TASKS[-1]}.")
     model: str | None = Field(None, description="Catalog name, local HF folder, local .gguf file or hub id.")
     input_col: str | None = Field(None, description="CSV column holding the prompt.")
     output_col: str | None = Field(None, description="CSV column holding the answer.")
@@ -118,8 +117,9 @@ class RunConfig(BaseModel):
             first = exc.errors()[0]["loc"] if exc.errors() else ()
             raise ConfigError(f"invalid run options: {problems}", param=".".join(map(str, first)) or None) from None
 
-    def resolve(self, preset: Preset) -> "RunConfig":
-        """A copy with every open hyperparameter filled from the preset, shaped by the profile."""
+    def resolve(self, preset) -> "RunConfig":
+        """A copy with every open hyperparameter filled from the task preset (data/presets.py's Preset, handed in:
+        config sits below data), shaped by the profile."""
         hp = preset.hyperparameters
         factor = dict(PROFILES[self.profile])
         if self.objective != "supervised":

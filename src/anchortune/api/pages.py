@@ -24,13 +24,14 @@ from anchortune.api import i18n
 from anchortune.api.openai_files import upload_chunks
 from anchortune.app import datasets, feedback, jobs, models, retention, tracking
 from anchortune.app import plan as app_plan
+from anchortune.config import TASKS
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-TASKS = ("support", "legal", "invoice", "classification", "custom")
 SHOWN_FINDINGS = 200
 TRACKING_BACKENDS = ("none", "tensorboard", "mlflow")
 METHODS = ("supervised", "dpo", "orpo")  # the new-job form's methods (OpenAI's types, and the reference-free one)
+COOKIE = "anchortune_token"  # the login page sets it; api/app.py's token check reads it
 
 
 def language(request: Request) -> str:
@@ -95,8 +96,6 @@ def login_form(request: Request, next: str = "/"):
 @router.post("/login")
 def login(request: Request, token: str = Form(...), next: str = Form("/")):
     import secrets
-
-    from anchortune.api.app import COOKIE
 
     expected = _ws(request).config.token or ""
     if not secrets.compare_digest(token.encode(), expected.encode()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from anchortune.app import jobs
 from anchortune.app.jobs import method_of, states
 
 openai_status = states.openai_status
@@ -15,8 +16,8 @@ def file_object(row: dict) -> dict:
 
 def job_object(job: dict) -> dict:
     options = job["options"] or {}
-    method = method_of(options)
-    hyper = {k: v for k, v in method[method["type"]]["hyperparameters"].items() if k != "beta"}
+    hyper = jobs.hyperparameters(job)
+    method = method_of(job)
     return {
         "id": job["id"], "object": "fine_tuning.job", "created_at": job["created_at"], "model": job["model"],
         "status": openai_status(job["status"]), "training_file": job["training_file"],
@@ -40,7 +41,7 @@ def checkpoint_object(row: dict, job: dict) -> dict:
     prefix = job["fine_tuned_model"] or f"ft:{job['model']}::{job['id']}"
     return {"id": f"ftckpt-{row['id']}", "object": "fine_tuning.job.checkpoint", "created_at": row["created_at"],
             "fine_tuned_model_checkpoint": f"{prefix}:ckpt-step-{row['step']}", "fine_tuning_job_id": job["id"],
-            "metrics": row["metrics"], "step_number": row["step"], "method": method_of(job["options"] or {})["type"]}
+            "metrics": row["metrics"], "step_number": row["step"], "method": method_of(job)["type"]}
 
 
 def page(items: list[dict], after: str | None, limit: int) -> dict:

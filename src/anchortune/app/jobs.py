@@ -25,7 +25,11 @@ from anchortune.messages import say
 from anchortune.run_folder import RunFolder
 
 # a job's run options; its tracking URI is the studio's (app/tracking.py), never a request's
-OPTION_KEYS = tuple(k for k in RunConfig.model_fields if k not in ("data", "model", "valid_data", "seed", "tracking_uri"))
+OPTION_KEYS = tuple(k for k in RunConfig.model_fields
+                    if k not in ("data", "model", "valid_data", "seed", "tracking_uri"))
+# kept in a job's options as the client sent them, and no run option: the gate's override, and OpenAI's learning-rate
+# multiplier (the task preset's rate times it, made a rate when the job's run config is built)
+WIRE_OPTIONS = ("force", "learning_rate_multiplier")
 
 
 def create_job(ws, model: str, training_file: str, validation_file: str | None = None,
@@ -45,7 +49,7 @@ def create_job(ws, model: str, training_file: str, validation_file: str | None =
         raise ConfigError(f"unknown option(s): {', '.join(unknown)}; allowed: {', '.join(OPTION_KEYS)}, force")
     task = options.pop("task", None) or "custom"
     load_preset(task)  # an unknown task is refused here, with its name, not later by the worker
-    options.update(_hyperparameters(hyperparameters or {}, task))
+    options.update(_hyperparameters(hyperparameters or {}))
     options = tracking.job_options(ws, options)  # the studio's tracking backend where the job names none
     if suffix is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{0,40}", suffix):
         raise ConfigError("suffix: up to 40 letters, digits, '-', '_' or '.'")
@@ -56,16 +60,17 @@ def create_job(ws, model: str, training_file: str, validation_file: str | None =
     _check_shape(ws, cfg, training_file, validation_file)
     job = ws.store.create_job(meta=metadata, **fields)
     ws.store.add_event(job["id"], "info", say("log_created", model=model),
-                       data={"method": method_of(options)})
+                       data={"method": method_of(fields)})
     return job
 
 
-def method_of(options: dict) -> dict:
+def method_of(row: dict) -> dict:
     """A job's method as OpenAI's API writes it: {"type": "supervised" | "dpo", "<type>": {"hyperparameters"}}
-    (anchortune's reference-free variant as type "orpo")."""
+    (anchortune's reference-free variant as type "orpo"), its hyperparameters as the client sent them
+    (`hyperparameters`)."""
+    options = row["options"] or {}
     kind = options.get("objective", "supervised")
-    hyper = {"n_epochs": options.get("epochs", "auto"), "batch_size": options.get("batch_size", "auto"),
-             "learning_rate_multiplier": "auto" if "learning_rate" not in options else options["learning_rate"]}
+    hyper = hyperparameters(row)
     if kind != "supervised":
         hyper["beta"] = options.get("beta", "auto")
     return {"type": kind, kind: {"hyperparameters": hyper}}
@@ -161,14 +166,14 @@ def train_anyway(ws, job_id: str) -> dict:
 
 def delete_job(ws, job_id: str) -> dict:
     """Remove a finished job with everything it keeps on disk (run folder, stored report, built downloads)."""
-    from anchortune.app import downloads
+    from anchortune.app import retention
 
     row = job(ws, job_id)
     if row["status"] not in states.FINAL:
         raise StateError(say("e_delete_active", id=job_id))
     shutil.rmtree(run_folder(ws, job_id), ignore_errors=True)
     _stored_report(ws, job_id).unlink(missing_ok=True)
-    downloads.forget(ws, job_id)
+    retention.forget_downloads(ws, job_id)
     ws.store.delete_job(job_id)
     return row
 
@@ -199,13 +204,11 @@ def validate_job(ws, ctx: JobContext) -> None:
     row = ctx.job
     cfg = run_config(ws, row)
     if cfg.objective != "supervised":  # preference pairs: their own reader and gate
-        from anchortune.app.preference_run import check_pair_data
-
         pairs = datasets.read_pairs(cfg.data)
         if cfg.valid_data:
             datasets.read_pairs(cfg.valid_data)
         prepare_model(cfg.model)
-        report = check_pair_data(cfg.data, cfg.task, cfg.model, pairs, cfg.max_length)
+        report = datasets.check_pair_data(cfg.data, cfg.task, cfg.model, pairs, cfg.max_length)
     else:
         points = datasets.read_anchor_points(cfg.data)
         if cfg.valid_data:
@@ -234,7 +237,7 @@ def train_job(ws, ctx: JobContext) -> dict:
     """Train with the report validation stored (or resume from the last checkpoint after a worker died); the
     fields of the succeeded job."""
     from anchortune.app.recorder import JobRecorder
-    from anchortune.app.runs import train_run
+    from anchortune.app.runs import train_run  # the task run, or the preference run for a dpo/orpo job
 
     from anchortune.app import retention
 
@@ -291,14 +294,28 @@ def run_config(ws, row: dict) -> RunConfig:
     from anchortune.app import datasets
     from anchortune.app.models import model_spec
 
-    options = {k: v for k, v in row["options"].items() if k != "force"}
+    options = {k: v for k, v in row["options"].items() if k not in WIRE_OPTIONS}
+    multiplier = row["options"].get("learning_rate_multiplier")
+    if multiplier is not None:
+        options["learning_rate"] = load_preset(row["task"]).hyperparameters.learning_rate * multiplier
     valid = str(datasets.file_path(ws, row["validation_file"])) if row["validation_file"] else None
     return RunConfig.build(data=str(datasets.file_path(ws, row["training_file"])), task=row["task"],
                            model=model_spec(ws, row["model"]), valid_data=valid, seed=row["seed"],
                            tracking_uri=tracking.tracking_uri(ws, options.get("track") or "none"), **options)
 
 
-def _hyperparameters(values: dict, task: str) -> dict:
+def hyperparameters(row: dict) -> dict:
+    """A job's hyperparameters in OpenAI's words, as its client sent them ("auto" where it left the preset's
+    choice; a rate given as anchortune's absolute learning_rate shows as its multiple of the preset's)."""
+    options = row["options"] or {}
+    multiplier = options.get("learning_rate_multiplier", "auto")
+    if multiplier == "auto" and "learning_rate" in options:
+        multiplier = options["learning_rate"] / load_preset(row["task"]).hyperparameters.learning_rate
+    return {"n_epochs": options.get("epochs", "auto"), "batch_size": options.get("batch_size", "auto"),
+            "learning_rate_multiplier": multiplier}
+
+
+def _hyperparameters(values: dict) -> dict:
     """OpenAI's hyperparameters as run options ("auto" leaves the preset's choice)."""
     out = {}
     for key, value in values.items():
@@ -309,9 +326,9 @@ def _hyperparameters(values: dict, task: str) -> dict:
         elif key == "batch_size":
             out["batch_size"] = int(_positive(key, value, limit=4096, whole=True))
         elif key == "learning_rate_multiplier":
-            out["learning_rate"] = load_preset(task).hyperparameters.learning_rate * _positive(key, value, limit=1000)
+            out["learning_rate_multiplier"] = _positive(key, value, limit=1000)
         elif key == "track":  # experiment tracking (app/tracking.py), a hyperparameter as engine is
-            if value not in ("none", "tensorboard", "mlflow"):
+            if value not in TRACKERS:
                 raise ConfigError(say("e_track_choice", text=value), param="hyperparameters.track")
             out["track"] = value
         elif key == "beta":

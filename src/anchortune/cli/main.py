@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from anchortune.app import chat as app_chat
-from anchortune.app import datasets, exports, preference_run, runs
+from anchortune.app import datasets, runs
 from anchortune.app import models as app_models
 from anchortune.app import tracking as app_tracking
 from anchortune.cli import adapt as adapt_cli
@@ -68,8 +68,8 @@ def validate(
     delimiter: Optional[str] = typer.Option(None, help=_help("delimiter")),
 ) -> None:
     """Read anchor points (or preference pairs) and report every format problem with file, line and field."""
-    if preference_run.is_pair_file(data):
-        console.print(f"{data}: {len(preference_run.read_pairs(data))} preference pairs")
+    if datasets.is_pair_file(data):
+        console.print(f"{data}: {len(datasets.read_pairs(data))} preference pairs")
         return
     points = datasets.read_anchor_points(data, CsvColumns(input_col, output_col, label_col, _delimiter(delimiter)))
     facts = datasets.describe_data(points)
@@ -99,8 +99,8 @@ def check(
     """Judge anchor points before training: relevant, diverse, balanced, clear - with reasons and advice."""
     columns = CsvColumns(input_col, output_col, label_col, _delimiter(delimiter))
     with console.status("checking anchor points"):
-        if preference_run.is_pair_file(data) and fix_out is None:  # preference pairs: their own gate
-            report, written = preference_run.check_pairs_file(data, task, model, max_length, json_out, html_out)
+        if datasets.is_pair_file(data) and fix_out is None:  # preference pairs: their own gate
+            report, written = datasets.check_pairs_file(data, task, model, max_length, json_out, html_out)
         else:
             report, written = datasets.check_file(data, task, model, description, columns, max_length, ifd,
                                                   json_out, html_out, fix_out, max_rows)
@@ -313,19 +313,20 @@ def evaluate(
 @app.command("export")
 def export(
     run: Path = typer.Argument(..., help="A finished run folder."),
-    fmt: str = typer.Option("gguf", "--format", help="merged (safetensors for transformers / vLLM), gguf (llama.cpp, "
-                                                     "LM Studio) or ollama (GGUF + Modelfile)."),
-    quant: Optional[str] = typer.Option(None, help="f16, bf16, q8_0 or q4_k_m for gguf / ollama (default q8_0); "
-                                                   "f16 or bf16 for merged (default: as trained)."),
+    fmt: str = typer.Option("gguf", "--format", help=", ".join(f"{f.name} ({f.words})" for f in runs.FORMATS) + "."),
+    quant: Optional[str] = typer.Option(None, help="; ".join(f"{', '.join(f.quants)} for {f.name} (default "
+                                                             f"{f.default_quant or 'as trained'})"
+                                                             for f in runs.FORMATS) + "."),
     out: Optional[Path] = typer.Option(None, help="Folder to write (default RUN/exports/FORMAT-QUANT)."),
     data: Optional[Path] = typer.Option(None, help="Held-out anchor points for the parity check (default: the "
                                                    "run's validation split)."),
-    check: bool = typer.Option(True, "--check/--no-check", help="Replay held-out prompts through llama.cpp and "
-                                                                "PyTorch and compare (gguf, ollama)."),
+    check: bool = typer.Option(True, "--check/--no-check",
+                               help="Replay held-out prompts through llama.cpp and PyTorch and compare ("
+                                    + ", ".join(f.name for f in runs.FORMATS if f.gguf) + ")."),
 ) -> None:
     """Export a run's model for the tools people run models in, checked against PyTorch."""
     with console.status(f"exporting {run} as {fmt}"):
-        record = exports.export_run(run, fmt, quant, out, data, check)
+        record = runs.export_run(run, fmt, quant, out, data, check)
     console.print(f"written: {record['folder']}")
     parity = record.get("parity")
     if parity and parity.get("identical_answers") is not None:
@@ -339,7 +340,7 @@ def export(
         console.print(f"not checked: {record['reason']}")
     elif record["status"] == "passed":
         console.print(f"parity passed: {record['reason']}")
-    if fmt == "ollama":
+    if record.get("modelfile"):
         console.print(f"run it: cd {record['folder']} && ollama create {Path(record['file']).stem} -f Modelfile "
                       f"&& ollama run {Path(record['file']).stem}")
 

@@ -44,13 +44,11 @@ def evaluate_pairs(folder: RunFolder, data: str | Path | None = None, general_te
     for name in ("base", "tuned"):
         model = load_model(base_source) if name == "base" else load_tuned(folder.root, base_source)
         scores[name] = preference.log_likelihoods(model, rendered, pad, chosen)
-        shipped = general.measure(model, general.general_set(tokenizer), pad, cfg.batch_size, chosen,
-                                  engine="standard")
+        shipped = general.measure(model, general.general_set(tokenizer), pad, cfg.batch_size, chosen)
         models[name] = {f"shipped_{k}": v for k, v in shipped.items()}
         if general_text:
             chunks = retention.text_chunks(Path(general_text), tokenizer)
-            models[name]["general_text_loss"] = answer_loss(model, chunks, pad, cfg.batch_size, chosen,
-                                                            engine="standard")
+            models[name]["general_text_loss"] = answer_loss(model, chunks, pad, cfg.batch_size, chosen)
         del model
     comparison = preference.compare(scores["base"], scores["tuned"], cfg.beta)
     models["base"]["preference_accuracy"] = comparison["base"]["preference_accuracy"]

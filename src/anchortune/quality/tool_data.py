@@ -1,5 +1,5 @@
-"""The gate's checks of tool-calling data, beside what it asks of every anchor point (quality/gate.py calls
-`findings` once for data that offers tools):
+"""The gate's checks of tool-calling data, beside what it asks of every anchor point (declared in
+quality/detectors.py, run by quality/gate.py from that list on its Rows; none for data without tools):
 
 - a call whose arguments break its tool's JSON schema (a missing required argument, a string where the schema asks
   for a number, a value outside its enum): the model would learn to call it wrongly (error);
@@ -18,6 +18,7 @@ import re
 
 from anchortune.data.records import AnchorPoint
 from anchortune.messages import say
+from anchortune.quality.detectors import Rows
 from anchortune.quality.findings import Finding
 
 STOP = frozenset("the and for with that this from what which your you are was were have has can could would should "
@@ -28,9 +29,28 @@ UNUSED_ROWS = 3
 
 def findings(points: list[AnchorPoint]) -> list[Finding]:
     """Every tool-data finding of a set of anchor points (none for data without tools)."""
-    if not any(p.tools for p in points):
+    if not _offers_tools(points):
         return []
     return schema_violations(points) + unused_tools(points) + needless_calls(points)
+
+
+def invalid_calls(rows: Rows) -> list[Finding]:
+    """Declared detector (quality/detectors.py): schema violations, for data that offers tools."""
+    return schema_violations(rows.points) if _offers_tools(rows.points) else []
+
+
+def unused(rows: Rows) -> list[Finding]:
+    """Declared detector: tools offered and never called."""
+    return unused_tools(rows.points) if _offers_tools(rows.points) else []
+
+
+def needless(rows: Rows) -> list[Finding]:
+    """Declared detector: calls the conversation never asked for."""
+    return needless_calls(rows.points) if _offers_tools(rows.points) else []
+
+
+def _offers_tools(points: list[AnchorPoint]) -> bool:
+    return any(p.tools for p in points)
 
 
 def calls(point: AnchorPoint) -> list[tuple[int, dict]]:

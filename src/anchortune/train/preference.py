@@ -3,7 +3,8 @@
 
 LoRA on all linear layers: TRL wraps the model itself from the LoRA config, so DPO's reference is the base model
 through the disabled adapter, with no second copy in memory (a full fine-tune of DPO would need one and is refused;
-ORPO trains a full model too). It runs on the standard engine, transformers + PEFT as they are: no fast part has a
+ORPO trains a full model too); the adapter's first weights are drawn again from the run's own seeded generator
+(train/engine.py's seed_lora), and nothing is seeded or quieted process-wide here (libraries.py). It runs on the standard engine, transformers + PEFT as they are: no fast part has a
 parity test under these losses. The pairs come rendered by the model's chat template (data/pair_tokens.py, what the
 context cuts counted there, so TRL drops and cuts nothing unsaid). As a supervised run, it evaluates about
 EVALS_PER_RUN times on held-out pairs (the held-out loss, and TRL's reward accuracy and margin), measures general
@@ -14,15 +15,13 @@ stops early after `patience` evaluations without improvement. Events only; it wr
 
 from __future__ import annotations
 
-import contextlib
-import warnings
 from pathlib import Path
 
 from anchortune.config import RunConfig
 from anchortune.errors import ConfigError, RunError
 from anchortune.evaluate import balance
 from anchortune.train.engine import (Baseline, TrainResult, _checkpointing_args, _cuda, _evals_left, _has_checkpoint,
-                                     guard_choice, load_adapter, micro_batch, plan_steps, warmup_steps)
+                                     guard_choice, load_adapter, micro_batch, plan_steps, seed_lora, warmup_steps)
 from anchortune.train.events import Event, EventSink
 from anchortune.train.progress import ProgressCallback
 
@@ -36,7 +35,7 @@ def general_baseline(model, tokenizer, cfg: RunConfig, chosen: str) -> Baseline:
     from anchortune.evaluate import general
 
     material = general.general_set(tokenizer)
-    scores = general.measure(model, material, tokenizer.pad_token_id, cfg.batch_size, chosen, engine="standard")
+    scores = general.measure(model, material, tokenizer.pad_token_id, cfg.batch_size, chosen)
     text, cloze = balance.informative(scores.get("text_loss"), scores.get("cloze_accuracy"), len(tokenizer))
     return Baseline(valid_loss=float("nan"), general=material, text_loss=text, cloze_accuracy=cloze, measured=scores)
 
@@ -63,30 +62,28 @@ def preference_tune(model, tokenizer, train_rows: list[dict], valid_rows: list[d
     """Train `model` (a plain causal LM: TRL adds the LoRA adapter) on text rows {prompt, chosen, rejected} and
     restore its best-balanced checkpoint; `baseline.valid_loss` is set to the untrained model's held-out loss."""
     from datasets import Dataset
-    from transformers import EarlyStoppingCallback, set_seed
+    from transformers import EarlyStoppingCallback
     from transformers.trainer_callback import PrinterCallback
 
     from anchortune.engine import paths
     from anchortune.engine import precision as precision_mod
 
-    set_seed(cfg.seed)
     chosen = precision_mod.choose(cfg.precision)
     lora = cfg.method == "lora"
     total, every = plan_steps(len(train_rows), cfg)
     micro = micro_batch(cfg, _cuda())
     args = _arguments(cfg, checkpoints, total, every, micro, chosen, has_valid=bool(valid_rows))
-    trainer_class, peft = _trainer(cfg), _lora_config(cfg) if lora else None
-    with _quiet():
-        trainer = trainer_class(model=model, args=args, train_dataset=Dataset.from_list(train_rows),
-                                eval_dataset=Dataset.from_list(valid_rows) if valid_rows else None,
-                                processing_class=tokenizer, peft_config=peft)
+    trainer = _trainer(cfg)(model=model, args=args, train_dataset=Dataset.from_list(train_rows),
+                            eval_dataset=Dataset.from_list(valid_rows) if valid_rows else None,
+                            processing_class=tokenizer, peft_config=_lora_config(cfg) if lora else None)
+    if lora:  # the adapter's first weights from the run's own generator (train/engine.py), not the process's
+        seed_lora(trainer.model, cfg.seed)
     trainer.remove_callback(PrinterCallback)
     reference = _reference(trainer, cfg)
     plan = paths.plan(trainer.model, "standard", chosen, lora, cfg.gradient_checkpointing,
                       device="cuda" if _cuda() else "cpu")
     if valid_rows:  # the untrained adapter (a resumed run loads its checkpoint when training starts): the base model
-        with _quiet():
-            baseline.valid_loss = float(trainer.evaluate()["eval_loss"])
+        baseline.valid_loss = float(trainer.evaluate()["eval_loss"])
     progress = ProgressCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [],
                                 plan, evals_left=lambda step: _evals_left(step, total, every))
     trainer.add_callback(progress)
@@ -95,8 +92,7 @@ def preference_tune(model, tokenizer, train_rows: list[dict], valid_rows: list[d
     if resume and not _has_checkpoint(checkpoints):
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
     on_event(Event("info", 0, {"message": f"{plan.describe()} ({STANDARD_ONLY})"}))
-    with _quiet():
-        trainer.train(resume_from_checkpoint=True if resume else None)
+    trainer.train(resume_from_checkpoint=True if resume else None)
     if progress.diverged:
         step, which, value = progress.diverged
         raise RunError(f"training diverged: the {which} was {value} at step {step} (learning rate "
@@ -134,8 +130,8 @@ def _trainer(cfg: RunConfig):
         from trl import DPOTrainer
 
         return DPOTrainer
-    with _quiet():
-        from trl.experimental.orpo import ORPOTrainer
+    from trl.experimental.orpo import ORPOTrainer
+
     return ORPOTrainer
 
 
@@ -163,26 +159,6 @@ def _arguments(cfg: RunConfig, checkpoints: Path, total: int, every: int, micro:
         from trl import DPOConfig
 
         return DPOConfig(**common, loss_type=["sigmoid"], precompute_ref_log_probs=False)
-    with _quiet():
-        from trl.experimental.orpo import ORPOConfig
+    from trl.experimental.orpo import ORPOConfig
+
     return ORPOConfig(**common, remove_unused_columns=False)
-
-
-@contextlib.contextmanager
-def _quiet():
-    """TRL's notices (an experimental trainer, a tokenizer's padding side) and the datasets library's progress bars
-    stay out of the run's output."""
-    from datasets.utils import logging as ds_logging
-    from transformers.utils import logging as hf_logging
-
-    level, bars = hf_logging.get_verbosity(), ds_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    ds_logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            ds_logging.enable_progress_bar()

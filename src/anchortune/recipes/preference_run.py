@@ -1,16 +1,17 @@
-"""A preference run (`anchortune train --objective dpo|orpo`, a studio job with `method: dpo`): preference pairs
-tuned into a run folder the way a supervised run tunes anchor points (app/runs.py).
+"""The preference run (`anchortune train --objective dpo|orpo`, a studio job with `method: dpo`): preference pairs
+tuned into a run folder the way the task run (recipes/task_run.py) tunes anchor points, over one run session
+(train/session.py: the resolved config, model source, tokenizer with its chat template and precision, the run
+folder's life, the last writes).
 
-Every input is read first; the pairs' gate (quality/pairs.py) judges them unless a job's validation hands over its
-report, and a poor verdict stops the run unless forced. Then: split the pairs (a prompt's pairs kept together),
-render them with the model's chat template (data/pair_tokens.py, what the context cuts said), measure the base
-model's general ability and its held-out preferences, train with TRL (train/preference.py), choose the checkpoint by
-balance, measure the tuned model's held-out preferences (evaluate/preference.py), diagnose in the balance guard's
-words, export adapter and merged model, write summary, report and model card. A run that fails for a reason leaves
-nothing; one stopped after a checkpoint keeps it for --resume.
-
-It lives in the application layer until the recipes layer gives it a run session (it then becomes
-recipes/preference.py); the domain parts it calls do not depend on where it lives.
+Every input is read first; the pairs' gate (quality/pairs.py, through recipes/check.py) judges them unless a job's
+validation hands over its report, and a poor verdict stops the run unless forced. Then: split the pairs (a prompt's
+pairs kept together), render them with the model's chat template (data/pair_tokens.py, what the context cuts said),
+measure the base model's general ability and its held-out preferences, train with TRL (train/preference.py),
+choose the checkpoint by balance, measure the tuned model's held-out preferences (evaluate/preference.py), diagnose
+in the balance guard's words, export adapter and merged model, write summary, report and model card. A run that
+fails for a reason leaves nothing; one stopped after a checkpoint keeps it for --resume (the session's). The
+preference losses train and score on the standard engine only (train/preference.py: no fast part has a parity test
+under them), so this recipe enters none of the engine's fast parts.
 """
 
 from __future__ import annotations
@@ -18,109 +19,46 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from anchortune import scratch
-from anchortune.app.outputs import output_folder
 from anchortune.config import RunConfig
+from anchortune.data.presets import load_preset
 from anchortune.data.split import MIN_EXAMPLES
-from anchortune.errors import AnchortuneError, DataError, Problem, QualityError, RunError
+from anchortune.errors import DataError, Problem, QualityError, RunError
 from anchortune.messages import say
-from anchortune.run_folder import RunFolder
+from anchortune.recipes.task_run import RunOutcome, stage
 from anchortune.train.events import Event, EventSink, ignore
-
-STAGES = ("base_eval", "training", "final_eval", "answers", "merging")  # the supervised run's (train/pipeline.py)
+from anchortune.train.session import RunSession
 
 
 def train_preference(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: EventSink = ignore,
-                     force: bool = False, quality: dict | None = None):
-    """Tune preference pairs into `out` (see the module docstring); app.runs.RunOutcome."""
-    from anchortune.app.runs import RunOutcome, _leave
+                     force: bool = False, quality: dict | None = None) -> RunOutcome:
+    """Tune preference pairs into `out` (see the module docstring). With resume, the config stored in `out` is used
+    and training continues from its last checkpoint."""
     from anchortune.data.pairs import load_pairs
-    from anchortune.data.presets import load_preset
     from anchortune.quality.report import QualityReport
+    from anchortune.recipes.check import write_quality_outputs
     from anchortune.train.preference import refuse_unsupported
 
-    folder = RunFolder(out)
-    output_folder(folder.root, "--out")
-    if resume:
-        cfg = folder.load_config()
-        for name in folder.drop_incomplete_checkpoints():
-            on_event(Event("warning", 0, {"message": f"removed {name}: its save was cut off"}))
-    elif not folder.is_fresh_target():
-        raise RunError(f"'{folder.root}' already exists and is not empty; choose another --out or pass --resume")
-    refuse_unsupported(cfg)
-    preset = load_preset(cfg.task)
-    pairs = load_pairs(cfg.data)
-    valid = load_pairs(cfg.valid_data) if cfg.valid_data else None
-    if valid is None and len(pairs) < MIN_EXAMPLES:
-        raise DataError([Problem(cfg.data, 0, None, say("e_too_few_pairs", n=len(pairs), least=MIN_EXAMPLES))])
-    cfg = cfg.resolve(preset)
-    report = None
-    if not resume:
-        report = QualityReport.from_json(quality) if quality is not None else _gate(cfg, pairs, on_event, force)
-    new, existed = folder.is_fresh_target(), folder.root.exists()
-    with scratch.pending(lambda: _leave(folder, new and not resume, existed, failed=False)):
-        try:
-            if report is not None:
-                from anchortune.app.datasets import write_quality_outputs
-
-                folder.root.mkdir(parents=True, exist_ok=True)
-                write_quality_outputs(report, [p.side("chosen") for p in pairs], Path(cfg.data).name,
-                                      json_out=folder.root / "quality.json", html_out=folder.root / "quality.html")
-            return RunOutcome(folder.root, _train(folder, cfg, preset, pairs, valid, resume, on_event))
-        except AnchortuneError:
-            _leave(folder, new and not resume, existed, failed=True)
-            raise
-        except BaseException:
-            _leave(folder, new and not resume, existed, failed=False)
-            raise
-
-
-def is_pair_file(path: str | Path) -> bool:
-    """Whether a file holds preference pairs (its first row's shape), so a command reads it as pairs."""
-    from anchortune.data.pairs import looks_like_pairs
-
-    return looks_like_pairs(path)
-
-
-def read_pairs(path: str | Path) -> list:
-    """The preference pairs of a file, or DataError naming every problem by line and field."""
-    from anchortune.data.pairs import load_pairs
-
-    return load_pairs(path)
-
-
-def check_pairs_file(path: str | Path, task: str = "custom", model: str | None = None, max_length: int | None = None,
-                     json_out: Path | None = None, html_out: Path | None = None):
-    """`anchortune check` on preference pairs: the outputs checked first, the pairs judged, the reports written;
-    (report, written files). The cleaned set (--fix) is written for anchor points only."""
-    from anchortune.app.datasets import _check_outputs, write_quality_outputs
-
-    path = Path(path)
-    _check_outputs(path, json_out, html_out, None)
-    pairs = read_pairs(path)
-    report = check_pair_data(path, task, model, pairs, max_length)
-    return report, write_quality_outputs(report, [p.side("chosen") for p in pairs], path.name, json_out=json_out,
-                                         html_out=html_out)
-
-
-def check_pair_data(path: str | Path, task: str = "custom", model: str | None = None, pairs=None,
-                    max_length: int | None = None, progress=None):
-    """The quality report of a file of preference pairs (quality/pairs.py), tokens counted for `model`."""
-    from anchortune.data.pairs import load_pairs
-    from anchortune.data.presets import load_preset
-    from anchortune.models.loading import load_tokenizer, resolve_model
-    from anchortune.quality.embeddings import load_embedder, load_judge
-    from anchortune.quality.pairs import check_pairs
-
-    preset = load_preset(task)
-    pairs = load_pairs(path) if pairs is None else pairs
-    preset = preset.resolved_for([p.side("chosen") for p in pairs])
-    judge = load_judge() if preset.output.format == "text" else None
-    return check_pairs(pairs, preset, load_embedder(), load_tokenizer(resolve_model(model)),
-                       max_length or preset.hyperparameters.max_length, judge=judge, progress=progress)
+    with RunSession(cfg, out, on_event, resume=resume) as session:
+        refuse_unsupported(session.cfg)
+        preset = load_preset(session.cfg.task)
+        pairs = load_pairs(session.cfg.data)
+        valid = load_pairs(session.cfg.valid_data) if session.cfg.valid_data else None
+        if valid is None and len(pairs) < MIN_EXAMPLES:
+            raise DataError([Problem(session.cfg.data, 0, None, say("e_too_few_pairs", n=len(pairs),
+                                                                    least=MIN_EXAMPLES))])
+        cfg = session.resolve(preset)
+        if not resume:
+            report = QualityReport.from_json(quality) if quality is not None else _gate(cfg, pairs, on_event, force)
+            folder = session.folder
+            folder.root.mkdir(parents=True, exist_ok=True)
+            write_quality_outputs(report, [p.side("chosen") for p in pairs], Path(cfg.data).name,
+                                  json_out=folder.root / "quality.json", html_out=folder.root / "quality.html")
+        return RunOutcome(session.folder.root, _train(session, preset, pairs, valid))
 
 
 def _gate(cfg: RunConfig, pairs, on_event: EventSink, force: bool):
+    from anchortune.recipes.check import check_pair_data
+
     report = check_pair_data(cfg.data, cfg.task, cfg.model, pairs, cfg.max_length)
     on_event(Event("info", 0, {"message": say("log_pair_quality_short", summary=report.summary())}))
     if report.verdict == "poor":
@@ -130,27 +68,20 @@ def _gate(cfg: RunConfig, pairs, on_event: EventSink, force: bool):
     return report
 
 
-def _stage(on_event: EventSink, name: str, step: int = 0) -> None:
-    on_event(Event("stage", step, {"stage": name, "index": STAGES.index(name) + 1, "of": len(STAGES),
-                                   "eta_s": None, "message": say("log_stage", stage=say(f"stage_{name}"))}))
-
-
-def _train(folder: RunFolder, cfg: RunConfig, preset, pairs, valid, resume: bool, on_event: EventSink) -> dict:
+def _train(session: RunSession, preset, pairs, valid) -> dict:
     from anchortune.data import chat_templates
     from anchortune.data.pair_tokens import render, split_pairs
-    from anchortune.engine import precision
     from anchortune.evaluate import balance
     from anchortune.evaluate import preference as measure
     from anchortune.export.card import render as card
     from anchortune.export.merge import save_outputs
     from anchortune.models.catalog import DEFAULT_MODEL
-    from anchortune.models.loading import load_model, load_tokenizer, resolve_model
+    from anchortune.recipes.task_run import _write_run_report
     from anchortune.train.engine import nonfinite_weights
-    from anchortune.train.pipeline import _write_run_report, recorder
     from anchortune.train.preference import general_baseline, preference_tune
 
-    source = resolve_model(cfg.model)
-    tokenizer = chat_templates.use(load_tokenizer(source), cfg.chat_template)
+    cfg, folder, resume, on_event = session.cfg, session.folder, session.resume, session.on_event
+    tokenizer = session.tokenizer  # with the config's chat template
     if any(p.tools for p in pairs):
         chat_templates.refuse_unrenderable(tokenizer, cfg.model or DEFAULT_MODEL)
     train_pairs, valid_pairs = (pairs, valid) if valid is not None else split_pairs(pairs, cfg.val_fraction, cfg.seed)
@@ -168,20 +99,20 @@ def _train(folder: RunFolder, cfg: RunConfig, preset, pairs, valid, resume: bool
     for report, name in ((train_report, "training"), (valid_report, "validation")):
         if report.truncated_lines or report.dropped_lines:
             on_event(Event("warning", 0, {"message": say(f"log_data_warning_{name}", summary=report.summary())}))
-    chosen = precision.choose(cfg.precision)
-    model = load_model(source)
-    _stage(on_event, "base_eval")
+    chosen = session.precision
+    model = session.load_model()
+    stage(on_event, "base_eval")
     baseline = general_baseline(model, tokenizer, cfg, chosen)
     base_scores = measure.log_likelihoods(model, held, tokenizer.pad_token_id, chosen)
-    _stage(on_event, "training")
+    stage(on_event, "training")
     result = preference_tune(model, tokenizer, [r.text_row() for r in train], [r.text_row() for r in held], cfg,
-                             folder.checkpoints, recorder(folder, on_event), baseline, resume=resume,
+                             folder.checkpoints, session.recorder(), baseline, resume=resume,
                              history=folder.read_metrics() if resume else [])
     bad, total = nonfinite_weights(result.model)
     if bad:
         raise RunError(f"training diverged: {bad:,} of {total:,} weights are NaN or infinite (learning rate "
                        f"{cfg.learning_rate:g}); nothing of it can be kept: lower --lr and train again")
-    _stage(on_event, "final_eval", result.steps)
+    stage(on_event, "final_eval", result.steps)
     comparison = measure.compare(base_scores, measure.log_likelihoods(result.model, held, tokenizer.pad_token_id,
                                                                       chosen), cfg.beta)
     metrics = folder.read_metrics()
@@ -189,7 +120,7 @@ def _train(folder: RunFolder, cfg: RunConfig, preset, pairs, valid, resume: bool
     diagnosis = balance.diagnose([r for r in metrics if "train_loss" in r], [r for r in metrics if "valid_loss" in r],
                                  baseline.valid_loss, picked) if picked else None
     verdict = measure.decide(comparison, diagnosis.to_json() if diagnosis else None)
-    _stage(on_event, "merging", result.steps)
+    stage(on_event, "merging", result.steps)
     save_outputs(result.model, tokenizer, folder.root)
     summary = _summary(cfg, preset, pairs, train, held, train_report, result, baseline, picked, diagnosis,
                        comparison, verdict)
@@ -197,9 +128,8 @@ def _train(folder: RunFolder, cfg: RunConfig, preset, pairs, valid, resume: bool
     if stored.is_file():
         kept = json.loads(stored.read_text(encoding="utf-8"))
         summary["quality"] = {k: kept[k] for k in ("verdict", "scores", "reasons", "advice", "counts")}
-    folder.write_json(folder.summary, summary)
     _write_run_report(folder, summary, metrics)
-    folder.write_text(folder.card, card(summary))
+    session.finish(summary, card(summary))
     on_event(Event("info", result.steps, {"message": say("log_verdict", verdict=verdict["verdict"],
                                                          reason=verdict["reason"])}))
     on_event(Event("done", result.steps, {"base_valid": baseline.valid_loss,
@@ -212,7 +142,7 @@ def _summary(cfg: RunConfig, preset, pairs, train, held, train_report, result, b
     """summary.json of a preference run: the keys a supervised run's summary has (cards and pages read them), the
     objective, and the held-out preference measures."""
     from anchortune.models.catalog import DEFAULT_MODEL
-    from anchortune.train.pipeline import allocator_name
+    from anchortune.recipes.task_run import allocator_name
 
     return {
         "task": preset.name, "metric": "preference accuracy", "objective": cfg.objective,
