@@ -7,7 +7,7 @@ that measures it does not use say are there?
 For each task (support: Bitext; legal: LegalBench overruling; invoice: SROIE receipts, from ../shared/datasets;
 rows drawn as bench/outcomes.py draws them) anchortune trains with its defaults and its guard keeps a
 checkpoint and adapter scale. Then every checkpoint of the run at every `--scales` value, the guard's average of
-the last checkpoints (train/averaging.py; measured by the pipeline's own code for a run trained before the guard
+the last checkpoints (train/averaging.py; measured by the run session's own code for a run trained before the guard
 had it) and the guard's own pick are scored by measures *outside* the guard:
 - the task metric on held-out rows (generated answers: ROUGE-L, macro-F1, JSON field F1);
 - loss on a larger general text (the WikiText-2 excerpt, 32 windows of 256 tokens) against the base model's;
@@ -202,9 +202,8 @@ def outside(model, tokenizer, material: dict, precision: str, have: dict | None 
     from anchortune.engine.loss import answer_loss
 
     pad, have = tokenizer.pad_token_id, have or {}
-    measures = {"wikitext_loss": lambda: answer_loss(model, material["wikitext"], pad, 8, precision, engine="standard"),
-                "mmlu_plain_loss": lambda: answer_loss(model, material["mmlu_plain"], pad, 8, precision,
-                                                       engine="standard"),
+    measures = {"wikitext_loss": lambda: answer_loss(model, material["wikitext"], pad, 8, precision),
+                "mmlu_plain_loss": lambda: answer_loss(model, material["mmlu_plain"], pad, 8, precision),
                 "wiki_cloze_accuracy": lambda: cloze_accuracy(model, tokenizer, material["wiki_cloze"], precision)}
     found = {key: have[key] if key in have else measure() for key, measure in measures.items()}
     parts = [f"{part}_loss" for part in MMLU_PARTS]
@@ -220,7 +219,7 @@ def guard_measures(model, mine, pad_id: int, precision: str, have: dict | None =
 
     if have and "text_loss" in have and "cloze_accuracy" in have:
         return {"text_loss": have["text_loss"], "cloze_accuracy": have["cloze_accuracy"]}
-    return general.measure(model, mine, pad_id, 8, precision, engine="standard")
+    return general.measure(model, mine, pad_id, 8, precision)  # outside a run session: the standard engine
 
 
 def part_losses(model, rows: list[dict], parts: dict[str, list], pad_id: int, precision: str) -> dict[str, float]:
@@ -269,7 +268,7 @@ def headline(preset, held: list[AnchorPoint], outputs: list[str]) -> float:
     """The preset's headline metric of `outputs` against the held-out rows' answers (ROUGE-L without the
     embeddings: the bootstrap recomputes it a thousand times)."""
     from anchortune.evaluate import metrics
-    from anchortune.evaluate.evaluation import _task_scores
+    from anchortune.recipes.evaluate import _task_scores
 
     if preset.output.format == "text":
         return sum(metrics.rouge_l(o, p.answer) for o, p in zip(outputs, held)) / max(1, len(held))
@@ -432,7 +431,7 @@ def calibrate(name: str, shared: Path, work: Path, seed: int, scales: list[float
 
 def with_average(run: Path, summary: dict) -> dict:
     """The run's summary with the guard's averaged candidate (train/averaging.py) among its candidates: a run
-    trained before averaging existed gets it measured here by the pipeline's own code (the base model's
+    trained before averaging existed gets it measured here by the run session's own code (the base model's
     reference measures, then the average's validation loss, answer style and general measures on the run's
     validation split), stored in the run folder as averaged_candidate.json."""
     if any(c.get("averaged") for c in summary["balance"]["candidates"]):
@@ -444,25 +443,23 @@ def with_average(run: Path, summary: dict) -> dict:
         from anchortune.data.loading import load_anchor_points
         from anchortune.data.presets import load_preset
         from anchortune.data.tokenize import encode
-        from anchortune.engine.precision import choose
-        from anchortune.models.loading import load_model, load_tokenizer, resolve_model
-        from anchortune.train import averaging, pipeline
+        from anchortune.recipes import task_run
+        from anchortune.train import averaging
+        from anchortune.train.session import RunSession
 
-        cfg = RunConfig.load(run / "config.yaml")
-        points = load_anchor_points(cfg.data)
-        preset = load_preset(cfg.task).resolved_for(points)
-        source, precision = resolve_model(cfg.model), choose(cfg.precision)
-        tokenizer = load_tokenizer(source)
-        valid_set, _ = encode(pipeline._held_out(points, cfg)[1], preset, tokenizer, cfg.max_length)
-        model = load_model(source)
-        baseline = pipeline.measure_base(model, tokenizer, source, valid_set, cfg, precision)
-        model = PeftModel.from_pretrained(model, str(run / "adapter"))
-        model.eval()
-        steps = averaging.steps_to_average([c["step"] for c in summary["balance"]["candidates"]
-                                            if c["scale"] == 1.0])
-        averaging.load_average(model, run / "checkpoints", steps)
-        candidate = pipeline._candidate(model, steps[-1], baseline, valid_set, tokenizer, cfg, precision,
-                                        averaged=steps)
+        with RunSession(RunConfig.load(run / "config.yaml")) as session:
+            cfg = session.cfg
+            points = load_anchor_points(cfg.data)
+            preset = load_preset(cfg.task).resolved_for(points)
+            valid_set, _ = encode(task_run._held_out(points, cfg)[1], preset, session.tokenizer, cfg.max_length)
+            model = session.load_model()
+            baseline = session.baseline(model, valid_set)
+            model = PeftModel.from_pretrained(model, str(run / "adapter"))
+            model.eval()
+            steps = averaging.steps_to_average([c["step"] for c in summary["balance"]["candidates"]
+                                                if c["scale"] == 1.0])
+            averaging.load_average(model, run / "checkpoints", steps)
+            candidate = session.candidate(model, steps[-1], baseline, valid_set, averaged=steps)
         stored.write_text(json.dumps(candidate.to_json(), indent=2))
     summary = json.loads(json.dumps(summary))
     summary["balance"]["candidates"].append(json.loads(stored.read_text()))

@@ -69,8 +69,7 @@ def measure(run: Path, pick: dict, material: dict, base_model, tokenizer, precis
     set_peft_model_state_dict(model, state)
     with rescale_adapter_scale(model, pick["scale"]), torch.inference_mode(False):
         row = {**outside(model, tokenizer, material, precision),
-               "heldout_loss": answer_loss(model, material["heldout"], tokenizer.pad_token_id, 8, precision,
-                                           engine="standard")}
+               "heldout_loss": answer_loss(model, material["heldout"], tokenizer.pad_token_id, 8, precision)}
     model.unload()  # the base model's linears back, without the adapter
     return row
 
@@ -125,8 +124,7 @@ def main() -> int:
     from anchortune.engine.loss import answer_loss
 
     base = {**outside(base_model, tokenizer, material, precision),
-            "heldout_loss": answer_loss(base_model, material["heldout"], tokenizer.pad_token_id, 8, precision,
-                                        engine="standard")}
+            "heldout_loss": answer_loss(base_model, material["heldout"], tokenizer.pad_token_id, 8, precision)}
     rows = []
     for arm, run in runs.items():
         summary = json.loads((run / "summary.json").read_text())

@@ -2,7 +2,7 @@
 
     python bench/data_sufficiency.py [--tasks support,banking77] [--out bench/results]
 
-For each data set, rows are drawn from ../shared/datasets (seeded) and `app.plan.plan_data` runs on the default
+For each data set, rows are drawn from ../shared/datasets (seeded) and `recipes.plan.plan_data` runs on the default
 model with its defaults: a held-out split, the model trained on nested subsets of 1/8, 1/4, 1/2 and all of the
 rest, the held-out answer loss measured after each. The table sets the curve's prediction for the full size,
 fitted to the three smaller subsets alone, against the loss measured there (the curve never saw it), with the
@@ -36,7 +36,7 @@ TASKS = {  # name: (file under shared/, preset, rows)
 
 
 def run_task(name: str, shared: Path, work: Path, seed: int) -> dict:
-    from anchortune.app.plan import plan_data
+    from anchortune.recipes.plan import plan_data
 
     path, preset, rows = TASKS[name]
     points = app_datasets.read_anchor_points(shared / path)
@@ -49,7 +49,7 @@ def run_task(name: str, shared: Path, work: Path, seed: int) -> dict:
 
 
 def markdown(rows: list[dict], machine: str) -> str:
-    from anchortune.app.plan import reliability
+    from anchortune.recipes.plan import reliability
 
     lines = ["# Data sufficiency: the learning curve's prediction against the measured loss", "",
              f"Machine: {machine}. Model: the catalog default (SmolLM2-135M-Instruct), LoRA, each preset's epochs; "

@@ -56,7 +56,7 @@ def wikitext_loss(model_dir: Path, shared: Path) -> float:
     tokenizer = load_tokenizer(model_dir)
     model = load_model(model_dir)
     chunks = text_chunks(shared / "general" / "wikitext2_excerpt.txt", tokenizer)
-    return answer_loss(model, chunks, tokenizer.pad_token_id, 8, "fp32", engine="standard")
+    return answer_loss(model, chunks, tokenizer.pad_token_id, 8, "fp32")
 
 
 def task_files(shared: Path, work: Path) -> tuple[Path, Path]:
@@ -83,7 +83,7 @@ def main() -> int:
     import torch
 
     from anchortune.app import runs
-    from anchortune.app.adapt import adapt_run
+    from anchortune.recipes.adapt import adapt_run
     from anchortune.config import RunConfig
     from anchortune.models.loading import resolve_model
 

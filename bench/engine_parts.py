@@ -156,7 +156,6 @@ def bench_head(args, dtype, config) -> list[dict]:
     except ImportError:
         rows.append({"candidate": "Liger / Apple CCE fused linear cross-entropy",
                      "error": "not run: Triton kernels for GPUs, no CPU implementation"})
-    loss.release()
     return rows
 
 
@@ -168,6 +167,7 @@ def bench_layer(args, dtype, config) -> list[dict]:
     from transformers import LlamaForCausalLM
 
     from anchortune.engine import paths
+    from anchortune.engine.engaged import engaged
     from anchortune.engine.collate import PackCollator
 
     one_layer = copy.deepcopy(config)
@@ -216,7 +216,7 @@ def bench_layer(args, dtype, config) -> list[dict]:
                                                                                            "lora_projections")), True),
              ("the PEFT layer on SDPA with transformers' packed mask (standard)", run_under("standard"), False)]
     for name, plan, bounds in specs:
-        with paths.engaged(model, plan):
+        with engaged(model, plan):
             def step(bounds=bounds):
                 out = call(bounds)
                 torch.autograd.grad(out, [hidden, *adapters], grad)

@@ -41,15 +41,14 @@ def measure_model(name: str, random_weights: bool, wikitext: Path | None) -> dic
         model = load_model(source)
     model.eval()
     precision = choose("auto")
-    scores = general.measure(model, general.general_set(tokenizer), tokenizer.pad_token_id, 8, precision,
-                             engine="standard")
+    scores = general.measure(model, general.general_set(tokenizer), tokenizer.pad_token_id, 8, precision)
     vocabulary = model.config.vocab_size
     text, cloze = balance.informative(scores.get("text_loss"), scores.get("cloze_accuracy"), vocabulary)
     row = {"model": name, "weights": "random" if random_weights else "pretrained", **scores,
            "uniform_loss": math.log(vocabulary), "text_used": text is not None, "cloze_used": cloze is not None}
     if wikitext is not None:
         row["wikitext_loss"] = answer_loss(model, text_chunks(wikitext, tokenizer, 256, 32), tokenizer.pad_token_id,
-                                           8, precision, engine="standard")
+                                           8, precision)
     return row
 
 

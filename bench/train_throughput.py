@@ -300,6 +300,7 @@ def side_fidelity(spec: dict) -> dict:
     from anchortune.engine.loss import autocast
     from anchortune.models.loading import load_model, load_tokenizer
     from anchortune.engine import paths, precision as precision_mod
+    from anchortune.engine.engaged import engaged
     from anchortune.train import engine
     from anchortune.engine.collate import PAD_MULTIPLE, PackCollator, StepSampler
 
@@ -348,7 +349,7 @@ def side_fidelity(spec: dict) -> dict:
         trl_grad = gradient(trl)
         model.train()
         plan = paths.plan(model, "auto", chosen, lora=True, hold_frozen=True)
-        with paths.engaged(model, plan):
+        with engaged(model, plan):
             for group in groups:
                 row = collate([examples[i] for i in group])
                 with autocast(chosen):

@@ -53,7 +53,7 @@ def test_jemalloc_gets_the_projects_configuration_unless_the_user_configured_it(
 RELEASE_PROBE = """
 import torch
 from anchortune import allocator
-kept = allocator.keep_freed_pages(True)
+kept = allocator.active() is not None
 before = allocator.resident_bytes()
 blocks = [torch.ones(2**19) for _ in range(128)]  # 256 MiB in activation-sized blocks of 2 MiB, written
 del blocks
@@ -64,7 +64,7 @@ print(kept, before, cached, released, allocator.resident_bytes())
 
 
 def test_freed_pages_stay_cached_until_released(monkeypatch):
-    """While a training keeps them, freed pages stay resident (reused without faults) until `release`."""
+    """Under the process's allocator policy freed pages stay resident (reused without faults) until `release`."""
     monkeypatch.delenv(allocator.ENV, raising=False)
     if not allocator.library():
         pytest.skip("libjemalloc is not installed here (`make test` installs Debian's libjemalloc2)")
@@ -81,5 +81,5 @@ def test_freed_pages_stay_cached_until_released(monkeypatch):
 def test_without_jemalloc_release_says_so():
     if allocator.active():
         pytest.skip("this test process runs on jemalloc")
-    assert allocator.release() is False and allocator.keep_freed_pages(True) is False
+    assert allocator.release() is False
     assert allocator.resident_bytes() > 0

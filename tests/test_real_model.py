@@ -67,7 +67,7 @@ def test_ifd_is_lower_for_an_answer_that_follows_from_its_prompt(prepared):
 
 
 def test_demo_run_exported_to_gguf_q8_0_answers_as_pytorch_does_in_llama_cpp(demo_run):
-    from anchortune.app import exports
+    from anchortune.recipes import export as exports
 
     pytest.importorskip("llama_cpp", reason="llama-cpp-python did not build here (`make export-tools`)")
     record = exports.export_run(demo_run.folder, "gguf", "q8_0", prompts=10)

@@ -16,20 +16,25 @@ import os
 import sys
 from pathlib import Path
 
+from anchortune import settings
+
 ENV = "ANCHORTUNE_ALLOCATOR"
-_DONE = "_ANCHORTUNE_ALLOCATOR_SET"  # set in the re-executed process: never loop
-# freed pages go back to the kernel after 2 s, by jemalloc's own thread (default 10 s): -25 to -60 MB peak
-# in a 40-step loop at the same speed; a decay of 0 halved the speed. While a training runs, engine/page_cache.py
-# keeps freed pages mapped instead (`keep_freed_pages`). One arena (jemalloc's default is 4 per core): torch's
-# OpenMP workers allocate too, and each arena keeps a cache of its own; in the bench run (seed 0, pages kept
-# while training) the resident memory after a step then drifted up to 1.77 GB instead of 1.87 GB.
-# A MALLOC_CONF of the user's wins.
-JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:2000,muzzy_decay_ms:0,narenas:1"
+# The allocator's policy, decided here once for the process's life (never changed while a run runs: the studio
+# trains in threads of the process that serves): freed pages go from dirty to lazily freed after 2 s, by
+# jemalloc's own thread (default 10 s): -25 to -60 MB peak in a 40-step loop at the same speed; a decay of 0 halved
+# the speed. Lazily freed pages (MADV_FREE) stay mapped and are reused without a fault, never forcibly purged
+# (muzzy decay -1): with jemalloc's default purge a training step faulted in ~150-200k pages (~0.7 GB) that the step
+# before had freed (step loop, bench model: 890 -> 970 trained tokens/s kept). The kernel takes them back under
+# memory pressure, and engine/page_cache.py hands them back (`release`) past a bound during a training and at its
+# end. One arena (jemalloc's default is 4 per core): torch's OpenMP workers allocate too, and each arena keeps a
+# cache of its own; in the bench run (seed 0) the resident memory after a step then drifted up to 1.77 GB instead
+# of 1.87 GB. A MALLOC_CONF of the user's wins.
+JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:2000,muzzy_decay_ms:-1,narenas:1"
 
 
 def library() -> str | None:
     """The allocator library to preload, or None (not Linux, not installed, or the user chose 'system')."""
-    choice = os.environ.get(ENV, "auto").strip() or "auto"
+    choice = settings.allocator_choice()
     if choice == "system" or not sys.platform.startswith("linux"):
         return None
     if choice not in ("auto", "jemalloc"):
@@ -48,28 +53,28 @@ def active() -> str | None:
 
 def preload_env(env: dict | None = None) -> dict:
     """`env` (default: this process's) with the allocator preloaded, for launching a child process."""
-    env = dict(os.environ if env is None else env)
+    env = dict(settings.environment() if env is None else env)
     lib = library()
     if lib and lib not in env.get("LD_PRELOAD", ""):
         env["LD_PRELOAD"] = " ".join(p for p in (lib, env.get("LD_PRELOAD", "")) if p)
     if lib and "jemalloc" in lib:
         env.setdefault("MALLOC_CONF", JEMALLOC_CONF)
-    env[_DONE] = "1"
+    env[settings.ALLOCATOR_SET] = "1"  # the child never re-executes itself
     return env
 
 
 def reexec() -> None:
     """Re-run this command with the allocator preloaded (once); return quietly when that is not possible."""
-    if os.environ.get(_DONE) or active() or not library():
+    if settings.allocator_chosen() or active() or not library():
         return
     argv = getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]
     try:
         os.execve(sys.executable, [sys.executable, *argv[1:]], preload_env())
     except OSError:
-        os.environ[_DONE] = "1"  # stay on the system allocator
+        settings.mark_allocator_chosen()  # stay on the system allocator
 
 
-_MALLCTL: dict = {}  # "mallctl": jemalloc's control function in this process, or None; "muzzy": its setting
+_MALLCTL: dict = {}  # "mallctl": jemalloc's control function in this process, or None (looked up once)
 
 
 def _mallctl():
@@ -118,31 +123,6 @@ def _unused_pages(mallctl) -> int:
             return 0
         total += value.value
     return total
-
-
-def keep_freed_pages(keep: bool) -> bool:
-    """While `keep`, jemalloc hands freed pages to the kernel only lazily (MADV_FREE: they stay mapped and are
-    reused without a fault) and never forcibly, until `release`; then its configured muzzy decay again.
-
-    jemalloc's decay counts only the growth of its cache, so under the steady reuse of a training every freed
-    page ages out and is purged: with the default purge a step faulted in ~150-200k pages (~0.7 GB) that the
-    step before had freed (step loop, bench model: 890 -> 970 trained tokens/s while kept). False where this
-    process does not run on jemalloc."""
-    mallctl = _mallctl()
-    if mallctl is None:
-        return False
-    value, size = ctypes.c_ssize_t(), ctypes.c_size_t(ctypes.sizeof(ctypes.c_ssize_t))
-    if "muzzy" not in _MALLCTL:
-        if mallctl(b"arenas.muzzy_decay_ms", ctypes.byref(value), ctypes.byref(size), None, ctypes.c_size_t(0)):
-            return False
-        _MALLCTL["muzzy"] = value.value
-    value.value = -1 if keep else _MALLCTL["muzzy"]
-    count, count_size = ctypes.c_uint(), ctypes.c_size_t(ctypes.sizeof(ctypes.c_uint))
-    mallctl(b"arenas.narenas", ctypes.byref(count), ctypes.byref(count_size), None, ctypes.c_size_t(0))
-    names = [b"arenas.muzzy_decay_ms"] + [f"arena.{i}.muzzy_decay_ms".encode() for i in range(count.value)]
-    for name in names:  # the default for arenas made later, and each arena made so far (unused ones refuse)
-        mallctl(name, None, None, ctypes.byref(value), size)
-    return True
 
 
 def resident_bytes() -> int:

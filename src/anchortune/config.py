@@ -9,16 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 import types
 import typing
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from anchortune.errors import ConfigError, RunError
-
-if TYPE_CHECKING:  # the preset is handed in; config sits below data
-    from anchortune.data.presets import Preset
-
 
 PROFILES = {  # multipliers on the preset's defaults (explicit options always win)
     "conservative": {"rank": 0.5, "epochs": 2 / 3, "lr": 0.5},
@@ -26,6 +22,12 @@ PROFILES = {  # multipliers on the preset's defaults (explicit options always wi
     "aggressive": {"rank": 2.0, "epochs": 1.5, "lr": 1.5},
 }
 FLAGS = {"learning_rate": "--lr"}  # the command line's name of a field, where it is not --field-name
+# The task presets, one YAML file each in data/task_presets/ (a new task: its file and its name here); the command
+# line, the studio's form and the preset loader read this list
+TASKS = ("support", "legal", "invoice", "classification", "custom")
+# The experiment-tracking backends of --track (tracking/: one writer module each, but none); the run option, a job's
+# hyperparameter and the studio's settings read this list
+TRACKERS = ("none", "tensorboard", "mlflow")
 
 
 class RunConfig(BaseModel):
@@ -34,7 +36,7 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
     data: str = Field(description="Anchor points: a JSONL or CSV file.")
-    task: str = Field("custom", description="Task preset: support, legal, invoice, classification or custom.")
+    task: str = Field("custom", description=f"Task preset: {', '.join(TASKS[:-1])} or {TASKS[-1]}.")
     model: str | None = Field(None, description="Catalog name, local HF folder, local .gguf file or hub id.")
     input_col: str | None = Field(None, description="CSV column holding the prompt.")
     output_col: str | None = Field(None, description="CSV column holding the answer.")
@@ -86,7 +88,7 @@ class RunConfig(BaseModel):
         "ddp", description="With more than one process: ddp (every process holds the whole model; LoRA's usual "
                            "choice) or fsdp (FSDP2, GPUs only: parameters, gradients and optimizer state sharded across "
                            "processes, for a model that does not fit one device).")
-    track: Literal["none", "tensorboard", "mlflow"] = Field(
+    track: Literal[TRACKERS] = Field(  # type: ignore[valid-type]
         "none", description="Experiment tracking: tensorboard (event files in RUN/tensorboard/) or mlflow (a SQLite "
                             "store under the data folder, or --tracking-uri): curves, settings, the gate's scores, the "
                             "guard's choice, the verdict and the report (pip install 'anchortune[track]').")
@@ -106,8 +108,9 @@ class RunConfig(BaseModel):
             first = exc.errors()[0]["loc"] if exc.errors() else ()
             raise ConfigError(f"invalid run options: {problems}", param=".".join(map(str, first)) or None) from None
 
-    def resolve(self, preset: Preset) -> "RunConfig":
-        """A copy with every open hyperparameter filled from the preset, shaped by the profile."""
+    def resolve(self, preset) -> "RunConfig":
+        """A copy with every open hyperparameter filled from the task preset (data/presets.py's Preset, handed in:
+        config sits below data), shaped by the profile."""
         hp = preset.hyperparameters
         factor = PROFILES[self.profile]
         defaults = {"epochs": hp.epochs * factor["epochs"], "learning_rate": hp.learning_rate * factor["lr"],

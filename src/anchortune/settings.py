@@ -8,7 +8,13 @@ ANCHORTUNE_TOKEN     bearer token for the studio's API and pages
 ANCHORTUNE_LEASE_S   seconds without a worker heartbeat before a running job is taken over
 MLFLOW_TRACKING_URI  where `--track mlflow` writes when --tracking-uri is not given (default: DATA/mlflow/)
 ANCHORTUNE_NATIVE    'off' (or 0) keeps training on torch's own operations (no compiled kernels)
+ANCHORTUNE_LLAMA_CPP a llama.cpp source folder with its GGUF converter (default: the one `make export-tools` unpacks)
+ANCHORTUNE_ALLOCATOR 'system' keeps glibc's malloc, a path names another allocator library (default: jemalloc)
 CC                   the C compiler that builds the training kernels (default cc)
+HF_HUB_OFFLINE       transformers stays offline: a hub id is never tried
+RANK, WORLD_SIZE, TORCHELASTIC_RUN_ID, OMP_NUM_THREADS   what torch.distributed.run tells each worker it starts
+
+The environment is read when a function here is called, never cached: a test that sets a variable sees it.
 """
 
 from __future__ import annotations
@@ -88,3 +94,47 @@ def llama_cpp_dir() -> Path:
 
     raw = os.environ.get("ANCHORTUNE_LLAMA_CPP")
     return Path(raw).expanduser() if raw else Path(sys.prefix) / "share" / "anchortune" / "llama.cpp"
+
+
+def allocator_choice() -> str:
+    """ANCHORTUNE_ALLOCATOR: 'auto' (jemalloc where installed), 'jemalloc', 'system' or a library's path."""
+    return os.environ.get("ANCHORTUNE_ALLOCATOR", "auto").strip() or "auto"
+
+
+ALLOCATOR_SET = "_ANCHORTUNE_ALLOCATOR_SET"  # set for a process whose allocator was chosen (never re-executed again)
+
+
+def allocator_chosen() -> bool:
+    """True in a process whose allocator was chosen at its start (allocator.py: re-executed once, never again)."""
+    return bool(os.environ.get(ALLOCATOR_SET))
+
+
+def mark_allocator_chosen() -> None:
+    """Say, for this process and the ones it starts, that the allocator is chosen (at start-up only)."""
+    os.environ[ALLOCATOR_SET] = "1"
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """This process's environment with `extra` set, for a child process it starts."""
+    return {**os.environ, **extra}
+
+
+def rank() -> int:
+    """RANK: this process's global rank in a distributed run (0 outside one)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def world_size() -> int:
+    """WORLD_SIZE: processes training together (1 outside a distributed run)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def launched_worker() -> bool:
+    """True in a worker process that torch.distributed.run started (TORCHELASTIC_RUN_ID, or a world of several)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or world_size() > 1
+
+
+def cpu_threads() -> int | None:
+    """OMP_NUM_THREADS: the share of the cores a launcher gave this process, or None."""
+    raw = os.environ.get("OMP_NUM_THREADS")
+    return int(raw) if raw and raw.isdigit() else None

@@ -118,7 +118,7 @@ def _running_job(ws, file_id: str) -> str:
     from anchortune.jobs import states
     from anchortune.jobs.worker import JobContext
     from anchortune.run_folder import RunFolder
-    from anchortune.train import pipeline
+    from anchortune.recipes import task_run
     from anchortune.train.events import Event
 
     running = jobs.create_job(ws, "tiny", file_id, suffix="live", options={"task": "support"})["id"]
@@ -128,11 +128,11 @@ def _running_job(ws, file_id: str) -> str:
     record = JobRecorder(ctx, ws.store)
     record(Event("train", 3, {"train_loss": 2.5}))
     jobs.prepare_folder(ws, ctx, RunFolder(ws.data / "runs" / running), None)
-    pipeline.stage(record, "base_eval")
-    pipeline.stage(record, "training")
+    task_run.stage(record, "base_eval")
+    task_run.stage(record, "training")
     record(Event("progress", 9, {"stage": "training", "max_steps": 9, "tokens_per_s": 1234.5, "eta_s": 0.0,
                                  "fraction": 1.0, "eta_total_s": 95.0}))
-    pipeline.stage(record, "final_eval", 9, 40.0)
+    task_run.stage(record, "final_eval", 9, 40.0)
     record.last_progress = 0.0
     record(Event("progress", 9, {"stage": "final_eval", "fraction": 0.5, "eta_s": 20.0}))
     return running
@@ -389,7 +389,7 @@ def _ui_sentences() -> list[str]:
 def test_progress_names_each_stage_with_its_own_time_left_and_warns_of_a_restart(studio, page, lang):
     from anchortune.app.recorder import JobRecorder
     from anchortune.jobs.worker import JobContext
-    from anchortune.train import pipeline
+    from anchortune.recipes import task_run
 
     running = _running_job(studio.ws, studio.support_file)
     page.goto(f"{studio.server.url}/jobs/{running}")
@@ -401,7 +401,7 @@ def test_progress_names_each_stage_with_its_own_time_left_and_warns_of_a_restart
     assert said(lang, "restarting from step 0", "Neustart bei Schritt 0") in warnings
     assert said(lang, "step 3: training loss", "Schritt 3: Trainingsverlust") not in page.inner_text("#log")
     record = JobRecorder(JobContext(studio.ws.store, studio.ws.store.job(running), "test-worker"), studio.ws.store)
-    pipeline.stage(record, "answers", 9, 30.0)  # arrives live, by server-sent events
+    task_run.stage(record, "answers", 9, 30.0)  # arrives live, by server-sent events
     page.wait_for_function("document.getElementById('stage').dataset.stage === 'answers'", timeout=10_000)
     assert page.inner_text("#stage") == said(lang, "generating held-out answers",
                                              "zurückgehaltene Antworten werden erzeugt")

@@ -149,16 +149,16 @@ def test_weights_left_nan_by_training_fail_the_run(support_file, tiny_model_dir,
     from anchortune.app import runs
     from anchortune.config import RunConfig
     from anchortune.errors import RunError
-    from anchortune.train import engine
+    from anchortune.train.session import RunSession
 
-    trained = engine.fine_tune
+    trained = RunSession.fine_tune
 
     def poisoned(*args, **kwargs):  # a loss that stayed finite, weights that did not
         result = trained(*args, **kwargs)
         next(p for p in result.model.parameters() if p.requires_grad).data.view(-1)[:3] = float("nan")
         return result
 
-    monkeypatch.setattr(engine, "fine_tune", poisoned)
+    monkeypatch.setattr(RunSession, "fine_tune", poisoned)
     cfg = RunConfig.build(data=str(support_file), task="support", model=str(tiny_model_dir), max_steps=1,
                           batch_size=4, precision="fp32")
     with pytest.raises(RunError, match=r"training diverged: 3 of [\d,]+ weights are NaN or infinite"):

@@ -15,10 +15,11 @@ ROW = PackCollator(0, 8)([{"input_ids": [5, 9, 11, 3, 7, 2], "labels": [-100, -1
 
 
 @contextlib.contextmanager
-def _training_contexts(model, fuse: bool):
-    """The contexts the engine enters, with or without the fused layers; yields how many layers are fused."""
+def _training_contexts(model, fuse: bool, run=None):
+    """The contexts the engine enters, with or without the fused layers (`run`: the run's engine context, which
+    counts its optimizer steps); yields how many layers are fused."""
     with contextlib.ExitStack() as stack:
-        groups = stack.enter_context(fused_lora.fused(model))
+        groups = stack.enter_context(fused_lora.fused(model, run))
         count = stack.enter_context(fused_layer.fused_layers(model, groups)) if fuse else 0
         stack.enter_context(packed_attention.packed(model))
         if not count:  # as the engine: fused layers rotate with the float32 tables themselves
@@ -103,10 +104,14 @@ def test_an_optimizer_step_reaches_the_next_forward(lora_model):
 
 def test_a_fused_adamw_step_reaches_the_next_forward(lora_model):
     """torch's fused AdamW (the Trainer's default) updates the adapters without bumping their versions."""
+    from anchortune.engine.context import EngineContext
+
     params = [p for p in lora_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=0.05, fused=True)
+    run = EngineContext()  # the Trainer tells the run's context of each step (train/engine.py, StepCount)
+    optimizer.register_step_post_hook(lambda *args: run.stepped())  # this optimizer's own hook, not the process's
     row = {k: ROW[k] for k in ("input_ids", "position_ids", "cu_seq_lens_q")}
-    with _training_contexts(lora_model, fuse=True):
+    with _training_contexts(lora_model, fuse=True, run=run):
         losses = []
         for _ in range(3):
             loss = lora_model(**row, labels=ROW["labels"], use_cache=False).loss

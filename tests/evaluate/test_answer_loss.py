@@ -96,11 +96,19 @@ def test_answer_loss_under_inference_mode_builds_no_gradients(tiny_model_dir, ti
 
 
 def test_the_reused_logits_buffer_follows_chunk_size_vocabulary_and_precision(monkeypatch):
-    first = loss_mod._buffer("logits", 600, torch.float32, "cpu")
-    assert loss_mod._buffer("logits", 600, torch.float32, "cpu") is first  # reused, not made again
-    monkeypatch.setattr(loss_mod, "CHUNK", 7)
-    assert loss_mod._buffer("logits", 600, torch.float32, "cpu").shape == (7, 600)
-    assert loss_mod._buffer("logits", 601, torch.bfloat16, "cpu").dtype == torch.bfloat16
-    with torch.inference_mode():  # made in inference mode, it still takes a training's products
-        held = loss_mod._buffer("logits", 602, torch.float32, "cpu")
-    assert not held.is_inference()
+    from anchortune.engine.context import EngineContext, active
+
+    run = EngineContext()
+    with active(run):  # the buffers are the engaged run's
+        first = loss_mod._buffer("logits", 600, torch.float32, "cpu")
+        assert loss_mod._buffer("logits", 600, torch.float32, "cpu") is first  # reused, not made again
+        monkeypatch.setattr(loss_mod, "CHUNK", 7)
+        assert loss_mod._buffer("logits", 600, torch.float32, "cpu").shape == (7, 600)
+        assert loss_mod._buffer("logits", 601, torch.bfloat16, "cpu").dtype == torch.bfloat16
+        with torch.inference_mode():  # made in inference mode, it still takes a training's products
+            held = loss_mod._buffer("logits", 602, torch.float32, "cpu")
+        assert not held.is_inference()
+    assert run.buffers["logits"] is held
+    assert loss_mod._buffer("logits", 602, torch.float32, "cpu") is not held  # outside a run nothing is kept
+    run.clear()
+    assert not run.buffers

@@ -28,7 +28,7 @@ def test_sequence_nlls_add_up_to_the_answer_loss(tiny_model_dir, tiny_tokenizer)
     examples = general.general_set(tiny_tokenizer).cloze[:12]
     nlls = general.sequence_nlls(model, examples, tiny_tokenizer.pad_token_id)
     tokens = sum(sum(t != -100 for t in e["labels"][1:]) for e in examples)
-    mean = answer_loss(model, examples, tiny_tokenizer.pad_token_id, engine="standard")
+    mean = answer_loss(model, examples, tiny_tokenizer.pad_token_id)  # outside a run: the standard path
     assert sum(nlls) / tokens == pytest.approx(mean, rel=1e-4)
     alone = general.sequence_nlls(model, examples[3:4], tiny_tokenizer.pad_token_id)  # padding changes nothing
     assert alone[0] == pytest.approx(nlls[3], rel=1e-4)

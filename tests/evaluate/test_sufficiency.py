@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from anchortune.app.plan import nested_order
+from anchortune.recipes.plan import nested_order
 from anchortune.data.records import AnchorPoint
 from anchortune.evaluate import sufficiency
 

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from anchortune import settings
-from anchortune.app import exports
+from anchortune.recipes import export as exports
 from anchortune.app import runs as app_runs
 from anchortune.config import RunConfig
 from anchortune.data.demo_support import support_demo

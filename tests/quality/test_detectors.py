@@ -169,3 +169,24 @@ def test_answers_not_conditioned_on_their_prompt_are_unclear(clean, embedder):
                    ifd=lambda ps: [scores.get(p.line, 0.5) for p in ps])
     flagged = [f for f in report.findings if f.code == "unclear_answer"]
     assert [f.line for f in flagged] == [5] and "does not follow from its prompt" in flagged[0].message
+
+
+def test_a_new_detector_is_one_module_and_one_declared_line(clean, embedder, monkeypatch):
+    """A detector the gate did not know: its module (here put in place as anchortune.quality.shouting) and one line
+    in quality/detectors.py's DETECTORS; the gate runs it and the report holds its findings."""
+    import sys
+    import types
+
+    from anchortune.quality import detectors
+    from anchortune.quality.findings import Finding
+
+    module = types.ModuleType("anchortune.quality.shouting")
+    module.find = lambda rows: [Finding(p.line, "shouting", "warning", "the answer is all capitals")
+                                for p in rows.points if p.answer.isupper()]
+    monkeypatch.setitem(sys.modules, "anchortune.quality.shouting", module)
+    monkeypatch.setattr(detectors, "DETECTORS", detectors.DETECTORS + (
+        detectors.Detector("shouting", "the answer shouts", "shouting.find", "clarity", on_rows=True),))
+    points = clean[:40] + [row("Where is my parcel?", "IT LEFT OUR WAREHOUSE YESTERDAY AND ARRIVES ON MONDAY.")]
+    report, n = run(points, embedder)
+    shouted = [f for f in report.findings if f.code == "shouting"]
+    assert [f.line for f in shouted] == [n]

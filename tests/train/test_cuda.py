@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from anchortune.engine.engaged import engaged
 from anchortune.engine.loss import autocast
 from anchortune.engine import paths
 from anchortune.train.engine import batch_nll
@@ -19,7 +20,7 @@ def _run(parity, model, engine: str, precision: str, device: str, packed: bool):
     plan = paths.plan(model, engine, precision, lora=True, device=device)
     model.zero_grad()
     row = {k: v.to(device) for k, v in parity.row(packed).items()}
-    with paths.engaged(model, plan), autocast(precision, device):
+    with engaged(model, plan), autocast(precision, device):
         nll, count = batch_nll(model, row, plan)
         loss = nll / count
     loss.backward()

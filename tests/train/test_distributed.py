@@ -133,7 +133,7 @@ def _workers() -> list[str]:
             line = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except (OSError, ValueError):
             continue
-        if "anchortune.app.launched" in line:
+        if "anchortune.recipes.launched" in line:
             found.append(line)
     return found
 

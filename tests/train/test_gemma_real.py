@@ -25,25 +25,22 @@ def _train(source, engine: str, tmp_path):
     from anchortune.data.demo_support import support_demo
     from anchortune.data.presets import load_preset
     from anchortune.data.tokenize import encode
-    from anchortune.engine.loss import answer_loss
-    from anchortune.models.loading import load_model, load_tokenizer
-    from anchortune.train.engine import Baseline, fine_tune
-    from anchortune.engine.precision import choose
+    from anchortune.train.session import RunSession
 
     cfg = RunConfig.build(data="demo.jsonl", task="support", engine=engine, max_steps=6, eval_every=6, batch_size=4,
-                          learning_rate=1e-3, lora_r=8, lora_alpha=16, max_length=160, seed=3).resolve(
-        load_preset("support"))
-    tokenizer = load_tokenizer(source)
-    points = support_demo(n_per_intent=2)
-    preset = load_preset("support").resolved_for(points)
-    train, _ = encode(points[:20], preset, tokenizer, cfg.max_length)
-    valid, _ = encode(points[20:], preset, tokenizer, cfg.max_length)
-    model = load_model(source)
-    base = answer_loss(model, valid, tokenizer.pad_token_id, 4, choose(cfg.precision))
+                          learning_rate=1e-3, lora_r=8, lora_alpha=16, max_length=160, seed=3, model=str(source))
     events = []
-    result = fine_tune(model, tokenizer, train, valid, cfg, tmp_path / engine, events.append,
-                       baseline=Baseline(float("nan")), base_source=source)
-    loss = answer_loss(result.model, valid, tokenizer.pad_token_id, 4, result.precision)
+    with RunSession(cfg, on_event=events.append) as session:  # no run folder: the checkpoints go to tmp_path
+        cfg = session.resolve(load_preset("support"))
+        tokenizer = session.tokenizer
+        points = support_demo(n_per_intent=2)
+        preset = load_preset("support").resolved_for(points)
+        train, _ = encode(points[:20], preset, tokenizer, cfg.max_length)
+        valid, _ = encode(points[20:], preset, tokenizer, cfg.max_length)
+        model = session.load_model()
+        base = session.answer_loss(model, valid)
+        result = session.fine_tune(model, train, valid, checkpoints=tmp_path / engine)
+        loss = session.answer_loss(result.model, valid)
     return loss, result, events, base
 
 

@@ -26,6 +26,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from anchortune.api import errors
+from anchortune.api.pages import COOKIE
 from anchortune.errors import TooLargeError
 from anchortune.app import jobs
 from anchortune.app.workspace import Workspace
@@ -34,7 +35,6 @@ from anchortune.messages import say
 HERE = Path(__file__).parent
 EMBEDDED_NICE = 10  # embedded workers train at a lower CPU priority: requests are served first (bench/studio_load.py)
 OPEN_PATHS = ("/static/", "/login", "/healthz")
-COOKIE = "anchortune_token"
 
 
 def create_app(workspace: Workspace, workers: int = 1) -> FastAPI:

@@ -1,6 +1,6 @@
 """The web UI's pages: overview (paging, filters, search), upload and quality report (with the runs trained on the
-data), new fine-tune, runs compared side by side, playground, settings, sign-in and the error page; a job's own pages
-are job_pages.py.
+data), new fine-tune, playground, settings, sign-in and the error page; a job's own pages, and jobs compared side by
+side, are job_pages.py.
 
 Pages are Jinja2 templates with autoescaping on, so every piece of dataset text is shown as text; the
 scripts in static/ write text with textContent only. Every page renders in the request's language: the labels
@@ -15,21 +15,21 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from anchortune import messages
 from anchortune.api import i18n
 from anchortune.api.openai_files import upload_chunks
-from anchortune.app import datasets, jobs, models, retention, tracking
+from anchortune.app import compare, datasets, jobs, models, retention, tracking
 from anchortune.app import plan as app_plan
+from anchortune.config import TASKS, TRACKERS
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-TASKS = ("support", "legal", "invoice", "classification", "custom")
 SHOWN_FINDINGS = 200
-TRACKING_BACKENDS = ("none", "tensorboard", "mlflow")
+COOKIE = "anchortune_token"  # the login page sets it; api/app.py's token check reads it
 
 
 def language(request: Request) -> str:
@@ -95,8 +95,6 @@ def login_form(request: Request, next: str = "/"):
 def login(request: Request, token: str = Form(...), next: str = Form("/")):
     import secrets
 
-    from anchortune.api.app import COOKIE
-
     expected = _ws(request).config.token or ""
     if not secrets.compare_digest(token.encode(), expected.encode()):
         return render(request, "login.html", status=401, next=next if next.startswith("/") else "/", failed=True)
@@ -134,7 +132,7 @@ def dataset(request: Request, file_id: str, task: str = "custom", model: str | N
     plan, planning = app_plan.plan_state(ws, file_id, task, model)
     return render(request, "dataset.html", file=row, report=report, rows=rows, flagged_total=len(flagged),
                   task=task, model=model, models=models.served_models(ws), plan=plan, planning=planning,
-                  codes={f["code"] for f in report["findings"]}, trained=tracking.runs_on_file(ws, file_id))
+                  codes={f["code"] for f in report["findings"]}, trained=compare.runs_on_file(ws, file_id))
 
 
 @router.post("/datasets/{file_id}/plan")
@@ -224,7 +222,7 @@ def settings_page(request: Request, saved: str = ""):
     ws = _ws(request)
     return render(request, "settings.html", settings=retention.settings(ws), studio=retention.studio_sizes(ws),
                   keep=retention.KEEP, saved=bool(saved), tracking=tracking.settings(ws),
-                  backends=TRACKING_BACKENDS)
+                  backends=TRACKERS)
 
 
 @router.post("/settings")
@@ -233,16 +231,3 @@ def save_settings(request: Request, keep_checkpoints: str = Form(...), download_
     tracking.save_settings(_ws(request), track, tracking_uri)
     retention.save_settings(_ws(request), keep_checkpoints, download_cache_mb)
     return RedirectResponse("/settings?saved=1", status_code=303)
-
-
-@router.get("/compare")
-def compare(request: Request, job: list[str] = Query(default=[])):
-    """Finished jobs side by side (data version, settings, curves, task metric, general ability, verdict): a page
-    for a browser, the comparison as JSON for any other client."""
-    from anchortune.api.errors import wants_html
-
-    ws = _ws(request)
-    result = tracking.compare_jobs(ws, job)
-    if not wants_html(request):
-        return JSONResponse(result)
-    return render(request, "compare.html", result=result, plot=tracking.curves(result, language(request)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from anchortune.app import jobs
 from anchortune.app.jobs import states
 
 openai_status = states.openai_status
@@ -15,8 +16,7 @@ def file_object(row: dict) -> dict:
 
 def job_object(job: dict) -> dict:
     options = job["options"] or {}
-    hyper = {"n_epochs": options.get("epochs", "auto"), "batch_size": options.get("batch_size", "auto"),
-             "learning_rate_multiplier": "auto" if "learning_rate" not in options else options["learning_rate"]}
+    hyper = jobs.hyperparameters(job)
     return {
         "id": job["id"], "object": "fine_tuning.job", "created_at": job["created_at"], "model": job["model"],
         "status": openai_status(job["status"]), "training_file": job["training_file"],

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from anchortune.app.outputs import output_file
+from anchortune.outputs import output_file
 from anchortune.data.presets import Preset, load_preset
 from anchortune.errors import ConfigError, DataError, Problem
 from anchortune.run_folder import RunFolder

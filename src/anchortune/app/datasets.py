@@ -1,10 +1,5 @@
-"""Anchor-point files: read, describe, check (the quality gate), write reports and cleaned sets, and a studio's
-uploads with their cached, possibly background, quality reports.
-
-A check reads its file line by line and keeps at most MAX_ROWS rows for the gate (a seeded uniform sample of a
-larger file, said in the report): memory follows the rows kept, not the file. Every output is checked before the
-work (never the input, never a folder) and written atomically.
-"""
+"""Anchor-point files: read, describe, check (the check recipe, recipes/check.py: the quality gate, its reports and
+cleaned sets), and a studio's uploads with their cached, possibly background, quality reports."""
 
 from __future__ import annotations
 
@@ -18,19 +13,17 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from anchortune import scratch
-from anchortune.app.outputs import output_file, same_file
-from anchortune.config import expected
-from anchortune.data.loading import CsvColumns, load_anchor_points, sample_anchor_points
-from anchortune.data.presets import Preset, load_preset
+from anchortune.data.loading import CsvColumns, load_anchor_points
+from anchortune.data.presets import load_preset
 from anchortune.data.records import AnchorPoint
 from anchortune.errors import ConfigError, ConflictError, DataError, TooLargeError
 from anchortune.jobs import states
 from anchortune.jobs.checks import DONE, CheckStatus
 from anchortune.jobs.store import new_id
 from anchortune.app.workspace import found
+from anchortune.recipes.check import MAX_ROWS, check_data, check_file, write_quality_outputs  # noqa: F401
 from anchortune.run_folder import RunFolder, changelog_of
 
-MAX_ROWS = 200_000  # rows the gate judges (~3 GB, ~10 minutes on 2 cores: bench/results/quality_scale.md)
 UPLOAD_SUFFIXES = (".jsonl", ".csv")
 DEMO_SETS = ("support", "invoice")
 
@@ -45,136 +38,6 @@ def describe_data(points: list[AnchorPoint]) -> dict:
     labels = Counter(p.label for p in points if p.label is not None)
     return {"examples": len(points), "multi_turn": sum(1 for p in points if len(p.messages) > 3),
             "labels": dict(labels.most_common())}
-
-
-def check_file(path: str | Path, task: str = "custom", model: str | None = None, description: str | None = None,
-               columns: CsvColumns | None = None, max_length: int | None = None, ifd: bool = False,
-               json_out: Path | None = None, html_out: Path | None = None, fix_out: Path | None = None,
-               max_rows: int = MAX_ROWS):
-    """`anchortune check`: the outputs checked first (none of them the input or a folder, each writable), the file
-    read line by line keeping at most `max_rows` rows, judged, the reports written; (report, written files)."""
-    path = Path(path)
-    _check_outputs(path, json_out, html_out, fix_out)
-    if max_rows < 1:
-        raise ConfigError(f"--max-rows must be a whole number >= 1, not {max_rows}")
-    _max_length(max_length, load_preset(task))  # the options' mistakes before the file's minutes
-    points, rows = sample_anchor_points(path, max_rows, columns)
-    if fix_out is not None and rows > len(points):
-        raise ConfigError(f"--fix writes a cleaned copy of every row, but the file holds {rows:,} rows and the check "
-                          f"judges {len(points):,} (--max-rows): raise --max-rows, or check without --fix")
-    report = check_data(path, task, model, description, columns, max_length, ifd, points=points, max_rows=max_rows)
-    if rows > len(points):
-        _note_sample(report, len(points), rows)
-    return report, write_quality_outputs(report, points, path.name, json_out, html_out, fix_out)
-
-
-def check_data(path: str | Path, task: str = "custom", model: str | None = None, description: str | None = None,
-               columns: CsvColumns | None = None, max_length: int | None = None, ifd: bool = False,
-               points: list[AnchorPoint] | None = None, progress=None, max_rows: int = MAX_ROWS):
-    """The quality report for a file of anchor points (or for `points` already read from it), judged on at most
-    `max_rows` rows (a seeded sample of more); `progress(stage, fraction)` hears how far it has come (gate.check)."""
-    from anchortune.models.loading import load_tokenizer, resolve_model
-    from anchortune.quality.embeddings import load_embedder, load_judge
-    from anchortune.quality.gate import check
-
-    preset = load_preset(task)
-    max_length = _max_length(max_length, preset)
-    declared = list(preset.output.labels)
-    if points is None:
-        points, rows = sample_anchor_points(path, max_rows, columns)
-    else:
-        points, rows = _sample(points, max_rows), len(points)
-    preset = preset.resolved_for(points)
-    source = resolve_model(model)
-    tokenizer = load_tokenizer(source)
-    scorer = _ifd_scorer(source, tokenizer, preset) if ifd else None
-    judge = load_judge() if preset.output.format == "text" else None  # free-text answers compared by meaning
-    report = check(points, preset, load_embedder(), tokenizer, max_length, description=description,
-                   declared_labels=declared, ifd=scorer, judge=judge, progress=progress)
-    if rows > len(points):
-        _note_sample(report, len(points), rows)
-    return report
-
-
-def _max_length(value: int | None, preset: Preset) -> int:
-    """The context a check counts tokens against: the option (within the run config's bounds) or the preset's."""
-    if value is None:
-        return preset.hyperparameters.max_length
-    if not 16 <= value <= 1_048_576:
-        raise ConfigError(f"--max-length must be {expected('max_length')}, not {value}")
-    return value
-
-
-def _sample(points: list[AnchorPoint], keep: int, seed: int = 0) -> list[AnchorPoint]:
-    """At most `keep` of `points`, a seeded uniform sample in their order."""
-    if len(points) <= keep:
-        return points
-    import random
-
-    return [points[i] for i in sorted(random.Random(seed).sample(range(len(points)), keep))]
-
-
-def _note_sample(report, judged: int, rows: int) -> None:
-    """Say in the report that the gate judged a sample of the rows."""
-    report.size.update(rows_in_file=rows, rows_judged=judged)
-    report.reasons.append(f"judged a seeded sample of {judged:,} of the file's {rows:,} rows (--max-rows); every "
-                          "row's format was checked")
-
-
-def _fix_files(fix_out: Path) -> tuple[Path, Path]:
-    """The review file and the changelog written beside a cleaned set."""
-    return fix_out.with_name(fix_out.stem + ".review.jsonl"), changelog_of(fix_out)
-
-
-def _check_outputs(source: Path, json_out: Path | None, html_out: Path | None, fix_out: Path | None) -> None:
-    """Every file a check would write, before it reads anything: none is the input or a folder, each can be
-    written, no two are the same file."""
-    outputs = {"--json": json_out, "--html": html_out, "--fix": fix_out}
-    if fix_out is not None:
-        review, changelog = _fix_files(Path(fix_out))
-        outputs.update({f"--fix (its review file {review.name})": review,
-                        f"--fix (its changelog {changelog.name})": changelog})
-    named = [(flag, Path(path)) for flag, path in outputs.items() if path is not None]
-    for i, (flag, path) in enumerate(named):
-        output_file(path, flag, inputs=[source])
-        clash = next((other for other, earlier in named[:i] if same_file(path, earlier)), None)
-        if clash:
-            raise ConfigError(f"{clash} and {flag} name the same file '{path}'; name each output once")
-
-
-def _ifd_scorer(source, tokenizer, preset: Preset):
-    from anchortune.engine import precision
-    from anchortune.models.loading import load_model
-    from anchortune.quality.ifd import ifd_scores
-
-    model = load_model(source)
-    chosen = precision.choose("auto")
-    return lambda points: ifd_scores(model, tokenizer, preset, points, chosen)
-
-
-def write_quality_outputs(report, points: list[AnchorPoint], source: str, json_out: Path | None = None,
-                          html_out: Path | None = None, fix_out: Path | None = None) -> dict[str, Path]:
-    """Write the report as JSON and/or HTML and, with fix_out, the cleaned set, review file and changelog."""
-    from anchortune.data.loading import save_anchor_points
-    from anchortune.quality.fix import plan_fix
-    from anchortune.quality.html import render
-
-    written: dict[str, Path] = {}
-    if json_out:
-        RunFolder(json_out.parent).write_json(json_out, report.to_json())
-        written["json"] = json_out
-    if html_out:
-        RunFolder(html_out.parent).write_text(html_out, render(report, points, source))
-        written["html"] = html_out
-    if fix_out:
-        plan = plan_fix(points, report.findings)
-        review, changelog = _fix_files(fix_out)
-        save_anchor_points(plan.kept, fix_out)
-        save_anchor_points(plan.review, review)
-        RunFolder(fix_out.parent).write_text(changelog, "".join(json.dumps(c, ensure_ascii=False) + "\n"
-                                                                for c in plan.changelog))
-        written.update({"fixed": fix_out, "review": review, "changelog": changelog})
-    return written
 
 
 def write_demo_data(kind: str, out: str | Path, n: int | None = None) -> Path:

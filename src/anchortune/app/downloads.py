@@ -1,7 +1,8 @@
 """A finished job's downloads and exports, built in the background with progress, never inside a request.
 
-Parts (PARTS): adapter and model (zips of the run's folders), served (the merged folder for transformers and vLLM),
-gguf (q8_0 with the parity gate's record) and ollama (the GGUF and its Modelfile); each is written once into the
+Parts (PARTS): adapter and model (zips of the run's folders) and one per export format, as export/formats.py
+declares them (served: the merged folder for transformers and vLLM; gguf: q8_0 with the parity gate's record;
+ollama: the GGUF and its Modelfile); each is written once into the
 run's exports/ where it is an export, zipped into the data folder's downloads/ (bounded: app/retention.py) and
 served from there. A build runs on the workspace's build thread (jobs/checks.py), one at a time; its status says
 missing, queued, running (stage, fraction), ready (bytes) or failed (why), and the parity gate's verdict as it is:
@@ -16,11 +17,13 @@ import zipfile
 from pathlib import Path
 
 from anchortune.errors import ConfigError, NotFoundError, StateError
+from anchortune.export import formats
 from anchortune.jobs import checks
 from anchortune.messages import say
 
-PARTS = ("adapter", "model", "served", "gguf", "ollama")
-EXPORTED = {"served": "merged", "gguf": "gguf", "ollama": "ollama"}  # part -> export format
+EXPORTED = {f.download: f.name for f in formats.FORMATS}  # part -> export format
+PARTS = ("adapter", "model") + tuple(EXPORTED)
+CHECKED = tuple(f.download for f in formats.FORMATS if f.gguf)  # parts the parity gate checks
 HIDDEN = ("run", "folder")  # a record's server paths
 
 
@@ -44,9 +47,7 @@ def zip_path(ws, job_id: str, part: str) -> Path:
 
 
 def _export_folder(run: Path, fmt: str, quant: str | None = None) -> Path:
-    from anchortune.app import exports
-
-    quant = quant or exports.DEFAULT_QUANT[fmt]
+    quant = quant or formats.get(fmt).default_quant
     return run / "exports" / (fmt + (f"-{quant}" if quant else ""))
 
 
@@ -97,7 +98,8 @@ def ready_file(ws, job_id: str, part: str) -> Path | None:
 
 
 def _build(ws, run: Path, job_id: str, part: str, progress) -> None:
-    from anchortune.app import exports, retention
+    from anchortune.app import retention
+    from anchortune.recipes import export as exports
 
     source = _source(run, part)
     if part in EXPORTED and not (source / "export.json").is_file():
@@ -124,7 +126,7 @@ def _build(ws, run: Path, job_id: str, part: str, progress) -> None:
 
 def _parity(run: Path, part: str) -> dict:
     """The parity gate's verdict for a part as it stands: passed, failed, unchecked (why), not built yet, or none."""
-    if part not in ("gguf", "ollama"):
+    if part not in CHECKED:
         return {"status": "none", "reason": say("x_no_parity")}
     record = _export_folder(run, EXPORTED[part]) / "export.json"
     if not record.is_file():
@@ -135,7 +137,8 @@ def _parity(run: Path, part: str) -> dict:
 
 def records(ws, job_id: str) -> list[dict]:
     """The exports made of a job's run, oldest first, without the server's paths (the folder relative to the run)."""
-    from anchortune.app import exports, jobs
+    from anchortune.app import jobs
+    from anchortune.recipes import export as exports
 
     run = jobs.run_folder(ws, jobs.job(ws, job_id)["id"])
     out = []
@@ -150,10 +153,10 @@ def records(ws, job_id: str) -> list[dict]:
 def export(ws, job_id: str, fmt: str, quant: str | None = None) -> dict:
     """Export a finished job's model (merged, gguf, ollama) into its run folder in the background; the build's
     status (GET the exports for the record with the parity gate's verdict)."""
-    from anchortune.app import exports
+    from anchortune.recipes import export as exports
 
-    if fmt not in exports.FORMATS:
-        raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(exports.FORMATS)}", param="format")
+    if fmt not in formats.NAMES:
+        raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(formats.NAMES)}", param="format")
     run = _run(ws, job_id)
     key = f"{job_id}:export:{fmt}:{quant or ''}"
     ws.builds.submit(key, lambda progress: (progress(say("x_build_stage_export", format=fmt), 0.05),
@@ -166,12 +169,6 @@ def export_status(ws, job_id: str, fmt: str, quant: str | None = None) -> dict:
     state = build.state if build is not None else "missing"
     return {"format": fmt, "quant": quant, "state": state, "stage": build.stage if build else "",
             "error": _no_paths(ws, build.error) if build else ""}
-
-
-def forget(ws, job_id: str) -> None:
-    """Delete a job's built zips."""
-    for path in (ws.data / "downloads").glob(f"{job_id}-*.zip"):
-        path.unlink(missing_ok=True)
 
 
 def _no_paths(ws, text: str) -> str:

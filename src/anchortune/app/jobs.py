@@ -13,7 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
-from anchortune.config import RunConfig
+from anchortune.config import TRACKERS, RunConfig
 from anchortune.data.presets import PRESET_NAMES, load_preset
 from anchortune.errors import ConfigError, QualityError, StateError
 from anchortune.jobs import states
@@ -24,7 +24,12 @@ from anchortune.messages import say
 from anchortune.run_folder import RunFolder
 
 # a job's run options; its tracking URI is the studio's (app/tracking.py), never a request's
-OPTION_KEYS = tuple(k for k in RunConfig.model_fields if k not in ("data", "model", "valid_data", "seed", "tracking_uri"))
+OPTION_KEYS = tuple(k for k in RunConfig.model_fields
+                    if k not in ("data", "model", "valid_data", "seed", "tracking_uri"))
+# kept in a job's options as the client sent them, and no run option: the gate's override, and OpenAI's learning-rate
+# multiplier (the task preset's rate times it, made a rate when the job's run config is built)
+WIRE_OPTIONS = ("force", "learning_rate_multiplier")
+
 
 
 def create_job(ws, model: str, training_file: str, validation_file: str | None = None,
@@ -44,7 +49,7 @@ def create_job(ws, model: str, training_file: str, validation_file: str | None =
         raise ConfigError(f"unknown option(s): {', '.join(unknown)}; allowed: {', '.join(OPTION_KEYS)}, force")
     task = options.pop("task", None) or "custom"
     load_preset(task)  # an unknown task is refused here, with its name, not later by the worker
-    options.update(_hyperparameters(hyperparameters or {}, task))
+    options.update(_hyperparameters(hyperparameters or {}))
     options = tracking.job_options(ws, options)  # the studio's tracking backend where the job names none
     if suffix is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{0,40}", suffix):
         raise ConfigError("suffix: up to 40 letters, digits, '-', '_' or '.'")
@@ -123,14 +128,14 @@ def train_anyway(ws, job_id: str) -> dict:
 
 def delete_job(ws, job_id: str) -> dict:
     """Remove a finished job with everything it keeps on disk (run folder, stored report, built downloads)."""
-    from anchortune.app import downloads
+    from anchortune.app import retention
 
     row = job(ws, job_id)
     if row["status"] not in states.FINAL:
         raise StateError(say("e_delete_active", id=job_id))
     shutil.rmtree(run_folder(ws, job_id), ignore_errors=True)
     _stored_report(ws, job_id).unlink(missing_ok=True)
-    downloads.forget(ws, job_id)
+    retention.forget_downloads(ws, job_id)
     ws.store.delete_job(job_id)
     return row
 
@@ -185,7 +190,7 @@ def train_job(ws, ctx: JobContext) -> dict:
     """Train with the report validation stored (or resume from the last checkpoint after a worker died); the
     fields of the succeeded job."""
     from anchortune.app.recorder import JobRecorder
-    from anchortune.app.runs import train_run
+    from anchortune.recipes.task_run import train_run
 
     from anchortune.app import retention
 
@@ -242,14 +247,28 @@ def run_config(ws, row: dict) -> RunConfig:
     from anchortune.app import datasets
     from anchortune.app.models import model_spec
 
-    options = {k: v for k, v in row["options"].items() if k != "force"}
+    options = {k: v for k, v in row["options"].items() if k not in WIRE_OPTIONS}
+    multiplier = row["options"].get("learning_rate_multiplier")
+    if multiplier is not None:
+        options["learning_rate"] = load_preset(row["task"]).hyperparameters.learning_rate * multiplier
     valid = str(datasets.file_path(ws, row["validation_file"])) if row["validation_file"] else None
     return RunConfig.build(data=str(datasets.file_path(ws, row["training_file"])), task=row["task"],
                            model=model_spec(ws, row["model"]), valid_data=valid, seed=row["seed"],
                            tracking_uri=tracking.tracking_uri(ws, options.get("track") or "none"), **options)
 
 
-def _hyperparameters(values: dict, task: str) -> dict:
+def hyperparameters(row: dict) -> dict:
+    """A job's hyperparameters in OpenAI's words, as its client sent them ("auto" where it left the preset's
+    choice; a rate given as anchortune's absolute learning_rate shows as its multiple of the preset's)."""
+    options = row["options"] or {}
+    multiplier = options.get("learning_rate_multiplier", "auto")
+    if multiplier == "auto" and "learning_rate" in options:
+        multiplier = options["learning_rate"] / load_preset(row["task"]).hyperparameters.learning_rate
+    return {"n_epochs": options.get("epochs", "auto"), "batch_size": options.get("batch_size", "auto"),
+            "learning_rate_multiplier": multiplier}
+
+
+def _hyperparameters(values: dict) -> dict:
     """OpenAI's hyperparameters as run options ("auto" leaves the preset's choice)."""
     out = {}
     for key, value in values.items():
@@ -260,9 +279,9 @@ def _hyperparameters(values: dict, task: str) -> dict:
         elif key == "batch_size":
             out["batch_size"] = int(_positive(key, value, limit=4096, whole=True))
         elif key == "learning_rate_multiplier":
-            out["learning_rate"] = load_preset(task).hyperparameters.learning_rate * _positive(key, value, limit=1000)
+            out["learning_rate_multiplier"] = _positive(key, value, limit=1000)
         elif key == "track":  # experiment tracking (app/tracking.py), a hyperparameter as engine is
-            if value not in ("none", "tensorboard", "mlflow"):
+            if value not in TRACKERS:
                 raise ConfigError(say("e_track_choice", text=value), param="hyperparameters.track")
             out["track"] = value
         elif key == "engine":

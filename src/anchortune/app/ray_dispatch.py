@@ -2,7 +2,7 @@
 
 `anchortune worker --ray http://HEAD:8265` claims jobs from the studio's store as any worker does and validates
 them here (the quality gate, its report stored); the training is submitted as a Ray job whose entrypoint is this
-run entry (`python -m anchortune.app.launched SPEC`), which runs `runs.train_run` on a cluster node, and from
+run entry (`python -m anchortune.recipes.launched SPEC`), which runs the task run on a cluster node, and from
 there, for `devices` > 1, torch.distributed.run (train/distributed.py). The cluster's nodes must reach the
 studio's data folder at the same path (a shared filesystem: the anchor points, the run folder) and have
 anchortune installed (`--ray-python` names its interpreter there).
@@ -107,7 +107,7 @@ class RayDispatch:
         spec.write_text(json.dumps({"config": cfg.model_dump(), "out": str(folder.root), "resume": resume,
                                     "quality": jobs.stored_quality(ws, row["id"])}), encoding="utf-8")
         resources = {"entrypoint_num_gpus": cfg.devices} if _wants_gpus(cfg) else {}
-        submission = client.submit_job(entrypoint=f"{self.python} -m anchortune.app.launched {spec}",
+        submission = client.submit_job(entrypoint=f"{self.python} -m anchortune.recipes.launched {spec}",
                                        submission_id=f"anchortune-{row['id']}-{attempt}",
                                        metadata={"anchortune_job": row["id"]}, **resources)
         record.write_text(json.dumps({"submission_id": submission, "address": self.address, "attempt": attempt}),

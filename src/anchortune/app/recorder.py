@@ -1,7 +1,7 @@
 """A training run's events as stored job events: stages, messages, metrics, checkpoints, throttled progress
 (app/jobs.py hands it to `runs.train_run` as its event sink).
 
-Progress events carry the stage they belong to (train/pipeline.py's STAGES), the stage's own time left and, during
+Progress events carry the stage they belong to (recipes/task_run.py's STAGES), the stage's own time left and, during
 training, the whole run's (`eta_total_s`: evaluations to come and the final evaluation included); the job's
 estimated finish follows the whole run's time left, never the training steps' alone."""
 

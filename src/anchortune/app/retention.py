@@ -126,6 +126,12 @@ def bound_downloads(ws, keep: Path | None = None) -> list[str]:
     return removed
 
 
+def forget_downloads(ws, job_id: str) -> None:
+    """Delete a job's built zips (the job is being deleted)."""
+    for path in (ws.data / "downloads").glob(f"{job_id}-*.zip"):
+        path.unlink(missing_ok=True)
+
+
 def human_bytes(n: int) -> str:
     """'512 B', '3.4 MB', '1.1 GB' (powers of 1000, as file managers show sizes)."""
     for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):

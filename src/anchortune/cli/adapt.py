@@ -1,4 +1,4 @@
-"""The `adapt` command: continued pretraining on raw domain documents (app/adapt.py), the balance guard watching
+"""The `adapt` command: continued pretraining on raw domain documents (recipes/adapt.py), the balance guard watching
 general ability; its run folder is a model `anchortune train --model RUN` starts from. Registered on the
 `anchortune` app by cli/main.py.
 """
@@ -25,7 +25,7 @@ def adapt(
     seed: int = typer.Option(42, help="Seed of the held-out documents and the data order."),
 ) -> None:
     """Adapt a model to a domain's language from raw documents (continued pretraining)."""
-    from anchortune.app.adapt import adapt_run
+    from anchortune.app.runs import adapt_run
     from anchortune.cli.progress import ProgressView
 
     view = ProgressView(console)

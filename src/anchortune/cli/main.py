@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from anchortune.app import chat as app_chat
-from anchortune.app import datasets, exports, runs
+from anchortune.app import datasets, runs
 from anchortune.app import models as app_models
-from anchortune.app import tracking as app_tracking
+from anchortune.app import compare as app_compare
 from anchortune.cli import adapt as adapt_cli
 from anchortune.cli import compare_view
 from anchortune.cli import plan as plan_cli
@@ -233,7 +233,7 @@ def compare(
     """Put finished runs side by side: data version, settings, curves, task metric, general ability, verdict."""
     if lang not in LANGUAGES:
         raise ConfigError(say("e_lang_choice", text=lang), param="lang")
-    result = app_tracking.compare_runs(runs)
+    result = app_compare.compare_runs(runs)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
         return
@@ -282,19 +282,20 @@ def evaluate(
 @app.command("export")
 def export(
     run: Path = typer.Argument(..., help="A finished run folder."),
-    fmt: str = typer.Option("gguf", "--format", help="merged (safetensors for transformers / vLLM), gguf (llama.cpp, "
-                                                     "LM Studio) or ollama (GGUF + Modelfile)."),
-    quant: Optional[str] = typer.Option(None, help="f16, bf16, q8_0 or q4_k_m for gguf / ollama (default q8_0); "
-                                                   "f16 or bf16 for merged (default: as trained)."),
+    fmt: str = typer.Option("gguf", "--format", help=", ".join(f"{f.name} ({f.words})" for f in runs.FORMATS) + "."),
+    quant: Optional[str] = typer.Option(None, help="; ".join(f"{', '.join(f.quants)} for {f.name} (default "
+                                                             f"{f.default_quant or 'as trained'})"
+                                                             for f in runs.FORMATS) + "."),
     out: Optional[Path] = typer.Option(None, help="Folder to write (default RUN/exports/FORMAT-QUANT)."),
     data: Optional[Path] = typer.Option(None, help="Held-out anchor points for the parity check (default: the "
                                                    "run's validation split)."),
-    check: bool = typer.Option(True, "--check/--no-check", help="Replay held-out prompts through llama.cpp and "
-                                                                "PyTorch and compare (gguf, ollama)."),
+    check: bool = typer.Option(True, "--check/--no-check",
+                               help="Replay held-out prompts through llama.cpp and PyTorch and compare ("
+                                    + ", ".join(f.name for f in runs.FORMATS if f.gguf) + ")."),
 ) -> None:
     """Export a run's model for the tools people run models in, checked against PyTorch."""
     with console.status(f"exporting {run} as {fmt}"):
-        record = exports.export_run(run, fmt, quant, out, data, check)
+        record = runs.export_run(run, fmt, quant, out, data, check)
     console.print(f"written: {record['folder']}")
     parity = record.get("parity")
     if parity and parity.get("identical_answers") is not None:
@@ -308,7 +309,7 @@ def export(
         console.print(f"not checked: {record['reason']}")
     elif record["status"] == "passed":
         console.print(f"parity passed: {record['reason']}")
-    if fmt == "ollama":
+    if record.get("modelfile"):
         console.print(f"run it: cd {record['folder']} && ollama create {Path(record['file']).stem} -f Modelfile "
                       f"&& ollama run {Path(record['file']).stem}")
 

@@ -1,5 +1,5 @@
 """The `plan` command: how much more data would buy how much, and which anchor points to write next
-(app/plan.py). Registered on the `anchortune` app by cli/main.py.
+(recipes/plan.py). Registered on the `anchortune` app by cli/main.py.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from anchortune.config import RunConfig
+
 console = Console(soft_wrap=True)
 
 
 def plan(
     data: Path = typer.Argument(..., help="Anchor points (JSONL or CSV)."),
-    task: str = typer.Option("custom", help="Task preset: support, legal, invoice, classification or custom."),
+    task: str = typer.Option("custom", help=RunConfig.model_fields["task"].description),
     model: Optional[str] = typer.Option(None, help="Catalog name, local folder or .gguf (default: the catalog's)."),
     fractions: str = typer.Option("0.125,0.25,0.5,1", help="Nested subsets to train on, as shares of the data."),
     epochs: Optional[float] = typer.Option(None, help="Passes over each subset (the preset's by default)."),

@@ -16,6 +16,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from anchortune.config import TASKS
 from anchortune.data.records import AnchorPoint
 from anchortune.errors import ConfigError
 
@@ -110,7 +111,7 @@ def _json_keys(points: list[AnchorPoint]) -> list[str]:
     return list(keys)
 
 
-PRESET_NAMES = ("support", "legal", "invoice", "classification", "custom")
+PRESET_NAMES = TASKS  # declared with the run config (config.py)
 
 
 @cache

@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import contextlib
 
-LAYERS = ("LlamaDecoderLayer", "MistralDecoderLayer")  # Mistral's is Llama's with a sliding window
-NORMS = ("LlamaRMSNorm", "MistralRMSNorm")
-WINDOWED = ("MistralDecoderLayer",)  # layers whose attention masks to config.sliding_window
+from anchortune.engine.families import FAMILIES
+
+LAYERS = tuple(f.fused_layer for f in FAMILIES.values() if f.fused_layer)  # the layers this function computes
+NORMS = tuple(f.norm for f in FAMILIES.values() if f.fused_layer)
+WINDOWED = tuple(f.fused_layer for f in FAMILIES.values() if f.fused_layer and f.windowed)  # masked to the window
 
 
 def _rms(x, weight, eps: float, dtype):

@@ -13,7 +13,8 @@ ones PEFT computes (same products, same precision); only the order of summation 
 trainable bias (PEFT's `bias="all"`) takes PEFT's own path.
 
 The frozen weight, the stacked A and the block-diagonal B of a group are cast and assembled once per
-optimizer step (`_Group.operands`, keyed on the adapter tensors' versions), not at every micro-batch. The
+optimizer step (`_Group.operands`, keyed on the run's step count and the adapter tensors' versions), not at every
+micro-batch. The
 same products (`lora_forward`, `lora_backward`) serve engine/fused_layer.py, which computes whole decoder
 layers over these groups.
 
@@ -88,19 +89,15 @@ def compute_dtype(x, weight):
 
 
 _FN = None
-_STEPS = [0]  # optimizer steps taken in this process while a `fused` context was open
-
-
-def _count_step(optimizer, args, kwargs) -> None:
-    _STEPS[0] += 1
 
 
 class _Group:
     """Projections of one layer that read the same input; the first called computes all, the rest take theirs."""
 
-    def __init__(self, modules: list, originals: list):
+    def __init__(self, modules: list, originals: list, context):
         import torch
 
+        self.context = context  # the run's engine context: its optimizer steps (engine/context.py)
         self.modules = modules
         self.originals = originals
         self.adapter = modules[0].active_adapters[0]
@@ -134,10 +131,10 @@ class _Group:
         """(frozen weight, stacked A, block-diagonal scaled B) in `dtype`, made again only after an optimizer
         step or when an adapter tensor changed otherwise (loading a checkpoint copies into it, which bumps its
         version): once per optimizer step, not at every micro-batch and evaluation batch (~10 casts and copies a
-        group each time). The step counts come from torch's optimizer hook: a fused AdamW (the Trainer's
-        default) updates the tensors without bumping their versions."""
+        group each time). The step count is the run's (its engine context, told by the training after each
+        optimizer step): a fused AdamW (the Trainer's default) updates the tensors without bumping their versions."""
         adapters = self._adapters
-        key = (dtype, _STEPS[0], tuple(self.scales()), tuple((t.data_ptr(), t._version) for t in adapters))
+        key = (dtype, self.context.steps, tuple(self.scales()), tuple((t.data_ptr(), t._version) for t in adapters))
         if self._operands is None or self._operands[0] != key:
             import torch
 
@@ -221,13 +218,16 @@ def _lora_layers(model):
 
 
 @contextlib.contextmanager
-def fused(model):
+def fused(model, context=None):
     """Within this context, the model's LoRA projections run grouped (see the module docstring).
 
     The frozen base weights of a group are held as one matrix meanwhile; on leaving, each projection
-    gets its forward back and its weight as a tensor of its own again. Yields {LoRA module: its group}."""
-    from torch.optim.optimizer import register_optimizer_step_post_hook
+    gets its forward back and its weight as a tensor of its own again. `context` (engine/context.py) counts the
+    run's optimizer steps; without one the operands are made again only when an adapter's version changes.
+    Yields {LoRA module: its group}."""
+    from anchortune.engine.context import EngineContext
 
+    context = context or EngineContext()
     layers = _lora_layers(model)
     parents = sorted({parent for parent, _ in layers})
     patched = []
@@ -237,15 +237,13 @@ def fused(model):
             if any(m is None for m in members) or len({m.base_layer.weight.dtype for m in members}) != 1:
                 continue
             originals = [m.forward for m in members]
-            group = _Group(members, originals)
+            group = _Group(members, originals, context)
             for i, m in enumerate(members):
                 m.forward = (lambda g, i: lambda x, *a, **k: g.forward(i, x, *a, **k))(group, i)
             patched.append(group)
-    hook = register_optimizer_step_post_hook(_count_step)  # every optimizer's step, fused ones included
     try:
         yield {m: group for group in patched for m in group.modules}
     finally:
-        hook.remove()
         for group in patched:
             for m in group.modules:
                 del m.forward  # the class's forward again

@@ -11,9 +11,9 @@ bench/results/engine_history.md.
 from __future__ import annotations
 
 import contextlib
-import threading
 
 from anchortune.data.tokenize import IGNORE
+from anchortune.engine import context as engine_context
 from anchortune.engine.collate import PAD_MULTIPLE, PackCollator, padded_width, token_rows
 
 ROW_TOKENS = 1024  # tokens per packed evaluation row (rows of 2, 4 and 8 examples: 4, ~1k tokens, was fastest)
@@ -23,7 +23,6 @@ ROW_TOKENS = 1024  # tokens per packed evaluation row (rows of 2, 4 and 8 exampl
 # remainder chunk nearly as slow as the full one (profiled step loop: 18.4 against 39 ms).
 CHUNK = 384
 ROWS = 16  # positions per float32 softmax: [16 x 49k], ~3 MB, stays in cache (256 rows: ~50 MB, ~3x slower)
-_CASTS: dict = {}  # id(weight) -> (weak ref, version, dtype, cast copy): a frozen head is cast to bf16 once
 
 
 def autocast(precision: str, device: str = "cpu"):
@@ -107,11 +106,11 @@ def _log_softmax_rows(logits, targets, grad: bool):
 
 
 _FUNCTION = None
-_BUFFERS = threading.local()  # per thread: [CHUNK x vocabulary] logits, [CHUNK x hidden] rows, reused call to call
 
 
 def _buffer(name: str, width: int, dtype, device):
-    """The calling thread's [CHUNK x width] buffer `name` for this dtype and device (made on first use).
+    """The engaged run's [CHUNK x width] buffer `name` for this dtype and device (made on first use; kept in the
+    run's engine context, engine/context.py, and made for each call outside an engaged run).
 
     "logits": a fresh tensor of that size (25-38 MB in bf16) is handed to the process by the allocator page by
     page at every chunk, a cost comparable to the head's product itself on 2 CPU cores; one reused buffer pays
@@ -120,16 +119,19 @@ def _buffer(name: str, width: int, dtype, device):
     two products, measured), and a run's answer counts differ from micro-batch to micro-batch."""
     import torch
 
-    held = getattr(_BUFFERS, name, None)
+    run = engine_context.current()
+    held = run.buffers.get(name) if run is not None else None
     if held is None or held.shape != (CHUNK, width) or held.dtype != dtype or held.device != torch.device(device):
         with torch.inference_mode(False):  # usable for evaluation (inference mode) and training alike
             held = torch.empty(CHUNK, width, dtype=dtype, device=device)
-            setattr(_BUFFERS, name, held)
+        if run is not None:
+            run.buffers[name] = held
     return held
 
 
 def _cast(weight, dtype):
-    """The weight in `dtype`, cached while the weight is unchanged (its version counter) and frozen.
+    """The weight in `dtype`, cached in the engaged run's context while the weight is unchanged (its version
+    counter) and frozen.
 
     The cached copy is stored transposed, [hidden x vocabulary], and returned as its transposed view (the
     weight's shape): oneDNN's bf16 product takes the gradient logits @ head ~25 % faster from that layout
@@ -144,11 +146,13 @@ def _cast(weight, dtype):
 
     import torch
 
-    held = _CASTS.get(id(weight))
+    run = engine_context.current()
+    casts = run.casts if run is not None else {}
+    held = casts.get(id(weight))
     if held is None or held[0]() is not weight or held[1] != weight._version or held[2] != dtype:
-        _CASTS.clear()  # one head at a time: the model being trained or evaluated
-        held = _CASTS[id(weight)] = (weakref.ref(weight), weight._version, dtype,
-                                     torch.empty(weight.shape[::-1], dtype=dtype, device=weight.device).copy_(weight.detach().T).T)
+        casts.clear()  # one head at a time: the model being trained or evaluated
+        copy = torch.empty(weight.shape[::-1], dtype=dtype, device=weight.device).copy_(weight.detach().T).T
+        held = casts[id(weight)] = (weakref.ref(weight), weight._version, dtype, copy)
     return held[3]
 
 
@@ -206,42 +210,31 @@ def model_nll(model, input_ids, attention_mask, targets, keep, position_ids=None
     return torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="sum")
 
 
-def release() -> None:
-    """Drop the cached head casts and this thread's buffers (engine/paths.py calls it when a run leaves the
-    fast engine: nothing the engine keeps outlives its run)."""
-    _CASTS.clear()
-    for name in ("logits", "hidden"):
-        if hasattr(_BUFFERS, name):
-            delattr(_BUFFERS, name)
-
-
-def answer_loss(model, examples: list[dict], pad_id: int, batch_size: int = 8, precision: str = "fp32",
-                engine_plan=None, engine: str = "auto") -> float:
+def answer_loss(model, examples: list[dict], pad_id: int, batch_size: int = 8, precision: str = "fp32") -> float:
     """Mean negative log-likelihood per answer token over all examples (nan when there are none).
 
     The examples, sorted by length, are packed into rows of up to ROW_TOKENS tokens (PackCollator), each
     attending to itself only, as training sees them: no padding between examples (30 Bitext rows, 6.3k
     tokens, bench model: ~8.6 s in rows of up to 4 examples against ~9.7 s padded in batches of 8). Each part
-    computes as `engine_plan` says (engine/paths.py; default: what `engine` picks for this model): per-example
-    attention (engine/packed_attention.py) or transformers' own masks from the position ids, the fused LM
-    head or the model's own logits. `batch_size` is kept for callers that size evaluation by examples; rows
-    are sized by tokens."""
+    computes as the engaged run's plan says (engine/engaged.py; outside an engaged run, the standard path):
+    per-example attention (engine/packed_attention.py) or transformers' own masks from the position ids, the
+    fused LM head or the model's own logits. `batch_size` is kept for callers that size evaluation by examples;
+    rows are sized by tokens."""
     import torch
-
-    from anchortune.engine import paths
 
     if not examples:
         return float("nan")
-    engine_plan = engine_plan or paths.evaluation_plan(model, precision, engine)
-    fast_attention, fast_head = engine_plan.uses("attention"), engine_plan.uses("loss_head")
+    run = engine_context.current()
+    plan = run.plan if run is not None else None
+    fast_attention = plan is not None and plan.uses("attention")
+    fast_head = plan is not None and plan.uses("loss_head")
     collate = PackCollator(pad_id, PAD_MULTIPLE)
     ordered = sorted(examples, key=lambda e: len(e["input_ids"]))
     device = next(model.parameters()).device
     total, count = 0.0, 0
     was_training = model.training
     model.eval()
-    with torch.inference_mode(), autocast(precision, device.type), \
-            paths.engaged(model, engine_plan, training=False):
+    with torch.inference_mode(), autocast(precision, device.type):
         for row in token_rows([len(e["input_ids"]) for e in ordered], ROW_TOKENS):
             batch = {k: v.to(device) for k, v in collate([ordered[i] for i in row]).items()}
             packing = {"position_ids": batch["position_ids"]}

@@ -29,11 +29,14 @@ import tempfile
 from pathlib import Path
 
 from anchortune import settings
+from anchortune.engine import context as engine_context
 
 SOURCE = Path(__file__).with_name("kernels.c")
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-shared", "-fPIC")
 _LOG = logging.getLogger(__name__)
-_STATE: dict = {}  # "lib": the loaded library or None, "why": why there is none
+# "lib": the loaded library or None, "why": why there is none. A loaded shared library is the process's, as torch's
+# own are: loaded once and never changed; whether a run computes with it is its plan's (engine/context.py, `ready`)
+_STATE: dict = {}
 
 _P, _L, _I, _F = ctypes.c_void_p, ctypes.c_long, ctypes.c_int, ctypes.c_float
 _SIGNATURES = {
@@ -127,8 +130,10 @@ def reset() -> None:
 
 
 def ready(*tensors) -> bool:
-    """True when the kernels are loaded and every tensor lies on the CPU (the callers check dtypes)."""
-    return library() is not None and all(t.device.type == "cpu" for t in tensors)
+    """True when the kernels are loaded, the engaged run's plan lets them run (engine/context.py; outside an engaged
+    run: whenever they load) and every tensor lies on the CPU (the callers check dtypes)."""
+    run = engine_context.current()
+    return (run is None or run.kernels) and library() is not None and all(t.device.type == "cpu" for t in tensors)
 
 
 def _threads() -> int:

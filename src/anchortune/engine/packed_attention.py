@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 
+from anchortune.engine import context as engine_context
 from anchortune.engine import native
 from anchortune.engine.collate import padded_width
 
@@ -127,14 +128,6 @@ def _segment(tensor, start: int, end: int):
     return torch.nn.functional.pad(rows, (0, 0, 0, extra)) if extra else rows
 
 
-_MASKS: dict = {}  # causal (and window) biases by shape: cleared when a run leaves the fast engine (`release`)
-
-
-def release() -> None:
-    """Drop the cached mask biases (engine/paths.py calls it when a run leaves the fast engine)."""
-    _MASKS.clear()
-
-
 def _compiled(q, k) -> bool:
     """True where engine/native.py's causal attention kernels take these queries and keys: bf16 on a CPU,
     kernels loaded, key counts in their multiples (the segments' padded widths are)."""
@@ -155,14 +148,16 @@ def _probabilities(q, k, scale: float, window: int | None = None):
         return native.causal_probabilities(q, k, scale)
     n = k.shape[1]
     key = (n, q.shape[1] // n, q.dtype, q.device, window)
-    bias = _MASKS.get(key)
+    run = engine_context.current()  # the biases by shape are the engaged run's (engine/context.py)
+    masks = run.masks if run is not None else {}
+    bias = masks.get(key)
     if bias is None:
-        if len(_MASKS) > 64:
-            _MASKS.clear()
+        if len(masks) > 64:
+            masks.clear()
         hidden = torch.ones(n, n, dtype=torch.bool, device=q.device).triu_(1)
         if window is not None:  # query i sees keys i - window < j <= i
             hidden |= torch.ones(n, n, dtype=torch.bool, device=q.device).tril_(-window)
-        bias = _MASKS[key] = torch.zeros(n, n, dtype=q.dtype, device=q.device).masked_fill_(
+        bias = masks[key] = torch.zeros(n, n, dtype=q.dtype, device=q.device).masked_fill_(
             hidden, float("-inf")).repeat(key[1], 1)  # [group x n, n]: the query heads of a group stacked
     return torch.softmax(torch.baddbmm(bias, q, k.transpose(1, 2), alpha=scale), dim=-1)
 

@@ -1,14 +1,19 @@
 """How much freed memory a training keeps for reuse: the allocator's page cache, bounded step by step.
 
-From the training's start to its end the process's jemalloc keeps freed pages mapped
-(allocator.keep_freed_pages), so the next micro-batch's activations reuse them instead of faulting fresh zeroed
-pages in (~0.7 GB a step on the bench model). Left alone, that cache only grows: the sizes of packed rows vary
-from step to step and freed blocks do not always fit the next requests (bench run, seed 0, pages kept for the
-whole process: peak RSS 1.74 -> 2.55 GB). `PageCache` hands the cached pages back at the end of any step after
-which the process holds more than its peak through the first step plus SLACK_SHARE of it, and before and after
-every evaluation (whose rows have other sizes), so the cache holds about what a few training steps' rows need;
-at the training's end it hands everything back and the allocator purges as configured again (export and the
-comparisons after training allocate other sizes still).
+The process's jemalloc keeps freed pages mapped (its policy, set once at the process's start: allocator.py), so
+the next micro-batch's activations reuse them instead of faulting fresh zeroed pages in (~0.7 GB a step on the
+bench model). Left alone, that cache only grows: the sizes of packed rows vary from step to step and freed blocks
+do not always fit the next requests (bench run, seed 0, pages kept for the whole process: peak RSS 1.74 -> 2.55
+GB). `PageCache` hands the cached pages back at the end of any step after which the process holds more than it did
+right after the training's first step plus SLACK_SHARE of that, and before and after every evaluation (whose rows
+have other sizes), so the cache holds about what a few training steps' rows need; at the training's end it hands
+everything back (export and the comparisons after training allocate other sizes still). It changes no setting of
+the allocator: handing pages back is all it does.
+
+The bound is read from the process's resident memory after the first step (freed pages are still mapped then, so
+that is about the step's peak), not from the process's lifetime peak, which in a long-lived studio server holds
+whatever an earlier job or model load reached. Two runs in one process bound the one cache they share: that costs
+speed (pages handed back sooner), never numbers.
 
 The slack was 64 MiB at first: in the bench run (seed 0) the process's resident memory after a step drifts from
 ~1.39 GB after the first step to ~1.6-1.8 GB with every page kept (rows of other sizes leave blocks the next
@@ -20,19 +25,12 @@ run (the machine's own drift between runs is ~±5 %); the training's peak RSS 1.
 
 from __future__ import annotations
 
-import resource
-
 from transformers import TrainerCallback
 
 from anchortune import allocator
 
 SLACK_SHARE = 0.25  # the cache may grow past the first step's peak by this share of it
 SLACK_BYTES = 64 * 2**20  # and by at least this much
-
-
-def peak_bytes() -> int:
-    """This process's peak resident memory so far, in bytes (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 class PageCache(TrainerCallback):
@@ -47,22 +45,18 @@ class PageCache(TrainerCallback):
             self.releases += 1
 
     def open(self) -> None:
-        """Freed pages kept mapped from now on (engine/paths.py's `engaged` opens it as a run enters the engine)."""
-        allocator.keep_freed_pages(True)
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.open()
+        """A training starts (engine/engaged.py opens it as a run enters the engine): its bound is measured anew."""
+        self.limit = None
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.limit is None:
-            peak = peak_bytes()
-            self.limit = peak + max(SLACK_BYTES, int(peak * SLACK_SHARE))
+            held = allocator.resident_bytes()
+            self.limit = held + max(SLACK_BYTES, int(held * SLACK_SHARE))
         elif allocator.resident_bytes() > self.limit:
             self.release()
 
     def close(self) -> None:
-        """The allocator's own purging again, and the cache handed back (the engine calls it on any exit)."""
-        allocator.keep_freed_pages(False)
+        """The cache handed back (the engine calls it on any exit)."""
         self.release()
 
     def on_train_end(self, args, state, control, **kwargs):

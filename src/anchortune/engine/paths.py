@@ -1,5 +1,4 @@
-"""Which path each part of a training takes — the fast engine's own code or plain transformers + PEFT — and the
-one place a run enters and leaves the fast parts.
+"""Which path each part of a training takes: the fast engine's own code or plain transformers + PEFT.
 
 `RunConfig.engine` asks for `standard` (transformers + PEFT as they are: the model's own attention with packed
 rows masked by transformers from their position ids, the model's own LM head and logits), `fast` (every fast
@@ -8,17 +7,18 @@ choice on this device). A fast part runs only where `plan` finds what it compute
 computes: its model family is one the parity tests cover (tests/train/test_parity.py: loss and LoRA gradients
 against `standard`, packed and padded rows, fp32 and bf16), and the model has no feature the part leaves out
 (soft-capped scores, logit scaling, a head bias, ...). Everything else takes the standard path, and the plan
-says which path each part took and why (run summary, progress line). `engaged` enters the chosen parts for a
-run and leaves every one of them, with the caches they keep, on any exit. Knows nothing of the Trainer or data.
+says which path each part took and why (run summary, progress line). engine/engaged.py enters the chosen parts
+for a run and leaves them. Knows nothing of the Trainer or data.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
+from anchortune.engine import families
+
 ENGINES = ("auto", "fast", "standard")
-FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "gemma3_text", "phi3")  # model types the parity tests cover
+FAMILIES = tuple(families.FAMILIES)  # model types the parity tests cover (engine/families.py)
 PARTS = {  # part: what it is, as the run summary names it
     "lora_projections": "LoRA projections reading one input as one product (engine/fused_lora.py)",
     "decoder_layers": "decoder layers as one function with a hand-written backward (engine/fused_layer.py)",
@@ -81,7 +81,7 @@ class EnginePlan:
                 "parts": {n: p.to_json() for n, p in self.parts.items()}}
 
 
-EVALUATION_PARTS = ("attention", "loss_head", "rotary_bf16")  # what scoring a model outside a training uses
+EVALUATION_PARTS = ("attention", "loss_head", "kernels", "rotary_bf16")  # what scoring a model uses
 
 
 def plan(model, engine: str, precision: str, lora: bool, gradient_checkpointing: bool = False,
@@ -198,46 +198,6 @@ def _reason_for(name: str, precision: str) -> str:
     if name == "page_cache":
         return "jemalloc preloaded"
     return "proven for this model family by the parity tests"
-
-
-@contextlib.contextmanager
-def engaged(model, engine_plan: EnginePlan, training: bool = True, pages=None):
-    """Within this context the model computes with the plan's fast parts; on leaving, every patch is undone, the
-    caches the fast parts keep (LM-head casts and buffers, mask biases) are dropped and the allocator purges as
-    configured again (`pages`, engine/page_cache.py's PageCache, where the plan keeps freed pages). Yields the
-    number of fused decoder layers. `training=False` enters what an evaluation uses only (attention, rotary)."""
-    from anchortune.engine import fused_layer, fused_lora, packed_attention, precision
-
-    with contextlib.ExitStack() as stack:
-        _DEPTH[0] += 1
-        stack.callback(_leave)
-        if pages is not None and engine_plan.uses("page_cache"):
-            pages.open()
-            stack.callback(pages.close)
-        fused = 0
-        if training and engine_plan.uses("lora_projections"):
-            groups = stack.enter_context(fused_lora.fused(model))
-            if engine_plan.uses("decoder_layers"):
-                fused = stack.enter_context(fused_layer.fused_layers(model, groups))
-        if engine_plan.uses("attention"):
-            stack.enter_context(packed_attention.packed(model))
-        if engine_plan.uses("rotary_bf16"):
-            stack.enter_context(precision.rotary_in_compute_dtype(model))
-        yield fused
-
-
-_DEPTH = [0]  # `engaged` contexts open (an evaluation inside a training nests one)
-
-
-def _leave() -> None:
-    """Leaving an `engaged` context: the outermost one drops the fast parts' caches."""
-    from anchortune.engine import loss
-    from anchortune.engine import packed_attention
-
-    _DEPTH[0] -= 1
-    if _DEPTH[0] == 0:
-        loss.release()
-        packed_attention.release()
 
 
 def evaluation_plan(model, precision: str, engine: str = "auto") -> EnginePlan:

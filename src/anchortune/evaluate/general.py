@@ -111,14 +111,14 @@ def cloze_accuracy(model, examples: list[dict], pad_id: int, precision: str = "f
     return sum(right < wrong for right, wrong in pairs) / len(pairs)
 
 
-def measure(model, material: GeneralSet, pad_id: int, batch_size: int, precision: str, engine_plan=None,
-            engine: str = "auto") -> dict:
-    """{"text_loss": ..., "cloze_accuracy": ...} of `model` (keys only for material that is there)."""
+def measure(model, material: GeneralSet, pad_id: int, batch_size: int, precision: str) -> dict:
+    """{"text_loss": ..., "cloze_accuracy": ...} of `model` (keys only for material that is there); the text loss on
+    the parts of the engine the caller's run entered (engine/loss.py, answer_loss)."""
     from anchortune.engine.loss import answer_loss
 
     scores = {}
     if material.text:
-        scores["text_loss"] = answer_loss(model, material.text, pad_id, batch_size, precision, engine_plan, engine)
+        scores["text_loss"] = answer_loss(model, material.text, pad_id, batch_size, precision)
     if material.cloze:
         scores["cloze_accuracy"] = cloze_accuracy(model, material.cloze, pad_id, precision)
     return scores

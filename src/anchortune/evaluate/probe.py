@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import threading
 from importlib import resources
 from pathlib import Path
 
@@ -40,6 +42,8 @@ def base_answers(model, tokenizer, kind: str, source: str | Path, precision: str
         answers = generate(model, tokenizer, [[{"role": "user", "content": p}] for p in prompts],
                            max_new_tokens=ANSWER_TOKENS, precision=precision)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(answers, ensure_ascii=False), encoding="utf-8")
+        staged = cache.with_name(f".{cache.name}.{os.getpid()}.{threading.get_ident()}")  # two runs at once: each
+        staged.write_text(json.dumps(answers, ensure_ascii=False), encoding="utf-8")  # renames a whole file in
+        os.replace(staged, cache)
     return [AnchorPoint(({"role": "user", "content": p}, {"role": "assistant", "content": a}), i)
             for i, (p, a) in enumerate(zip(prompts, answers), start=1) if a.strip()]

@@ -8,7 +8,7 @@ def _fmt(value, digits: int = 4) -> str:
 
 
 def render(summary: dict) -> str:
-    """Markdown for a run summary as written by app.runs.train_run."""
+    """Markdown for a run summary as written by the task run (recipes/task_run.py)."""
     data, train, losses = summary["data"], summary["training"], summary["losses"]
     lines = [
         f"# {summary['task']} model fine-tuned with anchortune",

@@ -32,6 +32,16 @@ def converter() -> Path:
     return script
 
 
+def export(source, folder: Path, quant: str) -> dict:
+    """The gguf format (export/formats.py): one GGUF of the run's merged model at `quant` in `folder`, carrying the
+    tokenizer of the GGUF the base model came from where there is one; the record's fields."""
+    converter()  # RunError naming the set-up step before any work
+    file = write(source.model_dir, folder / f"{source.name}-{quant}.gguf", quant, source.name, source.tokenizer_gguf)
+    return {"tokenizer_from": source.tokenizer_gguf.name if source.tokenizer_gguf else
+            "the merged model's tokenizer.json", "file": file.name,
+            "gguf": {k: v for k, v in metadata(file).items() if k != "chat_template"}}
+
+
 def write(model_dir: Path, target: Path, quant: str, name: str, tokenizer_from: Path | None = None) -> Path:
     """`target` (a .gguf file) written from the merged model folder at `quant`, carrying the tokenizer of the
     GGUF `tokenizer_from` where the base model came from one; atomic: a failed conversion leaves nothing."""
@@ -57,16 +67,9 @@ def adopt_tokenizer(path: Path, source: Path) -> None:
     template: llama.cpp then tokenises exactly as it did for the base model. A base model read from GGUF has only
     the tokenizer.json transformers made of it, which the converter may match to another family's pre-tokenizer
     (Gemma 3's matches granite-embed-multi-311m, a Gemma 4 style that forces a BOS training never saw); the source
-    GGUF's own SentencePiece vocabulary is llama.cpp's native one. Rewritten through gguf-py's
-    copy_with_new_metadata into a sibling file, then renamed over `path`."""
-    import functools
-
+    GGUF's own SentencePiece vocabulary is llama.cpp's native one. Rewritten (`_rewrite`) into a sibling file, then
+    renamed over `path`."""
     from gguf import GGUFReader, GGUFValueType, GGUFWriter
-    from gguf.scripts import gguf_new_metadata as rewrite
-    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
-
-    if not getattr(rewrite.tqdm, "keywords", None):  # its progress bar, quietened here, not through the environment
-        rewrite.tqdm = functools.partial(rewrite.tqdm, disable=True)
 
     exported, original = GGUFReader(str(path)), GGUFReader(str(source))
     prefix = "tokenizer.ggml."
@@ -79,15 +82,41 @@ def adopt_tokenizer(path: Path, source: Path) -> None:
     new = {}
     for key, field in theirs.items():
         kind = field.types[0]
-        new[key] = MetadataDetails(kind, field.contents(), sub_type=field.types[-1] if kind == GGUFValueType.ARRAY
-                                   else None)
+        new[key] = (field.contents(), kind, field.types[-1] if kind == GGUFValueType.ARRAY else None)
     drop = [k for k in exported.fields if k.startswith(prefix) and k not in theirs]
     arch = exported.fields["general.architecture"].contents()
     staged = path.with_name(path.name + ".tok")
-    writer = GGUFWriter(str(staged), arch=arch, endianess=exported.endianess)
-    copy_with_new_metadata(exported, writer, new, drop)
+    _rewrite(exported, GGUFWriter(str(staged), arch=arch, endianess=exported.endianess), new, drop)
     del exported
     staged.replace(path)
+
+
+def _rewrite(reader, writer, new: dict, drop: list[str]) -> None:
+    """What gguf-py's copy_with_new_metadata writes, without its progress bar (a library global it reads, which is
+    never swapped here): every field of `reader` but the dropped ones, with the value `new` gives it (value, type,
+    sub type) where it gives one, the rest of `new` after them, then the tensors as they are."""
+    from gguf import GGUFValueType, Keys
+
+    new = dict(new)
+    for field in reader.fields.values():
+        if field.name == Keys.General.ARCHITECTURE or field.name.startswith("GGUF.") or field.name in drop:
+            continue
+        kind = field.types[0]
+        sub_type = field.types[-1] if kind == GGUFValueType.ARRAY else None
+        value, value_kind, value_sub = new.pop(field.name, (field.contents(), kind, None))
+        if value is not None:
+            writer.add_key_value(field.name, value, value_kind, sub_type=sub_type if value_sub is None else value_sub)
+    for key, (value, kind, _) in new.items():
+        writer.add_key_value(key, value, kind)
+    for tensor in reader.tensors:
+        writer.add_tensor_info(tensor.name, tensor.data.shape, tensor.data.dtype, tensor.data.nbytes,
+                               tensor.tensor_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    for tensor in reader.tensors:
+        writer.write_tensor_data(tensor.data, tensor_endianess=reader.endianess)
+    writer.close()
 
 
 def match_training_framing(path: Path) -> bool:

@@ -12,7 +12,9 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from anchortune import scratch
+from anchortune import libraries, scratch
+
+libraries.configure()  # transformers draws no progress bars while a model is saved (libraries.py)
 
 
 @contextmanager
@@ -36,9 +38,6 @@ def save_outputs(model, tokenizer, run_dir: Path, scale: float = 1.0) -> dict[st
 
     With an adapter scale below 1 (the balance sweep), the merged model carries the scaled adapter
     and the saved adapter's lora_alpha is scaled to match, so both reproduce the chosen blend."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
     saved: dict[str, Path] = {}
     is_peft = hasattr(model, "merge_and_unload")
     if is_peft:

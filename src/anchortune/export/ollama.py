@@ -11,6 +11,7 @@ frame conversations differently is refused. The preset's user template is applie
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from anchortune.errors import RunError
 
@@ -105,3 +106,20 @@ def modelfile(gguf_name: str, tokenizer, system: str, user_template: str, stops:
 
 def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def export(source, folder: Path, quant: str) -> dict:
+    """The ollama format (export/formats.py): the GGUF (export/gguf.py) and a Modelfile beside it; the record's
+    fields."""
+    from transformers import AutoTokenizer
+
+    from anchortune.export import gguf, served
+
+    record = gguf.export(source, folder, quant)
+    preset = source.preset
+    tokenizer = AutoTokenizer.from_pretrained(source.model_dir)
+    stops = [text for _, text in served.end_tokens(tokenizer, source.model_dir)]
+    fields = preset.output.fields if preset.output.format == "json" else None
+    (folder / "Modelfile").write_text(modelfile(record["file"], tokenizer, preset.system_text(), preset.user_template,
+                                                stops, fields), encoding="utf-8")
+    return {**record, "modelfile": "Modelfile"}

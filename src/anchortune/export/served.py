@@ -25,6 +25,11 @@ DTYPES = {"f16": "float16", "bf16": "bfloat16"}
 _LOADER_KEYS = ("backend", "is_local", "local_files_only")
 
 
+def export(source, folder: Path, quant: str | None = None) -> dict:
+    """The merged format (export/formats.py): the serving copy of the run's merged model written into `folder`."""
+    return write(source.model_dir, folder, quant)
+
+
 def write(model_dir: Path, target: Path, quant: str | None = None) -> dict:
     """The serving copy of `model_dir` written into the (empty, existing) folder `target`; what it holds."""
     import torch

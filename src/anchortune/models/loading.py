@@ -2,25 +2,21 @@
 
 A model is named by catalog name, local Hugging Face folder, local `.gguf` file, run folder or hub
 id (online only). GGUF weights are dequantised once into a cached safetensors folder: transformers'
-Trainer refuses a model still flagged GGUF-quantised, and a safetensors load is fast. Knows nothing
-about tasks or training.
+Trainer refuses a model still flagged GGUF-quantised, and a safetensors load is fast. The dequantisation runs in a
+child process (its memory and the GGUF reader's progress bar stay out of this one). transformers is quietened once,
+when this module is imported (libraries.py), never around a load. Knows nothing about tasks or training.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
-import functools
-import os
-import shutil
-import tempfile
-import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
-from anchortune import scratch, settings
+from anchortune import libraries, prepared, settings
 from anchortune.errors import ModelError
 from anchortune.models.catalog import CATALOG, DEFAULT_MODEL
+
+libraries.configure()
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
@@ -73,58 +69,32 @@ def prepare_gguf_file(path: Path) -> Path:
     return _convert_gguf(path, target)
 
 
-@contextmanager
-def _quiet_transformers():
-    """Silence transformers' progress bars, notices and deprecation warnings of third parties while a model
-    loads (the CLI shows its own)."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    from transformers import modeling_gguf_pytorch_utils as gguf_utils
-
-    bar = gguf_utils.tqdm  # the GGUF reader calls tqdm itself: quietened here, not through the environment
-    gguf_utils.tqdm = functools.partial(bar, disable=True)
-    try:
-        with warnings.catch_warnings():  # PEFT reads transformers' deprecated `is_gradient_checkpointing`
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-            yield
-    finally:
-        hf_logging.set_verbosity(level)
-        hf_logging.enable_progress_bar()
-        gguf_utils.tqdm = bar
-
-
 def _convert_gguf(gguf: Path, target: Path) -> Path:
-    """Dequantise a GGUF into a plain float32 model and save it with its tokenizer, atomically."""
+    """Dequantise a GGUF into a plain float32 model and save it with its tokenizer, atomically, in a child process
+    (`dequantise`)."""
+    return prepared.prepare(target, "import sys; from anchortune.models.loading import dequantise; "
+                                    "dequantise(sys.argv[2], sys.argv[1])", [gguf], f"could not prepare '{gguf}'",
+                            ModelError)
+
+
+def dequantise(gguf: str | Path, folder: str | Path) -> None:
+    """The GGUF's weights as a plain float32 model, saved with its tokenizer into `folder` (the child's work)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    tmp.chmod(0o755)
-    try:
-        with scratch.pending(tmp), _quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-            quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-            config = quantised.config
-            if hasattr(config, "quantization_config"):
-                del config.quantization_config
-            plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-            plain.load_state_dict(quantised.state_dict(), strict=False)
-            plain.tie_weights()
-            if tokenizer.chat_template is None:
-                tokenizer.chat_template = CHATML_TEMPLATE
-            plain.save_pretrained(tmp, safe_serialization=True)
-            tokenizer.save_pretrained(tmp)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except Exception as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelError(f"could not prepare '{gguf}': {exc}") from exc
-    return target
+    gguf = Path(gguf)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = quantised.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(quantised.state_dict(), strict=False)
+    plain.tie_weights()
+    if tokenizer.chat_template is None:
+        tokenizer.chat_template = CHATML_TEMPLATE
+    plain.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
 
 
 def load_tokenizer(source: Path | str):
@@ -132,8 +102,7 @@ def load_tokenizer(source: Path | str):
     from transformers import AutoTokenizer
 
     try:
-        with _quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)  # never run a repo's code
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)  # never run a repo's code
     except Exception as exc:  # transformers raises many kinds here
         raise ModelError(f"could not load a tokenizer from '{source}': {exc}") from exc
     if tokenizer.pad_token is None:
@@ -149,9 +118,8 @@ def load_model(source: Path | str, dtype=None):
     from transformers import AutoModelForCausalLM
 
     try:
-        with _quiet_transformers():
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or torch.float32,
-                                                         attn_implementation="sdpa", trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or torch.float32,
+                                                     attn_implementation="sdpa", trust_remote_code=False)
     except Exception as exc:
         raise ModelError(f"could not load model from '{source}': {exc}") from exc
     model.eval()
@@ -171,8 +139,7 @@ def load_tuned(run_root: Path, base_source: Path | str):
     from peft import PeftModel
 
     try:
-        with _quiet_transformers():
-            model = PeftModel.from_pretrained(load_model(base_source), str(adapter))
+        model = PeftModel.from_pretrained(load_model(base_source), str(adapter))
     except ModelError:
         raise
     except Exception as exc:
@@ -190,12 +157,9 @@ def load_checkpoint(checkpoint: Path, base_source: Path | str):
     from peft import PeftModel
 
     try:
-        with _quiet_transformers():
-            model = PeftModel.from_pretrained(load_model(base_source), str(checkpoint))
+        model = PeftModel.from_pretrained(load_model(base_source), str(checkpoint))
     except Exception as exc:
         raise ModelError(f"could not load the checkpoint '{checkpoint.name}': {exc}") from exc
     model.eval()
     return model
 
-
-logging.getLogger("transformers.modeling_gguf_pytorch_utils").setLevel(logging.ERROR)

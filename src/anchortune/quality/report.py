@@ -20,9 +20,10 @@ import numpy as np
 from anchortune.data.presets import Preset
 from anchortune.data.records import AnchorPoint
 from anchortune.quality.balance import normalised_entropy, shares
+from anchortune.quality import detectors
 from anchortune.quality.findings import CODES, Finding
 
-UNCLEAR_CODES = ("unclear_answer", "contradiction", "invalid_output", "language_mismatch")
+UNCLEAR_CODES = detectors.codes(score="clarity")
 
 
 @dataclass
@@ -92,11 +93,11 @@ def build_report(points: list[AnchorPoint], preset: Preset, findings: list[Findi
     n = max(1, len(points))
     counts = Counter(f.code for f in findings if f.at_least("warning"))
     group_shares = shares(groups) if groups else {}
-    template_share = len(_rows_with(findings, ("template_answer",))) / n
-    duplicate_share = len(_rows_with(findings, ("exact_duplicate", "near_duplicate"))) / n
+    template_share = len(_rows_with(findings, detectors.codes(score="balance"))) / n
+    duplicate_share = len(_rows_with(findings, detectors.codes(score="diversity"))) / n
     attainable = max(1.0, min(len(points) / 4, 40.0))
     scores = {
-        "relevance": _clip(100 * (1 - 5 * len(_rows_with(findings, ("off_task",))) / n)),
+        "relevance": _clip(100 * (1 - 5 * len(_rows_with(findings, detectors.codes(score="relevance"))) / n)),
         "diversity": _clip(100 * min(1.0, vendi / attainable) * (1 - 2 * duplicate_share)),
         "balance": _clip(100 * (0.4 + 0.6 * normalised_entropy(group_shares) if len(group_shares) > 1 else 0.4)
                          * (1 - template_share)),
@@ -174,17 +175,7 @@ def advice(findings: list[Finding], group_shares: dict[str, float], group_kind: 
         groups = {f.message for f in by_code["template_answer"]}
         tips.append(f"{len(by_code['template_answer'])} answers repeat {len(groups)} template(s) "
                     f"(lines {_lines(by_code['template_answer'])}): write answers that respond to each prompt")
-    texts = {
-        "exact_duplicate": "remove {n} exact duplicate(s) (lines {lines})",
-        "near_duplicate": "keep one of each near-duplicate group: {n} row(s) repeat another (lines {lines})",
-        "contradiction": "review {n} contradiction(s): near-identical prompts with conflicting answers (lines {lines})",
-        "off_task": "check {n} off-task row(s) that do not fit the task (lines {lines})",
-        "unclear_answer": "rewrite {n} empty, garbled or cut-off answer(s) (lines {lines})",
-        "invalid_output": "fix {n} answer(s) that do not follow the output format (lines {lines})",
-        "personal_data": "mask personal data or secrets in {n} row(s) (lines {lines})",
-        "language_mismatch": "answer in the prompt's language in {n} row(s) (lines {lines})",
-        "too_long": "{n} row(s) exceed {limit} tokens (lines {lines}): shorten them or raise --max-length",
-    }
+    texts = {d.code: d.advice for d in detectors.DETECTORS if d.advice}  # quality/detectors.py
     ranked = sorted(texts, key=lambda c: -len(by_code[c]))
     for code in ranked:
         if by_code[code]:

@@ -7,7 +7,8 @@ path of their own, uses NCCL on GPUs and gloo on CPUs, and rendezvous across mac
 address or c10d. Ray Train's TorchTrainer (Axolotl's choice) would start the same DDP processes through a Ray
 cluster, and is worth it where a Ray cluster is already run: there, anchortune submits the whole `anchortune
 train` command as a Ray job (app/ray_dispatch.py) and this launcher runs inside it, so the training itself is
-the same everywhere.
+the same everywhere. What each worker runs is the caller's (`entry`, a module run with `python -m`: the task run's
+worker entry, recipes/launched.py): this module launches and follows, and knows no workflow.
 
 A distributed run behaves as a single-process one (the parity test: tests/train/test_distributed.py): the
 parent process checks the data with the quality gate and the preflight estimate (train/preflight.py) and refuses
@@ -38,6 +39,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from anchortune import settings
 from anchortune.errors import RunError
 from anchortune.train.events import Event, EventSink, ignore
 
@@ -71,12 +73,12 @@ class Launch:
 
 def rank() -> int:
     """This process's global rank (0 outside a launch)."""
-    return int(os.environ.get("RANK", "0"))
+    return settings.rank()
 
 
 def world() -> int:
     """Processes training together (1 outside a launch)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    return settings.world_size()
 
 
 def is_main() -> bool:
@@ -86,7 +88,7 @@ def is_main() -> bool:
 
 def inside() -> bool:
     """True in a worker the launcher started (it must not launch again)."""
-    return "TORCHELASTIC_RUN_ID" in os.environ or world() > 1
+    return settings.launched_worker()
 
 
 def threads_per_process(devices: int) -> int:
@@ -94,8 +96,10 @@ def threads_per_process(devices: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, devices))
 
 
-def run(cfg, out: Path, resume: bool, quality: dict | None, launch: Launch, on_event: EventSink = ignore) -> dict:
-    """Train `cfg` into `out` on launch.processes processes; the run's summary (rank 0's summary.json).
+def run(cfg, out: Path, resume: bool, quality: dict | None, launch: Launch, entry: str,
+        on_event: EventSink = ignore) -> dict:
+    """Train `cfg` into `out` on launch.processes processes, each running the module `entry` (`python -m ENTRY
+    SPEC.json`); the run's summary (rank 0's summary.json).
 
     Progress comes from rank 0's metrics.jsonl as it grows; a worker's failure raises RunError with its last
     error line and the folder of the logs; an exception from `on_event` (a cancelled job) stops every worker."""
@@ -105,10 +109,9 @@ def run(cfg, out: Path, resume: bool, quality: dict | None, launch: Launch, on_e
     spec.write_text(json.dumps({"config": cfg.model_dump(), "out": str(out), "resume": resume, "quality": quality,
                                 "launch": asdict(launch)}), encoding="utf-8")
     logs = spec_dir / "logs"
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_process(launch.devices)),
-           "TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE": "", "LOGLEVEL": "ERROR", "PYTHONWARNINGS": "ignore"}
-    command = [sys.executable, "-m", "torch.distributed.run", *launch.torchrun_args(logs),
-               "-m", "anchortune.app.launched", str(spec)]
+    env = settings.environment(OMP_NUM_THREADS=str(threads_per_process(launch.devices)),
+                               TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE="", LOGLEVEL="ERROR", PYTHONWARNINGS="ignore")
+    command = [sys.executable, "-m", "torch.distributed.run", *launch.torchrun_args(logs), "-m", entry, str(spec)]
     metrics = out / "metrics.jsonl"
     seen = len(metrics.read_text(encoding="utf-8").splitlines()) if resume and metrics.is_file() else 0
     on_event(Event("info", 0, {"message": f"training on {launch.processes} processes ({launch.devices} per machine "

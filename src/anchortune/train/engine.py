@@ -12,35 +12,40 @@ the one with the best balance of task gain and retention (evaluate/balance.py), 
 validation loss; full fine-tuning keeps two and restores the lowest validation loss. It reports through
 events (train/progress.py); it never prints, and it writes only checkpoints.
 
-Engines (RunConfig.engine, engine/paths.py): each fast part runs only where its parity test proves it for the
-model and, under `auto`, where it is also faster on the device; everything else is plain transformers + PEFT.
+A `Training` is built before the engine is entered (the Trainer gets its engine plan, its sampler and its hooks as
+constructor arguments), run inside the engine by the run session (train/session.py, the only place that enters it)
+and read after the session has left it. Engines (RunConfig.engine, engine/paths.py): each fast part runs only where
+its parity test proves it for the model and, under `auto`, where it is also faster on the device; everything else
+is plain transformers + PEFT. Nothing here draws from torch's process-wide random generator (LoRA's first weights
+and NEFTune's noise come from generators of the run's own; the Trainer itself seeds the process-wide ones).
 Against TRL's SFTTrainer and the standard engine: bench/results/train_throughput.md; what each kept or dropped
 change measured: bench/results/engine_history.md.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
+from anchortune import libraries
 from anchortune.config import RunConfig
 from anchortune.errors import RunError
 from anchortune.evaluate import balance
 from anchortune.engine.loss import answer_loss, answer_nll, autocast
 from anchortune.engine import paths
 from anchortune.train import distributed, neftune
-from anchortune.engine import precision as precision_mod
 from anchortune.engine.collate import PAD_MULTIPLE, PackCollator, StepSampler
 from anchortune.train.events import EventSink
 from anchortune.train.kl import KLTerm
 from anchortune.engine.page_cache import PageCache
 from anchortune.train.progress import ProgressCallback
+
+libraries.configure()  # before any Trainer is built: accelerate's state per thread, quiet logs (libraries.py)
 
 EVALS_PER_RUN = 8
 MICRO_BATCH_CPU = 2  # examples per packed row on average (a batch of 8: four rows of ~400 tokens)
@@ -92,14 +97,22 @@ def nonfinite_weights(model) -> tuple[int, int]:
 
 
 def wrap_lora(model, cfg: RunConfig):
-    """The model with a LoRA adapter on every linear layer of its transformer blocks."""
+    """The model with a LoRA adapter on every linear layer of its transformer blocks, its A matrices drawn as PEFT
+    draws them (Kaiming-uniform, a = sqrt(5)) from a generator seeded with the run's seed, its B matrices zero."""
+    import torch
     from peft import LoraConfig, get_peft_model
 
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules="all-linear", task_type="CAUSAL_LM")
-    with warnings.catch_warnings():  # PEFT reads transformers' deprecated `is_gradient_checkpointing`
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        return get_peft_model(model, lora)
+    model = get_peft_model(model, lora)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if ".lora_A." in name:
+                torch.nn.init.kaiming_uniform_(param, a=math.sqrt(5), generator=generator)
+            elif ".lora_B." in name:
+                param.zero_()
+    return model
 
 
 def _checkpointing_args(enabled: bool) -> dict:
@@ -163,172 +176,175 @@ def _parallel_args(cfg: RunConfig, world: int) -> dict:
     return args
 
 
-def fine_tune(model, tokenizer, train: list[dict], valid: list[dict], cfg: RunConfig, checkpoints: Path,
-              on_event: EventSink, resume: bool = False, baseline: Baseline | None = None,
-              history: list[dict] | None = None, base_source: str | Path | None = None,
-              after_training=None) -> TrainResult:
-    """Train `model` (LoRA-wrapped here when cfg.method is lora) and restore its best-balanced checkpoint.
+class StepCount(TrainerCallback):
+    """Tells the run's engine context of every optimizer step (engine/context.py: the grouped LoRA operands are made
+    again after one), from the run's own Trainer: no process-wide optimizer hook."""
 
-    `history` holds the evaluation rows of an interrupted run being resumed. With `base_source` (the
-    folder the base model came from), a bf16 LoRA run holds the frozen linear weights in bf16 while it
-    trains (what autocast computes with anyway) and reloads them in full precision afterwards.
-    `after_training(mean evaluation seconds)` estimates the seconds the run needs after its last step (the ETA of
-    the whole run adds them)."""
-    from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
+    def __init__(self, context):
+        self.context = context
 
-    set_seed(cfg.seed)
-    chosen = precision_mod.choose(cfg.precision)
-    lora = cfg.method == "lora"
-    world, rank = distributed.world(), distributed.rank()
-    if lora:
-        model = wrap_lora(model, cfg)
-    # several processes: the standard engine (no fast part has a parity test under DDP or FSDP)
-    plan = paths.plan(model, cfg.engine if world == 1 else "standard", chosen, lora, cfg.gradient_checkpointing,
-                      hold_frozen=base_source is not None and world == 1, device="cuda" if _cuda() else "cpu")
-    held = precision_mod.hold_frozen_linears(model, chosen) if plan.uses("frozen_bf16") else []
-    total, every = plan_steps(len(train), cfg)
-    has_valid = bool(valid)
-    baseline = baseline or Baseline(float("nan"))
-    micro = micro_batch(cfg, _cuda(), world)
-    per_process = cfg.batch_size // world
-    args = TrainingArguments(
-        output_dir=str(checkpoints), per_device_train_batch_size=micro,
-        gradient_accumulation_steps=per_process // micro,
-        per_device_eval_batch_size=cfg.batch_size, max_steps=total, learning_rate=cfg.learning_rate,
-        lr_scheduler_type="linear", warmup_steps=warmup_steps(cfg, total), weight_decay=cfg.weight_decay,
-        bf16=chosen == "bf16", use_cpu=not _cuda(), logging_steps=max(1, every // 2),
-        eval_strategy="steps" if has_valid else "no", eval_steps=every, save_strategy="steps", save_steps=every,
-        save_total_limit=None if lora else 2, load_best_model_at_end=has_valid and not lora,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False, disable_tqdm=True, report_to=[], seed=cfg.seed, data_seed=cfg.seed,
-        remove_unused_columns=False, dataloader_num_workers=0,
-        include_num_input_tokens_seen="non_padding", log_level="error", prediction_loss_only=True,
-        logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (the default hides it in the window's mean)
-        **_checkpointing_args(cfg.gradient_checkpointing), **_parallel_args(cfg, world),
-    )
-    progress = ProgressCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [], plan,
-                                after_training=after_training, evals_left=lambda step: _evals_left(step, total, every))
-    pages = PageCache() if plan.uses("page_cache") else None
-    callbacks = [progress] + ([pages] if pages else [])
-    if has_valid and cfg.patience:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
-    trainer = _trainer_class()(model=model, args=args, train_dataset=train, eval_dataset=valid or None,
-                               data_collator=PackCollator(tokenizer.pad_token_id, PAD_MULTIPLE), callbacks=callbacks)
-    trainer.pages = pages
-    trainer.plan = plan
-    if lora and cfg.kl_general and baseline.kl_rows:
-        trainer.kl = KLTerm(baseline.kl_rows, cfg.kl_general)
-    trainer.steps = StepSampler([len(e["input_ids"]) for e in train], cfg.batch_size, per_process // micro, cfg.seed,
-                                rank=rank, world=world)
-    trainer.remove_callback(PrinterCallback)  # the engine reports through events only
-    if resume and not _has_checkpoint(checkpoints):
-        raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(paths.engaged(model, plan, pages=pages))  # every fast part, left on any exit
-        noise = stack.enter_context(neftune.noise(model, cfg.neftune))
-        trainer.noise = noise  # NEFTune per packed example (transformers' own hook would scale by the row)
-        finished = _finished_checkpoint(checkpoints, total) if resume else None
-        if finished is None:
-            trainer.train(resume_from_checkpoint=True if resume else None)
-        else:  # cut off after its last save (while exporting): the Trainer would train a step past the end
-            _restore_finished(trainer, finished, lora)
-    if progress.diverged:
-        step, which, value = progress.diverged
-        raise RunError(f"training diverged: the {which} was {value} at step {step} (learning rate "
-                       f"{cfg.learning_rate:g}); nothing of it can be kept: lower --lr and train again")
-    if held:  # a failed or cancelled run is dropped, so only a finished one reloads full precision
-        precision_mod.restore_linears(model, held, base_source)
-    state = trainer.state
-    parallel = {"processes": world, "strategy": cfg.strategy if world > 1 else "single",
-                "fsdp": bool(getattr(trainer, "is_fsdp_enabled", False)),
-                "accelerate": str(trainer.accelerator.distributed_type).rsplit(".", 1)[-1]}
-    if not distributed.is_main():  # rank 0 chooses, restores and exports
-        return TrainResult(model=trainer.model, precision=chosen, steps=state.global_step, max_steps=total,
-                           best_step=None, best_valid_loss=None, stopped_early=state.global_step < total,
-                           train_seconds=progress.busy, tokens_trained=int(state.num_input_tokens_seen), engine=plan,
-                           parallel=parallel, tokens_this_start=progress.tokens_trained(state))
-    candidates = [balance.Candidate(r["step"], r["valid_loss"], r.get("probe_loss"), text_loss=r.get("text_loss"),
-                                    cloze_accuracy=r.get("cloze_accuracy")) for r in progress.evals]
-    picked = None
-    if candidates:
-        balance.score(candidates, baseline.reference())
-        picked, _ = balance.choose(candidates)
-        if lora:
-            load_adapter(trainer.model, checkpoints / f"checkpoint-{picked.step}")
-        else:
-            picked = next((c for c in candidates if c.step == _step_of(state.best_model_checkpoint)), picked)
-    return TrainResult(model=trainer.model, precision=chosen, steps=state.global_step, max_steps=total,
-                       best_step=picked.step if picked else None,
-                       best_valid_loss=picked.valid_loss if picked else None, stopped_early=state.global_step < total,
-                       train_seconds=progress.busy, tokens_trained=int(state.num_input_tokens_seen),
-                       candidates=candidates, chosen=picked, engine=plan, parallel=parallel,
-                       tokens_this_start=progress.tokens_trained(state), eval_seconds=progress.mean_eval_s(),
-                       final_eval_s=progress.final_eval_s())
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        if self.context is not None:
+            self.context.stepped()
 
 
-def _trainer_class():
-    """Trainer whose loss runs the LM head at answer positions only (engine/loss.py), in packed micro-batches
-    drawn by StepSampler; the loss is summed over a batch's micro-batches and divided by its answer tokens,
-    so the gradient equals that of the whole batch in one pass."""
-    from transformers import Trainer
+class Training:
+    """One training, built before the engine is entered: the Trainer with its plan, sampler and hooks; `run` inside
+    the engine (train/session.py enters it), `result` after it is left. `after_training(mean evaluation seconds)`
+    estimates the seconds the run needs after its last step (the progress events' ETA of the whole run)."""
 
-    class AnswerLossTrainer(Trainer):
-        steps = None  # the StepSampler: which examples make each step and its packed micro-batches
-        noise = None  # NEFTune's hook state (train/neftune.py), told each row's example bounds
-        pages = None  # engine/page_cache.py's PageCache: freed pages handed back around evaluations
-        plan = None  # engine/paths.py's EnginePlan: which path each part of the loss takes
-        kl = None  # train/kl.py's KLTerm, where the run keeps close to the base model on general text
-        loss_is_scaled_for_ga = True  # compute_loss divides by the whole batch's answer tokens
+    def __init__(self, model, tokenizer, train: list[dict], valid: list[dict], cfg: RunConfig, checkpoints: Path,
+                 on_event: EventSink, plan: paths.EnginePlan, context=None, baseline: Baseline | None = None,
+                 history: list[dict] | None = None, after_training=None):
+        from transformers import EarlyStoppingCallback, TrainingArguments
 
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.model_accepts_loss_kwargs = True  # so the Trainer counts num_items_in_batch ...
-            self._loss_shifts_labels = True  # ... over labels[:, 1:], as answer_nll predicts them
+        world, rank = distributed.world(), distributed.rank()
+        self.cfg, self.checkpoints, self.plan = cfg, Path(checkpoints), plan
+        self.lora = cfg.method == "lora"
+        self.precision = plan.precision
+        self.total, every = plan_steps(len(train), cfg)
+        has_valid = bool(valid)
+        self.baseline = baseline or Baseline(float("nan"))
+        micro = micro_batch(cfg, _cuda(), world)
+        per_process = cfg.batch_size // world
+        args = TrainingArguments(
+            output_dir=str(checkpoints), per_device_train_batch_size=micro,
+            gradient_accumulation_steps=per_process // micro,
+            per_device_eval_batch_size=cfg.batch_size, max_steps=self.total, learning_rate=cfg.learning_rate,
+            lr_scheduler_type="linear", warmup_steps=warmup_steps(cfg, self.total), weight_decay=cfg.weight_decay,
+            bf16=self.precision == "bf16", use_cpu=not _cuda(), logging_steps=max(1, every // 2),
+            eval_strategy="steps" if has_valid else "no", eval_steps=every, save_strategy="steps", save_steps=every,
+            save_total_limit=None if self.lora else 2, load_best_model_at_end=has_valid and not self.lora,
+            metric_for_best_model="eval_loss",
+            greater_is_better=False, disable_tqdm=True, report_to=[], seed=cfg.seed, data_seed=cfg.seed,
+            remove_unused_columns=False, dataloader_num_workers=0,
+            include_num_input_tokens_seen="non_padding", log_level="error", prediction_loss_only=True,
+            logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (the default hides it in the window's mean)
+            **_checkpointing_args(cfg.gradient_checkpointing), **_parallel_args(cfg, world),
+        )
+        total = self.total
+        self.progress = ProgressCallback(on_event, self.precision, tokenizer.pad_token_id, self.baseline,
+                                         cfg.batch_size, history or [], plan, after_training=after_training,
+                                         evals_left=lambda step: _evals_left(step, total, every))
+        self.pages = PageCache() if plan.uses("page_cache") else None
+        callbacks = [self.progress, StepCount(context)] + ([self.pages] if self.pages else [])
+        if has_valid and cfg.patience:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
+        sampler = StepSampler([len(e["input_ids"]) for e in train], cfg.batch_size, per_process // micro, cfg.seed,
+                              rank=rank, world=world)
+        kl = KLTerm(self.baseline.kl_rows, cfg.kl_general) if self.lora and cfg.kl_general and \
+            self.baseline.kl_rows else None
+        self.trainer = AnswerLossTrainer(
+            model=model, args=args, train_dataset=train, eval_dataset=valid or None,
+            data_collator=PackCollator(tokenizer.pad_token_id, PAD_MULTIPLE), callbacks=callbacks,
+            plan=plan, sampler=sampler, noise=neftune.hook(cfg.neftune, cfg.seed), kl=kl, pages=self.pages)
+        self.trainer.remove_callback(PrinterCallback)  # the engine reports through events only
 
-        def get_train_dataloader(self):
-            """Micro-batches as the StepSampler draws them, each packed into one row."""
-            from torch.utils.data import DataLoader
+    def run(self, resume: bool = False) -> None:
+        """The Trainer's loop (from the last checkpoint with `resume`), inside the engine the session entered."""
+        if resume and not _has_checkpoint(self.checkpoints):
+            raise RunError(f"nothing to resume: no checkpoint in '{self.checkpoints}'")
+        with neftune.attached(self.trainer.model, self.trainer.noise):
+            finished = _finished_checkpoint(self.checkpoints, self.total) if resume else None
+            if finished is None:
+                self.trainer.train(resume_from_checkpoint=True if resume else None)
+            else:  # cut off after its last save (while exporting): the Trainer would train a step past the end
+                _restore_finished(self.trainer, finished, self.lora)
 
-            if self.steps is None:
-                return super().get_train_dataloader()
-            loader = DataLoader(self.train_dataset, batch_sampler=self.steps, collate_fn=self.data_collator,
-                                num_workers=0)
-            prepared = self.accelerator.prepare(loader)
-            shard = getattr(prepared, "batch_sampler", None)  # the StepSampler deals each process its share
-            if getattr(shard, "batch_sampler", None) is self.steps:  # already: accelerate's shard must pass all on
-                shard.num_processes, shard.process_index = 1, 0
-            return prepared
+    def result(self) -> TrainResult:
+        """What the training gives, once the engine is left: divergence refused, the best-balanced checkpoint
+        restored (rank 0; the other ranks of a distributed run only report their facts)."""
+        trainer, progress, cfg = self.trainer, self.progress, self.cfg
+        if progress.diverged:
+            step, which, value = progress.diverged
+            raise RunError(f"training diverged: the {which} was {value} at step {step} (learning rate "
+                           f"{cfg.learning_rate:g}); nothing of it can be kept: lower --lr and train again")
+        state = trainer.state
+        world = distributed.world()
+        parallel = {"processes": world, "strategy": cfg.strategy if world > 1 else "single",
+                    "fsdp": bool(getattr(trainer, "is_fsdp_enabled", False)),
+                    "accelerate": str(trainer.accelerator.distributed_type).rsplit(".", 1)[-1]}
+        facts = dict(model=trainer.model, precision=self.precision, steps=state.global_step, max_steps=self.total,
+                     stopped_early=state.global_step < self.total, train_seconds=progress.busy,
+                     tokens_trained=int(state.num_input_tokens_seen), engine=self.plan, parallel=parallel,
+                     tokens_this_start=progress.tokens_trained(state))
+        if not distributed.is_main():  # rank 0 chooses, restores and exports
+            return TrainResult(best_step=None, best_valid_loss=None, **facts)
+        candidates = [balance.Candidate(r["step"], r["valid_loss"], r.get("probe_loss"), text_loss=r.get("text_loss"),
+                                        cloze_accuracy=r.get("cloze_accuracy")) for r in progress.evals]
+        picked = None
+        if candidates:
+            balance.score(candidates, self.baseline.reference())
+            picked, _ = balance.choose(candidates)
+            if self.lora:
+                load_adapter(trainer.model, self.checkpoints / f"checkpoint-{picked.step}")
+            else:
+                picked = next((c for c in candidates if c.step == _step_of(state.best_model_checkpoint)), picked)
+        return TrainResult(best_step=picked.step if picked else None,
+                           best_valid_loss=picked.valid_loss if picked else None, candidates=candidates,
+                           chosen=picked, eval_seconds=progress.mean_eval_s(), final_eval_s=progress.final_eval_s(),
+                           **facts)
 
-        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
-            """Validation loss per answer token, batches sorted by length under inference mode (the Trainer's
-            loop pads examples in file order and averages batch means)."""
-            started = time.perf_counter()
-            if self.pages is not None:
-                self.pages.release()  # training's cached pages do not fit evaluation's rows
-            examples = eval_dataset if eval_dataset is not None else self.eval_dataset
-            loss = answer_loss(self.model, examples, self.data_collator.pad_id, self.args.per_device_eval_batch_size,
-                               "bf16" if self.args.bf16 else "fp32", self.plan)
-            metrics = {f"{metric_key_prefix}_loss": loss, f"{metric_key_prefix}_runtime": time.perf_counter() - started}
-            self.log(metrics)
-            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
-            if self.pages is not None:
-                self.pages.release()  # nor evaluation's (and the probe's) training's
-            return metrics
 
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            # accelerate puts autocast on model.forward; answer_nll calls the decoder itself, so it sets it here
-            if self.noise is not None:
-                self.noise.bounds = inputs.get("cu_seq_lens_q")
-            with autocast("bf16" if self.args.bf16 else "fp32", inputs["input_ids"].device.type):
-                nll, count = batch_nll(model, inputs, self.plan)
-                loss = nll / (num_items_in_batch if num_items_in_batch is not None else max(count, 1))
-                if num_items_in_batch is not None and self.args.average_tokens_across_devices:
-                    loss = loss * self.accelerator.num_processes  # the count is all processes'; DDP averages
-                if self.kl and model.training:  # one general window per micro-batch, the step's mean
-                    loss = loss + self.kl(model) / self.args.gradient_accumulation_steps
-            return (loss, {"loss": loss}) if return_outputs else loss
+class AnswerLossTrainer(Trainer):
+    """Trainer whose loss runs the LM head at answer positions only (engine/loss.py), in packed micro-batches drawn
+    by its sampler (engine/collate.py, StepSampler); the loss is summed over a batch's micro-batches and divided by
+    its answer tokens, so the gradient equals that of the whole batch in one pass. It is handed, at construction:
+    `plan` (engine/paths.py: which path each part of the loss takes), `sampler`, and its hooks: `noise`
+    (train/neftune.py, told each row's example bounds), `kl` (train/kl.py, where the run keeps close to the base
+    model on general text) and `pages` (engine/page_cache.py: freed pages handed back around evaluations)."""
 
-    return AnswerLossTrainer
+    loss_is_scaled_for_ga = True  # compute_loss divides by the whole batch's answer tokens
+
+    def __init__(self, *args, plan: paths.EnginePlan, sampler: StepSampler | None = None, noise=None,
+                 kl: KLTerm | None = None, pages: PageCache | None = None, **kwargs):
+        self.plan, self.steps, self.noise, self.kl, self.pages = plan, sampler, noise, kl, pages
+        super().__init__(*args, **kwargs)
+        self.model_accepts_loss_kwargs = True  # so the Trainer counts num_items_in_batch ...
+        self._loss_shifts_labels = True  # ... over labels[:, 1:], as answer_nll predicts them
+
+    def get_train_dataloader(self):
+        """Micro-batches as the StepSampler draws them, each packed into one row."""
+        from torch.utils.data import DataLoader
+
+        if self.steps is None:
+            return super().get_train_dataloader()
+        loader = DataLoader(self.train_dataset, batch_sampler=self.steps, collate_fn=self.data_collator,
+                            num_workers=0)
+        prepared = self.accelerator.prepare(loader)
+        shard = getattr(prepared, "batch_sampler", None)  # the StepSampler deals each process its share
+        if getattr(shard, "batch_sampler", None) is self.steps:  # already: accelerate's shard must pass all on
+            shard.num_processes, shard.process_index = 1, 0
+        return prepared
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+        """Validation loss per answer token, batches sorted by length under inference mode (the Trainer's
+        loop pads examples in file order and averages batch means), on the parts of the engine the run entered."""
+        started = time.perf_counter()
+        if self.pages is not None:
+            self.pages.release()  # training's cached pages do not fit evaluation's rows
+        examples = eval_dataset if eval_dataset is not None else self.eval_dataset
+        loss = answer_loss(self.model, examples, self.data_collator.pad_id, self.args.per_device_eval_batch_size,
+                           "bf16" if self.args.bf16 else "fp32")
+        metrics = {f"{metric_key_prefix}_loss": loss, f"{metric_key_prefix}_runtime": time.perf_counter() - started}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        if self.pages is not None:
+            self.pages.release()  # nor evaluation's (and the probe's) training's
+        return metrics
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        # accelerate puts autocast on model.forward; answer_nll calls the decoder itself, so it sets it here
+        if self.noise is not None:
+            self.noise.bounds = inputs.get("cu_seq_lens_q")
+        with autocast("bf16" if self.args.bf16 else "fp32", inputs["input_ids"].device.type):
+            nll, count = batch_nll(model, inputs, self.plan)
+            loss = nll / (num_items_in_batch if num_items_in_batch is not None else max(count, 1))
+            if num_items_in_batch is not None and self.args.average_tokens_across_devices:
+                loss = loss * self.accelerator.num_processes  # the count is all processes'; DDP averages
+            if self.kl and model.training:  # one general window per micro-batch, the step's mean
+                loss = loss + self.kl(model) / self.args.gradient_accumulation_steps
+        return (loss, {"loss": loss}) if return_outputs else loss
 
 
 def batch_nll(model, inputs: dict, plan: paths.EnginePlan | None):

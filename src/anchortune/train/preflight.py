@@ -42,8 +42,8 @@ CPU_FLOPS_PER_CORE = 6 * 134.5e6 * 210 / 2  # ~85 GFLOP/s: 210 tokens/s of a 135
 GPU_FLOPS = 0.3 * 1e15  # 30 % of ~1 PFLOP/s bf16 dense
 GIB = 2**30
 GENERAL_TOKENS = 9000  # the general text, 100 two-way cloze items and the answer-style probe, per evaluation
-FINAL_EVALUATIONS = 4  # three adapter scales and the average of the last checkpoints (train/pipeline.py)
-ANSWER_ROWS, ANSWER_TOKENS = 64, 160  # the verdict's held-out answers (train/pipeline.py), at most
+FINAL_EVALUATIONS = 4  # three adapter scales and the average of the last checkpoints (train/choice.py)
+ANSWER_ROWS, ANSWER_TOKENS = 64, 160  # the verdict's held-out answers (train/held_out.py), at most
 GENERATION_SHARE = 0.3
 LOAD_S = 20.0
 

@@ -115,10 +115,10 @@ class ProgressCallback(TrainerCallback):
         row = {}
         base = self.baseline
         if base.probe and base.probe_loss:
-            probe_loss = answer_loss(model, base.probe, self.pad_id, self.batch_size, self.precision, self.engine)
+            probe_loss = answer_loss(model, base.probe, self.pad_id, self.batch_size, self.precision)
             row.update(probe_loss=probe_loss, drift=probe_loss / base.probe_loss - 1)
         if base.general:
-            scores = general.measure(model, base.general, self.pad_id, self.batch_size, self.precision, self.engine)
+            scores = general.measure(model, base.general, self.pad_id, self.batch_size, self.precision)
             row.update(scores)
             if base.text_loss and "text_loss" in scores:
                 row["text_drift"] = scores["text_loss"] / base.text_loss - 1

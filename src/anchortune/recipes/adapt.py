@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 
 from anchortune.config import RunConfig
 from anchortune.errors import RunError
 from anchortune.run_folder import RunFolder
 from anchortune.train.events import Event, EventSink, ignore
+from anchortune.train.session import RunSession
 
 ADAPT_LR = 1e-4
 WINDOW = 256
@@ -30,38 +30,30 @@ MAX_HELD_WINDOWS = 64  # held-out windows scored at every evaluation (the rest o
 def adapt_run(documents: list[str | Path], out: str | Path, model: str | None = None, method: str = "lora",
               epochs: float = 1.0, learning_rate: float | None = None, window: int = WINDOW, seed: int = 42,
               on_event: EventSink = ignore) -> dict:
-    """Continued pretraining on `documents` into `out`; the run's summary. A run that fails before its first
-    checkpoint removes the folder it created."""
+    """Continued pretraining on `documents` into `out`; the run's summary. A run that fails for a reason, or is
+    stopped before its first checkpoint, leaves nothing (the run session's folder life, train/session.py)."""
     from anchortune.data.documents import read_corpus, split_documents, windows
     from anchortune.data.presets import load_preset
-    from anchortune.engine import precision
     from anchortune.evaluate import balance
     from anchortune.export.merge import save_outputs
-    from anchortune.models.loading import load_model, load_tokenizer, resolve_model
-    from anchortune.train.engine import fine_tune
-    from anchortune.train.pipeline import measure_base, recorder
 
-    folder = RunFolder(out)
-    if not folder.is_fresh_target():
-        raise RunError(f"'{folder.root}' already exists and is not empty; choose another --out")
-    corpus = read_corpus(list(documents))
-    on_event(Event("info", 0, {"message": f"documents: {corpus.summary()}"}))
-    cfg = RunConfig.build(data=str(Path(documents[0])), task="custom", model=model, method=method, epochs=epochs,
-                          learning_rate=learning_rate or ADAPT_LR, max_length=window, seed=seed)
-    cfg = cfg.resolve(load_preset("custom"))
-    train_texts, held_texts = split_documents(corpus, seed)
-    if not held_texts:
-        raise RunError("domain adaptation needs at least two documents: one is held out to measure the domain "
-                       "perplexity on text the model never saw")
-    source = resolve_model(cfg.model)
-    tokenizer = load_tokenizer(source)
-    train_set = windows(train_texts, tokenizer, window)
-    held_set = windows(held_texts, tokenizer, window)[:MAX_HELD_WINDOWS]
-    if not train_set or not held_set:
-        raise RunError(f"too little text for windows of {window} tokens: {len(train_set)} to train on, "
-                       f"{len(held_set)} held out")
-    created = not folder.root.exists()
-    try:
+    cfg = RunConfig.build(data=str(Path(documents[0])) if documents else "", task="custom", model=model,
+                          method=method, epochs=epochs, learning_rate=learning_rate or ADAPT_LR, max_length=window,
+                          seed=seed)
+    with RunSession(cfg, out, on_event, resumable=False) as session:
+        corpus = read_corpus(list(documents))
+        on_event(Event("info", 0, {"message": f"documents: {corpus.summary()}"}))
+        cfg = session.resolve(load_preset("custom"))
+        train_texts, held_texts = split_documents(corpus, seed)
+        if not held_texts:
+            raise RunError("domain adaptation needs at least two documents: one is held out to measure the domain "
+                           "perplexity on text the model never saw")
+        train_set = windows(train_texts, session.tokenizer, window)
+        held_set = windows(held_texts, session.tokenizer, window)[:MAX_HELD_WINDOWS]
+        if not train_set or not held_set:
+            raise RunError(f"too little text for windows of {window} tokens: {len(train_set)} to train on, "
+                           f"{len(held_set)} held out")
+        folder = session.folder
         folder.root.mkdir(parents=True, exist_ok=True)
         folder.write_text(folder.config, cfg.dump())
         names = sorted(corpus.documents)
@@ -69,17 +61,15 @@ def adapt_run(documents: list[str | Path], out: str | Path, model: str | None = 
         folder.write_json(folder.root / "documents.json", {"trained": [n for n in names if n not in held_names],
                                                           "held_out": held_names, "empty": corpus.empty,
                                                           "cleaning": corpus.summary()})
-        chosen = precision.choose(cfg.precision)
-        model_ = load_model(source)
-        baseline = measure_base(model_, tokenizer, source, held_set, cfg, chosen)
+        base = session.load_model()
+        baseline = session.baseline(base, held_set)
         on_event(Event("info", 0, {"message": f"{len(train_set)} training and {len(held_set)} held-out windows of "
                                               f"{window} tokens; base model: held-out domain loss "
                                               f"{baseline.valid_loss:.4f} (perplexity "
                                               f"{math.exp(baseline.valid_loss):.1f})"}))
-        result = fine_tune(model_, tokenizer, train_set, held_set, cfg, folder.checkpoints, recorder(folder, on_event),
-                           baseline=baseline, base_source=source)
+        result = session.fine_tune(base, train_set, held_set, baseline=baseline)
         picked = result.chosen
-        save_outputs(result.model, tokenizer, folder.root)
+        save_outputs(result.model, session.tokenizer, folder.root)
         metrics = folder.read_metrics()
         diagnosis = balance.diagnose([r for r in metrics if "train_loss" in r],
                                      [r for r in metrics if "valid_loss" in r], baseline.valid_loss, picked, picked) \
@@ -102,12 +92,7 @@ def adapt_run(documents: list[str | Path], out: str | Path, model: str | None = 
                         "candidates": [c.to_json() for c in result.candidates],
                         "diagnosis": diagnosis.to_json() if diagnosis else None},
         }
-        folder.write_json(folder.summary, summary)
-        folder.write_text(folder.card, _card(summary))
-    except BaseException:
-        if created and folder.last_checkpoint_step() is None:
-            shutil.rmtree(folder.root, ignore_errors=True)
-        raise
+        session.finish(summary, _card(summary))
     on_event(Event("done", result.steps, {"base_valid": baseline.valid_loss, "tuned_valid": tuned}))
     return summary
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from anchortune.app.plan import plan_data
+from anchortune.recipes.plan import plan_data
 from anchortune.cli.main import app
 from anchortune.data.demo_support import support_demo
 from anchortune.data.loading import save_anchor_points

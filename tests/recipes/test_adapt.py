@@ -1,4 +1,4 @@
-"""Domain adaptation (app/adapt.py, data/documents.py): raw documents cleaned, deduplicated and filtered,
+"""Domain adaptation (recipes/adapt.py, data/documents.py): raw documents cleaned, deduplicated and filtered,
 continued pretraining on the tiny model lowers the held-out domain loss, the guard reports general ability, and
 a task run starts from the adapted model."""
 
@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from anchortune.app.adapt import adapt_run
-from anchortune.app.runs import train_run
+from anchortune.recipes.adapt import adapt_run
+from anchortune.recipes.task_run import train_run
 from anchortune.config import RunConfig
 from anchortune.data.demo_support import support_demo
 from anchortune.data.documents import read_corpus

@@ -1,6 +1,8 @@
-"""`anchortune eval`: base against tuned on held-out anchor points with the task's metric, beside the strongest
-trivial baseline (evaluate/baselines.py) and with the verdict those answers support (evaluate/verdict.py), general
-retention (probe, general text, multiple-choice flips), and the best, worst and typical example.
+"""The evaluation of a finished run (`anchortune eval`): base against tuned on held-out anchor points with the
+task's metric, beside the strongest trivial baseline (evaluate/baselines.py) and with the verdict those answers
+support (evaluate/verdict.py), general retention (probe, general text, multiple-choice flips), and the best, worst
+and typical example; and `compare_on`, base and tuned side by side on a few points. Every model is scored through a
+run session (train/session.py), the door into the engine.
 """
 
 from __future__ import annotations
@@ -16,31 +18,39 @@ from anchortune.run_folder import RunFolder
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 
 
-def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: str | Path | None = None,
-             choices: str | Path | None = None, limit: int = 200) -> dict:
-    """Base against tuned on held-out anchor points (default: the run's validation split); eval.json/.md."""
+def evaluate_run(run: str | Path, data: str | Path | None = None, general_text: str | Path | None = None,
+                 choices: str | Path | None = None, limit: int = 200) -> dict:
+    """Base against tuned on held-out anchor points (default: the run's validation split). Every input is checked
+    before any generation. Writes eval.json and eval.md into the run."""
+    from anchortune.train.session import RunSession
+
+    folder = RunFolder(run)
+    cfg = _check_inputs(folder, data, general_text, choices, limit)
+    with RunSession(cfg) as session:
+        return _evaluate(session, folder, data, general_text, choices, limit)
+
+
+def _evaluate(session, folder: RunFolder, data, general_text, choices, limit: int) -> dict:
     from anchortune.data.split import split
     from anchortune.data.tokenize import encode
     from anchortune.evaluate import metrics as m
     from anchortune.evaluate import general, retention
     from anchortune.evaluate.generation import generate
-    from anchortune.engine.loss import answer_loss
     from anchortune.evaluate.probe import base_answers
-    from anchortune.models.loading import load_model, load_tokenizer, load_tuned, resolve_model
-    from anchortune.engine import precision
+    from anchortune.models.loading import load_tokenizer, load_tuned
 
-    cfg = _check_inputs(folder, data, general_text, choices, limit)
+    cfg = session.cfg
     all_points = load_anchor_points(cfg.data, CsvColumns(cfg.input_col, cfg.output_col, cfg.label_col, cfg.delimiter)) \
         if data is None else None
     points = load_anchor_points(data) if data is not None else split(all_points, cfg.val_fraction, cfg.seed)[1]
     points = points[:limit]
     preset = load_preset(cfg.task).resolved_for(all_points or points)
-    chosen = precision.choose(cfg.precision)
+    chosen = session.precision
     kind = preset.output.format
     new_tokens = {"label": 16, "json": 160}.get(kind, 192)
     conversations = [preset.to_messages(p)[:-1] for p in points]
     references = [p.answer for p in points]
-    base_source = resolve_model(cfg.model)
+    base_source = session.source
     models = {"base": base_source, "tuned": folder.model}
     result: dict = {"examples": len(points), "task": preset.name, "metric": preset.metric, "source":
                     str(data) if data else "the run's validation split", "models": {}}
@@ -48,24 +58,20 @@ def evaluate(folder: RunFolder, data: str | Path | None = None, general_text: st
     probe_points = None
     for name, source in models.items():
         tokenizer = load_tokenizer(source if name == "base" else _tuned_tokenizer(folder))
-        model = load_model(source) if name == "base" else load_tuned(folder.root, base_source)
+        model = session.load_model() if name == "base" else load_tuned(folder.root, base_source)
         outputs[name] = generate(model, tokenizer, conversations, max_new_tokens=new_tokens, precision=chosen)
         scores = _task_scores(kind, outputs[name], references, preset, points)
         encoded, _ = encode(points, preset, tokenizer, cfg.max_length)
-        scores["answer_loss"] = answer_loss(model, encoded, tokenizer.pad_token_id, cfg.batch_size, chosen,
-                                            engine=cfg.engine)
+        scores["answer_loss"] = session.answer_loss(model, encoded, tokenizer.pad_token_id)
         if probe_points is None:
             probe_points = base_answers(model, tokenizer, "probe", base_source, chosen)
         probe, _ = encode(probe_points, load_preset("custom"), tokenizer, 256)
-        scores["general_probe_loss"] = answer_loss(model, probe, tokenizer.pad_token_id, cfg.batch_size, chosen,
-                                                   engine=cfg.engine)
-        shipped = general.measure(model, general.general_set(tokenizer), tokenizer.pad_token_id, cfg.batch_size,
-                                  chosen, engine=cfg.engine)
+        scores["general_probe_loss"] = session.answer_loss(model, probe, tokenizer.pad_token_id)
+        shipped = session.general(model, general.general_set(tokenizer), tokenizer.pad_token_id)
         scores.update({f"shipped_{k}": v for k, v in shipped.items()})
         if general_text:
             chunks = retention.text_chunks(Path(general_text), tokenizer)
-            scores["general_text_loss"] = answer_loss(model, chunks, tokenizer.pad_token_id, cfg.batch_size, chosen,
-                                                      engine=cfg.engine)
+            scores["general_text_loss"] = session.answer_loss(model, chunks, tokenizer.pad_token_id)
         if choices:
             items = retention.read_choices(Path(choices), limit)
             scores["choice_answers"] = retention.choice_answers(model, tokenizer, items, chosen)
@@ -177,3 +183,30 @@ def _task_scores(kind: str, outputs: list[str], references: list[str], preset: P
     a, b = embedder.embed(outputs), embedder.embed(references)
     return {"rouge_l": sum(m.rouge_l(o, r) for o, r in zip(outputs, references)) / max(1, len(outputs)),
             "embedding_similarity": float((a * b).sum(axis=1).mean()) if len(outputs) else 0.0}
+
+
+def compare_on(run: str | Path, points: list[AnchorPoint], samples: int = 3) -> dict:
+    """Base and tuned model of a run on held-out anchor points: answer loss and a few answers side by side."""
+    from anchortune.data.tokenize import encode
+    from anchortune.evaluate.generation import generate
+    from anchortune.models.loading import load_tokenizer, load_tuned
+    from anchortune.train.session import RunSession
+
+    folder = RunFolder(run)
+    with RunSession(folder.load_config()) as session:
+        cfg = session.cfg
+        preset = load_preset(cfg.task).resolved_for(points)
+        chosen = session.precision
+        result: dict = {"examples": len(points), "precision": chosen}
+        conversations = [preset.to_messages(p)[:-1] for p in points[:samples]]
+        base_source = session.source
+        for name, source in (("base", base_source), ("tuned", folder.model)):
+            tokenizer = load_tokenizer(source)
+            model = session.load_model() if name == "base" else load_tuned(folder.root, base_source)
+            examples, report = encode(points, preset, tokenizer, cfg.max_length)
+            result[f"{name}_loss"] = session.answer_loss(model, examples, tokenizer.pad_token_id)
+            result[f"{name}_answers"] = generate(model, tokenizer, conversations, precision=chosen)
+            result["encoding"] = report.to_json()
+    result["samples"] = [{"line": p.line, "prompt": p.prompt, "reference": p.answer, "base": b, "tuned": t}
+                         for p, b, t in zip(points, result.pop("base_answers"), result.pop("tuned_answers"))]
+    return result

@@ -1,4 +1,4 @@
-"""Exporting a finished run for the tools people run models in: one function for the CLI, the studio and its API.
+"""The export of a finished run for the tools people run models in: one workflow for the CLI, the studio and its API.
 
     merged   safetensors + tokenizer + chat template + generation config (transformers, vLLM, TGI load it as is)
     gguf     one GGUF file (llama.cpp, LM Studio, Ollama), f16 / bf16 / q8_0 / q4_k_m, with the parity gate
@@ -17,12 +17,12 @@ import re
 import time
 from pathlib import Path
 
-from anchortune.app.outputs import output_folder
+from anchortune.outputs import output_folder
 from anchortune.errors import ConfigError, RunError
+from anchortune.export import formats
 from anchortune.run_folder import RunFolder
 
-FORMATS = ("merged", "gguf", "ollama")
-DEFAULT_QUANT = {"merged": None, "gguf": "q8_0", "ollama": "q8_0"}
+FORMATS = formats.FORMATS  # declared once (export/formats.py)
 PARITY_PROMPTS = 10
 
 
@@ -33,16 +33,14 @@ def export_run(run: str | Path, fmt: str, quant: str | None = None, out: str | P
 
     A GGUF carries the tokenizer of `tokenizer_gguf`, by default the GGUF the base model was read from (the
     catalog's, or the user's .gguf file), so that llama.cpp tokenises as it did for the base model."""
-    from anchortune.export import gguf, ollama, parity, served
+    from anchortune.export import parity
     from anchortune.export.merge import atomic_dir
 
     folder = RunFolder(run)
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format {fmt!r} is not an export format: choose one of {', '.join(FORMATS)}")
-    quant = quant or DEFAULT_QUANT[fmt]
-    allowed = tuple(served.DTYPES) if fmt == "merged" else gguf.QUANTS
-    if quant is not None and quant not in allowed:
-        raise ConfigError(f"--quant must be one of {', '.join(allowed)} for --format {fmt}, not {quant!r}")
+    kind = formats.get(fmt)
+    quant = quant or kind.default_quant
+    if quant is not None and quant not in kind.quants:
+        raise ConfigError(f"--quant must be one of {', '.join(kind.quants)} for --format {fmt}, not {quant!r}")
     if out is not None:
         output_folder(out, "--out")
     cfg = folder.check_finished()  # every part of the run looked at before any work
@@ -58,26 +56,13 @@ def export_run(run: str | Path, fmt: str, quant: str | None = None, out: str | P
     started = time.perf_counter()
     record: dict = {"format": fmt, "quant": quant, "run": str(folder.root), "status": "written",
                     "source": _source(folder)}
+    tokenizer_from = (Path(tokenizer_gguf) if tokenizer_gguf else _source_gguf(cfg.model)) if kind.gguf else None
     with atomic_dir(target) as tmp:
-        if fmt == "merged":
-            record.update(served.write(model_dir, tmp, quant))
-        else:
-            gguf.converter()  # RunError naming the set-up step before any work
-            source = Path(tokenizer_gguf) if tokenizer_gguf else _source_gguf(cfg.model)
-            file = gguf.write(model_dir, tmp / f"{name}-{quant}.gguf", quant, name, source)
-            record["tokenizer_from"] = source.name if source else "the merged model's tokenizer.json"
-            record["file"] = file.name
-            record["gguf"] = {k: v for k, v in gguf.metadata(file).items() if k != "chat_template"}
-            if fmt == "ollama":
-                tokenizer = _tokenizer(model_dir)
-                stops = [text for _, text in served.end_tokens(tokenizer, model_dir)]
-                fields = preset.output.fields if preset.output.format == "json" else None
-                (tmp / "Modelfile").write_text(ollama.modelfile(file.name, tokenizer, preset.system_text(),
-                                                                preset.user_template, stops, fields),
-                                               encoding="utf-8")
-                record["modelfile"] = "Modelfile"
+        record.update(kind.writer().export(formats.Source(model_dir, name, preset, tokenizer_from), tmp, quant))
+        if kind.gguf:
             if check:
-                result = parity.check(file, model_dir, [preset.to_messages(p) for p in held[:prompts]], quant)
+                result = parity.check(tmp / record["file"], model_dir, [preset.to_messages(p) for p in held[:prompts]],
+                                      quant)
                 record["parity"] = result.to_json()
                 record["status"] = {True: "passed", False: "failed", None: "unchecked"}[result.passed]
                 record["reason"] = result.reason
@@ -147,12 +132,6 @@ def _source_gguf(spec: str | None) -> Path | None:
         return CATALOG[name].gguf_path()
     path = Path(name).expanduser()
     return path if path.is_file() and path.suffix.lower() == ".gguf" else None
-
-
-def _tokenizer(model_dir: Path):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(model_dir)
 
 
 def _slug(text: str) -> str:

@@ -1,0 +1,53 @@
+"""How anchortune sets up the third-party libraries it drives: once per process, before any of its work, and never
+around a run (the studio trains in threads of the process that serves: a setting swapped for the time of one
+load or one training would be swapped for every thread).
+
+- transformers logs errors only and draws no progress bars of its own; the FutureWarning PEFT causes by reading a
+  deprecated transformers attribute (`is_gradient_checkpointing`) is not shown. Progress bars that libraries draw
+  with tqdm directly are kept off the process's output otherwise: model2vec's distillation and transformers' GGUF
+  reader run once in a child process (quality/embeddings.py, models/loading.py); gguf-py's metadata rewrite is done
+  without its bar (export/gguf.py).
+- accelerate's process state (PartialState, AcceleratorState, GradientState: each a dict that all their instances
+  share) is kept per thread, as accelerate itself keeps it for PyTorch/XLA's threads (its ThreadLocalSharedDict).
+  transformers' Trainer resets that state whenever training arguments are set up and sets
+  GradientState.sync_gradients at every micro-batch, which the optimizer's step reads: two Trainers in two threads
+  of one process would clear each other's state and skip each other's optimizer steps. A process that trains in
+  one thread sees no difference.
+
+The modules that load, train and save models call `configure()` when they are imported.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+_DONE: list[bool] = []
+
+
+def configure() -> None:
+    """Set the libraries up for this process (once; later calls do nothing)."""
+    if _DONE:
+        return
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    _accelerate_state_per_thread()
+    _DONE.append(True)
+
+
+def _accelerate_state_per_thread() -> None:
+    """accelerate's shared state dicts as thread-local ones (what this thread holds now stays this thread's)."""
+    from accelerate import state
+
+    local = getattr(state, "ThreadLocalSharedDict", None)
+    if local is None:
+        return
+    for holder in (state.PartialState, state.AcceleratorState, state.GradientState):
+        shared = holder.__dict__.get("_shared_state")
+        if isinstance(shared, local):
+            continue
+        per_thread = local()
+        per_thread._storage.update(shared or {})
+        holder._shared_state = per_thread
