@@ -130,13 +130,20 @@ def test_auto_keeps_a_gpu_on_the_standard_path_and_fast_claims_only_device_agnos
     assert fast.uses("attention") and not fast.uses("kernels") and not fast.uses("page_cache")
 
 
-def test_leaving_the_engine_keeps_no_cache_and_no_patch(parity):
-    from anchortune.engine import loss as loss_mod
+def test_leaving_the_engine_keeps_no_patch_and_its_caches_are_the_runs(parity):
+    from anchortune.engine import context as context_mod
     from anchortune.engine import packed_attention
 
     model = parity.lora(parity.llama)
-    _loss_and_grads(parity, model, "fast", "bf16", True)
-    assert not loss_mod._CASTS and not hasattr(loss_mod._BUFFERS, "logits") and not packed_attention._MASKS
+    plan = paths.plan(model, "fast", "bf16", lora=True, device="cpu")
+    run = context_mod.EngineContext()  # a run session's (train/session.py)
+    with engaged(model, plan, run), autocast("bf16"):
+        nll, count = batch_nll(model, parity.row(True), plan)
+    (nll / count).backward()
+    assert run.casts or run.buffers or run.masks  # what the parts kept is the run's ...
+    assert context_mod.current() is None  # ... no one's once it left the engine ...
+    run.clear()  # ... and gone when its session closes
+    assert not run.casts and not run.buffers and not run.masks
     assert model.get_base_model().config._attn_implementation != packed_attention.NAME
     assert not any("forward" in vars(m) for m in model.modules())
 
