@@ -27,6 +27,12 @@ FLAGS = {"learning_rate": "--lr"}  # the command line's name of a field, where i
 # The task presets, one YAML file each in data/task_presets/ (a new task: its file and its name here); the command
 # line, the studio's form and the preset loader read this list
 TASKS = ("support", "legal", "invoice", "classification", "custom")
+# The experiment-tracking backends of --track (tracking/: one writer module each, but none); the run option, a job's
+# hyperparameter and the studio's settings read this list
+TRACKERS = ("none", "tensorboard", "mlflow")
+# What a run learns from (recipes/: the task run for supervised, the preference run for the others); the run option,
+# a job's method and the studio's new-job form read this list
+OBJECTIVES = ("supervised", "dpo", "orpo")
 
 
 class RunConfig(BaseModel):
@@ -43,7 +49,7 @@ class RunConfig(BaseModel):
     delimiter: str | None = Field(None, min_length=1, max_length=1,
                                   description="CSV delimiter (default: whichever of , ; tab splits the header).")
     method: Literal["lora", "full"] = Field("lora", description="LoRA adapter on all linear layers, or full fine-tuning.")
-    objective: Literal["supervised", "dpo", "orpo"] = Field(
+    objective: Literal[OBJECTIVES] = Field(  # type: ignore[valid-type]
         "supervised", description="What the run learns from: supervised (each anchor point's answers, tool calls "
                                   "included), dpo (preference pairs: the chosen answer over the rejected one, the base "
                                   "model as the reference through the disabled LoRA adapter) or orpo (preference pairs, "
@@ -97,7 +103,7 @@ class RunConfig(BaseModel):
         "ddp", description="With more than one process: ddp (every process holds the whole model; LoRA's usual "
                            "choice) or fsdp (FSDP2, GPUs only: parameters, gradients and optimizer state sharded across "
                            "processes, for a model that does not fit one device).")
-    track: Literal["none", "tensorboard", "mlflow"] = Field(
+    track: Literal[TRACKERS] = Field(  # type: ignore[valid-type]
         "none", description="Experiment tracking: tensorboard (event files in RUN/tensorboard/) or mlflow (a SQLite "
                             "store under the data folder, or --tracking-uri): curves, settings, the gate's scores, the "
                             "guard's choice, the verdict and the report (pip install 'anchortune[track]').")

@@ -242,9 +242,9 @@ def test_the_model_card_records_the_data_lineage(tracked):
 
 
 def test_an_exports_record_names_its_run_and_data_hash(tracked):
-    from anchortune.app import downloads, exports
+    from anchortune.app import downloads, runs
 
-    record = exports.export_run(tracked.run(tracked.a), "merged")
+    record = runs.export_run(tracked.run(tracked.a), "merged")
     assert record["source"]["run"] == tracked.a and record["source"]["data"]["sha256"] == tracked.v1["sha256"]
     assert record["source"]["tracking"] == {"backend": "tensorboard", "folder": "tensorboard"}
     written = json.loads((Path(record["folder"]) / "export.json").read_text())

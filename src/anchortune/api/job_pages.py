@@ -2,7 +2,7 @@
 curves, log, by server-sent events), the result (the verdict in the team's terms over the loss-based evidence,
 every number explained, the data it learned from), downloads built in the background with progress, the full report
 in the page's language, the poor-data path (reasons, report, Apply the fix, train anyway), cancel and delete with its
-size on disk.
+size on disk; and finished jobs compared side by side (/compare).
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 
 from anchortune import messages
 from anchortune.api.errors import wants_html
 from anchortune.api.pages import language, render
-from anchortune.app import downloads, jobs, reports, retention, tracking
+from anchortune.app import compare, downloads, jobs, reports, retention
 from anchortune.app.jobs import states
 
 router = APIRouter(include_in_schema=False)
@@ -36,7 +36,7 @@ def job_page(request: Request, job_id: str):
     summary = jobs.summary(ws, job_id) if job["status"] == states.SUCCEEDED else None
     poor = jobs.stored_quality(ws, job_id) if (job["error"] or {}).get("code") == "poor_data" else None
     return render(request, "job.html", job=job, summary=summary, final=job["status"] in states.FINAL, poor=poor,
-                  lineage=tracking.job_lineage(ws, job, summary),
+                  lineage=compare.job_lineage(ws, job, summary),
                   downloads=downloads.statuses(ws, job_id) if summary else [],
                   sizes=retention.job_sizes(ws, job_id) if job["status"] in states.FINAL else None,
                   boot={"job": job["id"], "status": job["status"], "after": events[-1]["id"] if events else 0,
@@ -167,3 +167,14 @@ def report(request: Request, job_id: str):
     html = reports.run_report(_ws(request), job_id, language(request))
     return HTMLResponse(html, headers={
         "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"})
+
+
+@router.get("/compare")
+def compare_page(request: Request, job: list[str] = Query(default=[])):
+    """Finished jobs side by side (data version, settings, curves, task metric, general ability, verdict): a page
+    for a browser, the comparison as JSON for any other client."""
+    ws = _ws(request)
+    result = compare.compare_jobs(ws, job)
+    if not wants_html(request):
+        return JSONResponse(result)
+    return render(request, "compare.html", result=result, plot=compare.curves(result, language(request)))

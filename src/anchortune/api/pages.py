@@ -1,6 +1,6 @@
 """The web UI's pages: overview (paging, filters, search), upload and quality report (with the runs trained on the
-data), new fine-tune, runs compared side by side, playground, settings, sign-in and the error page; a job's own pages
-are job_pages.py.
+data), new fine-tune, playground, settings, sign-in and the error page; a job's own pages, and jobs compared side by
+side, are job_pages.py.
 
 Pages are Jinja2 templates with autoescaping on, so every piece of dataset text is shown as text; the
 scripts in static/ write text with textContent only. Every page renders in the request's language: the labels
@@ -15,22 +15,21 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from anchortune import messages
 from anchortune.api import i18n
 from anchortune.api.openai_files import upload_chunks
-from anchortune.app import datasets, feedback, jobs, models, retention, tracking
+from anchortune.app import compare, datasets, feedback, jobs, models, retention, tracking
 from anchortune.app import plan as app_plan
-from anchortune.config import TASKS
+from anchortune.config import OBJECTIVES, TASKS, TRACKERS
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 SHOWN_FINDINGS = 200
-TRACKING_BACKENDS = ("none", "tensorboard", "mlflow")
-METHODS = ("supervised", "dpo", "orpo")  # the new-job form's methods (OpenAI's types, and the reference-free one)
+METHODS = OBJECTIVES  # the new-job form's methods (OpenAI's types, and the reference-free one)
 COOKIE = "anchortune_token"  # the login page sets it; api/app.py's token check reads it
 
 
@@ -135,7 +134,7 @@ def dataset(request: Request, file_id: str, task: str = "custom", model: str | N
     return render(request, "dataset.html", file=row, report=report, rows=rows, flagged_total=len(flagged),
                   task=task, model=model, models=models.served_models(ws), plan=plan, planning=planning,
                   codes={f["code"] for f in report["findings"]}, pairs=datasets.pairs_of(ws, file_id),
-                  trained=tracking.runs_on_file(ws, file_id))
+                  trained=compare.runs_on_file(ws, file_id))
 
 
 @router.post("/datasets/{file_id}/plan")
@@ -246,7 +245,7 @@ def settings_page(request: Request, saved: str = ""):
     ws = _ws(request)
     return render(request, "settings.html", settings=retention.settings(ws), studio=retention.studio_sizes(ws),
                   keep=retention.KEEP, saved=bool(saved), tracking=tracking.settings(ws),
-                  backends=TRACKING_BACKENDS)
+                  backends=TRACKERS)
 
 
 @router.post("/settings")
@@ -255,16 +254,3 @@ def save_settings(request: Request, keep_checkpoints: str = Form(...), download_
     tracking.save_settings(_ws(request), track, tracking_uri)
     retention.save_settings(_ws(request), keep_checkpoints, download_cache_mb)
     return RedirectResponse("/settings?saved=1", status_code=303)
-
-
-@router.get("/compare")
-def compare(request: Request, job: list[str] = Query(default=[])):
-    """Finished jobs side by side (data version, settings, curves, task metric, general ability, verdict): a page
-    for a browser, the comparison as JSON for any other client."""
-    from anchortune.api.errors import wants_html
-
-    ws = _ws(request)
-    result = tracking.compare_jobs(ws, job)
-    if not wants_html(request):
-        return JSONResponse(result)
-    return render(request, "compare.html", result=result, plot=tracking.curves(result, language(request)))

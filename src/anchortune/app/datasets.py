@@ -23,7 +23,7 @@ from anchortune.jobs.store import new_id
 from anchortune.app.workspace import found
 from anchortune.recipes.check import (MAX_ROWS, check_data, check_file, check_pair_data,  # noqa: F401
                                       check_pairs_file, write_quality_outputs)
-from anchortune.run_folder import RunFolder
+from anchortune.run_folder import RunFolder, changelog_of
 
 UPLOAD_SUFFIXES = (".jsonl", ".csv")
 DEMO_SETS = ("support", "invoice")

@@ -14,7 +14,7 @@ import re
 import shutil
 from pathlib import Path
 
-from anchortune.config import RunConfig
+from anchortune.config import TRACKERS, RunConfig
 from anchortune.data.presets import PRESET_NAMES, load_preset
 from anchortune.errors import ConfigError, QualityError, StateError
 from anchortune.jobs import states

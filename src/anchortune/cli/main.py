@@ -17,7 +17,7 @@ from rich.table import Table
 from anchortune.app import chat as app_chat
 from anchortune.app import datasets, runs
 from anchortune.app import models as app_models
-from anchortune.app import tracking as app_tracking
+from anchortune.app import compare as app_compare
 from anchortune.cli import adapt as adapt_cli
 from anchortune.cli import compare_view
 from anchortune.cli import plan as plan_cli
@@ -261,7 +261,7 @@ def compare(
     """Put finished runs side by side: data version, settings, curves, task metric, general ability, verdict."""
     if lang not in LANGUAGES:
         raise ConfigError(say("e_lang_choice", text=lang), param="lang")
-    result = app_tracking.compare_runs(runs)
+    result = app_compare.compare_runs(runs)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
         return

@@ -6,8 +6,10 @@ preflight refuses a run that cannot fit (train/preflight.py). A run on several p
 (train/distributed.py) and each of its workers comes back through recipes/launched.py to `train_worker`; otherwise
 it trains here: split and encode, measure the base model, train, choose the checkpoint and adapter scale by
 balance, diagnose, answer the held-out prompts with base and tuned model and judge the answers (train/held_out.py),
-export adapter and merged model, write summary, report and model card. The run session (train/session.py) resolves
-the model, owns the folder and is the door into the engine.
+export adapter and merged model, write summary (with the data's lineage: tracking/lineage.py), report and model
+card. The run session (train/session.py) resolves the model, owns the folder and is the door into the engine. With
+cfg.track, the process that writes the run folder tracks the run (tracking/: its events as they come, its facts once
+it is done; a distributed run's events as its workers report them to the parent).
 
 Each phase is announced as a stage event (STAGES: evaluating the base model, training, final evaluation,
 generating held-out answers, merging) with its estimated seconds, and reports its progress, so a page never
@@ -22,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from anchortune import tracking
 from anchortune.config import RunConfig
 from anchortune.data.loading import CsvColumns, load_anchor_points
 from anchortune.data.presets import Preset, load_preset
@@ -31,6 +34,7 @@ from anchortune.errors import DataError, ModelError, Problem, QualityError, RunE
 from anchortune.messages import say
 from anchortune.models.catalog import DEFAULT_MODEL
 from anchortune.run_folder import RunFolder
+from anchortune.tracking import lineage
 from anchortune.train import distributed, held_out
 from anchortune.train.events import Event, EventSink, ignore
 from anchortune.train.session import RunSession
@@ -66,17 +70,23 @@ def train_run(cfg: RunConfig, out: str | Path, resume: bool = False, on_event: E
     with RunSession(cfg, out, on_event, resume=resume, writer=launch.node_rank == 0) as session:
         if resume:
             launch = distributed.Launch(session.cfg.devices, session.cfg.nodes, launch.node_rank, launch.master)
+        tracking.require(session.cfg)  # an optional backend that is missing, before any work
         preset, points = _anchor_points(session)
         preflight.refuse_unfit(session.cfg, launch, on_event)
         report = None
         if not resume and session.writer:
             report = _gate(session.cfg, points, on_event, force) if quality is None else \
                 QualityReport.from_json(quality)
-        if launch.processes > 1:
-            summary = distributed.run(session.cfg, session.folder.root, resume, report.to_json() if report else None,
-                                      launch, LAUNCHED, on_event)
-            return RunOutcome(session.folder.root, summary)
-        return RunOutcome(session.folder.root, _train(session, preset, points, report))
+        tell = lambda kind, message: on_event(Event(kind, 0, {"message": message}))  # noqa: E731
+        with tracking.track(session.cfg, session.folder.root, resume, tell, active=session.writer) as tracked:
+            session.on_event = tracked.sink(on_event)  # the run's events (and metrics rows) logged as they come
+            if launch.processes > 1:
+                summary = distributed.run(session.cfg, session.folder.root, resume,
+                                          report.to_json() if report else None, launch, LAUNCHED, session.on_event)
+            else:
+                summary = _train(session, preset, points, report)
+            tracked.finish(summary, session.folder.root)
+        return RunOutcome(session.folder.root, summary)
 
 
 def train_worker(cfg: RunConfig, out: str | Path, resume: bool, quality: dict | None) -> None:
@@ -225,6 +235,7 @@ def _train(session: RunSession, preset: Preset, points: list[AnchorPoint], repor
     if quality_file.is_file():
         stored = json.loads(quality_file.read_text(encoding="utf-8"))
         summary["quality"] = {k: stored[k] for k in ("verdict", "scores", "reasons", "advice", "counts")}
+    summary["lineage"] = lineage.describe(folder.root, len(points), len(valid_points) if cfg.valid_data else None)
     _write_run_report(folder, summary, metrics)
     session.finish(summary, render(summary))
     if verdict or diagnosis:

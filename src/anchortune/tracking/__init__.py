@@ -21,13 +21,13 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from anchortune import settings
-from anchortune.config import RunConfig
+from anchortune.config import TRACKERS, RunConfig
 from anchortune.errors import ConfigError, RunError
 from anchortune.messages import say
 from anchortune.run_folder import RunFolder
 from anchortune.tracking import facts
 
-BACKENDS = ("none", "tensorboard", "mlflow")
+BACKENDS = TRACKERS  # declared once (config.py)
 PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow"}  # backend -> the module it needs
 STATE = "tracking.json"  # in the run folder: where the run is tracked
 FILES = ("report.html", "report.md", "README.md", "summary.json", "quality.json")  # the run's files logged as artifacts
