@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict
 
 from anchortune.api.shapes import checkpoint_object, event_object, job_object, page
 from anchortune.app import jobs
+from anchortune.config import OBJECTIVES
 
 router = APIRouter(prefix="/v1/fine_tuning/jobs", tags=["fine-tuning"])
-METHODS = ("supervised", "dpo", "orpo")  # OpenAI's method types (orpo: anchortune's reference-free preference variant)
+METHODS = OBJECTIVES  # OpenAI's method types (orpo: anchortune's reference-free preference variant)
 
 
 class JobRequest(BaseModel):
