@@ -15,15 +15,23 @@ load or one training would be swapped for every thread).
   GradientState.sync_gradients at every micro-batch, which the optimizer's step reads: two Trainers in two threads
   of one process would clear each other's state and skip each other's optimizer steps. A process that trains in
   one thread sees no difference.
+- transformers swaps process-wide torch state while it builds a model from a checkpoint or a config: torch.nn.init's
+  functions made no-ops (initialization.no_init_weights) and the default dtype set to the one loaded. A model built in
+  one thread while another draws or builds weights would miss its initialisation or take the other's dtype (two studio
+  jobs: "Cannot copy out of meta tensor", or an adapter unlike the one the job gives alone). Every model anchortune
+  builds, loads or wraps with an adapter does so holding `BUILDING` (models/loading.py, export/, train/engine.py,
+  train/preflight.py); LoRA's first weights are drawn without torch.nn.init (train/engine.seed_lora).
 
 The modules that load, train and save models call `configure()` when they are imported.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 _DONE: list[bool] = []
+BUILDING = threading.RLock()  # held while a model is built, loaded or wrapped (transformers' process-wide swaps)
 
 
 def configure() -> None:

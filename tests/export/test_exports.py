@@ -237,3 +237,26 @@ def test_q4_k_m_is_quantised_by_llama_cpp_or_refused_naming_the_install_step(smo
     assert not (tmp_path / "none").exists()
     unchecked = parity.check(tmp_path / "any.gguf", smol_run / "model", [], "q8_0")
     assert unchecked.passed is None and "not installed" in unchecked.reason  # exported, marked unchecked
+
+
+def test_the_parity_gate_forgives_a_flipped_near_tie_and_nothing_further():
+    """llama.cpp's top token counts as PyTorch's where PyTorch puts it within the quantisation's margin of its own best;
+    PyTorch's second choice at a clear gap does not count, nor at any margin below that gap."""
+    import torch
+
+    model, tokenizer = _tiny("llama")
+    model.eval()
+    prompt = tokenizer("Where is my parcel?", add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        out = model.generate(torch.tensor([prompt]), max_new_tokens=12, do_sample=False, pad_token_id=0)
+        answer = out[0, len(prompt):].tolist()
+        logp = torch.log_softmax(model(torch.tensor([prompt + answer])).logits[0, len(prompt) - 1:-1].float(), -1)
+    top2 = logp.topk(2, dim=-1)
+    second = top2.indices[:, 1].tolist()
+    gaps = (top2.values[:, 0] - top2.values[:, 1]).tolist()
+    assert parity._ties_kept(model, prompt, answer, answer, 0.0) == len(answer)  # PyTorch's own argmax: all kept
+    assert parity._ties_kept(model, prompt, answer, second, 0.0) == sum(g <= 0 for g in gaps)
+    middle = sorted(gaps)[len(gaps) // 2]
+    assert parity._ties_kept(model, prompt, answer, second, middle) == sum(g <= middle for g in gaps)
+    assert parity._ties_kept(model, prompt, answer, second, max(gaps) + 1e-3) == len(answer)
+    assert set(parity.TIES) == set(parity.BOUNDS)  # every quantisation the gate bounds has its near-tie margin

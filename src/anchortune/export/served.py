@@ -19,6 +19,7 @@ import json
 import shutil
 from pathlib import Path
 
+from anchortune import libraries
 from anchortune.errors import RunError
 
 DTYPES = {"f16": "float16", "bf16": "bfloat16"}
@@ -44,7 +45,8 @@ def write(model_dir: Path, target: Path, quant: str | None = None) -> dict:
             if name.suffix in (".safetensors", ".json") and name.name.startswith("model"):
                 shutil.copy2(name, target / name.name)
     else:
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, DTYPES[quant]))
+        with libraries.BUILDING:  # transformers sets the process's default dtype while it loads
+            model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, DTYPES[quant]))
         model.save_pretrained(target, safe_serialization=True)
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     if quant is not None:

@@ -118,8 +118,9 @@ def load_model(source: Path | str, dtype=None):
     from transformers import AutoModelForCausalLM
 
     try:
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or torch.float32,
-                                                     attn_implementation="sdpa", trust_remote_code=False)
+        with libraries.BUILDING:
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or torch.float32,
+                                                         attn_implementation="sdpa", trust_remote_code=False)
     except Exception as exc:
         raise ModelError(f"could not load model from '{source}': {exc}") from exc
     model.eval()
@@ -139,7 +140,8 @@ def load_tuned(run_root: Path, base_source: Path | str):
     from peft import PeftModel
 
     try:
-        model = PeftModel.from_pretrained(load_model(base_source), str(adapter))
+        with libraries.BUILDING:
+            model = PeftModel.from_pretrained(load_model(base_source), str(adapter))
     except ModelError:
         raise
     except Exception as exc:
@@ -157,7 +159,8 @@ def load_checkpoint(checkpoint: Path, base_source: Path | str):
     from peft import PeftModel
 
     try:
-        model = PeftModel.from_pretrained(load_model(base_source), str(checkpoint))
+        with libraries.BUILDING:
+            model = PeftModel.from_pretrained(load_model(base_source), str(checkpoint))
     except Exception as exc:
         raise ModelError(f"could not load the checkpoint '{checkpoint.name}': {exc}") from exc
     model.eval()

@@ -104,19 +104,23 @@ def wrap_lora(model, cfg: RunConfig):
 
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules="all-linear", task_type="CAUSAL_LM")
-    return seed_lora(get_peft_model(model, lora), cfg.seed)
+    with libraries.BUILDING:
+        return seed_lora(get_peft_model(model, lora), cfg.seed)
 
 
 def seed_lora(model, seed: int):
     """The LoRA adapter's first weights drawn again from a generator of the run's own (A: Kaiming-uniform, a =
-    sqrt(5), as PEFT draws them; B: zero), not from torch's process-wide one (a wrapper that PEFT or TRL made)."""
+    sqrt(5), as PEFT draws them; B: zero), not from torch's process-wide one (a wrapper that PEFT or TRL made). Drawn
+    as torch.nn.init.kaiming_uniform_ draws, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), without it: transformers makes
+    torch.nn.init's functions no-ops while another thread loads a model (libraries.py)."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, param in model.named_parameters():
             if ".lora_A." in name:
-                torch.nn.init.kaiming_uniform_(param, a=math.sqrt(5), generator=generator)
+                bound = math.sqrt(3.0) * math.sqrt(2.0 / (1 + 5)) / math.sqrt(param.shape[1])  # as torch computes it
+                param.uniform_(-bound, bound, generator=generator)
             elif ".lora_B." in name:
                 param.zero_()
     return model

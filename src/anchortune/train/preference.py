@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from anchortune import libraries
 from anchortune.config import OBJECTIVES as ALL_OBJECTIVES, RunConfig
 from anchortune.errors import ConfigError, RunError
 from anchortune.evaluate import balance
@@ -73,9 +74,10 @@ def preference_tune(model, tokenizer, train_rows: list[dict], valid_rows: list[d
     total, every = plan_steps(len(train_rows), cfg)
     micro = micro_batch(cfg, _cuda())
     args = _arguments(cfg, checkpoints, total, every, micro, chosen, has_valid=bool(valid_rows))
-    trainer = _trainer(cfg)(model=model, args=args, train_dataset=Dataset.from_list(train_rows),
-                            eval_dataset=Dataset.from_list(valid_rows) if valid_rows else None,
-                            processing_class=tokenizer, peft_config=_lora_config(cfg) if lora else None)
+    with libraries.BUILDING:  # TRL wraps the model with PEFT's adapter here (libraries.py)
+        trainer = _trainer(cfg)(model=model, args=args, train_dataset=Dataset.from_list(train_rows),
+                                eval_dataset=Dataset.from_list(valid_rows) if valid_rows else None,
+                                processing_class=tokenizer, peft_config=_lora_config(cfg) if lora else None)
     if lora:  # the adapter's first weights from the run's own generator (train/engine.py), not the process's
         seed_lora(trainer.model, cfg.seed)
     trainer.remove_callback(PrinterCallback)

@@ -31,6 +31,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from anchortune import libraries
 from anchortune.errors import ModelError, RunError
 from anchortune.train.events import Event, EventSink, ignore
 
@@ -87,7 +88,7 @@ def shape(source) -> dict:
 
     try:
         config = AutoConfig.from_pretrained(str(source))
-        with torch.device("meta"):
+        with libraries.BUILDING, torch.device("meta"):
             model = AutoModelForCausalLM.from_config(config)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # what transformers raises for a bad config
         raise ModelError(f"could not read the model's config in '{source}': {exc}") from None
