@@ -122,16 +122,15 @@ def _rewrite(reader, writer, new: dict, drop: list[str]) -> None:
 def match_training_framing(path: Path) -> bool:
     """Training renders the chat template and tokenises it without adding special tokens, so a prompt starts with
     BOS only where the template writes it. A GGUF whose tokenizer says add_bos_token (Gemma's does) would make
-    llama.cpp, Ollama and LM Studio put one more token in front of every prompt than training did: the flag is
+    llama.cpp, Ollama and LM Studio put one more token in front of every prompt than training did: the flag's byte is
     turned off in place (as gguf-py's gguf_set_metadata does). True when it changed."""
-    from gguf import GGUFReader
-
-    reader = GGUFReader(str(path), "r+")
-    field = reader.fields.get("tokenizer.ggml.add_bos_token")
-    if field is None or not bool(field.parts[field.data[0]][0]):
+    scalars, _ = _scan(path)
+    found = scalars.get("tokenizer.ggml.add_bos_token")
+    if found is None or not found[0]:
         return False
-    field.parts[field.data[0]][0] = False
-    reader.data.flush()
+    with open(path, "r+b") as file:
+        file.seek(found[1])
+        file.write(b"\x00")
     return True
 
 
@@ -160,15 +159,75 @@ def quantise(source: Path, target: Path, ftype: int) -> None:
 
 def metadata(path: Path) -> dict:
     """What a GGUF carries for chat: architecture, chat template, BOS/EOS ids, file type, tensor count."""
-    from gguf import GGUFReader
+    from gguf import GGMLQuantizationType
 
-    reader = GGUFReader(str(path))
+    scalars, tensor_types = _scan(path)
     wanted = {"general.architecture": "architecture", "tokenizer.chat_template": "chat_template",
               "tokenizer.ggml.bos_token_id": "bos_token_id", "tokenizer.ggml.eos_token_id": "eos_token_id",
               "tokenizer.ggml.eot_token_id": "eot_token_id", "tokenizer.ggml.pre": "pre_tokenizer",
               "tokenizer.ggml.add_bos_token": "add_bos_token", "general.file_type": "file_type",
               "general.name": "name"}
-    found = {label: reader.fields[key].contents() for key, label in wanted.items() if key in reader.fields}
-    found["tensors"] = len(reader.tensors)
-    found["tensor_types"] = sorted({t.tensor_type.name for t in reader.tensors})
+    found = {label: scalars[key][0] for key, label in wanted.items() if key in scalars}
+    found["tensors"] = len(tensor_types)
+    found["tensor_types"] = sorted({GGMLQuantizationType(t).name for t in tensor_types})
     return found
+
+
+# GGUF value types (gguf-py's GGUFValueType) -> struct format of a scalar; 8 is a string, 9 an array
+_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+
+
+def _scan(path: Path) -> tuple[dict, list[int]]:
+    """A GGUF's header read in one pass: {key: (value, byte offset of the value)} for its scalar and string fields
+    (arrays are stepped over: a 262k-token vocabulary takes gguf-py's GGUFReader a minute on 2 cores to unpack into
+    fields, which what a chat needs to know never reads) and the type of each tensor. Little-endian GGUF (what llama.cpp
+    writes); gguf-py's reader stays the one that rewrites a file (adopt_tokenizer)."""
+    import mmap
+    import struct
+
+    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        if data[:4] != b"GGUF":
+            raise RunError(f"{Path(path).name} is not a GGUF file")
+        version, tensors, fields = struct.unpack_from("<IQQ", data, 4)
+        if version > 0xFFFF:
+            raise RunError(f"{Path(path).name} is a big-endian GGUF, which this reader does not read")
+        at = 24
+
+        def text(at: int) -> tuple[str, int]:
+            (size,) = struct.unpack_from("<Q", data, at)
+            return data[at + 8:at + 8 + size].decode("utf-8", errors="replace"), at + 8 + size
+
+        def skip(kind: int, at: int, count: int = 1) -> int:
+            if kind in _SCALARS:
+                return at + struct.calcsize("<" + _SCALARS[kind]) * count
+            for _ in range(count):
+                if kind == 8:
+                    at += 8 + struct.unpack_from("<Q", data, at)[0]
+                else:  # an array of arrays
+                    inner, n = struct.unpack_from("<IQ", data, at)
+                    at = skip(inner, at + 12, n)
+            return at
+
+        scalars: dict = {}
+        for _ in range(fields):
+            key, at = text(at)
+            (kind,) = struct.unpack_from("<I", data, at)
+            at += 4
+            if kind in _SCALARS:
+                scalars[key] = (struct.unpack_from("<" + _SCALARS[kind], data, at)[0], at)
+                at = skip(kind, at)
+            elif kind == 8:
+                value, end = text(at)
+                scalars[key] = (value, at + 8)
+                at = end
+            else:
+                inner, n = struct.unpack_from("<IQ", data, at)
+                at = skip(inner, at + 12, n)
+        types = []
+        for _ in range(tensors):
+            _, at = text(at)
+            (dims,) = struct.unpack_from("<I", data, at)
+            at += 4 + 8 * dims
+            types.append(struct.unpack_from("<I", data, at)[0])
+            at += 12  # the type and the data's offset
+    return scalars, types
