@@ -85,12 +85,7 @@ def _train(session: RunSession, preset, pairs, valid) -> dict:
     if any(p.tools for p in pairs):
         chat_templates.refuse_unrenderable(tokenizer, cfg.model or DEFAULT_MODEL)
     train_pairs, valid_pairs = (pairs, valid) if valid is not None else split_pairs(pairs, cfg.val_fraction, cfg.seed)
-    train, train_report = render(train_pairs, preset, tokenizer, cfg.max_length)
-    held, valid_report = render(valid_pairs, preset, tokenizer, cfg.max_length)
-    for rows, name, given in ((train, "training", train_pairs), (held, "validation", valid_pairs)):
-        if not rows:
-            raise RunError(f"none of the {len(given)} {name} pairs keeps an answer token within {cfg.max_length} "
-                           "tokens; raise --max-length or shorten the prompts")
+    train, train_report, held, valid_report = session.encode_parts(render, preset, train_pairs, valid_pairs, "pairs")
     folder.root.mkdir(parents=True, exist_ok=True)
     if resume:
         folder.keep_metrics_until(folder.last_checkpoint_step() or 0)

@@ -150,12 +150,7 @@ def _train(session: RunSession, preset: Preset, points: list[AnchorPoint], repor
     if report is not None:
         _store_quality(folder, report, points, cfg.data)
     train_points, valid_points = _held_out(points, cfg)
-    train_set, train_report = encode(train_points, preset, tokenizer, cfg.max_length)
-    valid_set, valid_report = encode(valid_points, preset, tokenizer, cfg.max_length)
-    for examples, name, given in ((train_set, "training", train_points), (valid_set, "validation", valid_points)):
-        if not examples:
-            raise RunError(f"none of the {len(given)} {name} examples keeps an answer token within {cfg.max_length} "
-                           "tokens; raise --max-length or shorten the prompts")
+    train_set, train_report, valid_set, valid_report = session.encode_parts(encode, preset, train_points, valid_points)
     if session.writer:
         folder.root.mkdir(parents=True, exist_ok=True)
         if not session.resume:  # the anchor points go into the folder: the run reads them wherever it is moved

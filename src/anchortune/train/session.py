@@ -149,6 +149,18 @@ class RunSession:
 
         return load_model(source or self.source)
 
+    def encode_parts(self, encode, preset, train: list, valid: list, kind: str = "examples") -> tuple:
+        """The training and the validation part encoded by `encode(items, preset, tokenizer, max_length)` with this
+        run's tokenizer and context (data/tokenize.py's encode, or the preference pairs' render): (train rows, its
+        report, validation rows, its report); a RunError where a part keeps no answer token within the context."""
+        length = self.cfg.max_length
+        encoded = [encode(items, preset, self.tokenizer, length) for items in (train, valid)]
+        for (rows, _), name, given in zip(encoded, ("training", "validation"), (train, valid)):
+            if not rows:
+                raise RunError(f"none of the {len(given)} {name} {kind} keeps an answer token within {length} "
+                               "tokens; raise --max-length or shorten the prompts")
+        return (*encoded[0], *encoded[1])
+
     # the door into the engine -----------------------------------------------------------------------------------
     @contextlib.contextmanager
     def scoring(self, model):
