@@ -152,6 +152,25 @@ def parse(spec, where: str = "grader", allow_python: bool = True) -> Grader:
     return Grader(**common, **texts, **{key: tuple(values)})
 
 
+def read_file(path) -> dict:
+    """A grader's JSON from a file, checked (`parse`); ConfigError naming the file, and line and column where its
+    JSON breaks."""
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--grader '{path}': cannot be read ({type(exc).__name__})", param="grader") from None
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--grader '{path}', line {exc.lineno}, column {exc.colno}: not JSON ({exc.msg})",
+                          param="grader") from None
+    parse(spec, f"grader ({path.name})")
+    return spec
+
+
 def _multi(spec: dict, where: str, common: dict, allow_python: bool) -> Grader:
     graders = spec.get("graders")
     if isinstance(graders, list):  # anchortune also takes a list of named graders
