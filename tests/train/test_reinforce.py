@@ -55,3 +55,61 @@ def test_a_reinforcement_run_grades_samples_measures_held_out_reward_and_keeps_a
     assert (outcome.folder / "model" / "model.safetensors").is_file()
     card = (outcome.folder / "README.md").read_text()
     assert "## Held-out reward (6 prompts, grader `mentions`, string_check)" in card
+
+
+@pytest.mark.parametrize("source, said", [
+    ("def grade(sample, item):\n    raise ValueError('no total in ' + sample['output_text'][:0] + 'the answer')",
+     "grader 'judge' failed: ValueError: no total in the answer"),
+    ("def grade(sample, item):\n    return 'high'", "grader 'judge' gave 'high', not a finite number"),
+    ("def grade(sample, item):\n    return float('nan')", "grader 'judge' gave nan, not a finite number"),
+])
+def test_a_grader_that_fails_fails_the_run_and_leaves_nothing(points_file, tiny_model_dir, tmp_path, source, said):
+    cfg = RunConfig.build(data=str(points_file), model=str(tiny_model_dir), objective="reinforcement",
+                          grader={"type": "python", "name": "judge", "source": source}, max_steps=2, **RUN)
+    with pytest.raises(RunError) as failed:
+        train_run(cfg, tmp_path / "run", force=True)
+    assert said in str(failed.value) and failed.value.code == "grader_error"
+    assert not (tmp_path / "run").exists()  # nothing half-written
+
+
+def test_a_grader_that_runs_too_long_or_too_big_is_stopped():
+    from anchortune.evaluate.graders import GraderError, run_python
+
+    with pytest.raises(GraderError, match="ran out of CPU time|ran past its 1 s limit"):
+        run_python("def grade(sample, item):\n    while True:\n        pass", ["x"], [{}], "spin", seconds=1)
+    with pytest.raises(GraderError, match="MemoryError.*256 MiB"):
+        run_python("def grade(sample, item):\n    return len(bytearray(1 << 30))", ["x"], [{}], "hog",
+                   memory=256 << 20)
+
+
+def test_the_task_presets_grader_is_the_default_and_the_cli_reads_a_grader_file(tmp_path):
+    from anchortune.data.presets import load_preset
+    from anchortune.evaluate.graders import read_file
+    from anchortune.recipes.reinforce_run import grader_of
+
+    invoice = grader_of(RunConfig.build(data="x", task="invoice", objective="reinforcement"), load_preset("invoice"))
+    assert invoice.type == "json_fields" and invoice.fields == tuple(load_preset("invoice").output.fields)
+    answer = json.dumps({"company": "ACME", "date": "2024-01-02", "address": "1 Road", "total": "9.50",
+                         "invoice_number": "7"})
+    assert invoice.score(answer, {"reference_answer": answer}) == 1.0
+    assert invoice.score(answer.replace("9.50", "9.05"), {"reference_answer": answer}) == pytest.approx(0.8)
+    legal = grader_of(RunConfig.build(data="x", task="legal", objective="reinforcement"),
+                      load_preset("legal").model_copy(update={"output": load_preset("legal").output.model_copy(
+                          update={"labels": ["overruling", "not overruling"]})}))
+    assert legal.score("Label: not overruling", {"reference_answer": "not overruling"}) == 1.0
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"type": "string_check",\n "name": "x", "operation": eq}')
+    with pytest.raises(ConfigError, match=r"broken.json', line 2, column 28: not JSON"):
+        read_file(broken)
+    wrong = grader_file(tmp_path, {"type": "string_check", "name": "x", "operation": "equals"})
+    with pytest.raises(ConfigError, match=r"grader \(grader.json\).operation: expected one of eq, ne, like, ilike"):
+        read_file(wrong)
+
+
+@pytest.mark.parametrize("options, param", [({"method": "full"}, "method"), ({"replay": 0.1}, "replay"),
+                                            ({"devices": 2}, "devices")])
+def test_what_a_reinforcement_run_cannot_do_is_refused_before_any_work(points_file, tmp_path, options, param):
+    cfg = RunConfig.build(data=str(points_file), model="missing-model", objective="reinforcement", **options)
+    with pytest.raises(ConfigError) as refused:
+        train_run(cfg, tmp_path / "run")
+    assert refused.value.param == param and not (tmp_path / "run").exists()
