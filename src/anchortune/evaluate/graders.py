@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from anchortune.errors import ConfigError, RunError
 from anchortune.evaluate import metrics
+from anchortune.messages import say
 
 TYPES = ("string_check", "text_similarity", "json_fields", "label", "numeric", "python", "multi")
 OPERATIONS = ("eq", "ne", "like", "ilike")
@@ -115,9 +116,7 @@ def parse(spec, where: str = "grader", allow_python: bool = True) -> Grader:
     common = dict(type=kind, name=name, spec=spec)
     if kind == "python":
         if not allow_python:
-            raise ConfigError(f"{where}: python graders run user code and are off in this studio; the operator "
-                              "enables them (anchortune studio --python-graders), or run the job from the command line",
-                              param=f"{where}.type")
+            raise ConfigError(f"{where}: {say('e_grader_python_off')}", param=f"{where}.type")
         source = _text(spec, "source", where)
         try:
             tree = compile(source, f"<grader {name}>", "exec", ast.PyCF_ONLY_AST)
