@@ -180,10 +180,10 @@ def _summary(cfg: RunConfig, preset: Preset, grader, points, train, held, result
     from anchortune.models.catalog import DEFAULT_MODEL
 
     picked = result.chosen
-    samples = [{"prompt": json.loads(r["item"])["prompt"], "reference": json.loads(r["item"])["reference_answer"],
-                "base": b, "tuned": t, "reward_base": rb, "reward_tuned": rt}
-               for r, b, t, rb, rt in zip(held[:3], base["answers"], tuned["answers"], base["rewards"],
-                                          tuned["rewards"])]
+    items = [json.loads(r["item"]) for r in held[:3]]
+    samples = [{"line": i["line"], "prompt": i["prompt"], "reference": i["reference_answer"], "base": b, "tuned": t,
+                "reward_base": rb, "reward_tuned": rt}
+               for i, b, t, rb, rt in zip(items, base["answers"], tuned["answers"], base["rewards"], tuned["rewards"])]
     return {
         "task": preset.name, "metric": preset.metric, "objective": cfg.objective,
         "base_model": cfg.model or DEFAULT_MODEL,
