@@ -91,8 +91,8 @@ def rows_of(points, preset: Preset) -> list[dict]:
 def _fitting(rows: list[dict], tokenizer, cfg: RunConfig, on_event: EventSink) -> list[dict]:
     """The rows whose prompt leaves room for a max_answer_tokens answer within max_length (the others said)."""
     room = cfg.max_length - cfg.max_answer_tokens
-    kept = [r for r in rows if room > 0 and len(tokenizer.apply_chat_template(
-        r["prompt"], tokenize=True, add_generation_prompt=True)) <= room]
+    kept = [r for r in rows if room > 0 and len(tokenizer(tokenizer.apply_chat_template(
+        r["prompt"], tokenize=False, add_generation_prompt=True), add_special_tokens=False).input_ids) <= room]
     if len(kept) < len(rows):
         on_event(Event("warning", 0, {"message": say("log_rl_long_prompts", n=len(rows) - len(kept),
                                                      tokens=cfg.max_answer_tokens, length=cfg.max_length)}))
@@ -190,6 +190,7 @@ def _summary(cfg: RunConfig, preset: Preset, grader, points, train, held, result
         "data": {"file": Path(cfg.data).name, "examples": len(points), "train": len(train), "valid": len(held),
                  "labels": {}, "encoding": {}, "encoding_summary": ""},
         "training": {"method": cfg.method, "objective": cfg.objective, "beta": cfg.beta, "reference": result.reference,
+                     "learning_rate": cfg.learning_rate, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
                      "num_generations": cfg.num_generations, "max_answer_tokens": cfg.max_answer_tokens,
                      "precision": result.precision, "steps": result.steps, "max_steps": result.max_steps,
                      "best_step": picked.step if picked else None, "averaged_steps": None,
