@@ -270,14 +270,13 @@ def _rouge_n(given: str, wanted: str, n: int) -> float:
 
 
 def final_number(text: str) -> float | None:
-    """The answer's number: what follows GSM8K's '####' where there is one, else the last number in the text."""
-    if "####" in text:
-        text = text.rsplit("####", 1)[1]
-    found = NUMBER.findall(text)
+    """The answer's number: the first after GSM8K's last '####' where there is one, else the last in the text."""
+    marked = "####" in text
+    found = NUMBER.findall(text.rsplit("####", 1)[1] if marked else text)
     if not found:
         return None
     try:
-        return float(found[-1].replace(",", ""))
+        return float(found[0 if marked else -1].replace(",", ""))
     except ValueError:
         return None
 
