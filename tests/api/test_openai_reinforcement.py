@@ -81,3 +81,19 @@ def test_a_studio_refuses_a_reinforcement_job_with_a_python_grader(live_server, 
                                     method={"type": "reinforcement", "reinforcement": {"grader": PYTHON}})
     assert refused.value.param == "method.reinforcement.grader.type" and "--python-graders" in refused.value.message
     assert live_server.workspace.store.jobs() == []
+
+
+def test_the_new_job_form_offers_reinforcement_and_starts_a_job_with_the_presets_grader(live_server, support_file):
+    import httpx
+
+    api = client(live_server)
+    uploaded = api.files.create(file=support_file.open("rb"), purpose="fine-tune")
+    form = httpx.get(f"{live_server.url}/new", params={"file": uploaded.id}, timeout=30)
+    assert form.status_code == 200 and '<option value="reinforcement"' in form.text
+    started = httpx.post(f"{live_server.url}/jobs", timeout=30, data={
+        "model": "tiny", "training_file": uploaded.id, "task": "support", "method": "reinforcement",
+        "max_steps": "1"})
+    assert started.status_code == 303, started.text
+    job = api.fine_tuning.jobs.retrieve(started.headers["location"].rsplit("/", 1)[1])
+    assert job.method.type == "reinforcement" and job.method.reinforcement.grader.type == "text_similarity"
+    api.fine_tuning.jobs.cancel(job.id)
