@@ -68,7 +68,7 @@ def run_part(part: str, args, work: Path, shared: Path) -> dict:
         settings = dict(task="custom", grader=NUMERIC, max_steps=args.math_steps,
                         eval_every=max(1, args.math_steps // 2), batch_size=2, num_generations=4,
                         max_answer_tokens=160, max_length=384)
-    cfg = RunConfig.build(data=str(data), model=MODEL, objective="reinforcement", valid_data=str(valid) if valid else
+    cfg = RunConfig.build(data=str(data), model=args.model, objective="reinforcement", valid_data=str(valid) if valid else
                           None, precision="auto", **settings)
     started, load = time.perf_counter(), os.getloadavg()[0]
     summary = app_runs.train_run(cfg, work / f"run-{part}", force=True).summary
@@ -79,7 +79,7 @@ def run_part(part: str, args, work: Path, shared: Path) -> dict:
     return {"part": part, "grader": summary["grader"], "prompts": found["prompts"],
             "train_rows": summary["data"]["train"], "steps": summary["training"]["steps"],
             "best_step": summary["training"]["best_step"], "learning_rate": summary["training"]["learning_rate"], "base": found["base"], "tuned": found["tuned"],
-            "reward_gain": found["reward_gain"], "reward_gain_interval": found["reward_gain_interval"],
+            "reward_gain": found["reward_gain"], "kl_to_base": found.get("kl_to_base"), "reward_gain_interval": found["reward_gain_interval"],
             "signs": [s["text"] for s in found["signs"]], "verdict": summary["verdict"]["verdict"],
             "reason": summary["verdict"]["reason"], "base_text_loss": losses.get("base_text"),
             "tuned_text_loss": losses.get("tuned_text"), "text_loss_change": text_change,
@@ -127,6 +127,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--math-steps", type=int, default=12)
     parser.add_argument("--held", type=int, default=32)
+    parser.add_argument("--model", default=MODEL, help="the model (default: the packaged one)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "datasets")
     args = parser.parse_args()

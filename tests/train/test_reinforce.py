@@ -113,3 +113,19 @@ def test_what_a_reinforcement_run_cannot_do_is_refused_before_any_work(points_fi
     with pytest.raises(ConfigError) as refused:
         train_run(cfg, tmp_path / "run")
     assert refused.value.param == param and not (tmp_path / "run").exists()
+
+
+def test_the_preflight_counts_samples_per_prompt_and_answer_length():
+    from anchortune.data.presets import load_preset
+    from anchortune.train.preflight import estimate
+
+    shape = {"parameters": 134_515_008, "lora_per_rank": 100_000, "layers": 30, "hidden": 576, "vocabulary": 49_152}
+    def seconds(**options) -> float:
+        cfg = RunConfig.build(data="x", task="support", **options).resolve(load_preset("support"))
+        return estimate(cfg, 1, 1, 100, 200.0, shape, cuda=False, n_valid=10).training_s
+
+    supervised = seconds(epochs=1)
+    four = seconds(objective="reinforcement", epochs=1)
+    assert four > 4 * supervised  # four answers per prompt, each generated token by token first
+    assert seconds(objective="reinforcement", epochs=1, num_generations=8) > 1.9 * four
+    assert seconds(objective="reinforcement", epochs=1, max_answer_tokens=256) > four

@@ -118,6 +118,7 @@ def reinforcement_lines(found: dict | None, grader: dict | None) -> list[str]:
                 f"{(grader or {}).get('type', '?')})", "",
             "| model | mean reward | task metric | words per answer | most common answer |", "|---|---|---|---|---|",
             *rows, "", f"Reward gain {found['reward_gain']:+.3f} (95 % interval {low:+.3f} to {high:+.3f}); "
+                       f"KL to the base model per token {_fmt(found.get('kl_to_base'))}; "
                        f"reward-hacking signs: {'; '.join(signs) if signs else 'none'}."]
 
 

@@ -147,6 +147,8 @@ def _train(session: RunSession, preset: Preset, grader, points, valid) -> dict:
     stage(on_event, "merging", result.steps)
     save_outputs(result.model, tokenizer, folder.root)
     metrics = folder.read_metrics()
+    kl = [r["kl"] for r in metrics if r.get("kl") is not None and r["step"] <= (picked.step if picked else 0)]
+    comparison["kl_to_base"] = kl[-1] if kl else None  # TRL's per-token KL of the policy to the base, last logged
     summary = _summary(cfg, preset, grader, points, train, held, result, baseline, comparison, verdict, base, tuned)
     stored = folder.root / "quality.json"
     if stored.is_file():
