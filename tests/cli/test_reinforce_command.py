@@ -15,7 +15,7 @@ def test_a_reinforcement_run_starts_from_a_supervised_run_with_a_grader_file(cli
               "--grader", grader, "--out", tmp_path / "rl", "--max-steps", "2", "--batch-size", "2",
               "--num-generations", "2", "--max-answer-tokens", "6", "--precision", "fp32", "--force")
     assert ran.code == 0, ran.err
-    assert "held-out mean reward: base" in ran.out and "verdict:" in ran.out
+    assert "held-out mean reward: base" in ran.out and "verdict:" in ran.out and "step 2: held-out reward" in ran.out
     summary = json.loads((tmp_path / "rl" / "summary.json").read_text())
     assert summary["objective"] == "reinforcement" and summary["base_model"] == str(tiny_run)
     assert summary["grader"]["name"] == "close" and summary["reinforcement"]["prompts"] > 0

@@ -73,7 +73,7 @@ def held_out_reward(model, tokenizer, grader: Grader, rows: list[dict], cfg: Run
     if not rows:
         return {"reward": None, "answers": [], "rewards": []}
     answers = generate(model, tokenizer, [r["prompt"] for r in rows], cfg.max_answer_tokens,
-                       batch_size=max(1, cfg.batch_size), precision=precision)
+                       batch_size=max(8, cfg.batch_size), precision=precision)
     rewards = grader.score_all(answers, [json.loads(r["item"]) for r in rows])
     return {"reward": sum(rewards) / len(rewards), "answers": answers, "rewards": rewards}
 
