@@ -106,7 +106,7 @@ def _train(session: RunSession, preset: Preset, grader, points, valid) -> dict:
     from anchortune.export.merge import save_outputs
     from anchortune.train.engine import nonfinite_weights
     from anchortune.train.preference import general_baseline
-    from anchortune.train.reinforce import reinforce_tune
+    from anchortune.train.reinforce import EVAL_ROWS, reinforce_tune
 
     cfg, folder, resume, on_event = session.cfg, session.folder, session.resume, session.on_event
     tokenizer = session.tokenizer
@@ -127,7 +127,8 @@ def _train(session: RunSession, preset: Preset, grader, points, valid) -> dict:
     stage(on_event, "base_eval")
     baseline = general_baseline(model, tokenizer, cfg, chosen)
     base = _measure(model, tokenizer, grader, held, preset, cfg, chosen)
-    baseline.valid_loss = 1.0 - base["reward"]
+    during = base["rewards"][:EVAL_ROWS]  # the prompts the training's evaluations answer (train/reinforce.py)
+    baseline.valid_loss = 1.0 - sum(during) / len(during)
     on_event(Event("info", 0, {"message": say("log_rl_grader", name=grader.name, kind=grader.type,
                                               reward=f"{base['reward']:.3f}", n=len(held))}))
     if len(set(base["rewards"])) == 1:
