@@ -129,3 +129,15 @@ def test_the_preflight_counts_samples_per_prompt_and_answer_length():
     assert four > 4 * supervised  # four answers per prompt, each generated token by token first
     assert seconds(objective="reinforcement", epochs=1, num_generations=8) > 1.9 * four
     assert seconds(objective="reinforcement", epochs=1, max_answer_tokens=256) > four
+
+
+def test_the_kept_checkpoint_balances_held_out_reward_against_retention():
+    from anchortune.train.engine import Baseline, guard_choice
+
+    base = Baseline(valid_loss=1 - 0.30, text_loss=3.0)  # the reward's shortfall stands in for the validation loss
+    evals = [{"step": 2, "valid_loss": 1 - 0.55, "text_loss": 3.03},
+             {"step": 4, "valid_loss": 1 - 0.70, "text_loss": 3.06},
+             {"step": 6, "valid_loss": 1 - 0.80, "text_loss": 3.45}]  # the most reward, general text +15 %: forgot
+    candidates, picked = guard_choice(evals, base)
+    assert picked.step == 4 and len(candidates) == 3
+    assert candidates[2].forgot() and not picked.forgot()
