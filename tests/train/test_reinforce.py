@@ -141,3 +141,19 @@ def test_the_kept_checkpoint_balances_held_out_reward_against_retention():
     candidates, picked = guard_choice(evals, base)
     assert picked.step == 4 and len(candidates) == 3
     assert candidates[2].forgot() and not picked.forgot()
+
+
+def test_a_prompt_with_no_room_for_an_answer_is_left_out_and_said(tiny_tokenizer):
+    from anchortune.data.presets import load_preset
+    from anchortune.data.records import AnchorPoint
+    from anchortune.recipes.reinforce_run import _fitting, rows_of
+
+    points = [AnchorPoint(({"role": "user", "content": text}, {"role": "assistant", "content": "fine"}), line)
+              for line, text in ((1, "Where is my order?"), (2, "Where is my order? " * 40))]
+    rows = rows_of(points, load_preset("support"))
+    assert [json.loads(r["item"])["line"] for r in rows] == [1, 2] and rows[0]["prompt"][-1]["role"] == "user"
+    said = []
+    cfg = RunConfig.build(data="x", max_length=160, max_answer_tokens=32)
+    kept = _fitting(rows, tiny_tokenizer, cfg, said.append)
+    assert [json.loads(r["item"])["line"] for r in kept] == [1]
+    assert said and "1 prompt(s) leave no room for a 32-token answer within 160 tokens" in said[0].data["message"]
