@@ -6,7 +6,8 @@ run's training time and the base of its tokens/s, and the time each evaluation t
 reports counts the evaluations still to come (`eta_s`, the training stage) and, with `after_training`, the final
 evaluation and the held-out answers after the last step (`eta_total_s`). The evaluation rows it gathers are the candidates the
 engine later chooses the best-balanced checkpoint from (evaluate/balance.py); a preference run's rows carry TRL's
-reward accuracy and margin on the held-out pairs too.
+reward accuracy and margin on the held-out pairs too, a reinforcement run's train rows the mean reward, its spread
+within a prompt's group of answers, the answer length and the KL to the base (REINFORCEMENT_LOGS).
 """
 
 from __future__ import annotations
