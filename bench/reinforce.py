@@ -54,11 +54,21 @@ def sample_lines(path: Path, n: int, seed: int) -> list[str]:
 
 
 def run_part(part: str, args, work: Path, shared: Path) -> dict:
+    start, sft = args.model, None
     if part == "invoice":
         data = datasets.write_demo_data("invoice", work / "invoice.jsonl")
         settings = dict(task="invoice", max_steps=args.steps, eval_every=max(1, args.steps // 2), batch_size=2,
                         num_generations=4, max_answer_tokens=96, max_length=512, val_fraction=0.2)
         valid = None
+        if args.sft_steps:  # the usual recipe: a short supervised run first (the same split), RFT from its folder
+            began = time.perf_counter()
+            sft_cfg = RunConfig.build(data=str(data), model=args.model, task="invoice", max_steps=args.sft_steps,
+                                      eval_every=max(1, args.sft_steps // 2), val_fraction=0.2, max_length=512,
+                                      precision="auto")
+            done = app_runs.train_run(sft_cfg, work / "sft-invoice", force=True)
+            start = str(done.folder)
+            sft = {"steps": done.summary["training"]["steps"], "wall_s": round(time.perf_counter() - began, 1),
+                   "verdict": (done.summary.get("verdict") or {}).get("verdict")}
     else:
         math = shared / "math"
         data = work / "math_train.jsonl"
@@ -68,7 +78,7 @@ def run_part(part: str, args, work: Path, shared: Path) -> dict:
         settings = dict(task="custom", grader=NUMERIC, max_steps=args.math_steps,
                         eval_every=max(1, args.math_steps // 2), batch_size=2, num_generations=4,
                         max_answer_tokens=160, max_length=384)
-    cfg = RunConfig.build(data=str(data), model=args.model, objective="reinforcement", valid_data=str(valid) if valid else
+    cfg = RunConfig.build(data=str(data), model=start, objective="reinforcement", valid_data=str(valid) if valid else
                           None, precision="auto", **settings)
     started, load = time.perf_counter(), os.getloadavg()[0]
     summary = app_runs.train_run(cfg, work / f"run-{part}", force=True).summary
@@ -76,7 +86,8 @@ def run_part(part: str, args, work: Path, shared: Path) -> dict:
     found, losses = summary["reinforcement"], summary["losses"]
     text_change = (losses["tuned_text"] / losses["base_text"] - 1) if losses.get("base_text") and \
         losses.get("tuned_text") else None
-    return {"part": part, "grader": summary["grader"], "prompts": found["prompts"],
+    return {"part": part, "start": "a supervised run" if sft else "the packaged model", "sft": sft,
+            "grader": summary["grader"], "prompts": found["prompts"],
             "train_rows": summary["data"]["train"], "steps": summary["training"]["steps"],
             "best_step": summary["training"]["best_step"], "learning_rate": summary["training"]["learning_rate"], "base": found["base"], "tuned": found["tuned"],
             "reward_gain": found["reward_gain"], "kl_to_base": found.get("kl_to_base"), "reward_gain_interval": found["reward_gain_interval"],
@@ -100,7 +111,11 @@ def markdown(results: dict) -> str:
         r = results[part]
         low, high = r["reward_gain_interval"]
         change = "-" if r["text_loss_change"] is None else f"{100 * r['text_loss_change']:+.1f} %"
-        lines += [f"## {title}", "",
+        start = r.get("start", "the packaged model")
+        if r.get("sft"):
+            start += (f" ({r['sft']['steps']} supervised steps on the same training split, wall "
+                      f"{r['sft']['wall_s']} s)")
+        lines += [f"## {title}", "", f"Start: {start}.", "",
                   f"| | start | tuned |", "|---|---|---|",
                   f"| held-out {metric} ({r['prompts']} prompts) | {_num(r['base']['metric'] if part == 'invoice' else r['base']['reward'])} | "
                   f"{_num(r['tuned']['metric'] if part == 'invoice' else r['tuned']['reward'])} |",
@@ -126,6 +141,8 @@ def main() -> None:
     parser.add_argument("--part", choices=("invoice", "math", "all"), default="all")
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--math-steps", type=int, default=12)
+    parser.add_argument("--sft-steps", type=int, default=20, help="invoice: the supervised run RFT starts from (0: "
+                                                                   "start from the packaged model)")
     parser.add_argument("--held", type=int, default=32)
     parser.add_argument("--model", default=MODEL, help="the model (default: the packaged one)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
