@@ -153,7 +153,9 @@ def main() -> None:
     parts = ("invoice", "math") if args.part == "all" else (args.part,)
     with tempfile.TemporaryDirectory() as work:
         for part in parts:
-            results[part] = run_part(part, args, Path(work), args.shared)
+            found = run_part(part, args, Path(work), args.shared)
+            results = json.loads(stored.read_text()) if stored.is_file() else {}  # another part may have finished
+            results[part] = found
             stored.write_text(json.dumps(results, indent=1) + "\n")
             (args.out / "reinforce.md").write_text(markdown(results))
             print(markdown({part: results[part]}), flush=True)
