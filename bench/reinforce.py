@@ -61,12 +61,13 @@ def run_part(part: str, args, work: Path, shared: Path) -> dict:
     if part == "invoice":
         data = datasets.write_demo_data("invoice", work / "invoice.jsonl")
         settings = dict(task="invoice", max_steps=args.steps, eval_every=max(1, args.steps // 2), batch_size=2,
-                        num_generations=4, max_answer_tokens=96, max_length=512, val_fraction=0.2)
+                        num_generations=4, max_answer_tokens=96, max_length=512, val_fraction=args.val_fraction)
         valid = None
         if args.sft_steps:  # the usual recipe: a short supervised run first (the same split), RFT from its folder
             began = time.perf_counter()
             sft_cfg = RunConfig.build(data=str(data), model=args.model, task="invoice", max_steps=args.sft_steps,
-                                      eval_every=max(1, args.sft_steps // 2), val_fraction=0.2, max_length=512,
+                                      eval_every=max(1, args.sft_steps // 2), val_fraction=args.val_fraction,
+                                      max_length=512,
                                       precision="auto")
             done = app_runs.train_run(sft_cfg, work / "sft-invoice", force=True)
             start = str(done.folder)
@@ -146,7 +147,8 @@ def main() -> None:
     parser.add_argument("--math-steps", type=int, default=12)
     parser.add_argument("--sft-steps", type=int, default=20, help="invoice: the supervised run RFT starts from (0: "
                                                                    "start from the packaged model)")
-    parser.add_argument("--held", type=int, default=32)
+    parser.add_argument("--held", type=int, default=32, help="math: held-out rows")
+    parser.add_argument("--val-fraction", type=float, default=0.2, help="invoice: the share held out")
     parser.add_argument("--model", default=MODEL, help="the model (default: the packaged one)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "datasets")
