@@ -18,6 +18,8 @@ from anchortune.errors import ConfigError, RunError
 
 PREFERENCE = {"epochs": 1 / 3, "lr": 0.25}  # a preference run's multipliers on the preset's defaults: DPO moves a model
 # further per step than demonstrations do (the calibration in bench/results/preference_tools.md)
+REINFORCEMENT = {"epochs": 1 / 3, "lr": 0.25}  # a reinforcement run's: each prompt is answered num_generations times
+# per step, and the policy gradient moves the adapter as DPO's does (bench/results/reinforce.md)
 PROFILES = {  # multipliers on the preset's defaults (explicit options always win)
     "conservative": {"rank": 0.5, "epochs": 2 / 3, "lr": 0.5},
     "balanced": {"rank": 1.0, "epochs": 1.0, "lr": 1.0},
@@ -30,9 +32,10 @@ TASKS = ("support", "legal", "invoice", "classification", "custom")
 # The experiment-tracking backends of --track (tracking/: one writer module each, but none); the run option, a job's
 # hyperparameter and the studio's settings read this list
 TRACKERS = ("none", "tensorboard", "mlflow")
-# What a run learns from (recipes/: the task run for supervised, the preference run for the others); the run option,
-# a job's method and the studio's new-job form read this list
-OBJECTIVES = ("supervised", "dpo", "orpo")
+# What a run learns from (recipes/: the task run for supervised, the preference run for dpo and orpo, the reinforcement
+# run for reinforcement); the run option, a job's method and the studio's new-job form read this list
+OBJECTIVES = ("supervised", "dpo", "orpo", "reinforcement")
+PREFERENCE_OBJECTIVES = ("dpo", "orpo")
 
 
 class RunConfig(BaseModel):
@@ -53,9 +56,20 @@ class RunConfig(BaseModel):
         "supervised", description="What the run learns from: supervised (each anchor point's answers, tool calls "
                                   "included), dpo (preference pairs: the chosen answer over the rejected one, the base "
                                   "model as the reference through the disabled LoRA adapter) or orpo (preference pairs, "
-                                  "no reference: the chosen answers' loss plus an odds-ratio term).")
+                                  "no reference: the chosen answers' loss plus an odds-ratio term) or reinforcement "
+                                  "(GRPO: several sampled answers per prompt scored by a grader, the better ones "
+                                  "pushed up; anchor points' answers are the graders' references).")
     beta: float = Field(0.1, gt=0, le=10, description="Preference runs: DPO's beta (higher keeps the tuned model closer "
-                                                      "to the base model) or ORPO's lambda (the odds-ratio term's weight).")
+                                                      "to the base model) or ORPO's lambda (the odds-ratio term's "
+                                                      "weight); reinforcement runs: the KL penalty's weight to the base "
+                                                      "model (0.1 unless given).")
+    grader: dict | None = Field(None, description="Reinforcement runs: the grader, a JSON file in OpenAI's grader shape "
+                                                  "(string_check, text_similarity, json_fields, label, numeric, "
+                                                  "python, multi; default: the task preset's).")
+    num_generations: int = Field(4, ge=2, le=64, description="Reinforcement runs: answers sampled per prompt, scored "
+                                                             "against each other (the batch size must be a multiple).")
+    max_answer_tokens: int = Field(128, ge=1, le=65_536, description="Reinforcement runs: the longest sampled answer, "
+                                                                     "in tokens.")
     chat_template: str | None = Field(None, min_length=1, description="The chat template conversations are rendered "
                                       "with: a .jinja file, or chatml-tools (ChatML with tools and <tool_call> tags) for a "
                                       "model whose own template cannot render tool calls (default: the model's own).")
@@ -129,7 +143,8 @@ class RunConfig(BaseModel):
         hp = preset.hyperparameters
         factor = dict(PROFILES[self.profile])
         if self.objective != "supervised":
-            factor.update(epochs=factor["epochs"] * PREFERENCE["epochs"], lr=factor["lr"] * PREFERENCE["lr"])
+            shape = REINFORCEMENT if self.objective == "reinforcement" else PREFERENCE
+            factor.update(epochs=factor["epochs"] * shape["epochs"], lr=factor["lr"] * shape["lr"])
         defaults = {"epochs": hp.epochs * factor["epochs"], "learning_rate": hp.learning_rate * factor["lr"],
                     "lora_r": max(4, int(hp.lora_r * factor["rank"])), "lora_alpha": max(8, int(hp.lora_alpha * factor["rank"])),
                     "batch_size": hp.batch_size, "max_length": hp.max_length}

@@ -77,8 +77,8 @@ def test_a_dpo_job_on_a_file_of_the_wrong_shape_is_a_400_naming_line_and_field(l
         api.fine_tuning.jobs.create(model="tiny", training_file=pairs.id)
     assert refused.value.param == "training_file" and "method dpo" in refused.value.message
     with pytest.raises(openai.BadRequestError) as refused:
-        api.fine_tuning.jobs.create(model="tiny", training_file=pairs.id, method={"type": "reinforcement"})
-    assert refused.value.param == "method.type" and "'reinforcement' is not supported" in refused.value.message
+        api.fine_tuning.jobs.create(model="tiny", training_file=pairs.id, method={"type": "rlhf"})
+    assert refused.value.param == "method.type" and "'rlhf' is not supported" in refused.value.message
     with pytest.raises(openai.BadRequestError) as refused:
         api.fine_tuning.jobs.create(model="tiny", training_file=pairs.id,
                                     method={"type": "dpo", "dpo": {"hyperparameters": {"beta": -1}}})

@@ -39,7 +39,7 @@ OPEN_PATHS = ("/static/", "/login", "/healthz")
 
 def create_app(workspace: Workspace, workers: int = 1) -> FastAPI:
     """The studio app over `workspace`, with `workers` embedded worker threads."""
-    from anchortune.api import job_pages, openai_chat, openai_files, openai_jobs, pages
+    from anchortune.api import job_pages, openai_chat, openai_files, openai_graders, openai_jobs, pages
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -57,7 +57,7 @@ def create_app(workspace: Workspace, workers: int = 1) -> FastAPI:
     app = FastAPI(title="anchortune studio", lifespan=lifespan, docs_url="/api/docs", redoc_url=None)
     app.state.workspace = workspace
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (openai_files, openai_jobs, openai_chat, pages, job_pages):
+    for module in (openai_files, openai_jobs, openai_graders, openai_chat, pages, job_pages):
         app.include_router(module.router)
     app.middleware("http")(_guard(workspace))
     app.add_middleware(BodyLimit, limit=workspace.config.max_upload_bytes + 64 * 1024)

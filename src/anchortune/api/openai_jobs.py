@@ -2,8 +2,9 @@
 
 anchortune's own run options (task, profile, replay, max_steps, ...) ride along as `task` and
 `options` in the body (the openai client's `extra_body`). `method` is OpenAI's: {"type": "supervised" | "dpo",
-"dpo": {"hyperparameters": {"beta", "n_epochs", ...}}}; a DPO job's file must hold preference pairs (a 400 naming
-line and field where it does not).
+"dpo": {"hyperparameters": {"beta", "n_epochs", ...}}} or {"type": "reinforcement", "reinforcement": {"grader": {...},
+"hyperparameters": {...}}}; a DPO job's file must hold preference pairs (a 400 naming line and field where it does
+not), a reinforcement job's anchor points whose answers are the grader's references.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def create_job(request: Request, body: JobRequest) -> dict:
     hyper.update(((method.get(kind) or {}).get("hyperparameters")) or {})
     if kind != "supervised":
         options["objective"] = kind
+    if kind == "reinforcement" and (method.get(kind) or {}).get("grader") is not None:
+        options["grader"] = method[kind]["grader"]
     if body.task:
         options["task"] = body.task
     job = jobs.create_job(request.app.state.workspace, body.model, body.training_file, body.validation_file, hyper,

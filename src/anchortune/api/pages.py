@@ -191,7 +191,7 @@ async def start_job(request: Request):
     form = await request.form()
     options = {k: _number(form.get(k)) for k in ("epochs", "learning_rate", "batch_size", "micro_batch_size",
                                                  "max_length", "lora_r", "replay", "max_steps", "eval_every", "beta")}
-    if form.get("method") in METHODS[1:]:  # dpo or orpo: the form's method (supervised is the default)
+    if form.get("method") in METHODS[1:]:  # dpo, orpo or reinforcement: the form's method (supervised: the default)
         options["objective"] = form.get("method")
     options.update(task=form.get("task") or "custom", profile=form.get("profile") or "balanced",
                    engine=form.get("engine") or "auto", track=form.get("track") or None)

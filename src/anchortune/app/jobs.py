@@ -14,7 +14,7 @@ import re
 import shutil
 from pathlib import Path
 
-from anchortune.config import TRACKERS, RunConfig
+from anchortune.config import PREFERENCE_OBJECTIVES, TRACKERS, RunConfig
 from anchortune.data.presets import PRESET_NAMES, load_preset
 from anchortune.errors import ConfigError, QualityError, StateError
 from anchortune.jobs import states
@@ -30,6 +30,7 @@ OPTION_KEYS = tuple(k for k in RunConfig.model_fields
 # kept in a job's options as the client sent them, and no run option: the gate's override, and OpenAI's learning-rate
 # multiplier (the task preset's rate times it, made a rate when the job's run config is built)
 WIRE_OPTIONS = ("force", "learning_rate_multiplier")
+REINFORCEMENT_DEFAULTS = {"num_generations": 4}  # a reinforcement job's samples per prompt at compute_multiplier 1
 
 
 def create_job(ws, model: str, training_file: str, validation_file: str | None = None,
@@ -50,6 +51,8 @@ def create_job(ws, model: str, training_file: str, validation_file: str | None =
     task = options.pop("task", None) or "custom"
     load_preset(task)  # an unknown task is refused here, with its name, not later by the worker
     options.update(_hyperparameters(hyperparameters or {}))
+    if options.get("objective") == "reinforcement":
+        check_grader(ws, options.get("grader") or load_preset(task).grader)
     options = tracking.job_options(ws, options)  # the studio's tracking backend where the job names none
     if suffix is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{0,40}", suffix):
         raise ConfigError("suffix: up to 40 letters, digits, '-', '_' or '.'")
@@ -73,7 +76,20 @@ def method_of(row: dict) -> dict:
     hyper = hyperparameters(row)
     if kind != "supervised":
         hyper["beta"] = options.get("beta", "auto")
+    if kind == "reinforcement":
+        hyper.update(eval_interval=options.get("eval_every", "auto"),
+                     compute_multiplier=options.get("compute_multiplier", "auto"))
+        return {"type": kind, kind: {"grader": options.get("grader") or load_preset(row["task"]).grader,
+                                     "hyperparameters": hyper}}
     return {"type": kind, kind: {"hyperparameters": hyper}}
+
+
+def check_grader(ws, spec) -> None:
+    """A reinforcement job's grader parses (evaluate/graders.py), a python one only where the operator enabled
+    them; a ConfigError naming the field otherwise."""
+    from anchortune.evaluate import graders
+
+    graders.parse(spec, "method.reinforcement.grader", allow_python=ws.config.python_graders)
 
 
 def _check_shape(ws, cfg: RunConfig, training_file: str, validation_file: str | None) -> None:
@@ -87,9 +103,9 @@ def _check_shape(ws, cfg: RunConfig, training_file: str, validation_file: str | 
             continue
         path, name = datasets.file_path(ws, file_id), datasets.file(ws, file_id)["filename"]
         pairs = datasets.is_pair_file(path)
-        if cfg.objective == "supervised" and pairs:
+        if cfg.objective not in PREFERENCE_OBJECTIVES and pairs:
             raise ConfigError(say("e_pairs_for_supervised", file=name), param=param)
-        if cfg.objective != "supervised":
+        if cfg.objective in PREFERENCE_OBJECTIVES:
             try:
                 datasets.read_pairs(path)
             except DataError as exc:
@@ -203,7 +219,7 @@ def validate_job(ws, ctx: JobContext) -> None:
 
     row = ctx.job
     cfg = run_config(ws, row)
-    if cfg.objective != "supervised":  # preference pairs: their own reader and gate
+    if cfg.objective in PREFERENCE_OBJECTIVES:  # preference pairs: their own reader and gate
         pairs = datasets.read_pairs(cfg.data)
         if cfg.valid_data:
             datasets.read_pairs(cfg.valid_data)
@@ -218,7 +234,8 @@ def validate_job(ws, ctx: JobContext) -> None:
     RunFolder(ws.data / "reports").write_json(_stored_report(ws, row["id"]), report.to_json())
     datasets.remember_quality(ws, row["training_file"], row["task"], row["model"], report.to_json())
     ctx.report("warning" if report.verdict != "good" else "info",
-               quality_line(report.to_json(), "log_quality" if cfg.objective == "supervised" else "log_pair_quality"),
+               quality_line(report.to_json(), "log_pair_quality" if cfg.objective in PREFERENCE_OBJECTIVES else
+                            "log_quality"),
                data={"verdict": report.verdict, "scores": report.scores})
     if report.verdict == "poor" and not row["options"].get("force"):
         raise QualityError(report.reasons, report.advice, override=None)  # the job page offers "train anyway"
@@ -295,6 +312,9 @@ def run_config(ws, row: dict) -> RunConfig:
     from anchortune.app.models import model_spec
 
     options = {k: v for k, v in row["options"].items() if k not in WIRE_OPTIONS}
+    compute = options.pop("compute_multiplier", None)
+    if compute is not None:  # OpenAI's exploration compute: the answers sampled per prompt
+        options["num_generations"] = max(2, min(64, round(REINFORCEMENT_DEFAULTS["num_generations"] * compute)))
     multiplier = row["options"].get("learning_rate_multiplier")
     if multiplier is not None:
         options["learning_rate"] = load_preset(row["task"]).hyperparameters.learning_rate * multiplier
@@ -333,13 +353,20 @@ def _hyperparameters(values: dict) -> dict:
             out["track"] = value
         elif key == "beta":
             out["beta"] = _positive(key, value, limit=10)
+        elif key == "eval_interval":  # reinforcement: OpenAI's steps between evaluations
+            out["eval_every"] = int(_positive(key, value, limit=10_000_000, whole=True))
+        elif key == "compute_multiplier":
+            out["compute_multiplier"] = _positive(key, value, limit=16)
+        elif key in ("num_generations", "max_answer_tokens"):  # anchortune's reinforcement options
+            out[key] = int(_positive(key, value, limit=65_536, whole=True))
         elif key == "engine":
             if value not in ("auto", "fast", "standard"):
                 raise ConfigError(f"hyperparameters.engine: expected auto, fast or standard, got {value!r}")
             out["engine"] = value
         else:
             raise ConfigError(f"hyperparameters.{key} is not supported; use n_epochs, batch_size, "
-                              "learning_rate_multiplier, beta (dpo), engine or track")
+                              "learning_rate_multiplier, beta (dpo, reinforcement), eval_interval, compute_multiplier, "
+                              "num_generations, max_answer_tokens (reinforcement), engine or track")
     return out
 
 

@@ -33,6 +33,9 @@ class StudioConfig:
     allowed_hosts: tuple[str, ...] = ()
     # files with at least this many rows are checked on the check thread, the page showing its progress
     background_rows: int = 10_000
+    # python graders (evaluate/graders.py) run the job's own code in a limited child process: off unless the
+    # operator enables them (`anchortune serve --python-graders`)
+    python_graders: bool = False
 
     @classmethod
     def from_env(cls, **overrides) -> "StudioConfig":

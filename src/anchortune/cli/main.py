@@ -142,6 +142,9 @@ def train(
     method: str = typer.Option("lora", help=_help("method")),
     objective: str = typer.Option("supervised", help=_help("objective")),
     beta: Optional[float] = typer.Option(None, help=_help("beta")),
+    grader: Optional[Path] = typer.Option(None, help=_help("grader")),
+    num_generations: Optional[int] = typer.Option(None, help=_help("num_generations")),
+    max_answer_tokens: Optional[int] = typer.Option(None, help=_help("max_answer_tokens")),
     chat_template: Optional[str] = typer.Option(None, "--chat-template", help=_help("chat_template")),
     epochs: Optional[float] = typer.Option(None, help=_help("epochs")),
     max_steps: Optional[int] = typer.Option(None, help=_help("max_steps")),
@@ -179,8 +182,9 @@ def train(
     """Fine-tune a model on anchor points and write adapter, merged model, metrics and model card."""
 
     cfg = RunConfig.build(data=str(data), task=task, model=model, method=method, objective=objective, beta=beta,
-                          chat_template=chat_template, epochs=epochs, max_steps=max_steps,
-                          learning_rate=learning_rate, batch_size=batch_size, micro_batch_size=micro_batch_size,
+                          grader=runs.read_grader(grader) if grader else None, num_generations=num_generations,
+                          max_answer_tokens=max_answer_tokens, chat_template=chat_template, epochs=epochs,
+                          max_steps=max_steps, learning_rate=learning_rate, batch_size=batch_size, micro_batch_size=micro_batch_size,
                           max_length=max_length, lora_r=lora_r, eval_every=eval_every, patience=patience,
                           precision=precision, seed=seed, engine=engine, input_col=input_col, output_col=output_col,
                           label_col=label_col, delimiter=_delimiter(delimiter), profile=profile,
@@ -201,10 +205,17 @@ def train(
 
 def _print_outcome(outcome: runs.RunOutcome) -> None:
     losses, training = outcome.summary["losses"], outcome.summary["training"]
-    console.print(f"held-out answer loss: base {losses['base_valid']:.4f} -> tuned {losses['tuned_valid']:.4f} "
-                  f"({training.get('checkpoint') or 'best step ' + str(training['best_step'])}, "
-                  f"{training['tokens_per_s']:.0f} tokens/s, "
-                  f"{training['precision']})")
+    rewards = outcome.summary.get("reinforcement")
+    if rewards and rewards.get("prompts"):
+        console.print(f"held-out mean reward: base {rewards['base']['reward']:.3f} -> tuned "
+                      f"{rewards['tuned']['reward']:.3f} over {rewards['prompts']} prompts "
+                      f"({training.get('checkpoint') or 'best step ' + str(training['best_step'])}, "
+                      f"{training['precision']})", highlight=False)
+    else:
+        console.print(f"held-out answer loss: base {losses['base_valid']:.4f} -> tuned {losses['tuned_valid']:.4f} "
+                      f"({training.get('checkpoint') or 'best step ' + str(training['best_step'])}, "
+                      f"{training['tokens_per_s']:.0f} tokens/s, "
+                      f"{training['precision']})")
     engine = training.get("engine")
     if engine:
         fast = [n.replace("_", " ") for n, p in engine["parts"].items() if p["path"] == "fast"]

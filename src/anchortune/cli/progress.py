@@ -40,7 +40,13 @@ class ProgressView:
         elif event.kind == "progress" and self.progress and data.get("stage", "training") == "training":
             self.progress.update(self.task, completed=event.step, speed=data["tokens_per_s"])
         elif event.kind == "train" and self.progress:
-            self.progress.update(self.task, loss=f"{data['train_loss']:.3f}")
+            loss = f"{data['train_loss']:.3f}"
+            if data.get("reward") is not None:  # a reinforcement run: the reward, its spread in groups, the length
+                loss += (f", reward {data['reward']:.3f} (spread {data.get('reward_spread') or 0:.3f}), "
+                         f"{data.get('answer_tokens') or 0:.0f} answer tokens")
+            self.progress.update(self.task, loss=loss)
+        elif event.kind == "eval" and data.get("valid_reward") is not None:
+            self._print(f"step {event.step}: held-out reward {data['valid_reward']:.3f}{general_summary(data)}")
         elif event.kind == "eval":
             self._print(f"step {event.step}: validation loss {data['valid_loss']:.4f}{general_summary(data)}")
         elif event.kind == "warning":

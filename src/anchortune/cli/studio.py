@@ -13,7 +13,8 @@ from rich.console import Console
 console = Console(soft_wrap=True)
 
 
-def _workspace(data: Optional[Path], models: list[str], token: Optional[str] = None, allowed_hosts: tuple = ()):
+def _workspace(data: Optional[Path], models: list[str], token: Optional[str] = None, allowed_hosts: tuple = (),
+               python_graders: bool = False):
     from anchortune.app.workspace import StudioConfig, Workspace
 
     named = {}
@@ -21,7 +22,7 @@ def _workspace(data: Optional[Path], models: list[str], token: Optional[str] = N
         name, _, path = item.partition("=") if "=" in item else (Path(item).name, "", item)
         named[name] = path
     return Workspace(StudioConfig.from_env(data_dir=data, models=named, token=token,
-                                           allowed_hosts=allowed_hosts or None))
+                                           allowed_hosts=allowed_hosts or None, python_graders=python_graders))
 
 
 def serve(
@@ -36,6 +37,9 @@ def serve(
     allowed_host: list[str] = typer.Option([], "--allowed-host",
                                            help="A host name requests may use besides loopback and the bound address "
                                                 "(a proxy's or the machine's name; '*': any). Repeatable."),
+    python_graders: bool = typer.Option(False, "--python-graders",
+                                        help="Accept reinforcement jobs whose grader is python code (run in a child "
+                                             "process with time and memory limits, but user code all the same)."),
 ) -> None:
     """Start the studio: web UI, OpenAI-compatible API and an embedded worker."""
     import secrets
@@ -51,7 +55,7 @@ def serve(
 
     wildcard = host in ("0.0.0.0", "::", "")
     bound = own_addresses() if wildcard else (host,)  # a wildcard bind serves the machine's own names
-    workspace = _workspace(data, model, token, bound + tuple(allowed_host))
+    workspace = _workspace(data, model, token, bound + tuple(allowed_host), python_graders)
     console.print(f"anchortune studio on http://{host}:{port}/ (data in {workspace.data})", highlight=False)
     if not is_loopback(host):
         names = ", ".join(workspace.config.allowed_hosts) or "loopback only"

@@ -319,7 +319,11 @@ def _parse_messages(obj: dict, line: int, errors: _Collector) -> AnchorPoint | N
     if tool_calls.is_tool_conversation(obj):
         return tool_calls.parse(obj, line, errors)
     roles = {r: r for r in ("system", "user", "assistant")}
-    messages = _parse_turns(obj.get("messages"), "messages", "role", "content", roles, line, errors)
+    turns, reference = obj.get("messages"), obj.get("reference_answer")
+    if isinstance(reference, str) and reference.strip() and isinstance(turns, list) and turns \
+            and isinstance(turns[-1], dict) and turns[-1].get("role") == "user":
+        turns = [*turns, {"role": "assistant", "content": reference}]  # OpenAI's reinforcement data: the reference
+    messages = _parse_turns(turns, "messages", "role", "content", roles, line, errors)
     return None if messages is None else AnchorPoint(tuple(messages), line, _label(obj, line, errors))
 
 

@@ -58,6 +58,8 @@ class Preset(BaseModel):
     user_template: str = "{input}"
     output: OutputFormat
     metric: str
+    grader: dict = Field(description="The reward of a reinforcement run without a grader of its own: a grader in "
+                                     "OpenAI's JSON shape (evaluate/graders.py); labels and fields are the preset's.")
     hyperparameters: Hyperparameters
     quality: Quality
 

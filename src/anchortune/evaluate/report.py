@@ -210,9 +210,10 @@ def render_markdown(summary: dict) -> str:
         lines += [f"- line {w['line']}: {w['prompt'][:200]} -> {w['tuned'][:200]} (reference: {w['reference'][:200]})"
                   for w in answers.get("worst", [])]
         lines += [""]
-    from anchortune.export.card import preference_lines, tool_lines
+    from anchortune.export.card import preference_lines, reinforcement_lines, tool_lines
 
-    lines += [*preference_lines(summary.get("preference")), *tool_lines(summary.get("tool_calls")), ""]
+    lines += [*preference_lines(summary.get("preference")), *tool_lines(summary.get("tool_calls")),
+              *reinforcement_lines(summary.get("reinforcement"), summary.get("grader")), ""]
     lines += [f"Loss-based evidence (the balance guard): {diagnosis.get('verdict', 'no verdict')}. "
               f"{diagnosis.get('reason', '')}", ""]
     if chosen:

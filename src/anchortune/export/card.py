@@ -47,6 +47,7 @@ def render(summary: dict) -> str:
     if diagnosis and verdict is not diagnosis:
         lines += ["", f"The losses beneath (balance guard): {diagnosis['verdict']}; {diagnosis['reason']}."]
     lines += preference_lines(summary.get("preference")) + tool_lines(summary.get("tool_calls"))
+    lines += reinforcement_lines(summary.get("reinforcement"), summary.get("grader"))
     lines += [
         "",
         "## Held-out answer loss",
@@ -103,6 +104,22 @@ def preference_lines(found: dict | None) -> list[str]:
             f"{tuned['reward_margin']:.3f} |", "",
             f"Accuracy gain {100 * found['accuracy_gain']:+.0f} points (95 % interval {100 * low:+.0f} to "
             f"{100 * high:+.0f}); {found['wrong_to_right']} pairs turned right, {found['right_to_wrong']} wrong."]
+
+
+def reinforcement_lines(found: dict | None, grader: dict | None) -> list[str]:
+    """The held-out rewards of a reinforcement run, base against tuned (evaluate/reinforcement.py)."""
+    if not found or not found.get("prompts"):
+        return []
+    low, high = found["reward_gain_interval"]
+    rows = [f"| {name} | {found[name]['reward']:.3f} | {_fmt(found[name]['metric'])} | {found[name]['words']:.0f} | "
+            f"{_pct(found[name]['top_share'])} |" for name in ("base", "tuned")]
+    signs = [s["text"] for s in found.get("signs", [])]
+    return ["", f"## Held-out reward ({found['prompts']} prompts, grader `{(grader or {}).get('name', '?')}`, "
+                f"{(grader or {}).get('type', '?')})", "",
+            "| model | mean reward | task metric | words per answer | most common answer |", "|---|---|---|---|---|",
+            *rows, "", f"Reward gain {found['reward_gain']:+.3f} (95 % interval {low:+.3f} to {high:+.3f}); "
+                       f"KL to the base model per token {_fmt(found.get('kl_to_base'))}; "
+                       f"reward-hacking signs: {'; '.join(signs) if signs else 'none'}."]
 
 
 def tool_lines(found: dict | None) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from anchortune.data.loading import CsvColumns, load_anchor_points
 from anchortune.data.presets import Preset, load_preset
 from anchortune.data.records import AnchorPoint
+from anchortune.config import PREFERENCE_OBJECTIVES
 from anchortune.errors import RunError
 from anchortune.run_folder import RunFolder
 
@@ -26,7 +27,7 @@ def evaluate_run(run: str | Path, data: str | Path | None = None, general_text: 
     from anchortune.train.session import RunSession
 
     folder = RunFolder(run)
-    if folder.is_run() and folder.load_config().objective != "supervised":
+    if folder.is_run() and folder.load_config().objective in PREFERENCE_OBJECTIVES:
         from anchortune.evaluate.pair_evaluation import evaluate_pairs
 
         return evaluate_pairs(folder, data, general_text, limit)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from anchortune import libraries
-from anchortune.config import OBJECTIVES as ALL_OBJECTIVES, RunConfig
+from anchortune.config import PREFERENCE_OBJECTIVES, RunConfig
 from anchortune.errors import ConfigError, RunError
 from anchortune.evaluate import balance
 from anchortune.train.engine import (Baseline, TrainResult, _checkpointing_args, _cuda, _evals_left, _has_checkpoint,
@@ -26,7 +26,7 @@ from anchortune.train.engine import (Baseline, TrainResult, _checkpointing_args,
 from anchortune.train.events import Event, EventSink
 from anchortune.train.progress import ProgressCallback
 
-OBJECTIVES = tuple(o for o in ALL_OBJECTIVES if o != "supervised")  # the preference objectives
+OBJECTIVES = PREFERENCE_OBJECTIVES  # the preference objectives
 STANDARD_ONLY = "no fast part has a parity test under the preference losses"
 
 

@@ -21,7 +21,10 @@ a factor of ~3, said as such. The whole run, not only its steps: the evaluations
 eval_every steps and at the end: a forward pass, 2 x parameters per token, over the held-out rows and
 GENERAL_TOKENS of general material), the final evaluation (the adapter scales and the average, one evaluation
 each) and the held-out answers (base and tuned, ANSWER_TOKENS each, at GENERATION_SHARE of the training rate:
-batched decoding uses the matrix units less well), plus LOAD_S for loading and saving the model.
+batched decoding uses the matrix units less well), plus LOAD_S for loading and saving the model. A reinforcement
+run trains on num_generations sampled answers per prompt, each up to max_answer_tokens: generation dominates its
+cost, counted at GENERATION_SHARE of the rate, with the KL reference's forward where beta is set, and the held-out
+answers it grades at each evaluation.
 """
 
 from __future__ import annotations
@@ -116,18 +119,25 @@ def estimate(cfg, processes: int, devices: int, n_train: int, mean_tokens: float
     state = trainable * 16 / shard
     share = max(1, cfg.batch_size // max(1, processes))
     micro = min(share, cfg.micro_batch_size or (share if cuda else MICRO_BATCH_CPU))
-    tokens = micro * cfg.max_length
+    samples, answer = (cfg.num_generations, cfg.max_answer_tokens) if cfg.objective == "reinforcement" else (1, 0)
+    tokens = micro * samples * cfg.max_length
     kept = ACTIVATION_BYTES * (CHECKPOINTED_SHARE if cfg.gradient_checkpointing else 1.0)
     activations = tokens * model_shape["layers"] * model_shape["hidden"] * kept + tokens * model_shape["vocabulary"] * 8
     per_device = weights + state + activations + OVERHEAD_BYTES
     available, device = _device_memory(cuda, devices)
     steps, every = plan_steps(n_train, cfg)
-    trained = int(steps * cfg.batch_size * mean_tokens)
+    trained = int(steps * cfg.batch_size * samples * (mean_tokens + answer))
     rate = (GPU_FLOPS if cuda else CPU_FLOPS_PER_CORE * (os.cpu_count() or 1) / max(1, devices)) * processes
     training = 6 * parameters * trained / rate
+    if samples > 1:  # reinforcement: every answer sampled token by token first, and the KL's reference forward
+        sampled = steps * cfg.batch_size * samples * answer
+        training += 2 * parameters * sampled / (GENERATION_SHARE * rate) + (2 * parameters * trained / rate
+                                                                             if cfg.beta else 0.0)
     one_eval = 2 * parameters * (n_valid * mean_tokens + GENERAL_TOKENS) / rate if n_valid else 0.0
     evaluations = (math.ceil(steps / every) + 1) * one_eval
-    answers = 2 * min(n_valid, ANSWER_ROWS) * ANSWER_TOKENS * 2 * parameters / (GENERATION_SHARE * rate)
+    answers = 2 * min(n_valid, ANSWER_ROWS) * (answer or ANSWER_TOKENS) * 2 * parameters / (GENERATION_SHARE * rate)
+    if samples > 1:  # the held-out answers are generated at every evaluation too (train/reinforce.py)
+        evaluations += (math.ceil(steps / every) + 1) * answers / 2
     final = FINAL_EVALUATIONS * one_eval + answers
     return Estimate(parameters, trainable, weights, state, activations, per_device, available, device,
                     training + evaluations + final + LOAD_S, trained, training, evaluations, final)

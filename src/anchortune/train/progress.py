@@ -6,7 +6,8 @@ run's training time and the base of its tokens/s, and the time each evaluation t
 reports counts the evaluations still to come (`eta_s`, the training stage) and, with `after_training`, the final
 evaluation and the held-out answers after the last step (`eta_total_s`). The evaluation rows it gathers are the candidates the
 engine later chooses the best-balanced checkpoint from (evaluate/balance.py); a preference run's rows carry TRL's
-reward accuracy and margin on the held-out pairs too.
+reward accuracy and margin on the held-out pairs too, a reinforcement run's train rows the mean reward, its spread
+within a prompt's group of answers, the answer length and the KL to the base (REINFORCEMENT_LOGS).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from anchortune.train.events import Event, EventSink
 
 
 PREFERENCE_LOGS = {"eval_rewards/accuracies": "reward_accuracy", "eval_rewards/margins": "reward_margin"}  # TRL's
+# a reinforcement run's train rows (TRL's GRPO logs; group_spread: train/reinforce.py's reward function's)
+REINFORCEMENT_LOGS = {"reward": "reward", "group_spread": "reward_spread", "completions/mean_length": "answer_tokens",
+                      "kl": "kl", "frac_reward_zero_std": "flat_groups"}
 
 
 class ProgressCallback(TrainerCallback):
@@ -100,7 +104,8 @@ class ProgressCallback(TrainerCallback):
         speed = self.tokens_trained(state) / self.busy if self.busy else 0.0
         if "loss" in logs:
             row = {"train_loss": logs["loss"], "learning_rate": logs.get("learning_rate"), "epoch": logs.get("epoch"),
-                   "tokens_per_s": speed}
+                   "tokens_per_s": speed,
+                   **{name: logs[key] for key, name in REINFORCEMENT_LOGS.items() if key in logs}}
             self.trains.append({"step": state.global_step, **row})
             self.sink(Event("train", state.global_step, row))
         if "eval_loss" in logs:
