@@ -16,7 +16,6 @@ under them), so this recipe enters none of the engine's fast parts.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from anchortune.config import RunConfig
@@ -24,7 +23,7 @@ from anchortune.data.presets import load_preset
 from anchortune.data.split import MIN_EXAMPLES
 from anchortune.errors import DataError, Problem, QualityError, RunError
 from anchortune.messages import say
-from anchortune.recipes.task_run import RunOutcome, stage
+from anchortune.recipes.task_run import RunOutcome, conclude, stage
 from anchortune.train.events import Event, EventSink, ignore
 from anchortune.train.session import RunSession
 
@@ -73,10 +72,8 @@ def _train(session: RunSession, preset, pairs, valid) -> dict:
     from anchortune.data.pair_tokens import render, split_pairs
     from anchortune.evaluate import balance
     from anchortune.evaluate import preference as measure
-    from anchortune.export.card import render as card
     from anchortune.export.merge import save_outputs
     from anchortune.models.catalog import DEFAULT_MODEL
-    from anchortune.recipes.task_run import _write_run_report
     from anchortune.train.engine import nonfinite_weights
     from anchortune.train.preference import general_baseline, preference_tune
 
@@ -119,17 +116,8 @@ def _train(session: RunSession, preset, pairs, valid) -> dict:
     save_outputs(result.model, tokenizer, folder.root)
     summary = _summary(cfg, preset, pairs, train, held, train_report, result, baseline, picked, diagnosis,
                        comparison, verdict)
-    stored = folder.root / "quality.json"
-    if stored.is_file():
-        kept = json.loads(stored.read_text(encoding="utf-8"))
-        summary["quality"] = {k: kept[k] for k in ("verdict", "scores", "reasons", "advice", "counts")}
-    _write_run_report(folder, summary, metrics)
-    session.finish(summary, card(summary))
-    on_event(Event("info", result.steps, {"message": say("log_verdict", verdict=verdict["verdict"],
-                                                         reason=verdict["reason"])}))
-    on_event(Event("done", result.steps, {"base_valid": baseline.valid_loss,
-                                          "tuned_valid": picked.valid_loss if picked else None}))
-    return summary
+    return conclude(session, summary, metrics, verdict, result.steps, baseline.valid_loss,
+                    picked.valid_loss if picked else None)
 
 
 def _summary(cfg: RunConfig, preset, pairs, train, held, train_report, result, baseline, picked, diagnosis,
@@ -137,7 +125,6 @@ def _summary(cfg: RunConfig, preset, pairs, train, held, train_report, result, b
     """summary.json of a preference run: the keys a supervised run's summary has (cards and pages read them), the
     objective, and the held-out preference measures."""
     from anchortune.models.catalog import DEFAULT_MODEL
-    from anchortune.recipes.task_run import allocator_name
 
     return {
         "task": preset.name, "metric": "preference accuracy", "objective": cfg.objective,
@@ -145,21 +132,7 @@ def _summary(cfg: RunConfig, preset, pairs, train, held, train_report, result, b
         "data": {"file": Path(cfg.data).name, "examples": len(pairs), "train": len(train), "valid": len(held),
                  "labels": {}, "encoding": {"train": train_report.to_json()},
                  "encoding_summary": train_report.summary()},
-        "training": {"method": cfg.method, "objective": cfg.objective, "beta": cfg.beta, "reference": result.reference,
-                     "precision": result.precision, "steps": result.steps, "max_steps": result.max_steps,
-                     "best_step": picked.step if picked else None, "averaged_steps": None,
-                     "checkpoint": say("step_words", step=picked.step) if picked else None, "adapter_scale": 1.0,
-                     "best_valid_loss": picked.valid_loss if picked else None, "stopped_early": result.stopped_early,
-                     "train_seconds": result.train_seconds, "tokens_trained": result.tokens_trained,
-                     "tokens_this_start": result.tokens_this_start, "tokens_per_s": result.tokens_per_second,
-                     "allocator": allocator_name(), "engine": result.engine.to_json() if result.engine else None,
-                     "parallel": result.parallel},
-        "losses": {"base_valid": baseline.valid_loss, "tuned_valid": picked.valid_loss if picked else None,
-                   "base_text": baseline.measured.get("text_loss"), "tuned_text": picked.text_loss if picked else None,
-                   "base_cloze": baseline.measured.get("cloze_accuracy"),
-                   "tuned_cloze": picked.cloze_accuracy if picked else None,
-                   "general_measures_used": [k for k, v in (("text", baseline.text_loss),
-                                                            ("cloze", baseline.cloze_accuracy)) if v is not None]},
+        "training": trl_training(cfg, result, picked), "losses": trl_losses(baseline, picked),
         "balance": {"chosen": picked.to_json() if picked else None, "runners_up": [],
                     "candidates": [c.to_json() for c in result.candidates],
                     "diagnosis": diagnosis.to_json() if diagnosis else None},
@@ -167,3 +140,29 @@ def _summary(cfg: RunConfig, preset, pairs, train, held, train_report, result, b
         "verdict": verdict,
         "samples": [],
     }
+
+
+def trl_training(cfg: RunConfig, result, picked) -> dict:
+    """The summary's `training` of a run a TRL trainer trained (DPO, ORPO; GRPO: recipes/reinforce_run.py), with the
+    keys a supervised run's summary has (cards and pages read them)."""
+    from anchortune.recipes.task_run import allocator_name
+
+    return {"method": cfg.method, "objective": cfg.objective, "beta": cfg.beta, "reference": result.reference,
+            "precision": result.precision, "steps": result.steps, "max_steps": result.max_steps,
+            "best_step": picked.step if picked else None, "averaged_steps": None,
+            "checkpoint": say("step_words", step=picked.step) if picked else None, "adapter_scale": 1.0,
+            "best_valid_loss": picked.valid_loss if picked else None, "stopped_early": result.stopped_early,
+            "train_seconds": result.train_seconds, "tokens_trained": result.tokens_trained,
+            "tokens_this_start": result.tokens_this_start, "tokens_per_s": result.tokens_per_second,
+            "allocator": allocator_name(), "engine": result.engine.to_json() if result.engine else None,
+            "parallel": result.parallel}
+
+
+def trl_losses(baseline, picked) -> dict:
+    """The summary's `losses` of a TRL-trained run: held-out loss and the general measures, base against kept."""
+    return {"base_valid": baseline.valid_loss, "tuned_valid": picked.valid_loss if picked else None,
+            "base_text": baseline.measured.get("text_loss"), "tuned_text": picked.text_loss if picked else None,
+            "base_cloze": baseline.measured.get("cloze_accuracy"),
+            "tuned_cloze": picked.cloze_accuracy if picked else None,
+            "general_measures_used": [k for k, v in (("text", baseline.text_loss),
+                                                     ("cloze", baseline.cloze_accuracy)) if v is not None]}

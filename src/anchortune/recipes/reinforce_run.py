@@ -24,7 +24,8 @@ from anchortune.data.presets import Preset, load_preset
 from anchortune.data.split import MIN_EXAMPLES
 from anchortune.errors import DataError, Problem, RunError
 from anchortune.messages import say
-from anchortune.recipes.task_run import RunOutcome, _gate, _write_run_report, allocator_name, stage
+from anchortune.recipes.preference_run import trl_losses, trl_training
+from anchortune.recipes.task_run import RunOutcome, _gate, conclude, stage
 from anchortune.train.events import Event, EventSink, ignore
 from anchortune.train.session import RunSession
 
@@ -102,7 +103,6 @@ def _fitting(rows: list[dict], tokenizer, cfg: RunConfig, on_event: EventSink) -
 def _train(session: RunSession, preset: Preset, grader, points, valid) -> dict:
     from anchortune.data.split import split
     from anchortune.evaluate import reinforcement as measure
-    from anchortune.export.card import render as card
     from anchortune.export.merge import save_outputs
     from anchortune.train.engine import nonfinite_weights
     from anchortune.train.preference import general_baseline
@@ -151,17 +151,8 @@ def _train(session: RunSession, preset: Preset, grader, points, valid) -> dict:
     kl = [r["kl"] for r in metrics if r.get("kl") is not None and r["step"] <= (picked.step if picked else 0)]
     comparison["kl_to_base"] = kl[-1] if kl else None  # TRL's per-token KL of the policy to the base, last logged
     summary = _summary(cfg, preset, grader, points, train, held, result, baseline, comparison, verdict, base, tuned)
-    stored = folder.root / "quality.json"
-    if stored.is_file():
-        kept = json.loads(stored.read_text(encoding="utf-8"))
-        summary["quality"] = {k: kept[k] for k in ("verdict", "scores", "reasons", "advice", "counts")}
-    _write_run_report(folder, summary, metrics)
-    session.finish(summary, card(summary))
-    on_event(Event("info", result.steps, {"message": say("log_verdict", verdict=verdict["verdict"],
-                                                         reason=verdict["reason"])}))
-    on_event(Event("done", result.steps, {"base_valid": baseline.valid_loss,
-                                          "tuned_valid": picked.valid_loss if picked else None}))
-    return summary
+    return conclude(session, summary, metrics, verdict, result.steps, baseline.valid_loss,
+                    picked.valid_loss if picked else None)
 
 
 def _measure(model, tokenizer, grader, held: list[dict], preset: Preset, cfg: RunConfig, precision: str) -> dict:
@@ -192,24 +183,11 @@ def _summary(cfg: RunConfig, preset: Preset, grader, points, train, held, result
         "base_model": cfg.model or DEFAULT_MODEL,
         "data": {"file": Path(cfg.data).name, "examples": len(points), "train": len(train), "valid": len(held),
                  "labels": {}, "encoding": {}, "encoding_summary": ""},
-        "training": {"method": cfg.method, "objective": cfg.objective, "beta": cfg.beta, "reference": result.reference,
-                     "learning_rate": cfg.learning_rate, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
-                     "num_generations": cfg.num_generations, "max_answer_tokens": cfg.max_answer_tokens,
-                     "precision": result.precision, "steps": result.steps, "max_steps": result.max_steps,
-                     "best_step": picked.step if picked else None, "averaged_steps": None,
-                     "checkpoint": say("step_words", step=picked.step) if picked else None, "adapter_scale": 1.0,
-                     "best_valid_loss": picked.valid_loss if picked else None, "stopped_early": result.stopped_early,
-                     "train_seconds": result.train_seconds, "tokens_trained": result.tokens_trained,
-                     "tokens_this_start": result.tokens_this_start, "tokens_per_s": result.tokens_per_second,
-                     "allocator": allocator_name(), "engine": result.engine.to_json() if result.engine else None,
-                     "parallel": result.parallel},
+        "training": {**trl_training(cfg, result, picked), "learning_rate": cfg.learning_rate, "epochs": cfg.epochs,
+                     "batch_size": cfg.batch_size, "num_generations": cfg.num_generations,
+                     "max_answer_tokens": cfg.max_answer_tokens},
         "grader": grader.to_json(),
-        "losses": {"base_valid": baseline.valid_loss, "tuned_valid": picked.valid_loss if picked else None,
-                   "base_text": baseline.measured.get("text_loss"), "tuned_text": picked.text_loss if picked else None,
-                   "base_cloze": baseline.measured.get("cloze_accuracy"),
-                   "tuned_cloze": picked.cloze_accuracy if picked else None,
-                   "general_measures_used": [k for k, v in (("text", baseline.text_loss),
-                                                            ("cloze", baseline.cloze_accuracy)) if v is not None]},
+        "losses": trl_losses(baseline, picked),
         "balance": {"chosen": picked.to_json() if picked else None, "runners_up": [],
                     "candidates": [c.to_json() for c in result.candidates], "diagnosis": None},
         "reinforcement": comparison,

@@ -140,7 +140,6 @@ def _train(session: RunSession, preset: Preset, points: list[AnchorPoint], repor
     that does not write)."""
     from anchortune.data.tokenize import encode
     from anchortune.evaluate import balance
-    from anchortune.export.card import render
     from anchortune.export.merge import save_outputs
     from anchortune.train import averaging, choice
     from anchortune.train.engine import nonfinite_weights
@@ -226,18 +225,27 @@ def _train(session: RunSession, preset: Preset, points: list[AnchorPoint], repor
     verdict = tool_verdict or verdict  # a tool-calling run is judged by its calls
     summary["tool_calls"] = tools
     summary["verdict"] = (verdict if isinstance(verdict, dict) else verdict.to_json()) if verdict else None
-    quality_file = folder.root / "quality.json"
-    if quality_file.is_file():
-        stored = json.loads(quality_file.read_text(encoding="utf-8"))
-        summary["quality"] = {k: stored[k] for k in ("verdict", "scores", "reasons", "advice", "counts")}
     summary["lineage"] = lineage.describe(folder.root, len(points), len(valid_points) if cfg.valid_data else None)
-    _write_run_report(folder, summary, metrics)
+    said = summary["verdict"] or (diagnosis.to_json() if diagnosis else None)
+    return conclude(session, summary, metrics, said, result.steps, baseline.valid_loss, tuned_loss)
+
+
+def conclude(session, summary: dict, metrics: list[dict], verdict: dict | None, steps: int, base_valid, tuned_valid):
+    """A training run's last writes, the same for every training recipe: the gate's verdict of its data (quality.json)
+    kept in the summary, report.html and report.md, summary and model card (the session's last writes), then the
+    verdict's line and the done event. Returns the summary."""
+    from anchortune.export.card import render
+
+    stored = session.folder.root / "quality.json"
+    if stored.is_file():
+        kept = json.loads(stored.read_text(encoding="utf-8"))
+        summary["quality"] = {k: kept[k] for k in ("verdict", "scores", "reasons", "advice", "counts")}
+    _write_run_report(session.folder, summary, metrics)
     session.finish(summary, render(summary))
-    if verdict or diagnosis:
-        said = summary["verdict"] or diagnosis.to_json()
-        emit(Event("info", result.steps, {"message": say("log_verdict", verdict=said["verdict"],
-                                                         reason=said["reason"])}))
-    emit(Event("done", result.steps, {"base_valid": baseline.valid_loss, "tuned_valid": tuned_loss}))
+    if verdict:
+        session.on_event(Event("info", steps, {"message": say("log_verdict", verdict=verdict["verdict"],
+                                                              reason=verdict["reason"])}))
+    session.on_event(Event("done", steps, {"base_valid": base_valid, "tuned_valid": tuned_valid}))
     return summary
 
 

@@ -91,9 +91,17 @@ def preference_tune(model, tokenizer, train_rows: list[dict], valid_rows: list[d
     trainer.add_callback(progress)
     if valid_rows and cfg.patience:
         trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
+    return train_trl(trainer, progress, plan, cfg, checkpoints, resume, baseline, total, reference,
+                     f"{plan.describe()} ({STANDARD_ONLY})", on_event)
+
+
+def train_trl(trainer, progress: ProgressCallback, plan, cfg: RunConfig, checkpoints: Path, resume: bool,
+              baseline: Baseline, total: int, reference: str, engine_line: str, on_event: EventSink) -> TrainResult:
+    """A TRL trainer's loop (DPO, ORPO, GRPO: train/reinforce.py), from the last checkpoint with `resume`; divergence
+    refused; the balance guard's checkpoint restored; what the training gives."""
     if resume and not _has_checkpoint(checkpoints):
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
-    on_event(Event("info", 0, {"message": f"{plan.describe()} ({STANDARD_ONLY})"}))
+    on_event(Event("info", 0, {"message": engine_line}))
     trainer.train(resume_from_checkpoint=True if resume else None)
     if progress.diverged:
         step, which, value = progress.diverged
@@ -101,11 +109,12 @@ def preference_tune(model, tokenizer, train_rows: list[dict], valid_rows: list[d
                        f"{cfg.learning_rate:g}); nothing of it can be kept: lower --lr and train again")
     candidates, picked = guard_choice(progress.evals, baseline)
     if picked:
-        if lora:
+        if cfg.method == "lora":
             load_adapter(trainer.model, checkpoints / f"checkpoint-{picked.step}")
         else:
             trainer._load_from_checkpoint(str(checkpoints / f"checkpoint-{picked.step}"))
     state = trainer.state
+    chosen = plan.precision
     return TrainResult(model=trainer.model, precision=chosen, steps=state.global_step, max_steps=total,
                        best_step=picked.step if picked else None,
                        best_valid_loss=picked.valid_loss if picked else None, stopped_early=state.global_step < total,

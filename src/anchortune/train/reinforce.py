@@ -24,11 +24,11 @@ from transformers import TrainerCallback
 
 from anchortune import libraries
 from anchortune.config import RunConfig
-from anchortune.errors import ConfigError, RunError
+from anchortune.errors import ConfigError
 from anchortune.evaluate.graders import Grader
-from anchortune.train.engine import (Baseline, TrainResult, _cuda, _has_checkpoint, guard_choice, load_adapter,
-                                     micro_batch, plan_steps, seed_lora, warmup_steps)
+from anchortune.train.engine import Baseline, TrainResult, _cuda, micro_batch, plan_steps, seed_lora, warmup_steps
 from anchortune.train.events import Event, EventSink
+from anchortune.train.preference import train_trl
 from anchortune.train.progress import ProgressCallback
 
 STANDARD_ONLY = "no fast part has a parity test under the policy-gradient loss"
@@ -131,26 +131,9 @@ def reinforce_tune(model, tokenizer, grader: Grader, train_rows: list[dict], val
                                 plan)
     trainer.add_callback(progress)
     trainer.add_callback(HeldOutReward(progress, tokenizer, grader, valid_rows, cfg, chosen, every, on_event))
-    if resume and not _has_checkpoint(checkpoints):
-        raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
-    on_event(Event("info", 0, {"message": f"{plan.describe()} ({STANDARD_ONLY})"}))
-    trainer.train(resume_from_checkpoint=True if resume else None)
-    if progress.diverged:
-        step, which, value = progress.diverged
-        raise RunError(f"training diverged: the {which} was {value} at step {step} (learning rate "
-                       f"{cfg.learning_rate:g}); nothing of it can be kept: lower --lr and train again")
-    candidates, picked = guard_choice(progress.evals, baseline)
-    if picked:
-        load_adapter(trainer.model, checkpoints / f"checkpoint-{picked.step}")
-    state = trainer.state
-    return TrainResult(model=trainer.model, precision=chosen, steps=state.global_step, max_steps=total,
-                       best_step=picked.step if picked else None,
-                       best_valid_loss=picked.valid_loss if picked else None, stopped_early=state.global_step < total,
-                       train_seconds=progress.busy, tokens_trained=int(state.num_input_tokens_seen),
-                       candidates=candidates, chosen=picked, engine=plan,
-                       parallel={"processes": 1, "strategy": "single"},
-                       tokens_this_start=progress.tokens_trained(state), eval_seconds=progress.mean_eval_s(),
-                       reference="the base model (the LoRA adapter disabled): no second copy in memory")
+    return train_trl(trainer, progress, plan, cfg, checkpoints, resume, baseline, total,
+                     "the base model (the LoRA adapter disabled): no second copy in memory",
+                     f"{plan.describe()} ({STANDARD_ONLY})", on_event)
 
 
 def _lora_config(cfg: RunConfig):
