@@ -185,25 +185,36 @@ def json_objects(path: Path, handle: BinaryIO, errors: "_Collector", each: str) 
 
 
 def _read_jsonl(path: Path, handle: BinaryIO) -> Iterator[AnchorPoint]:
+    def unknown(obj: dict) -> str:
+        pairs = " (chosen and rejected answers are preference pairs: train them with --objective dpo or orpo)" \
+            if {"chosen", "rejected"} <= set(obj) or "preferred_output" in obj else ""
+        return ("no known shape: expected 'messages', 'conversations', 'prompt'/'completion', "
+                f"'instruction'/'output' or 'text'/'label'; found keys {sorted(obj)[:20]}{pairs}")
+
+    yield from one_shape(path, handle, "one example", _shape_of, _PARSERS, unknown, lambda shape: f"'{shape}'")
+
+
+def one_shape(path: Path, handle: BinaryIO, each: str, shape_of, parsers: dict, unknown, named) -> Iterator:
+    """The records of a JSON Lines file whose lines share one shape: `shape_of(obj)` names a line's shape (None:
+    `unknown(obj)` says what was expected), `parsers[shape](obj, line, errors)` makes its record, `named(shape)` writes
+    a shape in a message; a line of another shape than the first is named. DataError naming every problem once the
+    file is read (nothing is yielded after the first problem)."""
     errors = _Collector(str(path))
-    first_shape: tuple[str, int] | None = None
-    for number, obj in json_objects(path, handle, errors, "one example"):
-        shape = _shape_of(obj)
+    first: tuple[str, int] | None = None
+    for number, obj in json_objects(path, handle, errors, each):
+        shape = shape_of(obj)
         if shape is None:
-            pairs = " (chosen and rejected answers are preference pairs: train them with --objective dpo or orpo)" \
-                if {"chosen", "rejected"} <= set(obj) or "preferred_output" in obj else ""
-            errors.add(number, None, "no known shape: expected 'messages', 'conversations', 'prompt'/'completion', "
-                                     f"'instruction'/'output' or 'text'/'label'; found keys {sorted(obj)[:20]}{pairs}")
+            errors.add(number, None, unknown(obj))
             continue
-        if first_shape is None:
-            first_shape = (shape, number)
-        elif shape != first_shape[0]:
-            errors.add(number, None, f"shape '{shape}' differs from '{first_shape[0]}' used from line "
-                                     f"{first_shape[1]}; use one shape per file")
+        if first is None:
+            first = (shape, number)
+        elif shape != first[0]:
+            errors.add(number, None, f"shape {named(shape)} differs from {named(first[0])} used from line "
+                                     f"{first[1]}; use one shape per file")
             continue
-        point = _PARSERS[shape](obj, number, errors)
-        if point is not None and not errors.total:
-            yield point
+        record = parsers[shape](obj, number, errors)
+        if record is not None and not errors.total:
+            yield record
     errors.raise_if_any()
 
 

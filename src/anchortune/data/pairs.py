@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from anchortune.data import json_line, tool_calls
-from anchortune.data.loading import _Collector, _lines, json_objects, open_input, write_jsonl
+from anchortune.data.loading import _Collector, _lines, one_shape, open_input, write_jsonl
 from anchortune.data.records import AnchorPoint, message_json, message_text
 from anchortune.errors import DataError
 
@@ -96,25 +96,12 @@ def load_pairs(path: str | Path) -> list[PreferencePair]:
 def iter_pairs(path: str | Path) -> Iterator[PreferencePair]:
     """The pairs of a file one by one; DataError naming every problem once the file has been read to its end."""
     path = Path(path)
-    errors = _Collector(str(path))
-    first: tuple[str, int] | None = None
+    def unknown(obj: dict) -> str:
+        return (f"no preference pair: expected {SHAPES['openai']}, {SHAPES['explicit']} or {SHAPES['implicit']}; "
+                f"found keys {sorted(obj)[:20]}")
+
     with open_input(path) as handle:
-        for number, obj in json_objects(path, handle, errors, "one preference pair"):
-            shape = shape_of(obj)
-            if shape is None:
-                errors.add(number, None, f"no preference pair: expected {SHAPES['openai']}, {SHAPES['explicit']} or "
-                                         f"{SHAPES['implicit']}; found keys {sorted(obj)[:20]}")
-                continue
-            if first is None:
-                first = (shape, number)
-            elif shape != first[0]:
-                errors.add(number, None, f"shape {SHAPES[shape]} differs from {SHAPES[first[0]]} used from line "
-                                         f"{first[1]}; use one shape per file")
-                continue
-            pair = _PARSERS[shape](obj, number, errors)
-            if pair is not None and not errors.total:
-                yield pair
-    errors.raise_if_any()
+        yield from one_shape(path, handle, "one preference pair", shape_of, _PARSERS, unknown, SHAPES.__getitem__)
 
 
 def _parse_openai(obj: dict, line: int, errors) -> PreferencePair | None:

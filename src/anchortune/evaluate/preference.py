@@ -56,7 +56,7 @@ def decide(comparison: dict, diagnosis: dict | None) -> dict:
     """The verdict of a preference run, in the supervised run's words (evaluate/verdict.py): the balance guard's
     overfitting or forgetting first, then the held-out preference accuracy (surely higher than the base model's:
     its paired-bootstrap interval above zero), then the guard's underfitting."""
-    from anchortune.evaluate.verdict import HARM, MIN_ANSWERS, Verdict
+    from anchortune.evaluate.verdict import HARM, Verdict, gain_verdict
 
     loss = (diagnosis or {}).get("verdict")
     n = comparison.get("pairs", 0)
@@ -70,13 +70,4 @@ def decide(comparison: dict, diagnosis: dict | None) -> dict:
     summary = say("pref_summary", **values)
     if loss in HARM:
         return Verdict(loss, diagnosis["reason"], diagnosis["advice"], summary, loss).to_json()
-    if n < MIN_ANSWERS:
-        return Verdict("not judged", say("verdict_few_answers", n=n), say("advice_few_answers"), summary,
-                       loss).to_json()
-    if low <= 0:
-        return Verdict("no better than the base", say("verdict_pref_no_gain", low=f"{100 * low:+.0f}",
-                                                      high=f"{100 * high:+.0f}", **values),
-                       say("advice_pref_no_gain"), summary, loss).to_json()
-    if loss == "underfitting":
-        return Verdict("underfitting", diagnosis["reason"], diagnosis["advice"], summary, loss).to_json()
-    return Verdict("well tuned", summary, say("advice_well"), summary, loss).to_json()
+    return gain_verdict(n, low, high, "pref", values, summary, diagnosis)

@@ -177,7 +177,7 @@ def decide(comparison: dict, diagnosis: dict | None) -> dict:
     """The verdict of a tool-calling run, in the supervised run's words: the balance guard's overfitting or
     forgetting first; forgetting too where the tuned model calls tools on general questions it answered in words;
     then whether its calls are surely more often exactly right than the base model's."""
-    from anchortune.evaluate.verdict import HARM, MIN_ANSWERS, Verdict
+    from anchortune.evaluate.verdict import HARM, Verdict, gain_verdict
     from anchortune.messages import say
 
     loss = (diagnosis or {}).get("verdict")
@@ -194,14 +194,5 @@ def decide(comparison: dict, diagnosis: dict | None) -> dict:
     if lost is not None and lost <= -PLAIN_TEXT_LOSS:
         return Verdict("forgetting", say("verdict_tools_plain", **values), say("advice_tools_plain"), summary,
                        loss).to_json()
-    if n < MIN_ANSWERS:
-        return Verdict("not judged", say("verdict_few_answers", n=n), say("advice_few_answers"), summary,
-                       loss).to_json()
     gain = comparison["exact_gain"]
-    if gain["low"] <= 0:
-        return Verdict("no better than the base", say("verdict_tools_no_gain", low=f"{100 * gain['low']:+.0f}",
-                                                      high=f"{100 * gain['high']:+.0f}", **values),
-                       say("advice_tools_no_gain"), summary, loss).to_json()
-    if loss == "underfitting":
-        return Verdict("underfitting", diagnosis["reason"], diagnosis["advice"], summary, loss).to_json()
-    return Verdict("well tuned", summary, say("advice_well"), summary, loss).to_json()
+    return gain_verdict(n, gain["low"], gain["high"], "tools", values, summary, diagnosis)

@@ -155,3 +155,22 @@ def decide(check: AnswerCheck, diagnosis: dict | None) -> Verdict:
     if loss == "underfitting":
         return Verdict("underfitting", diagnosis["reason"], diagnosis["advice"], summary, loss)
     return Verdict("well tuned", summary, say("advice_well"), summary, loss)
+
+
+def gain_verdict(n: int, low: float, high: float, key: str, values: dict, summary: str,
+                 diagnosis: dict | None) -> dict:
+    """The end of a verdict whose measure is a gain with a paired-bootstrap interval (preference accuracy, tool
+    calls): too few held-out items not judged; an interval not above zero no better than the base (the messages
+    verdict_<key>_no_gain and advice_<key>_no_gain, with `values`); the guard's underfitting; else well tuned. The
+    guard's overfitting and forgetting are the caller's to say first."""
+    loss = (diagnosis or {}).get("verdict")
+    if n < MIN_ANSWERS:
+        return Verdict("not judged", say("verdict_few_answers", n=n), say("advice_few_answers"), summary,
+                       loss).to_json()
+    if low <= 0:
+        return Verdict("no better than the base", say(f"verdict_{key}_no_gain", low=f"{100 * low:+.0f}",
+                                                      high=f"{100 * high:+.0f}", **values),
+                       say(f"advice_{key}_no_gain"), summary, loss).to_json()
+    if loss == "underfitting":
+        return Verdict("underfitting", diagnosis["reason"], diagnosis["advice"], summary, loss).to_json()
+    return Verdict("well tuned", summary, say("advice_well"), summary, loss).to_json()
