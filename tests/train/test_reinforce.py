@@ -157,3 +157,26 @@ def test_a_prompt_with_no_room_for_an_answer_is_left_out_and_said(tiny_tokenizer
     kept = _fitting(rows, tiny_tokenizer, cfg, said.append)
     assert [json.loads(r["item"])["line"] for r in kept] == [1]
     assert said and "1 prompt(s) leave no room for a 32-token answer within 160 tokens" in said[0].data["message"]
+
+
+def test_a_rows_own_fields_reach_the_grader_as_item_fields_and_are_written_back(write_lines, tmp_path):
+    """OpenAI's reinforcement rows carry fields a grader names as {{item.field}} (an id, a worked solution, an
+    expected value): they are the grader's item beside reference_answer, and a saved copy keeps them."""
+    from anchortune.data.loading import load_anchor_points, save_anchor_points
+    from anchortune.data.presets import load_preset
+    from anchortune.evaluate import graders
+    from anchortune.recipes.reinforce_run import rows_of
+
+    path = write_lines("math.jsonl", [{"id": "q-7", "messages": [{"role": "user", "content": "What is 6 x 7?"}],
+                                       "reference_answer": "42", "unit": "apples", "solution": "6 x 7 = 42"}])
+    points = load_anchor_points(path)
+    item = json.loads(rows_of(points, load_preset("custom"))[0]["item"])
+    assert item["reference_answer"] == "42" and item["unit"] == "apples" and item["id"] == "q-7"
+    assert item["line"] == 1 and item["solution"] == "6 x 7 = 42"
+    grader = graders.parse({"type": "string_check", "name": "unit", "operation": "eq",
+                            "input": "{{sample.output_text}}", "reference": "{{item.unit}}"}, "the test's grader")
+    assert grader.score("apples", item) == 1.0 and grader.score("pears", item) == 0.0
+    again = load_anchor_points(save_anchor_points(points, tmp_path / "copy.jsonl"))
+    assert again == points and again[0].extra == points[0].extra  # the answer appended once, the fields kept
+    saved = json.loads((tmp_path / "copy.jsonl").read_text())
+    assert saved["id"] == "q-7" and saved["messages"][-1] == {"role": "assistant", "content": "42"}

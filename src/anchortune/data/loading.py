@@ -335,7 +335,8 @@ def _parse_messages(obj: dict, line: int, errors: _Collector) -> AnchorPoint | N
             and isinstance(turns[-1], dict) and turns[-1].get("role") == "user":
         turns = [*turns, {"role": "assistant", "content": reference}]  # OpenAI's reinforcement data: the reference
     messages = _parse_turns(turns, "messages", "role", "content", roles, line, errors)
-    return None if messages is None else AnchorPoint(tuple(messages), line, _label(obj, line, errors))
+    extra = {k: v for k, v in obj.items() if k not in ("messages", "label", "tools")}
+    return None if messages is None else AnchorPoint(tuple(messages), line, _label(obj, line, errors), extra=extra)
 
 
 def _parse_sharegpt(obj: dict, line: int, errors: _Collector) -> AnchorPoint | None:

@@ -54,13 +54,15 @@ class AnchorPoint:
     `line` is the 1-based line (JSONL) or row (CSV, header = line 1) it came from, so every later
     finding can point back to it. `label` is the class or intent when the data names one. `tools` are the
     functions the conversation offers the model (OpenAI's `{"type": "function", "function": {...}}`), empty for
-    a plain conversation.
+    a plain conversation. `extra` holds a chat row's other top-level fields as the file gave them (OpenAI's
+    reinforcement data: an id, a worked solution, the fields a grader reads as `{{item.field}}`), written back with
+    the row.
     """
 
     messages: tuple[dict, ...]
     line: int
     label: str | None = None
-    meta: dict[str, str] = field(default_factory=dict, compare=False)
+    extra: dict = field(default_factory=dict, compare=False)
     tools: tuple[dict, ...] = field(default=(), compare=False)
 
     @property
@@ -81,7 +83,7 @@ class AnchorPoint:
         return next((m for m in reversed(self.messages) if m["role"] == "assistant"), None)
 
     def to_json(self) -> dict:
-        out: dict = {"messages": [message_json(m) for m in self.messages]}
+        out: dict = {**self.extra, "messages": [message_json(m) for m in self.messages]}
         if self.tools:
             out["tools"] = [dict(t) for t in self.tools]
         if self.label is not None:

@@ -77,12 +77,14 @@ def grader_of(cfg: RunConfig, preset: Preset):
 
 def rows_of(points, preset: Preset) -> list[dict]:
     """GRPO's rows: the prompt (the conversation up to the last answer, framed by the preset) and the grader's item
-    as JSON text (reference_answer: that answer; label and prompt where there)."""
+    as JSON text: the row's own fields as the file gave them (OpenAI's reinforcement data: what a grader reads as
+    `{{item.field}}`), reference_answer (the last answer where the file names none), prompt, label where there, and
+    the row's line."""
     rows = []
     for point in points:
         framed = preset.to_messages(point)
         last = max(i for i, m in enumerate(framed) if m["role"] == "assistant")
-        item = {"reference_answer": point.answer, "prompt": point.prompt, "line": point.line}
+        item = {"reference_answer": point.answer, "prompt": point.prompt, **point.extra, "line": point.line}
         if point.label is not None:
             item["label"] = point.label
         rows.append({"prompt": framed[:last], "item": json.dumps(item, ensure_ascii=False)})
