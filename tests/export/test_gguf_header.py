@@ -66,3 +66,59 @@ def test_a_file_that_is_not_gguf_is_named(tmp_path):
     path.write_bytes(b"not a gguf at all, just bytes" * 4)
     with pytest.raises(RunError, match="model.gguf is not a GGUF file"):
         gguf.metadata(path)
+
+
+def _gguf(path, tokens: list[str], extra: dict, arch: str = "llama"):
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), arch=arch)
+    writer.add_name("model")
+    writer.add_string("tokenizer.chat_template", "{{ training's template }}")
+    writer.add_array("tokenizer.ggml.tokens", tokens)
+    for key, value in extra.items():
+        (writer.add_array if isinstance(value, list) else writer.add_string if isinstance(value, str)
+         else writer.add_uint32)(key, value)
+    writer.add_tensor("token_embd.weight", np.arange(len(tokens) * 8, dtype=np.float32).reshape(len(tokens), 8))
+    writer.add_tensor("blk.0.attn_q.weight", np.full((8, 8), 0.25, dtype=np.float16))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_the_base_models_tokenizer_is_spliced_in_and_nothing_else_moves(tmp_path):
+    """adopt_tokenizer against gguf-py's reader: every tokenizer.ggml.* field is the source's (one the source lacks
+    is gone, the source's others are there), every other field and every tensor's bytes are the exported file's."""
+    from gguf import GGUFReader
+
+    exported = _gguf(tmp_path / "exported.gguf", [f"t{i}" for i in range(300)],
+                     {"tokenizer.ggml.pre": "granite", "tokenizer.ggml.merges": ["t 1", "t 2"],
+                      "tokenizer.ggml.bos_token_id": 2})
+    source = _gguf(tmp_path / "source.gguf", [f"▁piece{i}" for i in range(300)],
+                   {"tokenizer.ggml.pre": "default", "tokenizer.ggml.scores": [float(-i) for i in range(300)],
+                    "tokenizer.ggml.bos_token_id": 7}, arch="gemma3")
+    before = GGUFReader(str(exported))
+    tensors = {t.name: np.array(t.data) for t in before.tensors}
+    gguf.adopt_tokenizer(exported, source)
+    after, theirs = GGUFReader(str(exported)), GGUFReader(str(source))
+    fields = {k: f.contents() for k, f in after.fields.items() if not k.startswith("GGUF.")}
+    assert fields["tokenizer.ggml.tokens"] == [f"▁piece{i}" for i in range(300)]
+    assert fields["tokenizer.ggml.scores"] == pytest.approx([float(-i) for i in range(300)])
+    assert fields["tokenizer.ggml.pre"] == "default" and fields["tokenizer.ggml.bos_token_id"] == 7
+    assert "tokenizer.ggml.merges" not in fields
+    assert fields["tokenizer.chat_template"] == "{{ training's template }}" and fields["general.architecture"] == "llama"
+    assert {k for k in fields if k.startswith("tokenizer.ggml.")} == \
+        {k for k in theirs.fields if k.startswith("tokenizer.ggml.")}
+    assert {t.name: np.array(t.data).tolist() for t in after.tensors} == {k: v.tolist() for k, v in tensors.items()}
+    assert [t.tensor_type for t in after.tensors] == [t.tensor_type for t in before.tensors]
+    assert not list(tmp_path.glob("*.tok"))
+
+
+def test_a_tokenizer_of_another_size_is_refused(tmp_path):
+    exported = _gguf(tmp_path / "exported.gguf", [f"t{i}" for i in range(300)], {})
+    source = _gguf(tmp_path / "source.gguf", [f"t{i}" for i in range(200)], {})
+    size = exported.stat().st_size
+    with pytest.raises(RunError, match="has 200 tokens, the exported model 300"):
+        gguf.adopt_tokenizer(exported, source)
+    assert exported.stat().st_size == size

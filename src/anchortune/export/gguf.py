@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from anchortune import settings
@@ -67,56 +68,39 @@ def adopt_tokenizer(path: Path, source: Path) -> None:
     template: llama.cpp then tokenises exactly as it did for the base model. A base model read from GGUF has only
     the tokenizer.json transformers made of it, which the converter may match to another family's pre-tokenizer
     (Gemma 3's matches granite-embed-multi-311m, a Gemma 4 style that forces a BOS training never saw); the source
-    GGUF's own SentencePiece vocabulary is llama.cpp's native one. Rewritten (`_rewrite`) into a sibling file, then
-    renamed over `path`."""
-    from gguf import GGUFReader, GGUFValueType, GGUFWriter
+    GGUF's own SentencePiece vocabulary is llama.cpp's native one.
 
-    exported, original = GGUFReader(str(path)), GGUFReader(str(source))
+    Spliced byte for byte (`_layout`): the exported file's fields in their order with each tokenizer.ggml.* field
+    taken from the source (dropped where the source has none, the source's others after them), then the exported
+    tensor infos and tensor data as they are (their offsets count from the data section, which starts at the next
+    alignment boundary). Written into a sibling file, then renamed over `path`."""
+    import shutil
+    import struct
+
+    exported, original = _layout(path), _layout(source)
     prefix = "tokenizer.ggml."
-    theirs = {k: f for k, f in original.fields.items() if k.startswith(prefix)}
-    rows = next((t.shape[-1] for t in exported.tensors if t.name == "token_embd.weight"), None)
-    tokens = len(theirs[prefix + "tokens"].data) if prefix + "tokens" in theirs else None
+    theirs = {f.key: f for f in original.fields if f.key.startswith(prefix)}
+    rows = next((t.dims[-1] for t in exported.tensors if t.name == "token_embd.weight"), None)
+    tokens = theirs[prefix + "tokens"].count if prefix + "tokens" in theirs else None
     if tokens is None or rows is None or int(rows) != tokens:
         raise RunError(f"the base model's GGUF {source.name} has {tokens} tokens, the exported model {rows}: its "
                        "tokenizer cannot be carried over")
-    new = {}
-    for key, field in theirs.items():
-        kind = field.types[0]
-        new[key] = (field.contents(), kind, field.types[-1] if kind == GGUFValueType.ARRAY else None)
-    drop = [k for k in exported.fields if k.startswith(prefix) and k not in theirs]
-    arch = exported.fields["general.architecture"].contents()
+    kept = [(path, f) if not f.key.startswith(prefix) else (source, theirs.pop(f.key)) for f in exported.fields
+            if not f.key.startswith(prefix) or f.key in theirs]
+    kept += [(source, f) for f in theirs.values()]
     staged = path.with_name(path.name + ".tok")
-    _rewrite(exported, GGUFWriter(str(staged), arch=arch, endianess=exported.endianess), new, drop)
-    del exported
+    with open(path, "rb") as mine, open(source, "rb") as other, open(staged, "wb") as out:
+        files = {path: mine, source: other}
+        out.write(b"GGUF" + struct.pack("<IQQ", exported.version, len(exported.tensors), len(kept)))
+        for where, field in kept:
+            files[where].seek(field.start)
+            out.write(files[where].read(field.end - field.start))
+        mine.seek(exported.infos[0])
+        out.write(mine.read(exported.infos[1] - exported.infos[0]))
+        out.write(b"\0" * (-out.tell() % exported.alignment))
+        mine.seek(exported.data)
+        shutil.copyfileobj(mine, out, 1 << 24)
     staged.replace(path)
-
-
-def _rewrite(reader, writer, new: dict, drop: list[str]) -> None:
-    """What gguf-py's copy_with_new_metadata writes, without its progress bar (a library global it reads, which is
-    never swapped here): every field of `reader` but the dropped ones, with the value `new` gives it (value, type,
-    sub type) where it gives one, the rest of `new` after them, then the tensors as they are."""
-    from gguf import GGUFValueType, Keys
-
-    new = dict(new)
-    for field in reader.fields.values():
-        if field.name == Keys.General.ARCHITECTURE or field.name.startswith("GGUF.") or field.name in drop:
-            continue
-        kind = field.types[0]
-        sub_type = field.types[-1] if kind == GGUFValueType.ARRAY else None
-        value, value_kind, value_sub = new.pop(field.name, (field.contents(), kind, None))
-        if value is not None:
-            writer.add_key_value(field.name, value, value_kind, sub_type=sub_type if value_sub is None else value_sub)
-    for key, (value, kind, _) in new.items():
-        writer.add_key_value(key, value, kind)
-    for tensor in reader.tensors:
-        writer.add_tensor_info(tensor.name, tensor.data.shape, tensor.data.dtype, tensor.data.nbytes,
-                               tensor.tensor_type)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
-    for tensor in reader.tensors:
-        writer.write_tensor_data(tensor.data, tensor_endianess=reader.endianess)
-    writer.close()
 
 
 def match_training_framing(path: Path) -> bool:
@@ -177,18 +161,57 @@ def metadata(path: Path) -> dict:
 _SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
 
 
+@dataclass(frozen=True)
+class _Field:
+    """One key/value pair of a GGUF header: its bytes are [start, end) of the file; a scalar's or a string's value
+    and where the value's bytes begin (arrays are stepped over: `count` items)."""
+
+    key: str
+    kind: int
+    start: int
+    end: int
+    value: object = None
+    at: int = 0
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    name: str
+    dims: tuple[int, ...]
+    kind: int
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where a GGUF's parts lie: its fields, the tensor infos' bytes [infos), the data section's first byte."""
+
+    version: int
+    fields: list
+    tensors: list
+    infos: tuple[int, int]
+    alignment: int
+    data: int
+
+
 def _scan(path: Path) -> tuple[dict, list[int]]:
-    """A GGUF's header read in one pass: {key: (value, byte offset of the value)} for its scalar and string fields
-    (arrays are stepped over: a 262k-token vocabulary takes gguf-py's GGUFReader a minute on 2 cores to unpack into
-    fields, which what a chat needs to know never reads) and the type of each tensor. Little-endian GGUF (what llama.cpp
-    writes); gguf-py's reader stays the one that rewrites a file (adopt_tokenizer)."""
+    """A GGUF's header (`_layout`): {key: (value, byte offset of the value)} for its scalar and string fields, and
+    the type of each tensor."""
+    found = _layout(path)
+    return ({f.key: (f.value, f.at) for f in found.fields if f.kind != 9}, [t.kind for t in found.tensors])
+
+
+def _layout(path: Path) -> _Layout:
+    """A GGUF's header read in one pass (arrays are stepped over: a 262k-token vocabulary takes gguf-py's
+    GGUFReader a minute on 2 cores to unpack into fields, which neither what a chat needs to know nor the tokenizer
+    splice ever reads). Little-endian GGUF (what llama.cpp writes)."""
     import mmap
     import struct
 
     with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
         if data[:4] != b"GGUF":
             raise RunError(f"{Path(path).name} is not a GGUF file")
-        version, tensors, fields = struct.unpack_from("<IQQ", data, 4)
+        version, tensors, count = struct.unpack_from("<IQQ", data, 4)
         if version > 0xFFFF:
             raise RunError(f"{Path(path).name} is a big-endian GGUF, which this reader does not read")
         at = 24
@@ -208,26 +231,29 @@ def _scan(path: Path) -> tuple[dict, list[int]]:
                     at = skip(inner, at + 12, n)
             return at
 
-        scalars: dict = {}
-        for _ in range(fields):
+        fields = []
+        for _ in range(count):
+            start = at
             key, at = text(at)
             (kind,) = struct.unpack_from("<I", data, at)
             at += 4
             if kind in _SCALARS:
-                scalars[key] = (struct.unpack_from("<" + _SCALARS[kind], data, at)[0], at)
-                at = skip(kind, at)
+                value, end = struct.unpack_from("<" + _SCALARS[kind], data, at)[0], skip(kind, at)
+                fields.append(_Field(key, kind, start, end, value, at))
             elif kind == 8:
                 value, end = text(at)
-                scalars[key] = (value, at + 8)
-                at = end
+                fields.append(_Field(key, kind, start, end, value, at + 8))
             else:
                 inner, n = struct.unpack_from("<IQ", data, at)
-                at = skip(inner, at + 12, n)
-        types = []
+                fields.append(_Field(key, kind, start, skip(inner, at + 12, n), count=n))
+            at = fields[-1].end
+        first, infos = at, []
         for _ in range(tensors):
-            _, at = text(at)
+            name, at = text(at)
             (dims,) = struct.unpack_from("<I", data, at)
+            shape = struct.unpack_from(f"<{dims}Q", data, at + 4)
             at += 4 + 8 * dims
-            types.append(struct.unpack_from("<I", data, at)[0])
+            infos.append(_Tensor(name, tuple(shape), struct.unpack_from("<I", data, at)[0]))
             at += 12  # the type and the data's offset
-    return scalars, types
+        alignment = next((f.value for f in fields if f.key == "general.alignment"), 32)
+    return _Layout(version, fields, infos, (first, at), alignment, at + (-at % alignment))
