@@ -27,7 +27,7 @@ def _train(source, engine: str, tmp_path):
     from anchortune.data.tokenize import encode
     from anchortune.train.session import RunSession
 
-    cfg = RunConfig.build(data="demo.jsonl", task="support", engine=engine, max_steps=6, eval_every=6, batch_size=4,
+    cfg = RunConfig.build(data="demo.jsonl", task="support", engine=engine, max_steps=4, eval_every=4, batch_size=4,
                           learning_rate=1e-3, lora_r=8, lora_alpha=16, max_length=160, seed=3, model=str(source))
     events = []
     with RunSession(cfg, on_event=events.append) as session:  # no run folder: the checkpoints go to tmp_path
@@ -55,4 +55,4 @@ def test_gemma_trains_on_auto_to_the_standard_paths_answer_loss(gemma, tmp_path)
     start = next(e for e in events if e.kind == "start")
     assert "engine auto" in start.data["engine"]
     assert auto_loss == pytest.approx(standard_loss, rel=0.02), (auto_loss, standard_loss)
-    assert auto.steps == standard.steps == 6
+    assert auto.steps == standard.steps == 4
