@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from anchortune.data import json_line, tool_calls
-from anchortune.data.loading import _Collector, _lines, one_shape, open_input, write_jsonl
+from anchortune.data.lines import Collector, lines, one_shape, open_input, write_jsonl
 from anchortune.data.records import AnchorPoint, message_json, message_text
 from anchortune.errors import DataError
 
@@ -79,7 +79,7 @@ def looks_like_pairs(path: str | Path) -> bool:
         return False
     try:
         with open_input(path) as handle:
-            for _, chunk in _lines(path, handle, _Collector(str(path))):
+            for _, chunk in lines(path, handle, Collector(str(path))):
                 if chunk.strip():
                     obj, problem = json_line.parse(chunk.decode("utf-8", errors="replace"))
                     return problem is None and isinstance(obj, dict) and shape_of(obj) is not None

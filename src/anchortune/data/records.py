@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 ROLES = ("system", "user", "assistant")
 
 
+# the field (or CSV column) names a row's prompt, answer and label go by
+PROMPT_KEYS = ("prompt", "question", "text", "input")
+ANSWER_KEYS = ("completion", "output", "response", "answer")
+LABEL_KEYS = ("label", "intent")
+
+
 def call_text(calls: list[dict]) -> str:
     """Tool calls as one line each, `name({"arg": value})`: how a person (and the gate's text detectors) reads
     what an assistant turn that calls tools says."""
@@ -89,3 +95,11 @@ class AnchorPoint:
         if self.label is not None:
             out["label"] = self.label
         return out
+
+
+def from_pair(prompt: str | None, answer: str | None, line: int, label: str | None) -> AnchorPoint | None:
+    """A single-turn anchor point (None where either side is missing: a problem already named)."""
+    if prompt is None or answer is None:
+        return None
+    return AnchorPoint(({"role": "user", "content": prompt}, {"role": "assistant", "content": answer}),
+                       line, label)

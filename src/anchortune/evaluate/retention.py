@@ -14,7 +14,7 @@ GENERAL_CHARS = 256 * 32 * 8  # the start of a general text that its windows can
 
 def general_text(path: Path) -> str:
     """The start of a plain-text file, as much as text_chunks can use; DataError for a file that cannot be read."""
-    from anchortune.data.loading import open_input
+    from anchortune.data.lines import open_input
     from anchortune.errors import DataError, Problem
 
     try:
@@ -41,7 +41,7 @@ def read_choices(path: Path, limit: int) -> list[dict]:
     choice); DataError naming every bad line. Lines split on newlines only: JSON strings may hold other line
     separators."""
     from anchortune.data.json_line import parse
-    from anchortune.data.loading import text_lines
+    from anchortune.data.lines import text_lines
     from anchortune.errors import DataError, Problem
 
     items, problems = [], []
