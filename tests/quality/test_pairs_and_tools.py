@@ -150,3 +150,17 @@ def test_the_gate_runs_the_tool_checks_on_tool_data(embedder):
     assert "Fix 2 tool call(s) that break their schema or come out of the blue, and call every offered tool somewhere " \
            "(lines 1, 7)" in report.advice  # 7's arguments, and cancel_order offered in every row from line 1
     assert "template_answer" not in report.counts  # the same call with other values is no template
+
+
+def test_data_whose_every_conversation_offering_tools_starts_with_a_call_is_one_sided():
+    """Trained on calls alone, a model calls tools where none is needed (bench/results/preference_tools.md): one
+    warning at the first conversation offering tools; a single conversation answered in words, or too few
+    conversations to judge, and there is none."""
+
+    calling = [tool_row(i, f"Where is order A{i}?", {"order_id": f"A{i}"}) for i in range(1, 9)]
+    found = [f for f in tool_data.findings(calling) if f.code == "always_calls"]
+    assert [(f.line, f.severity) for f in found] == [(1, "warning")] and found[0].related == tuple(range(2, 9))
+    assert found[0].message.startswith("all 8 conversations that offer tools start with a tool call")
+    assert translate(found[0].message, "de").startswith("alle 8 Gespräche, die Werkzeuge anbieten")
+    assert not [f for f in tool_data.findings(calling + [tool_row(9, "Hello there", None)]) if f.code == "always_calls"]
+    assert not [f for f in tool_data.findings(calling[:7]) if f.code == "always_calls"]

@@ -74,6 +74,9 @@ DETECTORS = (  # in the order the report's advice ranks ties
              on_rows=True, advice_in="invalid_tool_call"),
     Detector("needless_tool_call", "a tool call the conversation never asked for", "tool_data.needless",
              "clarity", on_rows=True, advice_in="invalid_tool_call"),
+    Detector("always_calls", "every conversation offering tools starts with a call: none answers in words",
+             "tool_data.always_calls", advice="add conversations that offer the tools but need none, answered in "
+             "words: every conversation offering tools starts with a call (lines {lines})", on_rows=True),
     # preference pairs (quality/pairs.py, which the pairs' gate hands to quality/gate.py's check); one advice line
     Detector("empty_side", "a preference pair with an empty answer", "pairs.sides", "clarity",
              "fix {n} pair(s) with an empty or repeated side, a contradiction or a better rejected answer "

@@ -8,7 +8,10 @@ quality/detectors.py, run by quality/gate.py from that list on its Rows; none fo
   function-calling benchmarks offer them: info);
 - a call the conversation never asked for: none of its argument values appears in what was said before it and the
   user's turn shares no word with the tool's name, description or parameters (warning: the model learns to call
-  tools out of the blue, the regression peers' users report most).
+  tools out of the blue, the regression peers' users report most);
+- data in which every conversation that offers tools starts with a call (PLAIN_ROWS of them or more): one-sided, the
+  model learns to call a tool whatever it is asked (bench/results/preference_tools.md: tuned on BFCL's calls alone,
+  SmolLM2 answered 42 % of general questions in words, its base 100 %) (warning).
 Knows nothing about models or templates.
 """
 
@@ -25,13 +28,14 @@ STOP = frozenset("the and for with that this from what which your you are was we
                  "will please about into given using find get make tell show give need want like".split())
 WORD = re.compile(r"[^\W\d_]{4,}")
 UNUSED_ROWS = 3
+PLAIN_ROWS = 8
 
 
 def findings(points: list[AnchorPoint]) -> list[Finding]:
     """Every tool-data finding of a set of anchor points (none for data without tools)."""
     if not _offers_tools(points):
         return []
-    return schema_violations(points) + unused_tools(points) + needless_calls(points)
+    return schema_violations(points) + unused_tools(points) + needless_calls(points) + always_calling(points)
 
 
 def invalid_calls(rows: Rows) -> list[Finding]:
@@ -47,6 +51,11 @@ def unused(rows: Rows) -> list[Finding]:
 def needless(rows: Rows) -> list[Finding]:
     """Declared detector: calls the conversation never asked for."""
     return needless_calls(rows.points) if _offers_tools(rows.points) else []
+
+
+def always_calls(rows: Rows) -> list[Finding]:
+    """Declared detector: data whose every conversation offering tools starts with a call."""
+    return always_calling(rows.points)
 
 
 def _offers_tools(points: list[AnchorPoint]) -> bool:
@@ -110,6 +119,17 @@ def needless_calls(points: list[AnchorPoint]) -> list[Finding]:
                 found.append(Finding(point.line, "needless_tool_call", "warning",
                                      say("f_tool_needless", name=call["function"]["name"])))
     return found
+
+
+def always_calling(points: list[AnchorPoint]) -> list[Finding]:
+    """One finding, at the first conversation offering tools, where PLAIN_ROWS or more offer them and every one of
+    them starts with a call: nothing teaches the model to answer in words when no tool is needed."""
+    offering = [p for p in points if p.tools]
+    first = [next((m for m in p.messages if m["role"] == "assistant"), None) for p in offering]
+    if len(offering) < PLAIN_ROWS or any(m is not None and not m.get("tool_calls") for m in first):
+        return []
+    return [Finding(offering[0].line, "always_calls", "warning", say("f_tool_always", n=len(offering)),
+                    related=tuple(p.line for p in offering[1:20]))]
 
 
 def _grounded(point: AnchorPoint, turn: int, call: dict) -> bool:
