@@ -78,8 +78,8 @@ def wikitext_losses(run: Path, wikitext: Path) -> dict:
     tokenizer = load_tokenizer(source)
     chunks = text_chunks(wikitext, tokenizer, 256, 32)
     chosen = choose("auto")
-    base = answer_loss(load_model(source), chunks, tokenizer.pad_token_id, 8, chosen, engine="standard")
-    tuned = answer_loss(load_tuned(run, source), chunks, tokenizer.pad_token_id, 8, chosen, engine="standard")
+    base = answer_loss(load_model(source), chunks, tokenizer.pad_token_id, 8, chosen)
+    tuned = answer_loss(load_tuned(run, source), chunks, tokenizer.pad_token_id, 8, chosen)
     return {"base": base, "tuned": tuned, "change": tuned / base - 1, "windows": len(chunks)}
 
 
