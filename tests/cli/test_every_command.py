@@ -232,9 +232,6 @@ def test_every_command_ends_in_a_documented_code_without_traceback_damage_or_lef
         ran = cli(*args, stdin=case.stdin)  # an exception escaping the command fails here: a user's traceback
         after = snapshot(root)
         event(f"{case.command} exits {ran.code}")
-        import os
-        if os.environ.get("SHOW_CASES"):
-            print("CASE", [a.replace(str(root), "") for a in args], case.run, ran.code, ran.err.strip().splitlines()[-1:] )  # --hypothesis-show-statistics: which ways out were taken
         assert ran.code in documented_exit_codes(), (args, ran)
         assert "Traceback" not in ran.out + ran.err, (args, ran)
         allowed = {f"run/{name}" for name in case.writes} if ran.code == 0 else set()
