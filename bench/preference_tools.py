@@ -173,11 +173,12 @@ def markdown(results: dict) -> str:
         text_change = losses["tuned_text"] / losses["base_text"] - 1
         wiki_change = (r.get("wikitext") or {}).get("change")
         worst = max(abs(text_change), abs(wiki_change or 0.0))
-        raised = p["tuned"]["preference_accuracy"] > p["base"]["preference_accuracy"]
-        lines += ["", f"Against the issue's bar: held-out preference accuracy {'raised' if raised else 'NOT raised'} over "
+        low, high = p["accuracy_gain_interval"]
+        raised = "raised" if low > 0 else "higher, but not surely (the interval includes no change)" if \
+            p["tuned"]["preference_accuracy"] > p["base"]["preference_accuracy"] else "NOT raised"
+        lines += ["", f"Against the issue's bar: held-out preference accuracy {raised} over "
                       f"the base; general-text loss {'within' if worst <= 0.05 else 'OUTSIDE'} 5 % "
                       f"(largest change {worst:.2%})."]
-        low, high = p["accuracy_gain_interval"]
         lines += ["", f"Accuracy gain {100 * p['accuracy_gain']:+.1f} points (95 % paired-bootstrap interval "
                       f"{100 * low:+.1f} to {100 * high:+.1f}); {p['wrong_to_right']} pairs turned right, "
                       f"{p['right_to_wrong']} wrong. Verdict: **{r['verdict']['verdict']}** "
