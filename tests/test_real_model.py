@@ -38,9 +38,14 @@ def demo_run(prepared, tmp_path_factory):
     return app_runs.train_run(cfg, folder / "run")
 
 
-def test_tuned_model_beats_base_on_held_out_demo_answers(demo_run):
+def test_tuned_model_beats_base_on_held_out_demo_answers(demo_run, prepared):
+    from anchortune.models.loading import load_tokenizer
+
     outcome = demo_run
     losses = outcome.summary["losses"]
+    base = (losses["base_text"], losses["base_cloze"])  # the real model's general measures are informative:
+    assert base[1] >= balance.CLOZE_INFORMATIVE + 0.1, base  # cloze well above chance (0.5)
+    assert balance.informative(*base, len(load_tokenizer(prepared))) == base
     assert losses["tuned_valid"] < losses["base_valid"]
     checkpoints = [c for c in outcome.summary["balance"]["candidates"] if c["scale"] == 1.0]
     assert min(c["valid_loss"] for c in checkpoints) < 0.8 * losses["base_valid"]  # it learned the task

@@ -44,21 +44,6 @@ def test_cloze_accuracy_counts_the_right_ending_winning(tiny_model_dir, tiny_tok
 
 
 @pytest.mark.real_model
-def test_the_real_model_solves_the_cloze_items_well_above_chance():
-    from anchortune.app import models as app_models
-    from anchortune.app import runs as app_runs
-    from anchortune.evaluate import balance
-    from anchortune.models.loading import load_model, load_tokenizer
-
-    source = app_models.prepare_model(None)
-    tokenizer = load_tokenizer(source)
-    scores = general.measure(load_model(source), general.general_set(tokenizer), tokenizer.pad_token_id, 8, "fp32")
-    assert scores["cloze_accuracy"] >= balance.CLOZE_INFORMATIVE + 0.1, scores
-    assert balance.informative(scores["text_loss"], scores["cloze_accuracy"], len(tokenizer)) == \
-        (scores["text_loss"], scores["cloze_accuracy"])
-
-
-@pytest.mark.real_model
 def test_a_deliberately_forgetting_run_is_caught_by_the_general_measures(tmp_path, monkeypatch):
     """Full fine-tuning at a high learning rate on one narrow intent: general text and cloze give way. (The held-out
     answers, generated after training and judged apart from the general measures, are left out: minutes on 2 cores.)"""
