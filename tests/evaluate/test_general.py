@@ -59,7 +59,7 @@ def test_a_deliberately_forgetting_run_is_caught_by_the_general_measures(tmp_pat
     narrow = [p for p in support_demo(n_per_intent=15) if p.label == support_demo()[0].label]
     data = save_anchor_points(narrow * 3, tmp_path / "narrow.jsonl")
     cfg = RunConfig.build(data=str(data), task="support", method="full", learning_rate=1e-3, max_steps=4,
-                          eval_every=2, batch_size=4, max_length=192, val_fraction=0.2, patience=0)
+                          eval_every=4, batch_size=4, max_length=192, val_fraction=0.2, patience=0)
     outcome = app_runs.train_run(cfg, tmp_path / "run", force=True)
     rows = [c for c in outcome.summary["balance"]["candidates"]]
     last = max(rows, key=lambda c: c["step"])
