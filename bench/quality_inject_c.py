@@ -102,14 +102,14 @@ def _with(point: AnchorPoint, prompt: str | None = None, answer: str | None = No
     if answer is not None:
         i = max(j for j, m in enumerate(msgs) if m["role"] == "assistant")
         msgs[i]["content"] = answer
-    return AnchorPoint(tuple(msgs), point.line, point.label, dict(point.meta))
+    return AnchorPoint(tuple(msgs), point.line, point.label, dict(point.extra))
 
 
 def _new_point(template: AnchorPoint | None, prompt: str, answer: str, label: str | None) -> AnchorPoint:
     """A fresh single-turn row; keeps the system turn of `template` when the data has one."""
     msgs = [dict(m) for m in (template.messages if template else ()) if m["role"] == "system"]
     msgs += [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}]
-    return AnchorPoint(tuple(msgs), 0, label, dict(template.meta) if template else {})
+    return AnchorPoint(tuple(msgs), 0, label, dict(template.extra) if template else {})
 
 
 def _match_case(src: str, repl: str) -> str:

@@ -12,7 +12,7 @@ order, `{line: defect_code}` for every injected or modified row, and the lines o
 copies or conflicts with (its partners). Deterministic per seed (one `random.Random(seed)`); no row is modified
 twice and an original that is copied is never given a defect of its own. Injected rows are scattered at random
 positions, never next to their partner on purpose; they carry the label of the row they copy (off-task rows a
-plausible label from the data's own label set, or None where the data has none), and no marker in `meta`.
+plausible label from the data's own label set, or None where the data has none), and no marker in `extra`.
 
 What each defect looks like, fmt == "text" (written the way careless users produce them):
 
@@ -87,7 +87,7 @@ def _with(point: AnchorPoint, prompt: str | None = None, answer: str | None = No
             msgs[idx[-1]]["content"] = new
         else:
             msgs.append({"role": role, "content": new})
-    return AnchorPoint(tuple(msgs), line, point.label if label is False else label, dict(point.meta))
+    return AnchorPoint(tuple(msgs), line, point.label if label is False else label, dict(point.extra))
 
 
 def _new_point(prompt: str, answer: str, label: str | None) -> AnchorPoint:
@@ -1934,7 +1934,7 @@ def inject_fit(points: list[AnchorPoint], fmt: str, rate: float = 0.03, seed: in
     partners: set[int] = set()
     for line, row in enumerate(final, start=1):
         p = row.point
-        out.append(AnchorPoint(p.messages, line, p.label, dict(p.meta)))
+        out.append(AnchorPoint(p.messages, line, p.label, dict(p.extra)))
         if row.code:
             defects[line] = row.code
         if row.partner:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from html import unescape
 
+import numpy as np
 import pytest
 
 from anchortune import settings
@@ -144,6 +145,12 @@ def test_rows_of_a_neighbouring_domain_are_off_task_and_clean_rows_are_not(bitex
     assert len({f.line for f in alone} & set(telecom)) >= 8
     assert len([f for f in alone if f.line <= len(bitext)]) <= 4
     assert any("'roaming'" in f.message or "'sim'" in f.message for f in alone)
+    from anchortune.messages.catalogue import translate, untranslated
+
+    for f in alone + [f for f in report.findings if f.code == "off_task"]:  # every reason said in German too
+        german = translate(f.message, "de")
+        assert german.startswith("aufgabenfremd: ") and " nearest " not in german, german
+        assert not untranslated(german), german
 
 
 def test_a_short_answer_in_another_language_is_a_language_mismatch_not_off_task(embedder):
@@ -182,3 +189,40 @@ def test_the_shops_number_repeated_below_its_header_is_not_a_persons(embedder):
     report, points = run(receipts, embedder, task="invoice")
     assert not [f for f in report.findings if f.code == "personal_data" and f.line == len(points)
                 and f.at_least("warning")]
+
+
+class _VectorJudge:
+    """A judge whose contextual vector of a row is given: the row's question names it."""
+
+    def __init__(self, vectors: dict[str, np.ndarray]):
+        self.vectors = vectors
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        v = np.array([self.vectors[t.split("\n")[0]] for t in texts])
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _minority_data(common: int, minority: int, rng: np.random.Generator):
+    """`common` rows around one centre, then `minority` rows drawn tight around a point beside it: as near the centre
+    as a common row's own neighbours (no outlier by distance), but nearer one another than anything else."""
+    dim = 48
+    centre, side = np.eye(dim)[0], np.eye(dim)[1]
+    vectors = {f"q{i}": centre + rng.normal(0, 0.12, dim) for i in range(common)}
+    vectors |= {f"m{i}": centre + 0.45 * side + rng.normal(0, 0.10, dim) for i in range(minority)}
+    points = [AnchorPoint(({"role": "user", "content": q}, {"role": "assistant", "content": "a"}), k + 1)
+              for k, q in enumerate(vectors)]
+    return points, _VectorJudge(vectors), list(range(common, common + minority))
+
+
+@pytest.mark.parametrize("common,real_candidates", [(300, 10), (2400, 150)])
+def test_a_coherent_minority_is_confirmed_and_real_rows_among_many_candidates_are_not(common, real_candidates):
+    from anchortune.quality.relevance import _unlike_by_meaning
+
+    points, judge, minority = _minority_data(common, 25, np.random.default_rng(0))
+    real = list(range(real_candidates))  # common rows the cheap pass picked for their rare words
+    found = _unlike_by_meaning(points, minority + real, judge)
+    assert sum(i in found for i in minority) >= 13
+    # on large data the reference sample is sparse beside 175 candidates: unweighted, 71 real rows vouched for one
+    # another; each reference row counted for the rows it stands for, a few at most
+    assert sum(i in found for i in real) <= 0.05 * real_candidates
+    assert all("resemble one another" in found[i] for i in minority if i in found)

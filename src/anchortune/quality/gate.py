@@ -68,10 +68,8 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
     # what a row is about
     own_side = vectors_p if fmt == "json" else vectors_a
     off, relevance_scores = relevance.off_task(points, combined, own_side, description_vector)
-    if fmt == "text":
-        seen = {f.line for f in off}
-        off += [f for f in relevance.foreign_rows(points, centered(vectors_a), description, judge)
-                if f.line not in seen]
+    if fmt == "text":  # far rows and rows of a neighbouring domain, confirmed by the judge's meaning where there is one
+        off = relevance.foreign_rows(points, centered(vectors_a), description, judge, frozenset(unreadable), off)
     findings += mismatched + unclear + [f for f in off if f.line not in unreadable]
     findings += invalid
     rows = detectors.Rows(points, preset, vectors_p, vectors_a, tokenizer, max_length, frozenset(unreadable))
