@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bitext_unseen import COMMIT as LATER, SHARED, SOURCE, key
+from bitext_unseen import COMMIT as LATER, SHARED, SOURCE, key, once, write_rows
 
 EARLIER = "7770c03"
 
@@ -47,19 +47,13 @@ def main() -> int:
     shared_questions = {key(r["instruction"]) for r in shared}
     withheld = {key(r["instruction"]) for r in later} - shared_questions  # bench/bitext_unseen.py's questions
     known_answers = {key(r["response"]) for r in later} | {key(r["response"]) for r in shared}
-    firsts: dict[tuple[str, str], dict] = {}
-    for r in rows_at(args.git_dir, EARLIER):
-        if key(r["response"]) not in known_answers and key(r["instruction"]) not in withheld:
-            firsts.setdefault((key(r["instruction"]), key(r["response"])), r)
-    picked = list(firsts.values())
+    kept = once([r for r in rows_at(args.git_dir, EARLIER)
+                 if key(r["response"]) not in known_answers and key(r["instruction"]) not in withheld])
+    picked = list(kept)
     random.Random(args.seed).shuffle(picked)
     picked = picked[:args.rows]
-    fields = ("instruction", "response", "intent", "category")
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps({f: r[f] for f in fields}, ensure_ascii=False) + "\n" for r in picked),
-                   encoding="utf-8")
-    tmp.replace(args.out)
-    print(f"{len(picked)} rows of {len(firsts)} with answers no later file holds -> {args.out}")
+    write_rows(picked, args.out)
+    print(f"{len(picked)} rows of {len(kept)} with answers no later file holds -> {args.out}")
     return 0
 
 

@@ -44,17 +44,27 @@ def main() -> int:
     rows = [r for r in csv.DictReader(io.StringIO(raw))
             if (not args.held_out_categories or r["category"] not in FIT_CATEGORIES) and key(r["instruction"]) not in known
             and key(r["response"]) not in known]
-    firsts: dict[tuple[str, str], dict] = {}
-    for r in rows:  # the source repeats some rows: each once
-        firsts.setdefault((key(r["instruction"]), key(r["response"])), r)
-    picked = list(firsts.values())
-    fields = ("instruction", "response", "intent", "category")
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps({f: r[f] for f in fields}, ensure_ascii=False) + "\n" for r in picked),
-                   encoding="utf-8")
-    tmp.replace(args.out)
+    picked = once(rows)
+    write_rows(picked, args.out)
     print(f"{len(picked)} unseen rows -> {args.out}")
     return 0
+
+
+def once(rows: list[dict]) -> list[dict]:
+    """Each (question, answer) once: the source repeats some rows."""
+    firsts: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        firsts.setdefault((key(r["instruction"]), key(r["response"])), r)
+    return list(firsts.values())
+
+
+def write_rows(rows: list[dict], out: Path) -> None:
+    """The rows in the shared file's fields, written whole or not at all."""
+    fields = ("instruction", "response", "intent", "category")
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps({f: r[f] for f in fields}, ensure_ascii=False) + "\n" for r in rows),
+                   encoding="utf-8")
+    tmp.replace(out)
 
 
 if __name__ == "__main__":
