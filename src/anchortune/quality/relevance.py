@@ -27,8 +27,7 @@ troubleshooting answer about an 'incognito' window, a delivery answer naming a f
 ones. Words of the task description never count as foreign: a user who describes the task names its domain. Fitted on
 the fit part of the shared data (bench/quality_split.py) with the fitting injector's rows of five neighbouring
 domains, the coherent minority (issue 36, second round) on the withheld fifth of Bitext (bench/bitext_unseen.py) with
-injector c's bank rows, whose static-vector scores and openings look like support; reported on an earlier wording
-of the source no rule saw (bench/bitext_earlier.py).
+injector c's bank rows, whose static-vector scores and openings look like support (bench/quality_gate.md).
 """
 
 from __future__ import annotations
