@@ -226,3 +226,24 @@ def test_a_coherent_minority_is_confirmed_and_real_rows_among_many_candidates_ar
     # another; each reference row counted for the rows it stands for, a few at most
     assert sum(i in found for i in real) <= 0.05 * real_candidates
     assert all("resemble one another" in found[i] for i in minority if i in found)
+
+
+def test_a_contact_line_under_a_persons_line_is_theirs_and_a_web_address_names_nobody():
+    body = RECEIPT.replace("CHANGE\n9.50\n", "CHANGE\n9.50\nMEMBER: ONG KAH HOE\nH/P : 0126016884\n"
+                           "BILL TO: WONG CHEE KEONG\nTEL: 019-146 5461\nEMAIL: cheekeongwong@example.com\n"
+                           "HTTP://WWW.KEDAIMAJU.COM.MY\nTEL: 03-2201 4456\n")
+    matches = {m.value: m for m in find_matches(body)}
+    assert "0126016884" in matches  # a bare number, found because the line continues the member's
+    for value, above in (("0126016884", "MEMBER: ONG KAH HOE"), ("019-146 5461", "BILL TO: WONG CHEE KEONG"),
+                         ("cheekeongwong@example.com", "BILL TO: WONG CHEE KEONG")):
+        whose, why = owner(body, matches[value], repeated=1)
+        assert whose == "person" and above in why, (value, why)
+    # '.COM.MY' is no 'my': the shop's line under its web address stays the shop's
+    assert owner(body, matches["03-2201 4456"], repeated=1)[0] == "organisation"
+
+
+def test_a_bare_number_is_a_phone_only_behind_one_trunk_zero():
+    text = RECEIPT + "\nMEMBER 0000036581\nMEMBER: TAN (0196516569)"
+    kinds = {m.value: m.kind for m in find_matches(text)}
+    assert kinds["0000036581"] == "membership number"
+    assert kinds["0196516569"] == "phone number"

@@ -69,7 +69,10 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
     own_side = vectors_p if fmt == "json" else vectors_a
     off, relevance_scores = relevance.off_task(points, combined, own_side, description_vector)
     if fmt == "text":  # far rows and rows of a neighbouring domain, confirmed by the judge's meaning where there is one
-        off = relevance.foreign_rows(points, centered(vectors_a), description, judge, frozenset(unreadable), off)
+        # a copy is reported as one already, and copies of one row would vouch for one another as a minority
+        copies = {f.line for f in findings if f.code in ("exact_duplicate", "near_duplicate")}
+        off = relevance.foreign_rows(points, centered(vectors_a), description, judge,
+                                     frozenset(unreadable | copies), off)
     findings += mismatched + unclear + [f for f in off if f.line not in unreadable]
     findings += invalid
     rows = detectors.Rows(points, preset, vectors_p, vectors_a, tokenizer, max_length, frozenset(unreadable))

@@ -16,6 +16,7 @@ EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-
 PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[ \t./-]?)?(?:\(\d{1,5}\)[ \t./-]?)?\d{1,5}(?:[ \t./-]?\d{2,8}){1,4}(?![\w-])")
 IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
 LINE = re.compile(r"[^\n]+")
+WEB_ADDRESS = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
 BARE_NUMBER = re.compile(r"(?<![\w/.:-])[A-Z]{0,2}\d{6,14}(?![\w/.:-])")  # 0196516569, M30642106 (not dates, amounts)
 CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 CARD_GROUPED = re.compile(r"^\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}$|^\d{4}([ -])\d{6}\2\d{5}$")
@@ -101,12 +102,14 @@ def find_matches(text: str) -> list[Match]:
     taken = {m.start for m in found}
     document = text.count("\n") >= HEADER_LINES  # a receipt or letter, not prose ('my order 3707955617')
     for line in LINE.finditer(text if document else ""):  # a document's line about a person: its numbers are theirs
-        if len(line.group().strip()) > DOCUMENT_LINE or not PERSON_CONTEXT.search(line.group()):
+        if len(line.group().strip()) > DOCUMENT_LINE or not (
+                PERSON_CONTEXT.search(line.group()) or _person_above(text, line.start(), line.group())):
             continue
         for m in BARE_NUMBER.finditer(line.group()):
             if line.start() + m.start() not in taken and not any(
                     f.start <= line.start() + m.start() < f.start + len(f.value) for f in found):
-                kind = "phone number" if m.group().isdigit() and m.group()[0] in "0+" else "membership number"
+                # a trunk prefix is one 0 before an area or mobile code ('0196516569'); '0000036581' is a member's
+                kind = "phone number" if re.fullmatch(r"0[1-9]\d+", m.group()) else "membership number"
                 found.append(Match(kind, m.group(), line.start() + m.start()))
     found += [Match(name, m.group(), m.start()) for name, pattern in SECRETS.items() for m in pattern.finditer(text)]
     return found
@@ -122,6 +125,9 @@ PERSON_CONTEXT = re.compile(r"(?i)\b(?:my|me|mine|i'?m|i am|customer(?!\s*(?:ser
                             r"bill to|ship to|deliver(?:y)? to|sold to|attn|attention|mr|mrs|ms|dr|name|private|"
                             r"personal (?:e-?mail|phone|mobile|address|number|details)|home)\b")
 PERSON_DEVICE = re.compile(r"(?i)\b(?:mobile|cell|hp|h/p|handphone|whats ?apps?)\b")  # a shop prints these too
+# a line that only labels contact data ('TEL: ...', 'H/P : ...', 'EMAIL: ...'): whose it is, the lines around say
+CONTACT_LINE = re.compile(r"(?i)^\s*(?:tel(?:ephone)?|phone|mobile|cell|hp|h/p|handphone|whats ?apps?|e-?mail|contact)"
+                          r"(?:\s*(?:no|number)\.?)?\s*[:.]")
 ORG_CONTEXT = re.compile(r"(?i)\b(?:tel|fax|hotline|phone|website|www|sdn|bhd|ltd|limited|gmbh|inc|llc|plc|"
                          r"corp|co|company|reg|gst|vat|tax|branch|store|shop|outlet|office|headquarters|hq|"
                          r"enquir(?:y|ies)|customer (?:service|care)|care line)\b")
@@ -142,7 +148,8 @@ def owner(text: str, match: Match, repeated: int) -> tuple[str, str]:
     strongest first:
     1. a card number or secret is a person's; an e-mail to a role mailbox (info@, sales@) an organisation's;
     2. a value on a line that names a person or their role (my, customer, member, holder, bill/ship/deliver to,
-       Mr/Ms, name, home) is a person's;
+       Mr/Ms, name, home) is a person's, and so is one on a contact line ('TEL: ...') that continues such a line
+       (`_person_above`: 'MEMBER: name' then 'H/P: number');
     3. a value in a document's header (its first HEADER_LINES lines, or its first third, whichever is shorter: where
        a receipt or letter prints its issuer), or on a line labelled as business contact data (Tel, Fax, Customer
        service, Sdn Bhd, GST Reg: anywhere on a short document line, just before the value in prose), is the
@@ -165,6 +172,9 @@ def owner(text: str, match: Match, repeated: int) -> tuple[str, str]:
         return "organisation", f"'{mailbox}@' is a role mailbox"
     if PERSON_CONTEXT.search(around):
         return "person", f"it stands on a line about a person ('{line.strip()[:60]}')"
+    above = _person_above(text, line_start, line)
+    if above:
+        return "person", f"it stands under a line about a person ('{above[:60]}')"
     if _in_header(text, match.start):
         return "organisation", "it stands in the document's header, where its issuer is printed"
     labelled = re.split(r"[.!?;]\s", line[:max(0, match.start - line_start)][-LABEL_REACH:])[-1]  # its own sentence
@@ -179,6 +189,22 @@ def owner(text: str, match: Match, repeated: int) -> tuple[str, str]:
     if PERSON_DEVICE.search(around) and match.kind == "phone number":
         return "person", f"a personal device's number outside the issuer's header ('{line.strip()[:60]}')"
     return "unknown", ""
+
+
+def _person_above(text: str, line_start: int, line: str) -> str:
+    """The line about a person that a contact line ('TEL: ...') continues: the one just above it, or the one above
+    a contact line just above it ('BILL TO: name' / 'TEL: ...' / 'EMAIL: ...'); '' where there is none. A reader takes
+    a customer's or member's block as theirs to its end, as a letter's header is its sender's."""
+    if not CONTACT_LINE.match(line):
+        return ""
+    before = text[:max(0, line_start - 1)].split("\n")[-2:]
+    for k, previous in enumerate(reversed(before)):
+        words = WEB_ADDRESS.sub(" ", EMAIL.sub(" ", previous))  # 'WWW.SUPER7.COM.MY' says nothing of a person
+        if len(previous.strip()) <= DOCUMENT_LINE and PERSON_CONTEXT.search(words):
+            return previous.strip()
+        if not CONTACT_LINE.match(previous):
+            return ""
+    return ""
 
 
 def _in_header(text: str, position: int) -> bool:
