@@ -207,7 +207,12 @@ def side_trl(spec: dict) -> dict:
             "heldout_loss": held_out_loss(trainer.model, tokenizer, heldout, precision), "peak_rss_mb": peak}
 
 
-TRL_FLAGS = {"trl": {}, "trl_fp32": {"bf16": False}, "trl_no_checkpointing": {"gradient_checkpointing": False}}
+TRL_FLAGS = {"trl": {}, "trl_fp32": {"bf16": False}, "trl_no_checkpointing": {"gradient_checkpointing": False},
+             # as a careful user configures it (issue 44): no checkpointing, max_length to the data (longest row 512
+             # tokens or less), bf16 weights loaded as such, rows in length groups (less padding per batch)
+             "trl_careful": {"gradient_checkpointing": False, "max_length": 512,
+                             "model_init_kwargs": {"dtype": "bfloat16"},
+                             "train_sampling_strategy": "group_by_length"}}
 ANCHORTUNE_OPTIONS = {"anchortune": {}, "anchortune_torch_ops": {}, "anchortune_standard": {"engine": "standard"}}
 
 
