@@ -212,7 +212,11 @@ TRL_FLAGS = {"trl": {}, "trl_fp32": {"bf16": False}, "trl_no_checkpointing": {"g
              # tokens or less), bf16 weights loaded as such, rows in length groups (less padding per batch)
              "trl_careful": {"gradient_checkpointing": False, "max_length": 512,
                              "model_init_kwargs": {"dtype": "bfloat16"},
-                             "train_sampling_strategy": "group_by_length"}}
+                             "train_sampling_strategy": "group_by_length"},
+             # each of trl_careful's flags alone beside no checkpointing: which one gives TRL its speed
+             "trl_len512": {"gradient_checkpointing": False, "max_length": 512},
+             "trl_bf16_weights": {"gradient_checkpointing": False, "model_init_kwargs": {"dtype": "bfloat16"}},
+             "trl_grouped": {"gradient_checkpointing": False, "train_sampling_strategy": "group_by_length"}}
 ANCHORTUNE_OPTIONS = {"anchortune": {}, "anchortune_torch_ops": {}, "anchortune_standard": {"engine": "standard"}}
 
 

@@ -247,3 +247,22 @@ def test_a_bare_number_is_a_phone_only_behind_one_trunk_zero():
     kinds = {m.value: m.kind for m in find_matches(text)}
     assert kinds["0000036581"] == "membership number"
     assert kinds["0196516569"] == "phone number"
+
+
+def test_without_a_judge_far_rows_are_kept_once_and_small_data_keeps_them_as_found():
+    from anchortune.quality.findings import Finding
+    from anchortune.quality.relevance import MIN_ROWS, foreign_rows
+
+    rng = np.random.default_rng(1)
+    words = ["order", "refund", "delivery", "invoice", "account"]
+    points = [AnchorPoint(({"role": "user", "content": f"q{i}"},
+                           {"role": "assistant", "content": f"your {words[i % 5]} is on its way {words[(i + 1) % 5]}"}),
+                          i + 1) for i in range(MIN_ROWS + 20)]
+    points[0] = AnchorPoint(({"role": "user", "content": "q0"},
+                             {"role": "assistant", "content": "roaming tariff sim porting bundle"}), 1)
+    vectors = rng.normal(size=(len(points), 16))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    far = [Finding(1, "off_task", "warning", "off task: far from the rest of the anchor points (score 9.0, fence 6.0)")]
+    found = foreign_rows(points, vectors, None, None, frozenset(), far)
+    assert [f.line for f in found].count(1) == 1
+    assert foreign_rows(points[:50], vectors[:50], None, None, frozenset(), far) == far

@@ -111,12 +111,12 @@ def foreign_rows(points: list[AnchorPoint], answers: np.ndarray, description: st
                  skip: frozenset[int] = frozenset(), outliers: list[Finding] = ()) -> list[Finding]:
     """Rows of a neighbouring domain (see the module's docstring). `answers`: the answers' centred unit vectors;
     `judge` (embeddings.Judge) confirms the candidates by meaning; without one, only rows past LONE_FENCE count.
-    Rows whose line is in `skip` (unreadable, or in another language) are neither candidates nor reference.
-    `outliers` (off_task's findings: far from the data's centre by static vectors) join the candidates: with a judge
-    only those it confirms are kept (a delivery answer naming a far city is far by its words, not by its meaning)."""
-    n = len(points)
-    if n < MIN_ROWS or judge is None:
-        return list(outliers) + (_foreign_by_words(points, answers, description, None, skip) if n >= MIN_ROWS else [])
+    Rows whose line is in `skip` (unreadable, in another language, or reported as a copy) are neither candidates nor
+    reference. `outliers` (off_task's findings: far from the data's centre by static vectors) join the candidates:
+    with a judge only those it confirms are kept (a delivery answer naming a far city is far by its words, not by its
+    meaning); without one, all of them."""
+    if len(points) < MIN_ROWS:
+        return list(outliers)
     return _foreign_by_words(points, answers, description, judge, skip, outliers)
 
 
