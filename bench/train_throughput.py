@@ -392,11 +392,13 @@ def main() -> None:
     parser.add_argument("--seeds", default="0",
                         help="Comma-separated seeds: each draws its own split of the rows and seeds both trainers; "
                              "TRL and anchortune alternate seed by seed and are summed over all of them.")
-    parser.add_argument("--sides", default="trl,trl_no_checkpointing,anchortune,anchortune_standard,"
-                                           "anchortune_torch_ops,generation,fidelity",
-                        help=f"Any of {', '.join(SIDES)}: TRL with its defaults or one flag changed (trl_fp32: "
-                             "bf16=False; trl_no_checkpointing), anchortune's auto engine, its standard engine, "
-                             "and with torch's operations for its compiled kernels.")
+    parser.add_argument("--sides", default="trl,trl_no_checkpointing,trl_grouped,trl_careful,anchortune,"
+                                           "anchortune_standard,anchortune_torch_ops,generation,fidelity",
+                        help=f"Any of {', '.join(SIDES)}: TRL with its defaults or flags changed (trl_fp32: "
+                             "bf16=False; trl_no_checkpointing; trl_len512, trl_bf16_weights, trl_grouped: one of a "
+                             "careful user's flags beside it; trl_careful: all of them; the fastest is TRL's figure), "
+                             "anchortune's auto engine, its standard engine, and with torch's operations for its "
+                             "compiled kernels.")
     parser.add_argument("--isa", choices=sorted(EMULATE), help="Run every side as on a CPU with this ISA only "
                         "(torch, oneDNN and MKL capped by their environment variables).")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
