@@ -310,7 +310,7 @@ def side_fidelity(spec: dict) -> dict:
     from anchortune.models.loading import load_model, load_tokenizer
     from anchortune.engine import paths, precision as precision_mod
     from anchortune.engine.engaged import engaged
-    from anchortune.train import engine
+    from anchortune.train import adapter, engine
     from anchortune.engine.collate import PAD_MULTIPLE, PackCollator, StepSampler
 
     train, _, _, _ = load_rows(spec["rows"], spec["heldout"], spec["valid"], spec["seed"])
@@ -323,7 +323,7 @@ def side_fidelity(spec: dict) -> dict:
     total_steps = len(micro) // per_step
     chosen = precision_mod.choose("auto")
     torch.manual_seed(spec["seed"])
-    model = engine.wrap_lora(load_model(spec["model"]), cfg)
+    model = adapter.wrap_lora(load_model(spec["model"]), cfg)
     draw = torch.Generator().manual_seed(spec["seed"])
     for name, param in model.named_parameters():
         if "lora_B" in name:

@@ -20,7 +20,7 @@ load or one training would be swapped for every thread).
   one thread while another draws or builds weights would miss its initialisation or take the other's dtype (two studio
   jobs: "Cannot copy out of meta tensor", or an adapter unlike the one the job gives alone). Every model anchortune
   builds, loads or wraps with an adapter does so holding `BUILDING` (models/loading.py, export/, train/engine.py,
-  train/preflight.py); LoRA's first weights are drawn without torch.nn.init (train/engine.seed_lora).
+  train/preflight.py); LoRA's first weights are drawn without torch.nn.init (train/adapter.seed_lora).
 
 The modules that load, train and save models call `configure()` when they are imported.
 """

@@ -246,10 +246,10 @@ def test_bf16_runs_hold_frozen_weights_in_bf16_and_export_full_precision(tmp_pat
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 
-    from anchortune.train import engine
+    from anchortune.train import adapter
 
     seen = []
-    real_wrap = engine.wrap_lora
+    real_wrap = adapter.wrap_lora
 
     def wrap_and_watch(model, cfg):
         wrapped = real_wrap(model, cfg)
@@ -258,7 +258,7 @@ def test_bf16_runs_hold_frozen_weights_in_bf16_and_export_full_precision(tmp_pat
             lambda m, i, o: seen.append((m.training, m.self_attn.q_proj.base_layer.weight.dtype)))
         return wrapped
 
-    monkeypatch.setattr(engine, "wrap_lora", wrap_and_watch)
+    monkeypatch.setattr(adapter, "wrap_lora", wrap_and_watch)
     outcome = app_runs.train_run(config(support_file, tiny_model_dir, precision="bf16", max_steps=2, eval_every=2,
                                        patience=0), tmp_path / "run")
     assert {dtype for training, dtype in seen if training} == {torch.bfloat16}

@@ -35,7 +35,7 @@ def _average(session, result, baseline, valid_set: list[dict], checkpoints: Path
     """The average of the last checkpoints' adapters as a candidate; the model is handed back holding the checkpoint
     it held before."""
     from anchortune.train import averaging
-    from anchortune.train.engine import load_adapter
+    from anchortune.train.adapter import load_adapter
 
     steps = averaging.steps_to_average([c.step for c in result.candidates])
     if not steps or not all((checkpoints / f"checkpoint-{s}" / averaging.ADAPTER_FILE).is_file() for s in steps):

@@ -4,7 +4,7 @@
 LoRA on all linear layers: TRL wraps the model itself from the LoRA config, so DPO's reference is the base model
 through the disabled adapter, with no second copy in memory (a full fine-tune of DPO would need one and is refused;
 ORPO trains a full model too); the adapter's first weights are drawn again from the run's own seeded generator
-(train/engine.py's seed_lora), and nothing is seeded or quieted process-wide here (libraries.py). It runs on the standard engine, transformers + PEFT as they are: no fast part has a
+(train/adapter.py's seed_lora), and nothing is seeded or quieted process-wide here (libraries.py). It runs on the standard engine, transformers + PEFT as they are: no fast part has a
 parity test under these losses. The pairs come rendered by the model's chat template (data/pair_tokens.py, what the
 context cuts counted there, so TRL drops and cuts nothing unsaid). As a supervised run, it evaluates about
 EVALS_PER_RUN times on held-out pairs (the held-out loss, and TRL's reward accuracy and margin), measures general
@@ -21,8 +21,9 @@ from anchortune import libraries
 from anchortune.config import PREFERENCE_OBJECTIVES, RunConfig
 from anchortune.errors import ConfigError, RunError
 from anchortune.evaluate import balance
+from anchortune.train.adapter import load_adapter, seed_lora
 from anchortune.train.engine import (Baseline, TrainResult, _checkpointing_args, _cuda, _evals_left, _has_checkpoint,
-                                     guard_choice, load_adapter, micro_batch, plan_steps, seed_lora, warmup_steps)
+                                     guard_choice, micro_batch, plan_steps, warmup_steps)
 from anchortune.train.events import Event, EventSink
 from anchortune.train.progress import ProgressCallback
 

@@ -4,7 +4,7 @@ weighs the KL penalty to the base model, which is the base model itself through 
 copy in memory).
 
 LoRA on all linear layers: TRL wraps the model from the LoRA config inside `libraries.BUILDING`, and the adapter's
-first weights are drawn again from the run's own seeded generator (train/engine.py's seed_lora). It runs on the
+first weights are drawn again from the run's own seeded generator (train/adapter.py's seed_lora). It runs on the
 standard engine, transformers + PEFT as they are: no fast part has a parity test under the policy-gradient loss.
 About EVALS_PER_RUN times (and at the last step) it answers held-out prompts greedily and grades them (the held-out
 reward), measures general ability against the base model's (ProgressCallback's retention), saves the adapter, and at
@@ -26,7 +26,8 @@ from anchortune import libraries
 from anchortune.config import RunConfig
 from anchortune.errors import ConfigError
 from anchortune.evaluate.graders import Grader
-from anchortune.train.engine import Baseline, TrainResult, _cuda, micro_batch, plan_steps, seed_lora, warmup_steps
+from anchortune.train.adapter import seed_lora
+from anchortune.train.engine import Baseline, TrainResult, _cuda, micro_batch, plan_steps, warmup_steps
 from anchortune.train.events import Event, EventSink
 from anchortune.train.preference import train_trl
 from anchortune.train.progress import ProgressCallback
@@ -123,7 +124,7 @@ def reinforce_tune(model, tokenizer, grader: Grader, train_rows: list[dict], val
         trainer = GRPOTrainer(model=model, reward_funcs=[reward_function(grader, cfg.num_generations)], args=args,
                               train_dataset=Dataset.from_list(train_rows), processing_class=tokenizer,
                               peft_config=_lora_config(cfg))
-    seed_lora(trainer.model, cfg.seed)  # the adapter's first weights from the run's own generator (train/engine.py)
+    seed_lora(trainer.model, cfg.seed)  # the adapter's first weights from the run's own generator (train/adapter.py)
     trainer.remove_callback(PrinterCallback)
     plan = paths.plan(trainer.model, "standard", chosen, True, cfg.gradient_checkpointing,
                       device="cuda" if _cuda() else "cpu")

@@ -237,7 +237,8 @@ class RunSession:
         from anchortune.engine import paths
         from anchortune.engine.engaged import engaged
         from anchortune.train import distributed
-        from anchortune.train.engine import Training, _cuda, wrap_lora
+        from anchortune.train.adapter import wrap_lora
+        from anchortune.train.engine import Training, _cuda
 
         cfg = self.cfg
         lora, single = cfg.method == "lora", distributed.world() == 1
