@@ -266,3 +266,75 @@ def test_without_a_judge_far_rows_are_kept_once_and_small_data_keeps_them_as_fou
     found = foreign_rows(points, vectors, None, None, frozenset(), far)
     assert [f.line for f in found].count(1) == 1
     assert foreign_rows(points[:50], vectors[:50], None, None, frozenset(), far) == far
+
+
+def _receipts(count: int, seed: int = 0) -> list[AnchorPoint]:
+    """Receipts of many shops: header, a title of the usual kinds, items, totals, a closing line, some lines left out."""
+    import json
+    import random
+
+    rng = random.Random(seed)
+    shops = ["KEDAI MAJU", "RESTORAN SRI", "TOKO BAHAGIA", "PASAR MINI AMAN", "KAFE HIJAU", "HARDWARE JAYA"]
+    items = ["GLUE", "TAPE", "RICE 5KG", "TEH TARIK", "NASI LEMAK", "PAINT 1L", "SCREW", "MILO", "BREAD", "EGG"]
+    points = []
+    for n in range(count):
+        shop = f"{rng.choice(shops)} {rng.choice(['ENTERPRISE', 'SDN BHD', 'TRADING'])}"
+        address = f"NO {rng.randint(1, 99)}, JALAN {rng.choice(['PASAR', 'BESAR', 'MAWAR'])} {rng.randint(1, 9)}"
+        bought = rng.sample(items, rng.randint(1, 4))
+        total = sum(rng.randint(1, 30) for _ in bought)
+        lines = [shop, address, f"TEL: 03-{rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
+                 rng.choice(["TAX INVOICE", "CASH RECEIPT", "SIMPLIFIED TAX INVOICE", "INVOICE"]),
+                 f"DATE: {rng.randint(1, 28):02d}/0{rng.randint(1, 9)}/2018", "CASHIER: STAFF", "ITEM QTY AMOUNT"]
+        lines += [f"{item} {rng.randint(1, 3)} {rng.randint(1, 30)}.00" for item in bought]
+        lines += [f"TOTAL {total}.00", "GST SUMMARY", "TAX 0.00", f"CASH {total + 10}.00", "CHANGE 10.00",
+                  rng.choice(["THANK YOU", "THANK YOU PLEASE COME AGAIN", "GOODS SOLD ARE NOT RETURNABLE"])]
+        lines = [line for line in lines if line.startswith(("TOTAL", "TEL")) or rng.random() > 0.12]
+        fields = {"company": shop, "date": "01/01/2018", "address": address, "total": f"{total}.00"}
+        points.append(_document("\n".join(lines), json.dumps(fields), n + 1))
+    return points
+
+
+def _document(text: str, answer: str, line: int) -> AnchorPoint:
+    return AnchorPoint(({"role": "user", "content": text}, {"role": "assistant", "content": answer}), line)
+
+
+OTHER_KINDS = [
+    "SYARIKAT BINAAN MEGAH SDN BHD\nNO 4, JALAN INDUSTRI 3\nPAYSLIP FOR MAY 2018\nEMPLOYEE NAME: STAFF\nEMPLOYEE NO "
+    "E204\nBASIC SALARY 3200.00\nOVERTIME 150.00\nGROSS PAY 3350.00\nEPF CONTRIBUTION 368.50\nSOCSO 16.75\nNET PAY "
+    "2964.75\nCOMPUTER GENERATED SLIP, NO SIGNATURE REQUIRED",
+    "BANK PERDANA BERHAD\nMENARA PERDANA, JALAN AMPANG\nSTATEMENT OF ACCOUNT\nSTATEMENT DATE 31/05/2018\nACCOUNT "
+    "NUMBER 1122-3344\nOPENING BALANCE 5000.00\nSALARY CREDIT 3000.00\nATM WITHDRAWAL 200.00\nONLINE TRANSFER "
+    "450.00\nCLOSING BALANCE 7350.00\nDEPOSITS PROTECTED UP TO RM250,000",
+    "AIR NUSANTARA BERHAD\nKLIA TERMINAL 1, SEPANG\nBOARDING PASS\nFLIGHT AN 512 SEAT 14C\nFROM KUALA LUMPUR TO "
+    "KOTA KINABALU\nDEPARTURE 08:45 GATE B7\nBOARDING CLOSES 20 MINUTES BEFORE DEPARTURE\nFARE PAID 189.00\n"
+    "PASSENGER STAFF\nBAGGAGE ALLOWANCE 20KG",
+]
+
+
+def test_a_document_of_another_kind_among_receipts_is_off_task_and_receipts_are_not():
+    import json
+
+    from anchortune.messages.catalogue import translate, untranslated
+    from anchortune.quality.relevance import MIN_DOCUMENTS, foreign_documents
+
+    receipts = _receipts(120)
+    fields = json.dumps({"company": "X", "date": "31/05/2018", "address": "Y", "total": "1.00"})
+    others = [_document(text, fields, 121 + k) for k, text in enumerate(OTHER_KINDS)]
+    short = _document("PARKING\nPAID 3.00", fields, 124)  # too few words to tell its kind
+    found = foreign_documents(receipts + others + [short])
+    lines = {f.line for f in found}
+    assert {121, 122, 123} <= lines, [f.message for f in found]
+    assert 124 not in lines
+    assert len(lines - {121, 122, 123}) <= 2, [f.message for f in found if f.line <= 120]
+    message = next(f.message for f in found if f.line == 121)
+    assert "'total'" in message and "'cash'" in message and "another kind" in message, message
+    german = translate(message, "de")
+    assert german.startswith("aufgabenfremd: ein Dokument anderer Art") and not untranslated(german), german
+    assert foreign_documents(receipts[:MIN_DOCUMENTS - 1 - len(others)] + others) == []  # too few documents to know their kind
+    # a row already reported (far from the centre, unreadable) is scored but not reported twice
+    assert {f.line for f in foreign_documents(receipts + others, skip=frozenset({121}))} >= {122, 123}
+    assert 121 not in {f.line for f in foreign_documents(receipts + others, skip=frozenset({121}))}
+    # a row's own field values are no vocabulary of its kind: a payslip whose issuer is named like a receipt's words
+    named = json.dumps({"company": "TOTAL CASH CHANGE TAX", "date": "1", "address": "THANK YOU", "total": "1"})
+    disguised = _document("TOTAL CASH CHANGE TAX\nTHANK YOU\n" + OTHER_KINDS[0], named, 121)
+    assert 121 in {f.line for f in foreign_documents(receipts + [disguised])}
