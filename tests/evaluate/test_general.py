@@ -34,6 +34,41 @@ def test_sequence_nlls_add_up_to_the_answer_loss(tiny_model_dir, tiny_tokenizer)
     assert alone[0] == pytest.approx(nlls[3], rel=1e-4)
 
 
+def _alone(model, example: dict) -> float:
+    """One example's summed target NLL from the plain model forward on it alone (fp32): the reference."""
+    import torch
+
+    ids = torch.tensor([example["input_ids"]])
+    labels = torch.tensor(example["labels"][1:])
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0, :-1].float()
+    keep = labels != -100
+    return float(torch.nn.functional.cross_entropy(logits[keep], labels[keep], reduction="sum"))
+
+
+@pytest.mark.parametrize("engine", [None, "fast"])
+def test_packed_sequence_nlls_equal_each_example_scored_alone(tiny_model_dir, tiny_tokenizer, engine):
+    """Packed rows (engine/loss.py, example_nlls) give every example the NLL it has alone, in the examples' order,
+    outside a run (transformers' masks from the position ids) and in a run on the fast engine (per-example
+    attention); the examples are of mixed lengths, so rows hold several of them."""
+    from anchortune.engine import paths
+    from anchortune.engine.engaged import engaged
+    from anchortune.models.loading import load_model
+
+    model = load_model(tiny_model_dir)
+    material = general.general_set(tiny_tokenizer)
+    examples = material.cloze[:20] + material.text[:2] + material.cloze[40:45]
+    expected = [_alone(model, e) for e in examples]
+    if engine is None:
+        found = general.sequence_nlls(model, examples, tiny_tokenizer.pad_token_id)
+    else:
+        plan = paths.evaluation_plan(model, "fp32", engine)
+        assert plan.uses("attention")
+        with engaged(model, plan, training=False):
+            found = general.sequence_nlls(model, examples, tiny_tokenizer.pad_token_id)
+    assert found == pytest.approx(expected, rel=1e-4, abs=1e-4)
+
+
 def test_cloze_accuracy_counts_the_right_ending_winning(tiny_model_dir, tiny_tokenizer, monkeypatch):
     from anchortune.models.loading import load_model
 

@@ -20,7 +20,6 @@ from importlib import resources
 from anchortune.data.tokenize import IGNORE
 
 TEXT_CHUNK = 128  # tokens per general-text window (every token a target)
-BATCH = 16  # cloze sequences per forward
 
 
 @dataclass
@@ -68,38 +67,11 @@ def cloze_examples(tokenizer) -> list[dict]:
 
 
 def sequence_nlls(model, examples: list[dict], pad_id: int, precision: str = "fp32") -> list[float]:
-    """Summed negative log-likelihood of each example's target tokens, from the model's own forward on padded
-    batches (logits at the target positions only where the model takes `logits_to_keep`)."""
-    import inspect
+    """Summed negative log-likelihood of each example's target tokens (engine/loss.py, example_nlls: packed rows, on
+    the parts of the engine the caller's run entered)."""
+    from anchortune.engine.loss import example_nlls
 
-    import torch
-
-    from anchortune.engine.loss import autocast
-    from anchortune.engine.collate import PadCollator
-
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    keeps_logits = "logits_to_keep" in inspect.signature(base.forward).parameters
-    device = next(model.parameters()).device
-    collate = PadCollator(pad_id)
-    sums: list[float] = []
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode(), autocast(precision, device.type):
-        for start in range(0, len(examples), BATCH):
-            batch = {k: v.to(device) for k, v in collate(examples[start:start + BATCH]).items()}
-            targets = batch["labels"][:, 1:]
-            keep = targets != IGNORE
-            inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "use_cache": False}
-            if keeps_logits:
-                logits = model(**inputs, logits_to_keep=torch.nn.functional.pad(keep, (0, 1), value=False)).logits
-                logits = logits.reshape(-1, logits.shape[-1])
-            else:
-                logits = model(**inputs).logits[:, :-1][keep]
-            nll = torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="none")
-            rows = keep.nonzero()[:, 0]
-            sums += torch.zeros(keep.shape[0], device=device).index_add_(0, rows, nll).tolist()
-    model.train(was_training)
-    return sums
+    return example_nlls(model, examples, pad_id, precision)
 
 
 def cloze_accuracy(model, examples: list[dict], pad_id: int, precision: str = "fp32") -> float | None:
