@@ -98,7 +98,7 @@ def nonfinite_weights(model) -> tuple[int, int]:
     return bad, total
 
 
-def _checkpointing_args(enabled: bool) -> dict:
+def checkpointing_args(enabled: bool) -> dict:
     """TrainingArguments for gradient checkpointing under the name this transformers reads without a
     deprecation warning (5.2x renamed it activation checkpointing)."""
     from dataclasses import fields
@@ -152,7 +152,7 @@ def _parallel_args(cfg: RunConfig, world: int) -> dict:
     weight used in each step (no search for unused ones), and FSDP2 where asked."""
     if world == 1:
         return {}
-    args = {"ddp_find_unused_parameters": False, **({} if _cuda() else {"ddp_backend": "gloo"})}
+    args = {"ddp_find_unused_parameters": False, **({} if uses_cuda() else {"ddp_backend": "gloo"})}
     if cfg.strategy == "fsdp":
         args.update(fsdp=True, fsdp_config={"version": 2, "reshard_after_forward": True,
                                             "auto_wrap_policy": "TRANSFORMER_BASED_WRAP"})
@@ -188,14 +188,14 @@ class Training:
         self.total, every = plan_steps(len(train), cfg)
         has_valid = bool(valid)
         self.baseline = baseline or Baseline(float("nan"))
-        micro = micro_batch(cfg, _cuda(), world)
+        micro = micro_batch(cfg, uses_cuda(), world)
         per_process = cfg.batch_size // world
         args = TrainingArguments(
             output_dir=str(checkpoints), per_device_train_batch_size=micro,
             gradient_accumulation_steps=per_process // micro,
             per_device_eval_batch_size=cfg.batch_size, max_steps=self.total, learning_rate=cfg.learning_rate,
             lr_scheduler_type="linear", warmup_steps=warmup_steps(cfg, self.total), weight_decay=cfg.weight_decay,
-            bf16=self.precision == "bf16", use_cpu=not _cuda(), logging_steps=max(1, every // 2),
+            bf16=self.precision == "bf16", use_cpu=not uses_cuda(), logging_steps=max(1, every // 2),
             eval_strategy="steps" if has_valid else "no", eval_steps=every, save_strategy="steps", save_steps=every,
             save_total_limit=None if self.lora else 2, load_best_model_at_end=has_valid and not self.lora,
             metric_for_best_model="eval_loss",
@@ -203,12 +203,12 @@ class Training:
             remove_unused_columns=False, dataloader_num_workers=0,
             include_num_input_tokens_seen="non_padding", log_level="error", prediction_loss_only=True,
             logging_nan_inf_filter=False,  # a NaN loss is logged as NaN (the default hides it in the window's mean)
-            **_checkpointing_args(cfg.gradient_checkpointing), **_parallel_args(cfg, world),
+            **checkpointing_args(cfg.gradient_checkpointing), **_parallel_args(cfg, world),
         )
         total = self.total
         self.progress = ProgressCallback(on_event, self.precision, tokenizer.pad_token_id, self.baseline,
                                          cfg.batch_size, history or [], plan, after_training=after_training,
-                                         evals_left=lambda step: _evals_left(step, total, every))
+                                         evals_left=lambda step: evals_left(step, total, every))
         self.pages = PageCache() if plan.uses("page_cache") else None
         callbacks = [self.progress, StepCount(context)] + ([self.pages] if self.pages else [])
         if has_valid and cfg.patience:
@@ -225,7 +225,7 @@ class Training:
 
     def run(self, resume: bool = False) -> None:
         """The Trainer's loop (from the last checkpoint with `resume`), inside the engine the session entered."""
-        if resume and not _has_checkpoint(self.checkpoints):
+        if resume and not has_checkpoint(self.checkpoints):
             raise RunError(f"nothing to resume: no checkpoint in '{self.checkpoints}'")
         with neftune.attached(self.trainer.model, self.trainer.noise):
             finished = _finished_checkpoint(self.checkpoints, self.total) if resume else None
@@ -364,18 +364,20 @@ def _restore_finished(trainer, checkpoint: Path, lora: bool) -> None:
         trainer._load_from_checkpoint(trainer.state.best_model_checkpoint or str(checkpoint))
 
 
-def _evals_left(step: int, total: int, every: int) -> int:
+def evals_left(step: int, total: int, every: int) -> int:
     """Evaluations still to come after `step` (every `every` steps, and at the last)."""
     return len({s for s in range(step + 1, total + 1) if s % every == 0} | ({total} if step < total else set()))
 
 
-def _cuda() -> bool:
+def uses_cuda() -> bool:
+    """Whether the run computes on a CUDA device (every trainer of a run asks the same)."""
     import torch
 
     return torch.cuda.is_available()
 
 
-def _has_checkpoint(folder: Path) -> bool:
+def has_checkpoint(folder: Path) -> bool:
+    """Whether `folder` holds a checkpoint a run can resume from."""
     return folder.is_dir() and any(p.name.startswith("checkpoint-") for p in folder.iterdir())
 
 

@@ -22,7 +22,7 @@ from anchortune.config import PREFERENCE_OBJECTIVES, RunConfig
 from anchortune.errors import ConfigError, RunError
 from anchortune.evaluate import balance
 from anchortune.train.adapter import load_adapter, seed_lora
-from anchortune.train.engine import (Baseline, TrainResult, _checkpointing_args, _cuda, _evals_left, _has_checkpoint,
+from anchortune.train.engine import (Baseline, TrainResult, checkpointing_args, uses_cuda, evals_left, has_checkpoint,
                                      guard_choice, micro_batch, plan_steps, warmup_steps)
 from anchortune.train.events import Event, EventSink
 from anchortune.train.progress import ProgressCallback
@@ -73,7 +73,7 @@ def preference_tune(model, tokenizer, train_rows: list[dict], valid_rows: list[d
     chosen = precision_mod.choose(cfg.precision)
     lora = cfg.method == "lora"
     total, every = plan_steps(len(train_rows), cfg)
-    micro = micro_batch(cfg, _cuda())
+    micro = micro_batch(cfg, uses_cuda())
     args = _arguments(cfg, checkpoints, total, every, micro, chosen, has_valid=bool(valid_rows))
     with libraries.BUILDING:  # TRL wraps the model with PEFT's adapter here (libraries.py)
         trainer = _trainer(cfg)(model=model, args=args, train_dataset=Dataset.from_list(train_rows),
@@ -84,11 +84,11 @@ def preference_tune(model, tokenizer, train_rows: list[dict], valid_rows: list[d
     trainer.remove_callback(PrinterCallback)
     reference = _reference(trainer, cfg)
     plan = paths.plan(trainer.model, "standard", chosen, lora, cfg.gradient_checkpointing,
-                      device="cuda" if _cuda() else "cpu")
+                      device="cuda" if uses_cuda() else "cpu")
     if valid_rows:  # the untrained adapter (a resumed run loads its checkpoint when training starts): the base model
         baseline.valid_loss = float(trainer.evaluate()["eval_loss"])
     progress = ProgressCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [],
-                                plan, evals_left=lambda step: _evals_left(step, total, every))
+                                plan, evals_left=lambda step: evals_left(step, total, every))
     trainer.add_callback(progress)
     if valid_rows and cfg.patience:
         trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=cfg.patience))
@@ -100,7 +100,7 @@ def train_trl(trainer, progress: ProgressCallback, plan, cfg: RunConfig, checkpo
               baseline: Baseline, total: int, reference: str, engine_line: str, on_event: EventSink) -> TrainResult:
     """A TRL trainer's loop (DPO, ORPO, GRPO: train/reinforce.py), from the last checkpoint with `resume`; divergence
     refused; the balance guard's checkpoint restored; what the training gives."""
-    if resume and not _has_checkpoint(checkpoints):
+    if resume and not has_checkpoint(checkpoints):
         raise RunError(f"nothing to resume: no checkpoint in '{checkpoints}'")
     on_event(Event("info", 0, {"message": engine_line}))
     trainer.train(resume_from_checkpoint=True if resume else None)
@@ -160,13 +160,13 @@ def _arguments(cfg: RunConfig, checkpoints: Path, total: int, every: int, micro:
         output_dir=str(checkpoints), per_device_train_batch_size=micro,
         gradient_accumulation_steps=cfg.batch_size // micro, per_device_eval_batch_size=cfg.batch_size, max_steps=total,
         learning_rate=cfg.learning_rate, lr_scheduler_type="linear", warmup_steps=warmup_steps(cfg, total),
-        weight_decay=cfg.weight_decay, bf16=chosen == "bf16", use_cpu=not _cuda(), logging_steps=max(1, every // 2),
+        weight_decay=cfg.weight_decay, bf16=chosen == "bf16", use_cpu=not uses_cuda(), logging_steps=max(1, every // 2),
         eval_strategy="steps" if has_valid else "no", eval_steps=every, save_strategy="steps", save_steps=every,
         save_total_limit=None if cfg.method == "lora" else 2, metric_for_best_model="eval_loss",
         greater_is_better=False, disable_tqdm=True, report_to=[], seed=cfg.seed, data_seed=cfg.seed,
         dataloader_num_workers=0, include_num_input_tokens_seen="non_padding", log_level="error",
         logging_nan_inf_filter=False, max_length=cfg.max_length, beta=cfg.beta,
-        **_checkpointing_args(cfg.gradient_checkpointing))
+        **checkpointing_args(cfg.gradient_checkpointing))
     if cfg.objective == "dpo":
         from trl import DPOConfig
 

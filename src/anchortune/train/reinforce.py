@@ -27,7 +27,7 @@ from anchortune.config import RunConfig
 from anchortune.errors import ConfigError
 from anchortune.evaluate.graders import Grader
 from anchortune.train.adapter import seed_lora
-from anchortune.train.engine import Baseline, TrainResult, _cuda, micro_batch, plan_steps, warmup_steps
+from anchortune.train.engine import Baseline, TrainResult, uses_cuda, micro_batch, plan_steps, warmup_steps
 from anchortune.train.events import Event, EventSink
 from anchortune.train.preference import train_trl
 from anchortune.train.progress import ProgressCallback
@@ -119,7 +119,7 @@ def reinforce_tune(model, tokenizer, grader: Grader, train_rows: list[dict], val
 
     chosen = precision_mod.choose(cfg.precision)
     total, every = plan_steps(len(train_rows), cfg)
-    args = _arguments(cfg, checkpoints, total, every, micro_batch(cfg, _cuda()), chosen)
+    args = _arguments(cfg, checkpoints, total, every, micro_batch(cfg, uses_cuda()), chosen)
     with libraries.BUILDING:  # TRL wraps the model with PEFT's adapter here (libraries.py)
         trainer = GRPOTrainer(model=model, reward_funcs=[reward_function(grader, cfg.num_generations)], args=args,
                               train_dataset=Dataset.from_list(train_rows), processing_class=tokenizer,
@@ -127,7 +127,7 @@ def reinforce_tune(model, tokenizer, grader: Grader, train_rows: list[dict], val
     seed_lora(trainer.model, cfg.seed)  # the adapter's first weights from the run's own generator (train/adapter.py)
     trainer.remove_callback(PrinterCallback)
     plan = paths.plan(trainer.model, "standard", chosen, True, cfg.gradient_checkpointing,
-                      device="cuda" if _cuda() else "cpu")
+                      device="cuda" if uses_cuda() else "cpu")
     progress = ProgressCallback(on_event, chosen, tokenizer.pad_token_id, baseline, cfg.batch_size, history or [],
                                 plan)
     trainer.add_callback(progress)
@@ -149,17 +149,17 @@ def _arguments(cfg: RunConfig, checkpoints: Path, total: int, every: int, micro:
     forward pass; the supervised run's schedule; checkpoints where HeldOutReward evaluates."""
     from trl import GRPOConfig
 
-    from anchortune.train.engine import _checkpointing_args
+    from anchortune.train.engine import checkpointing_args
 
     groups = cfg.num_generations
     return GRPOConfig(
         output_dir=str(checkpoints), per_device_train_batch_size=micro * groups,
         gradient_accumulation_steps=cfg.batch_size // micro, max_steps=total, learning_rate=cfg.learning_rate,
         lr_scheduler_type="linear", warmup_steps=warmup_steps(cfg, total), weight_decay=cfg.weight_decay,
-        bf16=chosen == "bf16", use_cpu=not _cuda(), logging_steps=1, eval_strategy="no", save_strategy="no",
+        bf16=chosen == "bf16", use_cpu=not uses_cuda(), logging_steps=1, eval_strategy="no", save_strategy="no",
         save_total_limit=None, disable_tqdm=True, report_to=[], seed=cfg.seed, data_seed=cfg.seed,
         dataloader_num_workers=0, log_level="error", logging_nan_inf_filter=False,
         num_generations=groups, max_completion_length=cfg.max_answer_tokens, beta=cfg.beta, temperature=1.0,
         loss_type="dapo", scale_rewards="group", mask_truncated_completions=False,
-        **_checkpointing_args(cfg.gradient_checkpointing))
+        **checkpointing_args(cfg.gradient_checkpointing))
 

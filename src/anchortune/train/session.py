@@ -238,7 +238,7 @@ class RunSession:
         from anchortune.engine.engaged import engaged
         from anchortune.train import distributed
         from anchortune.train.adapter import wrap_lora
-        from anchortune.train.engine import Training, _cuda
+        from anchortune.train.engine import Training, uses_cuda
 
         cfg = self.cfg
         lora, single = cfg.method == "lora", distributed.world() == 1
@@ -246,7 +246,7 @@ class RunSession:
             model = wrap_lora(model, cfg)
         plan = paths.plan(model, cfg.engine if single else "standard", self.precision, lora,
                           cfg.gradient_checkpointing, hold_frozen=hold_frozen and single,
-                          device="cuda" if _cuda() else "cpu")
+                          device="cuda" if uses_cuda() else "cpu")
         checkpoints = checkpoints or self.folder.checkpoints
         training = Training(model, self.tokenizer, train, valid, cfg, checkpoints, self.recorder(), plan,
                             self.context, baseline, history, after_training)
