@@ -15,7 +15,9 @@ ANSWER_ROWS = 64  # held-out prompts the verdict's answers are generated for (th
 NEW_TOKENS = {"label": 16, "json": 160, "text": 160}
 ANSWER_BATCH = 16  # decoding a 135M model on 2 cores costs about as much a step for 16 rows as for 8 (the step's
 # fixed cost dominates): 16 held-out prompts, 160 new tokens, in 2 batches of 8 27.5 s, in one of 16 19.3 s
-DECODE_STEP_S = 0.03  # the least one step of batched generation takes on a CPU (a 135M model, batch 8)
+DECODE_STEP_S = 0.1  # the least one step of batched generation takes on a CPU: a 135M model on 2 cores, 160 steps
+# of 16 rows 19.3 s (0.12 s a step), of 8 rows 0.086 s; the step's fixed cost (every layer's small products and
+# the cache's bookkeeping) dominates, so the evaluation's pace per token (the term beside it) says too little
 
 
 def after_training(rows: int, kind: str, evaluations: int, valid_tokens: int):
