@@ -153,12 +153,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "datasets")
     args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)  # before hours of training, not after (a run's result was lost so)
     stored = args.out / "reinforce.json"
     results = json.loads(stored.read_text()) if stored.is_file() else {}
     parts = ("invoice", "math") if args.part == "all" else (args.part,)
     with tempfile.TemporaryDirectory() as work:
         for part in parts:
             found = run_part(part, args, Path(work), args.shared)
+            print(json.dumps(found), flush=True)  # the result on record before anything else can fail
             results = json.loads(stored.read_text()) if stored.is_file() else {}  # another part may have finished
             results[part] = found
             stored.write_text(json.dumps(results, indent=1) + "\n")
