@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # before torch reads it
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+os.environ["ANCHORTUNE_LANG"] = "en"  # the command line writes English whatever the machine's locale (tests of German ask)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

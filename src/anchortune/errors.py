@@ -15,6 +15,12 @@ class AnchortuneError(Exception):
     exit_code = 1
     code = "invalid_request"
 
+    def describe(self, lang: str = "en") -> str:
+        """The message in `lang` (the catalogue's translation of its English, messages/)."""
+        from anchortune.messages import translate
+
+        return translate(str(self), lang)
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -26,9 +32,14 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}, line {self.line}" if self.line else self.file
-        field = f", field '{self.field}'" if self.field else ""
-        return f"{where}{field}: {self.message}"
+        return self.describe()
+
+    def describe(self, lang: str = "en") -> str:
+        """'FILE, line N, field 'F': what is wrong' in `lang` (the message translated where the catalogue has it)."""
+        from anchortune.messages import say_in
+
+        key = "problem_" + ("line" if self.line else "file") + ("_field" if self.field else "")
+        return say_in(key, lang, file=self.file, line=self.line, name=self.field or "", message=self.message)
 
 
 class DocumentError(AnchortuneError):
@@ -49,12 +60,17 @@ class DataError(AnchortuneError):
         """`problems` as kept (a reader keeps the first few hundred); `total`, when larger, how many it found."""
         self.problems = list(problems)
         self.total = max(total or 0, len(self.problems))
-        lines = [str(p) for p in self.problems[: self.shown]]
+        super().__init__(self.describe())
+
+    def describe(self, lang: str = "en") -> str:
+        """The count, the first `shown` problems one a line, and how many more, in `lang`."""
+        from anchortune.messages import say_in
+
+        lines = [p.describe(lang) for p in self.problems[: self.shown]]
         more = self.total - min(self.shown, len(self.problems))
         if more > 0:
-            lines.append(f"... and {more} more problem(s)")
-        head = f"{self.total} problem(s) in the anchor points; nothing was imported:"
-        super().__init__("\n".join([head, *lines]))
+            lines.append(say_in("e_more_problems", lang, n=more))
+        return "\n".join([say_in("e_upload_problems", lang, n=self.total), *lines])
 
 
 class ModelError(AnchortuneError):

@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
-
-console = Console(soft_wrap=True)
+from anchortune.cli.console import console, line
 
 
 def adapt(
@@ -34,12 +32,16 @@ def adapt(
     finally:
         view.close()
     d, g = summary["domain"], summary["general"]
-    console.print(f"held-out domain perplexity: {d['base_perplexity']:.2f} -> {d['tuned_perplexity']:.2f} "
-                  f"(loss {d['base_loss']:.4f} -> {d['tuned_loss']:.4f})", highlight=False)
+    plain = {"highlight": False, "markup": False}
+    console.print(line("cli_domain_perplexity", before=f"{d['base_perplexity']:.2f}",
+                       after=f"{d['tuned_perplexity']:.2f}", base=f"{d['base_loss']:.4f}",
+                       tuned=f"{d['tuned_loss']:.4f}"), **plain)
     if g.get("base_text") is not None and g.get("tuned_text") is not None:
-        console.print(f"general-text loss {g['base_text']:.4f} -> {g['tuned_text']:.4f} "
-                      f"({g['tuned_text'] / g['base_text'] - 1:+.1%})", highlight=False)
+        console.print(line("cli_general_text_change", before=f"{g['base_text']:.4f}", after=f"{g['tuned_text']:.4f}",
+                           drift=f"{g['tuned_text'] / g['base_text'] - 1:+.1%}"), **plain)
     diagnosis = summary["balance"]["diagnosis"]
     if diagnosis:
-        console.print(f"[bold]verdict: {diagnosis['verdict']}[/] - {diagnosis['reason']}", highlight=False)
-    console.print(f"run folder: {out}; start a task from it: anchortune train DATA --model {out}")
+        from anchortune.cli.train_command import print_verdict
+
+        print_verdict({**diagnosis, "answers": None, "advice": None})
+    console.print(line("cli_adapted_folder", file=out), **plain)

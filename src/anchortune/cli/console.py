@@ -1,15 +1,58 @@
-"""What the command line prints through: the consoles (stdout, stderr), markup escaping, the help of an option
-from the run settings, the --delimiter option, and a run's own measures as lines (cli/*.py's commands share them).
+"""What the command line prints through: the consoles (stdout, stderr), the language it writes in, markup
+escaping, the help of an option from the run settings, the --delimiter option, and a run's own measures as lines
+(cli/*.py's commands share them).
+
+The language is English or German: `anchortune --lang de`, else ANCHORTUNE_LANG, else the locale (LC_ALL,
+LC_MESSAGES, LANG) where it names German. Every line a command prints is a catalogue sentence (messages/): `line`
+writes one in that language; `tr` writes a stored English text (a verdict, a reason, an error) in it.
 """
 
 from __future__ import annotations
 
+import os
+
 from rich.console import Console
 
 from anchortune.config import RunConfig
+from anchortune.messages import LANGUAGES, say, say_in, translate
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+_chosen: list[str] = []  # the --lang option's value, once given
+
+
+def choose_language(lang: str | None) -> None:
+    """Set the language from --lang (None: from the environment); an unknown one is a user error."""
+    from anchortune.errors import ConfigError
+
+    if lang is not None and lang not in LANGUAGES:
+        raise ConfigError(say("e_lang_choice", text=lang), param="lang")
+    _chosen[:] = [lang] if lang else []
+
+
+def language() -> str:
+    """The language the command line writes in (module docstring)."""
+    if _chosen:
+        return _chosen[0]
+    wanted = os.environ.get("ANCHORTUNE_LANG", "").strip().lower()
+    if wanted in LANGUAGES:
+        return wanted
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if value:  # the first one set decides, as the C library reads them
+            return "de" if value.lower().startswith("de") else "en"
+    return "en"
+
+
+def tr(text: str) -> str:
+    """A stored English text (catalogue sentences, terms, numbers) in the command line's language."""
+    return translate(str(text), language())
+
+
+def line(key: str, **values) -> str:
+    """The catalogue sentence `key` with its values, in the command line's language: the user's own text (paths,
+    names, labels) as it is, every other value translated in turn (terms, sentences, numbers)."""
+    return say_in(key, language(), **values)
 
 
 def option_help(field: str) -> str:
@@ -25,15 +68,15 @@ def result_lines(found: dict) -> list[str]:
     """A preference or tool-calling run's own measures, base -> tuned, one line each."""
     lines = []
     if (p := found.get("preference")) and p.get("pairs"):
-        lines.append(f"held-out preference accuracy ({p['pairs']} pairs): base {p['base']['preference_accuracy']:.1%} "
-                     f"-> tuned {p['tuned']['preference_accuracy']:.1%}; reward accuracy "
-                     f"{p['tuned']['reward_accuracy']:.1%}, reward margin {p['tuned']['reward_margin']:.3f}")
+        lines.append(line("cli_preference_result", n=p["pairs"], base=f"{p['base']['preference_accuracy']:.1%}",
+                          tuned=f"{p['tuned']['preference_accuracy']:.1%}",
+                          accuracy=f"{p['tuned']['reward_accuracy']:.1%}", margin=f"{p['tuned']['reward_margin']:.3f}"))
     if (t := found.get("tool_calls")) and t.get("examples"):
         for key in ("tool_name_accuracy", "argument_exact_match", "schema_validity", "plain_text_when_no_tool"):
             base, tuned = t["base"][key], t["tuned"][key]
             shown = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
-            lines.append(f"{key.replace('_', ' ')} ({t['examples']} held-out conversations): base {shown(base)} -> "
-                         f"tuned {shown(tuned)}")
+            lines.append(line("cli_tool_result", measure=line(f"cli_{key}"), n=t["examples"], base=shown(base),
+                              tuned=shown(tuned)))
     return lines
 
 

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from anchortune.app import datasets
 from anchortune.app.datasets import CsvColumns
-from anchortune.cli.console import console, delimiter_option, escape, option_help
+from anchortune.cli.console import console, delimiter_option, escape, line, option_help, tr
 
 def validate(
     data: Path = typer.Argument(..., help="Anchor points: a JSONL or CSV file."),
@@ -24,12 +24,13 @@ def validate(
 ) -> None:
     """Read anchor points (or preference pairs) and report every format problem with file, line and field."""
     if datasets.is_pair_file(data):
-        console.print(f"{data}: {len(datasets.read_pairs(data))} preference pairs")
+        console.print(line("cli_pairs_count", file=data, n=len(datasets.read_pairs(data))), highlight=False,
+                      markup=False)
         return
     points = datasets.read_anchor_points(data, CsvColumns(input_col, output_col, label_col, delimiter_option(delimiter)))
     facts = datasets.describe_data(points)
-    console.print(f"{data}: {facts['examples']} anchor points, {facts['multi_turn']} multi-turn, "
-                  f"{len(facts['labels'])} labels")
+    console.print(line("cli_points_count", file=data, n=facts["examples"], k=facts["multi_turn"],
+                       total=len(facts["labels"])), highlight=False, markup=False)
 
 
 def check(
@@ -52,7 +53,7 @@ def check(
 ) -> None:
     """Judge anchor points before training: relevant, diverse, balanced, clear - with reasons and advice."""
     columns = CsvColumns(input_col, output_col, label_col, delimiter_option(delimiter))
-    with console.status("checking anchor points"):
+    with console.status(escape(line("cli_checking"))):
         if datasets.is_pair_file(data) and fix_out is None:  # preference pairs: their own gate
             report, written = datasets.check_pairs_file(data, task, model, max_length, json_out, html_out)
         else:
@@ -60,27 +61,27 @@ def check(
                                                   json_out, html_out, fix_out, max_rows)
     print_report(report)
     for kind, path in written.items():
-        console.print(f"{kind}: {path}")
+        console.print(f"{kind}: {path}", highlight=False, markup=False)
 
 
 def print_report(report) -> None:
     colour = {"good": "green", "fair": "yellow", "poor": "red"}[report.verdict]
-    console.print(f"[bold {colour}]{report.verdict}[/]: {report.examples} examples; "
-                  + ", ".join(f"{k} {v}" for k, v in report.scores.items()))
+    scores = ", ".join(f"{tr(k)} {v}" for k, v in report.scores.items())
+    console.print(f"[bold {colour}]{escape(tr(report.verdict))}[/]: "
+                  + escape(line("cli_report", n=report.examples, text=scores)), highlight=False)
     for reason in report.reasons:
-        console.print(f"  - {escape(reason)}", highlight=False)
-    table = Table("line", "severity", "reason", "why")
+        console.print(f"  - {escape(tr(reason))}", highlight=False)
+    table = Table(*(line(f"cli_col_{c}") for c in ("line", "severity", "reason", "why")))
     findings = sorted(report.findings, key=lambda f: ({"error": 0, "warning": 1, "info": 2}[f.severity], f.line))
     for f in findings[:15]:
-        table.add_row(str(f.line), f.severity, f.code, escape(f.message))
+        table.add_row(str(f.line), line(f"cli_severity_{f.severity}"), f.code, escape(tr(f.message)))
     if findings:
         console.print(table)
         if len(findings) > 15:
-            console.print(f"... and {len(findings) - 15} more findings (--json or --html for all)")
-    console.print("[bold]what to do:[/]")
+            console.print(line("cli_more_findings", n=len(findings) - 15), highlight=False, markup=False)
+    console.print(f"[bold]{escape(line('cli_what_to_do'))}[/]")
     for i, tip in enumerate(report.advice, 1):
-        console.print(f"  {i}. {escape(tip)}", highlight=False)
-
+        console.print(f"  {i}. {escape(tr(tip))}", highlight=False)
 
 
 def demo_data(
@@ -90,4 +91,4 @@ def demo_data(
 ) -> None:
     """Write one of anchortune's own demo anchor-point sets."""
     path = datasets.write_demo_data(kind, out, n)
-    console.print(f"demo set '{kind}' written to {path}")
+    console.print(line("cli_demo_written", name=kind, file=path), highlight=False, markup=False)

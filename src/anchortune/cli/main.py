@@ -22,11 +22,10 @@ from anchortune.cli import adapt as adapt_cli
 from anchortune.cli import compare_view
 from anchortune.cli import plan as plan_cli
 from anchortune.cli import data_commands, stopping, studio, train_command
-from anchortune.cli.console import console, err, escape, result_lines
+from anchortune.cli.console import choose_language, console, err, escape, language, line, result_lines, tr
 from anchortune.cli.progress import ProgressView
 from anchortune.config import RunConfig
-from anchortune.errors import AnchortuneError, ConfigError
-from anchortune.messages import LANGUAGES, say
+from anchortune.errors import AnchortuneError
 
 app = typer.Typer(help="Fine-tune a small open language model for one job from anchor points.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -34,23 +33,33 @@ models_app = typer.Typer(help="The built-in model catalog.", no_args_is_help=Tru
 app.add_typer(models_app, name="models")
 
 
+@app.callback()
+def options(lang: Optional[str] = typer.Option(None, "--lang", help="The language every command writes in: en or "
+                                                                     "de (default: ANCHORTUNE_LANG, else the "
+                                                                     "locale).")) -> None:
+    """Fine-tune a small open language model for one job from anchor points."""
+    choose_language(lang)
+
+
 @models_app.command("list")
 def models_list() -> None:
     """Show the built-in models with size, licence, source package and whether prepared."""
-    table = Table("name", "model", "size", "licence", "package", "installed", "prepared")
+    table = Table(*(line(f"cli_col_{c}") for c in ("name", "model", "size", "licence", "package", "installed",
+                                                    "prepared")))
     table.columns[0].no_wrap = True
+    yes_no = lambda value: line("cli_yes" if value else "cli_no")  # noqa: E731
     for row in app_models.list_models():
-        table.add_row(row.name + (" (default)" if row.default else ""), row.title, row.parameters, row.licence,
-                      row.package, "yes" if row.installed else "no", "yes" if row.prepared else "no")
+        table.add_row(line("cli_default_marked", name=row.name) if row.default else row.name, row.title,
+                      row.parameters, row.licence, row.package, yes_no(row.installed), yes_no(row.prepared))
     console.print(table)
 
 
 @models_app.command("prepare")
 def models_prepare(name: str = typer.Argument(..., help="Catalog name, local .gguf file or HF folder.")) -> None:
     """Turn a packaged GGUF into a cached safetensors folder (once)."""
-    with console.status(f"preparing {name}"):
+    with console.status(escape(line("cli_preparing", name=name))):
         folder = app_models.prepare_model(name)
-    console.print(f"{name}: ready in {folder}")
+    console.print(line("cli_ready", name=name, file=folder), highlight=False, markup=False)
 
 
 app.command()(data_commands.validate)
@@ -62,11 +71,13 @@ app.command()(train_command.train)
 def compare(
     runs: list[Path] = typer.Argument(..., help="Two or more finished run folders; the first is the reference."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole comparison as JSON."),
-    lang: str = typer.Option("en", "--lang", help="The table's language: en or de."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="The table's language: en or de (default: the "
+                                                            "command line's, see anchortune --help)."),
 ) -> None:
     """Put finished runs side by side: data version, settings, curves, task metric, general ability, verdict."""
-    if lang not in LANGUAGES:
-        raise ConfigError(say("e_lang_choice", text=lang), param="lang")
+    if lang is not None:
+        choose_language(lang)
+    lang = language()
     result = app_compare.compare_runs(runs)
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
@@ -83,37 +94,39 @@ def evaluate(
     limit: int = typer.Option(200, help="At most this many held-out examples (and choice items)."),
 ) -> None:
     """Base versus tuned on held-out data with the task's metric, plus general retention."""
-    with console.status("evaluating base and tuned model"):
+    with console.status(escape(line("cli_evaluating"))):
         result = runs.evaluate_run(run, data, general_text, choices, limit)
     base, tuned = result["models"]["base"], result["models"]["tuned"]
-    table = Table("metric", "base", "tuned")
+    table = Table(line("cli_col_metric"), line("cli_col_base"), line("cli_col_tuned"))
+    number = lambda value: tr(f"{value:.4f}")  # noqa: E731
     for key, value in base.items():
         if isinstance(value, (int, float)) and isinstance(tuned.get(key), (int, float)):
-            table.add_row(key, f"{value:.4f}", f"{tuned[key]:.4f}")
+            table.add_row(key, number(value), number(tuned[key]))
     console.print(table)
     if result.get("verdict"):
         v, a = result["verdict"], result.get("answers")
-        console.print(f"[bold]verdict: {v['verdict']}[/] - {escape(v['reason'])}", highlight=False)
+        train_command.print_verdict({**v, "answers": None})
         if a:
-            console.print(f"{a['metric']}: tuned {a['tuned']:.3f}, base {a['base']:.3f}, trivial baseline "
-                          f"({escape(a['baseline']['words'])}) {a['baseline']['score']:.3f}; {a['agree']['tuned']} of "
-                          f"{a['answers']} held-out answers agree with the reference", highlight=False)
-        console.print(f"next: {escape(v['advice'])}", highlight=False)
-    for line in result_lines(result):
-        console.print(line, highlight=False, markup=False)
+            console.print(line("cli_eval_answers", metric=a["metric"], tuned=f"{a['tuned']:.3f}", base=f"{a['base']:.3f}",
+                               shortcut=a["baseline"]["words"], score=f"{a['baseline']['score']:.3f}",
+                               agree=a["agree"]["tuned"], n=a["answers"]), highlight=False, markup=False)
+    for said in result_lines(result):
+        console.print(said, highlight=False, markup=False)
     for key, change in result.get("retention", {}).items():
-        amount = f"{change:+.0f} points" if key.endswith("_points") else f"{change:+.1%}"
-        console.print(f"{key}: {amount} against the base model")
+        console.print(line("cli_retention_points", name=key, points=f"{change:+.0f}") if key.endswith("_points") else
+                      line("cli_retention_share", name=key, share=f"{change:+.1%}"), highlight=False, markup=False)
     if result.get("choices"):
         c = result["choices"]
-        console.print(f"multiple choice: base {c['base_accuracy']:.1%}, tuned {c['tuned_accuracy']:.1%}, "
-                      f"{c['right_to_wrong']} right-to-wrong flips")
+        console.print(line("cli_choices", base=f"{c['base_accuracy']:.1%}", tuned=f"{c['tuned_accuracy']:.1%}",
+                           n=c["right_to_wrong"]), highlight=False, markup=False)
     loop = result.get("next_to_write") or {}
     if loop.get("suggestions"):
-        console.print(f"what to write next ({len(loop['failing'])} failing held-out items; {loop['rule']}):")
+        console.print(line("cli_next_to_write", n=len(loop["failing"]), rule=loop["rule"]), highlight=False,
+                      markup=False)
         for suggestion in loop["suggestions"]:
-            console.print(f"- {suggestion}", highlight=False, markup=False)
-    console.print(f"written: {Path(run) / 'eval.json'}, {Path(run) / 'eval.md'}")
+            console.print(f"- {tr(suggestion)}", highlight=False, markup=False)
+    console.print(line("cli_written", file=f"{Path(run) / 'eval.json'}, {Path(run) / 'eval.md'}"), highlight=False,
+                  markup=False)
 
 
 @app.command("export")
@@ -131,24 +144,25 @@ def export(
                                     + ", ".join(f.name for f in runs.FORMATS if f.gguf) + ")."),
 ) -> None:
     """Export a run's model for the tools people run models in, checked against PyTorch."""
-    with console.status(f"exporting {run} as {fmt}"):
+    with console.status(escape(line("cli_exporting", file=run, name=fmt))):
         record = runs.export_run(run, fmt, quant, out, data, check)
-    console.print(f"written: {record['folder']}")
+    plain = {"highlight": False, "markup": False}
+    console.print(line("cli_written", file=record["folder"]), **plain)
     parity = record.get("parity")
     if parity and parity.get("identical_answers") is not None:
-        console.print(f"parity on {parity['prompts']} held-out prompts: {parity['identical_answers']:.0%} identical "
-                      f"greedy answers, answer loss {parity['loss_gguf']:.4f} (GGUF) against "
-                      f"{parity['loss_pytorch']:.4f} (PyTorch)")
+        console.print(line("cli_parity", n=parity["prompts"], share=f"{parity['identical_answers']:.0%}",
+                           loss=f"{parity['loss_gguf']:.4f}", value=f"{parity['loss_pytorch']:.4f}"), **plain)
     if record["status"] == "failed":
-        err.print(f"export failed the parity check: {record['reason']}")
+        err.print(line("cli_export_failed", reason=record["reason"]), **plain)
         raise typer.Exit(1)
     if record["status"] == "unchecked":
-        console.print(f"not checked: {record['reason']}")
+        console.print(line("cli_not_checked", reason=record["reason"]), **plain)
     elif record["status"] == "passed":
-        console.print(f"parity passed: {record['reason']}")
+        console.print(line("cli_parity_passed", reason=record["reason"]), **plain)
     if record.get("modelfile"):
-        console.print(f"run it: cd {record['folder']} && ollama create {Path(record['file']).stem} -f Modelfile "
-                      f"&& ollama run {Path(record['file']).stem}")
+        stem = Path(record["file"]).stem
+        console.print(line("cli_run_it", text=f"cd {record['folder']} && ollama create {stem} -f Modelfile && "
+                                              f"ollama run {stem}"), **plain)
 
 
 @app.command()
@@ -157,12 +171,12 @@ def chat(
     task: Optional[str] = typer.Option(None, help="Task preset for the system prompt (default: the run's)."),
 ) -> None:
     """Talk to a model in the terminal (empty line or Ctrl-D ends)."""
-    with console.status("loading model"):
+    with console.status(escape(line("cli_loading_model"))):
         session = app_chat.open_chat(run_or_model, task)
     history: list[dict] = []
     while True:
         try:
-            text = console.input("[bold]you>[/] ")
+            text = console.input(f"[bold]{escape(line('cli_you'))}[/] ")
         except EOFError:
             break
         if not text.strip():
@@ -170,10 +184,10 @@ def chat(
         try:
             answer = session.reply(history + [{"role": "user", "content": text}])
         except AnchortuneError as exc:  # a message that cannot be answered: say why, keep the conversation
-            err.print(f"[red]not sent:[/] {escape(str(exc))}", highlight=False)
+            err.print(f"[red]{escape(line('cli_not_sent', detail=exc.describe(language())))}[/]", highlight=False)
             continue
         history += [{"role": "user", "content": text}, {"role": "assistant", "content": answer}]
-        console.print("[bold]model>[/] " + escape(answer), highlight=False)
+        console.print(f"[bold]{escape(line('cli_model'))}[/] " + escape(answer), highlight=False)
 
 
 @app.command()
@@ -187,7 +201,7 @@ def generate(
     """Answer a batch of prompts (batched, greedy) and write one JSON line per prompt."""
     rows = app_chat.generate_batch(run_or_model, prompts, task, max_new_tokens, out)
     if out:
-        console.print(f"{len(rows)} answers written to {out}")
+        console.print(line("cli_answers_written", n=len(rows), file=out), highlight=False, markup=False)
     else:
         sys.stdout.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
@@ -204,7 +218,7 @@ def demo(out: Path = typer.Option(Path("runs/demo"), help="Run folder for the de
     datasets.write_demo_data("support", data)
     if out.exists():
         shutil.rmtree(out)
-    with console.status("preparing the default model"):
+    with console.status(escape(line("cli_preparing_default"))):
         app_models.prepare_model(None)
     cfg = RunConfig.build(data=str(data), task="support")
     view = ProgressView(console)
@@ -230,11 +244,12 @@ def main() -> None:
     try:
         app()
     except AnchortuneError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err.print(f"[red]{escape(line('cli_error', detail=exc.describe(language())))}[/]", highlight=False,
+                  soft_wrap=True)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, SystemExit) as exc:
         if isinstance(exc, KeyboardInterrupt) or stopping.stopped():
-            err.print("interrupted")
+            err.print(line("cli_interrupted"))
         if stopping.stopped():
             stopping.finish()
         sys.exit(stopping.EXIT_CODE if isinstance(exc, KeyboardInterrupt) else exc.code)

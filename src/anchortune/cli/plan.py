@@ -9,12 +9,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from anchortune.cli.console import console, escape, line, tr
 from anchortune.config import RunConfig
-
-console = Console(soft_wrap=True)
 
 
 def plan(
@@ -36,31 +34,34 @@ def plan(
         raise ConfigError(f"--fractions '{fractions}': expected numbers such as 0.25,0.5,1") from None
     if not shares or shares[0] <= 0 or shares[-1] > 1:
         raise ConfigError(f"--fractions '{fractions}': every share must lie in (0, 1]")
-    with console.status("training on nested subsets") as status:
+    with console.status(escape(line("cli_plan_training"))) as status:
         result = plan_data(data, task, model, shares, seed, epochs,
-                           on_event=lambda e: status.update(e.data.get("message", "")))
-    table = Table("anchor points", "held-out answer loss", title=f"{result['data']}: learning curve "
-                  f"({result['held_out']} held-out rows, base model {result['base_loss']:.3f})")
+                           on_event=lambda e: status.update(escape(tr(e.data.get("message", "")))))
+    table = Table(line("cli_plan_col_points"), line("cli_plan_col_loss"),
+                  title=escape(line("cli_plan_title", file=result["data"], n=result["held_out"],
+                                    loss=f"{result['base_loss']:.3f}")))
     for size, loss in zip(result["sizes"], result["losses"]):
-        table.add_row(str(size), f"{loss:.4f}")
+        table.add_row(str(size), tr(f"{loss:.4f}"))
     for p in result["predictions"]:
-        table.add_row(f"{p['examples']} (predicted)", f"{p['loss']:.4f} ({p['low']:.4f} to {p['high']:.4f})")
+        table.add_row(line("cli_plan_predicted", n=p["examples"]),
+                      line("cli_plan_interval", loss=f"{p['loss']:.4f}", low=f"{p['low']:.4f}", high=f"{p['high']:.4f}"))
     console.print(table)
+    plain = {"highlight": False, "markup": False}
     check = result.get("backtest")
     if check:
-        console.print(f"self-check: from {', '.join(map(str, check['from']))} examples the curve predicted "
-                      f"{check['predicted']:.4f} ({check['low']:.4f} to {check['high']:.4f}) at {check['examples']}; "
-                      f"measured {check['measured']:.4f}: {check['words'].split(': ', 1)[-1]}", highlight=False)
+        console.print(line("cli_plan_self_check", text=", ".join(map(str, check["from"])),
+                           loss=f"{check['predicted']:.4f}", low=f"{check['low']:.4f}", high=f"{check['high']:.4f}",
+                           n=check["examples"], value=f"{check['measured']:.4f}",
+                           detail=tr(check["words"].split(": ", 1)[-1])), **plain)
     now, double = result["losses"][-1], result["predictions"][0]
-    console.print(f"twice the data ({double['examples']} anchor points) is predicted to lower the held-out loss by "
-                  f"{now - double['loss']:.4f} ({(now - double['loss']) / now:.1%})", highlight=False)
+    console.print(line("cli_plan_double", n=double["examples"], value=f"{now - double['loss']:.4f}",
+                       share=f"{(now - double['loss']) / now:.1%}"), **plain)
     for s in result["suggestions"]:
-        console.print(f"- {s['words']}", highlight=False, markup=False)
+        console.print(f"- {tr(s['words'])}", **plain)
     if not result["suggestions"] and result["labels"]:
-        console.print("no label with at least 2 held-out rows lags the whole set's held-out loss")
+        console.print(line("cli_plan_no_lag"), **plain)
     if result.get("labels_without_a_curve"):
-        console.print(f"{len(result['labels_without_a_curve'])} labels have under 2 held-out rows and no curve of "
-                      "their own (more data, or a validation file, gives them one)")
+        console.print(line("cli_plan_no_curve", n=len(result["labels_without_a_curve"])), **plain)
     if out:
         out.write_text(json.dumps(result, indent=2), encoding="utf-8")
-        console.print(f"written: {out}")
+        console.print(line("cli_written", file=out), **plain)

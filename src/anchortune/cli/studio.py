@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-
-console = Console(soft_wrap=True)
+from anchortune.cli.console import console, line
 
 
 def _workspace(data: Optional[Path], models: list[str], token: Optional[str] = None, allowed_hosts: tuple = (),
@@ -50,17 +48,17 @@ def serve(
 
     if not is_loopback(host) and not token:
         token = secrets.token_urlsafe(24)
-        console.print(f"bound to {host}: requests need the bearer token [bold]{token}[/]", highlight=False)
+        console.print(line("cli_studio_token", host=host, text=token), highlight=False, markup=False)
     from anchortune.app.workspace import own_addresses
 
     wildcard = host in ("0.0.0.0", "::", "")
     bound = own_addresses() if wildcard else (host,)  # a wildcard bind serves the machine's own names
     workspace = _workspace(data, model, token, bound + tuple(allowed_host), python_graders)
-    console.print(f"anchortune studio on http://{host}:{port}/ (data in {workspace.data})", highlight=False)
+    console.print(line("cli_studio_on", origin=f"http://{host}:{port}/", file=workspace.data), highlight=False,
+                  markup=False)
     if not is_loopback(host):
-        names = ", ".join(workspace.config.allowed_hosts) or "loopback only"
-        console.print(f"served under these names: {names}; a name people reach it by otherwise (a proxy's, a DNS "
-                      "name) needs --allowed-host NAME", highlight=False)
+        names = ", ".join(workspace.config.allowed_hosts) or line("cli_studio_loopback_only")
+        console.print(line("cli_studio_names", names=names), highlight=False, markup=False)
     uvicorn.run(create_app(workspace, workers=workers), host=host, port=port, log_level="warning")
 
 
@@ -83,6 +81,7 @@ def worker(
 
         dispatch = RayDispatch(ray, ray_python)
         dispatch.client()  # an unreachable cluster is said now, not at the first job
-    console.print(f"worker on {workspace.store.url.split('://')[0]} store, data in {workspace.data}"
-                  f"{', training on the Ray cluster at ' + ray if ray else ''}", highlight=False)
+    store = workspace.store.url.split("://")[0]
+    console.print(line("cli_worker_on_ray", name=store, file=workspace.data, host=ray) if ray else
+                  line("cli_worker_on", name=store, file=workspace.data), highlight=False, markup=False)
     jobs.worker(workspace, name, dispatch).run()

@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from anchortune.app import runs
-from anchortune.cli.console import console, delimiter_option, escape, option_help, result_lines
+from anchortune.cli.console import console, delimiter_option, escape, line, option_help, result_lines, tr
 from anchortune.cli.progress import ProgressView
 from anchortune.config import RunConfig
 
@@ -79,7 +79,7 @@ def train(
     finally:
         view.close()
     if not outcome.summary:
-        console.print(f"node {node_rank}: its workers finished; node 0 wrote the run")
+        console.print(line("cli_node_done", n=node_rank), highlight=False, markup=False)
         return
     print_outcome(outcome)
 
@@ -87,36 +87,42 @@ def train(
 def print_outcome(outcome: runs.RunOutcome) -> None:
     losses, training = outcome.summary["losses"], outcome.summary["training"]
     rewards = outcome.summary.get("reinforcement")
+    checkpoint = training.get("checkpoint") or line("cli_best_step", step=training["best_step"])
     if rewards and rewards.get("prompts"):
-        console.print(f"held-out mean reward: base {rewards['base']['reward']:.3f} -> tuned "
-                      f"{rewards['tuned']['reward']:.3f} over {rewards['prompts']} prompts "
-                      f"({training.get('checkpoint') or 'best step ' + str(training['best_step'])}, "
-                      f"{training['precision']})", highlight=False)
+        said = line("cli_reward_outcome", base=f"{rewards['base']['reward']:.3f}",
+                    tuned=f"{rewards['tuned']['reward']:.3f}", n=rewards["prompts"], checkpoint=checkpoint,
+                    precision=training["precision"])
     else:
-        console.print(f"held-out answer loss: base {losses['base_valid']:.4f} -> tuned {losses['tuned_valid']:.4f} "
-                      f"({training.get('checkpoint') or 'best step ' + str(training['best_step'])}, "
-                      f"{training['tokens_per_s']:.0f} tokens/s, "
-                      f"{training['precision']})")
+        said = line("cli_loss_outcome", base=f"{losses['base_valid']:.4f}", tuned=f"{losses['tuned_valid']:.4f}",
+                    checkpoint=checkpoint, speed=f"{training['tokens_per_s']:.0f}", precision=training["precision"])
+    console.print(said, highlight=False, markup=False)
     engine = training.get("engine")
     if engine:
         fast = [n.replace("_", " ") for n, p in engine["parts"].items() if p["path"] == "fast"]
-        console.print(f"engine: {engine['requested']} -> {engine['path']} path ({', '.join(fast) or 'no part'} fast)",
-                      highlight=False, markup=False)
+        console.print(line("cli_engine", requested=engine["requested"], path=engine["path"],
+                           names=", ".join(fast) or line("cli_no_part")), highlight=False, markup=False)
     diagnosis = outcome.summary.get("verdict") or (outcome.summary.get("balance") or {}).get("diagnosis")
     if diagnosis:
-        console.print(f"[bold]verdict: {diagnosis['verdict']}[/] - {escape(diagnosis['reason'])}", highlight=False)
-        if diagnosis.get("answers") and diagnosis["answers"] != diagnosis["reason"]:
-            console.print(escape(diagnosis["answers"]), highlight=False)
-        console.print(f"next: {escape(diagnosis['advice'])}", highlight=False)
+        print_verdict(diagnosis)
         loss = (outcome.summary.get("balance") or {}).get("diagnosis")
         if loss and loss is not diagnosis:
-            console.print(f"the losses beneath (balance guard): {loss['verdict']} - {escape(loss['reason'])}",
-                          highlight=False)
-    for line in result_lines(outcome.summary):
-        console.print(line, highlight=False, markup=False)
+            console.print(line("cli_losses_beneath", verdict=loss["verdict"], reason=loss["reason"]),
+                          highlight=False, markup=False)
+    for said in result_lines(outcome.summary):
+        console.print(said, highlight=False, markup=False)
     for sample in outcome.summary["samples"]:
-        console.rule(f"line {sample['line']}")
-        console.print(f"[bold]prompt:[/] {sample['prompt']}", markup=True, highlight=False)
-        console.print("[bold]base:[/]  " + escape(sample["base"]), highlight=False)
-        console.print("[bold]tuned:[/] " + escape(sample["tuned"]), highlight=False)
-    console.print(f"run folder: {outcome.folder}")
+        console.rule(escape(line("cli_sample_line", line=sample["line"])))
+        for key, text in (("cli_sample_prompt", sample["prompt"]), ("cli_sample_base", sample["base"]),
+                          ("cli_sample_tuned", sample["tuned"])):
+            console.print(f"[bold]{escape(line(key))}[/] " + escape(text), highlight=False)
+    console.print(line("cli_run_folder", file=outcome.folder), highlight=False, markup=False)
+
+
+def print_verdict(diagnosis: dict) -> None:
+    """The verdict in bold with its reason, what the answers showed where it says more, and what to do next."""
+    console.print(f"[bold]{escape(line('log_verdict', verdict=diagnosis['verdict'], reason=diagnosis['reason']))}[/]",
+                  highlight=False)
+    if diagnosis.get("answers") and diagnosis["answers"] != diagnosis["reason"]:
+        console.print(tr(diagnosis["answers"]), highlight=False, markup=False)
+    if diagnosis.get("advice"):
+        console.print(line("cli_next", advice=diagnosis["advice"]), highlight=False, markup=False)

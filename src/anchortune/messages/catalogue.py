@@ -63,6 +63,15 @@ def say(key: str, **values) -> str:
     return template(key).format(**{k: str(v) for k, v in values.items()})
 
 
+def say_in(key: str, lang: str, **values) -> str:
+    """The sentence `key` in `lang` with its values filled in: the user's own text (RAW placeholders) as it is, every
+    other value translated in turn (a term, a catalogue sentence, numbers written the language's way)."""
+    if lang == "en" or lang not in LANGUAGES:
+        return say(key, **values)
+    return template(key, lang).format(**{k: str(v) if k in RAW else translate(str(v), lang)
+                                         for k, v in values.items()})
+
+
 @lru_cache(maxsize=1)
 def _patterns() -> list[tuple[re.Pattern, str, str]]:
     """(compiled English template, key, its literal text) for every sentence, the most specific first."""

@@ -1,0 +1,67 @@
+"""The command line in German: --lang de, ANCHORTUNE_LANG or a German locale, for what a command prints (progress,
+verdict, the gate's report, errors), with nothing of the catalogue's English left."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from anchortune.cli import console as cli_console
+from anchortune.cli.main import app
+from anchortune.messages import untranslated
+
+runner = CliRunner()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "anchortune", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_a_training_run_reports_its_progress_and_verdict_in_german(support_file, tiny_model_dir, tmp_path):
+    result = runner.invoke(app, ["--lang", "de", "train", str(support_file), "--task", "support", "--model",
+                                 str(tiny_model_dir), "--out", str(tmp_path / "run"), "--max-steps", "4",
+                                 "--eval-every", "2", "--batch-size", "4", "--precision", "fp32", "--force"],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Training mit fp32-Rechnung, 4 Schritte" in out
+    assert "Schritt 2: Validierungsverlust" in out  # an evaluation line
+    assert "Antwortverlust auf zurückgehaltenen Daten: Basis" in out and "Urteil: " in out
+    assert "Laufordner: " in out
+    assert untranslated(out) == [], untranslated(out)
+    english = runner.invoke(app, ["validate", str(support_file)])
+    assert english.exit_code == 0 and "36 anchor points" in english.output  # the choice lasts one command
+
+
+def test_the_gate_report_and_a_data_error_are_german(support_file, write_lines):
+    report = runner.invoke(app, ["--lang", "de", "check", str(support_file), "--task", "support"],
+                           env={"COLUMNS": "200"})
+    assert report.exit_code == 0, report.output
+    assert "Beispiele; Relevanz" in report.output and "was zu tun ist:" in report.output
+    assert untranslated(report.output) == [], untranslated(report.output)
+    bad = write_lines("bad.jsonl", [{"prompt": "a", "completion": "b"}, {"prompt": ["x"], "completion": "b"}])
+    refused = run_cli("--lang", "de", "validate", str(bad))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "Fehler: 1 Problem(e) in den Ankerpunkten; nichts wurde übernommen" in refused.stderr
+    assert "Zeile 2, Feld „prompt“" in refused.stderr
+
+
+@pytest.mark.parametrize("env, expected", [({"ANCHORTUNE_LANG": "de"}, "de"), ({"LANG": "de_DE.UTF-8"}, "de"),
+                                           ({"LC_ALL": "C.UTF-8", "LANG": "de_DE.UTF-8"}, "en"),
+                                           ({"LANG": "en_GB.UTF-8"}, "en"), ({}, "en")])
+def test_the_language_comes_from_the_environment_when_not_given(monkeypatch, env, expected):
+    for name in ("ANCHORTUNE_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    cli_console.choose_language(None)
+    assert cli_console.language() == expected
+
+
+def test_an_unknown_language_is_a_readable_error(support_file):
+    result = run_cli("--lang", "fr", "validate", str(support_file))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "error: --lang: expected en or de, not 'fr'" in result.stderr
