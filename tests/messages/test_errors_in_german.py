@@ -162,11 +162,12 @@ def test_the_source_holds_the_messages_this_test_reads():
     assert set(ALLOWED) <= shapes, set(ALLOWED) - shapes  # an allowed message that is gone leaves the list
 
 
-@pytest.mark.parametrize("site", sorted(SITES))
+CHECKED = sorted(site for site, (shape, _) in SITES.items() if (site.split(":")[0], shape) not in ALLOWED)
+
+
+@pytest.mark.parametrize("site", CHECKED)  # the allow-list's messages have their own tests below
 def test_every_user_error_has_its_german(site):
-    shape, samples = SITES[site]
-    if (site.split(":")[0], shape) in ALLOWED:
-        pytest.skip(ALLOWED[(site.split(":")[0], shape)])
+    _, samples = SITES[site]
     for english in samples:
         german = translate(english, "de")
         assert german != english, f"{site}: no catalogue sentence for {english!r}"
