@@ -50,6 +50,7 @@ def test_the_gate_report_and_a_data_error_are_german(support_file, write_lines):
 
 
 @pytest.mark.parametrize("env, expected", [({"ANCHORTUNE_LANG": "de"}, "de"), ({"LANG": "de_DE.UTF-8"}, "de"),
+                                           ({"ANCHORTUNE_LANG": "de_DE.UTF-8"}, "de"), ({"ANCHORTUNE_LANG": "fr"}, "en"),
                                            ({"LC_ALL": "C.UTF-8", "LANG": "de_DE.UTF-8"}, "en"),
                                            ({"LANG": "en_GB.UTF-8"}, "en"), ({}, "en")])
 def test_the_language_comes_from_the_environment_when_not_given(monkeypatch, env, expected):
@@ -59,6 +60,15 @@ def test_the_language_comes_from_the_environment_when_not_given(monkeypatch, env
         monkeypatch.setenv(name, value)
     cli_console.choose_language(None)
     assert cli_console.language() == expected
+
+
+@pytest.mark.parametrize("given", ["de", "DE", "de-DE", "de_DE.UTF-8"])
+def test_the_lang_option_takes_a_language_as_people_write_it(given):
+    cli_console.choose_language(given)
+    try:
+        assert cli_console.language() == "de"
+    finally:
+        cli_console.choose_language(None)
 
 
 def test_an_unknown_language_is_a_readable_error(support_file):

@@ -25,16 +25,24 @@ def choose_language(lang: str | None) -> None:
     """Set the language from --lang (None: from the environment); an unknown one is a user error."""
     from anchortune.errors import ConfigError
 
-    if lang is not None and lang not in LANGUAGES:
+    code = _code(lang) if lang else None
+    if lang and code not in LANGUAGES:
         raise ConfigError(say("e_lang_choice", text=lang), param="lang")
-    _chosen[:] = [lang] if lang else []
+    _chosen[:] = [code] if code else []
+
+
+def _code(value: str) -> str:
+    """'de' of 'de', 'DE', 'de-DE' or 'de_DE.UTF-8'; the value itself where it names no language so."""
+    value = value.strip()
+    head = value.replace("-", "_").split("_")[0].split(".")[0].lower()
+    return head if head in LANGUAGES or len(head) == 2 else value
 
 
 def language() -> str:
     """The language the command line writes in (module docstring)."""
     if _chosen:
         return _chosen[0]
-    wanted = os.environ.get("ANCHORTUNE_LANG", "").strip().lower()
+    wanted = _code(os.environ.get("ANCHORTUNE_LANG", ""))
     if wanted in LANGUAGES:
         return wanted
     for name in ("LC_ALL", "LC_MESSAGES", "LANG"):

@@ -61,7 +61,7 @@ def check(
                                                   json_out, html_out, fix_out, max_rows)
     print_report(report)
     for kind, path in written.items():
-        console.print(f"{kind}: {path}", highlight=False, markup=False)
+        console.print(line(f"cli_written_{kind}", file=path), highlight=False, markup=False)
 
 
 def print_report(report) -> None:

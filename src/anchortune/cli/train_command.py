@@ -5,6 +5,7 @@ run's own measures and sample answers base against tuned. Registered on the `anc
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -88,6 +89,8 @@ def print_outcome(outcome: runs.RunOutcome) -> None:
     losses, training = outcome.summary["losses"], outcome.summary["training"]
     rewards = outcome.summary.get("reinforcement")
     checkpoint = training.get("checkpoint") or line("cli_best_step", step=training["best_step"])
+    if (step := re.fullmatch(r"step (\d+)", checkpoint)) is not None:  # too short a sentence for translate to find
+        checkpoint = line("step_words", step=step.group(1))
     if rewards and rewards.get("prompts"):
         said = line("cli_reward_outcome", base=f"{rewards['base']['reward']:.3f}",
                     tuned=f"{rewards['tuned']['reward']:.3f}", n=rewards["prompts"], checkpoint=checkpoint,
