@@ -50,7 +50,11 @@ $(ALLOC): $(STAMP)
 # built from that same release (llama.cpp compiled for this machine: the q4_k_m quantiser and the parity gate).
 # The build is best effort: where it fails, GGUF exports are written but marked unchecked, and the parity
 # tests skip saying so. LLAVA_BUILD=OFF leaves out the multimodal library (mtmd, loaded only by image chat
-# handlers): 140 compile steps instead of 193, 3m17s instead of 3m56s on 2 cores.
+# handlers): 140 compile steps instead of 193, 3m17s instead of 3m56s on 2 cores. llama-cpp-python's build
+# forces llama.cpp's `common` library on (for its tools and mtmd, neither built nor loaded here); a CMake
+# project include (CMAKE_PROJECT_llama.cpp_INCLUDE, run inside llama.cpp's own project) turns it off again:
+# 83 compile steps.
+NO_COMMON := $(VENV)/sdist/llama-cpp-without-common.cmake
 export-tools: $(EXPORT)
 
 $(EXPORT): | $(STAMP)
@@ -60,8 +64,9 @@ $(EXPORT): | $(STAMP)
 	tar xzf $(LLAMA_SDIST) -C $(VENV)/share/anchortune --strip-components=2 \
 		llama_cpp_python-$(LLAMA_CPP_PY)/vendor/llama.cpp/convert_hf_to_gguf.py \
 		llama_cpp_python-$(LLAMA_CPP_PY)/vendor/llama.cpp/conversion llama_cpp_python-$(LLAMA_CPP_PY)/vendor/llama.cpp/gguf-py
+	echo 'set(LLAMA_BUILD_COMMON OFF)' > $(NO_COMMON)
 	$(BIN)/python -c "import llama_cpp; assert llama_cpp.__version__ == '$(LLAMA_CPP_PY)'" 2>/dev/null \
-		|| CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAVA_BUILD=OFF" \
+		|| CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAVA_BUILD=OFF -DCMAKE_PROJECT_llama.cpp_INCLUDE=$(abspath $(NO_COMMON))" \
 		$(BIN)/pip install -q $(LLAMA_SDIST) \
 		|| echo "llama-cpp-python did not build here: GGUF exports are written but not checked against llama.cpp"
 	touch $(EXPORT)

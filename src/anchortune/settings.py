@@ -5,6 +5,7 @@ ANCHORTUNE_SHARED_DATA  third-party datasets for tests and benchmarks (default .
 ANCHORTUNE_DATA      the studio's uploads, runs and SQLite file (default HOME/studio)
 ANCHORTUNE_DATABASE_URL  another database for the studio (e.g. postgresql+psycopg://...)
 ANCHORTUNE_TOKEN     bearer token for the studio's API and pages
+ANCHORTUNE_LANG      the command line's language (en or de); else LC_ALL, LC_MESSAGES, LANG (the locale) decide
 ANCHORTUNE_LEASE_S   seconds without a worker heartbeat before a running job is taken over
 MLFLOW_TRACKING_URI  where `--track mlflow` writes when --tracking-uri is not given (default: DATA/mlflow/)
 ANCHORTUNE_NATIVE    'off' (or 0) keeps training on torch's own operations (no compiled kernels)
@@ -21,6 +22,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+
+def language_wanted() -> tuple[str, str]:
+    """(ANCHORTUNE_LANG, the locale the C library would use: the first of LC_ALL, LC_MESSAGES, LANG that is set),
+    each '' where unset; cli/console.py makes a language of them."""
+    locale = next((os.environ[n] for n in ("LC_ALL", "LC_MESSAGES", "LANG") if os.environ.get(n)), "")
+    return os.environ.get("ANCHORTUNE_LANG", ""), locale
 
 
 def home() -> Path:

@@ -22,12 +22,12 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_a_training_run_reports_its_progress_and_verdict_in_german(support_file, tiny_model_dir, tmp_path):
     result = runner.invoke(app, ["--lang", "de", "train", str(support_file), "--task", "support", "--model",
-                                 str(tiny_model_dir), "--out", str(tmp_path / "run"), "--max-steps", "4",
+                                 str(tiny_model_dir), "--out", str(tmp_path / "run"), "--max-steps", "2",
                                  "--eval-every", "2", "--batch-size", "4", "--precision", "fp32", "--force"],
                            env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "Training mit fp32-Rechnung, 4 Schritte" in out
+    assert "Training mit fp32-Rechnung, 2 Schritte" in out
     assert "Schritt 2: Validierungsverlust" in out  # an evaluation line
     assert "Antwortverlust auf zurückgehaltenen Daten: Basis" in out and "Urteil: " in out
     assert "Laufordner: " in out

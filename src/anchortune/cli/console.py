@@ -9,10 +9,9 @@ writes one in that language; `tr` writes a stored English text (a verdict, a rea
 
 from __future__ import annotations
 
-import os
-
 from rich.console import Console
 
+from anchortune import settings
 from anchortune.config import RunConfig
 from anchortune.messages import LANGUAGES, say, say_in, translate
 
@@ -42,14 +41,11 @@ def language() -> str:
     """The language the command line writes in (module docstring)."""
     if _chosen:
         return _chosen[0]
-    wanted = _code(os.environ.get("ANCHORTUNE_LANG", ""))
+    chosen, locale = settings.language_wanted()
+    wanted = _code(chosen)
     if wanted in LANGUAGES:
         return wanted
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(name, "")
-        if value:  # the first one set decides, as the C library reads them
-            return "de" if value.lower().startswith("de") else "en"
-    return "en"
+    return "de" if locale.lower().startswith("de") else "en"  # the first locale variable set decides
 
 
 def tr(text: str) -> str:
