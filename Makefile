@@ -53,7 +53,7 @@ $(ALLOC): $(STAMP)
 # handlers): 140 compile steps instead of 193, 3m17s instead of 3m56s on 2 cores. llama-cpp-python's build
 # forces llama.cpp's `common` library on (for its tools and mtmd, neither built nor loaded here); a CMake
 # project include (CMAKE_PROJECT_llama.cpp_INCLUDE, run inside llama.cpp's own project) turns it off again:
-# 83 compile steps.
+# 83 compile steps, 131 s instead of 239 s (`pip wheel` of the sdist both ways, one after the other, 2 cores).
 NO_COMMON := $(VENV)/sdist/llama-cpp-without-common.cmake
 export-tools: $(EXPORT)
 
