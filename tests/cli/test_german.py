@@ -36,12 +36,17 @@ def test_a_training_run_reports_its_progress_and_verdict_in_german(support_file,
     assert english.exit_code == 0 and "36 anchor points" in english.output  # the choice lasts one command
 
 
-def test_the_gate_report_and_a_data_error_are_german(support_file, write_lines):
-    report = runner.invoke(app, ["--lang", "de", "check", str(support_file), "--task", "support"],
+def test_the_gate_report_its_page_and_a_data_error_are_german(support_file, write_lines, tmp_path):
+    page = tmp_path / "report.html"
+    report = runner.invoke(app, ["--lang", "de", "check", str(support_file), "--task", "support", "--html", str(page)],
                            env={"COLUMNS": "200"})
     assert report.exit_code == 0, report.output
     assert "Beispiele; Relevanz" in report.output and "was zu tun ist:" in report.output
+    assert "HTML-Bericht: " in report.output
     assert untranslated(report.output) == [], untranslated(report.output)
+    html = page.read_text(encoding="utf-8")
+    assert '<html lang="de">' in html and "<h2>Warum</h2>" in html and "Verteilung nach Label" in html
+    assert untranslated(html) == [], untranslated(html)
     bad = write_lines("bad.jsonl", [{"prompt": "a", "completion": "b"}, {"prompt": ["x"], "completion": "b"}])
     refused = run_cli("--lang", "de", "validate", str(bad))
     assert refused.returncode == 2 and "Traceback" not in refused.stderr

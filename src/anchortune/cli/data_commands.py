@@ -13,7 +13,7 @@ from rich.table import Table
 
 from anchortune.app import datasets
 from anchortune.app.datasets import CsvColumns
-from anchortune.cli.console import console, delimiter_option, escape, line, option_help, tr
+from anchortune.cli.console import console, delimiter_option, escape, language, line, option_help, tr
 
 def validate(
     data: Path = typer.Argument(..., help="Anchor points: a JSONL or CSV file."),
@@ -58,7 +58,7 @@ def check(
             report, written = datasets.check_pairs_file(data, task, model, max_length, json_out, html_out)
         else:
             report, written = datasets.check_file(data, task, model, description, columns, max_length, ifd,
-                                                  json_out, html_out, fix_out, max_rows)
+                                                  json_out, html_out, fix_out, max_rows, lang=language())
     print_report(report)
     for kind, path in written.items():
         console.print(line(f"cli_written_{kind}", file=path), highlight=False, markup=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from anchortune.data.records import AnchorPoint
+from anchortune.messages import format_number, say_in, translate
 from anchortune.quality.findings import CODES
 from anchortune.quality.report import QualityReport
 
@@ -20,31 +21,39 @@ td,th{border-bottom:1px solid #e3e6ec;padding:.35rem .5rem;text-align:left;verti
 """
 
 
-def render(report: QualityReport, points: list[AnchorPoint], source: str) -> str:
+def render(report: QualityReport, points: list[AnchorPoint], source: str, lang: str = "en") -> str:
+    """The page in `lang` (English or German): the report's sentences translated by the catalogue (messages/);
+    the user's rows, file name and labels as they are."""
+    tr = lambda text: translate(str(text), lang)  # noqa: E731
+    say = lambda key, **values: say_in(key, lang, **values)  # noqa: E731
     by_line = {p.line: p for p in points}
-    scores = "".join(f'<div class="score">{escape(k)}<b>{v}</b></div>' for k, v in report.scores.items())
-    groups = "".join(f"<tr><td>{escape(g)}</td><td>{s:.1%}</td><td><div class='bar' style='width:{s * 100:.1f}%'>"
-                     "</div></td></tr>" for g, s in list(report.groups.items())[:40])
+    scores = "".join(f'<div class="score">{escape(tr(k))}<b>{v}</b></div>' for k, v in report.scores.items())
+    groups = "".join(f"<tr><td>{escape(g)}</td><td>{escape(format_number(s, lang, 1, percent=True))}</td><td>"
+                     f"<div class='bar' style='width:{s * 100:.1f}%'></div></td></tr>"
+                     for g, s in list(report.groups.items())[:40])
     rows = []
     for f in sorted(report.findings, key=lambda f: (-{"error": 2, "warning": 1, "info": 0}[f.severity], f.line))[:500]:
         point = by_line.get(f.line)
-        rows.append(f"<tr><td>{f.line}</td><td class='sev-{f.severity}'>{f.severity}</td>"
-                    f"<td title='{escape(CODES.get(f.code, ''))}'>{escape(f.code)}</td><td>{escape(f.message)}</td>"
+        rows.append(f"<tr><td>{f.line}</td><td class='sev-{f.severity}'>{escape(say(f'cli_severity_{f.severity}'))}"
+                    f"</td><td title='{escape(tr(CODES.get(f.code, '')))}'>{escape(f.code)}</td>"
+                    f"<td>{escape(tr(f.message))}</td>"
                     f"<td class='text'>{escape(point.prompt[:300]) if point else ''}</td>"
                     f"<td class='text'>{escape(point.answer[:300]) if point else ''}</td></tr>")
     lengths = report.token_lengths
-    length_text = (f"tokens per example: median {lengths['p50']}, 90th percentile {lengths['p90']}, 99th "
-                   f"{lengths['p99']}, longest {lengths['max']} (limit {lengths['limit']})" if lengths else "")
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Anchor point quality: {escape(source)}</title><style>{STYLE}</style></head><body>
-<h1>Anchor point quality <span class="verdict {report.verdict}">{report.verdict}</span></h1>
-<p>{escape(source)} · {report.examples} examples · task {escape(report.task)} · effective distinct examples
-{report.effective_examples} · {escape(length_text)}</p>
+    length_text = say("html_token_lengths", median=lengths["p50"], p90=lengths["p90"], p99=lengths["p99"],
+                      longest=lengths["max"], limit=lengths["limit"]) if lengths else ""
+    heads = [say(f"cli_col_{c}") for c in ("line", "severity", "reason", "why")] + \
+        [say("html_col_prompt"), say("html_col_answer")]
+    return f"""<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
+<title>{escape(say("html_title", file=source))}</title><style>{STYLE}</style></head><body>
+<h1>{escape(say("html_heading"))} <span class="verdict {report.verdict}">{escape(tr(report.verdict))}</span></h1>
+<p>{escape(say("html_facts", file=source, n=report.examples, name=report.task, total=report.effective_examples))}
+{" · " + escape(length_text) if length_text else ""}</p>
 <div class="scores">{scores}</div>
-<h2>Why</h2><ul>{''.join(f'<li>{escape(r)}</li>' for r in report.reasons)}</ul>
-<h2>What to do</h2><ol>{''.join(f'<li>{escape(a)}</li>' for a in report.advice)}</ol>
-<h2>Distribution by {escape(report.group_kind)}</h2><table>{groups}</table>
-<h2>Flagged examples ({len(report.findings)})</h2>
-<table><tr><th>line</th><th>severity</th><th>reason</th><th>why</th><th>prompt</th><th>answer</th></tr>
+<h2>{escape(say("html_why"))}</h2><ul>{''.join(f'<li>{escape(tr(r))}</li>' for r in report.reasons)}</ul>
+<h2>{escape(say("html_what_to_do"))}</h2><ol>{''.join(f'<li>{escape(tr(a))}</li>' for a in report.advice)}</ol>
+<h2>{escape(say("html_distribution", group=report.group_kind))}</h2><table>{groups}</table>
+<h2>{escape(say("html_flagged", n=len(report.findings)))}</h2>
+<table><tr>{''.join(f'<th>{escape(h)}</th>' for h in heads)}</tr>
 {''.join(rows)}</table></body></html>
 """

@@ -24,9 +24,10 @@ MAX_ROWS = 200_000  # rows the gate judges (~3 GB, ~10 minutes on 2 cores: bench
 def check_file(path: str | Path, task: str = "custom", model: str | None = None, description: str | None = None,
                columns: CsvColumns | None = None, max_length: int | None = None, ifd: bool = False,
                json_out: Path | None = None, html_out: Path | None = None, fix_out: Path | None = None,
-               max_rows: int = MAX_ROWS):
+               max_rows: int = MAX_ROWS, lang: str = "en"):
     """`anchortune check`: the outputs checked first (none of them the input or a folder, each writable), the file
-    read line by line keeping at most `max_rows` rows, judged, the reports written; (report, written files)."""
+    read line by line keeping at most `max_rows` rows, judged, the reports written (the HTML page in `lang`);
+    (report, written files)."""
     path = Path(path)
     _check_outputs(path, json_out, html_out, fix_out)
     if max_rows < 1:
@@ -39,7 +40,7 @@ def check_file(path: str | Path, task: str = "custom", model: str | None = None,
     report = check_data(path, task, model, description, columns, max_length, ifd, points=points, max_rows=max_rows)
     if rows > len(points):
         _note_sample(report, len(points), rows)
-    return report, write_quality_outputs(report, points, path.name, json_out, html_out, fix_out)
+    return report, write_quality_outputs(report, points, path.name, json_out, html_out, fix_out, lang)
 
 
 def check_data(path: str | Path, task: str = "custom", model: str | None = None, description: str | None = None,
@@ -127,8 +128,10 @@ def _ifd_scorer(source, tokenizer, preset: Preset):
 
 
 def write_quality_outputs(report, points: list[AnchorPoint], source: str, json_out: Path | None = None,
-                          html_out: Path | None = None, fix_out: Path | None = None) -> dict[str, Path]:
-    """Write the report as JSON and/or HTML and, with fix_out, the cleaned set, review file and changelog."""
+                          html_out: Path | None = None, fix_out: Path | None = None,
+                          lang: str = "en") -> dict[str, Path]:
+    """Write the report as JSON and/or HTML (in `lang`) and, with fix_out, the cleaned set, review file and
+    changelog."""
     from anchortune.data.loading import save_anchor_points
     from anchortune.quality.fix import plan_fix
     from anchortune.quality.html import render
@@ -138,7 +141,7 @@ def write_quality_outputs(report, points: list[AnchorPoint], source: str, json_o
         RunFolder(json_out.parent).write_json(json_out, report.to_json())
         written["json"] = json_out
     if html_out:
-        RunFolder(html_out.parent).write_text(html_out, render(report, points, source))
+        RunFolder(html_out.parent).write_text(html_out, render(report, points, source, lang))
         written["html"] = html_out
     if fix_out:
         plan = plan_fix(points, report.findings)
