@@ -94,7 +94,7 @@ def run_part(part: str, args, work: Path, shared: Path) -> dict:
                                                args.pair_chars)) + "\n")
         options = dict(objective=part, max_length=args.pair_length, beta=args.beta, learning_rate=args.pair_lr,
                        epochs=args.pair_epochs, max_steps=args.pair_steps, batch_size=args.pair_batch,
-                       eval_every=args.pair_steps)
+                       eval_every=args.pair_eval_every or args.pair_steps)
         sizes = {"train_pairs": args.pairs, "held_out_pairs": args.held_pairs, "max_chars_per_pair": args.pair_chars}
     else:
         folder = shared / "tools"
@@ -221,6 +221,8 @@ def main() -> int:
     parser.add_argument("--pair-chars", type=int, default=None, help="only pairs of at most this many characters")
     parser.add_argument("--pair-steps", type=int, default=None)
     parser.add_argument("--pair-batch", type=int, default=None)
+    parser.add_argument("--pair-eval-every", type=int, default=None,
+                        help="steps between the guard's evaluations (default: only at --pair-steps)")
     parser.add_argument("--tool-steps", type=int, default=None)
     parser.add_argument("--tool-batch", type=int, default=None)
     parser.add_argument("--beta", type=float, default=0.1)

@@ -26,7 +26,9 @@ def test_explicit_options_win_over_the_profile():
     assert cfg.learning_rate == 1e-5 and cfg.lora_r == 3
 
 
-@pytest.mark.parametrize("values,field", [({"learning_rate": -1}, "--lr must be a finite number > 0, not -1"),
+@pytest.mark.parametrize("values,field", [({"learning_rate": -1}, "--lr must be a finite number > 0 and <= 1, not -1"),
+                                          ({"learning_rate": 1e9}, "--lr must be a finite number > 0 and <= 1, not "
+                                                                   "1000000000.0"),
                                           ({"profile": "wild"}, "--profile must be one of conservative"),
                                           ({"delimiter": ";;"}, "--delimiter must be one character"),
                                           ({"unknown": 1}, "unknown option 'unknown'")])

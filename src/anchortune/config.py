@@ -15,6 +15,7 @@ import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from anchortune.errors import ConfigError, RunError
+from anchortune.messages import LANGUAGES
 
 PREFERENCE = {"epochs": 1 / 3, "lr": 0.25}  # a preference run's multipliers on the preset's defaults: DPO moves a model
 # further per step than demonstrations do (the calibration in bench/results/preference_tools.md)
@@ -75,7 +76,7 @@ class RunConfig(BaseModel):
                                       "model whose own template cannot render tool calls (default: the model's own).")
     epochs: float | None = Field(None, gt=0, le=1000, description="Passes over the training split (preset default).")
     max_steps: int | None = Field(None, gt=0, le=10_000_000, description="Stop after this many optimizer steps (overrides epochs).")
-    learning_rate: float | None = Field(None, gt=0, description="Peak learning rate (preset default).")
+    learning_rate: float | None = Field(None, gt=0, le=1, description="Peak learning rate (preset default).")
     batch_size: int | None = Field(None, gt=0, le=4096, description="Examples per optimizer step (preset default).")
     micro_batch_size: int | None = Field(None, gt=0, le=4096, description="Examples per forward pass, on average: a batch "
                                          "trains as batch/micro-batch packed rows of balanced token counts whose "
@@ -121,6 +122,9 @@ class RunConfig(BaseModel):
         "none", description="Experiment tracking: tensorboard (event files in RUN/tensorboard/) or mlflow (a SQLite "
                             "store under the data folder, or --tracking-uri): curves, settings, the gate's scores, the "
                             "guard's choice, the verdict and the report (pip install 'anchortune[track]').")
+    language: Literal[LANGUAGES] = Field(  # type: ignore[valid-type]
+        "en", description="Language of what the run writes for people: report.html, report.md and the model card "
+                          "(en or de; the command line passes its --lang, the studio its page's language).")
     tracking_uri: str | None = Field(None, min_length=1, max_length=2000,
                                      description="Where --track mlflow writes: a tracking server (http://...) or store "
                                                  "(default: MLFLOW_TRACKING_URI, else sqlite in the data folder's "

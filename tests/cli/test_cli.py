@@ -35,7 +35,7 @@ def test_unknown_model_is_one_readable_line(support_file, tmp_path):
 
 def test_invalid_option_value_is_reported_by_name(support_file, tmp_path):
     result = run_cli("train", str(support_file), "--lr", "-1", "--out", str(tmp_path / "r"))
-    assert result.returncode == 2 and "--lr must be a finite number > 0, not -1.0" in result.stderr
+    assert result.returncode == 2 and "--lr must be a finite number > 0 and <= 1, not -1.0" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -32,8 +32,44 @@ def test_a_training_run_reports_its_progress_and_verdict_in_german(support_file,
     assert "Antwortverlust auf zurückgehaltenen Daten: Basis" in out and "Urteil: " in out
     assert "Laufordner: " in out
     assert untranslated(out) == [], untranslated(out)
+    run = tmp_path / "run"
+    assert run_language(run / "config.yaml") == "de"  # the run remembers whom it writes for
+    report, card = (run / "report.md").read_text(encoding="utf-8"), (run / "README.md").read_text(encoding="utf-8")
+    page = (run / "report.html").read_text(encoding="utf-8")
+    assert report.startswith("# Laufbericht: support") and "**Urteil: " in report and "| gewählt | " in report
+    assert card.startswith("# support-Modell, mit anchortune feinabgestimmt") and "## Herkunft der Daten" in card
+    assert "Verlust je Antwort-Token" in card and "Qualitätsprüfung: **" in card
+    assert '<html lang="de">' in page and "Belege darunter: die Verluste" in page
+    for text in (report, card, page):
+        assert untranslated(text) == [], untranslated(text)
+    evaluated = runner.invoke(app, ["--lang", "de", "eval", str(run)], env={"COLUMNS": "200"})
+    assert evaluated.exit_code == 0, evaluated.output
+    written = (run / "eval.md").read_text(encoding="utf-8")
+    assert written.startswith("# Auswertung: support auf ") and "| Messgröße | Basis | feinabgestimmt |" in written
+    assert "## Was als Nächstes zu schreiben ist" in written and untranslated(written) == [], untranslated(written)
     english = runner.invoke(app, ["validate", str(support_file)])
     assert english.exit_code == 0 and "36 anchor points" in english.output  # the choice lasts one command
+
+
+def run_language(path) -> str:
+    """The language a run folder's config.yaml names."""
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["language"]
+
+
+def test_the_files_of_an_english_run_stay_english(support_file, tiny_model_dir, tmp_path):
+    """Without --lang a run's files are written as before (report.md, the model card, eval.md)."""
+    result = runner.invoke(app, ["train", str(support_file), "--task", "support", "--model", str(tiny_model_dir),
+                                 "--out", str(tmp_path / "run"), "--max-steps", "1", "--eval-every", "1",
+                                 "--batch-size", "4", "--precision", "fp32", "--force"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    assert run_language(run / "config.yaml") == "en"
+    assert (run / "report.md").read_text(encoding="utf-8").startswith("# Run report: support")
+    card = (run / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("# support model fine-tuned with anchortune") and "## Data lineage" in card
+    assert "| base | " in card and "loss per answer token" in card
 
 
 def test_the_gate_report_its_page_and_a_data_error_are_german(support_file, write_lines, tmp_path):

@@ -79,8 +79,9 @@ def test_out_naming_a_file_is_refused_by_its_flag(cli, tiny_run, support_file, t
 
 
 @pytest.mark.parametrize("flag,value,says", [("--epochs", "inf", "--epochs must be a finite number > 0"),
-                                             ("--lr", "inf", "--lr must be a finite number > 0, not inf"),
-                                             ("--lr", "nan", "--lr must be a finite number > 0, not nan"),
+                                             ("--lr", "inf", "--lr must be a finite number > 0 and <= 1, not inf"),
+                                             ("--lr", "nan", "--lr must be a finite number > 0 and <= 1, not nan"),
+                                             ("--lr", "1e9", "--lr must be a finite number > 0 and <= 1, not 1000000000.0"),
                                              ("--max-steps", "99999999999", "--max-steps must be a whole number > 0 "
                                                                             "and <= 10000000")])
 def test_options_that_cannot_be_trained_with_are_refused_by_their_flag(cli, support_file, tmp_path, flag, value, says):
@@ -137,9 +138,24 @@ def test_training_on_too_few_rows_names_the_minimum(cli, tmp_path, tiny_model_di
     assert not (tmp_path / "run").exists()
 
 
-def test_a_diverging_run_fails_with_the_reason_and_keeps_nothing(cli, support_file, tiny_model_dir, tmp_path):
+def test_a_diverging_run_fails_with_the_reason_and_keeps_nothing(cli, support_file, tiny_model_dir, tmp_path,
+                                                                 monkeypatch):
+    """A learning rate above 1 is refused before anything starts (the parametrised test above); one within bounds
+    can still blow the weights up: the run fails with the reason and what to change, and leaves no folder."""
+    from anchortune.train.session import RunSession
+
+    trained = RunSession.fine_tune
+
+    def blown_up(*args, **kwargs):  # what a too-high rate does to the adapter's weights
+        result = trained(*args, **kwargs)
+        for parameter in result.model.parameters():
+            if parameter.requires_grad:
+                parameter.data.fill_(float("inf"))
+        return result
+
+    monkeypatch.setattr(RunSession, "fine_tune", blown_up)
     ran = cli("train", support_file, "--task", "support", "--model", tiny_model_dir, "--out", tmp_path / "run",
-              "--lr", "1e30", "--max-steps", "3", "--eval-every", "1", "--batch-size", "4", "--precision", "fp32",
+              "--lr", "1", "--max-steps", "2", "--eval-every", "1", "--batch-size", "4", "--precision", "fp32",
               "--force")
     assert ran.code == 4 and "training diverged" in ran.err and "lower --lr" in ran.err, ran
     assert not (tmp_path / "run").exists()

@@ -186,8 +186,8 @@ def test_bad_run_options_are_named_in_german_and_their_english_is_kept():
 
     with pytest.raises(ConfigError) as refused:
         RunConfig.build(data="x.jsonl", learning_rate=-1)
-    assert str(refused.value) == "invalid run options: --lr must be a finite number > 0, not -1"
-    assert _in_german(refused.value) == "ungültige Laufoptionen: --lr muss eine endliche Zahl > 0 sein, nicht -1"
+    assert str(refused.value) == "invalid run options: --lr must be a finite number > 0 and <= 1, not -1"
+    assert _in_german(refused.value) == "ungültige Laufoptionen: --lr muss eine endliche Zahl > 0 und <= 1 sein, nicht -1"
     with pytest.raises(ConfigError) as refused:
         RunConfig.build(data="x.jsonl", method="qlora", epochs=0, delimiter="ab", gradient_checkpointing="maybe",
                         bogus=1)
@@ -223,10 +223,10 @@ def test_a_damaged_run_config_is_named_in_german_with_what_is_wrong_inside(tmp_p
     with pytest.raises(RunError) as refused:
         RunFolder(tmp_path).load_config()
     assert f"{tmp_path / 'config.yaml'}' is damaged: the run's config cannot be read (invalid run options: " \
-           "--lr must be a finite number > 0, not 0); restore it or train again" in str(refused.value)
+           "--lr must be a finite number > 0 and <= 1, not 0); restore it or train again" in str(refused.value)
     assert _in_german(refused.value) == (
         f"„{tmp_path / 'config.yaml'}“ ist beschädigt: die Konfiguration des Laufs lässt sich nicht lesen "
-        "(ungültige Laufoptionen: --lr muss eine endliche Zahl > 0 sein, nicht 0); wiederherstellen oder neu "
+        "(ungültige Laufoptionen: --lr muss eine endliche Zahl > 0 und <= 1 sein, nicht 0); wiederherstellen oder neu "
         "trainieren")
 
 

@@ -194,7 +194,8 @@ async def start_job(request: Request):
     if form.get("method") in METHODS[1:]:  # dpo, orpo or reinforcement: the form's method (supervised: the default)
         options["objective"] = form.get("method")
     options.update(task=form.get("task") or "custom", profile=form.get("profile") or "balanced",
-                   engine=form.get("engine") or "auto", track=form.get("track") or None)
+                   engine=form.get("engine") or "auto", track=form.get("track") or None,
+                   language=language(request))  # the run's report and model card in the page's language
     if form.get("force"):  # the form's explicit "train anyway" on a poor verdict
         options["force"] = True
     job = await asyncio.to_thread(jobs.create_job, _ws(request), str(form.get("model") or ""),

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from anchortune.cli.console import console, line
+from anchortune.cli.console import console, language, line
 
 
 def adapt(
@@ -28,7 +28,7 @@ def adapt(
 
     view = ProgressView(console)
     try:
-        summary = adapt_run(documents, out, model, method, epochs, lr, window, seed, on_event=view)
+        summary = adapt_run(documents, out, model, method, epochs, lr, window, seed, on_event=view, lang=language())
     finally:
         view.close()
     d, g = summary["domain"], summary["general"]

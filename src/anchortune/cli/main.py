@@ -95,7 +95,7 @@ def evaluate(
 ) -> None:
     """Base versus tuned on held-out data with the task's metric, plus general retention."""
     with console.status(escape(line("cli_evaluating"))):
-        result = runs.evaluate_run(run, data, general_text, choices, limit)
+        result = runs.evaluate_run(run, data, general_text, choices, limit, language())
     base, tuned = result["models"]["base"], result["models"]["tuned"]
     table = Table(line("cli_col_metric"), line("cli_col_base"), line("cli_col_tuned"))
     number = lambda value: tr(f"{value:.4f}")  # noqa: E731

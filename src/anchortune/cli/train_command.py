@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from anchortune.app import runs
-from anchortune.cli.console import console, delimiter_option, escape, line, option_help, result_lines, tr
+from anchortune.cli.console import console, delimiter_option, escape, language, line, option_help, result_lines, tr
 from anchortune.cli.progress import ProgressView
 from anchortune.config import RunConfig
 
@@ -72,7 +72,8 @@ def train(
                           label_col=label_col, delimiter=delimiter_option(delimiter), profile=profile,
                           replay=replay, neftune=neftune, kl_general=kl_general,
                           gradient_checkpointing=gradient_checkpointing or None, devices=devices, nodes=nodes,
-                          strategy=strategy, track=track, tracking_uri=tracking_uri)
+                          strategy=strategy, track=track, tracking_uri=tracking_uri,
+                          language=language())
     view = ProgressView(console)
     try:
         outcome = runs.train_run(cfg, out, resume=resume, on_event=view, force=force,

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass
 
+from anchortune.messages import say
+
 FAIL_UNDER = {"label": 1.0, "json": 0.5}
 FAIL_SHARE = 0.2
 NEAREST = 3
@@ -69,26 +71,23 @@ def close_the_loop(kind: str, held, scores: list[float], train, embedder) -> dic
         label = held[i].label
         few = label is not None and label_counts.get(label, 0) < FEW
         far = nearest[0]["similarity"] < COVERED
-        why = (f"intent '{label}' has {label_counts.get(label, 0)} anchor points" if few else
-               f"no anchor point is like it (closest {nearest[0]['similarity']:.2f}, line {nearest[0]['line']})" if far
-               else f"anchor points like it exist (line {nearest[0]['line']}, {nearest[0]['similarity']:.2f}): "
-                    "compare their answers with the reference")
+        closest = {"line": nearest[0]["line"], "score": f"{nearest[0]['similarity']:.2f}"}
+        why = (say("cov_few", label=label, n=label_counts.get(label, 0)) if few else
+               say("cov_far", **closest) if far else say("cov_close", **closest))
         failures.append(Failure(held[i].line, held[i].prompt, label, scores[i], nearest, not (few or far), why))
     groups = _groups([f for f in failures if not f.covered], fail_vectors, [f.line for f in failures])
     suggestions = []
     for group in groups:
         first = group[0]
         if first.label is not None and label_counts.get(first.label, 0) < FEW:
-            head = f"write anchor points for intent '{first.label}' (it has {label_counts.get(first.label, 0)})"
+            suggestions.append(say("cov_write_intent", label=first.label, k=label_counts.get(first.label, 0),
+                                   prompt=first.prompt[:120], n=len(group)))
         else:
-            head = "write anchor points for requests like this one, which none of them resembles"
-        suggestions.append(f"{head}: \"{first.prompt[:120]}\" ({len(group)} failing held-out "
-                           f"item{'s' if len(group) > 1 else ''})")
+            suggestions.append(say("cov_write_like", prompt=first.prompt[:120], n=len(group)))
     covered = [f for f in failures if f.covered]
     if covered:
-        suggestions.append(f"{len(covered)} failing item{'s' if len(covered) > 1 else ''} have close anchor points "
-                           f"(e.g. line {covered[0].nearest[0]['line']} for held-out line {covered[0].line}): check "
-                           "those anchor points' answers for errors or disagreement before writing more")
+        suggestions.append(say("cov_check_close", n=len(covered), line=covered[0].nearest[0]["line"],
+                               other_line=covered[0].line))
     return {"failing": [f.to_json() for f in failures], "uncovered": [[f.line for f in g] for g in groups],
             "suggestions": suggestions, "rule": _rule(kind)}
 
@@ -111,7 +110,7 @@ def _groups(uncovered: list[Failure], vectors, lines: list[int]) -> list[list[Fa
 
 def _rule(kind: str) -> str:
     if kind == "label":
-        return "failing: a wrong label"
+        return say("cov_rule_label")
     if kind == "json":
-        return "failing: under half of the fields right"
-    return f"failing: the lowest {FAIL_SHARE:.0%} of the held-out items by ROUGE-L"
+        return say("cov_rule_json")
+    return say("cov_rule_text", share=f"{FAIL_SHARE:.0%}")

@@ -13,7 +13,7 @@ from anchortune.run_folder import RunFolder
 
 
 def evaluate_pairs(folder: RunFolder, data: str | Path | None = None, general_text: str | Path | None = None,
-                   limit: int = 200) -> dict:
+                   limit: int = 200, lang: str = "en") -> dict:
     from anchortune.data import chat_templates
     from anchortune.data.pair_tokens import render, split_pairs
     from anchortune.data.pairs import load_pairs
@@ -65,5 +65,5 @@ def evaluate_pairs(folder: RunFolder, data: str | Path | None = None, general_te
         result["retention"]["shipped_cloze_points"] = 100 * (tuned["shipped_cloze_accuracy"]
                                                              - base["shipped_cloze_accuracy"])
     folder.write_json(folder.root / "eval.json", result)
-    folder.write_text(folder.root / "eval.md", render_eval_markdown(result))
+    folder.write_text(folder.root / "eval.md", render_eval_markdown(result, lang))
     return result

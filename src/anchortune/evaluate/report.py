@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 
 from anchortune.evaluate.verdict import baseline_words
-from anchortune.messages import format_number, template, translate
+from anchortune.messages import format_number, localise_numbers, template, translate
 
 W, H, PAD = 560, 240, 52
 COLOURS = ("#3b6fd8", "#d8553b", "#2f9e5b", "#8a5cd8")
@@ -189,88 +189,109 @@ def _points(drop, lang: str = "en") -> str:
         else "-"
 
 
-def render_markdown(summary: dict) -> str:
+def render_markdown(summary: dict, lang: str = "en") -> str:
+    """The run report's Markdown twin in `lang`: the verdict, the held-out answers' numbers and the worst of them,
+    the method's own measures, and the checkpoint choice."""
+    from anchortune.export.card import preference_lines, reinforcement_lines, tool_lines
+
+    tr = lambda text: translate(text, lang)  # noqa: E731
     balance = summary.get("balance") or {}
     diagnosis = balance.get("diagnosis") or {}
     verdict = summary.get("verdict") or diagnosis
     chosen = balance.get("chosen")
-    lines = [f"# Run report: {summary['task']}", "",
-             f"**Verdict: {verdict.get('verdict', 'no verdict')}.** {verdict.get('reason', '')}", ""]
+    lines = ["# " + _say("md_title", lang, task=summary["task"]), "",
+             f"**{_say('md_verdict', lang, verdict=tr(verdict.get('verdict', 'no verdict')))}** "
+             f"{tr(verdict.get('reason', ''))}", ""]
     if verdict.get("answers") and verdict.get("answers") != verdict.get("reason"):
-        lines += [verdict["answers"], ""]
-    lines += [f"Next: {verdict.get('advice', '')}", ""]
+        lines += [tr(verdict["answers"]), ""]
+    lines += [_say("md_next", lang, advice=tr(verdict.get("advice", ""))), ""]
     answers = summary.get("answers")
     if answers:
-        lines += [f"| held-out answers ({answers['answers']}) | {answers['metric']} | agree with the reference |",
-                  "|---|---|---|",
-                  f"| tuned | {answers['tuned']:.2f} | {answers['agree']['tuned']} |",
-                  f"| base | {answers['base']:.2f} | {answers['agree']['base']} |",
-                  f"| {baseline_words(answers['baseline'])} | {answers['baseline']['score']:.2f} | "
-                  f"{answers['agree']['baseline']} |", "", "Worst answers:", ""]
-        lines += [f"- line {w['line']}: {w['prompt'][:200]} -> {w['tuned'][:200]} (reference: {w['reference'][:200]})"
-                  for w in answers.get("worst", [])]
+        rows = [(_say("report_tuned", lang), answers["tuned"], answers["agree"]["tuned"]),
+                (_say("report_base", lang), answers["base"], answers["agree"]["base"]),
+                (tr(baseline_words(answers["baseline"])), answers["baseline"]["score"], answers["agree"]["baseline"])]
+        lines += [f"| {_say('md_answers_head', lang, n=answers['answers'])} | {tr(answers['metric'])} | "
+                  f"{_say('report_agree_head', lang)} |", "|---|---|---|",
+                  *(f"| {name} | {_n(score, lang, 2)} | {k} |" for name, score, k in rows),
+                  "", _say("md_worst", lang), ""]
+        lines += ["- " + _say("md_worst_line", lang, line=w["line"], prompt=w["prompt"][:200], answer=w["tuned"][:200],
+                              text=w["reference"][:200]) for w in answers.get("worst", [])]
         lines += [""]
-    from anchortune.export.card import preference_lines, reinforcement_lines, tool_lines
-
-    lines += [*preference_lines(summary.get("preference")), *tool_lines(summary.get("tool_calls")),
-              *reinforcement_lines(summary.get("reinforcement"), summary.get("grader")), ""]
-    lines += [f"Loss-based evidence (the balance guard): {diagnosis.get('verdict', 'no verdict')}. "
-              f"{diagnosis.get('reason', '')}", ""]
+    lines += [*preference_lines(summary.get("preference"), lang), *tool_lines(summary.get("tool_calls"), lang),
+              *reinforcement_lines(summary.get("reinforcement"), summary.get("grader"), lang), ""]
+    lines += [_say("md_loss_evidence", lang, verdict=tr(diagnosis.get("verdict", "no verdict")),
+                   reason=tr(diagnosis.get("reason", ""))), ""]
     if chosen:
-        lines += ["| | step | adapter scale | validation loss | general text | cloze | answer style | balance |",
-                  "|---|---|---|---|---|---|---|---|"]
+        heads = " | ".join(_say(k, lang) for k in ("report_col_step", "report_col_scale", "report_col_valid",
+                                                   "report_col_text", "report_col_cloze", "report_col_style",
+                                                   "report_col_balance"))
+        lines += [f"| | {heads} |", "|---|---|---|---|---|---|---|---|"]
         for i, c in enumerate([chosen, *balance.get("runners_up", [])]):
-            lines.append(f"| {'chosen' if i == 0 else 'runner-up'} | {_step(c)} | {c['scale']} | "
-                         f"{c['valid_loss']:.4f} | {_pct(c.get('text_drift'))} | {_points(c.get('cloze_drop'))} | "
-                         f"{c['drift']:+.1%} | {c['balance']:.3f} |")
-    lines += ["", "Plots: `report.html`. Curves: `metrics.jsonl`.", ""]
+            lines.append(f"| {_say('report_chosen' if i == 0 else 'report_runner_up', lang)} | {_step(c, lang)} | "
+                         f"{localise_numbers(str(c['scale']), lang)} | {_n(c['valid_loss'], lang)} | "
+                         f"{_pct(c.get('text_drift'), lang)} | {_points(c.get('cloze_drop'), lang)} | "
+                         f"{_n(c['drift'], lang, 1, percent=True, sign=True)} | {_n(c['balance'], lang, 3)} |")
+    lines += ["", _say("md_files", lang), ""]
     return "\n".join(lines)
 
 
-def render_eval_markdown(result: dict) -> str:
-    """`anchortune eval`'s result as Markdown: metrics side by side, retention, three examples."""
-    base, tuned = result["models"]["base"], result["models"]["tuned"]
-    keys = [k for k, v in base.items() if isinstance(v, (int, float))]
-    lines = [f"# Evaluation: {result['task']} on {result['examples']} held-out examples ({result['source']})", ""]
-    if result.get("verdict"):
-        v = result["verdict"]
-        lines += [f"**Verdict: {v['verdict']}.** {v['reason']}", "", v["answers"], "", f"Next: {v['advice']}", ""]
-    if result.get("answers"):
-        a = result["answers"]
-        lines += [f"| {a['metric']} | held-out answers | agree with the reference |", "|---|---|---|",
-                  f"| tuned | {a['tuned']:.3f} | {a['agree']['tuned']} of {a['answers']} |",
-                  f"| base | {a['base']:.3f} | {a['agree']['base']} of {a['answers']} |",
-                  f"| trivial baseline: {a['baseline']['words']} | {a['baseline']['score']:.3f} | "
-                  f"{a['agree']['baseline']} of {a['answers']} |", ""]
+def render_eval_markdown(result: dict, lang: str = "en") -> str:
+    """`anchortune eval`'s result as Markdown in `lang`: metrics side by side, retention, three examples, what to
+    write next."""
     from anchortune.export.card import preference_lines, tool_lines
 
-    lines += [*preference_lines(result.get("preference")), *tool_lines(result.get("tool_calls")), ""]
-    lines += ["| metric | base | tuned |", "|---|---|---|"]
-    lines += [f"| {k} | {base[k]:.4f} | {tuned[k]:.4f} |" for k in keys if isinstance(tuned.get(k), (int, float))]
+    tr = lambda text: translate(text, lang)  # noqa: E731
+    base, tuned = result["models"]["base"], result["models"]["tuned"]
+    keys = [k for k, v in base.items() if isinstance(v, (int, float))]
+    lines = ["# " + _say("evmd_title", lang, task=result["task"], n=result["examples"], file=result["source"]), ""]
+    if result.get("verdict"):
+        v = result["verdict"]
+        lines += [f"**{_say('md_verdict', lang, verdict=tr(v['verdict']))}** {tr(v['reason'])}", "", tr(v["answers"]),
+                  "", _say("md_next", lang, advice=tr(v["advice"])), ""]
+    if result.get("answers"):
+        a = result["answers"]
+        of = lambda k: _say("report_k_of_n", lang, k=k, n=a["answers"])  # noqa: E731
+        lines += [f"| {tr(a['metric'])} | {_say('evmd_answers', lang)} | {_say('report_agree_head', lang)} |",
+                  "|---|---|---|",
+                  f"| {_say('report_tuned', lang)} | {_n(a['tuned'], lang, 3)} | {of(a['agree']['tuned'])} |",
+                  f"| {_say('report_base', lang)} | {_n(a['base'], lang, 3)} | {of(a['agree']['base'])} |",
+                  f"| {_say('evmd_trivial', lang, words=tr(a['baseline']['words']))} | "
+                  f"{_n(a['baseline']['score'], lang, 3)} | {of(a['agree']['baseline'])} |", ""]
+    lines += [*preference_lines(result.get("preference"), lang), *tool_lines(result.get("tool_calls"), lang), ""]
+    lines += [f"| {_say('cli_col_metric', lang)} | {_say('report_base', lang)} | {_say('report_tuned', lang)} |",
+              "|---|---|---|"]
+    lines += [f"| {k} | {_n(base[k], lang)} | {_n(tuned[k], lang)} |" for k in keys
+              if isinstance(tuned.get(k), (int, float))]
     for field, value in tuned.get("field_exact", {}).items():
-        lines.append(f"| exact {field} | {base['field_exact'][field]:.3f} | {value:.3f} |")
+        lines.append(f"| {_say('evmd_exact', lang, name=field)} | {_n(base['field_exact'][field], lang, 3)} | "
+                     f"{_n(value, lang, 3)} |")
     if result.get("retention"):
-        lines += ["", "General retention (change of loss, or cloze accuracy points, tuned against base): "
-                  + ", ".join(f"{k} {v:+.0f} points" if k.endswith("_points") else f"{k} {v:+.1%}"
-                              for k, v in result["retention"].items())]
+        names = ", ".join(f"{k} " + (_say("report_points", lang, points=_n(v, lang, 0, sign=True))
+                                     if k.endswith("_points") else _n(v, lang, 1, percent=True, sign=True))
+                          for k, v in result["retention"].items())
+        lines += ["", _say("evmd_retention", lang, names=names)]
     if result.get("choices"):
         c = result["choices"]
-        lines += ["", f"Multiple choice ({c['items']} items): base {c['base_accuracy']:.1%}, tuned "
-                      f"{c['tuned_accuracy']:.1%}; {c['right_to_wrong']} right-to-wrong, {c['wrong_to_right']} "
-                      "wrong-to-right flips"]
+        lines += ["", _say("evmd_choices", lang, n=c["items"], base=_n(c["base_accuracy"], lang, 1, percent=True),
+                            tuned=_n(c["tuned_accuracy"], lang, 1, percent=True), wrong=c["right_to_wrong"],
+                            right=c["wrong_to_right"])]
     for label, ex in result.get("examples_side_by_side", {}).items():
-        lines += ["", f"## {label} (line {ex['line']})", "", f"**Prompt:** {ex['prompt'][:500]}", "",
-                  f"- reference: {ex['reference'][:400]}", f"- base: {ex['base'][:400]}", f"- tuned: {ex['tuned'][:400]}"]
+        lines += ["", "## " + _say("evmd_example", lang, label=tr(label), line=ex["line"]), "",
+                  f"**{_say('card_prompt', lang)}** {ex['prompt'][:500]}", "",
+                  f"- {_say('report_reference', lang)}: {ex['reference'][:400]}",
+                  f"- {_say('report_base', lang)}: {ex['base'][:400]}",
+                  f"- {_say('report_tuned', lang)}: {ex['tuned'][:400]}"]
     loop = result.get("next_to_write")
     if loop and loop["failing"]:
-        lines += ["", f"## What to write next ({len(loop['failing'])} failing held-out items; {loop['rule']})", ""]
-        lines += [f"- {s}" for s in loop["suggestions"]]
-        lines += ["", "| held-out line | score | nearest anchor points (line: similarity) | why |", "|---|---|---|---|"]
-        lines += [f"| {f['line']} | {f['score']:.2f} | "
-                  f"{_nearest(f['nearest'])} | "
-                  f"{f['why']} |" for f in loop["failing"][:20]]
+        lines += ["", "## " + _say("evmd_next_title", lang, n=len(loop["failing"]), rule=tr(loop["rule"])), ""]
+        lines += [f"- {tr(s)}" for s in loop["suggestions"]]
+        heads = " | ".join(_say(k, lang) for k in ("evmd_col_line", "evmd_col_score", "evmd_col_nearest",
+                                                   "cli_col_why"))
+        lines += ["", f"| {heads} |", "|---|---|---|---|"]
+        lines += [f"| {f['line']} | {_n(f['score'], lang, 2)} | {_nearest(f['nearest'], lang)} | {tr(f['why'])} |"
+                  for f in loop["failing"][:20]]
     return "\n".join(lines) + "\n"
 
 
-def _nearest(nearest: list[dict]) -> str:
-    return ", ".join(f"{n['line']}: {n['similarity']:.2f}" for n in nearest)
+def _nearest(nearest: list[dict], lang: str = "en") -> str:
+    return ", ".join(f"{n['line']}: {_n(n['similarity'], lang, 2)}" for n in nearest)

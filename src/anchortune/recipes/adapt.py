@@ -29,8 +29,8 @@ MAX_HELD_WINDOWS = 64  # held-out windows scored at every evaluation (the rest o
 
 def adapt_run(documents: list[str | Path], out: str | Path, model: str | None = None, method: str = "lora",
               epochs: float = 1.0, learning_rate: float | None = None, window: int = WINDOW, seed: int = 42,
-              on_event: EventSink = ignore) -> dict:
-    """Continued pretraining on `documents` into `out`; the run's summary. A run that fails for a reason, or is
+              on_event: EventSink = ignore, lang: str = "en") -> dict:
+    """Continued pretraining on `documents` into `out`; the run's summary (its model card in `lang`). A run that fails for a reason, or is
     stopped before its first checkpoint, leaves nothing (the run session's folder life, train/session.py)."""
     from anchortune.data.documents import read_corpus, split_documents, windows
     from anchortune.data.presets import load_preset
@@ -39,7 +39,7 @@ def adapt_run(documents: list[str | Path], out: str | Path, model: str | None = 
 
     cfg = RunConfig.build(data=str(Path(documents[0])) if documents else "", task="custom", model=model,
                           method=method, epochs=epochs, learning_rate=learning_rate or ADAPT_LR, max_length=window,
-                          seed=seed)
+                          seed=seed, language=lang)
     with RunSession(cfg, out, on_event, resumable=False) as session:
         corpus = read_corpus(list(documents))
         on_event(Event("info", 0, {"message": f"documents: {corpus.summary()}"}))
@@ -92,24 +92,30 @@ def adapt_run(documents: list[str | Path], out: str | Path, model: str | None = 
                         "candidates": [c.to_json() for c in result.candidates],
                         "diagnosis": diagnosis.to_json() if diagnosis else None},
         }
-        session.finish(summary, _card(summary))
+        session.finish(summary, _card(summary, cfg.language))
     on_event(Event("done", result.steps, {"base_valid": baseline.valid_loss, "tuned_valid": tuned}))
     return summary
 
 
-def _card(summary: dict) -> str:
+def _card(summary: dict, lang: str = "en") -> str:
+    """The adapted model's card in `lang`."""
+    from anchortune.messages import format_number, say_in, translate
+
     d, g = summary["domain"], summary["general"]
-    verdict = (summary["balance"]["diagnosis"] or {}).get("verdict", "not diagnosed")
-    general = (f"general-text loss {g['base_text']:.3f} -> {g['tuned_text']:.3f}"
-               if g.get("base_text") is not None and g.get("tuned_text") is not None else "general text not measured")
+    verdict = translate((summary["balance"]["diagnosis"] or {}).get("verdict", "not diagnosed"), lang)
+    general = (say_in("adapt_card_general", lang, before=format_number(g["base_text"], lang, 3),
+                      after=format_number(g["tuned_text"], lang, 3))
+               if g.get("base_text") is not None and g.get("tuned_text") is not None else
+               say_in("adapt_card_no_general", lang))
     return "\n".join([
-        f"# Domain-adapted {summary['base_model'] or 'default model'}", "",
-        f"Continued pretraining on {summary['documents']} documents ({summary['cleaning']}); "
-        f"{summary['held_out_documents']} held out.", "",
-        f"- held-out domain perplexity: {d['base_perplexity']:.2f} -> {d['tuned_perplexity']:.2f}",
+        "# " + say_in("adapt_card_title", lang, model=summary["base_model"] or say_in("adapt_card_default", lang)),
+        "", say_in("adapt_card_documents", lang, n=summary["documents"], text=summary["cleaning"],
+                   k=summary["held_out_documents"]), "",
+        "- " + say_in("adapt_card_perplexity", lang, before=format_number(d["base_perplexity"], lang, 2),
+                      after=format_number(d["tuned_perplexity"], lang, 2)),
         f"- {general}",
-        f"- verdict: {verdict}", "",
-        "Start a task from it: `anchortune train DATA --model THIS_FOLDER`.", ""])
+        "- " + say_in("adapt_card_verdict", lang, verdict=verdict), "",
+        say_in("adapt_card_start", lang), ""])
 
 
 def read_summary(run: str | Path) -> dict:

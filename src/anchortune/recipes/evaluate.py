@@ -20,9 +20,9 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 
 
 def evaluate_run(run: str | Path, data: str | Path | None = None, general_text: str | Path | None = None,
-                 choices: str | Path | None = None, limit: int = 200) -> dict:
+                 choices: str | Path | None = None, limit: int = 200, lang: str = "en") -> dict:
     """Base against tuned on held-out anchor points (default: the run's validation split). Every input is checked
-    before any generation. Writes eval.json and eval.md into the run. A preference run is evaluated on held-out
+    before any generation. Writes eval.json and eval.md (in `lang`) into the run. A preference run is evaluated on held-out
     pairs (evaluate/pair_evaluation.py); a tool-calling run's calls are measured as calls (evaluate/tool_calls.py)."""
     from anchortune.train.session import RunSession
 
@@ -30,13 +30,13 @@ def evaluate_run(run: str | Path, data: str | Path | None = None, general_text: 
     if folder.is_run() and folder.load_config().objective in PREFERENCE_OBJECTIVES:
         from anchortune.evaluate.pair_evaluation import evaluate_pairs
 
-        return evaluate_pairs(folder, data, general_text, limit)
+        return evaluate_pairs(folder, data, general_text, limit, lang)
     cfg = _check_inputs(folder, data, general_text, choices, limit)
     with RunSession(cfg) as session:
-        return _evaluate(session, folder, data, general_text, choices, limit)
+        return _evaluate(session, folder, data, general_text, choices, limit, lang)
 
 
-def _evaluate(session, folder: RunFolder, data, general_text, choices, limit: int) -> dict:
+def _evaluate(session, folder: RunFolder, data, general_text, choices, limit: int, lang: str) -> dict:
     import json
 
     from anchortune.data import chat_templates
@@ -135,7 +135,7 @@ def _evaluate(session, folder: RunFolder, data, general_text, choices, limit: in
     folder.write_json(folder.root / "eval.json", result)
     from anchortune.evaluate.report import render_eval_markdown
 
-    folder.write_text(folder.root / "eval.md", render_eval_markdown(result))
+    folder.write_text(folder.root / "eval.md", render_eval_markdown(result, lang))
     return result
 
 

@@ -240,8 +240,8 @@ def conclude(session, summary: dict, metrics: list[dict], verdict: dict | None, 
     if stored.is_file():
         kept = json.loads(stored.read_text(encoding="utf-8"))
         summary["quality"] = {k: kept[k] for k in ("verdict", "scores", "reasons", "advice", "counts")}
-    _write_run_report(session.folder, summary, metrics)
-    session.finish(summary, render(summary))
+    _write_run_report(session.folder, summary, metrics, session.cfg.language)
+    session.finish(summary, render(summary, session.cfg.language))
     if verdict:
         session.on_event(Event("info", steps, {"message": say("log_verdict", verdict=verdict["verdict"],
                                                               reason=verdict["reason"])}))
@@ -360,11 +360,12 @@ def _replay_rows(session: RunSession, model) -> list[dict]:
     return encode(answers, load_preset("custom"), session.tokenizer, 256)[0]
 
 
-def _write_run_report(folder: RunFolder, summary: dict, metrics: list[dict]) -> None:
+def _write_run_report(folder: RunFolder, summary: dict, metrics: list[dict], lang: str) -> None:
+    """report.html and report.md in the run's language (the command line's --lang, the studio's page language)."""
     from anchortune.evaluate.report import render_html, render_markdown
 
-    folder.write_text(folder.root / "report.html", render_html(summary, metrics))
-    folder.write_text(folder.root / "report.md", render_markdown(summary))
+    folder.write_text(folder.root / "report.html", render_html(summary, metrics, lang))
+    folder.write_text(folder.root / "report.md", render_markdown(summary, lang))
 
 
 
