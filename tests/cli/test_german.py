@@ -31,6 +31,7 @@ def test_a_training_run_reports_its_progress_and_verdict_in_german(support_file,
     assert "Schritt 2: Validierungsverlust" in out  # an evaluation line
     assert "Antwortverlust auf zurückgehaltenen Daten: Basis" in out and "Urteil: " in out
     assert "Laufordner: " in out
+    assert out.count("Urteil: ") == 1, out  # the verdict once, in the outcome (not also as a progress line)
     assert untranslated(out) == [], untranslated(out)
     run = tmp_path / "run"
     assert run_language(run / "config.yaml") == "de"  # the run remembers whom it writes for
@@ -44,6 +45,7 @@ def test_a_training_run_reports_its_progress_and_verdict_in_german(support_file,
         assert untranslated(text) == [], untranslated(text)
     evaluated = runner.invoke(app, ["--lang", "de", "eval", str(run)], env={"COLUMNS": "200"})
     assert evaluated.exit_code == 0, evaluated.output
+    assert "Basismodell und feinabgestimmtes Modell werden bewertet" in evaluated.stderr  # piped: a line, no spinner
     written = (run / "eval.md").read_text(encoding="utf-8")
     assert written.startswith("# Auswertung: support auf ") and "| Messgröße | Basis | feinabgestimmt |" in written
     assert "## Was als Nächstes zu schreiben ist" in written and untranslated(written) == [], untranslated(written)

@@ -40,3 +40,4 @@ def test_check_judges_pairs_with_the_pair_gate(write_lines, tmp_path, tiny_model
     codes = {(f["line"], f["code"]) for f in report["findings"]}
     assert (5, "identical_sides") in codes, codes
     assert report["examples"] == 12
+    assert ": 12 preference pairs; relevance" in result.stdout.splitlines()[0]  # counted as what they are

@@ -84,6 +84,32 @@ def result_lines(found: dict) -> list[str]:
     return lines
 
 
+def working(text: str):
+    """A spinner with `text` while a long step runs, on a terminal; where the output is piped or redirected (no
+    spinner shows), the same line on stderr, and each `update` of it as another, so a log is never silent for
+    minutes and stdout keeps only results."""
+    if console.is_terminal:
+        return console.status(escape(text))
+    lines = _Lines()
+    lines.update(escape(text))
+    return lines
+
+
+class _Lines:
+    """What `working` gives where no spinner shows: each update (Rich markup, as a status takes it) a line on
+    stderr."""
+
+    def __enter__(self) -> "_Lines":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return False
+
+    def update(self, text: str) -> None:
+        if text:
+            err.print(text, highlight=False)
+
+
 def escape(text: str) -> str:
     from rich.markup import escape
 

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from anchortune.app import datasets
 from anchortune.app.datasets import CsvColumns
-from anchortune.cli.console import console, delimiter_option, escape, language, line, option_help, tr
+from anchortune.cli.console import console, delimiter_option, escape, language, line, option_help, tr, working
 
 def validate(
     data: Path = typer.Argument(..., help="Anchor points: a JSONL or CSV file."),
@@ -53,22 +53,25 @@ def check(
 ) -> None:
     """Judge anchor points before training: relevant, diverse, balanced, clear - with reasons and advice."""
     columns = CsvColumns(input_col, output_col, label_col, delimiter_option(delimiter))
-    with console.status(escape(line("cli_checking"))):
-        if datasets.is_pair_file(data) and fix_out is None:  # preference pairs: their own gate
+    with working(line("cli_checking")):
+        pairs = datasets.is_pair_file(data) and fix_out is None
+        if pairs:  # preference pairs: their own gate
             report, written = datasets.check_pairs_file(data, task, model, max_length, json_out, html_out)
         else:
             report, written = datasets.check_file(data, task, model, description, columns, max_length, ifd,
                                                   json_out, html_out, fix_out, max_rows, lang=language())
-    print_report(report)
+    print_report(report, "cli_report_pairs" if pairs else "cli_report")
     for kind, path in written.items():
         console.print(line(f"cli_written_{kind}", file=path), highlight=False, markup=False)
 
 
-def print_report(report) -> None:
+def print_report(report, head: str = "cli_report") -> None:
+    """The gate's verdict, its scores over the rows counted as `head` says (examples, or preference pairs), the
+    reasons, and the first findings."""
     colour = {"good": "green", "fair": "yellow", "poor": "red"}[report.verdict]
     scores = ", ".join(f"{tr(k)} {v}" for k, v in report.scores.items())
     console.print(f"[bold {colour}]{escape(tr(report.verdict))}[/]: "
-                  + escape(line("cli_report", n=report.examples, text=scores)), highlight=False)
+                  + escape(line(head, n=report.examples, text=scores)), highlight=False)
     for reason in report.reasons:
         console.print(f"  - {escape(tr(reason))}", highlight=False)
     table = Table(*(line(f"cli_col_{c}") for c in ("line", "severity", "reason", "why")))

@@ -22,7 +22,7 @@ from anchortune.cli import adapt as adapt_cli
 from anchortune.cli import compare_view
 from anchortune.cli import plan as plan_cli
 from anchortune.cli import data_commands, stopping, studio, train_command
-from anchortune.cli.console import choose_language, console, err, escape, language, line, result_lines, tr
+from anchortune.cli.console import choose_language, console, err, escape, language, line, result_lines, tr, working
 from anchortune.cli.progress import ProgressView
 from anchortune.config import RunConfig
 from anchortune.errors import AnchortuneError
@@ -57,7 +57,7 @@ def models_list() -> None:
 @models_app.command("prepare")
 def models_prepare(name: str = typer.Argument(..., help="Catalog name, local .gguf file or HF folder.")) -> None:
     """Turn a packaged GGUF into a cached safetensors folder (once)."""
-    with console.status(escape(line("cli_preparing", name=name))):
+    with working(line("cli_preparing", name=name)):
         folder = app_models.prepare_model(name)
     console.print(line("cli_ready", name=name, file=folder), highlight=False, markup=False)
 
@@ -94,7 +94,7 @@ def evaluate(
     limit: int = typer.Option(200, help="At most this many held-out examples (and choice items)."),
 ) -> None:
     """Base versus tuned on held-out data with the task's metric, plus general retention."""
-    with console.status(escape(line("cli_evaluating"))):
+    with working(line("cli_evaluating")):
         result = runs.evaluate_run(run, data, general_text, choices, limit, language())
     base, tuned = result["models"]["base"], result["models"]["tuned"]
     table = Table(line("cli_col_metric"), line("cli_col_base"), line("cli_col_tuned"))
@@ -144,7 +144,7 @@ def export(
                                     + ", ".join(f.name for f in runs.FORMATS if f.gguf) + ")."),
 ) -> None:
     """Export a run's model for the tools people run models in, checked against PyTorch."""
-    with console.status(escape(line("cli_exporting", file=run, name=fmt))):
+    with working(line("cli_exporting", file=run, name=fmt)):
         record = runs.export_run(run, fmt, quant, out, data, check)
     plain = {"highlight": False, "markup": False}
     console.print(line("cli_written", file=record["folder"]), **plain)
@@ -171,7 +171,7 @@ def chat(
     task: Optional[str] = typer.Option(None, help="Task preset for the system prompt (default: the run's)."),
 ) -> None:
     """Talk to a model in the terminal (empty line or Ctrl-D ends)."""
-    with console.status(escape(line("cli_loading_model"))):
+    with working(line("cli_loading_model")):
         session = app_chat.open_chat(run_or_model, task)
     history: list[dict] = []
     while True:
@@ -218,7 +218,7 @@ def demo(out: Path = typer.Option(Path("runs/demo"), help="Run folder for the de
     datasets.write_demo_data("support", data)
     if out.exists():
         shutil.rmtree(out)
-    with console.status(escape(line("cli_preparing_default"))):
+    with working(line("cli_preparing_default")):
         app_models.prepare_model(None)
     cfg = RunConfig.build(data=str(data), task="support")
     view = ProgressView(console)

@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from anchortune.cli.console import console, escape, line, tr
+from anchortune.cli.console import console, escape, line, tr, working
 from anchortune.config import RunConfig
 
 
@@ -34,7 +34,7 @@ def plan(
         raise ConfigError(f"--fractions '{fractions}': expected numbers such as 0.25,0.5,1") from None
     if not shares or shares[0] <= 0 or shares[-1] > 1:
         raise ConfigError(f"--fractions '{fractions}': every share must lie in (0, 1]")
-    with console.status(escape(line("cli_plan_training"))) as status:
+    with working(line("cli_plan_training")) as status:
         result = plan_data(data, task, model, shares, seed, epochs,
                            on_event=lambda e: status.update(escape(tr(e.data.get("message", "")))))
     table = Table(line("cli_plan_col_points"), line("cli_plan_col_loss"),

@@ -59,7 +59,7 @@ class ProgressView:
                                line(key, step=event.step, **value)))
         elif event.kind == "warning":
             self._print(f"[yellow]{escape(line('cli_warning', message=data['message']))}[/]")
-        elif event.kind == "info":
+        elif event.kind == "info" and "verdict" not in data:  # the verdict: the outcome prints it, once, in bold
             self._print(escape(tr(data["message"])))
         elif event.kind == "done":
             self.close()

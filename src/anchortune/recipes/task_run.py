@@ -244,7 +244,8 @@ def conclude(session, summary: dict, metrics: list[dict], verdict: dict | None, 
     session.finish(summary, render(summary, session.cfg.language))
     if verdict:
         session.on_event(Event("info", steps, {"message": say("log_verdict", verdict=verdict["verdict"],
-                                                              reason=verdict["reason"])}))
+                                                              reason=verdict["reason"]),
+                                               "verdict": verdict["verdict"]}))
     session.on_event(Event("done", steps, {"base_valid": base_valid, "tuned_valid": tuned_valid}))
     return summary
 
