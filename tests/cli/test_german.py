@@ -118,3 +118,27 @@ def test_an_unknown_language_is_a_readable_error(support_file):
     result = run_cli("--lang", "fr", "validate", str(support_file))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "error: --lang: expected en or de, not 'fr'" in result.stderr
+
+
+@pytest.mark.parametrize("args, german, english", [
+    (["train", "x.jsonl", "--epochs", "abc"],
+     "Fehler: Ungültiger Wert für '--epochs': Erwartet wird eine Zahl; der Text lässt sich nicht als Zahl lesen",
+     "error: Invalid value for '--epochs': Input should be a valid number"),
+    (["train", "x.jsonl", "--epocs", "3"], "Fehler: Unbekannte Option: --epocs (mögliche Optionen: ",
+     "error: No such option: --epocs (Possible options: "),
+    (["trian"], "Fehler: Unbekannter Befehl 'trian'. Meinten Sie 'train'?",
+     "error: No such command 'trian'. Did you mean 'train'?"),
+    (["train"], "Fehler: Es fehlt das Argument 'data'.", "error: Missing argument 'data'."),
+    (["train", "x.jsonl", "--max-steps"], "Fehler: Die Option '--max-steps' braucht einen Wert.",
+     "error: Option '--max-steps' requires an argument.")])
+def test_the_command_lines_own_usage_errors_are_german_too(cli, args, german, english):
+    """Click's and Typer's usage errors, found before anchortune runs, said in the chosen language with the usage
+    and where the help is; exit code 2 in either language."""
+    said = cli("--lang", "de", *args)
+    assert said.code == 2 and german in said.err and "Traceback" not in said.err, said
+    assert untranslated(said.err) == [], untranslated(said.err)
+    usage = args[-1] != "--max-steps"  # Click names no command where an option's value is missing
+    assert not usage or ("Aufruf: anchortune " in said.err and "Hilfe: 'anchortune " in said.err)
+    plain = cli(*args)
+    assert plain.code == 2 and english in plain.err and (not usage or "Usage: anchortune " in plain.err), plain
+

@@ -241,8 +241,18 @@ def main() -> None:
 
     allocator.reexec()  # once, before any work: jemalloc where the machine has it
     stopping.install()  # SIGTERM and SIGINT unwind like Ctrl-C, and end the process within 2 s in any case
+    choose_language(None)  # this command's --lang, once its options are read; until then the environment's
     try:
-        app()
+        code = app(standalone_mode=False, prog_name="anchortune")  # Click's own errors come back here, to be said in the user's language
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except typer.Abort:  # end of input at a prompt
+        err.print(line("cli_aborted"), highlight=False, markup=False)
+        sys.exit(1)
+    except typer.TyperException as exc:  # a usage error of the command line itself: an unknown option, a bad value
+        if type(exc).__name__ != "NoArgsIsHelpError":  # no arguments: the help was the answer, already printed
+            usage_error(exc)
+        sys.exit(getattr(exc, "exit_code", 2))
     except AnchortuneError as exc:
         err.print(f"[red]{escape(line('cli_error', detail=exc.describe(language())))}[/]", highlight=False,
                   soft_wrap=True)
@@ -253,3 +263,25 @@ def main() -> None:
         if stopping.stopped():
             stopping.finish()
         sys.exit(stopping.EXIT_CODE if isinstance(exc, KeyboardInterrupt) else exc.code)
+
+
+def usage_error(exc) -> None:
+    """A usage error of the command line as Click finds it (unknown option or command, a value of the wrong type, a
+    missing argument), in the user's language: the command's usage, where its help is, and what was wrong."""
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        given = ctx.find_root().params.get("lang")
+        if given:  # an error found before the options' callback ran (an unknown command): its --lang still counts
+            try:
+                choose_language(given)
+            except AnchortuneError:
+                pass
+        usage = ctx.get_usage()
+        err.print(line("cli_usage", text=usage.split(":", 1)[1].strip() if ":" in usage else usage),
+                  highlight=False, markup=False)
+        if ctx.help_option_names:
+            err.print(line("cli_usage_help", command=f"{ctx.command_path} {ctx.help_option_names[0]}"),
+                      highlight=False, markup=False)
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    err.print(f"[red]{escape(line('cli_error', detail=tr(message)))}[/]", highlight=False, soft_wrap=True)
+
