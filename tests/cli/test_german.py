@@ -142,3 +142,32 @@ def test_the_command_lines_own_usage_errors_are_german_too(cli, args, german, en
     plain = cli(*args)
     assert plain.code == 2 and english in plain.err and (not usage or "Usage: anchortune " in plain.err), plain
 
+
+
+def test_every_help_text_has_its_german():
+    """A new command or option without German in messages/help.yaml fails here, with its English named."""
+    import typer
+
+    from anchortune.cli import help_language
+    from anchortune.messages import help_texts
+
+    command = typer.main.get_command(app)
+    help_language.in_language(command, "en")
+    english = [text for each in help_language._commands(command)
+               for text in (each.help, each.short_help,
+                            *(p.help for p in [*each.params, each.get_help_option(typer.Context(each))]))
+               if text]
+    assert len(english) > 100
+    assert [text for text in english if text not in help_texts()] == []
+
+
+def test_help_is_german_with_lang_or_the_environment_and_english_otherwise(cli, monkeypatch):
+    german = cli("--lang", "de", "train", "--help")
+    assert german.code == 0 and "Optionen" in german.out and "[erforderlich]" in german.out, german
+    assert "Laufordner, der angelegt wird" in german.out and "Run folder to create" not in german.out
+    english = cli("train", "--help")  # the same process: nothing of the German left behind
+    assert english.code == 0 and "Options" in english.out and "Run folder to create" in english.out, english
+    assert "Optionen" not in english.out and "[required]" in english.out
+    monkeypatch.setenv("ANCHORTUNE_LANG", "de")
+    top = cli("--help")
+    assert top.code == 0 and "Befehle" in top.out and "feinabstimmen" in top.out, top

@@ -21,7 +21,7 @@ from anchortune.app import compare as app_compare
 from anchortune.cli import adapt as adapt_cli
 from anchortune.cli import compare_view
 from anchortune.cli import plan as plan_cli
-from anchortune.cli import data_commands, stopping, studio, train_command
+from anchortune.cli import data_commands, help_language, stopping, studio, train_command
 from anchortune.cli.console import choose_language, console, err, escape, language, line, result_lines, tr, working
 from anchortune.cli.progress import ProgressView
 from anchortune.config import RunConfig
@@ -33,10 +33,18 @@ models_app = typer.Typer(help="The built-in model catalog.", no_args_is_help=Tru
 app.add_typer(models_app, name="models")
 
 
+def _lang_read(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
+    """--lang, read before any other option (eager): the language chosen, and the help in it."""
+    if value:
+        choose_language(value)
+        help_language.in_language(ctx.find_root().command, language())
+    return value
+
+
 @app.callback()
-def options(lang: Optional[str] = typer.Option(None, "--lang", help="The language every command writes in: en or "
-                                                                     "de (default: ANCHORTUNE_LANG, else the "
-                                                                     "locale).")) -> None:
+def options(lang: Optional[str] = typer.Option(None, "--lang", is_eager=True, callback=_lang_read,
+                                               help="The language every command writes in: en or de (default: "
+                                                    "ANCHORTUNE_LANG, else the locale).")) -> None:
     """Fine-tune a small open language model for one job from anchor points."""
     choose_language(lang)
 
@@ -242,8 +250,10 @@ def main() -> None:
     allocator.reexec()  # once, before any work: jemalloc where the machine has it
     stopping.install()  # SIGTERM and SIGINT unwind like Ctrl-C, and end the process within 2 s in any case
     choose_language(None)  # this command's --lang, once its options are read; until then the environment's
+    command = typer.main.get_command(app)
+    help_language.in_language(command, language())
     try:
-        code = app(standalone_mode=False, prog_name="anchortune")  # Click's own errors come back here, to be said in the user's language
+        code = command.main(prog_name="anchortune", standalone_mode=False)  # Click's own errors come back here
         if isinstance(code, int) and code:
             sys.exit(code)
     except typer.Abort:  # end of input at a prompt

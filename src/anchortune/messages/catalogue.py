@@ -44,6 +44,13 @@ def _catalogue() -> dict:
     return data
 
 
+@lru_cache(maxsize=1)
+def help_texts() -> dict[str, str]:
+    """The command line's --help texts (help.yaml beside this module): English text -> German."""
+    text = resources.files("anchortune.messages").joinpath("help.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text) or {}
+
+
 def sentences() -> dict[str, dict[str, str]]:
     """key -> {"en": template, "de": template} for every catalogue sentence."""
     return _catalogue()["sentences"]

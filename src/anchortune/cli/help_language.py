@@ -1,0 +1,50 @@
+"""The command line's own help in the user's language: every command's and option's --help text, and the words of
+the help screen around them (Options, Arguments, Commands, [default: ...], [required]), German where the language
+is German (messages/help.yaml, English text -> German), English otherwise.
+
+`in_language` walks the command tree Typer built for this process and sets each text from its English original;
+it runs once before the command line is read (the environment's language) and again when --lang is read (an eager
+option, so `anchortune --lang de train --help` is German).
+"""
+
+from __future__ import annotations
+
+import typer
+from typer import rich_utils
+
+from anchortune.messages import help_texts
+
+# the help screen's own words: the attribute of typer.rich_utils, its German (its English is what Typer has)
+FRAME = {"ARGUMENTS_PANEL_TITLE": "Argumente", "OPTIONS_PANEL_TITLE": "Optionen", "COMMANDS_PANEL_TITLE": "Befehle",
+         "DEFAULT_STRING": "[Standard: {}]", "REQUIRED_LONG_STRING": "[erforderlich]",
+         "ENVVAR_STRING": "[Umgebungsvariable: {}]", "DEPRECATED_STRING": "(veraltet) "}
+_ENGLISH_FRAME = {name: getattr(rich_utils, name) for name in FRAME}
+_ORIGINAL = "_anchortune_english"  # where each object keeps its English text, set on first translation
+
+
+def in_language(command, lang: str) -> None:
+    """Every help text of `command` and its subcommands in `lang` (a text with no German stays English)."""
+    german = help_texts() if lang == "de" else {}
+    for name, text in FRAME.items():
+        setattr(rich_utils, name, text if lang == "de" else _ENGLISH_FRAME[name])
+    for each in _commands(command):
+        _set(each, ("help", "short_help", "epilog"), german)
+        helper = each.get_help_option(typer.Context(each))  # made now (and kept), so its text is set too
+        for param in [*each.params, *([helper] if helper is not None else [])]:
+            _set(param, ("help",), german)
+
+
+def _commands(command):
+    yield command
+    for sub in (getattr(command, "commands", None) or {}).values():
+        yield from _commands(sub)
+
+
+def _set(thing, fields: tuple[str, ...], german: dict[str, str]) -> None:
+    originals = getattr(thing, _ORIGINAL, None)
+    if originals is None:
+        originals = {f: getattr(thing, f, None) for f in fields}
+        setattr(thing, _ORIGINAL, originals)
+    for field, english in originals.items():
+        if english:
+            setattr(thing, field, german.get(english, english))
