@@ -41,7 +41,9 @@ def test_a_training_run_reports_its_progress_and_verdict_in_german(support_file,
     assert card.startswith("# support-Modell, mit anchortune feinabgestimmt") and "## Herkunft der Daten" in card
     assert "Verlust je Antwort-Token" in card and "Qualitätsprüfung: **" in card
     assert '<html lang="de">' in page and "Belege darunter: die Verluste" in page
-    for text in (report, card, page):
+    gate = (run / "quality.html").read_text(encoding="utf-8")
+    assert '<html lang="de">' in gate and "<h2>Warum</h2>" in gate
+    for text in (report, card, page, gate):
         assert untranslated(text) == [], untranslated(text)
     evaluated = runner.invoke(app, ["--lang", "de", "eval", str(run)], env={"COLUMNS": "200"})
     assert evaluated.exit_code == 0, evaluated.output

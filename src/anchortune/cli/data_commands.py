@@ -56,7 +56,8 @@ def check(
     with working(line("cli_checking")):
         pairs = datasets.is_pair_file(data) and fix_out is None
         if pairs:  # preference pairs: their own gate
-            report, written = datasets.check_pairs_file(data, task, model, max_length, json_out, html_out)
+            report, written = datasets.check_pairs_file(data, task, model, max_length, json_out, html_out,
+                                                        lang=language())
         else:
             report, written = datasets.check_file(data, task, model, description, columns, max_length, ifd,
                                                   json_out, html_out, fix_out, max_rows, lang=language())

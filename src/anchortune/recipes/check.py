@@ -156,9 +156,9 @@ def write_quality_outputs(report, points: list[AnchorPoint], source: str, json_o
 
 # preference pairs: the same workflow over their own gate (quality/pairs.py) --------------------------------------
 def check_pairs_file(path: str | Path, task: str = "custom", model: str | None = None, max_length: int | None = None,
-                     json_out: Path | None = None, html_out: Path | None = None):
-    """`anchortune check` on preference pairs: the outputs checked first, the pairs judged, the reports written;
-    (report, written files). The cleaned set (--fix) is written for anchor points only."""
+                     json_out: Path | None = None, html_out: Path | None = None, lang: str = "en"):
+    """`anchortune check` on preference pairs: the outputs checked first, the pairs judged, the reports written (the
+    page in `lang`); (report, written files). The cleaned set (--fix) is written for anchor points only."""
     from anchortune.data.pairs import load_pairs
 
     path = Path(path)
@@ -166,7 +166,7 @@ def check_pairs_file(path: str | Path, task: str = "custom", model: str | None =
     pairs = load_pairs(path)
     report = check_pair_data(path, task, model, pairs, max_length)
     return report, write_quality_outputs(report, [p.side("chosen") for p in pairs], path.name, json_out=json_out,
-                                         html_out=html_out)
+                                         html_out=html_out, lang=lang)
 
 
 def check_pair_data(path: str | Path, task: str = "custom", model: str | None = None, pairs=None,

@@ -51,7 +51,8 @@ def train_preference(cfg: RunConfig, out: str | Path, resume: bool = False, on_e
             folder = session.folder
             folder.root.mkdir(parents=True, exist_ok=True)
             write_quality_outputs(report, [p.side("chosen") for p in pairs], Path(cfg.data).name,
-                                  json_out=folder.root / "quality.json", html_out=folder.root / "quality.html")
+                                  json_out=folder.root / "quality.json", html_out=folder.root / "quality.html",
+                                  lang=cfg.language)
         return RunOutcome(session.folder.root, _train(session, preset, pairs, valid))
 
 

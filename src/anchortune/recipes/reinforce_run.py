@@ -56,7 +56,7 @@ def train_reinforcement(cfg: RunConfig, out: str | Path, resume: bool = False, o
         preflight.refuse_unfit(cfg, distributed.Launch(1, 1), on_event)
         if not resume:
             report = QualityReport.from_json(quality) if quality is not None else _gate(cfg, points, on_event, force)
-            _store_quality(session.folder, report, points, cfg.data)
+            _store_quality(session.folder, report, points, cfg.data, cfg.language)
         return RunOutcome(session.folder.root, _train(session, preset, grader, points, valid))
 
 

@@ -147,7 +147,7 @@ def _train(session: RunSession, preset: Preset, points: list[AnchorPoint], repor
     cfg, folder, tokenizer, emit = session.cfg, session.folder, session.tokenizer, session.on_event
     tool_run = any(p.tools for p in points)  # tool calls rendered whole by the template (checked: _anchor_points)
     if report is not None:
-        _store_quality(folder, report, points, cfg.data)
+        _store_quality(folder, report, points, cfg.data, cfg.language)
     train_points, valid_points = _held_out(points, cfg)
     train_set, train_report, valid_set, valid_report = session.encode_parts(encode, preset, train_points, valid_points)
     if session.writer:
@@ -311,12 +311,13 @@ def allocator_name() -> str:
     return Path(active).name if active else "system"
 
 
-def _store_quality(folder: RunFolder, report, points: list[AnchorPoint], source: str) -> None:
+def _store_quality(folder: RunFolder, report, points: list[AnchorPoint], source: str, lang: str = "en") -> None:
+    """The gate's report in the run folder: quality.json (data) and quality.html in the run's language."""
     from anchortune.recipes.check import write_quality_outputs
 
     folder.root.mkdir(parents=True, exist_ok=True)
     write_quality_outputs(report, points, Path(source).name, json_out=folder.root / "quality.json",
-                          html_out=folder.root / "quality.html")
+                          html_out=folder.root / "quality.html", lang=lang)
 
 
 def _held_out(points: list[AnchorPoint], cfg: RunConfig) -> tuple[list[AnchorPoint], list[AnchorPoint]]:
