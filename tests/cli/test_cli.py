@@ -42,6 +42,18 @@ def test_invalid_option_value_is_reported_by_name(support_file, tmp_path):
 def test_validate_summarises_good_data(support_file):
     result = runner.invoke(app, ["validate", str(support_file)])
     assert result.exit_code == 0 and "36 anchor points" in result.output and "12 labels" in result.output
+    assert "empty answer" not in result.output
+
+
+def test_validate_names_the_lines_whose_answer_is_empty(write_lines):
+    """Well-formed rows with nothing to learn from: validate says which (the gate flags them, --fix leaves them
+    out) and still succeeds, as the file can be read."""
+    data = write_lines("some_empty.jsonl", [{"prompt": "Where is my order?", "completion": "On its way."},
+                                            {"prompt": "Can I return it?", "completion": ""},
+                                            {"prompt": "Do you ship abroad?", "completion": "   "}])
+    result = runner.invoke(app, ["validate", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "2 anchor point(s) have an empty answer (lines 2, 3)" in result.output
 
 
 def test_models_list_shows_the_catalog():

@@ -35,10 +35,12 @@ def read_anchor_points(path: str | Path, columns: CsvColumns | None = None) -> l
 
 
 def describe_data(points: list[AnchorPoint]) -> dict:
-    """Counts a person checks first: examples, turns, labels."""
+    """Counts a person checks first: examples, turns, labels, and the lines whose answer is empty (well-formed, but
+    nothing to learn from: the gate flags them, --fix sets them aside)."""
     labels = Counter(p.label for p in points if p.label is not None)
     return {"examples": len(points), "multi_turn": sum(1 for p in points if len(p.messages) > 3),
-            "labels": dict(labels.most_common())}
+            "labels": dict(labels.most_common()),
+            "empty_answers": [p.line for p in points if not p.answer.strip()]}
 
 
 def write_demo_data(kind: str, out: str | Path, n: int | None = None) -> Path:

@@ -31,6 +31,10 @@ def validate(
     facts = datasets.describe_data(points)
     console.print(line("cli_points_count", file=data, n=facts["examples"], k=facts["multi_turn"],
                        total=len(facts["labels"])), highlight=False, markup=False)
+    if facts["empty_answers"]:
+        empty = facts["empty_answers"]
+        lines = ", ".join(map(str, empty[:10])) + (", ..." if len(empty) > 10 else "")
+        console.print(f"[yellow]{escape(line('cli_empty_answers', n=len(empty), lines=lines))}[/]", highlight=False)
 
 
 def check(
