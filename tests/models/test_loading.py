@@ -72,3 +72,38 @@ def test_a_model_that_needs_its_own_code_is_refused_and_its_code_never_runs(tiny
     with pytest.raises(ModelError, match="could not load model"):
         load_model(folder)
     assert not marker.exists()
+
+
+def _unreachable_hub(monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # the discard port: refused at once
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+
+def test_a_hub_id_the_machine_cannot_reach_fails_at_once_with_the_reason(tmp_path, monkeypatch):
+    """Not after the hub client's minute of retries: the hub's host is tried once, and the error says what to do."""
+    import time
+
+    _unreachable_hub(monkeypatch, tmp_path)
+    started = time.perf_counter()
+    with pytest.raises(ModelError) as info:
+        resolve_model("someone/missing-model")
+    assert time.perf_counter() - started < 10
+    message = str(info.value)
+    assert "model 'someone/missing-model' is a hub id, but the hub (http://127.0.0.1:9) cannot be reached" in message
+    assert "not in its hub cache" in message and "catalog model, a local folder or a .gguf file" in message
+
+
+def test_a_hub_model_in_the_cache_loads_when_the_hub_cannot_be_reached(tiny_model_dir, tmp_path, monkeypatch):
+    _unreachable_hub(monkeypatch, tmp_path)
+    repo = tmp_path / "hub" / "models--someone--tiny"
+    snapshot = repo / "snapshots" / "0123456789abcdef0123456789abcdef01234567"
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(snapshot.name)
+    for f in tiny_model_dir.iterdir():
+        (snapshot / f.name).write_bytes(f.read_bytes())
+    assert resolve_model("someone/tiny") == snapshot
+    assert load_tokenizer(resolve_model("someone/tiny")) is not None

@@ -38,13 +38,47 @@ def resolve_model(spec: str | None, prepare: bool = True) -> Path | str:
         return prepare_gguf_file(path)
     looks_like_hub_id = spec.count("/") == 1 and not spec.startswith((".", "/", "~")) and not path.exists()
     if looks_like_hub_id and not settings.hub_offline():
-        return spec
+        return _hub_model(spec)
     tried = [f"catalog name (known: {', '.join(CATALOG)})",
              f"local folder '{path}' ({'has no config.json' if path.is_dir() else 'not found'})",
              f"local .gguf file ({'not a .gguf file' if path.is_file() else 'not found'})"]
     if looks_like_hub_id:
         tried.append("hub id (HF_HUB_OFFLINE is set)")
     raise ModelError(f"model '{spec}' not found; tried {'; '.join(tried)}")
+
+
+def _hub_model(spec: str) -> Path | str:
+    """A hub id: the id itself where the hub answers (transformers downloads or revalidates it), its cached snapshot
+    where it does not (a machine offline loads what it has); a ModelError at once, not after a minute of the hub
+    client's retries, where neither."""
+    from huggingface_hub import constants, snapshot_download
+
+    reachable, why = hub_reachable(constants.ENDPOINT)
+    if reachable:
+        return spec
+    try:
+        cached = Path(snapshot_download(spec, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not in the cache, whichever way the client says so
+        cached = None
+    if cached is not None and (cached / "config.json").is_file():
+        return cached
+    raise ModelError(f"model '{spec}' is a hub id, but the hub ({constants.ENDPOINT}) cannot be reached from this "
+                     f"machine ({why}) and the model is not in its hub cache: connect the machine once to download "
+                     "it, or name a catalog model, a local folder or a .gguf file")
+
+
+def hub_reachable(endpoint: str, timeout: float = 3.0) -> tuple[bool, str]:
+    """(True, "") when a TCP connection to the hub's host opens within `timeout` seconds; else (False, why)."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=timeout):
+            return True, ""
+    except OSError as exc:
+        return False, exc.strerror or type(exc).__name__
 
 
 def prepare_catalog_model(name: str) -> Path:
