@@ -3,6 +3,7 @@ verdict, the gate's report, errors), with nothing of the catalogue's English lef
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -124,7 +125,8 @@ def test_an_unknown_language_is_a_readable_error(support_file):
 
 @pytest.mark.parametrize("args, german, english", [
     (["train", "x.jsonl", "--epochs", "abc"],
-     "Fehler: Ungültiger Wert für '--epochs': Erwartet wird eine Zahl; der Text lässt sich nicht als Zahl lesen",
+     "Fehler: Ungültiger Wert für '--epochs': Erwartet wird eine Zahl mit Dezimalpunkt (0.1, nicht 0,1); der Text "
+     "lässt sich nicht als Zahl lesen",
      "error: Invalid value for '--epochs': Input should be a valid number"),
     (["train", "x.jsonl", "--epocs", "3"], "Fehler: Unbekannte Option: --epocs (mögliche Optionen: ",
      "error: No such option: --epocs (Possible options: "),
@@ -132,7 +134,8 @@ def test_an_unknown_language_is_a_readable_error(support_file):
      "error: No such command 'trian'. Did you mean 'train'?"),
     (["train"], "Fehler: Es fehlt das Argument 'data'.", "error: Missing argument 'data'."),
     (["train", "x.jsonl", "--max-steps"], "Fehler: Die Option '--max-steps' braucht einen Wert.",
-     "error: Option '--max-steps' requires an argument.")])
+     "error: Option '--max-steps' requires an argument."),
+    (["--bogus"], "Fehler: Unbekannte Option: --bogus", "error: No such option: --bogus")])
 def test_the_command_lines_own_usage_errors_are_german_too(cli, args, german, english):
     """Click's and Typer's usage errors, found before anchortune runs, said in the chosen language with the usage
     and where the help is; exit code 2 in either language."""
@@ -140,6 +143,7 @@ def test_the_command_lines_own_usage_errors_are_german_too(cli, args, german, en
     assert said.code == 2 and german in said.err and "Traceback" not in said.err, said
     assert untranslated(said.err) == [], untranslated(said.err)
     usage = args[-1] != "--max-steps"  # Click names no command where an option's value is missing
+    # (an unknown option of the program itself, before any command, is German too: --lang is read ahead of Click)
     assert not usage or ("Aufruf: anchortune " in said.err and "Hilfe: 'anchortune " in said.err)
     plain = cli(*args)
     assert plain.code == 2 and english in plain.err and (not usage or "Usage: anchortune " in plain.err), plain
@@ -173,3 +177,15 @@ def test_help_is_german_with_lang_or_the_environment_and_english_otherwise(cli, 
     monkeypatch.setenv("ANCHORTUNE_LANG", "de")
     top = cli("--help")
     assert top.code == 0 and "Befehle" in top.out and "feinabstimmen" in top.out, top
+
+
+def test_the_gate_names_its_findings_in_german_and_keeps_the_codes_in_english(write_lines, support_file, tmp_path):
+    """The reason column: the finding's German name with --lang de, its code (as in the JSON report) in English."""
+    rows = [json.loads(l) for l in support_file.read_text(encoding="utf-8").splitlines()[:20]]
+    data = write_lines("twice.jsonl", [*rows, rows[3]])  # line 21: line 4 again
+    german = runner.invoke(app, ["--lang", "de", "check", str(data), "--task", "support",
+                                 "--html", str(tmp_path / "q.html")], env={"COLUMNS": "200"})
+    assert "exaktes Duplikat" in german.output and "exact_duplicate" not in german.output, german.output
+    assert "exaktes Duplikat" in (tmp_path / "q.html").read_text(encoding="utf-8")
+    english = runner.invoke(app, ["check", str(data), "--task", "support"], env={"COLUMNS": "200"})
+    assert "exact_duplicate" in english.output, english.output

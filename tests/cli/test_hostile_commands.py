@@ -336,3 +336,11 @@ def test_a_prompt_longer_than_the_context_is_refused_before_generation(cli, tiny
     assert not (tmp_path / "answers.jsonl").exists()
     chat = cli("chat", tiny_run, stdin="x" * 50_000 + "\nhello\n\n")
     assert chat.code == 0 and "not sent" in chat.err and chat.out.count("model>") == 1
+
+
+@pytest.mark.parametrize("n", ["-3", "0"])
+def test_demo_data_refuses_a_count_below_one(cli, tmp_path, n):
+    """Not a traceback (a negative count) nor the default set written silently (zero)."""
+    ran = cli("demo-data", "support", tmp_path / "demo.jsonl", "--n", n)
+    assert ran.code == 2 and f"--n must be a whole number >= 1, not {n}" in ran.err, ran
+    assert not (tmp_path / "demo.jsonl").exists()

@@ -51,6 +51,8 @@ def write_demo_data(kind: str, out: str | Path, n: int | None = None) -> Path:
 
     if kind not in DEMO_SETS:
         raise ConfigError(f"unknown demo set '{kind}'; choose one of {', '.join(DEMO_SETS)}")
+    if n is not None and n < 1:
+        raise ConfigError(f"--n must be a whole number >= 1, not {n}")
     points = (support_demo(n) if n else support_demo()) if kind == "support" else invoice_demo(n or 200)
     return save_anchor_points(points, out)
 

@@ -82,7 +82,7 @@ def print_report(report, head: str = "cli_report") -> None:
     table = Table(*(line(f"cli_col_{c}") for c in ("line", "severity", "reason", "why")))
     findings = sorted(report.findings, key=lambda f: ({"error": 0, "warning": 1, "info": 2}[f.severity], f.line))
     for f in findings[:15]:
-        table.add_row(str(f.line), line(f"cli_severity_{f.severity}"), f.code, escape(tr(f.message)))
+        table.add_row(str(f.line), line(f"cli_severity_{f.severity}"), tr(f.code), escape(tr(f.message)))
     if findings:
         console.print(table)
         if len(findings) > 15:

@@ -250,6 +250,7 @@ def main() -> None:
     allocator.reexec()  # once, before any work: jemalloc where the machine has it
     stopping.install()  # SIGTERM and SIGINT unwind like Ctrl-C, and end the process within 2 s in any case
     choose_language(None)  # this command's --lang, once its options are read; until then the environment's
+    _early_language(sys.argv[1:])
     command = typer.main.get_command(app)
     help_language.in_language(command, language())
     try:
@@ -294,4 +295,21 @@ def usage_error(exc) -> None:
                       highlight=False, markup=False)
     message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
     err.print(f"[red]{escape(line('cli_error', detail=tr(message)))}[/]", highlight=False, soft_wrap=True)
+
+
+def _early_language(args: list[str]) -> None:
+    """--lang as given before the command, read ahead of Click: a mistake among the program's own options (an unknown
+    one, --lang without a value) is then said in it too. A value that names no language is left for --lang's own
+    error."""
+    for i, arg in enumerate(args):
+        if not arg.startswith("-"):
+            return  # the command: the program's options end here
+        value = arg.split("=", 1)[1] if arg.startswith("--lang=") else args[i + 1] if arg == "--lang" and \
+            i + 1 < len(args) else None
+        if value:
+            try:
+                choose_language(value)
+            except AnchortuneError:
+                pass
+            return
 

@@ -35,7 +35,7 @@ def render(report: QualityReport, points: list[AnchorPoint], source: str, lang: 
     for f in sorted(report.findings, key=lambda f: (-{"error": 2, "warning": 1, "info": 0}[f.severity], f.line))[:500]:
         point = by_line.get(f.line)
         rows.append(f"<tr><td>{f.line}</td><td class='sev-{f.severity}'>{escape(say(f'cli_severity_{f.severity}'))}"
-                    f"</td><td title='{escape(tr(CODES.get(f.code, '')))}'>{escape(f.code)}</td>"
+                    f"</td><td title='{escape(tr(CODES.get(f.code, '')))}'>{escape(tr(f.code))}</td>"
                     f"<td>{escape(tr(f.message))}</td>"
                     f"<td class='text'>{escape(point.prompt[:300]) if point else ''}</td>"
                     f"<td class='text'>{escape(point.answer[:300]) if point else ''}</td></tr>")

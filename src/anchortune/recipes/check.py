@@ -15,6 +15,7 @@ from anchortune.data.loading import CsvColumns, sample_anchor_points
 from anchortune.data.presets import Preset, load_preset
 from anchortune.data.records import AnchorPoint
 from anchortune.errors import ConfigError
+from anchortune.messages import say
 from anchortune.outputs import output_file, same_file
 from anchortune.run_folder import RunFolder, changelog_of
 
@@ -92,8 +93,7 @@ def _sample(points: list[AnchorPoint], keep: int, seed: int = 0) -> list[AnchorP
 def _note_sample(report, judged: int, rows: int) -> None:
     """Say in the report that the gate judged a sample of the rows."""
     report.size.update(rows_in_file=rows, rows_judged=judged)
-    report.reasons.append(f"judged a seeded sample of {judged:,} of the file's {rows:,} rows (--max-rows); every "
-                          "row's format was checked")
+    report.reasons.append(say("gate_sampled", n=f"{judged:,}", total=f"{rows:,}"))
 
 
 def _fix_files(fix_out: Path) -> tuple[Path, Path]:
