@@ -174,6 +174,7 @@ def test_help_is_german_with_lang_or_the_environment_and_english_otherwise(cli, 
     english = cli("train", "--help")  # the same process: nothing of the German left behind
     assert english.code == 0 and "Options" in english.out and "Run folder to create" in english.out, english
     assert "Optionen" not in english.out and "[required]" in english.out
+    assert "'anchortune[track]'" in english.out and "'anchortune[track]'" in german.out  # text, not Rich markup
     monkeypatch.setenv("ANCHORTUNE_LANG", "de")
     top = cli("--help")
     assert top.code == 0 and "Befehle" in top.out and "feinabstimmen" in top.out, top

@@ -10,6 +10,7 @@ option, so `anchortune --lang de train --help` is German).
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from typer import rich_utils
 
 from anchortune.messages import help_texts
@@ -46,5 +47,5 @@ def _set(thing, fields: tuple[str, ...], german: dict[str, str]) -> None:
         originals = {f: getattr(thing, f, None) for f in fields}
         setattr(thing, _ORIGINAL, originals)
     for field, english in originals.items():
-        if english:
-            setattr(thing, field, german.get(english, english))
+        if english:  # as text, not Rich markup: "pip install 'anchortune[track]'" keeps its brackets
+            setattr(thing, field, escape(german.get(english, english)))
