@@ -59,6 +59,9 @@ def test_validate_names_the_lines_whose_answer_is_empty(write_lines):
 def test_models_list_shows_the_catalog():
     result = runner.invoke(app, ["models", "list"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "smollm2-135m-instruct" in result.output and "gemma-3-270m" in result.output
+    assert "┃ licence" in result.output or "licence" in result.output.splitlines()[1]  # a table on a wide terminal
+    narrow = runner.invoke(app, ["models", "list"], env={"COLUMNS": "80"})  # one block per model, nothing truncated
+    assert narrow.exit_code == 0 and "  licence: Apache-2.0" in narrow.output and "…" not in narrow.output
 
 
 def test_demo_data_writes_a_loadable_set(tmp_path):

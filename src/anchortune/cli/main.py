@@ -52,13 +52,21 @@ def options(lang: Optional[str] = typer.Option(None, "--lang", is_eager=True, ca
 @models_app.command("list")
 def models_list() -> None:
     """Show the built-in models with size, licence, source package and whether prepared."""
-    table = Table(*(line(f"cli_col_{c}") for c in ("name", "model", "size", "licence", "package", "installed",
-                                                    "prepared")))
-    table.columns[0].no_wrap = True
+    columns = ("name", "model", "size", "licence", "package", "installed", "prepared")
     yes_no = lambda value: line("cli_yes" if value else "cli_no")  # noqa: E731
-    for row in app_models.list_models():
-        table.add_row(line("cli_default_marked", name=row.name) if row.default else row.name, row.title,
-                      row.parameters, row.licence, row.package, yes_no(row.installed), yes_no(row.prepared))
+    rows = [(line("cli_default_marked", name=row.name) if row.default else row.name, row.title, row.parameters,
+             row.licence, row.package, yes_no(row.installed), yes_no(row.prepared))
+            for row in app_models.list_models()]
+    if console.width < 110:  # a narrow terminal: one block per model, not a table of truncated cells
+        for row in rows:
+            console.print(f"[bold]{escape(row[0])}[/]", highlight=False)
+            for column, value in zip(columns[1:], row[1:]):
+                console.print(f"  {escape(line(f'cli_col_{column}'))}: {escape(value)}", highlight=False)
+        return
+    table = Table(*(line(f"cli_col_{c}") for c in columns))
+    table.columns[0].no_wrap = True
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
 
 
