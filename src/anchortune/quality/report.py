@@ -170,7 +170,7 @@ def advice(findings: list[Finding], group_shares: dict[str, float], group_kind: 
                         f"{', '.join(others) or 'other cases'} or thin out '{top}'")
         if rare:
             tips.append(f"{len(rare)} {group_kind}(s) have under {0.1 / len(group_shares):.1%} of the data "
-                        f"({', '.join(rare[:4])}): add examples or merge them")
+                        f"({', '.join(rare[:4]) + (', ...' if len(rare) > 4 else '')}): add examples or merge them")
     if by_code["template_answer"]:
         groups = {f.message for f in by_code["template_answer"]}
         tips.append(f"{len(by_code['template_answer'])} answers repeat {len(groups)} template(s) "
