@@ -25,9 +25,13 @@ from pathlib import Path
 
 
 def language_wanted() -> tuple[str, str]:
-    """(ANCHORTUNE_LANG, the locale the C library would use: the first of LC_ALL, LC_MESSAGES, LANG that is set),
+    """(ANCHORTUNE_LANG, the language the C library would write messages in: the first of LC_ALL, LC_MESSAGES, LANG
+    that is set, or, as GNU gettext does, the first entry of LANGUAGE where that locale is set and not C/POSIX),
     each '' where unset; cli/console.py makes a language of them."""
     locale = next((os.environ[n] for n in ("LC_ALL", "LC_MESSAGES", "LANG") if os.environ.get(n)), "")
+    preferred = os.environ.get("LANGUAGE", "").split(":")[0]
+    if preferred and locale and not locale.startswith(("C", "POSIX")):
+        locale = preferred
     return os.environ.get("ANCHORTUNE_LANG", ""), locale
 
 

@@ -98,9 +98,11 @@ def test_the_gate_report_its_page_and_a_data_error_are_german(support_file, writ
 @pytest.mark.parametrize("env, expected", [({"ANCHORTUNE_LANG": "de"}, "de"), ({"LANG": "de_DE.UTF-8"}, "de"),
                                            ({"ANCHORTUNE_LANG": "de_DE.UTF-8"}, "de"), ({"ANCHORTUNE_LANG": "fr"}, "en"),
                                            ({"LC_ALL": "C.UTF-8", "LANG": "de_DE.UTF-8"}, "en"),
-                                           ({"LANG": "en_GB.UTF-8"}, "en"), ({}, "en")])
+                                           ({"LANG": "en_GB.UTF-8"}, "en"), ({}, "en"),
+                                           ({"LANG": "en_US.UTF-8", "LANGUAGE": "de:en"}, "de"),  # as gettext
+                                           ({"LC_ALL": "C", "LANGUAGE": "de"}, "en"), ({"LANGUAGE": "de"}, "en")])
 def test_the_language_comes_from_the_environment_when_not_given(monkeypatch, env, expected):
-    for name in ("ANCHORTUNE_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+    for name in ("ANCHORTUNE_LANG", "LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
