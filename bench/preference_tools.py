@@ -88,14 +88,19 @@ def run_part(part: str, args, work: Path, shared: Path) -> dict:
         folder = shared / "preference"
         train = work / "hh_train_sample.jsonl"
         held = work / "hh_test_sample.jsonl"
-        train.write_text("\n".join(sample_lines(folder / "hh_harmless_base_train.jsonl", args.pairs, args.seed,
-                                                args.pair_chars)) + "\n")
+        drawn = sample_lines(folder / "hh_harmless_base_train.jsonl", args.pairs + args.guard_pairs, args.seed,
+                             args.pair_chars)
+        train.write_text("\n".join(drawn[args.guard_pairs:]) + "\n")
+        guard = work / "hh_guard_sample.jsonl"
+        if args.guard_pairs:
+            guard.write_text("\n".join(drawn[:args.guard_pairs]) + "\n")
         held.write_text("\n".join(sample_lines(folder / "hh_harmless_base_test.jsonl", args.held_pairs, args.seed,
                                                args.pair_chars)) + "\n")
         options = dict(objective=part, max_length=args.pair_length, beta=args.beta, learning_rate=args.pair_lr,
                        epochs=args.pair_epochs, max_steps=args.pair_steps, batch_size=args.pair_batch,
                        eval_every=args.pair_eval_every or args.pair_steps)
-        sizes = {"train_pairs": args.pairs, "held_out_pairs": args.held_pairs, "max_chars_per_pair": args.pair_chars}
+        sizes = {"train_pairs": len(drawn) - args.guard_pairs, "held_out_pairs": args.held_pairs,
+                 "guard_pairs": args.guard_pairs, "max_chars_per_pair": args.pair_chars}
     else:
         folder = shared / "tools"
         train = work / "bfcl_train_sample.jsonl"
@@ -107,7 +112,10 @@ def run_part(part: str, args, work: Path, shared: Path) -> dict:
                        eval_every=args.tool_steps)
         sizes = {"train_conversations": args.tool_rows, "held_out_conversations": args.held_tools}
     options = {k: v for k, v in options.items() if v is not None}
-    cfg = RunConfig.build(data=str(train), valid_data=str(held), model=MODEL, seed=args.seed, **options)
+    # With --guard-pairs the balance guard chooses its checkpoint on pairs of the train file that are not trained
+    # on, and the test file is scored afterwards by `anchortune eval` (the choice never sees what is reported).
+    valid = guard if part in ("dpo", "orpo") and args.guard_pairs else held
+    cfg = RunConfig.build(data=str(train), valid_data=str(valid), model=MODEL, seed=args.seed, **options)
     out = work / f"run-{part}"
     started, load = time.perf_counter(), os.getloadavg()[0]
     outcome = app_runs.train_run(cfg, out, force=True,
@@ -128,6 +136,13 @@ def run_part(part: str, args, work: Path, shared: Path) -> dict:
               "encoding": summary["data"]["encoding_summary"], "quality": (summary.get("quality") or {}).get("verdict")}
     if part in ("dpo", "orpo"):
         result["preference"] = summary["preference"]
+        if args.guard_pairs:
+            from anchortune.recipes.evaluate import evaluate_run
+
+            result["guard_preference"] = summary["preference"]
+            test = evaluate_run(out, data=held, limit=args.held_pairs)
+            result["preference"] = test["preference"]
+            result["test_verdict"] = test["verdict"]
         result["training_reference"] = summary["training"].get("reference")
         wikitext = shared / "general" / "wikitext2_excerpt.txt"
         if wikitext.is_file():
@@ -152,6 +167,9 @@ def markdown(results: dict) -> str:
         p, losses, m = r["preference"], r["losses"], r["machine"]
         lines += [f"## {part.upper()}: hh-rlhf harmless-base pairs", "",
                   f"{r['settings']['train_pairs']} training pairs, {p['pairs']} held-out pairs (test file)"
+                  + (f", the guard's checkpoint chosen on {r['settings']['guard_pairs']} further train-file pairs "
+                     "not trained on (the test file scored only after the run)"
+                     if r["settings"].get("guard_pairs") else "")
                   + (f", pairs of at most {r['settings']['max_chars_per_pair']} characters"
                      if r["settings"].get("max_chars_per_pair") else "") + ", settings "
                   f"{json.dumps(r['settings']['resolved'])}; {r['steps']} steps, {r['train_seconds']:.0f} s training, "
@@ -163,7 +181,8 @@ def markdown(results: dict) -> str:
                   f"{pct(p['tuned']['preference_accuracy'])} |",
                   f"| reward accuracy (tuning raised chosen over rejected) | - | {pct(p['tuned']['reward_accuracy'])} |",
                   f"| mean reward margin | 0 | {p['tuned']['reward_margin']:.4f} |",
-                  f"| held-out {part.upper()} loss | {losses['base_valid']:.4f} | {losses['tuned_valid']:.4f} |",
+                  f"| {'the guard pairs' if r.get('guard_preference') else 'held-out'} {part.upper()} loss | "
+                  f"{losses['base_valid']:.4f} | {losses['tuned_valid']:.4f} |",
                   f"| shipped general-text loss | {losses['base_text']:.4f} | {losses['tuned_text']:.4f} "
                   f"({losses['tuned_text'] / losses['base_text'] - 1:+.2%}) |"]
         if r.get("wikitext"):
@@ -179,10 +198,17 @@ def markdown(results: dict) -> str:
         lines += ["", f"Against the issue's bar: held-out preference accuracy {raised} over "
                       f"the base; general-text loss {'within' if worst <= 0.05 else 'OUTSIDE'} 5 % "
                       f"(largest change {worst:.2%})."]
+        verdict = r.get("test_verdict") or r["verdict"]
+        if r.get("guard_preference"):
+            g = r["guard_preference"]
+            lines += ["", f"On the guard's own {g['pairs']} pairs (where the kept checkpoint was chosen): preference "
+                          f"accuracy {pct(g['base']['preference_accuracy'])} -> "
+                          f"{pct(g['tuned']['preference_accuracy'])}, reward accuracy "
+                          f"{pct(g['tuned']['reward_accuracy'])}."]
         lines += ["", f"Accuracy gain {100 * p['accuracy_gain']:+.1f} points (95 % paired-bootstrap interval "
                       f"{100 * low:+.1f} to {100 * high:+.1f}); {p['wrong_to_right']} pairs turned right, "
-                      f"{p['right_to_wrong']} wrong. Verdict: **{r['verdict']['verdict']}** "
-                      f"(balance guard: {(r['diagnosis'] or {}).get('verdict')}). {r['verdict']['reason']}", ""]
+                      f"{p['right_to_wrong']} wrong. Verdict: **{verdict['verdict']}** "
+                      f"(balance guard: {(r['diagnosis'] or {}).get('verdict')}). {verdict['reason']}", ""]
     if "tools" in results:
         r = results["tools"]
         t, m = r["tool_calls"], r["machine"]
@@ -221,6 +247,9 @@ def main() -> int:
     parser.add_argument("--pair-chars", type=int, default=None, help="only pairs of at most this many characters")
     parser.add_argument("--pair-steps", type=int, default=None)
     parser.add_argument("--pair-batch", type=int, default=None)
+    parser.add_argument("--guard-pairs", type=int, default=0,
+                        help="pairs of the train file kept apart for the guard's choice (the test file is then "
+                             "scored only after the run)")
     parser.add_argument("--pair-eval-every", type=int, default=None,
                         help="steps between the guard's evaluations (default: only at --pair-steps)")
     parser.add_argument("--tool-steps", type=int, default=None)
