@@ -176,9 +176,13 @@ def test_help_is_german_with_lang_or_the_environment_and_english_otherwise(cli, 
     assert english.code == 0 and "Options" in english.out and "Run folder to create" in english.out, english
     assert "Optionen" not in english.out and "[required]" in english.out
     assert "'anchortune[track]'" in english.out and "'anchortune[track]'" in german.out  # text, not Rich markup
+    short = cli("--lang", "de", "train", "-h")  # -h as most command-line tools take it, on every command
+    assert short.code == 0 and short.out == german.out, short
+    assert cli("models", "list", "-h").code == 0
     monkeypatch.setenv("ANCHORTUNE_LANG", "de")
     top = cli("--help")
     assert top.code == 0 and "Befehle" in top.out and "feinabstimmen" in top.out, top
+    assert cli("-h").out == top.out
 
 
 def test_the_gate_names_its_findings_in_german_and_keeps_the_codes_in_english(write_lines, support_file, tmp_path):

@@ -110,6 +110,18 @@ def test_csv_with_named_columns_and_label(tmp_path):
                                                                          ("Why?", "Because", "why", 3)]
 
 
+@pytest.mark.parametrize("header,row", [
+    ("Frage;Antwort;Kategorie", 'Wo ist meine Bestellung?;"Sie ist unterwegs; morgen da.";lieferung'),  # German export
+    (" Question ,Answer,Intent", 'Wo ist meine Bestellung?,"Sie ist unterwegs; morgen da.",lieferung'),  # any case
+])
+def test_csv_columns_are_found_in_any_case_and_under_german_names(tmp_path, header, row):
+    path = tmp_path / "daten.csv"
+    path.write_text(f"{header}\n{row}\n", encoding="utf-8")
+    [point] = load_anchor_points(path)
+    assert (point.prompt, point.answer, point.label) == ("Wo ist meine Bestellung?", "Sie ist unterwegs; morgen da.",
+                                                         "lieferung")
+
+
 def test_csv_missing_named_column_names_it_and_the_header(tmp_path):
     path = tmp_path / "data.csv"
     path.write_text("question,reply\nq,a\n", encoding="utf-8")

@@ -81,6 +81,27 @@ def test_a_rewording_identifiers_numbering_and_the_questions_own_numbers_are_no_
     assert facts.conflicts(ours, theirs, questions or ("", "")) == []
 
 
+def test_a_template_filled_for_another_request_follows_its_question_but_swapped_stock_words_do_not():
+    from anchortune.quality.duplicates import STOCK_SHARE, stock_words
+
+    kettle = ("Yes, the kettle is in stock and ships within two days.", "Is the kettle in stock?")
+    toaster = ("Yes, the toaster is in stock and ships within two days.", "Is the toaster in stock?")
+    stock = frozenset({"assistance", "support", "help"})
+    assert facts.follow_questions(kettle[0], toaster[0], kettle[1], toaster[1], stock)
+    # a rewording swaps the data's stock words in the question and the answer alike: still one example twice
+    ours = ("I understand you no longer use your account and require support with cancelling it.",
+            "I no longer use my account and I'm looking for a hand closing it")
+    theirs = ("I understand you no longer use your account and require assistance with cancelling it.",
+              "I no longer use my account and need assistance closing it")
+    assert facts.follow_questions(ours[0], theirs[0], ours[1], theirs[1])
+    assert not facts.follow_questions(ours[0], theirs[0], ours[1], theirs[1], stock)
+    # the stock words are the words of more than a quarter of the answers
+    points = [row(f"question {i}", f"Our team is glad to offer assistance with item {word}.")
+              for i, word in enumerate(["kettle", "toaster", "blender", "mixer", "grill", "fryer"])]
+    words = stock_words(points)
+    assert {"assistance", "team", "glad"} <= words and not words & {"kettle", "toaster"}, (words, STOCK_SHARE)
+
+
 def test_a_changed_fact_is_a_contradiction_naming_both_lines_and_spans_and_fix_sets_both_aside(embedder):
     demo = [AnchorPoint(p.messages, p.line) for p in support_demo()]
     source = next(p for p in demo if "within 30 days" in p.answer)
@@ -135,6 +156,8 @@ def test_rows_of_a_neighbouring_domain_are_off_task_and_clean_rows_are_not(bitex
     telecom = range(len(bitext) + 1, len(points) + 1)
     found = {line for line in telecom if any(f.code == "off_task" for f in at(report, line))}
     assert len(found) >= 10, found
+    copies = {line + len(TELECOM) for line in found if line < len(bitext) + 1 + len(TELECOM)}
+    assert copies <= found, copies - found  # a copy of an off-task row is off task too, not only a duplicate
     wrong = [f for f in report.findings if f.code == "off_task" and f.line <= len(bitext)]
     assert len(wrong) <= 4, [f.message for f in wrong]  # 1 % of the clean rows at most
     # the rule for a neighbouring domain's rows alone (words no other row uses, confirmed by the judge's meaning)
@@ -151,6 +174,23 @@ def test_rows_of_a_neighbouring_domain_are_off_task_and_clean_rows_are_not(bitex
         german = translate(f.message, "de")
         assert german.startswith("aufgabenfremd: ") and " nearest " not in german, german
         assert not untranslated(german), german
+
+
+def test_a_copy_of_an_off_task_row_is_off_task_naming_the_row_it_copies():
+    from anchortune.messages.catalogue import translate, untranslated
+    from anchortune.quality.findings import Finding
+    from anchortune.quality.relevance import copies_of_off_task
+
+    off = [Finding(7, "off_task", "warning", "off task: far from the rest of the anchor points (score 9.0, fence 7.0)")]
+    copies = [Finding(12, "near_duplicate", "warning", "near duplicate of line 7", (7,)),
+              Finding(13, "exact_duplicate", "warning", "same prompt and answer as line 7", (7,)),
+              Finding(14, "near_duplicate", "warning", "near duplicate of line 3", (3,)),  # a copy of an on-task row
+              Finding(7, "near_duplicate", "warning", "near duplicate of line 2", (2,))]  # already off task itself
+    found = copies_of_off_task(copies, off)
+    assert [(f.line, f.code, f.related) for f in found] == [(12, "off_task", (7,)), (13, "off_task", (7,))]
+    assert found[0].message == "off task: a copy of line 7, which is off task"
+    german = translate(found[0].message, "de")
+    assert german == "aufgabenfremd: eine Kopie von Zeile 7, die aufgabenfremd ist" and not untranslated(german)
 
 
 def test_a_short_answer_in_another_language_is_a_language_mismatch_not_off_task(embedder):

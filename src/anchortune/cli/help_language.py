@@ -28,9 +28,11 @@ def in_language(command, lang: str) -> None:
     german = help_texts() if lang == "de" else {}
     for name, text in FRAME.items():
         setattr(rich_utils, name, text if lang == "de" else _ENGLISH_FRAME[name])
+    names = command.context_settings.get("help_option_names")  # the root's, which every subcommand inherits
     for each in _commands(command):
         _set(each, ("help", "short_help", "epilog"), german)
-        helper = each.get_help_option(typer.Context(each))  # made now (and kept), so its text is set too
+        # made now (and kept, with the names it will answer to), so its text is set too
+        helper = each.get_help_option(typer.Context(each, help_option_names=names))
         for param in [*each.params, *([helper] if helper is not None else [])]:
             _set(param, ("help",), german)
 

@@ -27,9 +27,11 @@ from anchortune.cli.progress import ProgressView
 from anchortune.config import RunConfig
 from anchortune.errors import AnchortuneError
 
+HELP_OPTIONS = {"help_option_names": ["--help", "-h"]}  # -h as most command-line tools take it
 app = typer.Typer(help="Fine-tune a small open language model for one job from anchor points.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-models_app = typer.Typer(help="The built-in model catalog.", no_args_is_help=True)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  context_settings=HELP_OPTIONS)
+models_app = typer.Typer(help="The built-in model catalog.", no_args_is_help=True, context_settings=HELP_OPTIONS)
 app.add_typer(models_app, name="models")
 
 

@@ -133,18 +133,32 @@ def _csv_columns(header: list[str], columns: CsvColumns, delimiter: str,
             errors.add(1, name, f"the header names column '{name}' twice (columns {seen[name]} and {index}): the "
                                 "cells under one of them would be read as the other's; name every column once")
         seen.setdefault(name, index)
-    input_col = columns.input or next((k for k in ("instruction", *PROMPT_KEYS) if k in header), None)
-    output_col = columns.output or next((k for k in ANSWER_KEYS if k in header), None)
-    label_col = columns.label or next((k for k in LABEL_KEYS if k in header), None)
+    input_col = columns.input or _named(header, ("instruction", *PROMPT_KEYS, *GERMAN_PROMPTS))
+    output_col = columns.output or _named(header, (*ANSWER_KEYS, *GERMAN_ANSWERS))
+    label_col = columns.label or _named(header, (*LABEL_KEYS, *GERMAN_LABELS))
     for option, name in (("--input-col", input_col), ("--output-col", columns.output), ("--label-col", columns.label)):
         if name is not None and name not in header:
             errors.add(1, name, f"column named by {option} not found; the header has: {', '.join(header)[:400]}")
     if input_col is None:
-        errors.add(1, None, f"no prompt column found (tried instruction, {', '.join(PROMPT_KEYS)}) in the header "
+        errors.add(1, None, f"no prompt column found (tried instruction, {', '.join((*PROMPT_KEYS, *GERMAN_PROMPTS))}"
+                            ") in the header "
                             f"{_shown(header, delimiter)}; name it with --input-col, or the delimiter with --delimiter")
     if output_col is None and label_col is None:
         errors.add(1, None, "no answer column found; name it with --output-col (or --label-col)")
     return input_col, output_col, label_col
+
+
+# the column names a German spreadsheet export gives (the English ones are data/records.py's keys)
+GERMAN_PROMPTS = ("frage", "anfrage", "eingabe")
+GERMAN_ANSWERS = ("antwort", "ausgabe")
+GERMAN_LABELS = ("kategorie", "absicht")
+
+
+def _named(header: list[str], names: tuple[str, ...]) -> str | None:
+    """The header's first column (in `names`' order) whose name is one of `names`, ignoring case and the spaces
+    around it ('Frage', ' Question ')."""
+    folded = {cell.strip().casefold(): cell for cell in reversed(header)}
+    return next((folded[name] for name in names if name in folded), None)
 
 
 DELIMITERS = (",", ";", "\t")

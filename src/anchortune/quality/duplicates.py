@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from difflib import SequenceMatcher
 
 import numpy as np
@@ -256,6 +257,8 @@ ANSWER_REUSE_STYLE = 0.15  # share of rows in reworded pairs above which answer 
 PROMPT_NULL = 90  # percentile of the judge's similarity between random prompts that a rewording must pass
 SAME_ANSWER = 0.97  # an answer this alike is the same answer: its prompt need only pass the PROMPT_NULL_SAME-th
 PROMPT_NULL_SAME = 75  # (MiniLM scores "have a word with a live operator" / "speak with a human agent" at 0.31)
+STOCK_SHARE = 0.25  # a word in more of the answers than this is the data's stock wording (`stock_words`)
+STOCK_SAMPLE = 2000  # answers the stock words are counted on
 
 
 def reworded(points: list[AnchorPoint], answer_neighbours: np.ndarray, skip: set[int], judge=None,
@@ -292,15 +295,26 @@ def reworded(points: list[AnchorPoint], answer_neighbours: np.ndarray, skip: set
     if not candidates:
         return []
     same_request = _same_request(points, [(i, j) for i, j, _ in candidates], judge, prompts)
+    stock = stock_words(points)
     findings, flagged = [], set()
     for i, j, likeness in candidates:
         if i in flagged or not same_request(i, j, likeness >= SAME_ANSWER) or facts.follow_questions(
-                points[i].answer, points[j].answer, points[i].prompt, points[j].prompt):
+                points[i].answer, points[j].answer, points[i].prompt, points[j].prompt, stock):
             continue
         flagged.add(i)
         findings.append(_copy_or_conflict(points[i], points[j], "text", f"the same request as line {points[j].line} "
                                           "in other words, with the same answer: one example twice"))
     return findings
+
+
+def stock_words(points: list[AnchorPoint]) -> frozenset[str]:
+    """Words in more than STOCK_SHARE of the answers (counted on a seeded sample of STOCK_SAMPLE): the data's own
+    stock wording ('assistance', 'support', 'account' in a support set), which a rewording swaps freely and which
+    names no request (see facts.follow_questions)."""
+    rows = range(len(points)) if len(points) <= STOCK_SAMPLE else \
+        np.random.default_rng(0).choice(len(points), STOCK_SAMPLE, replace=False).tolist()
+    counts = Counter(w for i in rows for w in facts.content_words(points[i].answer))
+    return frozenset(w for w, c in counts.items() if c > STOCK_SHARE * len(rows))
 
 
 def _same_request(points: list[AnchorPoint], pairs: list[tuple[int, int]], judge, prompts: np.ndarray | None):

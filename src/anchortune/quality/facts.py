@@ -50,10 +50,10 @@ IDENTIFIER_DIGITS = 6  # a run of this many digits is a reference (order, phone,
 
 
 def _tokens(text: str) -> list[tuple[str, int, int]]:
-    for pattern, same in SAME_TIME:
-        text = pattern.sub(lambda m: same.ljust(len(m.group())), text)  # same length: places stay the text's
     """Lower-cased word, number and symbol tokens with their places; a number glued to letters ('BK-14126', 'A12')
     or a long digit run is an identifier, not a fact of the answer: it becomes the token '<id>'."""
+    for pattern, same in SAME_TIME:
+        text = pattern.sub(lambda m: same.ljust(len(m.group())), text)  # same length: places stay the text's
     out = []
     for m in TOKEN.finditer(text):
         token = m.group().casefold().replace("’", "'")
@@ -136,11 +136,18 @@ def _span(text: str, tokens: list[tuple[str, int, int]], start: int, end: int) -
 STOP = frozenset("the and for you your our with that this can will are was has have not from but any all its".split())
 
 
-def follow_questions(ours: str, theirs: str, our_question: str, their_question: str) -> bool:
+def content_words(text: str) -> set[str]:
+    """The text's words of three letters or more that are not function words, lower-cased."""
+    return {t for t, _, _ in _tokens(text) if t[0].isalpha() and len(t) >= 3 and t not in STOP}
+
+
+def follow_questions(ours: str, theirs: str, our_question: str, their_question: str,
+                     stock: frozenset[str] = frozenset()) -> bool:
     """Whether two otherwise alike answers differ where their questions differ: a word that only one answer has and
     only its own question names (the kettle of 'is the kettle in stock?'). Such answers are one template filled for
-    two different requests, not one answer given twice."""
-    words = lambda text: {t for t, _, _ in _tokens(text) if t[0].isalpha() and len(t) >= 3 and t not in STOP}
+    two different requests, not one answer given twice. Words in `stock` (the data's stock wording: 'assistance',
+    'support' in most support answers) name no request: a rewording swaps them in question and answer alike."""
+    words = lambda text: content_words(text) - stock
     mine, yours = words(ours), words(theirs)
     asked_mine, asked_yours = words(our_question), words(their_question)
     return bool(((mine - yours) & (asked_mine - asked_yours)) or ((yours - mine) & (asked_yours - asked_mine)))

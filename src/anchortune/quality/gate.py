@@ -73,6 +73,7 @@ def check(points: list[AnchorPoint], preset: Preset, embedder, tokenizer=None, m
         copies = {f.line for f in findings if f.code in ("exact_duplicate", "near_duplicate")}
         off = relevance.foreign_rows(points, centered(vectors_a), description, judge,
                                      frozenset(unreadable | copies), off)
+        off += relevance.copies_of_off_task([f for f in findings if f.line in copies], off)
     elif fmt == "json":  # documents of another kind with the same fields (a payslip among receipts)
         off += relevance.foreign_documents(points, frozenset(unreadable | {f.line for f in off}))
     findings += mismatched + unclear + [f for f in off if f.line not in unreadable]

@@ -166,6 +166,20 @@ def _foreign_by_words(points, answers, description, judge, skip, outliers=()) ->
             for i in sorted(unlike)]
 
 
+def copies_of_off_task(copies: list[Finding], off: list[Finding]) -> list[Finding]:
+    """Copies (exact or near duplicates, judged apart from the off-task rules so that copies cannot vouch for one
+    another as a minority) of a row found off task are off task too: a neighbouring domain's rows often repeat
+    themselves, and the user who keeps one copy keeps the topic."""
+    flagged = {f.line for f in off}
+    found: dict[int, Finding] = {}
+    for f in copies:
+        origin = next((r for r in f.related if r in flagged), None)
+        if origin is not None and f.line not in flagged and f.line not in found:
+            found[f.line] = Finding(f.line, "off_task", "warning", f"off task: a copy of line {origin}, which is "
+                                    "off task", (origin,))
+    return list(found.values())
+
+
 def foreign_documents(points: list[AnchorPoint], skip: frozenset[int] = frozenset()) -> list[Finding]:
     """Documents of another kind than the data's (see the module's docstring): each prompt is a document, each answer
     its fields as JSON. Rows whose line is in `skip` (already reported off task, unreadable) are scored but not
