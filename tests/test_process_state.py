@@ -80,3 +80,26 @@ def test_accelerates_state_is_each_threads_own():
     worker.start()
     worker.join()
     assert seen == {"sync": False} and GradientState().sync_gradients is True
+
+
+def test_no_usage_report_leaves_the_process_unless_the_user_asks_for_one(monkeypatch):
+    """TRL's trainers call huggingface_hub's send_telemetry as they are built: offline by default, nothing is sent."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import _telemetry, send_telemetry
+
+    from anchortune import libraries
+
+    sent = []
+    monkeypatch.setattr(constants, "is_offline_mode", lambda: False)  # as on a machine with HF_HUB_OFFLINE unset
+    monkeypatch.setattr(_telemetry, "_start_telemetry_thread", lambda: sent.append("thread"))
+    monkeypatch.setattr(_telemetry._TELEMETRY_QUEUE, "put", lambda item: sent.append(item["topic"]))
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", False)
+    monkeypatch.delenv("HF_HUB_DISABLE_TELEMETRY", raising=False)
+    libraries.no_usage_reports()
+    send_telemetry("trl/DPOTrainer")
+    assert sent == []
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", False)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "0")  # the user asked for them
+    libraries.no_usage_reports()
+    send_telemetry("trl/DPOTrainer")
+    assert sent == ["thread", "trl/DPOTrainer"]

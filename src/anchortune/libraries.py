@@ -22,6 +22,10 @@ load or one training would be swapped for every thread).
   builds, loads or wraps with an adapter does so holding `BUILDING` (models/loading.py, export/, train/engine.py,
   train/preflight.py); LoRA's first weights are drawn without torch.nn.init (train/adapter.seed_lora).
 
+- TRL's trainers report each training to the Hugging Face Hub (huggingface_hub's send_telemetry, from a thread): a
+  request to the network that anchortune, offline by default, does not make unless the user asks for it
+  (`HF_HUB_DISABLE_TELEMETRY=0`, settings.hub_usage_reports).
+
 The modules that load, train and save models call `configure()` when they are imported.
 """
 
@@ -46,7 +50,18 @@ def configure() -> None:
     warnings.filterwarnings("ignore", module=r"trl(\..*)?$")
     _quiet_datasets()
     _accelerate_state_per_thread()
+    no_usage_reports()
     _DONE.append(True)
+
+
+def no_usage_reports() -> None:
+    """The Hugging Face libraries send no usage reports from this process, unless the user asked for them."""
+    from huggingface_hub import constants
+
+    from anchortune import settings
+
+    if not settings.hub_usage_reports():
+        constants.HF_HUB_DISABLE_TELEMETRY = True  # read by send_telemetry at each call
 
 
 def _quiet_datasets() -> None:

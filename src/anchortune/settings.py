@@ -13,6 +13,7 @@ ANCHORTUNE_LLAMA_CPP a llama.cpp source folder with its GGUF converter (default:
 ANCHORTUNE_ALLOCATOR 'system' keeps glibc's malloc, a path names another allocator library (default: jemalloc)
 CC                   the C compiler that builds the training kernels (default cc)
 HF_HUB_OFFLINE       transformers stays offline: a hub id is never tried
+HF_HUB_DISABLE_TELEMETRY  '0' lets TRL's trainers report their use to the Hugging Face Hub (default: nothing is sent)
 RANK, WORLD_SIZE, TORCHELASTIC_RUN_ID, OMP_NUM_THREADS   what torch.distributed.run tells each worker it starts
 
 The environment is read when a function here is called, never cached: a test that sets a variable sees it.
@@ -56,6 +57,11 @@ def shared_data() -> Path:
 def hub_offline() -> bool:
     """True when the user asked transformers to stay offline."""
     return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+
+
+def hub_usage_reports() -> bool:
+    """True only when the user asked for the Hugging Face libraries' usage reports (HF_HUB_DISABLE_TELEMETRY=0)."""
+    return os.environ.get("HF_HUB_DISABLE_TELEMETRY") in ("0", "false", "False")
 
 
 def studio_dir() -> Path:
