@@ -195,3 +195,16 @@ def test_the_gate_names_its_findings_in_german_and_keeps_the_codes_in_english(wr
     assert "exaktes Duplikat" in (tmp_path / "q.html").read_text(encoding="utf-8")
     english = runner.invoke(app, ["check", str(data), "--task", "support"], env={"COLUMNS": "200"})
     assert "exact_duplicate" in english.output, english.output
+
+
+def test_a_language_anchortune_does_not_write_is_said_once_and_the_locale_decides(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_MESSAGES", "LANGUAGE")}
+    for locale, said, listed in (("de_DE.UTF-8", "die Ausgabe folgt dem Gebietsschema (de)", "(Standard)"),
+                                 ("C.UTF-8", "it follows the locale (en)", "(default)")):
+        done = subprocess.run([sys.executable, "-m", "anchortune", "models", "list"], capture_output=True, text=True,
+                              timeout=300, env={**env, "ANCHORTUNE_LANG": "fr", "LANG": locale})
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.count("ANCHORTUNE_LANG=fr: ") == 1 and said in done.stderr, done.stderr
+        assert listed in done.stdout

@@ -18,6 +18,7 @@ from anchortune.messages import LANGUAGES, say, say_in, translate
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 _chosen: list[str] = []  # the --lang option's value, once given
+_told: list[str] = []  # an ANCHORTUNE_LANG naming no language anchortune writes, once said
 
 
 def choose_language(lang: str | None) -> None:
@@ -45,7 +46,12 @@ def language() -> str:
     wanted = _code(chosen)
     if wanted in LANGUAGES:
         return wanted
-    return "de" if locale.lower().startswith("de") else "en"  # the first locale variable set decides
+    fallback = "de" if locale.lower().startswith("de") else "en"  # the first locale variable set decides
+    if chosen.strip() and not _told:  # said once, not silently ignored
+        _told.append(chosen)
+        err.print(say_in("cli_lang_env_unknown", fallback, value=chosen, languages=", ".join(LANGUAGES),
+                         fallback=fallback), markup=False, highlight=False)
+    return fallback
 
 
 def tr(text: str) -> str:
