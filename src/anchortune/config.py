@@ -15,7 +15,7 @@ import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from anchortune.errors import ConfigError, RunError
-from anchortune.messages import LANGUAGES
+from anchortune.messages import LANGUAGES, json_kind
 
 PREFERENCE = {"epochs": 1 / 3, "lr": 0.25}  # a preference run's multipliers on the preset's defaults: DPO moves a model
 # further per step than demonstrations do (the calibration in bench/results/preference_tools.md)
@@ -168,7 +168,7 @@ class RunConfig(BaseModel):
             raise RunError(f"{damaged} ({reason}); restore it or train again") from None
         if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
             raise RunError(f"{damaged} (expected the run's options, one per line, found "
-                           f"{type(values).__name__ if values is not None else 'nothing'}); restore it or train again")
+                           f"{json_kind(values) if values is not None else 'nothing'}); restore it or train again")
         try:
             return cls.build(**values)
         except ConfigError as exc:

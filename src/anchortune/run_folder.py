@@ -30,6 +30,7 @@ from pathlib import Path
 from anchortune import scratch
 from anchortune.config import RunConfig
 from anchortune.errors import RunError
+from anchortune.messages import json_kind
 
 DATA_FIELDS = ("data", "valid_data")  # the config's anchor-point files, copied into RUN/data/
 CHANGELOG = ".changelog.jsonl"  # `check --fix OUT` writes OUT's changelog beside it as OUT-STEM + CHANGELOG
@@ -120,7 +121,7 @@ class RunFolder:
         if seal.exists():
             sealed = _json_file(seal)
             if not isinstance(sealed, dict):
-                raise _damaged(seal, f"expected file names and their SHA-256, found {type(sealed).__name__}")
+                raise _damaged(seal, f"expected file names and their SHA-256, found {json_kind(sealed)}")
             for name, digest in sealed.items():
                 path = self.root / str(name)
                 if not path.resolve().is_relative_to(self.root.resolve()):
@@ -233,7 +234,7 @@ def _check_model_folder(folder: Path, config_name: str, what: str) -> None:
     for path in sorted(folder.glob("*.json")):
         value = _json_file(path)
         if not isinstance(value, dict):
-            raise _damaged(path, f"expected a JSON object, found {type(value).__name__}")
+            raise _damaged(path, f"expected a JSON object, found {json_kind(value)}")
     if folder.name == "model" and not isinstance(_json_file(config).get("model_type"), str):
         raise _damaged(config, "it names no model_type")
     weights = [p for p in folder.iterdir() if p.suffix in WEIGHTS]

@@ -53,7 +53,7 @@ def test_validate_names_the_lines_whose_answer_is_empty(write_lines):
                                             {"prompt": "Do you ship abroad?", "completion": "   "}])
     result = runner.invoke(app, ["validate", str(data)])
     assert result.exit_code == 0, result.output
-    assert "2 anchor point(s) have an empty answer (lines 2, 3)" in result.output
+    assert "2 anchor points have an empty answer (lines 2, 3)" in result.output
 
 
 def test_models_list_shows_the_catalog(monkeypatch):

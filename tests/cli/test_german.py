@@ -91,7 +91,7 @@ def test_the_gate_report_its_page_and_a_data_error_are_german(support_file, writ
     bad = write_lines("bad.jsonl", [{"prompt": "a", "completion": "b"}, {"prompt": ["x"], "completion": "b"}])
     refused = run_cli("--lang", "de", "validate", str(bad))
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    assert "Fehler: 1 Problem(e) in den Ankerpunkten; nichts wurde übernommen" in refused.stderr
+    assert "Fehler: 1 Problem in den Ankerpunkten; nichts wurde übernommen" in refused.stderr
     assert "Zeile 2, Feld „prompt“" in refused.stderr
 
 

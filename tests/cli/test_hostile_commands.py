@@ -134,7 +134,7 @@ def test_a_data_file_the_system_refuses_is_named(cli, tmp_path, monkeypatch):
 @pytest.mark.parametrize("rows", [1, 2])
 def test_training_on_too_few_rows_names_the_minimum(cli, tmp_path, tiny_model_dir, rows):
     ran = cli("train", lines(tmp_path / "few.jsonl", GOOD[:rows]), "--model", tiny_model_dir, "--out", tmp_path / "run")
-    assert ran.code == 2 and f"{rows} anchor point(s) are too few" in ran.err and "at least 4 are needed" in ran.err
+    assert ran.code == 2 and (f"{rows} anchor points are too few" if rows > 1 else "1 anchor point is too few") in ran.err and "at least 4 are needed" in ran.err
     assert not (tmp_path / "run").exists()
 
 
@@ -259,7 +259,7 @@ def test_300_problems_are_counted_as_300(tmp_path):
     data = lines(tmp_path / "bad.jsonl", [{"prompt": n, "completion": "x"} for n in range(300)])
     with pytest.raises(DataError) as caught:
         __import__("anchortune.data.loading", fromlist=["x"]).load_anchor_points(data)
-    assert str(caught.value).startswith("300 problem(s)") and "... and 280 more problem(s)" in str(caught.value)
+    assert str(caught.value).startswith("300 problems") and "... and 280 more problems" in str(caught.value)
 
 
 # input lost ------------------------------------------------------------------------------------------------------

@@ -206,8 +206,8 @@ def test_seeded_mutations_of_a_valid_file_end_in_the_projects_error_or_in_readab
     assert outcomes["refused"] > 20 and outcomes["read"] > 20, outcomes  # both ways out were taken
 
 
-@pytest.mark.parametrize("line,expected", [("null", "found NoneType"), ("[1, 2]", "found list"),
-                                           ('"text"', "found str"), ("12", "found int")])
+@pytest.mark.parametrize("line,expected", [("null", "found null"), ("[1, 2]", "found a list"),
+                                           ('"text"', "found a string"), ("12", "found a number")])
 def test_a_line_that_is_json_but_no_object_is_named_not_skipped(tmp_path, line, expected):
     path = tmp_path / "values.jsonl"
     path.write_text(json.dumps(VALID[0]) + "\n" + line + "\n")

@@ -75,7 +75,7 @@ def test_non_string_values_name_line_and_field(write_lines):
                                        {"prompt": "a", "completion": None}])
     problems, message = problems_of(path)
     assert [(p.line, p.field) for p in problems] == [(2, "prompt"), (3, "completion")]
-    assert "line 2, field 'prompt': expected a string, found a int" in message
+    assert "line 2, field 'prompt': expected a string, found a number" in message
     chat = write_lines("chat.jsonl", [{"messages": [{"role": "user", "content": ["x"]},
                                                     {"role": "assistant", "content": "y"}]}])
     problems, _ = problems_of(chat)
@@ -99,7 +99,7 @@ def test_all_problems_are_reported_together_and_nothing_is_returned(write_lines)
     lines = [{"prompt": "a", "completion": "b"}] + [{"prompt": i, "completion": "b"} for i in range(30)]
     problems, message = problems_of(write_lines("many.jsonl", lines))
     assert len(problems) == 30
-    assert "... and 10 more problem(s)" in message and "nothing was imported" in message
+    assert "... and 10 more problems" in message and "nothing was imported" in message
 
 
 def test_csv_with_named_columns_and_label(tmp_path):

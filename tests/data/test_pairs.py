@@ -74,7 +74,7 @@ def test_pairs_written_back_read_the_same(write_lines, tmp_path):
     ({"prompt": [GOOD, USER], "chosen": [GOOD], "rejected": [BAD]}, "field 'prompt[0].role'",
      "starts with an assistant or tool turn"),
     ({"prompt": [USER], "chosen": [{"role": "assistant", "content": 5}], "rejected": [BAD]},
-     "field 'chosen[0].content'", "expected a string, found a int"),
+     "field 'chosen[0].content'", "expected a string, found a number"),
     ({"chosen": [USER, GOOD], "rejected": [{"role": "user", "content": "Other question"}, BAD]}, "field 'rejected[0]'",
      "the two conversations differ before their last turn"),
     ({"chosen": [USER, GOOD], "rejected": [USER, BAD, USER]}, "field 'rejected[2].role'",

@@ -35,7 +35,7 @@ def test_long_examples_are_truncated_or_dropped_and_counted(tiny_tokenizer):
     assert [e["line"] for e in examples] == [1, 2]
     assert report.truncated_lines == [2] and report.dropped_lines == [3]
     assert all(len(e["input_ids"]) <= 64 for e in examples)
-    assert "1 truncated to 64 tokens (lines 2)" in report.summary() and "1 dropped" in report.summary()
+    assert "1 truncated to 64 tokens (line 2)" in report.summary() and "1 dropped" in report.summary()
 
 
 def test_a_conversation_the_chat_template_refuses_names_its_line(tiny_tokenizer):

@@ -37,7 +37,7 @@ def test_failing_items_are_linked_to_near_anchor_points_and_uncovered_ones_group
     password = next(f for f in loop["failing"] if f["line"] == 102)
     assert not password["covered"] and "intent 'password' has 0 anchor points" in password["why"]
     assert loop["uncovered"][0] == [102, 103]  # the two password requests: one group, the largest first
-    assert any("intent 'password'" in s and "2 failing held-out item(s)" in s for s in loop["suggestions"])
+    assert any("intent 'password'" in s and "2 failing held-out items" in s for s in loop["suggestions"])
     assert any("intent 'invoice'" in s for s in loop["suggestions"])
     assert any("check those anchor points' answers" in s for s in loop["suggestions"])
 

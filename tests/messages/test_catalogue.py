@@ -8,26 +8,47 @@ import re
 
 import pytest
 
-from anchortune.messages import format_number, localise_numbers, say, sentences, template, translate, untranslated
+from anchortune.messages import fill, format_number, localise_numbers, say, sentences, template, translate, untranslated
 from anchortune.messages.catalogue import NUMBERS, RAW, matchable
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
-def _values(key: str) -> dict:
-    """Distinct values for a sentence's placeholders: numbers where the catalogue expects one, words otherwise."""
+CHOICE = re.compile(r"\{(\w+)\|")
+
+
+def _values(key: str, count: int = 7) -> dict:
+    """Distinct values for a sentence's placeholders: numbers where the catalogue expects one (`count` for those a
+    word's form depends on), words otherwise."""
     names = dict.fromkeys(PLACEHOLDER.findall(template(key)))
-    return {name: str(7 + i) if name in NUMBERS else f"x{i}y" for i, name in enumerate(names)}
+    counts = set(CHOICE.findall(template(key)))
+    return {name: str(count) if name in counts else str(7 + i) if name in NUMBERS else f"x{i}y"
+            for i, name in enumerate(names)}
 
 
+@pytest.mark.parametrize("count", [1, 7])
 @pytest.mark.parametrize("key", sorted(k for k, v in sentences().items() if matchable(v["en"])))
-def test_every_sentence_comes_back_in_german_with_its_values(key):
-    values = _values(key)
+def test_every_sentence_comes_back_in_german_with_its_values(key, count):
+    if count == 1 and not CHOICE.search(template(key)):
+        return  # no word's form depends on a count: the 7 case is the whole test
+    values = _values(key, count)
     english = say(key, **values)
     german = translate(english, "de")
-    assert german == template(key, "de").format(**values) or german == \
-        template(key, "de").format(**values)[:1].upper() + template(key, "de").format(**values)[1:], (english, german)
+    expected = fill(template(key, "de"), values)
+    assert german in (expected, expected[:1].upper() + expected[1:]), (english, german)
     assert translate(english, "en") == english
+
+
+def test_a_word_takes_the_form_its_count_asks_for_in_each_language():
+    assert say("e_more_problems", n=1) == "... and 1 more problem"
+    assert say("e_more_problems", n=3) == "... and 3 more problems"
+    assert translate("... and 1 more problem", "de") == "... und 1 weiteres Problem"
+    assert translate("... and 1,200 more problems", "de") == "... und 1.200 weitere Probleme"
+    one = say("q_advice_too_long", n=1, limit=512, lines="4")
+    assert one == "1 row exceeds 512 tokens (line 4): shorten it or raise --max-length"
+    assert translate(one, "de") == "1 Zeile überschreitet 512 Tokens (Zeile 4): kürzen oder --max-length erhöhen"
+    assert translate(say("q_advice_too_long", n=2, limit=512, lines="4, 9"), "de") == \
+        "2 Zeilen überschreiten 512 Tokens (Zeilen 4, 9): kürzen oder --max-length erhöhen"
 
 
 def test_values_are_translated_in_turn_and_numbers_written_the_german_way():
@@ -39,7 +60,7 @@ def test_values_are_translated_in_turn_and_numbers_written_the_german_way():
     assert translate(reasons, "de") == ("einseitig: 93 % der Beispiele sind „refund_status“; 72 Beispiele; die Aufgabe "
                                         "classification braucht mindestens 50 und 5 je Label (4 Labels haben weniger)")
     advice = "1. " + say("q_advice_exact_duplicate", n=3, lines=say("q_more_lines", list="3, 5", more=4)).capitalize()
-    assert translate(advice, "de") == "1. 3 exakte Duplikat(e) entfernen (Zeilen 3, 5 und 4 weitere)"
+    assert translate(advice, "de") == "1. 3 exakte Duplikate entfernen (Zeilen 3, 5 und 4 weitere)"
 
 
 def test_the_users_own_text_inside_a_sentence_is_never_translated():
@@ -64,3 +85,13 @@ def test_untranslated_finds_catalogue_english_left_in_a_page():
     page = "Ergebnis " + say("advice_overfitting") + " Ende"
     assert untranslated(page) == ["advice_overfitting"]
     assert untranslated(translate(say("advice_overfitting"), "de")) == []
+
+
+def test_a_value_found_where_another_was_expected_is_named_in_jsons_words():
+    from anchortune.messages import json_kind
+
+    assert [json_kind(v) for v in (5, 2.5, "x", [1], {"a": 1}, None, True)] == \
+        ["a number", "a number", "a string", "a list", "an object", "null", "true"]
+    assert translate(say("d_string", kind=json_kind(5)), "de") == "erwartet war ein String, gefunden: eine Zahl"
+    assert translate(say("d_arguments_object", kind=json_kind([1])), "de") == \
+        "erwartet waren die Argumente als JSON-Objekt, gefunden: eine Liste"

@@ -240,7 +240,7 @@ def test_documents_that_cannot_be_read_are_named_in_german(tmp_path):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "scan.pdf").write_bytes(b"not a pdf at all")
     expected = {"notes.doc": "kein Dokument, das anchortune liest", "missing.txt": "weder Datei noch Ordner",
-                "none": "kein Dokument (.txt", "short": "kein brauchbarer Text in 1 Dokument(en): 0 Dokumente, "
+                "none": "kein Dokument (.txt", "short": "kein brauchbarer Text in 1 Dokument: 0 Dokumente, "
                 "0 Absätze behalten, 1 doppelte und 2 minderwertige Absätze verworfen; kein Text in a.txt",
                 "broken": "kein lesbares PDF"}
     for name, german in expected.items():
@@ -256,7 +256,7 @@ def test_the_english_of_a_problem_is_as_the_readers_write_it(tmp_path):
     assert [str(p) for p in _refused(read_anchor_points, shapes)] == [
         f"{shapes}, line 1: no known shape: expected 'messages', 'conversations', 'prompt'/'completion', "
         "'instruction'/'output' or 'text'/'label'; found keys ['reply']",
-        f"{shapes}, line 2, field 'prompt': expected a string, found a int"]
+        f"{shapes}, line 2, field 'prompt': expected a string, found a number"]
     calls = _write(tmp_path / "calls.jsonl", TOOL_CALL_FILES["tool_not_offered"])
     assert [str(p) for p in _refused(read_anchor_points, calls)] == [
         f"{calls}, line 1, field 'messages[1].tool_calls[0].function.name': calls \"cancel\", which is not in tools "
@@ -271,7 +271,7 @@ def test_the_german_keeps_the_users_keys_values_and_numbers(tmp_path):
     assert [p.describe("de") for p in _refused(read_anchor_points, shapes)] == [
         f"{shapes}, Zeile 1: keine bekannte Form: erwartet war „messages“, „conversations“, „prompt“/„completion“, "
         "„instruction“/„output“ oder „text“/„label“; gefunden wurden die Schlüssel ['reply']",
-        f"{shapes}, Zeile 2, Feld „prompt“: erwartet war ein String, gefunden: int"]
+        f"{shapes}, Zeile 2, Feld „prompt“: erwartet war ein String, gefunden: eine Zahl"]
     long = _write(tmp_path / "long.jsonl", ANCHOR_POINT_FILES["too_long_line"])
     assert _refused(read_anchor_points, long)[0].describe("de") == (
         f"{long}, Zeile 1: die Zeile ist 1.048.610 Bytes lang; höchstens 1.048.576 Bytes (1 MiB) je Beispiel werden "
@@ -291,8 +291,8 @@ def test_validate_in_german_prints_every_problem_in_german(tmp_path, monkeypatch
         cli.main()
     out = capsys.readouterr().err
     assert exit.value.code == 2
-    assert "3 Problem(e) in den Ankerpunkten; nichts wurde übernommen" in out
-    assert "Zeile 1, Feld „prompt“: erwartet war ein String, gefunden: list" in out
+    assert "3 Probleme in den Ankerpunkten; nichts wurde übernommen" in out
+    assert "Zeile 1, Feld „prompt“: erwartet war ein String, gefunden: eine Liste" in out
     assert "Zeile 2: keine bekannte Form: erwartet war" in out
     assert "Zeile 3: die Form 'messages' weicht von der ab Zeile 1 verwendeten Form 'prompt' ab" in out
     assert "expected" not in out and "no known shape" not in out and "differs from" not in out

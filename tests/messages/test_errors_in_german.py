@@ -217,7 +217,7 @@ def test_a_damaged_run_config_is_named_in_german_with_what_is_wrong_inside(tmp_p
     (tmp_path / "config.yaml").write_text("- a\n- b\n")
     with pytest.raises(RunError) as refused:
         RunFolder(tmp_path).load_config()
-    assert "(erwartet waren die Optionen des Laufs, eine je Zeile, gefunden: list); wiederherstellen oder neu " \
+    assert "(erwartet waren die Optionen des Laufs, eine je Zeile, gefunden: eine Liste); wiederherstellen oder neu " \
            "trainieren" in _in_german(refused.value)
     (tmp_path / "config.yaml").write_text("data: x.jsonl\nlearning_rate: 0\n")
     with pytest.raises(RunError) as refused:

@@ -123,9 +123,9 @@ def test_a_tool_offered_in_many_rows_and_never_called_is_a_warning_a_lone_distra
     rows.append(tool_row(9, "Where is order B9?", {"order_id": "B9"}, tools=TOOLS + [{"type": "function", "function": {
         "name": "refund", "description": "Refund an order", "parameters": {"type": "object", "properties": {}}}}]))
     unused = {(f.line, f.severity): f.message for f in tool_data.findings(rows) if f.code == "unused_tool"}
-    assert unused == {(1, "warning"): "the tool 'cancel_order' is offered in 5 row(s) and never called: the model "
+    assert unused == {(1, "warning"): "the tool 'cancel_order' is offered in 5 rows and never called: the model "
                                       "learns never to call it; add examples that call it or leave it out of tools",
-                      (9, "info"): "the tool 'refund' is offered in 1 row(s) and never called: a distractor to choose "
+                      (9, "info"): "the tool 'refund' is offered in 1 row and never called: a distractor to choose "
                                    "against, or a tool the data forgets to teach"}
 
 
@@ -147,7 +147,7 @@ def test_the_gate_runs_the_tool_checks_on_tool_data(embedder):
             for i, p in enumerate(support_demo(2)[:24], start=1)]
     report = check(rows, load_preset("custom"), embedder)
     assert {f.line for f in report.findings if f.code == "invalid_tool_call"} == {7}
-    assert "Fix 2 tool call(s) that break their schema or come out of the blue, and call every offered tool somewhere " \
+    assert "Fix 2 tool calls that break their schema or come out of the blue, and call every offered tool somewhere " \
            "(lines 1, 7)" in report.advice  # 7's arguments, and cancel_order offered in every row from line 1
     assert "template_answer" not in report.counts  # the same call with other values is no template
 

@@ -156,7 +156,7 @@ def test_a_prompt_with_no_room_for_an_answer_is_left_out_and_said(tiny_tokenizer
     cfg = RunConfig.build(data="x", max_length=160, max_answer_tokens=32)
     kept = _fitting(rows, tiny_tokenizer, cfg, said.append)
     assert [json.loads(r["item"])["line"] for r in kept] == [1]
-    assert said and "1 prompt(s) leave no room for a 32-token answer within 160 tokens" in said[0].data["message"]
+    assert said and "1 prompt leaves no room for a 32-token answer within 160 tokens and is left out" in said[0].data["message"]
 
 
 def test_a_rows_own_fields_reach_the_grader_as_item_fields_and_are_written_back(write_lines, tmp_path):

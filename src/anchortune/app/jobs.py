@@ -47,7 +47,7 @@ def create_job(ws, model: str, training_file: str, validation_file: str | None =
     options = {k: v for k, v in (options or {}).items() if v not in (None, "")}
     unknown = sorted(set(options) - set(OPTION_KEYS) - {"force"})
     if unknown:
-        raise ConfigError(f"unknown option(s): {', '.join(unknown)}; allowed: {', '.join(OPTION_KEYS)}, force")
+        raise ConfigError(say("x_jobs_unknown_options", names=", ".join(unknown), others=", ".join(OPTION_KEYS)))
     task = options.pop("task", None) or "custom"
     load_preset(task)  # an unknown task is refused here, with its name, not later by the worker
     options.update(_hyperparameters(hyperparameters or {}))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
-from anchortune.messages import format_number, localise_numbers, template, translate
+from anchortune.messages import fill, format_number, localise_numbers, template, translate
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -20,7 +20,7 @@ def show(console, result: dict, lang: str = "en") -> None:
     table.columns[0].no_wrap = True
 
     def say(key: str, **values) -> str:
-        return template(key, lang).format(**values)
+        return fill(template(key, lang), values)
 
     def num(value, digits: int = 4) -> str:
         return format_number(value, lang, digits) if isinstance(value, float) else "–" if value is None else str(value)

@@ -22,6 +22,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from anchortune.errors import DocumentError
+from anchortune.messages import say
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 MIN_WORDS = 5
@@ -83,7 +84,7 @@ def read_corpus(paths: list[str | Path]) -> Corpus:
         else:
             corpus.empty.append(str(path))
     if not corpus.documents:
-        raise DocumentError(f"no usable text in {len(files)} document(s): {corpus.summary()}")
+        raise DocumentError(say("d_doc_no_text", n=len(files), summary=corpus.summary()))
     return corpus
 
 

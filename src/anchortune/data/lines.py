@@ -21,6 +21,7 @@ from typing import BinaryIO
 from anchortune import scratch
 from anchortune.data import json_line
 from anchortune.errors import DataError, Problem
+from anchortune.messages import json_kind
 
 MAX_PROBLEMS = 200  # problems kept (and counted beyond)
 MAX_LINE_BYTES = 1 << 20  # one example per line: 1 MiB is ~250,000 tokens, far past any context
@@ -119,7 +120,7 @@ def json_objects(path: Path, handle: BinaryIO, errors: Collector, each: str) -> 
             errors.add(number, *problem)
             continue
         if not isinstance(obj, dict):
-            errors.add(number, None, f"expected a JSON object, found {type(obj).__name__}")
+            errors.add(number, None, f"expected a JSON object, found {json_kind(obj)}")
             continue
         yield number, obj
     if not any_text and not errors.total:

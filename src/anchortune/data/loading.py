@@ -21,6 +21,7 @@ from anchortune.data.csv_reader import CsvColumns, read_csv
 from anchortune.data.lines import Collector, one_shape, open_input, text_lines, write_jsonl
 from anchortune.data.records import ANSWER_KEYS, LABEL_KEYS, PROMPT_KEYS, AnchorPoint, from_pair, missing_turn
 from anchortune.errors import DataError, Problem
+from anchortune.messages import json_kind
 
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                   "chatgpt": "assistant", "model": "assistant", "system": "system"}
@@ -96,9 +97,9 @@ def _string(obj: dict, key: str, line: int, errors: Collector, allow_object: boo
             errors.add(line, field or key, problem)
             return None
         return text
-    kind = "missing" if key not in obj else f"a {type(value).__name__ if value is not None else 'null'}"
     expected = "a string or a JSON object" if allow_object else "a string"
-    errors.add(line, field or key, f"expected {expected}, found {kind}")
+    found = "but the field is missing" if key not in obj else f"found {json_kind(value)}"
+    errors.add(line, field or key, f"expected {expected}, {found}")
     return None
 
 
@@ -107,7 +108,7 @@ def _label(obj: dict, line: int, errors: Collector) -> str | None:
         if key in obj:
             value = obj[key]
             if isinstance(value, bool) or not isinstance(value, (str, int)):
-                errors.add(line, key, f"expected a string label, found a {type(value).__name__}")
+                errors.add(line, key, f"expected a string label, found {json_kind(value)}")
                 return None
             if isinstance(value, str) and (problem := json_line.text_problem(value)):
                 errors.add(line, key, problem)

@@ -22,6 +22,7 @@ from anchortune.data import json_line, tool_calls
 from anchortune.data.lines import Collector, lines, one_shape, open_input, write_jsonl
 from anchortune.data.records import AnchorPoint, message_json, message_text
 from anchortune.errors import DataError
+from anchortune.messages import json_kind
 
 SHAPES = {"openai": "'input'/'preferred_output'/'non_preferred_output'", "explicit": "'prompt'/'chosen'/'rejected'",
           "implicit": "'chosen'/'rejected' conversations"}
@@ -195,7 +196,7 @@ def _answer(value, field: str, tools: list[dict], line: int, errors) -> dict | N
 
 
 def _kind(value) -> str:
-    return "nothing" if value is None else f"a {type(value).__name__}"
+    return "nothing" if value is None else json_kind(value)
 
 
 _PARSERS = {"openai": _parse_openai, "explicit": _parse_explicit, "implicit": _parse_implicit}

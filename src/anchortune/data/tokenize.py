@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from anchortune.data.presets import Preset
 from anchortune.data.records import AnchorPoint
 from anchortune.errors import DataError, Problem
+from anchortune.messages import say
 
 IGNORE = -100
 
@@ -29,13 +30,13 @@ class EncodingReport:
     lengths: list[int] = field(default_factory=list, repr=False)  # every input's full length, in input order
 
     def summary(self) -> str:
-        parts = [f"{self.kept} examples kept, {self.answer_tokens} answer tokens of {self.total_tokens}"]
+        parts = [say("log_encoding_kept", kept=self.kept, answer=self.answer_tokens, total=self.total_tokens)]
         if self.truncated_lines:
-            parts.append(f"{len(self.truncated_lines)} truncated to {self.max_length} tokens "
-                         f"(lines {_lines(self.truncated_lines)})")
+            parts.append(say("log_encoding_truncated", n=len(self.truncated_lines), limit=self.max_length,
+                             lines=_lines(self.truncated_lines)))
         if self.dropped_lines:
-            parts.append(f"{len(self.dropped_lines)} dropped: no answer token left within {self.max_length} "
-                         f"tokens (lines {_lines(self.dropped_lines)})")
+            parts.append(say("log_encoding_dropped", n=len(self.dropped_lines), limit=self.max_length,
+                             lines=_lines(self.dropped_lines)))
         return "; ".join(parts)
 
     def to_json(self) -> dict:

@@ -13,6 +13,7 @@ import re
 
 from anchortune.data import json_line
 from anchortune.data.records import AnchorPoint, missing_turn
+from anchortune.messages import json_kind
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # OpenAI's rule for a function name
 ROLES = ("system", "user", "assistant", "tool")
@@ -234,4 +235,4 @@ def _text(value, field: str, line: int, errors, allow_object: bool = False) -> s
 
 
 def _kind(value) -> str:
-    return "nothing" if value is None else f"a {type(value).__name__}"
+    return "nothing" if value is None else json_kind(value)

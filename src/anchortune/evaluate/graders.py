@@ -356,8 +356,8 @@ def run_python(source: str, samples: list[str], items: list[dict], name: str = "
         done = subprocess.run([sys.executable, "-I", "-c", CHILD, str(limit), str(memory)], input=payload,
                               capture_output=True, text=True, timeout=limit + 5)
     except subprocess.TimeoutExpired:
-        raise GraderError(f"grader '{name}' ran past its {limit:g} s limit ({len(samples)} sample(s) at "
-                          f"{seconds:g} s each)") from None
+        raise GraderError(say("x_graders_time_limit", name=name, limit=f"{limit:g}", n=len(samples),
+                              value=f"{seconds:g}")) from None
     if done.returncode != 0:
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         why = lines[-1] if lines else f"exit status {done.returncode}"

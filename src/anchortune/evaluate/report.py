@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 
 from anchortune.evaluate.verdict import baseline_words
-from anchortune.messages import format_number, localise_numbers, template, translate
+from anchortune.messages import fill, format_number, localise_numbers, template, translate
 
 W, H, PAD = 560, 240, 52
 COLOURS = ("#3b6fd8", "#d8553b", "#2f9e5b", "#8a5cd8")
@@ -23,7 +23,7 @@ def _scale(values: list[float], lo: float, hi: float, out_lo: float, out_hi: flo
 
 def _say(key: str, lang: str, **values) -> str:
     """A catalogue sentence in `lang` with its values (numbers already written the language's way)."""
-    return template(key, lang).format(**values)
+    return fill(template(key, lang), values)
 
 
 def _n(value, lang: str, digits: int = 4, percent: bool = False, sign: bool = False) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from anchortune.engine.loss import autocast
+from anchortune.messages import json_kind
 
 
 GENERAL_CHARS = 256 * 32 * 8  # the start of a general text that its windows can use (a token is rarely longer)
@@ -60,7 +61,7 @@ def read_choices(path: Path, limit: int) -> list[dict]:
 def _choice_problem(item) -> tuple[str | None, str] | None:
     """(field, what is wrong) with a multiple-choice item, or None."""
     if not isinstance(item, dict):
-        return None, f"expected a JSON object with question, choices and answer, found {type(item).__name__}"
+        return None, f"expected a JSON object with question, choices and answer, found {json_kind(item)}"
     missing = [k for k in ("question", "choices", "answer") if k not in item]
     if missing:
         return missing[0], "expected question, choices and answer"

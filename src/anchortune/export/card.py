@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import re
 
-from anchortune.messages import format_number, localise_numbers, template, translate
+from anchortune.messages import fill, format_number, localise_numbers, template, translate
 
 
 def _say(key: str, lang: str, **values) -> str:
-    return template(key, lang).format(**values)
+    return fill(template(key, lang), values)
 
 
 def _fmt(value, lang: str = "en", digits: int = 4) -> str:

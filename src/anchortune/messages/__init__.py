@@ -9,9 +9,10 @@ are translated the same way from a copy of their English in the catalogue: a new
 Knows nothing about pages, runs or models.
 """
 
-from anchortune.messages.catalogue import (LANGUAGES, help_texts, say, say_in, sentences, template, terms,
-                                           translate, untranslated)
+from anchortune.messages.catalogue import (LANGUAGES, fill, help_texts, say, say_in, sentences, template,
+                                           terms, translate, untranslated)
+from anchortune.messages.kinds import json_kind
 from anchortune.messages.numbers import format_number, localise_numbers
 
-__all__ = ["LANGUAGES", "format_number", "help_texts", "localise_numbers", "say", "say_in", "sentences", "template", "terms",
-           "translate", "untranslated"]
+__all__ = ["LANGUAGES", "fill", "format_number", "help_texts", "json_kind", "localise_numbers", "say", "say_in",
+           "sentences", "template", "terms", "translate", "untranslated"]

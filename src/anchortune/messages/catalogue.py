@@ -5,6 +5,10 @@ A template's placeholders ({name}) match any text in the English; the German pla
 translated in turn (a term, a catalogue sentence, or a text whose numbers are written the German way). A text
 no template matches whole is split into its lines and its '; '-joined parts, each translated; what still matches
 nothing stays as it is (`untranslated` finds catalogue English left in a text: the tests' check of the pages).
+
+A word that depends on a count is written `{n|one|other}` in a template ('{n} {n|problem|problems}', German
+'{n} {n|Problem|Probleme}'): the form for exactly one or for any other count of the placeholder n, in each
+language by its own grammar; a stored English text is matched in either form.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from anchortune.messages.numbers import localise_numbers
 
 LANGUAGES = ("en", "de")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_CHOICE = re.compile(r"\{(\w+)\|([^{}|]*)\|([^{}|]*)\}")  # {n|one|other}: a word's form by the count in n
 # placeholders whose values are the user's own text (labels, file names, prompts): shown as they are, never translated
 RAW = frozenset({"label", "labels", "top", "text", "tail", "name", "model", "file", "prompt", "answer", "fields",
                  "id", "job", "host", "origin", "detail", "others", "other", "lp", "la", "method", "names", "words"})
@@ -41,6 +46,10 @@ def _catalogue() -> dict:
             raise ValueError(f"message {key}: expected {', '.join(LANGUAGES)}")
         if set(_PLACEHOLDER.findall(entry["en"])) != set(_PLACEHOLDER.findall(entry["de"])):
             raise ValueError(f"message {key}: the German places other values than the English")
+        for lang in LANGUAGES:
+            counts = {match.group(1) for match in _CHOICE.finditer(entry[lang])}
+            if not counts <= set(_PLACEHOLDER.findall(entry[lang])):
+                raise ValueError(f"message {key}: a word's form ({lang}) depends on a value the sentence does not place")
     return data
 
 
@@ -67,7 +76,22 @@ def template(key: str, lang: str = "en") -> str:
 
 def say(key: str, **values) -> str:
     """The English sentence `key` with its values filled in (each value as str())."""
-    return template(key).format(**{k: str(v) for k, v in values.items()})
+    return fill(template(key), {k: str(v) for k, v in values.items()})
+
+
+def fill(text: str, values: dict, shown: dict | None = None) -> str:
+    """A template with its values: each `{n|one|other}` the form the count in `values[n]` takes, then every
+    placeholder from `shown` (the values as written, translated; default `values`)."""
+    return _CHOICE.sub(lambda m: m.group(2) if is_one(values.get(m.group(1))) else m.group(3), text).format(
+        **(values if shown is None else shown))
+
+
+def is_one(value) -> bool:
+    """Whether a count (a number, or an English-written one such as '1' or '1.0') is exactly one."""
+    try:
+        return float(str(value).replace(",", "").strip()) == 1
+    except ValueError:
+        return False
 
 
 def say_in(key: str, lang: str, **values) -> str:
@@ -75,8 +99,8 @@ def say_in(key: str, lang: str, **values) -> str:
     other value translated in turn (a term, a catalogue sentence, numbers written the language's way)."""
     if lang == "en" or lang not in LANGUAGES:
         return say(key, **values)
-    return template(key, lang).format(**{k: str(v) if k in RAW else translate(str(v), lang)
-                                         for k, v in values.items()})
+    return fill(template(key, lang), values, {k: str(v) if k in RAW else translate(str(v), lang)
+                                              for k, v in values.items()})
 
 
 @lru_cache(maxsize=1)
@@ -85,26 +109,36 @@ def _patterns() -> list[tuple[re.Pattern, str, str]]:
     out = []
     for key, entry in sentences().items():
         english = entry["en"]
-        literal = _PLACEHOLDER.sub("", english)
+        literal = _PLACEHOLDER.sub("", _CHOICE.sub(r"\3", english))
         if not matchable(english):  # '{a}: {b}' would match any text: not a sentence
             continue
         parts, last, seen = [], 0, set()
         for match in _PLACEHOLDER.finditer(english):
-            parts.append(re.escape(english[last:match.start()]))
+            parts.append(_literal(english[last:match.start()]))
             name = match.group(1)
             final = match.end() == len(english)  # only a sentence's last value may hold '; ' (joined reasons)
             parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>[^\\s;]+?)" if name in NUMBERS else
                          f"(?P<{name}>.+?)" if final else f"(?P<{name}>(?:(?!; ).)+?)")
             seen.add(name)
             last = match.end()
-        parts.append(re.escape(english[last:]))
+        parts.append(_literal(english[last:]))
         out.append((re.compile("^" + "".join(parts) + "$", re.S), key, literal))
     return sorted(out, key=lambda item: -len(item[2]))
 
 
+def _literal(text: str) -> str:
+    """A template's text between placeholders as a pattern: either form of each `{n|one|other}`."""
+    parts, last = [], 0
+    for match in _CHOICE.finditer(text):
+        parts += [re.escape(text[last:match.start()]),
+                  "(?:" + "|".join(re.escape(f) for f in sorted(match.groups()[1:], key=len, reverse=True)) + ")"]
+        last = match.end()
+    return "".join(parts) + re.escape(text[last:])
+
+
 def matchable(english: str) -> bool:
     """Whether a template has words enough to be found in a text (labels like 'step {step}' are used by key)."""
-    return len(_PLACEHOLDER.sub("", english).replace(" ", "")) >= 6
+    return len(_PLACEHOLDER.sub("", _CHOICE.sub(r"\3", english)).replace(" ", "")) >= 6
 
 
 def _match(text: str) -> tuple[str, dict] | None:
@@ -138,7 +172,7 @@ def _one(text: str, lang: str) -> str:
     matched = _match(text) or (_match(text[:1].lower() + text[1:]) if text[:1].isupper() else None)
     if matched:
         key, values = matched
-        german = template(key, lang).format(**{k: v if k in RAW else _one(v, lang) for k, v in values.items()})
+        german = fill(template(key, lang), values, {k: v if k in RAW else _one(v, lang) for k, v in values.items()})
         return german[:1].upper() + german[1:] if text[:1].isupper() else german
     stripped = text.rstrip(".")
     if stripped != text and stripped:
@@ -175,7 +209,7 @@ def untranslated(text: str) -> list[str]:
     found = []
     for key, entry in sentences().items():
         english = entry["en"]
-        chunks = [c.strip() for c in _PLACEHOLDER.split(english)[::2] if len(c.strip().split()) >= 3]
+        chunks = [c.strip() for c in re.split(r"\{[^{}]*\}", english) if len(c.strip().split()) >= 3]
         if not chunks:
             continue
         pattern = ".{0,200}?".join(re.escape(c) for c in chunks)

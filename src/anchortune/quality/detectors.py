@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
+from anchortune.messages import template
+
 
 @dataclass(frozen=True)
 class Rows:
@@ -33,7 +35,7 @@ class Detector:
     words: str  # what a flagged row means
     found_by: str  # the function that finds it (module.function in quality/)
     score: str | None = None  # the report score its rows lower: relevance, diversity, balance or clarity
-    advice: str | None = None  # the report's advice: {n} rows, {lines}, {limit} (the context length)
+    advice: str | None = None  # the report's advice, a catalogue template: {n} rows, {lines}, {limit} (context length)
     fix: str | None = None  # what --fix does with its rows: "drop" or "review" (None: kept)
     on_rows: bool = False  # found_by takes a Rows and the gate runs it from this list
     advice_in: str | None = None  # its rows are counted in another detector's advice line (one line for a kind of data)
@@ -46,41 +48,37 @@ class Detector:
 
 DETECTORS = (  # in the order the report's advice ranks ties
     Detector("exact_duplicate", "the same prompt and answer appear earlier", "duplicates.exact_duplicates",
-             "diversity", "remove {n} exact duplicate(s) (lines {lines})", "drop"),
+             "diversity", template("q_advice_exact_duplicate"), "drop"),
     Detector("near_duplicate", "almost the same prompt and answer appear earlier", "duplicates.near_duplicates",
-             "diversity", "keep one of each near-duplicate group: {n} row(s) repeat another (lines {lines})", "drop"),
+             "diversity", template("q_advice_near_duplicate"), "drop"),
     Detector("contradiction", "a near-identical prompt has a conflicting answer", "duplicates.contradictions",
-             "clarity", "review {n} contradiction(s): near-identical prompts with conflicting answers (lines {lines})",
-             "review"),
+             "clarity", template("q_advice_contradiction"), "review"),
     Detector("off_task", "far from the rest of the data (or the task description)", "relevance.off_task",
-             "relevance", "check {n} off-task row(s) that do not fit the task (lines {lines})", "review"),
+             "relevance", template("q_advice_off_task"), "review"),
     Detector("unclear_answer", "the answer is empty, garbled, cut off or ignores its prompt", "gate._unclear_answers",
-             "clarity", "rewrite {n} empty, garbled or cut-off answer(s) (lines {lines})"),
+             "clarity", template("q_advice_unclear")),
     Detector("invalid_output", "the answer does not have the task's output format", "output_format.invalid_outputs",
-             "clarity", "fix {n} answer(s) that do not follow the output format (lines {lines})", "review"),
+             "clarity", template("q_advice_invalid"), "review"),
     Detector("personal_data", "contains personal data or a secret", "personal_data.find",
-             advice="mask personal data or secrets in {n} row(s) (lines {lines})", on_rows=True),
+             advice=template("q_advice_personal"), on_rows=True),
     Detector("language_mismatch", "the answer is in another language than the prompt", "gate._language_mismatches",
-             "clarity", "answer in the prompt's language in {n} row(s) (lines {lines})"),
+             "clarity", template("q_advice_language")),
     Detector("too_long", "training would cut tokens off this example", "gate._token_lengths",
-             advice="{n} row(s) exceed {limit} tokens (lines {lines}): shorten them or raise --max-length"),
+             advice=template("q_advice_too_long")),
     Detector("template_answer", "one answer reused for many different prompts", "balance.template_answers",
              "balance"),  # its advice names the templates (report.py)
     # tool-calling data (quality/tool_data.py: none for data without tools); one advice line for the three
     Detector("invalid_tool_call", "a tool call whose arguments break its tool's schema", "tool_data.invalid_calls",
-             "clarity", "fix {n} tool call(s) that break their schema or come out of the blue, and call every offered "
-             "tool somewhere (lines {lines})", on_rows=True),
+             "clarity", template("q_advice_tools"), on_rows=True),
     Detector("unused_tool", "a tool offered but never called in the data", "tool_data.unused",
              on_rows=True, advice_in="invalid_tool_call"),
     Detector("needless_tool_call", "a tool call the conversation never asked for", "tool_data.needless",
              "clarity", on_rows=True, advice_in="invalid_tool_call"),
     Detector("always_calls", "every conversation offering tools starts with a call: none answers in words",
-             "tool_data.always_calls", advice="add conversations that offer the tools but need none, answered in "
-             "words: every conversation offering tools starts with a call (lines {lines})", on_rows=True),
+             "tool_data.always_calls", advice=template("q_advice_always_calls"), on_rows=True),
     # preference pairs (quality/pairs.py, which the pairs' gate hands to quality/gate.py's check); one advice line
     Detector("empty_side", "a preference pair with an empty answer", "pairs.sides", "clarity",
-             "fix {n} pair(s) with an empty or repeated side, a contradiction or a better rejected answer "
-             "(lines {lines})"),
+             template("q_advice_pairs")),
     Detector("identical_sides", "a preference pair whose two answers are the same", "pairs.sides", "clarity",
              advice_in="empty_side"),
     Detector("rejected_better", "the rejected answer passes a check of the task the chosen one fails",

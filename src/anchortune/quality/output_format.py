@@ -9,6 +9,7 @@ from difflib import get_close_matches
 from anchortune.data.presets import Preset
 from anchortune.data.records import AnchorPoint
 from anchortune.quality.findings import Finding
+from anchortune.messages import say
 
 
 def invalid_outputs(points: list[AnchorPoint], preset: Preset, declared_labels: list[str]) -> list[Finding]:
@@ -35,7 +36,7 @@ def _json_finding(point: AnchorPoint, fields: list[str]) -> Finding | None:
     if missing and len(missing) == len(fields):
         return Finding(point.line, "invalid_output", "error", f"the answer has none of the fields {', '.join(fields)}")
     if missing:
-        return Finding(point.line, "invalid_output", "warning", f"the answer lacks field(s) {', '.join(missing)}")
+        return Finding(point.line, "invalid_output", "warning", say("f_json_lacks", fields=", ".join(missing)))
     return None
 
 

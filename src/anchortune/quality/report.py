@@ -22,6 +22,7 @@ from anchortune.data.records import AnchorPoint
 from anchortune.quality.balance import normalised_entropy, shares
 from anchortune.quality import detectors
 from anchortune.quality.findings import CODES, Finding
+from anchortune.messages import fill, say
 
 UNCLEAR_CODES = detectors.codes(score="clarity")
 
@@ -169,12 +170,12 @@ def advice(findings: list[Finding], group_shares: dict[str, float], group_kind: 
             tips.append(f"{share:.0%} of the examples are {group_kind} '{top}': add examples for "
                         f"{', '.join(others) or 'other cases'} or thin out '{top}'")
         if rare:
-            tips.append(f"{len(rare)} {group_kind}(s) have under {0.1 / len(group_shares):.1%} of the data "
-                        f"({', '.join(rare[:4]) + (', ...' if len(rare) > 4 else '')}): add examples or merge them")
+            tips.append(say("q_advice_rare", n=len(rare), kind=group_kind, share=f"{0.1 / len(group_shares):.1%}",
+                            names=", ".join(rare[:4]) + (", ..." if len(rare) > 4 else "")))
     if by_code["template_answer"]:
         groups = {f.message for f in by_code["template_answer"]}
-        tips.append(f"{len(by_code['template_answer'])} answers repeat {len(groups)} template(s) "
-                    f"(lines {_lines(by_code['template_answer'])}): write answers that respond to each prompt")
+        tips.append(say("q_advice_templates", n=len(by_code["template_answer"]), k=len(groups),
+                        lines=_lines(by_code["template_answer"])))
     texts = {d.code: d.advice for d in detectors.DETECTORS if d.advice}  # quality/detectors.py
     for d in detectors.DETECTORS:  # a kind of data's detectors share one advice line (tool calls, pairs)
         if d.advice_in:
@@ -182,8 +183,8 @@ def advice(findings: list[Finding], group_shares: dict[str, float], group_kind: 
     ranked = sorted(texts, key=lambda c: -len(by_code[c]))
     for code in ranked:
         if by_code[code]:
-            tips.append(texts[code].format(n=len({f.line for f in by_code[code]}), lines=_lines(by_code[code]),
-                                           limit=lengths.get("limit", "")))
+            tips.append(fill(texts[code], {"n": len({f.line for f in by_code[code]}), "lines": _lines(by_code[code]),
+                                           "limit": lengths.get("limit", "")}))
     if not size["sufficient"]:
         tips.append(f"collect more anchor points: {n} now, at least {size['needed']} recommended"
                     + (f"; these {group_kind}s have under 5: {', '.join(size['small_groups'][:4])}"

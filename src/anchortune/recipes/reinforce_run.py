@@ -48,8 +48,8 @@ def train_reinforcement(cfg: RunConfig, out: str | Path, resume: bool = False, o
         points = load_anchor_points(session.cfg.data, columns)
         valid = load_anchor_points(session.cfg.valid_data, columns) if session.cfg.valid_data else None
         if valid is None and len(points) < MIN_EXAMPLES:
-            raise DataError([Problem(session.cfg.data, 0, None, f"{len(points)} anchor point(s) are too few to hold "
-                                     f"out some prompts: at least {MIN_EXAMPLES} are needed")])
+            raise DataError([Problem(session.cfg.data, 0, None, say("x_reinforce_run_too_few_points",
+                                                                       n=len(points), needed=MIN_EXAMPLES))])
         preset = load_preset(session.cfg.task).resolved_for(points)
         cfg = session.resolve(preset)
         grader = grader_of(cfg, preset)

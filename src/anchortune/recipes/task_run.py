@@ -110,9 +110,8 @@ def _anchor_points(session: RunSession) -> tuple[Preset, list[AnchorPoint]]:
     if cfg.valid_data:
         load_anchor_points(cfg.valid_data, columns)
     elif len(points) < MIN_EXAMPLES:
-        raise DataError([Problem(cfg.data, 0, None, f"{len(points)} anchor point(s) are too few to hold out a "
-                                                    f"validation split: at least {MIN_EXAMPLES} are needed (one of "
-                                                    "them held out to measure the tuned model on)")])
+        raise DataError([Problem(cfg.data, 0, None, say("x_task_run_too_few_points", n=len(points),
+                                                        needed=MIN_EXAMPLES))])
     preset = preset.resolved_for(points)
     session.resolve(preset)
     if any(p.tools for p in points):  # a template that drops tool calls is refused before the gate's minutes

@@ -149,11 +149,12 @@ def refuse_unfit(cfg, launch, on_event: EventSink = ignore, cuda: bool | None = 
     import torch
 
     from anchortune.data.loading import CsvColumns, load_anchor_points
+    from anchortune.messages import say
     from anchortune.models.loading import load_tokenizer, resolve_model
 
     cuda = torch.cuda.is_available() if cuda is None else cuda
     if cuda and launch.devices > torch.cuda.device_count():
-        raise RunError(f"--devices {launch.devices}: this machine has {torch.cuda.device_count()} GPU(s)")
+        raise RunError(say("x_preflight_too_few_gpus", n=launch.devices, k=torch.cuda.device_count()))
     if not cuda and launch.devices > (os.cpu_count() or 1):
         raise RunError(f"--devices {launch.devices}: without a GPU each process needs a CPU core of its own, and "
                        f"this machine has {os.cpu_count()}")
