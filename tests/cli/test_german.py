@@ -175,6 +175,8 @@ def test_help_is_german_with_lang_or_the_environment_and_english_otherwise(cli, 
     english = cli("train", "--help")  # the same process: nothing of the German left behind
     assert english.code == 0 and "Options" in english.out and "Run folder to create" in english.out, english
     assert "Optionen" not in english.out and "[required]" in english.out
+    assert "Aufruf: anchortune train [OPTIONEN]" in german.out and "Usage:" not in german.out  # the usage line too
+    assert "Usage: anchortune train [OPTIONS]" in english.out
     assert "'anchortune[track]'" in english.out and "'anchortune[track]'" in german.out  # text, not Rich markup
     short = cli("--lang", "de", "train", "-h")  # -h as most command-line tools take it, on every command
     assert short.code == 0 and short.out == german.out, short
@@ -182,6 +184,7 @@ def test_help_is_german_with_lang_or_the_environment_and_english_otherwise(cli, 
     monkeypatch.setenv("ANCHORTUNE_LANG", "de")
     top = cli("--help")
     assert top.code == 0 and "Befehle" in top.out and "feinabstimmen" in top.out, top
+    assert "Aufruf: anchortune [OPTIONEN] BEFEHL [ARGUMENTE]..." in top.out
     assert cli("-h").out == top.out
 
 
