@@ -41,3 +41,4 @@ def test_check_judges_pairs_with_the_pair_gate(write_lines, tmp_path, tiny_model
     assert (5, "identical_sides") in codes, codes
     assert report["examples"] == 12
     assert ": 12 preference pairs; relevance" in result.stdout.splitlines()[0]  # counted as what they are
+    assert "checking preference pairs" in result.stderr and "anchor points" not in result.stderr  # named so

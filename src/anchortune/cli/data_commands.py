@@ -57,8 +57,8 @@ def check(
 ) -> None:
     """Judge anchor points before training: relevant, diverse, balanced, clear - with reasons and advice."""
     columns = CsvColumns(input_col, output_col, label_col, delimiter_option(delimiter))
-    with working(line("cli_checking")):
-        pairs = datasets.is_pair_file(data) and fix_out is None
+    pairs = datasets.is_pair_file(data) and fix_out is None
+    with working(line("cli_checking_pairs" if pairs else "cli_checking")):
         if pairs:  # preference pairs: their own gate
             report, written = datasets.check_pairs_file(data, task, model, max_length, json_out, html_out,
                                                         lang=language())
