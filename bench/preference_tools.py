@@ -262,6 +262,8 @@ def main() -> int:
     parser.add_argument("--tool-epochs", type=float, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="keep the samples and run folders here (default: a temporary folder, removed after)")
     args = parser.parse_args()
     shared = settings.shared_data()
     if not (shared / "preference").is_dir() or not (shared / "tools").is_dir():
@@ -270,7 +272,9 @@ def main() -> int:
     stored = args.out / "preference_tools.json"
     results = json.loads(stored.read_text()) if stored.is_file() else {}
     parts = ("dpo", "tools") if args.part == "all" else (args.part,)
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory() as scratch:
+        work = args.work or scratch
+        Path(work).mkdir(parents=True, exist_ok=True)
         for part in parts:
             results[part] = run_part(part, args, Path(work), shared)
             args.out.mkdir(parents=True, exist_ok=True)
