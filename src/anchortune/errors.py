@@ -56,10 +56,12 @@ class DataError(AnchortuneError):
     code = "invalid_file"
     shown = 20
 
-    def __init__(self, problems: list[Problem], total: int | None = None):
-        """`problems` as kept (a reader keeps the first few hundred); `total`, when larger, how many it found."""
+    def __init__(self, problems: list[Problem], total: int | None = None, subject: str = "points"):
+        """`problems` as kept (a reader keeps the first few hundred); `total`, when larger, how many it found;
+        `subject`, what the file was to hold ("points": anchor points, "pairs": preference pairs) for the heading."""
         self.problems = list(problems)
         self.total = max(total or 0, len(self.problems))
+        self.subject = subject
         super().__init__(self.describe())
 
     def describe(self, lang: str = "en") -> str:
@@ -70,7 +72,8 @@ class DataError(AnchortuneError):
         more = self.total - min(self.shown, len(self.problems))
         if more > 0:
             lines.append(say_in("e_more_problems", lang, n=more))
-        return "\n".join([say_in("e_upload_problems", lang, n=self.total), *lines])
+        heading = "e_upload_problems" if self.subject == "points" else f"e_upload_problems_{self.subject}"
+        return "\n".join([say_in(heading, lang, n=self.total), *lines])
 
 
 class ModelError(AnchortuneError):

@@ -114,3 +114,11 @@ def test_a_supervised_file_reader_points_pairs_to_the_preference_objectives(writ
     with pytest.raises(DataError, match="preference pairs: train them with --objective dpo or orpo"):
         load_anchor_points(path)
     assert not looks_like_pairs(write_lines("sft.jsonl", [{"prompt": "Hi", "completion": "Hello"}]))
+
+
+def test_a_bad_pair_file_is_headed_as_preference_pairs_in_both_languages(write_lines):
+    with pytest.raises(DataError) as caught:
+        load_pairs(write_lines("bad.jsonl", [{"prompt": "Hi", "chosen": "Hello", "rejected": 7}]))
+    assert caught.value.describe().startswith("1 problem in the preference pairs; nothing was imported:")
+    assert caught.value.describe("de").startswith("1 Problem in den Präferenzpaaren; nichts wurde übernommen:")
+    assert "anchor points" not in caught.value.describe()

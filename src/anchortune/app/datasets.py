@@ -82,7 +82,8 @@ def upload(ws, filename: str, chunks: Iterable[bytes], purpose: str = "fine-tune
         try:
             points = read_pairs(partial) if is_pair_file(partial) else load_anchor_points(partial)
         except DataError as exc:  # the problems name the user's file, not the server's paths
-            raise DataError([dataclasses.replace(p, file=display) for p in exc.problems], exc.total) from None
+            raise DataError([dataclasses.replace(p, file=display) for p in exc.problems], exc.total,
+                            exc.subject) from None
         partial.replace(stored)
     finally:
         partial.unlink(missing_ok=True)

@@ -110,7 +110,7 @@ def _check_shape(ws, cfg: RunConfig, training_file: str, validation_file: str | 
                 datasets.read_pairs(path)
             except DataError as exc:
                 problems = [dataclasses.replace(p, file=name) for p in exc.problems]
-                error = DataError(problems, exc.total)
+                error = DataError(problems, exc.total, exc.subject)
                 error.param = param
                 raise error from None
 

@@ -29,8 +29,9 @@ MAX_LINE_BYTES = 1 << 20  # one example per line: 1 MiB is ~250,000 tokens, far 
 class Collector:
     """Gathers problems for one file: the first MAX_PROBLEMS kept, all of them counted."""
 
-    def __init__(self, file: str):
+    def __init__(self, file: str, subject: str = "points"):
         self.file = file
+        self.subject = subject
         self.problems: list[Problem] = []
         self.total = 0
 
@@ -41,7 +42,7 @@ class Collector:
 
     def raise_if_any(self) -> None:
         if self.problems:
-            raise DataError(self.problems, self.total)
+            raise DataError(self.problems, self.total, self.subject)
 
 
 def open_input(path: Path) -> BinaryIO:
@@ -127,12 +128,13 @@ def json_objects(path: Path, handle: BinaryIO, errors: Collector, each: str) -> 
         errors.add(0, None, f"the file is empty; expected {each} per line")
 
 
-def one_shape(path: Path, handle: BinaryIO, each: str, shape_of, parsers: dict, unknown, named) -> Iterator:
+def one_shape(path: Path, handle: BinaryIO, each: str, shape_of, parsers: dict, unknown, named,
+              subject: str = "points") -> Iterator:
     """The records of a JSON Lines file whose lines share one shape: `shape_of(obj)` names a line's shape (None:
     `unknown(obj)` says what was expected), `parsers[shape](obj, line, errors)` makes its record, `named(shape)` writes
     a shape in a message; a line of another shape than the first is named. DataError naming every problem once the
-    file is read (nothing is yielded after the first problem)."""
-    errors = Collector(str(path))
+    file is read (nothing is yielded after the first problem), headed by `subject` (what the file holds)."""
+    errors = Collector(str(path), subject)
     first: tuple[str, int] | None = None
     for number, obj in json_objects(path, handle, errors, each):
         shape = shape_of(obj)

@@ -102,7 +102,8 @@ def iter_pairs(path: str | Path) -> Iterator[PreferencePair]:
                 f"found keys {sorted(obj)[:20]}")
 
     with open_input(path) as handle:
-        yield from one_shape(path, handle, "one preference pair", shape_of, _PARSERS, unknown, SHAPES.__getitem__)
+        yield from one_shape(path, handle, "one preference pair", shape_of, _PARSERS, unknown, SHAPES.__getitem__,
+                             subject="pairs")
 
 
 def _parse_openai(obj: dict, line: int, errors) -> PreferencePair | None:
