@@ -164,3 +164,13 @@ def test_data_whose_every_conversation_offering_tools_starts_with_a_call_is_one_
     assert translate(found[0].message, "de").startswith("alle 8 Gespräche, die Werkzeuge anbieten")
     assert not [f for f in tool_data.findings(calling + [tool_row(9, "Hello there", None)]) if f.code == "always_calls"]
     assert not [f for f in tool_data.findings(calling[:7]) if f.code == "always_calls"]
+
+
+def test_the_advice_for_data_that_always_calls_names_its_first_conversation_in_both_languages():
+    from anchortune.quality.report import advice
+
+    calling = [tool_row(i, f"Where is order A{i}?", {"order_id": f"A{i}"}) for i in range(1, 9)]
+    tips = advice(tool_data.findings(calling), {}, "intent", 0.0, {}, {"sufficient": True}, 8)
+    [tip] = [t for t in tips if "answered in words" in t]
+    assert tip.endswith("starts with a call (the first at line 1)"), tip
+    assert translate(tip, "de").endswith("beginnt mit einem Aufruf (das erste in Zeile 1)"), translate(tip, "de")
