@@ -13,7 +13,10 @@ from anchortune.run_folder import RunFolder
 def test_a_folder_is_a_run_by_its_config(tmp_path):
     folder = RunFolder(tmp_path / "run")
     assert folder.is_fresh_target() and not folder.is_run()
-    with pytest.raises(RunError, match="not a run folder"):
+    with pytest.raises(RunError, match="run' does not exist; expected the folder of a run"):
+        folder.load_config()
+    folder.root.mkdir()
+    with pytest.raises(RunError, match="run' is not a run folder"):
         folder.load_config()
     folder.write_text(folder.config, RunConfig.build(data="d.jsonl", task="support").dump())
     assert folder.is_run() and not folder.is_fresh_target() and folder.load_config().task == "support"

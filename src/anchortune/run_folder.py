@@ -61,6 +61,8 @@ class RunFolder:
     def load_config(self) -> RunConfig:
         """The run's config, its anchor-point files named by where they lie now (inside the folder, when the run
         copied them in); RunError naming config.yaml when it is missing or damaged."""
+        if not self.root.exists():
+            raise RunError(f"'{self.root}' does not exist; expected the folder of a run (`anchortune train --out`)")
         if not self.is_run():
             raise RunError(f"'{self.root}' is not a run folder (no config.yaml)")
         cfg = RunConfig.load(self.config)

@@ -131,7 +131,7 @@ def test_an_existing_run_folder_is_not_overwritten(tmp_path, support_file, tiny_
 
 
 def test_resume_without_a_checkpoint_is_refused(tmp_path, support_file, tiny_model_dir):
-    with pytest.raises(RunError, match="not a run folder"):
+    with pytest.raises(RunError, match="missing' does not exist"):
         app_runs.train_run(config(support_file, tiny_model_dir), tmp_path / "missing", resume=True)
 
 
