@@ -13,6 +13,7 @@ from anchortune.data.demo_support import support_demo
 from anchortune.data.loading import load_anchor_points, save_anchor_points
 from anchortune.data.records import AnchorPoint
 from anchortune.errors import QualityError
+from anchortune.messages import translate, untranslated
 
 
 def renumber(points):
@@ -74,6 +75,13 @@ def test_report_json_html_and_fix_lose_nothing(tmp_path):
     dropped = {c["line"] for c in changelog if c["action"] == "dropped"}
     assert {len(points) + 1, len(points) + 2} <= dropped  # the exact duplicate and the empty answer
     assert all(c["reasons"] for c in changelog)
+    german = app_datasets.write_quality_outputs(report, loaded, "data.jsonl", fix_out=tmp_path / "de" / "fixed.jsonl",
+                                                lang="de")
+    in_german = [json.loads(l) for l in german["changelog"].read_text().splitlines()]
+    assert [(c["line"], c["action"]) for c in in_german] == [(c["line"], c["action"]) for c in changelog]
+    assert in_german != changelog and all(r == translate(e, "de") for g, c in zip(in_german, changelog)
+                                          for r, e in zip(g["reasons"], c["reasons"], strict=True))
+    assert not untranslated(" ".join(r for c in in_german for r in c["reasons"]))
 
 
 def test_training_stops_on_poor_data_unless_forced(tmp_path, tiny_model_dir):

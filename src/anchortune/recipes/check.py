@@ -15,7 +15,7 @@ from anchortune.data.loading import CsvColumns, sample_anchor_points
 from anchortune.data.presets import Preset, load_preset
 from anchortune.data.records import AnchorPoint
 from anchortune.errors import ConfigError
-from anchortune.messages import say
+from anchortune.messages import say, translate
 from anchortune.outputs import output_file, same_file
 from anchortune.run_folder import RunFolder, changelog_of
 
@@ -131,7 +131,7 @@ def write_quality_outputs(report, points: list[AnchorPoint], source: str, json_o
                           html_out: Path | None = None, fix_out: Path | None = None,
                           lang: str = "en") -> dict[str, Path]:
     """Write the report as JSON and/or HTML (in `lang`) and, with fix_out, the cleaned set, review file and
-    changelog."""
+    changelog (its reasons in `lang`; `action` stays a code a program reads: dropped, set aside for review)."""
     from anchortune.data.loading import save_anchor_points
     from anchortune.quality.fix import plan_fix
     from anchortune.quality.html import render
@@ -148,8 +148,9 @@ def write_quality_outputs(report, points: list[AnchorPoint], source: str, json_o
         review, changelog = _fix_files(fix_out)
         save_anchor_points(plan.kept, fix_out)
         save_anchor_points(plan.review, review)
+        rows = [{**c, "reasons": [translate(r, lang) for r in c["reasons"]]} for c in plan.changelog]
         RunFolder(fix_out.parent).write_text(changelog, "".join(json.dumps(c, ensure_ascii=False) + "\n"
-                                                                for c in plan.changelog))
+                                                                for c in rows))
         written.update({"fixed": fix_out, "review": review, "changelog": changelog})
     return written
 
