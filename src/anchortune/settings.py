@@ -2,7 +2,7 @@
 
 ANCHORTUNE_HOME      cache for prepared models (default ~/.cache/anchortune)
 ANCHORTUNE_SHARED_DATA  third-party datasets for tests and benchmarks (default ../shared/datasets)
-ANCHORTUNE_DATA      the studio's uploads, runs and SQLite file (default HOME/studio)
+ANCHORTUNE_DATA      the studio's uploads, runs and SQLite file (default ANCHORTUNE_HOME/studio)
 ANCHORTUNE_DATABASE_URL  another database for the studio (e.g. postgresql+psycopg://...)
 ANCHORTUNE_TOKEN     bearer token for the studio's API and pages
 ANCHORTUNE_LANG      the command line's language (en or de); else LC_ALL, LC_MESSAGES, LANG (the locale) decide

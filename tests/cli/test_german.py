@@ -176,6 +176,7 @@ def test_help_is_german_with_lang_or_the_environment_and_english_otherwise(cli, 
     assert english.code == 0 and "Options" in english.out and "Run folder to create" in english.out, english
     assert "Optionen" not in english.out and "[required]" in english.out
     assert "Aufruf: anchortune train [OPTIONEN]" in german.out and "Usage:" not in german.out  # the usage line too
+    assert "[Vorgabe: runs/latest]" in german.out and "Standard:" not in german.out  # one word for a default
     assert "Usage: anchortune train [OPTIONS]" in english.out
     assert "'anchortune[track]'" in english.out and "'anchortune[track]'" in german.out  # text, not Rich markup
     short = cli("--lang", "de", "train", "-h")  # -h as most command-line tools take it, on every command

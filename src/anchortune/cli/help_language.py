@@ -17,7 +17,7 @@ from anchortune.messages import help_texts, template
 
 # the help screen's own words: the attribute of typer.rich_utils, its German (its English is what Typer has)
 FRAME = {"ARGUMENTS_PANEL_TITLE": "Argumente", "OPTIONS_PANEL_TITLE": "Optionen", "COMMANDS_PANEL_TITLE": "Befehle",
-         "DEFAULT_STRING": "[Standard: {}]", "REQUIRED_LONG_STRING": "[erforderlich]",
+         "DEFAULT_STRING": "[Vorgabe: {}]", "REQUIRED_LONG_STRING": "[erforderlich]",
          "ENVVAR_STRING": "[Umgebungsvariable: {}]", "DEPRECATED_STRING": "(veraltet) "}
 _ENGLISH_FRAME = {name: getattr(rich_utils, name) for name in FRAME}
 _ORIGINAL = "_anchortune_english"  # where each object keeps its English text, set on first translation

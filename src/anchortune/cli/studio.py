@@ -26,7 +26,9 @@ def _workspace(data: Optional[Path], models: list[str], token: Optional[str] = N
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback requires a bearer token."),
     port: int = typer.Option(8000, help="Port to listen on."),
-    data: Optional[Path] = typer.Option(None, help="Studio data folder (default: ANCHORTUNE_DATA or HOME/studio)."),
+    data: Optional[Path] = typer.Option(None, help="Studio data folder (default: ANCHORTUNE_DATA, else studio/ in "
+                                                    "ANCHORTUNE_HOME, "
+                                                    "~/.cache/anchortune)."),
     token: Optional[str] = typer.Option(None, envvar="ANCHORTUNE_TOKEN", show_envvar=True,
                                         help="Bearer token for the API and pages (made up and printed when "
                                              "bound beyond loopback without one)."),
