@@ -213,6 +213,11 @@ def test_a_damaged_run_config_is_named_in_german_with_what_is_wrong_inside(tmp_p
 
     with pytest.raises(RunError) as refused:
         RunFolder(tmp_path / "nothing").load_config()
+    assert _in_german(refused.value).endswith("“ gibt es nicht; erwartet war der Ordner eines Laufs (`anchortune train "
+                                              "--out`)")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunError) as refused:
+        RunFolder(tmp_path / "empty").load_config()
     assert _in_german(refused.value).endswith("“ ist kein Laufordner (keine config.yaml)")
     (tmp_path / "config.yaml").write_text("- a\n- b\n")
     with pytest.raises(RunError) as refused:

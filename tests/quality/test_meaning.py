@@ -194,6 +194,8 @@ def test_a_copy_of_an_off_task_row_is_off_task_naming_the_row_it_copies():
 
 
 def test_a_short_answer_in_another_language_is_a_language_mismatch_not_off_task(embedder):
+    from anchortune.messages.catalogue import translate
+
     demo = [AnchorPoint(p.messages, p.line) for p in support_demo()]
     answers = ["Gerne, Ihr Paket kommt morgen bei Ihnen an.", "Claro, puede devolver el producto sin coste.",
                "Bien sûr, votre commande est déjà en route."]
@@ -203,6 +205,10 @@ def test_a_short_answer_in_another_language_is_a_language_mismatch_not_off_task(
         codes = {f.code for f in at(report, line)}
         assert "language_mismatch" in codes and "off_task" not in codes, (line, codes)
     assert not [f for f in report.findings if f.code == "language_mismatch" and f.line <= len(demo)]
+    said = {f.line: f.message for f in report.findings if f.code == "language_mismatch"}
+    assert said[len(demo) + 2] == "the questions here are in English but the answer in Spanish", said  # no codes
+    assert translate(said[len(demo) + 2], "de") == "die Fragen hier sind auf Englisch, die Antwort aber auf Spanisch"
+    assert translate(said[len(demo) + 1], "de") == "die Eingabe ist auf Englisch, die Antwort aber auf Deutsch"
 
 
 RECEIPT = ("KEDAI MAJU ENTERPRISE\n(001234567-X)\nNO 8, JALAN PASAR 2,\nMOBILE /WHATSAPP : 012-345 6789\n"

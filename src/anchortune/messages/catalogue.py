@@ -26,7 +26,7 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _CHOICE = re.compile(r"\{(\w+)\|([^{}|]*)\|([^{}|]*)\}")  # {n|one|other}: a word's form by the count in n
 # placeholders whose values are the user's own text (labels, file names, prompts): shown as they are, never translated
 RAW = frozenset({"label", "labels", "top", "text", "tail", "name", "model", "file", "prompt", "answer", "fields",
-                 "id", "job", "host", "origin", "detail", "others", "other", "lp", "la", "method", "names", "words"})
+                 "id", "job", "host", "origin", "detail", "others", "other", "method", "names", "words"})
 # placeholders that hold one number (no space in it): '{loss} (near chance' cannot swallow the text after it
 NUMBERS = frozenset({"loss", "accuracy", "value", "share", "step", "max", "ratio", "times", "final", "best", "drift",
                      "points", "bound", "gain", "before", "after", "tuned", "base", "trivial", "agree", "wrong",

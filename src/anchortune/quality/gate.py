@@ -20,8 +20,8 @@ from anchortune.quality.findings import Finding
 from anchortune.quality.neighbors import centered, lower_fence, nearest
 from anchortune.quality.output_format import invalid_outputs
 from anchortune.quality.report import QualityReport, build_report
-from anchortune.quality.text import (CharModel, confidence_in, garbled_reason, languages, looks_cut_off, vocabulary,
-                                     words)
+from anchortune.quality.text import (CharModel, confidence_in, garbled_reason, in_language, languages, looks_cut_off,
+                                     vocabulary, words)
 
 NEIGHBOURS = 10
 TOKEN_CHUNK = 2_000  # rows tokenised at a time for their lengths
@@ -189,7 +189,7 @@ def _language_mismatches(points: list[AnchorPoint]) -> list[Finding]:
         if c < CONFIRMED_NOT_ASKED:
             where = "the prompt is" if prompt_lang[k] else "the questions here are"
             findings.append(Finding(points[k].line, "language_mismatch", "warning",
-                                    f"{where} in '{asked[k]}' but the answer in '{la or 'another language'}'"))
+                                    f"{where} {in_language(asked[k])} but the answer {in_language(la)}"))
     return findings
 
 

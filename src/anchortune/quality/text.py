@@ -285,6 +285,13 @@ def confidence_in(texts: list[str], codes: list[str], accurate: bool = False) ->
     return out
 
 
+def in_language(code: str | None) -> str:
+    """'in German' for 'de', for a sentence (the catalogue's terms say it in German: 'auf Deutsch'); 'in another
+    language' for a code the detector does not know, or none."""
+    known = _known_languages()
+    return f"in {known[code].name.capitalize()}" if code in known else "in another language"
+
+
 @cache
 def _known_languages() -> dict:
     """The detector's languages by ISO 639-1 code."""
