@@ -22,6 +22,12 @@ load or one training would be swapped for every thread).
   builds, loads or wraps with an adapter does so holding `BUILDING` (models/loading.py, export/, train/engine.py,
   train/preflight.py); LoRA's first weights are drawn without torch.nn.init (train/adapter.seed_lora).
 
+- TRL's fused LM head (`trl.trainer.utils.add_fused_lm_head`: DPO, ORPO, GRPO) projects only the positions with a
+  label where Triton runs, but every position of the batch elsewhere (on a CPU), prompts and padding included: a
+  chat pair's answers are about a quarter of its tokens (hh-rlhf with SmolLM2's template), so three quarters of the
+  head's work was thrown away. Its choice is made by TRL's own device test, read at each call; on a CPU it now takes
+  the labelled positions too, as on CUDA (other devices keep TRL's choice: their kernels recompile per shape). The
+  log-probabilities and gradients are those of the model's own logits (tests/train/test_answer_positions.py).
 - TRL's trainers report each training to the Hugging Face Hub (huggingface_hub's send_telemetry, from a thread): a
   request to the network that anchortune, offline by default, does not make unless the user asks for it
   (`HF_HUB_DISABLE_TELEMETRY=0`, settings.hub_usage_reports).
@@ -50,6 +56,7 @@ def configure() -> None:
     warnings.filterwarnings("ignore", module=r"trl(\..*)?$")
     _quiet_datasets()
     _accelerate_state_per_thread()
+    _head_on_labelled_positions()
     no_usage_reports()
     _DONE.append(True)
 
@@ -87,3 +94,20 @@ def _accelerate_state_per_thread() -> None:
         per_thread = local()
         per_thread._storage.update(shared or {})
         holder._shared_state = per_thread
+
+
+def _head_on_labelled_positions() -> None:
+    """TRL's fused LM head scores only the positions with a label on a CPU too (module docstring)."""
+    try:
+        from trl.trainer import utils
+    except ImportError:  # TRL: preference and reinforcement runs
+        return
+    decide = getattr(utils, "_use_triton", None)
+    if decide is None or hasattr(decide, "trl_choice"):
+        return
+
+    def compact(device) -> bool:
+        return device.type == "cpu" or decide(device)
+
+    compact.trl_choice = decide  # TRL's own test (bench/preference_head.py compares the two)
+    utils._use_triton = compact
