@@ -5,7 +5,8 @@ LoRA on all linear layers: TRL wraps the model itself from the LoRA config, so D
 through the disabled adapter, with no second copy in memory (a full fine-tune of DPO would need one and is refused;
 ORPO trains a full model too); the adapter's first weights are drawn again from the run's own seeded generator
 (train/adapter.py's seed_lora), and nothing is seeded or quieted process-wide here (libraries.py). It runs on the standard engine, transformers + PEFT as they are: no fast part has a
-parity test under these losses. The pairs come rendered by the model's chat template (data/pair_tokens.py, what the
+parity test under these losses (TRL's own fused LM head scores the answer positions only, on a CPU as on CUDA:
+libraries.py, with its parity test). The pairs come rendered by the model's chat template (data/pair_tokens.py, what the
 context cuts counted there, so TRL drops and cuts nothing unsaid). As a supervised run, it evaluates about
 EVALS_PER_RUN times on held-out pairs (the held-out loss, and TRL's reward accuracy and margin), measures general
 ability at each evaluation against the base model's (general text, cloze: ProgressCallback), keeps every adapter
