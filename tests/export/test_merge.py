@@ -26,9 +26,11 @@ def test_the_merged_model_and_the_saved_adapter_compute_the_adapters_blend(lora_
     base = {k.replace("base_layer.", ""): v.clone() for k, v in base.items() if "lora_" not in k}
     with torch.no_grad(), rescale_adapter_scale(lora_model, scale):
         expected = lora_model(input_ids=ids).logits
+    lora_model.config.use_cache = False  # as training leaves it
     with rescale_adapter_scale(lora_model, scale):  # the balance sweep saves the blend it chose
         saved = save_outputs(lora_model, NoTokenizer(), tmp_path, scale=scale)
     merged = AutoModelForCausalLM.from_pretrained(saved["model"]).eval()
+    assert merged.config.use_cache and not lora_model.config.use_cache  # generation with its cache; the run as it was
     with torch.no_grad():
         assert torch.allclose(merged(input_ids=ids).logits, expected, atol=1e-4)
     fresh = AutoModelForCausalLM.from_config(merged.config)

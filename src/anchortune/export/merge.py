@@ -50,9 +50,14 @@ def save_outputs(model, tokenizer, run_dir: Path, scale: float = 1.0) -> dict[st
         merged = model.merge_and_unload()
     else:
         merged = model
-    with atomic_dir(run_dir / "model") as tmp:
-        merged.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+    trained_without = merged.config.use_cache  # training turns the cache off; whoever loads the model generates
+    merged.config.use_cache = True
+    try:
+        with atomic_dir(run_dir / "model") as tmp:
+            merged.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+    finally:
+        merged.config.use_cache = trained_without
     saved["model"] = run_dir / "model"
     return saved
 
