@@ -93,6 +93,7 @@ def main() -> int:
     from anchortune.models.loading import load_tokenizer, resolve_model
 
     libraries.configure()
+    libraries.trl_head_on_labelled_positions()
     PATCHED = utils._use_triton
     ORIGINAL = PATCHED.trl_choice
     train_rows = rows(shared, args.pairs, args.max_chars, load_tokenizer(resolve_model(MODEL)), args.max_length)

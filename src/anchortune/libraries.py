@@ -27,7 +27,9 @@ load or one training would be swapped for every thread).
   chat pair's answers are about a quarter of its tokens (hh-rlhf with SmolLM2's template), so three quarters of the
   head's work was thrown away. Its choice is made by TRL's own device test, read at each call; on a CPU it now takes
   the labelled positions too, as on CUDA (other devices keep TRL's choice: their kernels recompile per shape). The
-  log-probabilities and gradients are those of the model's own logits (tests/train/test_answer_positions.py).
+  log-probabilities and gradients are those of the model's own logits (tests/train/test_answer_positions.py). Set by
+  `trl_head_on_labelled_positions()` where a TRL trainer is built (train/preference.py, train/reinforce.py), once:
+  importing TRL's trainer utilities takes a second or two that commands without a TRL run do not spend.
 - TRL's trainers report each training to the Hugging Face Hub (huggingface_hub's send_telemetry, from a thread): a
   request to the network that anchortune, offline by default, does not make unless the user asks for it
   (`HF_HUB_DISABLE_TELEMETRY=0`, settings.hub_usage_reports).
@@ -56,7 +58,6 @@ def configure() -> None:
     warnings.filterwarnings("ignore", module=r"trl(\..*)?$")
     _quiet_datasets()
     _accelerate_state_per_thread()
-    _head_on_labelled_positions()
     no_usage_reports()
     _DONE.append(True)
 
@@ -96,8 +97,8 @@ def _accelerate_state_per_thread() -> None:
         holder._shared_state = per_thread
 
 
-def _head_on_labelled_positions() -> None:
-    """TRL's fused LM head scores only the positions with a label on a CPU too (module docstring)."""
+def trl_head_on_labelled_positions() -> None:
+    """TRL's fused LM head scores only the positions with a label on a CPU too (module docstring); once a process."""
     try:
         from trl.trainer import utils
     except ImportError:  # TRL: preference and reinforcement runs

@@ -34,7 +34,7 @@ def _plain(model, ids, mask, labels) -> torch.Tensor:
 def test_the_fused_head_on_answer_positions_gives_the_models_own_log_probs_and_gradients(parity, family, monkeypatch):
     from trl.trainer import utils
 
-    libraries.configure()
+    libraries.trl_head_on_labelled_positions()  # as a preference or reinforcement run sets it
     assert utils._use_triton(torch.device("cpu")), "TRL's head scores every position on a CPU again"
     model = parity.lora(parity.families[family])
     model.eval()  # no dropout: the two passes see the same network

@@ -4,10 +4,11 @@
 LoRA on all linear layers: TRL wraps the model itself from the LoRA config, so DPO's reference is the base model
 through the disabled adapter, with no second copy in memory (a full fine-tune of DPO would need one and is refused;
 ORPO trains a full model too); the adapter's first weights are drawn again from the run's own seeded generator
-(train/adapter.py's seed_lora), and nothing is seeded or quieted process-wide here (libraries.py). It runs on the standard engine, transformers + PEFT as they are: no fast part has a
-parity test under these losses (TRL's own fused LM head scores the answer positions only, on a CPU as on CUDA:
-libraries.py, with its parity test). The pairs come rendered by the model's chat template (data/pair_tokens.py, what the
-context cuts counted there, so TRL drops and cuts nothing unsaid). As a supervised run, it evaluates about
+(train/adapter.py's seed_lora), and nothing is seeded or quieted process-wide here (libraries.py). It runs on the
+standard engine, transformers + PEFT as they are: no fast part has a parity test under these losses (TRL's own
+fused LM head scores the answer positions only, on a CPU as on CUDA: libraries.trl_head_on_labelled_positions, set
+once a process, with its parity test). The pairs come rendered by the model's chat template (data/pair_tokens.py,
+what the context cuts counted there, so TRL drops and cuts nothing unsaid). As a supervised run, it evaluates about
 EVALS_PER_RUN times on held-out pairs (the held-out loss, and TRL's reward accuracy and margin), measures general
 ability at each evaluation against the base model's (general text, cloze: ProgressCallback), keeps every adapter
 and restores the one with the best balance of gain (the held-out loss) and retention (evaluate/balance.py); it
@@ -76,6 +77,7 @@ def preference_tune(model, tokenizer, train_rows: list[dict], valid_rows: list[d
     total, every = plan_steps(len(train_rows), cfg)
     micro = micro_batch(cfg, uses_cuda())
     args = _arguments(cfg, checkpoints, total, every, micro, chosen, has_valid=bool(valid_rows))
+    libraries.trl_head_on_labelled_positions()
     with libraries.BUILDING:  # TRL wraps the model with PEFT's adapter here (libraries.py)
         trainer = _trainer(cfg)(model=model, args=args, train_dataset=Dataset.from_list(train_rows),
                                 eval_dataset=Dataset.from_list(valid_rows) if valid_rows else None,

@@ -120,6 +120,7 @@ def reinforce_tune(model, tokenizer, grader: Grader, train_rows: list[dict], val
     chosen = precision_mod.choose(cfg.precision)
     total, every = plan_steps(len(train_rows), cfg)
     args = _arguments(cfg, checkpoints, total, every, micro_batch(cfg, uses_cuda()), chosen)
+    libraries.trl_head_on_labelled_positions()
     with libraries.BUILDING:  # TRL wraps the model with PEFT's adapter here (libraries.py)
         trainer = GRPOTrainer(model=model, reward_funcs=[reward_function(grader, cfg.num_generations)], args=args,
                               train_dataset=Dataset.from_list(train_rows), processing_class=tokenizer,
