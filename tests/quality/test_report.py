@@ -100,3 +100,14 @@ def test_training_stops_on_poor_data_unless_forced(tmp_path, tiny_model_dir):
     assert (outcome.folder / "quality.html").is_file()
     assert outcome.summary["quality"]["verdict"] == "poor"
     assert "Quality gate: **poor**" in (outcome.folder / "README.md").read_text()
+
+
+def test_clusters_are_named_by_the_words_their_prompts_share():
+    from anchortune.quality.balance import cluster_names
+
+    prompts = ["I want a refund for my order", "how do I get my money back, refund please",
+               "refund the money for the broken kettle", "can I have a refund of my money",
+               "I forgot my password", "reset my password please", "my password does not work anymore",
+               "the weather is nice", "sing me a song", "what time is it"]
+    names = cluster_names(prompts, [0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+    assert names == {0: "refund / money", 1: "password", 2: "cluster 3"}, names  # a word of one prompt names nothing

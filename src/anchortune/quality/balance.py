@@ -12,7 +12,7 @@ import numpy as np
 
 from anchortune.data.records import AnchorPoint
 from anchortune.quality.findings import Finding
-from anchortune.quality.text import normalise
+from anchortune.quality.text import content_words, normalise
 
 
 def vendi_score(vectors: np.ndarray) -> float:
@@ -29,7 +29,8 @@ def vendi_score(vectors: np.ndarray) -> float:
 
 
 def groups_of(points: list[AnchorPoint], vectors: np.ndarray, seed: int = 0) -> tuple[list[str], str]:
-    """Each example's group: its label or intent where the data has them, else a k-means cluster."""
+    """Each example's group: its label or intent where the data has them, else a k-means cluster named by the words
+    its prompts share (`cluster_names`)."""
     if sum(p.label is not None for p in points) >= 0.8 * len(points):
         return [p.label or "(none)" for p in points], "label"
     from sklearn.cluster import KMeans
@@ -38,7 +39,34 @@ def groups_of(points: list[AnchorPoint], vectors: np.ndarray, seed: int = 0) -> 
     if len(points) <= k:
         return ["cluster 1"] * len(points), "cluster"
     labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(vectors)
-    return [f"cluster {int(c) + 1}" for c in labels], "cluster"
+    names = cluster_names([p.prompt for p in points], [int(c) for c in labels])
+    return [names[int(c)] for c in labels], "cluster"
+
+
+NAME_WORDS = 2  # words in a cluster's name
+NAME_SHARE = 0.3  # a name's word is in at least this share of its cluster's prompts
+
+
+def cluster_names(prompts: list[str], clusters: list[int]) -> dict[int, str]:
+    """A name for each cluster a user can read: the NAME_WORDS words whose share of the cluster's prompts most
+    exceeds their share of all prompts, each in NAME_SHARE of the cluster's prompts or more ('refund / money'); a
+    cluster without such words, or whose words name another cluster first, keeps its number ('cluster 3')."""
+    docs = [content_words(p) for p in prompts]
+    overall = Counter(w for d in docs for w in d)
+    members: dict[int, list[set[str]]] = defaultdict(list)
+    for doc, c in zip(docs, clusters):
+        members[c].append(doc)
+    names, taken = {}, set()
+    for c in sorted(members, key=lambda c: -len(members[c])):  # the largest clusters choose first
+        inside = Counter(w for d in members[c] for w in d)
+        size = len(members[c])
+        lift = {w: n / size - overall[w] / len(docs) for w, n in inside.items()
+                if n >= max(2, NAME_SHARE * size)}
+        best = sorted(lift, key=lambda w: (-lift[w], w))[:NAME_WORDS]
+        name = " / ".join(best)
+        names[c] = name if best and name not in taken else f"cluster {c + 1}"
+        taken.add(names[c])
+    return names
 
 
 def shares(groups: list[str]) -> dict[str, float]:

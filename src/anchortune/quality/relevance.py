@@ -46,7 +46,6 @@ measures the rule alone on each part, bench/quality_gate.md the whole gate.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import replace
 
@@ -55,7 +54,7 @@ import numpy as np
 from anchortune.data.records import AnchorPoint
 from anchortune.quality.findings import Finding
 from anchortune.quality.neighbors import lower_fence, nearest, upper_fence
-from anchortune.quality.text import PLACEHOLDER
+from anchortune.quality.text import content_words
 
 RARE_SHARE = 0.02  # a word in fewer than this share of the answers is rare in the data
 NEIGHBOURHOOD = 50  # nearest answers a row's distance is measured to (a minority's rows must not vouch for each other)
@@ -73,10 +72,6 @@ COMMON_SHARE = 0.05  # in more than this share: a common word
 DOCUMENT_FENCE = 2.0  # Q3 + this many IQR of the documents' score
 MIN_DOCUMENTS = 50  # below this, which words most documents print is chance
 MIN_ROWS = 200  # below this, one row's words are rare by chance (and 2 % of the rows is a handful)
-CONTENT_WORD = re.compile(r"[^\W\d_]{3,}")
-STOP = frozenset("the and for you your our with that this can will are was has have not from but any all its "
-                 "they them their there here what when where which who how why also just may been into more "
-                 "than then very would could should about after before while".split())
 
 
 def _to_centre(vectors: np.ndarray) -> np.ndarray:
@@ -121,10 +116,6 @@ def off_task(points: list[AnchorPoint], combined: np.ndarray, answers: np.ndarra
     return findings, similarity
 
 
-def _words(text: str) -> set[str]:
-    return set(CONTENT_WORD.findall(PLACEHOLDER.sub(" ", text).casefold())) - STOP
-
-
 def foreign_rows(points: list[AnchorPoint], answers: np.ndarray, description: str | None = None, judge=None,
                  skip: frozenset[int] = frozenset(), outliers: list[Finding] = ()) -> list[Finding]:
     """Rows of a neighbouring domain (see the module's docstring). `answers`: the answers' centred unit vectors;
@@ -140,9 +131,9 @@ def foreign_rows(points: list[AnchorPoint], answers: np.ndarray, description: st
 
 def _foreign_by_words(points, answers, description, judge, skip, outliers=()) -> list[Finding]:
     n = len(points)
-    docs = [_words(p.answer) for p in points]
+    docs = [content_words(p.answer) for p in points]
     counts = Counter(w for doc in docs for w in doc)
-    known = _words(description or "")
+    known = content_words(description or "")
     rare = [sorted((w for w in doc if counts[w] < RARE_SHARE * n and w not in known), key=lambda w: counts[w])
             for doc in docs]
     share = np.array([len(r) / max(1, len(doc)) for r, doc in zip(rare, docs)])
@@ -186,7 +177,7 @@ def foreign_documents(points: list[AnchorPoint], skip: frozenset[int] = frozense
     reported."""
     if len(points) < MIN_DOCUMENTS:
         return []
-    docs = [_words(p.prompt) - _field_words(p.answer) for p in points]
+    docs = [content_words(p.prompt) - _field_words(p.answer) for p in points]
     counts = Counter(w for doc in docs for w in doc)
     n = len(points)
     core = sorted((w for w, c in counts.items() if c > CORE_SHARE * n), key=lambda w: (-counts[w], w))
@@ -221,7 +212,7 @@ def _field_words(answer: str) -> set[str]:
         return set()
     if not isinstance(value, dict):
         return set()
-    return _words(" ".join(v for v in value.values() if isinstance(v, str)))
+    return content_words(" ".join(v for v in value.values() if isinstance(v, str)))
 
 
 def _unlike_by_meaning(points: list[AnchorPoint], candidates: list[int], judge,

@@ -131,6 +131,17 @@ def words(text: str) -> list[str]:
     return WORD.findall(PLACEHOLDER.sub(" ", text.lower()))
 
 
+CONTENT_WORD = re.compile(r"[^\W\d_]{3,}")
+STOP = frozenset("the and for you your our with that this can will are was has have not from but any all its "
+                 "they them their there here what when where which who how why also just may been into more "
+                 "than then very would could should about after before while".split())
+
+
+def content_words(text: str) -> set[str]:
+    """The words of three letters or more that say what a text is about (no digits, placeholders or stop words)."""
+    return set(CONTENT_WORD.findall(PLACEHOLDER.sub(" ", text).casefold())) - STOP
+
+
 def vocabulary(texts: list[str]) -> Counter:
     """How many texts each word appears in (document frequency)."""
     counts: Counter = Counter()
